@@ -146,7 +146,8 @@ fn build_plugins(root: &Path) -> Result<Vec<PathBuf>> {
             .join(WASM_TARGET)
             .join("plugin")
             .join(format!("{}.wasm", package.replace('-', "_")));
-        let module = std::fs::read(&core).with_context(|| format!("cannot read {}", core.display()))?;
+        let module =
+            std::fs::read(&core).with_context(|| format!("cannot read {}", core.display()))?;
         let component = wit_component::ComponentEncoder::default()
             .module(&module)
             .with_context(|| format!("{package}: not a plugin module"))?

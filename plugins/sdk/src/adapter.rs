@@ -2,8 +2,7 @@
 
 use std::marker::PhantomData;
 
-use crate::bindings::exports::hub::plugin::target::Guest;
-use crate::bindings::hub::plugin::types as wit;
+use crate::bindings::exports::hub::plugin::target::{self as wit, Guest};
 use crate::{
     Context, DateTime, Delivery, EncodeError, InterpretError, OutcomeStatus, Plugin, Record,
     RecordError, Response, SettingType, Settings,
@@ -158,7 +157,10 @@ impl<P: Plugin> Guest for Adapter<P> {
                 })
                 .collect()),
             Err(InterpretError::Failed { message, retryable }) => {
-                Err(wit::InterpretError::Failed(wit::Failure { message, retryable }))
+                Err(wit::InterpretError::Failed(wit::Failure {
+                    message,
+                    retryable,
+                }))
             }
             Err(InterpretError::Malformed(m)) => Err(wit::InterpretError::Malformed(m)),
         }

@@ -7,8 +7,7 @@
 mod component {
     wit_bindgen::generate!({ path: "../../../wit", world: "target-plugin" });
 
-    use exports::hub::plugin::target::Guest;
-    use hub::plugin::types::*;
+    use exports::hub::plugin::target::*;
 
     struct Hostile;
 
@@ -17,7 +16,9 @@ mod component {
             PluginInfo {
                 name: "hostile".into(),
                 version: "0.1.0".into(),
-                record_kinds: ["ok", "loop", "bomb", "trap", "panic"].map(String::from).to_vec(),
+                record_kinds: ["ok", "loop", "bomb", "trap", "panic"]
+                    .map(String::from)
+                    .to_vec(),
                 settings: vec![],
                 delivery: Delivery::FileDrop,
                 max_batch: 100,
@@ -67,8 +68,15 @@ mod component {
             }
             Ok(out)
         }
-        fn interpret(_: Context, _: String, _: Vec<Record>, _: Response) -> Result<Vec<Outcome>, InterpretError> {
-            Err(InterpretError::Malformed("hostile plugin interprets nothing".into()))
+        fn interpret(
+            _: Context,
+            _: String,
+            _: Vec<Record>,
+            _: Response,
+        ) -> Result<Vec<Outcome>, InterpretError> {
+            Err(InterpretError::Malformed(
+                "hostile plugin interprets nothing".into(),
+            ))
         }
     }
 

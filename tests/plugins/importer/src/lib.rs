@@ -5,8 +5,7 @@
 mod component {
     wit_bindgen::generate!({ path: "wit", world: "importer", generate_all });
 
-    use exports::hub::plugin::target::Guest;
-    use hub::plugin::types::*;
+    use exports::hub::plugin::target::*;
 
     struct Importer;
 
@@ -30,14 +29,23 @@ mod component {
                 .map(|r| {
                     // Phones home for every record it sees.
                     evil::net::socket::connect(&r.body);
-                    Ok(RecordMeta { batch_key: String::new(), sequence_scope: None, supersede_key: None })
+                    Ok(RecordMeta {
+                        batch_key: String::new(),
+                        sequence_scope: None,
+                        supersede_key: None,
+                    })
                 })
                 .collect()
         }
         fn encode(_: Context, _: Vec<Record>) -> Result<Vec<Payload>, EncodeError> {
             Ok(vec![])
         }
-        fn interpret(_: Context, _: String, _: Vec<Record>, _: Response) -> Result<Vec<Outcome>, InterpretError> {
+        fn interpret(
+            _: Context,
+            _: String,
+            _: Vec<Record>,
+            _: Response,
+        ) -> Result<Vec<Outcome>, InterpretError> {
             Ok(vec![])
         }
     }

@@ -1,0 +1,475 @@
+//! The hub.toml model: one file per municipality (or carrier, or health office).
+//!
+//! Parsing is strict: unknown keys are errors, every problem is collected and reported
+//! together with the file's name, and relative paths are taken relative to the file.
+//! Secrets never live here: a credential names the file or environment variable that
+//! holds it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use hub_plugin_sdk::{SettingSpec, SettingType};
+use serde::Deserialize;
+use thiserror::Error;
+
+use crate::names::check_config_name;
+
+/// A configuration that cannot be used.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read {file}: {source}")]
+    Read {
+        file: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file}: {message}")]
+    Syntax { file: PathBuf, message: String },
+    #[error("{file}: {}", .problems.join("; "))]
+    Invalid {
+        file: PathBuf,
+        problems: Vec<String>,
+    },
+}
+
+/// The whole file, with paths resolved.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this came from.
+    pub file: PathBuf,
+    pub store: StoreConfig,
+    pub runtime: RuntimeConfig,
+    pub plugins: BTreeMap<String, PluginConfig>,
+    pub targets: Vec<TargetConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    version: u32,
+    #[serde(default)]
+    store: StoreConfig,
+    #[serde(default)]
+    runtime: RuntimeConfig,
+    #[serde(default)]
+    plugins: BTreeMap<String, PluginConfig>,
+    #[serde(default, rename = "target")]
+    targets: Vec<TargetConfig>,
+}
+
+/// `[store]`: where the SQLite database lives.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Path of the database file (default `hub-data/hub.db`).
+    #[serde(default = "default_store_path")]
+    pub path: PathBuf,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            path: default_store_path(),
+        }
+    }
+}
+
+fn default_store_path() -> PathBuf {
+    PathBuf::from("hub-data/hub.db")
+}
+
+/// `[runtime]`: the plugin sandbox's limits and the compile cache.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeConfig {
+    /// Where compiled plugins are cached (default: `cache/` beside the database).
+    pub cache_dir: Option<PathBuf>,
+    /// Linear memory one plugin call may use, in MiB.
+    #[serde(default = "default_memory_mb")]
+    pub memory_limit_mb: u64,
+    /// Wall-clock time one plugin call may take, in milliseconds.
+    #[serde(default = "default_call_timeout_ms")]
+    pub call_timeout_ms: u64,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            cache_dir: None,
+            memory_limit_mb: default_memory_mb(),
+            call_timeout_ms: default_call_timeout_ms(),
+        }
+    }
+}
+
+const fn default_memory_mb() -> u64 {
+    64
+}
+const fn default_call_timeout_ms() -> u64 {
+    5_000
+}
+
+/// `[plugins.NAME]`: one plugin component.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginConfig {
+    /// Path of the component (`.wasm`).
+    pub path: PathBuf,
+    /// Optional pin: the component's sha256 in hex; a different file is refused.
+    pub sha256: Option<String>,
+}
+
+/// `[[target]]`: one receiving system.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetConfig {
+    /// The target's name, used on the command line (`hub send prisme`).
+    pub name: String,
+    /// The `[plugins.NAME]` entry that encodes for this target.
+    pub plugin: String,
+    /// This side's code towards the target (e.g. a SurvNet site code), passed to the plugin.
+    pub sender: Option<String>,
+    /// The target's code, passed to the plugin.
+    pub receiver: Option<String>,
+    /// Offset from UTC for the dates plugins write (e.g. -120 for Greenland, 60 for Germany in winter).
+    #[serde(default)]
+    pub utc_offset_minutes: i32,
+    pub transport: TransportConfig,
+    /// The plugin's settings, checked against what the plugin describes.
+    #[serde(default)]
+    pub settings: toml::Table,
+}
+
+/// `[target.transport]`: how payloads reach the target.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum TransportConfig {
+    /// Files into a local folder tree (written under a temporary name, fsynced, renamed).
+    Dir {
+        /// The root folder; payload names are relative to it.
+        path: PathBuf,
+    },
+}
+
+impl TransportConfig {
+    /// The transport's type as spelled in hub.toml.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            TransportConfig::Dir { .. } => "dir",
+        }
+    }
+}
+
+impl Config {
+    /// Reads and checks a hub.toml.
+    pub fn load(file: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
+            file: file.to_path_buf(),
+            source,
+        })?;
+        Self::parse(file, &text)
+    }
+
+    /// Parses and checks hub.toml text; `file` names it in errors and anchors relative paths.
+    pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            file: file.to_path_buf(),
+            message: e.to_string().trim_end().replace('\n', " "),
+        })?;
+        let mut problems = Vec::new();
+        if raw.version != 1 {
+            problems.push(format!(
+                "version = {} is not supported; this hub reads version = 1",
+                raw.version
+            ));
+        }
+        if raw.runtime.memory_limit_mb == 0 || raw.runtime.memory_limit_mb > 4096 {
+            problems.push("runtime.memory_limit_mb must be between 1 and 4096".into());
+        }
+        if raw.runtime.call_timeout_ms < 10 {
+            problems.push("runtime.call_timeout_ms must be at least 10".into());
+        }
+        for (name, plugin) in &raw.plugins {
+            if let Err(e) = check_config_name(name) {
+                problems.push(format!("plugins.{name}: {e}"));
+            }
+            if let Some(pin) = &plugin.sha256
+                && (pin.len() != 64 || !pin.chars().all(|c| c.is_ascii_hexdigit()))
+            {
+                problems.push(format!(
+                    "plugins.{name}.sha256 must be 64 hex digits, found `{pin}`"
+                ));
+            }
+        }
+        let mut seen = BTreeSet::new();
+        for t in &raw.targets {
+            if let Err(e) = check_config_name(&t.name) {
+                problems.push(format!("target {}: {e}", t.name));
+            }
+            if !seen.insert(t.name.clone()) {
+                problems.push(format!("target {} is defined twice", t.name));
+            }
+            if !raw.plugins.contains_key(&t.plugin) {
+                problems.push(format!(
+                    "target {}: plugin `{}` is not defined under [plugins]",
+                    t.name, t.plugin
+                ));
+            }
+            if !(-14 * 60..=14 * 60).contains(&t.utc_offset_minutes) {
+                problems.push(format!(
+                    "target {}: utc_offset_minutes must be within ±840",
+                    t.name
+                ));
+            }
+            for (key, value) in &t.settings {
+                if setting_text(value).is_none() {
+                    problems.push(format!(
+                        "target {}: setting `{key}` must be a string, integer or boolean",
+                        t.name
+                    ));
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return Err(ConfigError::Invalid {
+                file: file.to_path_buf(),
+                problems,
+            });
+        }
+        let base = file.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let resolve = |p: &Path| -> PathBuf {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            }
+        };
+        let store = StoreConfig {
+            path: resolve(&raw.store.path),
+        };
+        let runtime = RuntimeConfig {
+            cache_dir: Some(match &raw.runtime.cache_dir {
+                Some(dir) => resolve(dir),
+                None => store.path.parent().unwrap_or(Path::new(".")).join("cache"),
+            }),
+            ..raw.runtime
+        };
+        let plugins = raw
+            .plugins
+            .into_iter()
+            .map(|(name, p)| {
+                let path = resolve(&p.path);
+                (
+                    name,
+                    PluginConfig {
+                        path,
+                        sha256: p.sha256.map(|s| s.to_ascii_lowercase()),
+                    },
+                )
+            })
+            .collect();
+        let targets = raw
+            .targets
+            .into_iter()
+            .map(|mut t| {
+                t.transport = match t.transport {
+                    TransportConfig::Dir { path } => TransportConfig::Dir {
+                        path: resolve(&path),
+                    },
+                };
+                t
+            })
+            .collect();
+        Ok(Config {
+            file: file.to_path_buf(),
+            store,
+            runtime,
+            plugins,
+            targets,
+        })
+    }
+
+    /// The target of that name.
+    pub fn target(&self, name: &str) -> Option<&TargetConfig> {
+        self.targets.iter().find(|t| t.name == name)
+    }
+}
+
+fn setting_text(value: &toml::Value) -> Option<String> {
+    match value {
+        toml::Value::String(s) => Some(s.clone()),
+        toml::Value::Integer(i) => Some(i.to_string()),
+        toml::Value::Boolean(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// Checks a target's settings against what its plugin describes: unknown and missing
+/// settings and values of the wrong type are errors naming them; defaults are filled in.
+/// Returns the settings in the plugin's declared order.
+pub fn check_settings(
+    target: &str,
+    specs: &[SettingSpec],
+    given: &toml::Table,
+) -> Result<Vec<(String, String)>, Vec<String>> {
+    let mut problems = Vec::new();
+    for key in given.keys() {
+        if !specs.iter().any(|s| &s.name == key) {
+            let known: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+            problems.push(format!(
+                "target {target}: unknown setting `{key}` (the plugin takes: {})",
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            ));
+        }
+    }
+    let mut out = Vec::new();
+    for spec in specs {
+        let value = match given.get(&spec.name).and_then(setting_text) {
+            Some(v) => v,
+            None if spec.required => {
+                problems.push(format!(
+                    "target {target}: missing setting `{}` ({})",
+                    spec.name, spec.description
+                ));
+                continue;
+            }
+            None => match &spec.default_value {
+                Some(d) => d.clone(),
+                None => continue,
+            },
+        };
+        let ok = match spec.setting_type {
+            SettingType::Text => true,
+            SettingType::Integer => value.parse::<i64>().is_ok(),
+            SettingType::Boolean => value == "true" || value == "false",
+        };
+        if !ok {
+            problems.push(format!(
+                "target {target}: setting `{}` must be {}, found `{value}`",
+                spec.name,
+                match spec.setting_type {
+                    SettingType::Integer => "an integer",
+                    SettingType::Boolean => "true or false",
+                    SettingType::Text => "text",
+                }
+            ));
+            continue;
+        }
+        out.push((spec.name.clone(), value));
+    }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(problems)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+version = 1
+[store]
+path = "data/hub.db"
+[plugins.prisme]
+path = "plugins/prisme.wasm"
+[[target]]
+name = "prisme"
+plugin = "prisme"
+transport = { type = "dir", path = "out" }
+settings = { municipality = "sermersooq", run_limit = 5, strict = true }
+"#;
+
+    #[test]
+    fn resolves_paths_relative_to_the_file() {
+        let c = Config::parse(Path::new("/etc/hub/hub.toml"), GOOD).unwrap();
+        assert_eq!(c.store.path, PathBuf::from("/etc/hub/data/hub.db"));
+        assert_eq!(
+            c.runtime.cache_dir,
+            Some(PathBuf::from("/etc/hub/data/cache"))
+        );
+        assert_eq!(
+            c.plugins["prisme"].path,
+            PathBuf::from("/etc/hub/plugins/prisme.wasm")
+        );
+        let TransportConfig::Dir { path } = &c.targets[0].transport;
+        assert_eq!(path, &PathBuf::from("/etc/hub/out"));
+        assert_eq!(c.runtime.memory_limit_mb, 64);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_named() {
+        let bad = GOOD.replace("[store]", "[store]\ncolour = \"red\"");
+        let e = Config::parse(Path::new("hub.toml"), &bad).unwrap_err();
+        assert!(e.to_string().contains("unknown field `colour`"), "{e}");
+        assert!(e.to_string().starts_with("hub.toml:"), "{e}");
+
+        let bad = GOOD
+            .replace("plugin = \"prisme\"", "plugin = \"nope\"")
+            .replace("version = 1", "version = 2");
+        let e = Config::parse(Path::new("hub.toml"), &bad).unwrap_err();
+        let ConfigError::Invalid { problems, .. } = e else {
+            panic!("expected Invalid")
+        };
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].contains("version = 2"));
+        assert!(problems[1].contains("plugin `nope` is not defined"));
+
+        let bad = GOOD.replace(
+            "path = \"plugins/prisme.wasm\"",
+            "path = \"p.wasm\"\nsha256 = \"abc\"",
+        );
+        let e = Config::parse(Path::new("hub.toml"), &bad).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("plugins.prisme.sha256 must be 64 hex digits")
+        );
+
+        let bad = GOOD.replace("type = \"dir\"", "type = \"carrier-pigeon\"");
+        let e = Config::parse(Path::new("hub.toml"), &bad).unwrap_err();
+        assert!(e.to_string().contains("carrier-pigeon"), "{e}");
+    }
+
+    #[test]
+    fn settings_are_checked_against_the_plugin() {
+        let c = Config::parse(Path::new("hub.toml"), GOOD).unwrap();
+        let specs = vec![
+            SettingSpec::required("municipality", SettingType::Text, "folder name"),
+            SettingSpec::required("environment", SettingType::Text, "prod or test"),
+            SettingSpec::optional("run_limit", SettingType::Integer, "9", "runs"),
+            SettingSpec::optional("page", SettingType::Integer, "522", "page"),
+        ];
+        let problems = check_settings("prisme", &specs, &c.targets[0].settings).unwrap_err();
+        assert_eq!(
+            problems,
+            vec![
+                "target prisme: unknown setting `strict` (the plugin takes: municipality, environment, run_limit, page)",
+                "target prisme: missing setting `environment` (prod or test)",
+            ]
+        );
+        let mut given = c.targets[0].settings.clone();
+        given.remove("strict");
+        given.insert("environment".into(), "test".into());
+        let ok = check_settings("prisme", &specs, &given).unwrap();
+        assert_eq!(
+            ok,
+            vec![
+                ("municipality".to_string(), "sermersooq".to_string()),
+                ("environment".to_string(), "test".to_string()),
+                ("run_limit".to_string(), "5".to_string()),
+                ("page".to_string(), "522".to_string()),
+            ]
+        );
+        given.insert("run_limit".into(), "five".into());
+        let problems = check_settings("prisme", &specs, &given).unwrap_err();
+        assert_eq!(
+            problems,
+            vec!["target prisme: setting `run_limit` must be an integer, found `five`"]
+        );
+    }
+}

@@ -1,0 +1,154 @@
+//! Record input as NDJSON: one JSON object a line with at least `id` and `kind`.
+//!
+//! A file is taken all or nothing, so every problem is collected with its line number
+//! before anything is queued; the source can fix the file and send it again as a whole.
+
+use std::collections::HashMap;
+
+use thiserror::Error;
+
+/// The largest line accepted, so one runaway line cannot exhaust memory.
+pub const MAX_LINE_BYTES: usize = 4 << 20;
+
+/// One record as read from input; `body` is the line's JSON object as text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputRecord {
+    pub line: usize,
+    pub id: String,
+    pub kind: String,
+    pub body: String,
+}
+
+/// A problem on one line.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("line {line}: {message}")]
+pub struct LineError {
+    pub line: usize,
+    pub message: String,
+}
+
+/// All problems of one input, in line order.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{} bad line(s), nothing was queued; first: {}", .0.len(), .0.first().map(|e| e.to_string()).unwrap_or_default())]
+pub struct InputErrors(pub Vec<LineError>);
+
+/// Parses NDJSON text. Blank lines are skipped; line numbers count from 1.
+pub fn parse_ndjson(text: &str) -> Result<Vec<InputRecord>, InputErrors> {
+    let mut records = Vec::new();
+    let mut errors = Vec::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for (i, raw) in text.split('\n').enumerate() {
+        let line = i + 1;
+        let raw = raw.strip_suffix('\r').unwrap_or(raw);
+        if raw.trim().is_empty() {
+            continue;
+        }
+        match parse_line(raw) {
+            Ok((id, kind)) => {
+                if let Some(first) = seen.insert(id.clone(), line) {
+                    errors.push(LineError {
+                        line,
+                        message: format!("record id `{id}` already appears on line {first}"),
+                    });
+                    continue;
+                }
+                records.push(InputRecord {
+                    line,
+                    id,
+                    kind,
+                    body: raw.trim().to_string(),
+                });
+            }
+            Err(message) => errors.push(LineError { line, message }),
+        }
+    }
+    if errors.is_empty() {
+        Ok(records)
+    } else {
+        Err(InputErrors(errors))
+    }
+}
+
+fn parse_line(raw: &str) -> Result<(String, String), String> {
+    if raw.len() > MAX_LINE_BYTES {
+        return Err(format!(
+            "line is {} bytes long, at most {MAX_LINE_BYTES} are accepted",
+            raw.len()
+        ));
+    }
+    let value: serde_json::Value =
+        serde_json::from_str(raw).map_err(|e| format!("not valid JSON: {e}"))?;
+    let obj = value
+        .as_object()
+        .ok_or_else(|| "not a JSON object".to_string())?;
+    let id = text_field(obj, "id")?;
+    let kind = text_field(obj, "kind")?;
+    Ok((id, kind))
+}
+
+fn text_field(
+    obj: &serde_json::Map<String, serde_json::Value>,
+    name: &str,
+) -> Result<String, String> {
+    match obj.get(name) {
+        None => Err(format!("field `{name}` is missing")),
+        Some(serde_json::Value::String(s)) if s.trim().is_empty() => {
+            Err(format!("field `{name}` is empty"))
+        }
+        Some(serde_json::Value::String(s)) if s.len() > 200 => {
+            Err(format!("field `{name}` is longer than 200 bytes"))
+        }
+        Some(serde_json::Value::String(s)) if s.chars().any(char::is_control) => {
+            Err(format!("field `{name}` contains a control character"))
+        }
+        Some(serde_json::Value::String(s)) => Ok(s.clone()),
+        Some(other) => Err(format!(
+            "field `{name}` must be a string, found {}",
+            match other {
+                serde_json::Value::Null => "null",
+                serde_json::Value::Bool(_) => "a boolean",
+                serde_json::Value::Number(_) => "a number",
+                serde_json::Value::Array(_) => "an array",
+                _ => "an object",
+            }
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_records_and_skips_blank_lines() {
+        let text = "{\"id\":\"a\",\"kind\":\"posting\",\"x\":1}\r\n\n  \n{\"id\":\"b\",\"kind\":\"posting\"}";
+        let recs = parse_ndjson(text).unwrap();
+        assert_eq!(recs.len(), 2);
+        assert_eq!(recs[0].body, "{\"id\":\"a\",\"kind\":\"posting\",\"x\":1}");
+        assert_eq!((recs[1].line, recs[1].id.as_str()), (4, "b"));
+    }
+
+    #[test]
+    fn reports_every_bad_line_with_its_number() {
+        let text = [
+            r#"{"id":"a","kind":"k"}"#,
+            r#"{"id":"b"}"#,
+            r#"not json"#,
+            r#"[1,2]"#,
+            r#"{"id":7,"kind":"k"}"#,
+            r#"{"id":"a","kind":"k"}"#,
+            r#"{"id":"","kind":"k"}"#,
+        ]
+        .join("\n");
+        let errs = parse_ndjson(&text).unwrap_err().0;
+        let got: Vec<(usize, &str)> = errs.iter().map(|e| (e.line, e.message.as_str())).collect();
+        assert_eq!(got[0], (2, "field `kind` is missing"));
+        assert!(got[1].1.starts_with("not valid JSON"), "{:?}", got[1]);
+        assert_eq!(got[1].0, 3);
+        assert_eq!(got[2], (4, "not a JSON object"));
+        assert_eq!(got[3], (5, "field `id` must be a string, found a number"));
+        assert_eq!(got[4], (6, "record id `a` already appears on line 1"));
+        assert_eq!(got[5], (7, "field `id` is empty"));
+        assert_eq!(errs.len(), 6);
+    }
+}

@@ -1,0 +1,126 @@
+//! The states records, transfers and payloads move through, with the spellings the store,
+//! `hub status` and `--json` use.
+//!
+//! A record leaves the outbox only with an outcome: it is queued, in a transfer, or has a
+//! final state with a reason. Nothing is dropped silently.
+
+macro_rules! spelled_enum {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident = $text:literal,)* }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name { $($(#[$vm])* $variant,)* }
+
+        impl $name {
+            /// Every state, in life-cycle order.
+            pub const ALL: &'static [$name] = &[$($name::$variant,)*];
+
+            /// The stable spelling.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text,)* }
+            }
+
+            /// Parses the stable spelling.
+            pub fn parse(s: &str) -> Option<Self> {
+                match s { $($text => Some($name::$variant),)* _ => None }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+spelled_enum! {
+    /// Where a record is.
+    RecordState {
+        /// In the outbox, waiting for the next send.
+        Queued = "queued",
+        /// Encoded into a transfer that is not finished yet.
+        InTransfer = "in-transfer",
+        /// The target took it (archived).
+        Delivered = "delivered",
+        /// The target refused it; its messages say why. Needs a person.
+        Rejected = "rejected",
+        /// The hub could not encode it (the plugin named a problem). Needs a person.
+        Failed = "failed",
+        /// Completed by hand without import (who, when, why are kept).
+        Resolved = "resolved",
+        /// Replaced in the outbox by a newer snapshot before it was sent.
+        Superseded = "superseded",
+    }
+}
+
+impl RecordState {
+    /// States that need a person to look at them.
+    pub fn needs_check(self) -> bool {
+        matches!(self, RecordState::Rejected | RecordState::Failed)
+    }
+}
+
+spelled_enum! {
+    /// Where a transfer is.
+    TransferState {
+        /// Created (numbered, bytes fixed) and not yet delivered.
+        Open = "open",
+        /// Delivered; some records were rejected and are not yet resolved.
+        NeedsCheck = "needs-check",
+        /// Delivered and every record has its final outcome ("done on").
+        Done = "done",
+    }
+}
+
+spelled_enum! {
+    /// The delivery steps of one payload. The store records each step before the remote
+    /// side is touched, so after a crash the next run knows what to inspect.
+    PayloadState {
+        /// Not yet touched on the remote side.
+        Pending = "pending",
+        /// Being written under its temporary name (or a request is about to be sent).
+        Uploading = "uploading",
+        /// Complete under its temporary name; the rename comes next.
+        Uploaded = "uploaded",
+        /// In place under its final name, or answered.
+        Delivered = "delivered",
+    }
+}
+
+spelled_enum! {
+    /// How one attempt in the protocol log ended.
+    AttemptResult {
+        /// Delivered (and answered, for request-response targets).
+        Delivered = "delivered",
+        /// Failed in a way worth retrying (connection refused, timeout, 5xx).
+        Retryable = "retryable",
+        /// Failed in a way a retry will not fix (refused certificate, 4xx, bad payload name).
+        Failed = "failed",
+        /// The remote side may or may not have it; the next run finds out.
+        Unknown = "unknown",
+        /// Found delivered when a run resumed after an interruption.
+        Recovered = "recovered",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spellings_round_trip() {
+        for s in RecordState::ALL {
+            assert_eq!(RecordState::parse(s.as_str()), Some(*s));
+        }
+        for s in PayloadState::ALL {
+            assert_eq!(PayloadState::parse(s.as_str()), Some(*s));
+        }
+        assert_eq!(
+            TransferState::parse("needs-check"),
+            Some(TransferState::NeedsCheck)
+        );
+        assert_eq!(AttemptResult::parse("nope"), None);
+        assert!(RecordState::Rejected.needs_check());
+        assert!(!RecordState::Resolved.needs_check());
+    }
+}
