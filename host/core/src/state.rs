@@ -65,6 +65,8 @@ spelled_enum! {
     TransferState {
         /// Created (numbered, bytes fixed) and not yet delivered.
         Open = "open",
+        /// Every payload is in place; the per-record outcomes come with a receipt later.
+        Sent = "sent",
         /// Delivered; some records were rejected and are not yet resolved.
         NeedsCheck = "needs-check",
         /// Delivered and every record has its final outcome ("done on").

@@ -1,1 +1,330 @@
-//! hub-store
+//! The hub's store: the outbox, transfers with their bytes and sequence numbers, the
+//! protocol log, per-record outcomes and manual resolutions.
+//!
+//! The pipeline sees only the [`Store`] trait. Every method is one transaction, and the
+//! sequence number of a transfer is allocated in the transaction that creates it, so
+//! numbers have no gaps and are never reused. SQLite ([`SqliteStore`]) is the default; a
+//! PostgreSQL backend for several workers implements the same trait (sequence rows
+//! locked `FOR UPDATE`, transfers claimed with `SKIP LOCKED`).
+
+mod sqlite;
+
+use hub_core::state::{AttemptResult, PayloadState, RecordState, TransferState};
+use hub_core::time::Timestamp;
+use hub_plugin_sdk::{OutcomeStatus, RecordMeta};
+use serde::Serialize;
+use thiserror::Error;
+
+pub use sqlite::SqliteStore;
+
+/// A store operation that failed. Each names what it was doing.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("store {path}: {message}")]
+    Open { path: String, message: String },
+    #[error("store: {context}: {source}")]
+    Sqlite {
+        context: &'static str,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("store holds data this hub cannot read ({0}); was it written by a newer hub?")]
+    Corrupt(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Refused(String),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// A validated record to queue.
+#[derive(Debug, Clone)]
+pub struct NewRecord {
+    pub id: String,
+    pub kind: String,
+    pub body: String,
+    pub meta: RecordMeta,
+}
+
+/// What an enqueue did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct EnqueueReport {
+    /// Records added to the outbox.
+    pub queued: usize,
+    /// Records skipped because the same id with the same body was enqueued before.
+    pub duplicates: usize,
+    /// Older queued records replaced by newer snapshots.
+    pub superseded: usize,
+}
+
+/// A record as the pipeline hands it to a plugin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecord {
+    /// The host's record number.
+    pub seq: i64,
+    pub id: String,
+    pub kind: String,
+    pub body: String,
+}
+
+/// A group of queued records that may travel together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Batch {
+    pub batch_key: String,
+    pub sequence_scope: Option<String>,
+}
+
+/// What the store tells the encoder before the transfer is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TransferDraft {
+    pub id: i64,
+    pub sequence: Option<u64>,
+}
+
+/// One payload of a transfer being created.
+#[derive(Debug, Clone)]
+pub struct NewPayload {
+    pub name: String,
+    pub media_type: String,
+    pub bytes: Vec<u8>,
+    /// Record numbers (`StoredRecord::seq`) the payload carries.
+    pub records: Vec<i64>,
+}
+
+/// Which plugin encoded a transfer.
+#[derive(Debug, Clone)]
+pub struct PluginStamp {
+    /// `name@version`.
+    pub plugin: String,
+    pub sha256: String,
+}
+
+/// A transfer as `hub status` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Transfer {
+    pub id: i64,
+    pub target: String,
+    pub batch_key: String,
+    pub sequence_scope: Option<String>,
+    pub sequence_no: Option<u64>,
+    #[serde(serialize_with = "ser_display")]
+    pub state: TransferState,
+    pub plugin: String,
+    pub plugin_sha256: String,
+    #[serde(serialize_with = "ser_display")]
+    pub created_at: Timestamp,
+    #[serde(serialize_with = "ser_opt_display")]
+    pub done_at: Option<Timestamp>,
+    pub records: usize,
+    pub attempts: usize,
+    pub last_error: Option<String>,
+    pub payloads: Vec<Payload>,
+}
+
+/// A payload without its bytes.
+#[derive(Debug, Clone, Serialize)]
+pub struct Payload {
+    pub id: i64,
+    pub transfer_id: i64,
+    pub name: String,
+    pub media_type: String,
+    pub size: usize,
+    pub sha256: String,
+    #[serde(serialize_with = "ser_display")]
+    pub state: PayloadState,
+    #[serde(serialize_with = "ser_opt_display")]
+    pub delivered_at: Option<Timestamp>,
+}
+
+/// One entry of the protocol log, to be written.
+#[derive(Debug, Clone)]
+pub struct NewAttempt {
+    pub transfer_id: i64,
+    pub payload_id: Option<i64>,
+    pub started_at: Timestamp,
+    pub duration_ms: u64,
+    /// Where it went (a URL, a folder, a host), never with credentials.
+    pub endpoint: String,
+    /// The credential's name, never the secret.
+    pub credential: Option<String>,
+    /// What was sent: name, size, sha256.
+    pub sent: String,
+    /// What came back, if anything (status, a bounded excerpt of the body).
+    pub received: Option<String>,
+    pub result: AttemptResult,
+    pub error: Option<String>,
+}
+
+/// One entry of the protocol log, as read back.
+#[derive(Debug, Clone, Serialize)]
+pub struct Attempt {
+    pub id: i64,
+    pub transfer_id: i64,
+    pub target: String,
+    pub payload: Option<String>,
+    #[serde(serialize_with = "ser_display")]
+    pub started_at: Timestamp,
+    pub duration_ms: u64,
+    pub endpoint: String,
+    pub credential: Option<String>,
+    pub sent: String,
+    pub received: Option<String>,
+    #[serde(serialize_with = "ser_display")]
+    pub result: AttemptResult,
+    pub error: Option<String>,
+}
+
+/// A record's outcome from the target.
+#[derive(Debug, Clone)]
+pub struct RecordOutcome {
+    pub seq: i64,
+    pub status: OutcomeStatus,
+    pub messages: Vec<String>,
+}
+
+/// A record as `hub status` lists it when it needs a person.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordView {
+    pub seq: i64,
+    pub target: String,
+    pub id: String,
+    pub kind: String,
+    #[serde(serialize_with = "ser_display")]
+    pub state: RecordState,
+    pub transfer_id: Option<i64>,
+    pub messages: Vec<String>,
+    #[serde(serialize_with = "ser_display")]
+    pub updated_at: Timestamp,
+}
+
+/// Per-target counts of records by state.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Counts {
+    pub target: String,
+    pub queued: usize,
+    pub in_flight: usize,
+    pub delivered: usize,
+    pub failed: usize,
+    pub resolved: usize,
+    pub superseded: usize,
+}
+
+/// Everything `hub status` shows.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Status {
+    pub targets: Vec<Counts>,
+    pub transfers: Vec<Transfer>,
+    pub needs_check: Vec<RecordView>,
+}
+
+/// What a manual resolution did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Resolution {
+    pub record: RecordView,
+    /// The transfer, if the resolution completed it.
+    pub transfer_done: Option<i64>,
+}
+
+/// The one interface the pipeline uses. Each method is one transaction.
+pub trait Store {
+    /// Queues validated records all or nothing: duplicates (same id and body as before)
+    /// are skipped, and a record with a supersede key replaces older queued ones.
+    fn enqueue(
+        &mut self,
+        target: &str,
+        records: &[NewRecord],
+        now: Timestamp,
+    ) -> Result<EnqueueReport>;
+
+    /// The batches that have queued records, oldest first.
+    fn queued_batches(&mut self, target: &str) -> Result<Vec<Batch>>;
+
+    /// Up to `limit` queued records of a batch, in enqueue order.
+    fn queued_records(
+        &mut self,
+        target: &str,
+        batch: &Batch,
+        limit: usize,
+    ) -> Result<Vec<StoredRecord>>;
+
+    /// Creates a transfer for `records` in one transaction: allocates the next number in
+    /// the batch's scope, calls `encode` with it, stores the payloads and moves the
+    /// records into the transfer. If `encode` fails nothing is written: no number is used.
+    fn create_transfer<E>(
+        &mut self,
+        target: &str,
+        batch: &Batch,
+        records: &[i64],
+        plugin: &PluginStamp,
+        now: Timestamp,
+        encode: impl FnOnce(TransferDraft) -> std::result::Result<Vec<NewPayload>, E>,
+    ) -> Result<std::result::Result<i64, E>>;
+
+    /// Fails queued records the plugin could not encode, each with its reason.
+    fn fail_records(&mut self, failures: &[(i64, String)], now: Timestamp) -> Result<()>;
+
+    /// Transfers of a target that still have payloads to deliver, oldest first.
+    fn open_transfers(&mut self, target: &str) -> Result<Vec<i64>>;
+
+    /// One transfer with its payloads (without their bytes).
+    fn transfer(&mut self, id: i64) -> Result<Transfer>;
+
+    /// A payload's bytes, as created.
+    fn payload_bytes(&mut self, payload_id: i64) -> Result<Vec<u8>>;
+
+    /// The records a payload carries.
+    fn payload_records(&mut self, payload_id: i64) -> Result<Vec<StoredRecord>>;
+
+    /// Records a delivery step of a payload (before the remote side is touched).
+    fn set_payload_state(&mut self, payload_id: i64, state: PayloadState) -> Result<()>;
+
+    /// Adds an entry to the protocol log.
+    fn log_attempt(&mut self, attempt: &NewAttempt) -> Result<i64>;
+
+    /// Marks a payload delivered, logs the attempt, and applies outcomes in one
+    /// transaction. `outcomes: None` means "in place" (file targets): its records are
+    /// delivered once every payload carrying them is. The transfer becomes done, sent or
+    /// needs-check when its last payload is delivered.
+    fn complete_payload(
+        &mut self,
+        payload_id: i64,
+        outcomes: Option<&[RecordOutcome]>,
+        attempt: &NewAttempt,
+        now: Timestamp,
+    ) -> Result<TransferState>;
+
+    /// Completes a rejected or failed record by hand, keeping who, when and why; the
+    /// transfer is done once its last such record is resolved.
+    fn resolve(
+        &mut self,
+        target: Option<&str>,
+        record_id: &str,
+        who: &str,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<Resolution>;
+
+    /// Counts, transfers and the records that need a person.
+    fn status(&mut self, target: Option<&str>) -> Result<Status>;
+
+    /// The protocol log, of one transfer or all.
+    fn attempts(&mut self, transfer: Option<i64>) -> Result<Vec<Attempt>>;
+}
+
+fn ser_display<T: std::fmt::Display, S: serde::Serializer>(
+    v: &T,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    s.collect_str(v)
+}
+
+fn ser_opt_display<T: std::fmt::Display, S: serde::Serializer>(
+    v: &Option<T>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => s.collect_str(v),
+        None => s.serialize_none(),
+    }
+}

@@ -1,0 +1,911 @@
+//! The SQLite implementation of [`Store`]: WAL, `synchronous = FULL` (a committed
+//! delivery step must survive a power cut, or recovery could send a file twice), and
+//! `BEGIN IMMEDIATE` for every write so two processes never interleave a transaction.
+
+use std::path::Path;
+
+use hub_core::state::{AttemptResult, PayloadState, RecordState, TransferState};
+use hub_core::time::Timestamp;
+use hub_plugin_sdk::OutcomeStatus;
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use sha2::{Digest, Sha256};
+
+use crate::{
+    Attempt, Batch, Counts, EnqueueReport, NewAttempt, NewPayload, NewRecord, Payload, PluginStamp,
+    RecordOutcome, RecordView, Resolution, Result, Status, Store, StoreError, StoredRecord,
+    Transfer, TransferDraft,
+};
+
+/// Migrations in order; `PRAGMA user_version` says how many have run.
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/001_initial.sql")];
+
+/// The SQLite store.
+#[derive(Debug)]
+pub struct SqliteStore {
+    conn: Connection,
+}
+
+fn sql(context: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
+    move |source| StoreError::Sqlite { context, source }
+}
+
+fn parse_state<T>(s: &str, parse: fn(&str) -> Option<T>) -> Result<T> {
+    parse(s).ok_or_else(|| StoreError::Corrupt(format!("unknown state `{s}`")))
+}
+
+fn messages_json(m: &[String]) -> String {
+    serde_json::to_string(m).unwrap_or_else(|_| "[]".into())
+}
+
+fn parse_messages(s: &str) -> Vec<String> {
+    serde_json::from_str(s).unwrap_or_default()
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
+                path: path.display().to_string(),
+                message: format!("cannot create its folder: {e}"),
+            })?;
+        }
+        let conn = Connection::open(path).map_err(|e| StoreError::Open {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        Self::init(conn)
+    }
+
+    /// An in-memory store (tests, `--dry-run`).
+    pub fn in_memory() -> Result<Self> {
+        Self::init(Connection::open_in_memory().map_err(sql("open in memory"))?)
+    }
+
+    fn init(mut conn: Connection) -> Result<Self> {
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(sql("set busy timeout"))?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(sql("enable WAL"))?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(sql("set synchronous"))?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(sql("enable foreign keys"))?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql("begin migration"))?;
+        let version: usize = tx
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(sql("read schema version"))?;
+        if version > MIGRATIONS.len() {
+            return Err(StoreError::Corrupt(format!(
+                "schema version {version}, this hub knows up to {}",
+                MIGRATIONS.len()
+            )));
+        }
+        for (i, migration) in MIGRATIONS.iter().enumerate().skip(version) {
+            tx.execute_batch(migration).map_err(sql("migrate schema"))?;
+            tx.pragma_update(None, "user_version", i + 1)
+                .map_err(sql("set schema version"))?;
+        }
+        tx.commit().map_err(sql("commit migration"))?;
+        Ok(Self { conn })
+    }
+
+    fn write(&mut self) -> Result<Transaction<'_>> {
+        self.conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql("begin"))
+    }
+}
+
+fn record_view(tx: &Connection, seq: i64) -> Result<RecordView> {
+    tx.query_row(
+        "SELECT seq, target, record_id, kind, state, transfer_id, messages, updated_at
+         FROM records WHERE seq = ?1",
+        [seq],
+        |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, Option<i64>>(5)?,
+                r.get::<_, String>(6)?,
+                r.get::<_, i64>(7)?,
+            ))
+        },
+    )
+    .map_err(sql("read record"))
+    .and_then(row_to_view)
+}
+
+type ViewRow = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    Option<i64>,
+    String,
+    i64,
+);
+
+fn row_to_view(
+    (seq, target, id, kind, state, transfer_id, messages, updated_at): ViewRow,
+) -> Result<RecordView> {
+    Ok(RecordView {
+        seq,
+        target,
+        id,
+        kind,
+        state: parse_state(&state, RecordState::parse)?,
+        transfer_id,
+        messages: parse_messages(&messages),
+        updated_at: Timestamp(updated_at),
+    })
+}
+
+fn set_record_state(
+    tx: &Connection,
+    seq: i64,
+    state: RecordState,
+    transfer_id: Option<i64>,
+    messages: &[String],
+    now: Timestamp,
+) -> Result<()> {
+    let m = messages_json(messages);
+    tx.execute(
+        "UPDATE records SET state = ?2, messages = ?3, updated_at = ?4 WHERE seq = ?1",
+        params![seq, state.as_str(), m, now.0],
+    )
+    .map_err(sql("update record"))?;
+    tx.execute(
+        "INSERT INTO outcomes (record_seq, transfer_id, state, messages, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![seq, transfer_id, state.as_str(), m, now.0],
+    )
+    .map_err(sql("log outcome"))?;
+    Ok(())
+}
+
+/// Recomputes a transfer's state from its payloads and records; sets "done on" once.
+fn settle_transfer(tx: &Connection, transfer_id: i64, now: Timestamp) -> Result<TransferState> {
+    let undelivered: i64 = tx
+        .query_row(
+            "SELECT count(*) FROM payloads WHERE transfer_id = ?1 AND state != 'delivered'",
+            [transfer_id],
+            |r| r.get(0),
+        )
+        .map_err(sql("count payloads"))?;
+    let (in_transfer, needing): (i64, i64) = tx
+        .query_row(
+            "SELECT
+                coalesce(sum(state = 'in-transfer'), 0),
+                coalesce(sum(state IN ('rejected', 'failed')), 0)
+             FROM records WHERE transfer_id = ?1",
+            [transfer_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map_err(sql("count transfer records"))?;
+    let state = if undelivered > 0 {
+        TransferState::Open
+    } else if in_transfer > 0 {
+        TransferState::Sent
+    } else if needing > 0 {
+        TransferState::NeedsCheck
+    } else {
+        TransferState::Done
+    };
+    tx.execute(
+        "UPDATE transfers SET state = ?2,
+            done_at = CASE WHEN ?2 = 'done' THEN coalesce(done_at, ?3) ELSE NULL END
+         WHERE id = ?1",
+        params![transfer_id, state.as_str(), now.0],
+    )
+    .map_err(sql("update transfer"))?;
+    Ok(state)
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+impl Store for SqliteStore {
+    fn enqueue(
+        &mut self,
+        target: &str,
+        records: &[NewRecord],
+        now: Timestamp,
+    ) -> Result<EnqueueReport> {
+        let tx = self.write()?;
+        let mut report = EnqueueReport::default();
+        {
+            let mut dup = tx
+                .prepare_cached(
+                    "SELECT 1 FROM records WHERE target = ?1 AND record_id = ?2 AND body_sha256 = ?3 LIMIT 1",
+                )
+                .map_err(sql("prepare duplicate check"))?;
+            let mut older = tx
+                .prepare_cached(
+                    "SELECT seq FROM records WHERE target = ?1 AND supersede_key = ?2 AND state = 'queued'",
+                )
+                .map_err(sql("prepare supersede lookup"))?;
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO records (target, record_id, kind, body, body_sha256, batch_key,
+                        sequence_scope, supersede_key, state, enqueued_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'queued', ?9, ?9)",
+                )
+                .map_err(sql("prepare insert"))?;
+            for r in records {
+                let sha = sha256_hex(r.body.as_bytes());
+                if dup
+                    .exists(params![target, r.id, sha])
+                    .map_err(sql("check duplicate"))?
+                {
+                    report.duplicates += 1;
+                    continue;
+                }
+                if let Some(key) = &r.meta.supersede_key {
+                    let seqs: Vec<i64> = older
+                        .query_map(params![target, key], |row| row.get(0))
+                        .map_err(sql("find superseded"))?
+                        .collect::<rusqlite::Result<_>>()
+                        .map_err(sql("find superseded"))?;
+                    for seq in seqs {
+                        set_record_state(
+                            &tx,
+                            seq,
+                            RecordState::Superseded,
+                            None,
+                            &[format!("superseded by record {} before it was sent", r.id)],
+                            now,
+                        )?;
+                        report.superseded += 1;
+                    }
+                }
+                insert
+                    .execute(params![
+                        target,
+                        r.id,
+                        r.kind,
+                        r.body,
+                        sha,
+                        r.meta.batch_key,
+                        r.meta.sequence_scope,
+                        r.meta.supersede_key,
+                        now.0
+                    ])
+                    .map_err(sql("insert record"))?;
+                report.queued += 1;
+            }
+        }
+        tx.commit().map_err(sql("commit enqueue"))?;
+        Ok(report)
+    }
+
+    fn queued_batches(&mut self, target: &str) -> Result<Vec<Batch>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT batch_key, sequence_scope FROM records
+                 WHERE target = ?1 AND state = 'queued'
+                 GROUP BY batch_key, sequence_scope ORDER BY min(seq)",
+            )
+            .map_err(sql("prepare batches"))?;
+        let rows = stmt
+            .query_map([target], |r| {
+                Ok(Batch {
+                    batch_key: r.get(0)?,
+                    sequence_scope: r.get(1)?,
+                })
+            })
+            .map_err(sql("list batches"))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(sql("list batches"))
+    }
+
+    fn queued_records(
+        &mut self,
+        target: &str,
+        batch: &Batch,
+        limit: usize,
+    ) -> Result<Vec<StoredRecord>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT seq, record_id, kind, body FROM records
+                 WHERE target = ?1 AND state = 'queued' AND batch_key = ?2
+                   AND sequence_scope IS ?3
+                 ORDER BY seq LIMIT ?4",
+            )
+            .map_err(sql("prepare queued records"))?;
+        let rows = stmt
+            .query_map(
+                params![
+                    target,
+                    batch.batch_key,
+                    batch.sequence_scope,
+                    i64::try_from(limit).unwrap_or(i64::MAX)
+                ],
+                |r| {
+                    Ok(StoredRecord {
+                        seq: r.get(0)?,
+                        id: r.get(1)?,
+                        kind: r.get(2)?,
+                        body: r.get(3)?,
+                    })
+                },
+            )
+            .map_err(sql("list queued records"))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(sql("list queued records"))
+    }
+
+    fn create_transfer<E>(
+        &mut self,
+        target: &str,
+        batch: &Batch,
+        records: &[i64],
+        plugin: &PluginStamp,
+        now: Timestamp,
+        encode: impl FnOnce(TransferDraft) -> std::result::Result<Vec<NewPayload>, E>,
+    ) -> Result<std::result::Result<i64, E>> {
+        let tx = self.write()?;
+        // Only records still queued may go in: a concurrent send may have taken them.
+        for seq in records {
+            let state: Option<String> = tx
+                .query_row(
+                    "SELECT state FROM records WHERE seq = ?1 AND target = ?2",
+                    params![seq, target],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(sql("check record"))?;
+            if state.as_deref() != Some("queued") {
+                return Err(StoreError::Refused(format!(
+                    "record #{seq} is no longer queued (it is {})",
+                    state.unwrap_or_else(|| "missing".into())
+                )));
+            }
+        }
+        let sequence = match &batch.sequence_scope {
+            Some(scope) => {
+                let last: i64 = tx
+                    .query_row(
+                        "SELECT last FROM sequences WHERE target = ?1 AND scope = ?2",
+                        params![target, scope],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(sql("read sequence"))?
+                    .unwrap_or(0);
+                let next = last + 1;
+                tx.execute(
+                    "INSERT INTO sequences (target, scope, last) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (target, scope) DO UPDATE SET last = excluded.last",
+                    params![target, scope, next],
+                )
+                .map_err(sql("advance sequence"))?;
+                Some(u64::try_from(next).unwrap_or(0))
+            }
+            None => None,
+        };
+        tx.execute(
+            "INSERT INTO transfers (target, batch_key, sequence_scope, sequence_no, state, plugin,
+                plugin_sha256, created_at)
+             VALUES (?1, ?2, ?3, ?4, 'open', ?5, ?6, ?7)",
+            params![
+                target,
+                batch.batch_key,
+                batch.sequence_scope,
+                sequence.map(|s| s as i64),
+                plugin.plugin,
+                plugin.sha256,
+                now.0
+            ],
+        )
+        .map_err(sql("insert transfer"))?;
+        let id = tx.last_insert_rowid();
+        let payloads = match encode(TransferDraft { id, sequence }) {
+            Ok(p) => p,
+            // Dropping the transaction rolls back the number and the transfer row.
+            Err(e) => return Ok(Err(e)),
+        };
+        for (idx, p) in payloads.iter().enumerate() {
+            tx.execute(
+                "INSERT INTO payloads (transfer_id, idx, name, media_type, bytes, sha256, state)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending')",
+                params![
+                    id,
+                    idx as i64,
+                    p.name,
+                    p.media_type,
+                    p.bytes,
+                    sha256_hex(&p.bytes)
+                ],
+            )
+            .map_err(sql("insert payload"))?;
+            let payload_id = tx.last_insert_rowid();
+            for seq in &p.records {
+                tx.execute(
+                    "INSERT OR IGNORE INTO payload_records (payload_id, record_seq) VALUES (?1, ?2)",
+                    params![payload_id, seq],
+                )
+                .map_err(sql("link payload record"))?;
+            }
+        }
+        for seq in records {
+            tx.execute(
+                "UPDATE records SET state = 'in-transfer', transfer_id = ?2, updated_at = ?3 WHERE seq = ?1",
+                params![seq, id, now.0],
+            )
+            .map_err(sql("move record into transfer"))?;
+        }
+        tx.commit().map_err(sql("commit transfer"))?;
+        Ok(Ok(id))
+    }
+
+    fn fail_records(&mut self, failures: &[(i64, String)], now: Timestamp) -> Result<()> {
+        let tx = self.write()?;
+        for (seq, message) in failures {
+            set_record_state(
+                &tx,
+                *seq,
+                RecordState::Failed,
+                None,
+                std::slice::from_ref(message),
+                now,
+            )?;
+        }
+        tx.commit().map_err(sql("commit failures"))
+    }
+
+    fn open_transfers(&mut self, target: &str) -> Result<Vec<i64>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id FROM transfers WHERE target = ?1 AND state = 'open' ORDER BY id",
+            )
+            .map_err(sql("prepare open transfers"))?;
+        let rows = stmt
+            .query_map([target], |r| r.get(0))
+            .map_err(sql("list open transfers"))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(sql("list open transfers"))
+    }
+
+    fn transfer(&mut self, id: i64) -> Result<Transfer> {
+        load_transfer(&self.conn, id)
+    }
+
+    fn payload_bytes(&mut self, payload_id: i64) -> Result<Vec<u8>> {
+        self.conn
+            .query_row(
+                "SELECT bytes FROM payloads WHERE id = ?1",
+                [payload_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(sql("read payload"))?
+            .ok_or_else(|| StoreError::NotFound(format!("payload #{payload_id} does not exist")))
+    }
+
+    fn payload_records(&mut self, payload_id: i64) -> Result<Vec<StoredRecord>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT r.seq, r.record_id, r.kind, r.body FROM payload_records pr
+                 JOIN records r ON r.seq = pr.record_seq
+                 WHERE pr.payload_id = ?1 ORDER BY r.seq",
+            )
+            .map_err(sql("prepare payload records"))?;
+        let rows = stmt
+            .query_map([payload_id], |r| {
+                Ok(StoredRecord {
+                    seq: r.get(0)?,
+                    id: r.get(1)?,
+                    kind: r.get(2)?,
+                    body: r.get(3)?,
+                })
+            })
+            .map_err(sql("list payload records"))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(sql("list payload records"))
+    }
+
+    fn set_payload_state(&mut self, payload_id: i64, state: PayloadState) -> Result<()> {
+        let tx = self.write()?;
+        tx.execute(
+            "UPDATE payloads SET state = ?2 WHERE id = ?1",
+            params![payload_id, state.as_str()],
+        )
+        .map_err(sql("update payload"))?;
+        tx.commit().map_err(sql("commit payload state"))
+    }
+
+    fn log_attempt(&mut self, attempt: &NewAttempt) -> Result<i64> {
+        let tx = self.write()?;
+        let id = insert_attempt(&tx, attempt)?;
+        tx.commit().map_err(sql("commit attempt"))?;
+        Ok(id)
+    }
+
+    fn complete_payload(
+        &mut self,
+        payload_id: i64,
+        outcomes: Option<&[RecordOutcome]>,
+        attempt: &NewAttempt,
+        now: Timestamp,
+    ) -> Result<TransferState> {
+        let tx = self.write()?;
+        let transfer_id: i64 = tx
+            .query_row(
+                "SELECT transfer_id FROM payloads WHERE id = ?1",
+                [payload_id],
+                |r| r.get(0),
+            )
+            .map_err(sql("find payload"))?;
+        tx.execute(
+            "UPDATE payloads SET state = 'delivered', delivered_at = ?2 WHERE id = ?1",
+            params![payload_id, now.0],
+        )
+        .map_err(sql("mark payload delivered"))?;
+        insert_attempt(&tx, attempt)?;
+        match outcomes {
+            Some(outcomes) => {
+                for o in outcomes {
+                    let state = match o.status {
+                        OutcomeStatus::Delivered => RecordState::Delivered,
+                        OutcomeStatus::Rejected => RecordState::Rejected,
+                    };
+                    set_record_state(&tx, o.seq, state, Some(transfer_id), &o.messages, now)?;
+                }
+            }
+            None => {
+                // Records whose every payload is now in place are delivered.
+                let seqs: Vec<i64> = {
+                    let mut stmt = tx
+                        .prepare(
+                            "SELECT pr.record_seq FROM payload_records pr
+                             JOIN records r ON r.seq = pr.record_seq
+                             WHERE pr.payload_id = ?1 AND r.state = 'in-transfer'
+                               AND NOT EXISTS (
+                                 SELECT 1 FROM payload_records pr2
+                                 JOIN payloads p2 ON p2.id = pr2.payload_id
+                                 WHERE pr2.record_seq = pr.record_seq AND p2.state != 'delivered')",
+                        )
+                        .map_err(sql("prepare delivered records"))?;
+                    let rows = stmt
+                        .query_map([payload_id], |r| r.get(0))
+                        .map_err(sql("find delivered records"))?;
+                    rows.collect::<rusqlite::Result<_>>()
+                        .map_err(sql("find delivered records"))?
+                };
+                for seq in seqs {
+                    set_record_state(
+                        &tx,
+                        seq,
+                        RecordState::Delivered,
+                        Some(transfer_id),
+                        &[],
+                        now,
+                    )?;
+                }
+            }
+        }
+        let state = settle_transfer(&tx, transfer_id, now)?;
+        tx.commit().map_err(sql("commit delivery"))?;
+        Ok(state)
+    }
+
+    fn resolve(
+        &mut self,
+        target: Option<&str>,
+        record_id: &str,
+        who: &str,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<Resolution> {
+        if reason.trim().is_empty() {
+            return Err(StoreError::Refused(
+                "a resolution needs a reason (--reason)".into(),
+            ));
+        }
+        let tx = self.write()?;
+        let candidates: Vec<(i64, String)> = {
+            let mut stmt = tx
+                .prepare(
+                    "SELECT seq, target FROM records
+                     WHERE record_id = ?1 AND (?2 IS NULL OR target = ?2)
+                       AND state IN ('rejected', 'failed')
+                     ORDER BY seq",
+                )
+                .map_err(sql("prepare resolve lookup"))?;
+            let rows = stmt
+                .query_map(params![record_id, target], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(sql("find record to resolve"))?;
+            rows.collect::<rusqlite::Result<_>>()
+                .map_err(sql("find record to resolve"))?
+        };
+        let seq = match candidates.as_slice() {
+            [] => {
+                let any: Option<String> = tx
+                    .query_row(
+                        "SELECT state FROM records WHERE record_id = ?1 AND (?2 IS NULL OR target = ?2)
+                         ORDER BY seq DESC LIMIT 1",
+                        params![record_id, target],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(sql("find record"))?;
+                return Err(match any {
+                    Some(state) => StoreError::Refused(format!(
+                        "record {record_id} is {state}; only rejected or failed records can be resolved"
+                    )),
+                    None => StoreError::NotFound(format!("no record {record_id}")),
+                });
+            }
+            [(seq, _)] => *seq,
+            many => {
+                let targets: Vec<&str> = many.iter().map(|(_, t)| t.as_str()).collect();
+                return Err(StoreError::Refused(format!(
+                    "record {record_id} needs checking in more than one place ({}); name the target with --target",
+                    targets.join(", ")
+                )));
+            }
+        };
+        let transfer_id: Option<i64> = tx
+            .query_row(
+                "SELECT transfer_id FROM records WHERE seq = ?1",
+                [seq],
+                |r| r.get(0),
+            )
+            .map_err(sql("read record"))?;
+        tx.execute(
+            "INSERT INTO resolutions (record_seq, who, reason, at) VALUES (?1, ?2, ?3, ?4)",
+            params![seq, who, reason, now.0],
+        )
+        .map_err(sql("insert resolution"))?;
+        set_record_state(
+            &tx,
+            seq,
+            RecordState::Resolved,
+            transfer_id,
+            &[format!("completed without import by {who}: {reason}")],
+            now,
+        )?;
+        let transfer_done = match transfer_id {
+            Some(t) => (settle_transfer(&tx, t, now)? == TransferState::Done).then_some(t),
+            None => None,
+        };
+        let record = record_view(&tx, seq)?;
+        tx.commit().map_err(sql("commit resolution"))?;
+        Ok(Resolution {
+            record,
+            transfer_done,
+        })
+    }
+
+    fn status(&mut self, target: Option<&str>) -> Result<Status> {
+        let mut status = Status::default();
+        {
+            let mut stmt = self
+                .conn
+                .prepare(
+                    "SELECT target, state, count(*) FROM records
+                     WHERE ?1 IS NULL OR target = ?1 GROUP BY target, state ORDER BY target",
+                )
+                .map_err(sql("prepare counts"))?;
+            let rows = stmt
+                .query_map([target], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                })
+                .map_err(sql("count records"))?;
+            for row in rows {
+                let (t, state, n) = row.map_err(sql("count records"))?;
+                if status.targets.last().map(|c| c.target.as_str()) != Some(t.as_str()) {
+                    status.targets.push(Counts {
+                        target: t.clone(),
+                        ..Counts::default()
+                    });
+                }
+                let Some(c) = status.targets.last_mut() else {
+                    continue;
+                };
+                let n = n as usize;
+                match parse_state(&state, RecordState::parse)? {
+                    RecordState::Queued => c.queued += n,
+                    RecordState::InTransfer => c.in_flight += n,
+                    RecordState::Delivered => c.delivered += n,
+                    RecordState::Rejected | RecordState::Failed => c.failed += n,
+                    RecordState::Resolved => c.resolved += n,
+                    RecordState::Superseded => c.superseded += n,
+                }
+            }
+        }
+        let ids: Vec<i64> = {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT id FROM transfers WHERE ?1 IS NULL OR target = ?1 ORDER BY id")
+                .map_err(sql("prepare transfers"))?;
+            let rows = stmt
+                .query_map([target], |r| r.get(0))
+                .map_err(sql("list transfers"))?;
+            rows.collect::<rusqlite::Result<_>>()
+                .map_err(sql("list transfers"))?
+        };
+        for id in ids {
+            status.transfers.push(load_transfer(&self.conn, id)?);
+        }
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT seq, target, record_id, kind, state, transfer_id, messages, updated_at
+                 FROM records WHERE (?1 IS NULL OR target = ?1) AND state IN ('rejected', 'failed')
+                 ORDER BY seq",
+            )
+            .map_err(sql("prepare records to check"))?;
+        let rows = stmt
+            .query_map([target], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                ))
+            })
+            .map_err(sql("list records to check"))?;
+        for row in rows {
+            status
+                .needs_check
+                .push(row_to_view(row.map_err(sql("list records to check"))?)?);
+        }
+        Ok(status)
+    }
+
+    fn attempts(&mut self, transfer: Option<i64>) -> Result<Vec<Attempt>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT a.id, a.transfer_id, t.target, p.name, a.started_at, a.duration_ms,
+                        a.endpoint, a.credential, a.sent, a.received, a.result, a.error
+                 FROM attempts a JOIN transfers t ON t.id = a.transfer_id
+                 LEFT JOIN payloads p ON p.id = a.payload_id
+                 WHERE ?1 IS NULL OR a.transfer_id = ?1 ORDER BY a.id",
+            )
+            .map_err(sql("prepare protocol log"))?;
+        let rows = stmt
+            .query_map([transfer], |r| {
+                Ok((
+                    Attempt {
+                        id: r.get(0)?,
+                        transfer_id: r.get(1)?,
+                        target: r.get(2)?,
+                        payload: r.get(3)?,
+                        started_at: Timestamp(r.get(4)?),
+                        duration_ms: r.get::<_, i64>(5)?.max(0) as u64,
+                        endpoint: r.get(6)?,
+                        credential: r.get(7)?,
+                        sent: r.get(8)?,
+                        received: r.get(9)?,
+                        result: AttemptResult::Delivered,
+                        error: r.get(11)?,
+                    },
+                    r.get::<_, String>(10)?,
+                ))
+            })
+            .map_err(sql("read protocol log"))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (mut a, result) = row.map_err(sql("read protocol log"))?;
+            a.result = parse_state(&result, AttemptResult::parse)?;
+            out.push(a);
+        }
+        Ok(out)
+    }
+}
+
+fn insert_attempt(tx: &Connection, a: &NewAttempt) -> Result<i64> {
+    tx.execute(
+        "INSERT INTO attempts (transfer_id, payload_id, started_at, duration_ms, endpoint,
+            credential, sent, received, result, error)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            a.transfer_id,
+            a.payload_id,
+            a.started_at.0,
+            i64::try_from(a.duration_ms).unwrap_or(i64::MAX),
+            a.endpoint,
+            a.credential,
+            a.sent,
+            a.received,
+            a.result.as_str(),
+            a.error
+        ],
+    )
+    .map_err(sql("insert attempt"))?;
+    Ok(tx.last_insert_rowid())
+}
+
+fn load_transfer(conn: &Connection, id: i64) -> Result<Transfer> {
+    let mut t = conn
+        .query_row(
+            "SELECT id, target, batch_key, sequence_scope, sequence_no, state, plugin,
+                    plugin_sha256, created_at, done_at,
+                    (SELECT count(*) FROM records WHERE transfer_id = t.id),
+                    (SELECT count(*) FROM attempts WHERE transfer_id = t.id),
+                    (SELECT error FROM attempts WHERE transfer_id = t.id AND error IS NOT NULL
+                       ORDER BY id DESC LIMIT 1)
+             FROM transfers t WHERE id = ?1",
+            [id],
+            |r| {
+                Ok((
+                    Transfer {
+                        id: r.get(0)?,
+                        target: r.get(1)?,
+                        batch_key: r.get(2)?,
+                        sequence_scope: r.get(3)?,
+                        sequence_no: r.get::<_, Option<i64>>(4)?.map(|n| n as u64),
+                        state: TransferState::Open,
+                        plugin: r.get(6)?,
+                        plugin_sha256: r.get(7)?,
+                        created_at: Timestamp(r.get(8)?),
+                        done_at: r.get::<_, Option<i64>>(9)?.map(Timestamp),
+                        records: r.get::<_, i64>(10)? as usize,
+                        attempts: r.get::<_, i64>(11)? as usize,
+                        last_error: r.get(12)?,
+                        payloads: Vec::new(),
+                    },
+                    r.get::<_, String>(5)?,
+                ))
+            },
+        )
+        .optional()
+        .map_err(sql("read transfer"))?
+        .ok_or_else(|| StoreError::NotFound(format!("transfer #{id} does not exist")))
+        .and_then(|(mut t, state)| {
+            t.state = parse_state(&state, TransferState::parse)?;
+            Ok(t)
+        })?;
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT id, transfer_id, name, media_type, length(bytes), sha256, state, delivered_at
+             FROM payloads WHERE transfer_id = ?1 ORDER BY idx",
+        )
+        .map_err(sql("prepare payloads"))?;
+    let rows = stmt
+        .query_map([id], |r| {
+            Ok((
+                Payload {
+                    id: r.get(0)?,
+                    transfer_id: r.get(1)?,
+                    name: r.get(2)?,
+                    media_type: r.get(3)?,
+                    size: r.get::<_, i64>(4)? as usize,
+                    sha256: r.get(5)?,
+                    state: PayloadState::Pending,
+                    delivered_at: r.get::<_, Option<i64>>(7)?.map(Timestamp),
+                },
+                r.get::<_, String>(6)?,
+            ))
+        })
+        .map_err(sql("read payloads"))?;
+    for row in rows {
+        let (mut p, state) = row.map_err(sql("read payloads"))?;
+        p.state = parse_state(&state, PayloadState::parse)?;
+        t.payloads.push(p);
+    }
+    Ok(t)
+}
