@@ -183,6 +183,7 @@ fn demo(root: &Path) -> Result<()> {
     };
     step(&["plugins"])?;
     step(&["enqueue", "prisme", "examples/prisme-postings.ndjson"])?;
+    step(&["enqueue", "rki", "examples/rki-cases.ndjson"])?;
     step(&["send", "--all"])?;
     step(&["status"])?;
     step(&["log"])?;

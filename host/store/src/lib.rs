@@ -175,6 +175,17 @@ pub struct Attempt {
     pub error: Option<String>,
 }
 
+/// What delivering a payload means for its records.
+#[derive(Debug, Clone, Copy)]
+pub enum Completion<'a> {
+    /// A file in place: its records are delivered once every payload carrying them is.
+    InPlace,
+    /// A file in place whose records get their outcomes from a receipt later.
+    AwaitingReceipt,
+    /// The target's answer, one outcome per record.
+    Outcomes(&'a [RecordOutcome]),
+}
+
 /// A record's outcome from the target.
 #[derive(Debug, Clone)]
 pub struct RecordOutcome {
@@ -282,14 +293,13 @@ pub trait Store {
     /// Adds an entry to the protocol log.
     fn log_attempt(&mut self, attempt: &NewAttempt) -> Result<i64>;
 
-    /// Marks a payload delivered, logs the attempt, and applies outcomes in one
-    /// transaction. `outcomes: None` means "in place" (file targets): its records are
-    /// delivered once every payload carrying them is. The transfer becomes done, sent or
-    /// needs-check when its last payload is delivered.
+    /// Marks a payload delivered, logs the attempt, and applies what that means for its
+    /// records in one transaction. The transfer becomes done, sent or needs-check when its
+    /// last payload is delivered.
     fn complete_payload(
         &mut self,
         payload_id: i64,
-        outcomes: Option<&[RecordOutcome]>,
+        completion: Completion<'_>,
         attempt: &NewAttempt,
         now: Timestamp,
     ) -> Result<TransferState>;

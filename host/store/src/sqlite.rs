@@ -11,9 +11,9 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use sha2::{Digest, Sha256};
 
 use crate::{
-    Attempt, Batch, Counts, EnqueueReport, NewAttempt, NewPayload, NewRecord, Payload, PluginStamp,
-    RecordOutcome, RecordView, Resolution, Result, Status, Store, StoreError, StoredRecord,
-    Transfer, TransferDraft,
+    Attempt, Batch, Completion, Counts, EnqueueReport, NewAttempt, NewPayload, NewRecord, Payload,
+    PluginStamp, RecordView, Resolution, Result, Status, Store, StoreError, StoredRecord, Transfer,
+    TransferDraft,
 };
 
 /// Migrations in order; `PRAGMA user_version` says how many have run.
@@ -537,7 +537,7 @@ impl Store for SqliteStore {
     fn complete_payload(
         &mut self,
         payload_id: i64,
-        outcomes: Option<&[RecordOutcome]>,
+        completion: Completion<'_>,
         attempt: &NewAttempt,
         now: Timestamp,
     ) -> Result<TransferState> {
@@ -555,8 +555,9 @@ impl Store for SqliteStore {
         )
         .map_err(sql("mark payload delivered"))?;
         insert_attempt(&tx, attempt)?;
-        match outcomes {
-            Some(outcomes) => {
+        match completion {
+            Completion::AwaitingReceipt => {}
+            Completion::Outcomes(outcomes) => {
                 for o in outcomes {
                     let state = match o.status {
                         OutcomeStatus::Delivered => RecordState::Delivered,
@@ -565,7 +566,7 @@ impl Store for SqliteStore {
                     set_record_state(&tx, o.seq, state, Some(transfer_id), &o.messages, now)?;
                 }
             }
-            None => {
+            Completion::InPlace => {
                 // Records whose every payload is now in place are delivered.
                 let seqs: Vec<i64> = {
                     let mut stmt = tx

@@ -6,7 +6,8 @@ use hub_core::state::{AttemptResult, PayloadState, RecordState, TransferState};
 use hub_core::time::Timestamp;
 use hub_plugin_sdk::{OutcomeStatus, RecordMeta};
 use hub_store::{
-    Batch, NewAttempt, NewPayload, NewRecord, PluginStamp, RecordOutcome, SqliteStore, Store,
+    Batch, Completion, NewAttempt, NewPayload, NewRecord, PluginStamp, RecordOutcome, SqliteStore,
+    Store,
 };
 
 fn rec(id: &str, scope: Option<&str>, supersede: Option<&str>, body: &str) -> NewRecord {
@@ -117,7 +118,7 @@ fn a_transfer_lives_from_enqueue_to_done_on_a_real_file() {
     let s = store
         .complete_payload(
             t.payloads[0].id,
-            None,
+            Completion::InPlace,
             &attempt(id, t.payloads[0].id),
             Timestamp(3_000),
         )
@@ -126,7 +127,7 @@ fn a_transfer_lives_from_enqueue_to_done_on_a_real_file() {
     let s = store
         .complete_payload(
             t.payloads[1].id,
-            None,
+            Completion::InPlace,
             &attempt(id, t.payloads[1].id),
             Timestamp(4_000),
         )
@@ -246,7 +247,7 @@ fn rejected_records_need_checking_until_resolved_by_hand() {
     store
         .complete_payload(
             t.payloads[0].id,
-            Some(&[RecordOutcome {
+            Completion::Outcomes(&[RecordOutcome {
                 seq: records[0].seq,
                 status: OutcomeStatus::Delivered,
                 messages: vec![],
@@ -258,7 +259,7 @@ fn rejected_records_need_checking_until_resolved_by_hand() {
     let state = store
         .complete_payload(
             t.payloads[1].id,
-            Some(&[RecordOutcome {
+            Completion::Outcomes(&[RecordOutcome {
                 seq: bad[0].seq,
                 status: OutcomeStatus::Rejected,
                 messages: vec!["STAMMDATENPRÜFUNG=FEHLGESCHLAGEN".into()],

@@ -1,1 +1,107 @@
-//! hub-transports
+//! How payloads reach a target. Every protocol implements [`Transport`] with the few verbs
+//! the pipeline needs: put a payload under a temporary name, make it final, inspect what
+//! the remote side holds (to recover after a crash), send a request and return its answer,
+//! and a health check that sends nothing. Each error says whether a retry is worth it.
+//!
+//! A transport never sees a plugin, and a plugin never sees a transport.
+#![deny(unsafe_code)]
+
+pub mod dir;
+
+use hub_core::config::TransportConfig;
+use hub_plugin_sdk::Response;
+use thiserror::Error;
+
+/// Whether an error is worth retrying.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Connection refused, timeout, 5xx, a full disk: the same bytes may go through later.
+    Retryable,
+    /// Refused certificate, wrong password, 4xx, a name already taken: a person must act.
+    Permanent,
+    /// The request may or may not have arrived (the answer was lost).
+    Unknown,
+}
+
+/// A failed transport step, with a message fit for the protocol log (never a secret).
+#[derive(Debug, Clone, Error)]
+#[error("{message}")]
+pub struct TransportError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl TransportError {
+    pub fn retryable(message: impl Into<String>) -> Self {
+        Self {
+            kind: ErrorKind::Retryable,
+            message: message.into(),
+        }
+    }
+
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self {
+            kind: ErrorKind::Permanent,
+            message: message.into(),
+        }
+    }
+}
+
+/// What the remote side holds for one payload name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RemoteState {
+    pub final_present: bool,
+    pub temp_present: bool,
+}
+
+/// One protocol.
+pub trait Transport: Send {
+    /// Where payloads go, for the protocol log; never with credentials.
+    fn endpoint(&self) -> String;
+
+    /// The name of the credential this transport authenticates with, if any.
+    fn credential(&self) -> Option<String> {
+        None
+    }
+
+    /// Writes a payload under its temporary name, replacing a partial earlier try.
+    fn put_temp(&mut self, name: &str, bytes: &[u8]) -> Result<(), TransportError>;
+
+    /// Moves the temporary file to its final name; never replaces an existing file.
+    fn make_final(&mut self, name: &str) -> Result<(), TransportError>;
+
+    /// Removes a leftover temporary file (after a crash between link and unlink).
+    fn remove_temp(&mut self, name: &str) -> Result<(), TransportError>;
+
+    /// What the remote side holds for `name`.
+    fn inspect(&mut self, name: &str) -> Result<RemoteState, TransportError>;
+
+    /// Sends one payload as a request and returns the answer (request-response targets).
+    fn request(
+        &mut self,
+        name: &str,
+        _media_type: &str,
+        _bytes: &[u8],
+        _idempotency_key: &str,
+    ) -> Result<Response, TransportError> {
+        Err(TransportError::permanent(format!(
+            "{} cannot send {name} as a request: it delivers files",
+            self.endpoint()
+        )))
+    }
+
+    /// Whether the target is reachable, without sending anything.
+    fn health(&mut self) -> Result<(), TransportError>;
+
+    /// Whether this transport delivers files (file-drop) or requests (request-response).
+    fn delivers_files(&self) -> bool {
+        true
+    }
+}
+
+/// Opens the transport a target's configuration names.
+pub fn open(config: &TransportConfig) -> Box<dyn Transport> {
+    match config {
+        TransportConfig::Dir { path } => Box::new(dir::DirTransport::new(path.clone())),
+    }
+}

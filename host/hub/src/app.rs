@@ -1,0 +1,222 @@
+//! The running hub for one configuration file: the store, the plugin runtime, and each
+//! target's plugin, settings and transport, checked against each other at start.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use hub_core::config::{Config, TargetConfig, check_settings};
+use hub_core::time::{Clock, SystemClock, Timestamp};
+use hub_plugin_sdk::{Delivery, Settings};
+use hub_runtime::{Limits, Plugin, Runtime};
+use hub_store::SqliteStore;
+use thiserror::Error;
+
+/// Why the hub cannot work with a target as configured.
+#[derive(Debug, Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Config(#[from] hub_core::config::ConfigError),
+    #[error(transparent)]
+    Store(#[from] hub_store::StoreError),
+    #[error(transparent)]
+    Plugin(#[from] hub_runtime::PluginError),
+    #[error("no target `{name}` in {file} (targets: {known})")]
+    UnknownTarget {
+        name: String,
+        file: String,
+        known: String,
+    },
+    #[error("{}", .0.join("; "))]
+    Target(Vec<String>),
+    #[error("cannot lock {}: {message}", path.display())]
+    Lock { path: PathBuf, message: String },
+}
+
+/// A target ready to send: its plugin (shared between targets that use the same one),
+/// its checked settings and its configuration.
+#[derive(Debug, Clone)]
+pub struct TargetRuntime {
+    pub config: TargetConfig,
+    pub plugin: Arc<Plugin>,
+    pub settings: Settings,
+}
+
+/// The hub for one configuration file.
+pub struct App {
+    pub config: Config,
+    pub store: SqliteStore,
+    pub clock: Arc<dyn Clock>,
+    runtime: Option<Runtime>,
+    plugins: BTreeMap<String, Arc<Plugin>>,
+    targets: BTreeMap<String, TargetRuntime>,
+    lock: Option<std::fs::File>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("config", &self.config.file)
+            .finish()
+    }
+}
+
+/// The clock: the system's, or a fixed time from `HUB_NOW` (Unix seconds or RFC 3339),
+/// for reproducible demos and tests.
+pub fn clock_from_env() -> Arc<dyn Clock> {
+    match std::env::var("HUB_NOW")
+        .ok()
+        .and_then(|s| Timestamp::parse(&s))
+    {
+        Some(t) => Arc::new(hub_core::time::FixedClock(t)),
+        None => Arc::new(SystemClock),
+    }
+}
+
+impl App {
+    /// Reads the configuration and opens the store; plugins load when first needed.
+    pub fn open(config_file: &Path) -> Result<App, AppError> {
+        let config = Config::load(config_file)?;
+        let store = SqliteStore::open(&config.store.path)?;
+        Ok(App {
+            config,
+            store,
+            clock: clock_from_env(),
+            runtime: None,
+            plugins: BTreeMap::new(),
+            targets: BTreeMap::new(),
+            lock: None,
+        })
+    }
+
+    /// The current time.
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    fn runtime(&mut self) -> Result<&Runtime, AppError> {
+        if self.runtime.is_none() {
+            let limits = Limits {
+                memory_mb: self.config.runtime.memory_limit_mb,
+                call_timeout_ms: self.config.runtime.call_timeout_ms,
+            };
+            self.runtime = Some(Runtime::new(limits, self.config.runtime.cache_dir.clone())?);
+        }
+        self.runtime
+            .as_ref()
+            .ok_or_else(|| AppError::Target(vec!["the plugin runtime did not start".into()]))
+    }
+
+    /// Loads a plugin by its hub.toml name (once).
+    pub fn plugin(&mut self, name: &str) -> Result<Arc<Plugin>, AppError> {
+        if let Some(p) = self.plugins.get(name) {
+            return Ok(p.clone());
+        }
+        let pc = self
+            .config
+            .plugins
+            .get(name)
+            .cloned()
+            .ok_or_else(|| AppError::Target(vec![format!("plugin `{name}` is not defined")]))?;
+        let plugin = Arc::new(self.runtime()?.load(name, &pc.path, pc.sha256.as_deref())?);
+        self.plugins.insert(name.to_string(), plugin.clone());
+        Ok(plugin)
+    }
+
+    /// A target with its plugin loaded and its settings and transport checked.
+    pub fn target(&mut self, name: &str) -> Result<TargetRuntime, AppError> {
+        if let Some(t) = self.targets.get(name) {
+            return Ok(t.clone());
+        }
+        let config = self
+            .config
+            .target(name)
+            .cloned()
+            .ok_or_else(|| AppError::UnknownTarget {
+                name: name.into(),
+                file: self.config.file.display().to_string(),
+                known: self
+                    .config
+                    .targets
+                    .iter()
+                    .map(|t| t.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?;
+        let plugin = self.plugin(&config.plugin)?;
+        let info = plugin.info();
+        let settings = Settings(
+            check_settings(&config.name, &info.settings, &config.settings)
+                .map_err(AppError::Target)?,
+        );
+        if let Err(message) = plugin.check_settings(&settings)? {
+            return Err(AppError::Target(vec![format!(
+                "target {}: plugin {} refuses the settings: {message}",
+                config.name, config.plugin
+            )]));
+        }
+        let files = hub_transports::open(&config.transport).delivers_files();
+        let fits = match info.delivery {
+            Delivery::RequestResponse => !files,
+            Delivery::FileDrop | Delivery::FileDropWithReceipt => files,
+        };
+        if !fits {
+            return Err(AppError::Target(vec![format!(
+                "target {}: plugin {} needs {} delivery, but transport `{}` {}",
+                config.name,
+                config.plugin,
+                info.delivery.as_str(),
+                config.transport.kind(),
+                if files {
+                    "delivers files"
+                } else {
+                    "sends requests"
+                }
+            )]));
+        }
+        let t = TargetRuntime {
+            config,
+            plugin,
+            settings,
+        };
+        self.targets.insert(name.to_string(), t.clone());
+        Ok(t)
+    }
+
+    /// Names of all configured targets.
+    pub fn target_names(&self) -> Vec<String> {
+        self.config.targets.iter().map(|t| t.name.clone()).collect()
+    }
+
+    /// Takes the store's send lock, so two hub processes never deliver the same transfer
+    /// at once; waits for a running one to finish.
+    pub fn lock_for_sending(&mut self) -> Result<(), AppError> {
+        if self.lock.is_some() {
+            return Ok(());
+        }
+        let path = self.config.store.path.with_extension("lock");
+        let err = |e: std::io::Error| AppError::Lock {
+            path: path.clone(),
+            message: e.to_string(),
+        };
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(err)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                eprintln!(
+                    "hub: another hub process is sending from this store; waiting for it ({})",
+                    path.display()
+                );
+                file.lock().map_err(err)?;
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(err(e)),
+        }
+        self.lock = Some(file);
+        Ok(())
+    }
+}

@@ -1,0 +1,127 @@
+//! The command line: `hub [--config FILE] <command>`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Carries records from specialist software to the systems that must receive them,
+/// exactly once, with a protocol of every attempt.
+#[derive(Debug, Parser)]
+#[command(name = "hub", version, about)]
+pub struct Cli {
+    /// The configuration file.
+    #[arg(long, global = true, env = "HUB_CONFIG", default_value = "hub.toml")]
+    pub config: PathBuf,
+    /// More log output on stderr (-v: info, -vv: debug); `HUB_LOG` takes a full filter.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a commented hub.toml (at --config) and create the store.
+    Init(InitArgs),
+    /// Queue records (NDJSON: one JSON object a line with `id` and `kind`), all or nothing.
+    Enqueue(EnqueueArgs),
+    /// Send what is queued (and finish what an earlier run left open).
+    Send(SendArgs),
+    /// Show every transfer and its state, per-target counts, and records that need checking.
+    Status(StatusArgs),
+    /// Show the protocol log: every attempt, what was sent, what came back.
+    Log(LogArgs),
+    /// Complete a rejected or failed record by hand, with a reason.
+    Resolve(ResolveArgs),
+    /// Show the loaded plugins with their versions and sha256.
+    Plugins(JsonArg),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Overwrite an existing file.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EnqueueArgs {
+    /// The target, as named in hub.toml.
+    pub target: String,
+    /// The NDJSON file; `-` or nothing reads standard input.
+    pub file: Option<PathBuf>,
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// The target to send for.
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub target: Option<String>,
+    /// Send for every target.
+    #[arg(long)]
+    pub all: bool,
+    /// Encode and show the payloads, but write and send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Only this target.
+    #[arg(long)]
+    pub target: Option<String>,
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Only this transfer.
+    #[arg(long)]
+    pub transfer: Option<i64>,
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ResolveArgs {
+    /// The record's id, as the source gave it.
+    pub record: String,
+    /// Why it is complete without import (kept with who and when).
+    #[arg(long)]
+    pub reason: String,
+    /// The target, where the id needs checking in more than one.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Who resolves it (default: the user running the command).
+    #[arg(long = "as")]
+    pub as_user: Option<String>,
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+#[derive(Debug, Args)]
+pub struct JsonArg {
+    /// Machine-readable output; its shape is stable.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Logs to stderr; `HUB_LOG` (e.g. `hub=debug`) overrides `-v`.
+pub fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HUB_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

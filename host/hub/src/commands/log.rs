@@ -1,0 +1,53 @@
+//! `hub log`: the protocol log.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use hub_store::Store;
+
+use crate::app::App;
+use crate::cli::LogArgs;
+use crate::output::{self, Table};
+
+pub fn run(config: &Path, args: &LogArgs) -> Result<ExitCode> {
+    let mut app = App::open(config)?;
+    let attempts = app.store.attempts(args.transfer)?;
+    if args.json.json {
+        output::json(&attempts)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if attempts.is_empty() {
+        println!("No attempts yet.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut t = Table::new(&[
+        "WHEN",
+        "TRANSFER",
+        "TARGET",
+        "RESULT",
+        "MS",
+        "ENDPOINT",
+        "CREDENTIAL",
+        "SENT",
+        "RECEIVED / ERROR",
+    ]);
+    for a in &attempts {
+        t.row(vec![
+            a.started_at.to_string(),
+            format!("#{}", a.transfer_id),
+            a.target.clone(),
+            a.result.to_string(),
+            a.duration_ms.to_string(),
+            a.endpoint.clone(),
+            a.credential.clone().unwrap_or_else(|| "-".into()),
+            a.sent.clone(),
+            a.error
+                .clone()
+                .or_else(|| a.received.clone())
+                .unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    print!("{}", t.render());
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,41 @@
+//! `hub resolve <record> --reason …`: "Datensatz ohne Import erledigen".
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use hub_store::Store;
+
+use crate::app::App;
+use crate::cli::ResolveArgs;
+use crate::output;
+
+pub fn run(config: &Path, args: &ResolveArgs) -> Result<ExitCode> {
+    let who = args
+        .as_user
+        .clone()
+        .or_else(|| std::env::var("USER").ok())
+        .or_else(|| std::env::var("USERNAME").ok())
+        .unwrap_or_else(|| "unknown".into());
+    let mut app = App::open(config)?;
+    let now = app.now();
+    let res = app.store.resolve(
+        args.target.as_deref(),
+        &args.record,
+        &who,
+        &args.reason,
+        now,
+    )?;
+    if args.json.json {
+        output::json(&res)?;
+    } else {
+        println!(
+            "record {} ({}) completed without import by {who}",
+            res.record.id, res.record.target
+        );
+        if let Some(t) = res.transfer_done {
+            println!("transfer #{t} is done: every record has its outcome");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,72 @@
+//! `hub send <target>|--all [--dry-run]`.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::app::App;
+use crate::cli::SendArgs;
+use crate::output;
+use crate::pipeline;
+
+pub fn run(config: &Path, args: &SendArgs) -> Result<ExitCode> {
+    let mut app = App::open(config)?;
+    let targets = match &args.target {
+        Some(t) => vec![t.clone()],
+        None => app.target_names(),
+    };
+    let mut reports = Vec::new();
+    let mut errors = Vec::new();
+    for target in &targets {
+        match pipeline::send(&mut app, target, args.dry_run) {
+            Ok(r) => {
+                errors.extend(r.errors.iter().cloned());
+                reports.push(r);
+            }
+            // One target's trouble does not hold up the others; its records stay queued.
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    if args.json.json {
+        output::json(&serde_json::json!({ "reports": reports, "errors": errors }))?;
+    } else {
+        for r in &reports {
+            if args.dry_run {
+                for p in &r.dry_run {
+                    println!(
+                        "{}: would send {} ({}, {} bytes, {} record(s){})",
+                        r.target,
+                        p.name,
+                        p.media_type,
+                        p.size,
+                        p.records,
+                        p.sequence
+                            .map(|s| format!(", number {s}"))
+                            .unwrap_or_default()
+                    );
+                }
+                if r.dry_run.is_empty() {
+                    println!("{}: nothing queued", r.target);
+                }
+            } else {
+                println!(
+                    "{}: {} transfer(s) created, {} completed, {} record(s) delivered, {} need checking",
+                    r.target,
+                    r.transfers_created,
+                    r.transfers_completed,
+                    r.records_delivered,
+                    r.records_to_check
+                );
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        for e in &errors[..errors.len() - 1] {
+            eprintln!("hub: {e}");
+        }
+        anyhow::bail!("{}", errors[errors.len() - 1])
+    }
+}

@@ -1,0 +1,10 @@
+//! The hub's runtime and command line: the pipeline every target shares, the CLI
+//! commands, and the wiring of store, plugins and transports for one configuration.
+#![deny(unsafe_code)]
+
+pub mod app;
+pub mod cli;
+pub mod commands;
+pub mod fault;
+pub mod output;
+pub mod pipeline;

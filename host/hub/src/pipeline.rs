@@ -1,0 +1,760 @@
+//! The one pipeline every target shares:
+//!
+//! ```text
+//! enqueue ─▶ outbox ─batch─▶ plugin.encode ─▶ payloads ─▶ transport ─▶ outcomes ─▶ status
+//! ```
+//!
+//! Each step is recorded in the store before the next touches the remote side, so an
+//! interrupted run (a crash, `kill -9`, a lost connection) is finished by the next one:
+//! it inspects the remote side and completes, re-uploads or recognises a delivered file,
+//! and never sends a file twice.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Instant;
+
+use hub_core::input::{InputErrors, LineError, parse_ndjson};
+use hub_core::names::{check_key, check_payload_name};
+use hub_core::state::{AttemptResult, PayloadState, TransferState};
+use hub_core::time::Timestamp;
+use hub_plugin_sdk::{
+    Context, DateTime, Delivery, EncodeError, InterpretError, OutcomeStatus,
+    Payload as PluginPayload, Record,
+};
+use hub_runtime::PluginError;
+use hub_store::{
+    Batch, Completion, EnqueueReport, NewAttempt, NewPayload, NewRecord, PluginStamp,
+    RecordOutcome, Store, StoreError, StoredRecord, Transfer,
+};
+use hub_transports::{ErrorKind, Transport, TransportError};
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::app::{App, AppError, TargetRuntime};
+use crate::fault;
+
+/// Records validated per plugin call at enqueue.
+const VALIDATE_CHUNK: usize = 1_000;
+
+/// Why records could not be enqueued. Nothing was queued.
+#[derive(Debug, Error)]
+pub enum EnqueueError {
+    #[error(transparent)]
+    Input(#[from] InputErrors),
+    #[error(transparent)]
+    App(#[from] AppError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why a send stopped for a target.
+#[derive(Debug, Error)]
+pub enum SendError {
+    #[error(transparent)]
+    App(#[from] AppError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+    #[error("target {target}: transfer #{transfer}: {message}")]
+    Delivery {
+        target: String,
+        transfer: i64,
+        message: String,
+        retryable: bool,
+    },
+    #[error("target {target}: plugin {plugin}: {message}; the records stay queued")]
+    Encode {
+        target: String,
+        plugin: String,
+        message: String,
+    },
+}
+
+/// What a send did for one target.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SendReport {
+    pub target: String,
+    pub transfers_created: usize,
+    pub transfers_completed: usize,
+    /// Records the target took in this run.
+    pub records_delivered: usize,
+    /// Records that now need a person (rejected by the target or refused by the plugin).
+    pub records_to_check: usize,
+    /// Payloads encoded but not sent (`--dry-run`).
+    pub dry_run: Vec<DryRunPayload>,
+    /// Batches the plugin could not encode (a crash, a timeout, a refusal naming no
+    /// record); their records stay queued and the other batches still go.
+    pub errors: Vec<String>,
+}
+
+/// A payload as `send --dry-run` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DryRunPayload {
+    pub sequence: Option<u64>,
+    pub name: String,
+    pub media_type: String,
+    pub size: usize,
+    pub records: usize,
+    #[serde(skip)]
+    pub bytes: Vec<u8>,
+}
+
+/// Reads NDJSON and queues it for `target`, all or nothing: every line is checked by the
+/// host and validated by the target's plugin before the first record is stored.
+pub fn enqueue(app: &mut App, target: &str, text: &str) -> Result<EnqueueReport, EnqueueError> {
+    let t = app.target(target)?;
+    let input = parse_ndjson(text)?;
+    let kinds: HashSet<&str> = t
+        .plugin
+        .info()
+        .record_kinds
+        .iter()
+        .map(String::as_str)
+        .collect();
+    let mut errors = Vec::new();
+    let mut records = Vec::with_capacity(input.len());
+    for chunk in input.chunks(VALIDATE_CHUNK) {
+        let batch: Vec<Record> = chunk
+            .iter()
+            .map(|r| Record {
+                id: r.id.clone(),
+                kind: r.kind.clone(),
+                body: r.body.clone(),
+            })
+            .collect();
+        let answers = t
+            .plugin
+            .validate(&t.settings, &batch)
+            .map_err(AppError::from)?;
+        for (input, answer) in chunk.iter().zip(answers) {
+            let line = input.line;
+            if !kinds.contains(input.kind.as_str()) {
+                errors.push(LineError {
+                    line,
+                    message: format!(
+                        "record {}: kind `{}` is not one target {target} takes ({})",
+                        input.id,
+                        input.kind,
+                        t.plugin.info().record_kinds.join(", ")
+                    ),
+                });
+                continue;
+            }
+            match answer {
+                Ok(meta) => {
+                    let keys = std::iter::once(&meta.batch_key)
+                        .chain(meta.sequence_scope.as_ref())
+                        .chain(meta.supersede_key.as_ref());
+                    if let Some(problem) = keys.filter_map(|k| check_key(k).err()).next() {
+                        errors.push(LineError {
+                            line,
+                            message: format!(
+                                "record {}: plugin {} proposed a bad key: {problem}",
+                                input.id,
+                                t.plugin.name()
+                            ),
+                        });
+                        continue;
+                    }
+                    records.push(NewRecord {
+                        id: input.id.clone(),
+                        kind: input.kind.clone(),
+                        body: input.body.clone(),
+                        meta,
+                    });
+                }
+                Err(e) => errors.push(LineError {
+                    line,
+                    message: e.to_string(),
+                }),
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(InputErrors(errors).into());
+    }
+    let now = app.now();
+    Ok(app.store.enqueue(target, &records, now)?)
+}
+
+/// Sends everything queued for `target`: first finishes transfers an earlier run left
+/// open, then encodes and delivers new ones batch by batch. With `dry_run` nothing is
+/// written or sent; the payloads are returned instead.
+pub fn send(app: &mut App, target: &str, dry_run: bool) -> Result<SendReport, SendError> {
+    let t = app.target(target)?;
+    let mut report = SendReport {
+        target: target.to_string(),
+        ..SendReport::default()
+    };
+    let before = counts(app, target)?;
+    let mut transport = hub_transports::open(&t.config.transport);
+    if !dry_run {
+        app.lock_for_sending()?;
+        for id in app.store.open_transfers(target)? {
+            deliver(app, &t, transport.as_mut(), id, &mut report)?;
+        }
+    }
+    let max = usize::try_from(t.plugin.info().max_batch).unwrap_or(usize::MAX);
+    let mut dry_taken: HashSet<i64> = HashSet::new();
+    for batch in app.store.queued_batches(target)? {
+        loop {
+            let mut records = app.store.queued_records(target, &batch, max)?;
+            if dry_run {
+                records.retain(|r| !dry_taken.contains(&r.seq));
+            }
+            truncate_at_repeated_id(&mut records);
+            if records.is_empty() {
+                break;
+            }
+            match create(app, &t, &batch, &records, dry_run, &mut report) {
+                Ok(Created::Transfer(id)) => {
+                    report.transfers_created += 1;
+                    deliver(app, &t, transport.as_mut(), id, &mut report)?;
+                }
+                Ok(Created::DryRun) => dry_taken.extend(records.iter().map(|r| r.seq)),
+                Ok(Created::RecordsFailed) => {}
+                // This batch stays queued; the next batch may encode fine.
+                Err(e @ (SendError::Plugin(_) | SendError::Encode { .. })) => {
+                    tracing::error!(error = %e, "batch not encoded");
+                    report.errors.push(e.to_string());
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    let after = counts(app, target)?;
+    report.records_delivered = after.0.saturating_sub(before.0);
+    report.records_to_check = after.1.saturating_sub(before.1);
+    Ok(report)
+}
+
+/// (delivered, failed) records of a target.
+fn counts(app: &mut App, target: &str) -> Result<(usize, usize), SendError> {
+    let status = app.store.status(Some(target))?;
+    Ok(status
+        .targets
+        .first()
+        .map_or((0, 0), |c| (c.delivered, c.failed)))
+}
+
+/// Keeps a batch free of repeated source ids (an id enqueued twice with different bodies
+/// and no supersede key), so the plugin's per-record answers are unambiguous; the later
+/// one travels in the next transfer.
+fn truncate_at_repeated_id(records: &mut Vec<StoredRecord>) {
+    let mut seen = HashSet::new();
+    if let Some(cut) = records.iter().position(|r| !seen.insert(r.id.clone())) {
+        records.truncate(cut);
+    }
+}
+
+enum Created {
+    Transfer(i64),
+    DryRun,
+    RecordsFailed,
+}
+
+enum CreateFail {
+    Plugin(PluginError),
+    Records(Vec<hub_plugin_sdk::RecordError>),
+    Other(String),
+    DryRun(Vec<DryRunPayload>),
+}
+
+fn datetime(now: Timestamp, offset: i32) -> DateTime {
+    let c = now.civil(offset);
+    DateTime {
+        unix_seconds: now.unix_seconds(),
+        utc_offset_minutes: offset,
+        year: c.year,
+        month: c.month,
+        day: c.day,
+        hour: c.hour,
+        minute: c.minute,
+        second: c.second,
+    }
+}
+
+fn context(
+    t: &TargetRuntime,
+    batch: &Batch,
+    id: i64,
+    sequence: Option<u64>,
+    now: Timestamp,
+) -> Context {
+    Context {
+        target: t.config.name.clone(),
+        settings: t.settings.clone(),
+        sender: t.config.sender.clone(),
+        receiver: t.config.receiver.clone(),
+        batch_key: batch.batch_key.clone(),
+        sequence_scope: batch.sequence_scope.clone(),
+        sequence,
+        transfer_id: u64::try_from(id).unwrap_or(0),
+        now: datetime(now, t.config.utc_offset_minutes),
+    }
+}
+
+/// Checks what a plugin returned before it is stored: names the host can deliver safely,
+/// no name twice, only records of this batch, and every record carried by some payload
+/// (a record in no payload would never get an outcome).
+fn check_payloads(
+    plugin: &str,
+    payloads: &[PluginPayload],
+    by_id: &HashMap<&str, i64>,
+) -> Result<Vec<NewPayload>, String> {
+    if payloads.is_empty() {
+        return Err(format!("plugin {plugin} produced no payload"));
+    }
+    let mut names = HashSet::new();
+    let mut carried = HashSet::new();
+    let mut out = Vec::with_capacity(payloads.len());
+    for p in payloads {
+        check_payload_name(&p.name)
+            .map_err(|e| format!("plugin {plugin} proposed a bad payload name: {e}"))?;
+        if !names.insert(p.name.as_str()) {
+            return Err(format!(
+                "plugin {plugin} proposed the payload name `{}` twice",
+                p.name
+            ));
+        }
+        let mut seqs = Vec::with_capacity(p.records.len());
+        for id in &p.records {
+            let seq = by_id.get(id.as_str()).ok_or_else(|| {
+                format!(
+                    "plugin {plugin}: payload {} names record {id}, which is not in this transfer",
+                    p.name
+                )
+            })?;
+            carried.insert(*seq);
+            seqs.push(*seq);
+        }
+        out.push(NewPayload {
+            name: p.name.clone(),
+            media_type: p.media_type.clone(),
+            bytes: p.bytes.clone(),
+            records: seqs,
+        });
+    }
+    if let Some((id, _)) = by_id.iter().find(|(_, seq)| !carried.contains(seq)) {
+        return Err(format!("plugin {plugin}: record {id} is in no payload"));
+    }
+    Ok(out)
+}
+
+fn create(
+    app: &mut App,
+    t: &TargetRuntime,
+    batch: &Batch,
+    records: &[StoredRecord],
+    dry_run: bool,
+    report: &mut SendReport,
+) -> Result<Created, SendError> {
+    let plugin = t.plugin.clone();
+    let info = plugin.info();
+    let stamp = PluginStamp {
+        plugin: format!("{}@{}", info.name, info.version),
+        sha256: plugin.sha256().to_string(),
+    };
+    let sdk_records: Vec<Record> = records
+        .iter()
+        .map(|r| Record {
+            id: r.id.clone(),
+            kind: r.kind.clone(),
+            body: r.body.clone(),
+        })
+        .collect();
+    let by_id: HashMap<&str, i64> = records.iter().map(|r| (r.id.as_str(), r.seq)).collect();
+    let seqs: Vec<i64> = records.iter().map(|r| r.seq).collect();
+    let now = app.now();
+    let target = t.config.name.clone();
+    let result = app
+        .store
+        .create_transfer(&target, batch, &seqs, &stamp, now, |draft| {
+            let ctx = context(t, batch, draft.id, draft.sequence, now);
+            fault::point("encode");
+            let payloads = match plugin.encode(&ctx, &sdk_records) {
+                Err(e) => return Err(CreateFail::Plugin(e)),
+                Ok(Err(EncodeError::Records(errs))) => return Err(CreateFail::Records(errs)),
+                Ok(Err(EncodeError::Settings(m))) => {
+                    return Err(CreateFail::Other(format!("settings refused: {m}")));
+                }
+                Ok(Err(EncodeError::Other(m))) => return Err(CreateFail::Other(m)),
+                Ok(Ok(p)) => p,
+            };
+            let checked =
+                check_payloads(plugin.name(), &payloads, &by_id).map_err(CreateFail::Other)?;
+            if dry_run {
+                return Err(CreateFail::DryRun(
+                    checked
+                        .into_iter()
+                        .map(|p| DryRunPayload {
+                            sequence: draft.sequence,
+                            size: p.bytes.len(),
+                            records: p.records.len(),
+                            name: p.name,
+                            media_type: p.media_type,
+                            bytes: p.bytes,
+                        })
+                        .collect(),
+                ));
+            }
+            Ok(checked)
+        })?;
+    match result {
+        Ok(id) => {
+            fault::point("created");
+            Ok(Created::Transfer(id))
+        }
+        Err(CreateFail::DryRun(payloads)) => {
+            report.dry_run.extend(payloads);
+            Ok(Created::DryRun)
+        }
+        Err(CreateFail::Plugin(e)) => Err(e.into()),
+        Err(CreateFail::Other(message)) => Err(SendError::Encode {
+            target,
+            plugin: plugin.name().to_string(),
+            message,
+        }),
+        Err(CreateFail::Records(errs)) => {
+            let mut failures = Vec::new();
+            for e in &errs {
+                match by_id.get(e.record_id.as_str()) {
+                    Some(seq) => failures.push((*seq, e.to_string())),
+                    None => {
+                        return Err(SendError::Encode {
+                            target,
+                            plugin: plugin.name().to_string(),
+                            message: format!(
+                                "refused record {}, which is not in this batch",
+                                e.record_id
+                            ),
+                        });
+                    }
+                }
+            }
+            if failures.is_empty() {
+                return Err(SendError::Encode {
+                    target,
+                    plugin: plugin.name().to_string(),
+                    message: "refused the batch without naming a record".into(),
+                });
+            }
+            if dry_run {
+                // Nothing is written in a dry run: show the problem instead.
+                return Err(SendError::Encode {
+                    target,
+                    plugin: plugin.name().to_string(),
+                    message: errs
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                });
+            }
+            for (_, message) in &failures {
+                tracing::warn!(target_name = %target, %message, "record failed");
+            }
+            app.store.fail_records(&failures, now)?;
+            Ok(Created::RecordsFailed)
+        }
+    }
+}
+
+fn summary(p: &hub_store::Payload) -> String {
+    format!(
+        "{} ({} bytes, sha256 {})",
+        p.name,
+        p.size,
+        p.sha256.get(..16).unwrap_or(&p.sha256)
+    )
+}
+
+fn attempt_result(kind: ErrorKind) -> AttemptResult {
+    match kind {
+        ErrorKind::Retryable => AttemptResult::Retryable,
+        ErrorKind::Permanent => AttemptResult::Failed,
+        ErrorKind::Unknown => AttemptResult::Unknown,
+    }
+}
+
+/// Delivers every payload of a transfer not yet delivered, resuming where an earlier run
+/// stopped.
+fn deliver(
+    app: &mut App,
+    t: &TargetRuntime,
+    transport: &mut dyn Transport,
+    transfer_id: i64,
+    report: &mut SendReport,
+) -> Result<(), SendError> {
+    let transfer = app.store.transfer(transfer_id)?;
+    let mut state = transfer.state;
+    for p in transfer
+        .payloads
+        .iter()
+        .filter(|p| p.state != PayloadState::Delivered)
+    {
+        state = if transport.delivers_files() {
+            let receipt = t.plugin.info().delivery == Delivery::FileDropWithReceipt;
+            deliver_file(app, transport, &transfer, p, receipt)?
+        } else {
+            deliver_request(app, t, transport, &transfer, p)?
+        };
+    }
+    if state != TransferState::Open {
+        report.transfers_completed += 1;
+    }
+    Ok(())
+}
+
+fn failed(
+    app: &mut App,
+    transport: &dyn Transport,
+    transfer: &Transfer,
+    p: &hub_store::Payload,
+    started: (Timestamp, Instant),
+    e: &TransportError,
+) -> SendError {
+    let attempt = NewAttempt {
+        transfer_id: transfer.id,
+        payload_id: Some(p.id),
+        started_at: started.0,
+        duration_ms: started.1.elapsed().as_millis() as u64,
+        endpoint: transport.endpoint(),
+        credential: transport.credential(),
+        sent: summary(p),
+        received: None,
+        result: attempt_result(e.kind),
+        error: Some(e.message.clone()),
+    };
+    if let Err(store_error) = app.store.log_attempt(&attempt) {
+        return store_error.into();
+    }
+    SendError::Delivery {
+        target: transfer.target.clone(),
+        transfer: transfer.id,
+        message: format!("{}: {}", p.name, e.message),
+        retryable: e.kind != ErrorKind::Permanent,
+    }
+}
+
+/// One file: temp name, then final name, each step recorded first. After an interruption
+/// the recorded step and the remote side together say what is left to do.
+fn deliver_file(
+    app: &mut App,
+    transport: &mut dyn Transport,
+    transfer: &Transfer,
+    p: &hub_store::Payload,
+    receipt: bool,
+) -> Result<TransferState, SendError> {
+    let started = (app.now(), Instant::now());
+    let mut attempt = NewAttempt {
+        transfer_id: transfer.id,
+        payload_id: Some(p.id),
+        started_at: started.0,
+        duration_ms: 0,
+        endpoint: transport.endpoint(),
+        credential: transport.credential(),
+        sent: summary(p),
+        received: None,
+        result: AttemptResult::Delivered,
+        error: None,
+    };
+    if p.state == PayloadState::Uploaded {
+        // The upload completed before an interruption: look before doing anything.
+        let remote = transport
+            .inspect(&p.name)
+            .map_err(|e| failed(app, transport, transfer, p, started, &e))?;
+        if remote.final_present {
+            if remote.temp_present {
+                transport
+                    .remove_temp(&p.name)
+                    .map_err(|e| failed(app, transport, transfer, p, started, &e))?;
+            }
+            attempt.result = AttemptResult::Recovered;
+            attempt.received = Some("found in place after an interruption".into());
+        } else if remote.temp_present {
+            transport
+                .make_final(&p.name)
+                .map_err(|e| failed(app, transport, transfer, p, started, &e))?;
+            attempt.received = Some("renamed into place after an interruption".into());
+        } else {
+            attempt.result = AttemptResult::Recovered;
+            attempt.received = Some(
+                "already in place and taken away by the receiver before this run; not sent again"
+                    .into(),
+            );
+        }
+    } else {
+        app.store.set_payload_state(p.id, PayloadState::Uploading)?;
+        fault::point("uploading");
+        let bytes = app.store.payload_bytes(p.id)?;
+        transport
+            .put_temp(&p.name, &bytes)
+            .map_err(|e| failed(app, transport, transfer, p, started, &e))?;
+        fault::point("uploaded-temp");
+        app.store.set_payload_state(p.id, PayloadState::Uploaded)?;
+        fault::point("recorded-uploaded");
+        transport
+            .make_final(&p.name)
+            .map_err(|e| failed(app, transport, transfer, p, started, &e))?;
+        fault::point("renamed");
+    }
+    attempt.duration_ms = started.1.elapsed().as_millis() as u64;
+    let now = app.now();
+    let completion = if receipt {
+        Completion::AwaitingReceipt
+    } else {
+        Completion::InPlace
+    };
+    let state = app
+        .store
+        .complete_payload(p.id, completion, &attempt, now)?;
+    fault::point("completed");
+    Ok(state)
+}
+
+/// One request: the answer is interpreted by the plugin into per-record outcomes. A
+/// request whose answer was lost is recorded as unknown and sent again with the same
+/// bytes and idempotency key.
+fn deliver_request(
+    app: &mut App,
+    t: &TargetRuntime,
+    transport: &mut dyn Transport,
+    transfer: &Transfer,
+    p: &hub_store::Payload,
+) -> Result<TransferState, SendError> {
+    let started = (app.now(), Instant::now());
+    let resent_after_unknown = p.state != PayloadState::Pending;
+    app.store.set_payload_state(p.id, PayloadState::Uploading)?;
+    let bytes = app.store.payload_bytes(p.id)?;
+    let key = format!("hub-{}-{}", transfer.id, p.sha256);
+    let response = transport
+        .request(&p.name, &p.media_type, &bytes, &key)
+        .map_err(|e| failed(app, transport, transfer, p, started, &e))?;
+    let records = app.store.payload_records(p.id)?;
+    let sdk_records: Vec<Record> = records
+        .iter()
+        .map(|r| Record {
+            id: r.id.clone(),
+            kind: r.kind.clone(),
+            body: r.body.clone(),
+        })
+        .collect();
+    let batch = Batch {
+        batch_key: transfer.batch_key.clone(),
+        sequence_scope: transfer.sequence_scope.clone(),
+    };
+    let ctx = context(
+        t,
+        &batch,
+        transfer.id,
+        transfer.sequence_no,
+        transfer.created_at,
+    );
+    let received = format!(
+        "status {}, {} bytes: {}",
+        response.status.map_or("-".to_string(), |s| s.to_string()),
+        response.body.len(),
+        excerpt(&response.body)
+    );
+    let mut attempt = NewAttempt {
+        transfer_id: transfer.id,
+        payload_id: Some(p.id),
+        started_at: started.0,
+        duration_ms: started.1.elapsed().as_millis() as u64,
+        endpoint: transport.endpoint(),
+        credential: transport.credential(),
+        sent: if resent_after_unknown {
+            format!(
+                "{} (sent again after an unknown outcome, key {key})",
+                summary(p)
+            )
+        } else {
+            summary(p)
+        },
+        received: Some(received),
+        result: AttemptResult::Delivered,
+        error: None,
+    };
+    let outcomes = match t.plugin.interpret(&ctx, &p.name, &sdk_records, &response) {
+        Ok(Ok(o)) => o,
+        Ok(Err(InterpretError::Failed { message, retryable })) => {
+            attempt.result = if retryable {
+                AttemptResult::Retryable
+            } else {
+                AttemptResult::Failed
+            };
+            attempt.error = Some(message.clone());
+            app.store.log_attempt(&attempt)?;
+            app.store.set_payload_state(p.id, PayloadState::Pending)?;
+            return Err(SendError::Delivery {
+                target: transfer.target.clone(),
+                transfer: transfer.id,
+                message,
+                retryable,
+            });
+        }
+        Ok(Err(InterpretError::Malformed(message))) => {
+            attempt.result = AttemptResult::Unknown;
+            attempt.error = Some(format!("answer not understood: {message}"));
+            app.store.log_attempt(&attempt)?;
+            return Err(SendError::Delivery {
+                target: transfer.target.clone(),
+                transfer: transfer.id,
+                message: format!("answer not understood, delivery unknown: {message}"),
+                retryable: true,
+            });
+        }
+        Err(e) => {
+            attempt.result = AttemptResult::Unknown;
+            attempt.error = Some(e.to_string());
+            app.store.log_attempt(&attempt)?;
+            return Err(e.into());
+        }
+    };
+    let by_id: HashMap<&str, i64> = records.iter().map(|r| (r.id.as_str(), r.seq)).collect();
+    let mut given: HashMap<i64, RecordOutcome> = HashMap::new();
+    for o in outcomes {
+        match by_id.get(o.record_id.as_str()) {
+            Some(seq) => {
+                given.insert(
+                    *seq,
+                    RecordOutcome {
+                        seq: *seq,
+                        status: o.status,
+                        messages: o.messages,
+                    },
+                );
+            }
+            None => {
+                tracing::warn!(plugin = t.plugin.name(), record = %o.record_id, "outcome for a record not in the payload ignored")
+            }
+        }
+    }
+    // Nothing leaves without an outcome: a record the answer skipped is rejected, saying so.
+    let outcomes: Vec<RecordOutcome> = records
+        .iter()
+        .map(|r| {
+            given.remove(&r.seq).unwrap_or_else(|| RecordOutcome {
+                seq: r.seq,
+                status: OutcomeStatus::Rejected,
+                messages: vec!["the target's answer did not mention this record".into()],
+            })
+        })
+        .collect();
+    let now = app.now();
+    Ok(app
+        .store
+        .complete_payload(p.id, Completion::Outcomes(&outcomes), &attempt, now)?)
+}
+
+/// The first 512 characters of a body, for the protocol log.
+fn excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let mut out: String = text.chars().take(512).collect();
+    if text.chars().count() > 512 {
+        out.push('…');
+    }
+    out
+}
