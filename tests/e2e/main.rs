@@ -1,1 +1,10 @@
-//! e2e
+//! End-to-end tests: the real `hub` binary, real plugins (built by `cargo xtask plugins`),
+//! a real SQLite file and real folders. One test binary, so it links once.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+mod common;
+
+mod cli;
+mod crash;
+mod hostile;

@@ -34,6 +34,17 @@ pub struct InputErrors(pub Vec<LineError>);
 
 /// Parses NDJSON text. Blank lines are skipped; line numbers count from 1.
 pub fn parse_ndjson(text: &str) -> Result<Vec<InputRecord>, InputErrors> {
+    let (records, errors) = parse_ndjson_all(text);
+    if errors.is_empty() {
+        Ok(records)
+    } else {
+        Err(InputErrors(errors))
+    }
+}
+
+/// Parses NDJSON text into the good lines and the problems of the bad ones, so a caller
+/// can check the good lines further and report every problem at once.
+pub fn parse_ndjson_all(text: &str) -> (Vec<InputRecord>, Vec<LineError>) {
     let mut records = Vec::new();
     let mut errors = Vec::new();
     let mut seen: HashMap<String, usize> = HashMap::new();
@@ -62,11 +73,7 @@ pub fn parse_ndjson(text: &str) -> Result<Vec<InputRecord>, InputErrors> {
             Err(message) => errors.push(LineError { line, message }),
         }
     }
-    if errors.is_empty() {
-        Ok(records)
-    } else {
-        Err(InputErrors(errors))
-    }
+    (records, errors)
 }
 
 fn parse_line(raw: &str) -> Result<(String, String), String> {

@@ -12,7 +12,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
-use hub_core::input::{InputErrors, LineError, parse_ndjson};
+use hub_core::input::{InputErrors, LineError, parse_ndjson_all};
 use hub_core::names::{check_key, check_payload_name};
 use hub_core::state::{AttemptResult, PayloadState, TransferState};
 use hub_core::time::Timestamp;
@@ -103,7 +103,7 @@ pub struct DryRunPayload {
 /// host and validated by the target's plugin before the first record is stored.
 pub fn enqueue(app: &mut App, target: &str, text: &str) -> Result<EnqueueReport, EnqueueError> {
     let t = app.target(target)?;
-    let input = parse_ndjson(text)?;
+    let (input, mut errors) = parse_ndjson_all(text);
     let kinds: HashSet<&str> = t
         .plugin
         .info()
@@ -111,7 +111,6 @@ pub fn enqueue(app: &mut App, target: &str, text: &str) -> Result<EnqueueReport,
         .iter()
         .map(String::as_str)
         .collect();
-    let mut errors = Vec::new();
     let mut records = Vec::with_capacity(input.len());
     for chunk in input.chunks(VALIDATE_CHUNK) {
         let batch: Vec<Record> = chunk
@@ -171,6 +170,7 @@ pub fn enqueue(app: &mut App, target: &str, text: &str) -> Result<EnqueueReport,
         }
     }
     if !errors.is_empty() {
+        errors.sort_by_key(|e| e.line);
         return Err(InputErrors(errors).into());
     }
     let now = app.now();

@@ -1,0 +1,253 @@
+//! The command line end to end: config errors, pins, NDJSON errors, all-or-nothing
+//! enqueue, send through `dir`, status, log, resolve.
+
+use crate::common::{Site, plugin, postings};
+
+#[test]
+fn enqueue_send_status_log_through_dir() {
+    let site = Site::prisme("");
+    let input = site.write("in.ndjson", &postings(3, 1));
+    let out = site.ok(&["enqueue", "prisme", input.to_str().unwrap()]);
+    assert!(out.contains("6 queued for prisme"), "{out}");
+    // The same file again is recognised, not queued twice.
+    let out = site.ok(&["enqueue", "prisme", input.to_str().unwrap()]);
+    assert!(
+        out.contains("0 queued") && out.contains("6 duplicate(s)"),
+        "{out}"
+    );
+
+    let dry = site.ok(&["send", "prisme", "--dry-run"]);
+    assert!(
+        dry.contains("would send sermersooq/test/G/522-24-001-G.txt"),
+        "{dry}"
+    );
+    assert!(site.files("out").is_empty(), "a dry run wrote files");
+
+    let out = site.ok(&["send", "prisme"]);
+    assert!(
+        out.contains("1 transfer(s) created, 1 completed, 6 record(s) delivered"),
+        "{out}"
+    );
+    assert_eq!(
+        site.files("out"),
+        vec!["sermersooq/test/G/522-24-001-G.txt"]
+    );
+    let g = std::fs::read_to_string(site.path("out/sermersooq/test/G/522-24-001-G.txt")).unwrap();
+    assert_eq!(g.matches("\r\n").count(), 6);
+    assert!(g.starts_with("000G6900001095601NORFLYD&10300123"), "{g}");
+
+    let status = site.status();
+    assert_eq!(status["targets"][0]["delivered"], 6);
+    assert_eq!(status["targets"][0]["queued"], 0);
+    let t = &status["transfers"][0];
+    assert_eq!(t["state"], "done");
+    assert_eq!(t["sequence_no"], 1);
+    assert_eq!(t["done_at"], "2024-02-01T12:00:00.000Z");
+    assert_eq!(t["payloads"][0]["state"], "delivered");
+
+    // A second run finds nothing to do and numbers the next run 2.
+    let out = site.ok(&["send", "prisme"]);
+    assert!(out.contains("0 transfer(s) created"), "{out}");
+    let more = site.write("more.ndjson", &postings(1, 100));
+    site.ok(&["enqueue", "prisme", more.to_str().unwrap()]);
+    site.ok(&["send", "--all"]);
+    assert_eq!(
+        site.files("out"),
+        vec![
+            "sermersooq/test/G/522-24-001-G.txt",
+            "sermersooq/test/G/522-24-002-G.txt"
+        ]
+    );
+
+    let log: serde_json::Value = serde_json::from_str(&site.ok(&["log", "--json"])).unwrap();
+    assert_eq!(log.as_array().unwrap().len(), 2);
+    assert_eq!(log[0]["result"], "delivered");
+    assert!(log[0]["endpoint"].as_str().unwrap().starts_with("dir:"));
+    let human = site.ok(&["status"]);
+    assert!(human.contains("522-24-002-G.txt [delivered]"), "{human}");
+}
+
+#[test]
+fn bad_lines_are_reported_with_their_numbers_and_nothing_is_queued() {
+    let site = Site::prisme("");
+    let mut text = postings(2, 1);
+    text.push_str("{\"id\":\"x1\",\"kind\":\"posting\",\"page\":\"522\"}\n");
+    text.push_str("not json\n");
+    text.push_str("{\"id\":\"x2\",\"kind\":\"invoice\"}\n");
+    text.push_str(&postings(1, 10).replace("\"00123\"", "\"00123&\""));
+    let input = site.write("in.ndjson", &text);
+    let r = site.run(&["enqueue", "prisme", input.to_str().unwrap()]);
+    assert_eq!(r.code(), Some(1));
+    let err = r.stderr();
+    assert!(
+        err.contains("in.ndjson: line 5: record x1: field "),
+        "{err}"
+    );
+    assert!(err.contains("line 6: not valid JSON"), "{err}");
+    assert!(
+        err.contains(
+            "line 7: record x2: kind `invoice` is not one target prisme takes (posting, debtor)"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("line 8: record p10d: field machine_no"),
+        "{err}"
+    );
+    let last = err.lines().last().unwrap();
+    assert!(
+        last.starts_with("hub: ") && last.contains("nothing was queued"),
+        "{last}"
+    );
+    // All or nothing: the four good lines were not queued either.
+    assert_eq!(site.status()["targets"], serde_json::json!([]));
+}
+
+#[test]
+fn config_errors_are_one_line_naming_the_file_and_the_problem() {
+    let site = Site::prisme("");
+    let text = std::fs::read_to_string(site.config()).unwrap();
+
+    site.write_config(&text.replace("[runtime]", "[runtime]\ncolour = \"blue\""));
+    let r = site.run(&["status"]);
+    assert_eq!(r.code(), Some(1));
+    assert_eq!(r.stderr().lines().count(), 1, "{}", r.stderr());
+    assert!(r.stderr().contains("hub.toml") && r.stderr().contains("unknown field `colour`"));
+
+    site.write_config(&text.replace(
+        "organisation_unit = \"0956\"",
+        "organisation_unit = \"0956\"\nshoe_size = 42",
+    ));
+    let r = site.run(&["send", "prisme"]);
+    assert_eq!(r.code(), Some(1));
+    assert!(
+        r.stderr()
+            .contains("target prisme: unknown setting `shoe_size`"),
+        "{}",
+        r.stderr()
+    );
+
+    site.write_config(&text.replace("organisation_unit = \"0956\"\n", ""));
+    let r = site.run(&["send", "prisme"]);
+    assert!(
+        r.stderr()
+            .contains("target prisme: missing setting `organisation_unit`"),
+        "{}",
+        r.stderr()
+    );
+
+    site.write_config(&text);
+    let r = site.run(&["send", "nowhere"]);
+    assert!(r.stderr().contains("no target `nowhere`"), "{}", r.stderr());
+    let r = std::process::Command::new(crate::common::HUB)
+        .args(["--config", "/nonexistent/hub.toml", "status"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(err.contains("cannot read /nonexistent/hub.toml"), "{err}");
+}
+
+#[test]
+fn a_pinned_plugin_that_changed_is_refused_with_both_hashes() {
+    let site = Site::prisme("");
+    let text = std::fs::read_to_string(site.config()).unwrap();
+    let wrong = "ab".repeat(32);
+    let pinned = text.replacen(
+        &format!("path = \"{}\"", plugin("prisme").display()),
+        &format!(
+            "path = \"{}\"\nsha256 = \"{wrong}\"",
+            plugin("prisme").display()
+        ),
+        1,
+    );
+    site.write_config(&pinned);
+    let r = site.run(&["plugins"]);
+    assert_eq!(r.code(), Some(1));
+    let err = r.stderr();
+    assert!(err.contains(&format!("pinned sha256 {wrong}")), "{err}");
+    assert!(err.contains("file has sha256 "), "{err}");
+    site.write_config(&text);
+    let out = site.ok(&["plugins", "--json"]);
+    let plugins: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let prisme = plugins
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "prisme")
+        .unwrap();
+    assert_eq!(prisme["version"], "0.1.0");
+    assert_eq!(prisme["sha256"].as_str().unwrap().len(), 64);
+}
+
+#[test]
+fn unbalanced_postings_fail_with_their_reason_and_are_resolved_by_hand() {
+    let site = Site::prisme("");
+    let mut text = postings(1, 1);
+    // Machine 00777 debits 10.00 with no credit: refused, the rest still goes.
+    text.push_str("{\"id\":\"lonely\",\"kind\":\"posting\",\"page\":\"522\",\"fiscal_year\":\"2024\",\"machine_no\":\"00777\",\"posting_date\":\"20240131\",\"account\":\"4210100000\",\"amount_ore\":1000,\"dk\":\"D\"}\n");
+    let input = site.write("in.ndjson", &text);
+    site.ok(&["enqueue", "prisme", input.to_str().unwrap()]);
+    let out = site.ok(&["send", "prisme"]);
+    assert!(
+        out.contains("2 record(s) delivered, 1 need checking"),
+        "{out}"
+    );
+    let status = site.status();
+    assert_eq!(status["targets"][0]["failed"], 1);
+    let rec = &status["needs_check"][0];
+    assert_eq!(rec["id"], "lonely");
+    assert_eq!(rec["state"], "failed");
+    let msg = rec["messages"][0].as_str().unwrap();
+    assert!(
+        msg.contains("00777") && msg.contains("do not balance"),
+        "{msg}"
+    );
+
+    let r = site.run(&["resolve", "lonely", "--reason", ""]);
+    assert_eq!(r.code(), Some(1));
+    let out = site.ok(&[
+        "resolve",
+        "lonely",
+        "--reason",
+        "booked by hand in Prisme",
+        "--as",
+        "anna",
+    ]);
+    assert!(out.contains("completed without import by anna"), "{out}");
+    let status = site.status();
+    assert_eq!(status["targets"][0]["resolved"], 1);
+    assert_eq!(status["needs_check"], serde_json::json!([]));
+    let r = site.run(&["resolve", "lonely", "--reason", "again"]);
+    assert!(
+        r.stderr().contains("record lonely is resolved"),
+        "{}",
+        r.stderr()
+    );
+}
+
+#[test]
+fn init_writes_a_config_that_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("site/hub.toml");
+    let r = std::process::Command::new(crate::common::HUB)
+        .args(["--config", config.to_str().unwrap(), "init"])
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(dir.path().join("site/hub-data/hub.db").exists());
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.contains("[[target]]") && text.contains("# "));
+    // Refuses to overwrite without --force.
+    let r = std::process::Command::new(crate::common::HUB)
+        .args(["--config", config.to_str().unwrap(), "init"])
+        .output()
+        .unwrap();
+    assert_eq!(r.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("already exists"));
+    // The written file parses and the store opens.
+    let r = std::process::Command::new(crate::common::HUB)
+        .args(["--config", config.to_str().unwrap(), "status"])
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+}
