@@ -1,1 +1,263 @@
-fn main() {}
+//! The pipeline benchmark (`cargo xtask bench`, which builds the plugins first):
+//!
+//! 1. `enqueue` of 100,000 records (NDJSON parse, WASM validation, one SQLite transaction);
+//! 2. encode through each WASM plugin versus the same code called natively, on batches
+//!    of 1,000 records (the ratio is the figure we track; the aim is within 1.5x);
+//! 3. `send` of those 100,000 records through the `dir` transport;
+//! 4. cold (Cranelift) and warm (compile cache) start of loading the three plugins.
+//!
+//! Figures are printed as a table; set `BENCH_RECORDS` to change the record count.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark fails loudly
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use hub::app::App;
+use hub::pipeline;
+use hub_plugin_sdk::{Context, DateTime, Plugin, Record, Settings};
+use hub_runtime::{Limits, Runtime};
+
+fn plugin_dir() -> PathBuf {
+    std::env::var_os("HUB_PLUGIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/plugins"))
+}
+
+fn plugin_path(name: &str) -> PathBuf {
+    let p = plugin_dir().join(format!("{name}.wasm"));
+    assert!(
+        p.exists(),
+        "{} missing: run `cargo xtask bench`",
+        p.display()
+    );
+    p
+}
+
+fn per_sec(n: usize, d: Duration) -> f64 {
+    n as f64 / d.as_secs_f64()
+}
+
+/// Balanced posting pairs for one page, as NDJSON.
+fn postings(n: usize) -> String {
+    let mut out = String::with_capacity(n * 230);
+    for i in 0..n / 2 {
+        for (s, dk, account) in [("d", "D", "9002009002"), ("k", "K", "4210100000")] {
+            out.push_str(&format!(
+                "{{\"id\":\"p{i}{s}\",\"kind\":\"posting\",\"page\":\"522\",\"fiscal_year\":\"2024\",\"machine_no\":\"00123\",\"posting_date\":\"20240131\",\"account\":\"{account}\",\"amount_ore\":{},\"dk\":\"{dk}\",\"text\":\"Daginstitution {i}\"}}\n",
+                1000 + i
+            ));
+        }
+    }
+    out
+}
+
+fn site(dir: &Path) -> PathBuf {
+    let config = dir.join("hub.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"version = 1
+[store]
+path = "hub.db"
+[runtime]
+call_timeout_ms = 60000
+memory_limit_mb = 1024
+[plugins.prisme]
+path = "{}"
+[[target]]
+name = "prisme"
+plugin = "prisme"
+transport = {{ type = "dir", path = "out" }}
+[target.settings]
+municipality = "sermersooq"
+environment = "test"
+organisation_unit = "0956"
+"#,
+            plugin_path("prisme").display()
+        ),
+    )
+    .unwrap();
+    config
+}
+
+fn ctx(settings: Settings, batch_key: String, scope: Option<String>) -> Context {
+    Context {
+        target: "bench".into(),
+        settings,
+        batch_key,
+        sequence_scope: scope,
+        sequence: Some(1),
+        transfer_id: 1,
+        now: DateTime {
+            unix_seconds: 1_706_788_800,
+            year: 2024,
+            month: 2,
+            day: 1,
+            hour: 12,
+            ..DateTime::default()
+        },
+        ..Context::default()
+    }
+}
+
+/// Encodes `rounds` batches natively and through WASM; returns (native/s, wasm/s).
+fn encode_pair<P: Plugin>(
+    rt: &Runtime,
+    name: &str,
+    settings: Settings,
+    records: &[Record],
+    rounds: usize,
+) -> (f64, f64) {
+    let meta = P::validate(&settings, &records[0]).expect("example record is valid");
+    let c = ctx(settings, meta.batch_key, meta.sequence_scope);
+    let plugin = rt.load(name, &plugin_path(name), None).unwrap();
+    // Same bytes both ways, or the comparison means nothing.
+    let native = P::encode(&c, records).expect("native encode");
+    let wasm = plugin.encode(&c, records).unwrap().expect("wasm encode");
+    assert_eq!(native, wasm, "{name}: native and WASM differ");
+    for _ in 0..3 {
+        let _ = P::encode(&c, records);
+        let _ = plugin.encode(&c, records);
+    }
+    let t = Instant::now();
+    for _ in 0..rounds {
+        std::hint::black_box(P::encode(&c, std::hint::black_box(records)).unwrap());
+    }
+    let native = per_sec(rounds * records.len(), t.elapsed());
+    let t = Instant::now();
+    for _ in 0..rounds {
+        std::hint::black_box(
+            plugin
+                .encode(&c, std::hint::black_box(records))
+                .unwrap()
+                .unwrap(),
+        );
+    }
+    let wasm = per_sec(rounds * records.len(), t.elapsed());
+    (native, wasm)
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; nothing else to parse.
+    let n: usize = std::env::var("BENCH_RECORDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100_000);
+    println!(
+        "hub pipeline benchmark ({} cores)",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    println!();
+
+    // 4. Start times first, on a clean cache.
+    let cache = tempfile::tempdir().unwrap();
+    let mut cold = Duration::ZERO;
+    let mut warm = Duration::ZERO;
+    for (i, total) in [&mut cold, &mut warm].into_iter().enumerate() {
+        let t = Instant::now();
+        let rt = Runtime::new(Limits::default(), Some(cache.path().to_path_buf())).unwrap();
+        for name in ["prisme", "kitaplaner", "rki"] {
+            let p = rt.load(name, &plugin_path(name), None).unwrap();
+            assert_eq!(p.from_cache(), i == 1);
+        }
+        *total = t.elapsed();
+    }
+    println!(
+        "start, 3 plugins   cold (compile): {:>8.1} ms",
+        cold.as_secs_f64() * 1e3
+    );
+    println!(
+        "start, 3 plugins   warm (cache):   {:>8.1} ms",
+        warm.as_secs_f64() * 1e3
+    );
+    println!();
+
+    // 2. Encode, WASM against native, batches of 1,000.
+    let rt = Runtime::new(
+        Limits {
+            memory_mb: 256,
+            call_timeout_ms: 60_000,
+        },
+        None,
+    )
+    .unwrap();
+    // The fixed cost of one call: a fresh sandbox (store + instance) and an empty list.
+    let p = rt.load("prisme", &plugin_path("prisme"), None).unwrap();
+    let settings = hub_plugin_prisme::examples::settings();
+    let calls = 2_000;
+    let t = Instant::now();
+    for _ in 0..calls {
+        std::hint::black_box(p.validate(&settings, &[]).unwrap());
+    }
+    println!(
+        "one plugin call, empty (fresh sandbox): {:>8.1} µs",
+        t.elapsed().as_secs_f64() * 1e6 / calls as f64
+    );
+    println!();
+    println!("encode, batches of 1,000   native rec/s     WASM rec/s   WASM slower by");
+    let rows = [
+        (
+            "prisme",
+            encode_pair::<hub_plugin_prisme::Prisme>(
+                &rt,
+                "prisme",
+                hub_plugin_prisme::examples::settings(),
+                &hub_plugin_prisme::examples::records(1000),
+                200,
+            ),
+        ),
+        (
+            "kitaplaner",
+            encode_pair::<hub_plugin_kitaplaner::KitaPlaner>(
+                &rt,
+                "kitaplaner",
+                hub_plugin_kitaplaner::examples::settings(),
+                &hub_plugin_kitaplaner::examples::records(1000),
+                200,
+            ),
+        ),
+        (
+            "rki",
+            encode_pair::<hub_plugin_rki::Rki>(
+                &rt,
+                "rki",
+                hub_plugin_rki::examples::settings(),
+                &hub_plugin_rki::examples::records(1000),
+                100,
+            ),
+        ),
+    ];
+    for (name, (native, wasm)) in rows {
+        println!(
+            "  {name:<24} {native:>12.0} {wasm:>14.0}   {:>6.2}x",
+            native / wasm
+        );
+    }
+    println!();
+
+    // 1. and 3. Enqueue and send through the real pipeline (release build, real files).
+    let dir = tempfile::tempdir().unwrap();
+    let config = site(dir.path());
+    let mut app = App::open(&config).unwrap();
+    let text = postings(n);
+    let t = Instant::now();
+    let report = pipeline::enqueue(&mut app, "prisme", &text).unwrap();
+    let enq = t.elapsed();
+    assert_eq!(report.queued, n);
+    let t = Instant::now();
+    let sent = pipeline::send(&mut app, "prisme", false).unwrap();
+    let send = t.elapsed();
+    assert_eq!(sent.records_delivered, n, "{:?}", sent.errors);
+    println!(
+        "enqueue {n} records          {:>10.0} rec/s  ({:.2} s)",
+        per_sec(n, enq),
+        enq.as_secs_f64()
+    );
+    println!(
+        "send {n} records via dir     {:>10.0} rec/s  ({:.2} s, {} transfers)",
+        per_sec(n, send),
+        send.as_secs_f64(),
+        sent.transfers_created
+    );
+}

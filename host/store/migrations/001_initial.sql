@@ -6,7 +6,6 @@ CREATE TABLE records (
     target         TEXT NOT NULL,
     record_id      TEXT NOT NULL,                -- the source's id
     kind           TEXT NOT NULL,
-    body           TEXT NOT NULL,                -- JSON object as received
     body_sha256    TEXT NOT NULL,
     batch_key      TEXT NOT NULL,
     sequence_scope TEXT,
@@ -15,7 +14,9 @@ CREATE TABLE records (
     transfer_id    INTEGER REFERENCES transfers(id),
     messages       TEXT NOT NULL DEFAULT '[]',   -- latest outcome's messages, JSON array
     enqueued_at    INTEGER NOT NULL,             -- Unix ms
-    updated_at     INTEGER NOT NULL
+    updated_at     INTEGER NOT NULL,
+    body           TEXT NOT NULL                 -- JSON object as received; last, so a large
+                                                 -- body never sits between a query and `state`
 );
 CREATE INDEX records_by_id ON records(target, record_id);
 CREATE INDEX records_by_state ON records(target, state, batch_key, seq);
@@ -46,18 +47,26 @@ CREATE TABLE transfers (
 );
 CREATE INDEX transfers_by_state ON transfers(target, state);
 
--- The bytes of a transfer, one row per file or request body, kept for audit and resending.
+-- One file or request body of a transfer.
 CREATE TABLE payloads (
     id           INTEGER PRIMARY KEY,
     transfer_id  INTEGER NOT NULL REFERENCES transfers(id),
     idx          INTEGER NOT NULL,
     name         TEXT NOT NULL,
     media_type   TEXT NOT NULL,
-    bytes        BLOB NOT NULL,
+    size         INTEGER NOT NULL,
     sha256       TEXT NOT NULL,
     state        TEXT NOT NULL,                  -- hub_core::state::PayloadState
     delivered_at INTEGER,
     UNIQUE (transfer_id, idx)
+);
+
+-- The bytes, kept for audit and re-sending, in their own table: SQLite reads a row's
+-- columns in order, so a state column behind a multi-megabyte blob would cost a walk
+-- through its overflow pages on every status query.
+CREATE TABLE payload_bytes (
+    payload_id INTEGER PRIMARY KEY REFERENCES payloads(id),
+    bytes      BLOB NOT NULL
 );
 
 CREATE TABLE payload_records (

@@ -417,19 +417,24 @@ impl Store for SqliteStore {
         };
         for (idx, p) in payloads.iter().enumerate() {
             tx.execute(
-                "INSERT INTO payloads (transfer_id, idx, name, media_type, bytes, sha256, state)
+                "INSERT INTO payloads (transfer_id, idx, name, media_type, size, sha256, state)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending')",
                 params![
                     id,
                     idx as i64,
                     p.name,
                     p.media_type,
-                    p.bytes,
+                    p.bytes.len() as i64,
                     sha256_hex(&p.bytes)
                 ],
             )
             .map_err(sql("insert payload"))?;
             let payload_id = tx.last_insert_rowid();
+            tx.execute(
+                "INSERT INTO payload_bytes (payload_id, bytes) VALUES (?1, ?2)",
+                params![payload_id, p.bytes],
+            )
+            .map_err(sql("insert payload bytes"))?;
             for seq in &p.records {
                 tx.execute(
                     "INSERT OR IGNORE INTO payload_records (payload_id, record_seq) VALUES (?1, ?2)",
@@ -485,7 +490,7 @@ impl Store for SqliteStore {
     fn payload_bytes(&mut self, payload_id: i64) -> Result<Vec<u8>> {
         self.conn
             .query_row(
-                "SELECT bytes FROM payloads WHERE id = ?1",
+                "SELECT bytes FROM payload_bytes WHERE payload_id = ?1",
                 [payload_id],
                 |r| r.get(0),
             )
@@ -882,7 +887,7 @@ fn load_transfer(conn: &Connection, id: i64) -> Result<Transfer> {
         })?;
     let mut stmt = conn
         .prepare_cached(
-            "SELECT id, transfer_id, name, media_type, length(bytes), sha256, state, delivered_at
+            "SELECT id, transfer_id, name, media_type, size, sha256, state, delivered_at
              FROM payloads WHERE transfer_id = ?1 ORDER BY idx",
         )
         .map_err(sql("prepare payloads"))?;

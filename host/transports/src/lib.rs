@@ -7,6 +7,7 @@
 #![deny(unsafe_code)]
 
 pub mod dir;
+pub mod http;
 
 use hub_core::config::TransportConfig;
 use hub_plugin_sdk::Response;

@@ -1,0 +1,621 @@
+//! The `http` transport: one HTTPS POST per payload, optionally with a PKCS#12 client
+//! certificate (mutual TLS), as Kita-Planer 2 takes its imports.
+//!
+//! The .p12 is opened with p12-keystore (modern AES files and legacy RC2/3DES exports) and
+//! its key and chain handed to rustls (ring) directly; the server is trusted through the
+//! configured CA file only, or through the platform's roots when none is given. The client
+//! is reqwest's blocking one: the pipeline is synchronous.
+//!
+//! Every HTTP answer, whatever its status, is returned to the plugin to interpret. An error
+//! is returned only when no answer came, classified by whether a retry can help:
+//!
+//! | what happened | kind |
+//! |---|---|
+//! | .p12 missing, wrong password, no key, certificate expired or not yet valid | Permanent (at [`HttpTransport::new`]) |
+//! | connection refused, DNS failure, connect timeout | Retryable |
+//! | the server rejected our client certificate (TLS alert) | Permanent |
+//! | the server's certificate is not trusted by us | Permanent |
+//! | other TLS failure | Permanent |
+//! | timeout or connection lost after the request was sent | Unknown |
+//!
+//! No password, key or .p12 bytes ever reach an error, a log line or `Debug` output.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use hub_plugin_sdk::Response;
+use p12_keystore::{KeyStore, Pkcs12ImportPolicy};
+use reqwest::blocking::Client;
+use reqwest::header::{CONTENT_TYPE, HeaderValue};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::{AlertDescription, ClientConfig, RootCertStore};
+
+use crate::{ErrorKind, RemoteState, Transport, TransportError};
+
+/// Where and how to send.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HttpConfig {
+    /// The URL every payload is POSTed to.
+    pub url: String,
+    /// PEM file with the CA certificate(s) to trust for the server; when absent, the
+    /// platform's trust store.
+    pub ca_file: Option<PathBuf>,
+    /// Limit for the TCP connect (and TLS handshake).
+    pub connect_timeout: Duration,
+    /// Limit for the whole request, from connect to the last byte of the answer.
+    pub timeout: Duration,
+}
+
+impl fmt::Debug for HttpConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpConfig")
+            .field("url", &without_userinfo(&self.url))
+            .field("ca_file", &self.ca_file)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// A text that must not be shown: `Debug` and `Display` print `***`.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Self(value)
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(value: &str) -> Self {
+        Self(value.to_string())
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// A client certificate: a .p12 file and the password that opens it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientIdentity {
+    /// The credential's name, for messages and the protocol log.
+    pub name: String,
+    pub p12_file: PathBuf,
+    pub password: Secret,
+}
+
+/// HTTPS POSTs with an optional client certificate.
+pub struct HttpTransport {
+    client: Client,
+    url: reqwest::Url,
+    endpoint: String,
+    credential: Option<String>,
+    /// The credential's .p12 file, for messages.
+    credential_file: Option<PathBuf>,
+    timeout: Duration,
+}
+
+impl fmt::Debug for HttpTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpTransport")
+            .field("endpoint", &self.endpoint)
+            .field("credential", &self.credential)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A key and its certificate chain, read from a .p12.
+struct Loaded {
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+}
+
+impl HttpTransport {
+    /// Opens the credential and builds the client; connects to nothing.
+    pub fn new(
+        config: HttpConfig,
+        identity: Option<ClientIdentity>,
+    ) -> Result<HttpTransport, TransportError> {
+        let url = reqwest::Url::parse(&config.url).map_err(|e| {
+            TransportError::permanent(format!(
+                "http transport: invalid URL {}: {e}",
+                without_userinfo(&config.url)
+            ))
+        })?;
+        let endpoint = without_userinfo(&config.url);
+        if url.scheme() != "https" && url.scheme() != "http" {
+            return Err(TransportError::permanent(format!(
+                "http transport: {endpoint} is not an http or https URL"
+            )));
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| TransportError::permanent(format!("{endpoint}: TLS setup: {e}")))?;
+        let builder = match &config.ca_file {
+            Some(ca_file) => builder.with_root_certificates(read_roots(ca_file)?),
+            None => {
+                let verifier = rustls_platform_verifier::Verifier::new(provider).map_err(|e| {
+                    TransportError::permanent(format!(
+                        "{endpoint}: cannot load the platform's trusted certificates: {e}"
+                    ))
+                })?;
+                builder
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(verifier))
+            }
+        };
+        let mut tls = match &identity {
+            Some(id) => {
+                let Loaded { chain, key } = load_identity(id, SystemTime::now())?;
+                builder.with_client_auth_cert(chain, key).map_err(|e| {
+                    TransportError::permanent(format!(
+                        "credential {} ({}): the key cannot be used for TLS: {e}",
+                        id.name,
+                        id.p12_file.display()
+                    ))
+                })?
+            }
+            None => builder.with_no_client_auth(),
+        };
+        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let client = Client::builder()
+            .tls_backend_preconfigured(tls)
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.timeout)
+            // A redirect is an answer for the plugin, never a silent second POST.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| {
+                TransportError::permanent(format!(
+                    "{endpoint}: cannot build the HTTP client: {}",
+                    chain_text(&e)
+                ))
+            })?;
+        Ok(HttpTransport {
+            client,
+            url,
+            endpoint,
+            credential_file: identity.as_ref().map(|i| i.p12_file.clone()),
+            credential: identity.map(|i| i.name),
+            timeout: config.timeout,
+        })
+    }
+
+    /// Turns a failed exchange into an error of the right kind. `sent`: whether a payload
+    /// may have reached the server (false for the health check).
+    fn classify(&self, e: &reqwest::Error, sent: bool) -> TransportError {
+        let endpoint = &self.endpoint;
+        let credential = match (&self.credential, &self.credential_file) {
+            (Some(name), Some(file)) => {
+                format!("client certificate {name} ({})", file.display())
+            }
+            (Some(name), None) => format!("client certificate {name}"),
+            _ => "request without a client certificate".to_string(),
+        };
+        if let Some(tls) = find_rustls_error(e) {
+            let message = match tls {
+                rustls::Error::AlertReceived(alert) if rejects_client_cert(*alert) => {
+                    format!("{endpoint}: the server rejected the {credential}: TLS alert {alert:?}")
+                }
+                rustls::Error::AlertReceived(alert) => format!(
+                    "{endpoint}: the server ended the TLS handshake (alert {alert:?}; {credential})"
+                ),
+                rustls::Error::InvalidCertificate(why) => format!(
+                    "{endpoint}: the server's certificate is not trusted ({why:?}); \
+                     check the CA file or the URL's host name"
+                ),
+                other => format!("{endpoint}: TLS failed: {other}"),
+            };
+            return TransportError::permanent(message);
+        }
+        let detail = chain_text(e);
+        if e.is_builder() {
+            return TransportError::permanent(format!("{endpoint}: {detail}"));
+        }
+        if e.is_connect() {
+            return TransportError::retryable(format!("cannot connect to {endpoint}: {detail}"));
+        }
+        if !sent {
+            return TransportError::retryable(format!("{endpoint}: {detail}"));
+        }
+        let message = if e.is_timeout() {
+            format!(
+                "{endpoint}: no answer within {:?}; the request may have arrived",
+                self.timeout
+            )
+        } else {
+            format!("{endpoint}: the answer was lost ({detail}); the request may have arrived")
+        };
+        TransportError {
+            kind: ErrorKind::Unknown,
+            message,
+        }
+    }
+
+    fn sends_requests(&self, verb: &str, name: &str) -> TransportError {
+        TransportError::permanent(format!(
+            "{} sends requests; it cannot {verb} {name}",
+            self.endpoint
+        ))
+    }
+}
+
+impl Transport for HttpTransport {
+    fn endpoint(&self) -> String {
+        self.endpoint.clone()
+    }
+
+    fn credential(&self) -> Option<String> {
+        self.credential.clone()
+    }
+
+    fn put_temp(&mut self, name: &str, _bytes: &[u8]) -> Result<(), TransportError> {
+        Err(self.sends_requests("store a file as", name))
+    }
+
+    fn make_final(&mut self, name: &str) -> Result<(), TransportError> {
+        Err(self.sends_requests("rename a file to", name))
+    }
+
+    fn remove_temp(&mut self, name: &str) -> Result<(), TransportError> {
+        Err(self.sends_requests("remove a temporary file for", name))
+    }
+
+    fn inspect(&mut self, name: &str) -> Result<RemoteState, TransportError> {
+        Err(self.sends_requests("look for a file named", name))
+    }
+
+    fn request(
+        &mut self,
+        name: &str,
+        media_type: &str,
+        bytes: &[u8],
+        idempotency_key: &str,
+    ) -> Result<Response, TransportError> {
+        let header = |what: &str, value: &str| {
+            HeaderValue::from_str(value).map_err(|_| {
+                TransportError::permanent(format!(
+                    "{}: payload {name}: {what} {value:?} is not a valid header value",
+                    self.endpoint
+                ))
+            })
+        };
+        let content_type = header("media type", media_type)?;
+        let key = header("idempotency key", idempotency_key)?;
+        tracing::debug!(endpoint = %self.endpoint, payload = name, bytes = bytes.len(), "POST");
+        let response = self
+            .client
+            .post(self.url.clone())
+            .header(CONTENT_TYPE, content_type)
+            .header("Idempotency-Key", key)
+            .body(bytes.to_vec())
+            .send()
+            .map_err(|e| self.classify(&e, true))?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let body = response
+            .bytes()
+            .map_err(|e| self.classify(&e, true))?
+            .to_vec();
+        tracing::debug!(endpoint = %self.endpoint, payload = name, status, "answer");
+        Ok(Response {
+            status: Some(status),
+            headers,
+            body,
+        })
+    }
+
+    /// A HEAD request to the URL: connects, completes TLS (with the client certificate)
+    /// and sends no payload. Any answer below 500 is healthy.
+    fn health(&mut self) -> Result<(), TransportError> {
+        let response = self
+            .client
+            .head(self.url.clone())
+            .send()
+            .map_err(|e| self.classify(&e, false))?;
+        let status = response.status();
+        if status.is_server_error() {
+            return Err(TransportError::retryable(format!(
+                "{}: the server answered HTTP {}",
+                self.endpoint,
+                status.as_u16()
+            )));
+        }
+        Ok(())
+    }
+
+    fn delivers_files(&self) -> bool {
+        false
+    }
+}
+
+/// The URL without user name and password (also when it cannot be parsed: then everything
+/// between `://` and the last `@` of the authority is dropped).
+fn without_userinfo(url: &str) -> String {
+    if let Ok(mut u) = reqwest::Url::parse(url) {
+        let _ = u.set_username("");
+        let _ = u.set_password(None);
+        return u.to_string();
+    }
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    format!("{scheme}://{host}{path}")
+}
+
+/// The CA certificates of a PEM file.
+fn read_roots(ca_file: &Path) -> Result<RootCertStore, TransportError> {
+    let fail =
+        |why: String| TransportError::permanent(format!("CA file {}: {why}", ca_file.display()));
+    let certs = CertificateDer::pem_file_iter(ca_file)
+        .map_err(|e| fail(pem_error(&e)))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| fail(pem_error(&e)))?;
+    if certs.is_empty() {
+        return Err(fail("no PEM certificate in it".into()));
+    }
+    let mut roots = RootCertStore::empty();
+    for cert in certs {
+        roots
+            .add(cert)
+            .map_err(|e| fail(format!("not a usable CA certificate: {e}")))?;
+    }
+    Ok(roots)
+}
+
+fn pem_error(e: &rustls::pki_types::pem::Error) -> String {
+    match e {
+        rustls::pki_types::pem::Error::Io(io) => io.to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// Opens the .p12 and checks its certificate's validity period against `now`.
+fn load_identity(id: &ClientIdentity, now: SystemTime) -> Result<Loaded, TransportError> {
+    let fail = |why: String| {
+        TransportError::permanent(format!(
+            "credential {} ({}): {why}",
+            id.name,
+            id.p12_file.display()
+        ))
+    };
+    let bytes = std::fs::read(&id.p12_file).map_err(|e| fail(format!("cannot read: {e}")))?;
+    let store = KeyStore::from_pkcs12(&bytes, id.password.expose(), Pkcs12ImportPolicy::Strict)
+        .map_err(|e| match e {
+            p12_keystore::error::Error::MacError(_) => {
+                fail("wrong password (the file's integrity check failed)".into())
+            }
+            other => fail(format!("not a readable PKCS#12 file ({other})")),
+        })?;
+    let Some((_, chain)) = store.private_key_chain() else {
+        return Err(fail("holds no private key with its certificate".into()));
+    };
+    let Some(leaf) = chain.certs().first() else {
+        return Err(fail("holds a private key without a certificate".into()));
+    };
+    check_validity(leaf.as_der(), now).map_err(fail)?;
+    Ok(Loaded {
+        chain: chain
+            .certs()
+            .iter()
+            .map(|c| CertificateDer::from(c.as_der().to_vec()))
+            .collect(),
+        key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(chain.key().as_der().to_vec())),
+    })
+}
+
+/// Whether a DER certificate is valid at `now` (notBefore ≤ now ≤ notAfter).
+fn check_validity(der: &[u8], now: SystemTime) -> Result<(), String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der)
+        .map_err(|e| format!("the client certificate cannot be read ({e})"))?;
+    let now = match now.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        Err(_) => 0,
+    };
+    let validity = cert.validity();
+    let subject = cert.subject().to_string();
+    if now > validity.not_after.timestamp() {
+        return Err(format!(
+            "the client certificate ({subject}) expired on {}",
+            validity.not_after
+        ));
+    }
+    if now < validity.not_before.timestamp() {
+        return Err(format!(
+            "the client certificate ({subject}) is not valid before {}",
+            validity.not_before
+        ));
+    }
+    Ok(())
+}
+
+/// Alerts a server sends when it does not accept the client certificate.
+fn rejects_client_cert(alert: AlertDescription) -> bool {
+    matches!(
+        alert,
+        AlertDescription::UnknownCA
+            | AlertDescription::CertificateRequired
+            | AlertDescription::BadCertificate
+            | AlertDescription::CertificateExpired
+            | AlertDescription::CertificateRevoked
+            | AlertDescription::CertificateUnknown
+            | AlertDescription::UnsupportedCertificate
+            | AlertDescription::AccessDenied
+            | AlertDescription::DecryptError
+    )
+}
+
+/// The rustls error somewhere in the chain: as a source, or inside an `io::Error` (whose
+/// `source()` skips the error it wraps).
+fn find_rustls_error<'a>(e: &'a (dyn StdError + 'static)) -> Option<&'a rustls::Error> {
+    let mut current = Some(e);
+    while let Some(err) = current {
+        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && let Some(inner) = io.get_ref()
+            && let Some(tls) = find_rustls_error(inner)
+        {
+            return Some(tls);
+        }
+        current = err.source();
+    }
+    None
+}
+
+/// The messages of an error's sources on one line, without reqwest's own top line (which
+/// carries the full URL).
+fn chain_text(e: &reqwest::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut current = e.source();
+    while let Some(err) = current {
+        let text = err.to_string().replace(['\n', '\r'], " ");
+        if !text.is_empty() && parts.last() != Some(&text) {
+            parts.push(text);
+        }
+        current = err.source();
+    }
+    if parts.is_empty() {
+        if e.is_timeout() {
+            return "timed out".into();
+        }
+        return "request failed".into();
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_print() {
+        let id = ClientIdentity {
+            name: "kita-central".into(),
+            p12_file: "/x/c.p12".into(),
+            password: Secret::new("hunter2"),
+        };
+        let shown = format!("{id:?} {} {:?}", id.password, id.password);
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("***"));
+        assert_eq!(id.password.expose(), "hunter2");
+    }
+
+    #[test]
+    fn endpoints_drop_userinfo() {
+        assert_eq!(
+            without_userinfo("https://u:pw@example.org:8443/a/b?x=1"),
+            "https://example.org:8443/a/b?x=1"
+        );
+        assert_eq!(
+            without_userinfo("https://example.org/a"),
+            "https://example.org/a"
+        );
+        assert_eq!(without_userinfo("weird://u:pw@h x/p"), "weird://h x/p");
+        let config = HttpConfig {
+            url: "https://u:pw@example.org/".into(),
+            ca_file: None,
+            connect_timeout: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
+        };
+        assert!(!format!("{config:?}").contains("pw"));
+    }
+
+    #[test]
+    fn a_missing_p12_names_credential_and_file() {
+        let id = ClientIdentity {
+            name: "kita-central".into(),
+            p12_file: "/nonexistent/c.p12".into(),
+            password: Secret::new("hunter2"),
+        };
+        let Err(e) = load_identity(&id, SystemTime::now()) else {
+            panic!("a missing file loaded");
+        };
+        assert_eq!(e.kind, ErrorKind::Permanent);
+        assert!(e.message.contains("kita-central"), "{}", e.message);
+        assert!(e.message.contains("/nonexistent/c.p12"), "{}", e.message);
+        assert!(!e.message.contains("hunter2"));
+        assert!(!e.message.contains('\n'));
+    }
+
+    #[test]
+    fn file_verbs_say_this_transport_sends_requests() {
+        let mut t = HttpTransport::new(
+            HttpConfig {
+                url: "https://example.invalid/import".into(),
+                ca_file: None,
+                connect_timeout: Duration::from_secs(1),
+                timeout: Duration::from_secs(1),
+            },
+            None,
+        )
+        .expect("no I/O happens in new");
+        assert!(!t.delivers_files());
+        assert_eq!(t.credential(), None);
+        for e in [
+            t.put_temp("a.json", b"x").err(),
+            t.make_final("a.json").err(),
+            t.remove_temp("a.json").err(),
+            t.inspect("a.json").err(),
+        ] {
+            let e = e.expect("file verbs fail");
+            assert_eq!(e.kind, ErrorKind::Permanent);
+            assert!(e.message.contains("sends requests"), "{}", e.message);
+        }
+    }
+
+    #[test]
+    fn invalid_urls_are_permanent() {
+        let e = HttpTransport::new(
+            HttpConfig {
+                url: "not a url".into(),
+                ca_file: None,
+                connect_timeout: Duration::from_secs(1),
+                timeout: Duration::from_secs(1),
+            },
+            None,
+        )
+        .expect_err("invalid URL");
+        assert_eq!(e.kind, ErrorKind::Permanent);
+    }
+}
