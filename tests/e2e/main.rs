@@ -8,3 +8,4 @@ mod common;
 mod cli;
 mod crash;
 mod hostile;
+mod kitaplaner;

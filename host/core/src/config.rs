@@ -40,6 +40,7 @@ pub struct Config {
     pub store: StoreConfig,
     pub runtime: RuntimeConfig,
     pub plugins: BTreeMap<String, PluginConfig>,
+    pub credentials: BTreeMap<String, CredentialConfig>,
     pub targets: Vec<TargetConfig>,
 }
 
@@ -53,6 +54,8 @@ struct RawConfig {
     runtime: RuntimeConfig,
     #[serde(default)]
     plugins: BTreeMap<String, PluginConfig>,
+    #[serde(default)]
+    credentials: BTreeMap<String, CredentialConfig>,
     #[serde(default, rename = "target")]
     targets: Vec<TargetConfig>,
 }
@@ -119,6 +122,84 @@ pub struct PluginConfig {
     pub sha256: Option<String>,
 }
 
+/// `[credentials.NAME]`: a client certificate (.p12) and where its password comes from.
+/// The password itself never appears in hub.toml.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialConfig {
+    /// The PKCS#12 file with the certificate and its key.
+    pub p12: PathBuf,
+    /// A file holding the password (its first line is used).
+    pub password_file: Option<PathBuf>,
+    /// An environment variable holding the password.
+    pub password_env: Option<String>,
+}
+
+/// When a target's records are sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Sending {
+    /// On `hub send` (and on the schedule of `hub serve`).
+    #[default]
+    Manual,
+    /// Also at once after each enqueue; if the target cannot be reached the records wait
+    /// in the outbox for the next try.
+    Realtime,
+}
+
+/// `[target.retry]`: how often a delivery worth retrying is tried within one send.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryConfig {
+    /// Tries per payload in one run (1 = no retry).
+    #[serde(default = "default_attempts")]
+    pub attempts: u32,
+    /// Wait before the second try; doubled for each further one.
+    #[serde(default = "default_backoff_ms")]
+    pub backoff_ms: u64,
+    /// The longest wait between two tries.
+    #[serde(default = "default_max_backoff_ms")]
+    pub max_backoff_ms: u64,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            attempts: default_attempts(),
+            backoff_ms: default_backoff_ms(),
+            max_backoff_ms: default_max_backoff_ms(),
+        }
+    }
+}
+
+impl RetryConfig {
+    /// The wait before try number `n` (2, 3, …).
+    pub fn backoff(&self, n: u32) -> std::time::Duration {
+        let factor = 1u64 << n.saturating_sub(2).min(30);
+        std::time::Duration::from_millis(
+            self.backoff_ms
+                .saturating_mul(factor)
+                .min(self.max_backoff_ms),
+        )
+    }
+}
+
+const fn default_attempts() -> u32 {
+    3
+}
+const fn default_backoff_ms() -> u64 {
+    1_000
+}
+const fn default_max_backoff_ms() -> u64 {
+    60_000
+}
+const fn default_connect_timeout_ms() -> u64 {
+    10_000
+}
+const fn default_timeout_ms() -> u64 {
+    60_000
+}
+
 /// `[[target]]`: one receiving system.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -135,6 +216,18 @@ pub struct TargetConfig {
     #[serde(default)]
     pub utc_offset_minutes: i32,
     pub transport: TransportConfig,
+    /// `manual` or `realtime`.
+    #[serde(default)]
+    pub sending: Sending,
+    /// The central credential, used when the user running the hub has none of their own.
+    pub credential: Option<String>,
+    /// Per-user credentials: user name = credential name.
+    #[serde(default)]
+    pub user_credentials: BTreeMap<String, String>,
+    #[serde(default)]
+    pub retry: RetryConfig,
+    /// At most this many records per transfer (the plugin's own limit still applies).
+    pub max_batch: Option<u32>,
     /// The plugin's settings, checked against what the plugin describes.
     #[serde(default)]
     pub settings: toml::Table,
@@ -149,6 +242,18 @@ pub enum TransportConfig {
         /// The root folder; payload names are relative to it.
         path: PathBuf,
     },
+    /// One HTTPS POST per payload, with the target's client certificate.
+    Http {
+        /// The URL payloads are POSTed to (`https://…`).
+        url: String,
+        /// PEM file of the CA that signed the server's certificate (default: the system's).
+        ca_file: Option<PathBuf>,
+        #[serde(default = "default_connect_timeout_ms")]
+        connect_timeout_ms: u64,
+        /// Limit for one whole request, from connect to the last byte of the answer.
+        #[serde(default = "default_timeout_ms")]
+        timeout_ms: u64,
+    },
 }
 
 impl TransportConfig {
@@ -156,6 +261,7 @@ impl TransportConfig {
     pub fn kind(&self) -> &'static str {
         match self {
             TransportConfig::Dir { .. } => "dir",
+            TransportConfig::Http { .. } => "http",
         }
     }
 }
@@ -201,8 +307,44 @@ impl Config {
                 ));
             }
         }
+        for (name, c) in &raw.credentials {
+            if let Err(e) = check_config_name(name) {
+                problems.push(format!("credentials.{name}: {e}"));
+            }
+            match (&c.password_file, &c.password_env) {
+                (Some(_), None) | (None, Some(_)) => {}
+                _ => problems.push(format!(
+                    "credentials.{name}: give exactly one of password_file and password_env (never the password itself)"
+                )),
+            }
+        }
         let mut seen = BTreeSet::new();
         for t in &raw.targets {
+            for cred in t.credential.iter().chain(t.user_credentials.values()) {
+                if !raw.credentials.contains_key(cred) {
+                    problems.push(format!(
+                        "target {}: credential `{cred}` is not defined under [credentials]",
+                        t.name
+                    ));
+                }
+            }
+            if let TransportConfig::Http { url, .. } = &t.transport
+                && !url.starts_with("https://")
+            {
+                problems.push(format!(
+                    "target {}: transport url must start with https:// (found `{url}`)",
+                    t.name
+                ));
+            }
+            if t.retry.attempts == 0 {
+                problems.push(format!(
+                    "target {}: retry.attempts must be at least 1",
+                    t.name
+                ));
+            }
+            if t.max_batch == Some(0) {
+                problems.push(format!("target {}: max_batch must be at least 1", t.name));
+            }
             if let Err(e) = check_config_name(&t.name) {
                 problems.push(format!("target {}: {e}", t.name));
             }
@@ -268,6 +410,18 @@ impl Config {
                 )
             })
             .collect();
+        let credentials = raw
+            .credentials
+            .into_iter()
+            .map(|(name, c)| {
+                let c = CredentialConfig {
+                    p12: resolve(&c.p12),
+                    password_file: c.password_file.as_deref().map(&resolve),
+                    password_env: c.password_env,
+                };
+                (name, c)
+            })
+            .collect();
         let targets = raw
             .targets
             .into_iter()
@@ -275,6 +429,17 @@ impl Config {
                 t.transport = match t.transport {
                     TransportConfig::Dir { path } => TransportConfig::Dir {
                         path: resolve(&path),
+                    },
+                    TransportConfig::Http {
+                        url,
+                        ca_file,
+                        connect_timeout_ms,
+                        timeout_ms,
+                    } => TransportConfig::Http {
+                        url,
+                        ca_file: ca_file.as_deref().map(&resolve),
+                        connect_timeout_ms,
+                        timeout_ms,
                     },
                 };
                 t
@@ -285,6 +450,7 @@ impl Config {
             store,
             runtime,
             plugins,
+            credentials,
             targets,
         })
     }
@@ -397,7 +563,9 @@ settings = { municipality = "sermersooq", run_limit = 5, strict = true }
             c.plugins["prisme"].path,
             PathBuf::from("/etc/hub/plugins/prisme.wasm")
         );
-        let TransportConfig::Dir { path } = &c.targets[0].transport;
+        let TransportConfig::Dir { path } = &c.targets[0].transport else {
+            panic!("dir expected")
+        };
         assert_eq!(path, &PathBuf::from("/etc/hub/out"));
         assert_eq!(c.runtime.memory_limit_mb, 64);
     }

@@ -51,6 +51,8 @@ pub struct App {
     plugins: BTreeMap<String, Arc<Plugin>>,
     targets: BTreeMap<String, TargetRuntime>,
     lock: Option<std::fs::File>,
+    /// The user the hub acts for: picks per-user credentials, signs resolutions.
+    pub user: String,
 }
 
 impl std::fmt::Debug for App {
@@ -73,6 +75,13 @@ pub fn clock_from_env() -> Arc<dyn Clock> {
     }
 }
 
+/// The user running the command (`$USER`, `$USERNAME`), or "unknown".
+pub fn current_user() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
 impl App {
     /// Reads the configuration and opens the store; plugins load when first needed.
     pub fn open(config_file: &Path) -> Result<App, AppError> {
@@ -86,6 +95,7 @@ impl App {
             plugins: BTreeMap::new(),
             targets: BTreeMap::new(),
             lock: None,
+            user: current_user(),
         })
     }
 
@@ -155,7 +165,7 @@ impl App {
                 config.name, config.plugin
             )]));
         }
-        let files = hub_transports::open(&config.transport).delivers_files();
+        let files = hub_transports::delivers_files(&config.transport);
         let fits = match info.delivery {
             Delivery::RequestResponse => !files,
             Delivery::FileDrop | Delivery::FileDropWithReceipt => files,
@@ -181,6 +191,53 @@ impl App {
         };
         self.targets.insert(name.to_string(), t.clone());
         Ok(t)
+    }
+
+    /// The client identity for a target: the user's own credential if hub.toml maps the
+    /// user to one, else the target's central credential, else none. The password is read
+    /// from its file or environment variable here and goes nowhere but the TLS stack.
+    pub fn identity(
+        &self,
+        target: &TargetConfig,
+    ) -> Result<Option<hub_transports::http::ClientIdentity>, AppError> {
+        let Some(name) = target
+            .user_credentials
+            .get(&self.user)
+            .or(target.credential.as_ref())
+        else {
+            return Ok(None);
+        };
+        let c = self.config.credentials.get(name).ok_or_else(|| {
+            AppError::Target(vec![format!(
+                "target {}: credential `{name}` is not defined",
+                target.name
+            )])
+        })?;
+        let password = match (&c.password_file, &c.password_env) {
+            (Some(file), _) => std::fs::read_to_string(file)
+                .map(|s| s.lines().next().unwrap_or_default().to_string())
+                .map_err(|e| {
+                    AppError::Target(vec![format!(
+                        "credential {name}: cannot read its password file {}: {e}",
+                        file.display()
+                    )])
+                })?,
+            (None, Some(var)) => std::env::var(var).map_err(|_| {
+                AppError::Target(vec![format!(
+                    "credential {name}: environment variable {var} (its password) is not set"
+                )])
+            })?,
+            (None, None) => {
+                return Err(AppError::Target(vec![format!(
+                    "credential {name}: no password source"
+                )]));
+            }
+        };
+        Ok(Some(hub_transports::http::ClientIdentity {
+            name: name.clone(),
+            p12_file: c.p12.clone(),
+            password: password.into(),
+        }))
     }
 
     /// Names of all configured targets.

@@ -15,6 +15,9 @@ pub struct Cli {
     /// More log output on stderr (-v: info, -vv: debug); `HUB_LOG` takes a full filter.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Act as this user: picks the user's credential, signs resolutions (default: $USER).
+    #[arg(long = "as", global = true, value_name = "USER")]
+    pub as_user: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -50,6 +53,9 @@ pub struct EnqueueArgs {
     pub target: String,
     /// The NDJSON file; `-` or nothing reads standard input.
     pub file: Option<PathBuf>,
+    /// Send at once after queueing (as a `realtime` target always does).
+    #[arg(long)]
+    pub send: bool,
     #[command(flatten)]
     pub json: JsonArg,
 }
@@ -97,9 +103,6 @@ pub struct ResolveArgs {
     /// The target, where the id needs checking in more than one.
     #[arg(long)]
     pub target: Option<String>,
-    /// Who resolves it (default: the user running the command).
-    #[arg(long = "as")]
-    pub as_user: Option<String>,
     #[command(flatten)]
     pub json: JsonArg,
 }

@@ -62,6 +62,8 @@ pub enum SendError {
         message: String,
         retryable: bool,
     },
+    #[error("target {target}: {message}; the records stay queued")]
+    Unreachable { target: String, message: String },
     #[error("target {target}: plugin {plugin}: {message}; the records stay queued")]
     Encode {
         target: String,
@@ -187,14 +189,34 @@ pub fn send(app: &mut App, target: &str, dry_run: bool) -> Result<SendReport, Se
         ..SendReport::default()
     };
     let before = counts(app, target)?;
-    let mut transport = hub_transports::open(&t.config.transport);
+    let mut transport: Option<Box<dyn Transport>> = None;
     if !dry_run {
         app.lock_for_sending()?;
-        for id in app.store.open_transfers(target)? {
-            deliver(app, &t, transport.as_mut(), id, &mut report)?;
+        let open = app.store.open_transfers(target)?;
+        if open.is_empty() && app.store.queued_batches(target)?.is_empty() {
+            return Ok(report);
         }
+        // Credentials and reachability are checked before anything new is numbered, so
+        // a wrong password or a refused certificate leaves the records queued.
+        let unreachable = |e: TransportError| SendError::Unreachable {
+            target: target.to_string(),
+            message: e.message,
+        };
+        let identity = app.identity(&t.config)?;
+        let mut opened =
+            hub_transports::open(&t.config.transport, identity).map_err(unreachable)?;
+        opened.health().map_err(unreachable)?;
+        for id in open {
+            deliver(app, &t, opened.as_mut(), id, &mut report)?;
+        }
+        transport = Some(opened);
     }
-    let max = usize::try_from(t.plugin.info().max_batch).unwrap_or(usize::MAX);
+    let max = t
+        .plugin
+        .info()
+        .max_batch
+        .min(t.config.max_batch.unwrap_or(u32::MAX));
+    let max = usize::try_from(max).unwrap_or(usize::MAX);
     let mut dry_taken: HashSet<i64> = HashSet::new();
     for batch in app.store.queued_batches(target)? {
         loop {
@@ -209,7 +231,9 @@ pub fn send(app: &mut App, target: &str, dry_run: bool) -> Result<SendReport, Se
             match create(app, &t, &batch, &records, dry_run, &mut report) {
                 Ok(Created::Transfer(id)) => {
                     report.transfers_created += 1;
-                    deliver(app, &t, transport.as_mut(), id, &mut report)?;
+                    if let Some(transport) = transport.as_mut() {
+                        deliver(app, &t, transport.as_mut(), id, &mut report)?;
+                    }
                 }
                 Ok(Created::DryRun) => dry_taken.extend(records.iter().map(|r| r.seq)),
                 Ok(Created::RecordsFailed) => {}
@@ -489,16 +513,46 @@ fn deliver(
 ) -> Result<(), SendError> {
     let transfer = app.store.transfer(transfer_id)?;
     let mut state = transfer.state;
-    for p in transfer
+    let retry = t.config.retry;
+    let pending: Vec<_> = transfer
         .payloads
         .iter()
         .filter(|p| p.state != PayloadState::Delivered)
-    {
-        state = if transport.delivers_files() {
-            let receipt = t.plugin.info().delivery == Delivery::FileDropWithReceipt;
-            deliver_file(app, transport, &transfer, p, receipt)?
-        } else {
-            deliver_request(app, t, transport, &transfer, p)?
+        .cloned()
+        .collect();
+    for mut p in pending {
+        let mut tries = 1;
+        state = loop {
+            let result = if transport.delivers_files() {
+                let receipt = t.plugin.info().delivery == Delivery::FileDropWithReceipt;
+                deliver_file(app, transport, &transfer, &p, receipt)
+            } else {
+                deliver_request(app, t, transport, &transfer, &p)
+            };
+            match result {
+                Ok(s) => break s,
+                Err(SendError::Delivery {
+                    retryable: true,
+                    message,
+                    ..
+                }) if tries < retry.attempts => {
+                    tries += 1;
+                    let wait = retry.backoff(tries);
+                    tracing::warn!(transfer = transfer.id, payload = %p.name, %message, try_no = tries, wait_ms = wait.as_millis() as u64, "retrying");
+                    std::thread::sleep(wait);
+                    // The failed try may have advanced the payload's recorded step.
+                    if let Some(now) = app
+                        .store
+                        .transfer(transfer.id)?
+                        .payloads
+                        .into_iter()
+                        .find(|x| x.id == p.id)
+                    {
+                        p = now;
+                    }
+                }
+                Err(e) => return Err(e),
+            }
         };
     }
     if state != TransferState::Open {

@@ -100,9 +100,33 @@ pub trait Transport: Send {
     }
 }
 
-/// Opens the transport a target's configuration names.
-pub fn open(config: &TransportConfig) -> Box<dyn Transport> {
-    match config {
+/// Opens the transport a target's configuration names, with the client identity the
+/// host chose for it (HTTPS targets). Fails before anything is sent when the identity
+/// cannot be used (a missing .p12, a wrong password, an expired certificate).
+pub fn open(
+    config: &TransportConfig,
+    identity: Option<http::ClientIdentity>,
+) -> Result<Box<dyn Transport>, TransportError> {
+    Ok(match config {
         TransportConfig::Dir { path } => Box::new(dir::DirTransport::new(path.clone())),
-    }
+        TransportConfig::Http {
+            url,
+            ca_file,
+            connect_timeout_ms,
+            timeout_ms,
+        } => Box::new(http::HttpTransport::new(
+            http::HttpConfig {
+                url: url.clone(),
+                ca_file: ca_file.clone(),
+                connect_timeout: std::time::Duration::from_millis(*connect_timeout_ms),
+                timeout: std::time::Duration::from_millis(*timeout_ms),
+            },
+            identity,
+        )?),
+    })
+}
+
+/// Whether a transport of this configuration delivers files (else: requests).
+pub fn delivers_files(config: &TransportConfig) -> bool {
+    matches!(config, TransportConfig::Dir { .. })
 }

@@ -6,12 +6,11 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
-use crate::app::App;
 use crate::cli::EnqueueArgs;
 use crate::output;
 use crate::pipeline::{self, EnqueueError};
 
-pub fn run(config: &Path, args: &EnqueueArgs) -> Result<ExitCode> {
+pub fn run(g: &super::Global, args: &EnqueueArgs) -> Result<ExitCode> {
     let (name, text) = match args.file.as_deref() {
         Some(p) if p != Path::new("-") => (
             p.display().to_string(),
@@ -25,7 +24,7 @@ pub fn run(config: &Path, args: &EnqueueArgs) -> Result<ExitCode> {
             ("standard input".to_string(), text)
         }
     };
-    let mut app = App::open(config)?;
+    let mut app = g.open()?;
     match pipeline::enqueue(&mut app, &args.target, &text) {
         Ok(report) => {
             if args.json.json {
@@ -35,6 +34,24 @@ pub fn run(config: &Path, args: &EnqueueArgs) -> Result<ExitCode> {
                     "{}: {} queued for {}, {} duplicate(s) skipped, {} older snapshot(s) superseded",
                     name, report.queued, args.target, report.duplicates, report.superseded
                 );
+            }
+            let realtime = app.config.target(&args.target).map(|t| t.sending)
+                == Some(hub_core::config::Sending::Realtime);
+            if args.send || realtime {
+                // The records are safely queued; a target that cannot be reached now gets
+                // them on the next send.
+                match pipeline::send(&mut app, &args.target, false) {
+                    Ok(r) if r.errors.is_empty() => {
+                        if !args.json.json {
+                            println!(
+                                "{}: sent at once: {} record(s) delivered, {} need checking",
+                                args.target, r.records_delivered, r.records_to_check
+                            );
+                        }
+                    }
+                    Ok(r) => eprintln!("hub: queued, not all sent yet: {}", r.errors.join("; ")),
+                    Err(e) => eprintln!("hub: queued, not sent yet: {e}"),
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

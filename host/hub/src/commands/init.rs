@@ -1,11 +1,9 @@
 //! `hub init`: a commented hub.toml and an empty store.
 
-use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 
-use crate::app::App;
 use crate::cli::InitArgs;
 
 /// The file `hub init` writes: the embedded default (SQLite + a local folder).
@@ -49,7 +47,8 @@ environment = "test"
 organisation_unit = "0956"
 "#;
 
-pub fn run(config: &Path, args: &InitArgs) -> Result<ExitCode> {
+pub fn run(g: &super::Global, args: &InitArgs) -> Result<ExitCode> {
+    let config = g.config.as_path();
     if config.exists() && !args.force {
         bail!(
             "{} already exists; use --force to overwrite it",
@@ -61,7 +60,7 @@ pub fn run(config: &Path, args: &InitArgs) -> Result<ExitCode> {
     }
     std::fs::write(config, TEMPLATE)
         .with_context(|| format!("cannot write {}", config.display()))?;
-    let app = App::open(config)?;
+    let app = g.open()?;
     println!(
         "wrote {} and created the store {}",
         config.display(),

@@ -1,17 +1,15 @@
 //! `hub log`: the protocol log.
 
-use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
 use hub_store::Store;
 
-use crate::app::App;
 use crate::cli::LogArgs;
 use crate::output::{self, Table};
 
-pub fn run(config: &Path, args: &LogArgs) -> Result<ExitCode> {
-    let mut app = App::open(config)?;
+pub fn run(g: &super::Global, args: &LogArgs) -> Result<ExitCode> {
+    let mut app = g.open()?;
     let attempts = app.store.attempts(args.transfer)?;
     if args.json.json {
         output::json(&attempts)?;

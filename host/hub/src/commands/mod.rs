@@ -8,21 +8,45 @@ mod resolve;
 mod send;
 mod status;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
 
+use crate::app::App;
 use crate::cli::{Cli, Command};
+
+/// What every command gets from the global flags.
+#[derive(Debug)]
+pub struct Global {
+    pub config: PathBuf,
+    pub as_user: Option<String>,
+}
+
+impl Global {
+    /// Opens the hub for the configuration, acting for `--as` or the current user.
+    pub fn open(&self) -> Result<App> {
+        let mut app = App::open(&self.config)?;
+        if let Some(user) = &self.as_user {
+            app.user = user.clone();
+        }
+        Ok(app)
+    }
+}
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    let g = Global {
+        config: cli.config,
+        as_user: cli.as_user,
+    };
     match cli.command {
-        Command::Init(a) => init::run(&cli.config, &a),
-        Command::Enqueue(a) => enqueue::run(&cli.config, &a),
-        Command::Send(a) => send::run(&cli.config, &a),
-        Command::Status(a) => status::run(&cli.config, &a),
-        Command::Log(a) => log::run(&cli.config, &a),
-        Command::Resolve(a) => resolve::run(&cli.config, &a),
-        Command::Plugins(a) => plugins::run(&cli.config, &a),
+        Command::Init(a) => init::run(&g, &a),
+        Command::Enqueue(a) => enqueue::run(&g, &a),
+        Command::Send(a) => send::run(&g, &a),
+        Command::Status(a) => status::run(&g, &a),
+        Command::Log(a) => log::run(&g, &a),
+        Command::Resolve(a) => resolve::run(&g, &a),
+        Command::Plugins(a) => plugins::run(&g, &a),
     }
 }

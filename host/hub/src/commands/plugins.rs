@@ -1,12 +1,10 @@
 //! `hub plugins`: what is loaded, versions, hashes.
 
-use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::app::App;
 use crate::cli::JsonArg;
 use crate::output::{self, Table};
 
@@ -24,8 +22,8 @@ struct PluginView {
     targets: Vec<String>,
 }
 
-pub fn run(config: &Path, args: &JsonArg) -> Result<ExitCode> {
-    let mut app = App::open(config)?;
+pub fn run(g: &super::Global, args: &JsonArg) -> Result<ExitCode> {
+    let mut app = g.open()?;
     let names: Vec<String> = app.config.plugins.keys().cloned().collect();
     let mut views = Vec::new();
     for name in names {

@@ -1,23 +1,16 @@
 //! `hub resolve <record> --reason …`: "Datensatz ohne Import erledigen".
 
-use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
 use hub_store::Store;
 
-use crate::app::App;
 use crate::cli::ResolveArgs;
 use crate::output;
 
-pub fn run(config: &Path, args: &ResolveArgs) -> Result<ExitCode> {
-    let who = args
-        .as_user
-        .clone()
-        .or_else(|| std::env::var("USER").ok())
-        .or_else(|| std::env::var("USERNAME").ok())
-        .unwrap_or_else(|| "unknown".into());
-    let mut app = App::open(config)?;
+pub fn run(g: &super::Global, args: &ResolveArgs) -> Result<ExitCode> {
+    let mut app = g.open()?;
+    let who = app.user.clone();
     let now = app.now();
     let res = app.store.resolve(
         args.target.as_deref(),

@@ -1,17 +1,15 @@
 //! `hub send <target>|--all [--dry-run]`.
 
-use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
 
-use crate::app::App;
 use crate::cli::SendArgs;
 use crate::output;
 use crate::pipeline;
 
-pub fn run(config: &Path, args: &SendArgs) -> Result<ExitCode> {
-    let mut app = App::open(config)?;
+pub fn run(g: &super::Global, args: &SendArgs) -> Result<ExitCode> {
+    let mut app = g.open()?;
     let targets = match &args.target {
         Some(t) => vec![t.clone()],
         None => app.target_names(),

@@ -1,17 +1,15 @@
 //! `hub status`: the seeds' "page 333": every transfer and its state.
 
-use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
 use hub_store::Store;
 
-use crate::app::App;
 use crate::cli::StatusArgs;
 use crate::output::{self, Table};
 
-pub fn run(config: &Path, args: &StatusArgs) -> Result<ExitCode> {
-    let mut app = App::open(config)?;
+pub fn run(g: &super::Global, args: &StatusArgs) -> Result<ExitCode> {
+    let mut app = g.open()?;
     let status = app.store.status(args.target.as_deref())?;
     if args.json.json {
         output::json(&status)?;

@@ -1,0 +1,344 @@
+//! Kita Planer end to end: the real `hub` binary against the test server over real mutual
+//! TLS with .p12 client certificates.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use hub_test_kitaplaner_server::pki::Pki;
+use hub_test_kitaplaner_server::server::{self, Behaviour, ServerHandle};
+
+use crate::common::{Site, plugin};
+
+/// One test PKI for the whole test binary (key generation is the slow part).
+fn pki() -> &'static Pki {
+    static PKI: OnceLock<(tempfile::TempDir, Pki)> = OnceLock::new();
+    &PKI.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = Pki::generate(dir.path()).unwrap();
+        (dir, pki)
+    })
+    .1
+}
+
+/// A site with the `kita` target POSTing to `server`; the central credential uses
+/// `central` (a .p12 and its password, written to a password file).
+fn site(server: &ServerHandle, central: &hub_test_kitaplaner_server::pki::Identity) -> Site {
+    let pki = pki();
+    let site = Site::prisme("");
+    std::fs::write(site.path("central.pw"), format!("{}\n", central.password)).unwrap();
+    let text = std::fs::read_to_string(site.config()).unwrap();
+    let text = text.replacen(
+        "[[target]]",
+        &format!(
+            r#"[plugins.kitaplaner]
+path = "{plugin}"
+
+[credentials.kita-central]
+p12 = "{central_p12}"
+password_file = "central.pw"
+
+[credentials.kita-anna]
+p12 = "{anna_p12}"
+password_env = "HUB_TEST_ANNA_PW"
+
+[[target]]
+name = "kita"
+plugin = "kitaplaner"
+credential = "kita-central"
+user_credentials = {{ anna = "kita-anna" }}
+retry = {{ attempts = 3, backoff_ms = 0 }}
+transport = {{ type = "http", url = "{url}", ca_file = "{ca}", timeout_ms = 5000 }}
+[target.settings]
+benutzer_id = "forcare-central"
+traeger = "T-4711"
+
+[[target]]"#,
+            plugin = plugin("kitaplaner").display(),
+            central_p12 = central.p12.display(),
+            anna_p12 = pki.client_legacy.p12.display(),
+            url = server.url(),
+            ca = pki.ca_pem.display(),
+        ),
+        1,
+    );
+    site.write_config(&text);
+    site
+}
+
+/// `n` children of one Kita (one data source) as NDJSON.
+fn children(n: usize) -> String {
+    hub_plugin_kitaplaner::examples::records(n * 3)
+        .into_iter()
+        .filter(|r| r.body.contains("\"010570012\""))
+        .take(n)
+        .map(|r| r.body + "\n")
+        .collect()
+}
+
+fn kind_ids(ndjson: &str) -> Vec<String> {
+    ndjson
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["KIND_ID_EXTERN"].as_str().unwrap().to_string()
+        })
+        .collect()
+}
+
+fn enqueue(site: &Site, text: &str) -> PathBuf {
+    let input = site.write("children.ndjson", text);
+    site.ok(&["enqueue", "kita", input.to_str().unwrap()]);
+    input
+}
+
+#[test]
+fn all_imported_the_data_source_is_done_and_every_record_arrived_once() {
+    let srv = server::start(pki(), Behaviour::default());
+    let site = site(&srv, &pki().client);
+    let text = children(10);
+    enqueue(&site, &text);
+    let out = site.ok(&["send", "kita"]);
+    assert!(
+        out.contains("10 record(s) delivered, 0 need checking"),
+        "{out}"
+    );
+    let mut keys = srv.record_keys();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), 10);
+    assert_eq!(srv.records().len(), 10, "a record arrived twice");
+    let status = site.status();
+    let t = &status["transfers"][0];
+    assert_eq!(t["state"], "done");
+    assert!(t["done_at"].is_string());
+    let log: serde_json::Value = serde_json::from_str(&site.ok(&["log", "--json"])).unwrap();
+    assert_eq!(log[0]["credential"], "kita-central");
+    assert_eq!(log[0]["result"], "delivered");
+    assert!(
+        log[0]["received"]
+            .as_str()
+            .unwrap()
+            .starts_with("status 200")
+    );
+    // The server saw the central certificate on the import.
+    let posts: Vec<_> = srv
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST")
+        .collect();
+    assert_eq!(
+        posts[0].client_cn.as_deref(),
+        Some(pki().client.cn.as_str())
+    );
+}
+
+#[test]
+fn three_of_fifty_rejected_stay_open_until_resolved_by_hand() {
+    let text = children(50);
+    let ids = kind_ids(&text);
+    let mut b = Behaviour::default();
+    for id in [&ids[3], &ids[17], &ids[42]] {
+        b = b.reject(id, &["STAMMDATENPRÜFUNG=FEHLGESCHLAGEN"]);
+    }
+    let srv = server::start(pki(), b);
+    let site = site(&srv, &pki().client);
+    enqueue(&site, &text);
+    let out = site.ok(&["send", "kita"]);
+    assert!(
+        out.contains("47 record(s) delivered, 3 need checking"),
+        "{out}"
+    );
+    let status = site.status();
+    assert_eq!(status["targets"][0]["delivered"], 47);
+    assert_eq!(status["targets"][0]["failed"], 3);
+    let t = &status["transfers"][0];
+    assert_eq!(t["state"], "needs-check");
+    assert!(t["done_at"].is_null());
+    let rejected = status["needs_check"].as_array().unwrap();
+    assert_eq!(rejected.len(), 3);
+    for r in rejected {
+        assert_eq!(r["state"], "rejected");
+        let msgs: Vec<&str> = r["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m.as_str().unwrap())
+            .collect();
+        assert!(
+            msgs.contains(&"STAMMDATENPRÜFUNG=FEHLGESCHLAGEN"),
+            "{msgs:?}"
+        );
+    }
+    let human = site.ok(&["status"]);
+    assert!(
+        human.contains("STAMMDATENPRÜFUNG=FEHLGESCHLAGEN"),
+        "{human}"
+    );
+    for (i, r) in rejected.iter().enumerate() {
+        let id = r["id"].as_str().unwrap();
+        site.ok(&[
+            "resolve",
+            id,
+            "--reason",
+            "checked in the portal",
+            "--as",
+            "ole",
+        ]);
+        let state = site.status()["transfers"][0]["state"].clone();
+        assert_eq!(state, if i < 2 { "needs-check" } else { "done" });
+    }
+}
+
+#[test]
+fn a_503_is_retried_and_each_record_arrives_once() {
+    let srv = server::start(pki(), Behaviour::default().fail_first(1));
+    let site = site(&srv, &pki().client);
+    enqueue(&site, &children(5));
+    let out = site.ok(&["send", "kita"]);
+    assert!(out.contains("5 record(s) delivered"), "{out}");
+    assert_eq!(srv.records().len(), 5);
+    let log: serde_json::Value = serde_json::from_str(&site.ok(&["log", "--json"])).unwrap();
+    let results: Vec<&str> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["result"].as_str().unwrap())
+        .collect();
+    assert_eq!(results, ["retryable", "delivered"]);
+}
+
+#[test]
+fn wrong_password_untrusted_certificate_and_server_down_leave_records_queued() {
+    let srv = server::start(pki(), Behaviour::default());
+    // Wrong password: refused before connecting, secret not shown.
+    let s1 = site(&srv, &pki().client);
+    let site = &s1;
+    std::fs::write(site.path("central.pw"), "not-the-password\n").unwrap();
+    enqueue(site, &children(3));
+    let r = site.run(&["-vv", "send", "kita"]);
+    assert_eq!(r.code(), Some(1));
+    let err = r.stderr();
+    let last = err.lines().last().unwrap();
+    assert!(
+        last.contains("credential kita-central") && last.contains("wrong password"),
+        "{last}"
+    );
+    assert!(!err.contains("not-the-password") && !r.stdout().contains("not-the-password"));
+    let c = &site.status()["targets"][0];
+    assert_eq!(
+        (c["queued"].as_u64(), c["in_flight"].as_u64()),
+        (Some(3), Some(0))
+    );
+    assert_eq!(site.status()["transfers"], serde_json::json!([]));
+
+    // A certificate from a CA the server does not trust.
+    let s2 = self::site(&srv, &pki().client_untrusted);
+    let site = &s2;
+    enqueue(site, &children(3));
+    let r = site.run(&["send", "kita"]);
+    assert_eq!(r.code(), Some(1));
+    assert!(
+        r.stderr()
+            .contains("the server rejected the client certificate"),
+        "{}",
+        r.stderr()
+    );
+    assert_eq!(site.status()["targets"][0]["queued"], 3);
+    assert_eq!(srv.records().len(), 0);
+
+    // The server is down.
+    let s3 = {
+        let down = server::start(pki(), Behaviour::default());
+        let s = self::site(&down, &pki().client);
+        drop(down);
+        s
+    };
+    let site = &s3;
+    enqueue(site, &children(3));
+    let r = site.run(&["send", "kita"]);
+    assert_eq!(r.code(), Some(1));
+    assert!(r.stderr().contains("cannot connect"), "{}", r.stderr());
+    assert_eq!(site.status()["targets"][0]["queued"], 3);
+}
+
+#[test]
+fn a_user_with_their_own_certificate_uses_it_others_use_the_central_one() {
+    let srv = server::start(pki(), Behaviour::default());
+    let site = site(&srv, &pki().client);
+    enqueue(&site, &children(2));
+    let out = site
+        .cmd(&["--as", "anna", "send", "kita"])
+        .env("HUB_TEST_ANNA_PW", &pki().client_legacy.password)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    enqueue(&site, &children(4));
+    site.ok(&["--as", "bernd", "send", "kita"]);
+    let cns: Vec<String> = srv
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST")
+        .map(|r| r.client_cn.unwrap_or_default())
+        .collect();
+    assert_eq!(
+        cns,
+        [pki().client_legacy.cn.clone(), pki().client.cn.clone()]
+    );
+    let log: serde_json::Value = serde_json::from_str(&site.ok(&["log", "--json"])).unwrap();
+    assert_eq!(log[0]["credential"], "kita-anna");
+    assert_eq!(log[1]["credential"], "kita-central");
+    // anna's password comes from the environment; without it the error says which variable.
+    enqueue(&site, &children(5));
+    let r = site.run(&["--as", "anna", "send", "kita"]);
+    assert!(
+        r.stderr().contains("environment variable HUB_TEST_ANNA_PW"),
+        "{}",
+        r.stderr()
+    );
+}
+
+#[test]
+fn secrets_never_reach_logs_the_protocol_log_or_errors() {
+    let srv = server::start(pki(), Behaviour::default().fail_first(1));
+    let site = site(&srv, &pki().client);
+    let password = &pki().client.password;
+    enqueue(&site, &children(3));
+    let r = site
+        .cmd(&["-vv", "send", "kita"])
+        .env("HUB_LOG", "debug")
+        .output()
+        .unwrap();
+    assert!(r.status.success());
+    let mut everything = String::from_utf8_lossy(&r.stdout).into_owned();
+    everything.push_str(&String::from_utf8_lossy(&r.stderr));
+    for args in [
+        &["log", "--json"][..],
+        &["log"],
+        &["status", "--json"],
+        &["plugins"],
+    ] {
+        everything.push_str(&site.ok(args));
+    }
+    assert!(
+        everything.contains("kita-central"),
+        "the credential's name is shown"
+    );
+    assert!(
+        !everything.contains(password.as_str()),
+        "the password leaked"
+    );
+    // Nor in the store's files.
+    for file in ["data/hub.db", "data/hub.db-wal"] {
+        let bytes = std::fs::read(site.path(file)).unwrap_or_default();
+        assert!(
+            !bytes
+                .windows(password.len())
+                .any(|w| w == password.as_bytes()),
+            "{file}"
+        );
+    }
+}
