@@ -342,3 +342,57 @@ fn secrets_never_reach_logs_the_protocol_log_or_errors() {
         );
     }
 }
+
+#[test]
+fn realtime_sends_on_enqueue_and_waits_in_the_outbox_when_the_server_is_down() {
+    let srv = server::start(pki(), Behaviour::default());
+    let site = site(&srv, &pki().client);
+    let text = std::fs::read_to_string(site.config()).unwrap();
+    site.write_config(&text.replace(
+        "credential = \"kita-central\"",
+        "credential = \"kita-central\"\nsending = \"realtime\"",
+    ));
+    let input = site.write("children.ndjson", &children(4));
+    let out = site.ok(&["enqueue", "kita", input.to_str().unwrap()]);
+    assert!(out.contains("sent at once: 4 record(s) delivered"), "{out}");
+    assert_eq!(srv.records().len(), 4);
+
+    // Server gone: the enqueue still succeeds, the records wait for the next try.
+    drop(srv);
+    let more = site.write(
+        "more.ndjson",
+        &children(6)
+            .lines()
+            .skip(4)
+            .map(|l| format!("{l}\n"))
+            .collect::<String>(),
+    );
+    let r = site.run(&["enqueue", "kita", more.to_str().unwrap()]);
+    assert_eq!(r.code(), Some(0), "{}", r.stderr());
+    assert!(
+        r.stderr().contains("queued, not sent yet"),
+        "{}",
+        r.stderr()
+    );
+    assert_eq!(site.status()["targets"][0]["queued"], 2);
+}
+
+#[test]
+fn a_newer_snapshot_replaces_the_queued_one_and_only_it_is_sent() {
+    let srv = server::start(pki(), Behaviour::default());
+    let site = site(&srv, &pki().client);
+    let one = children(1);
+    let v1 = one.trim_end().to_string();
+    let v2 = v1
+        .replacen("\"id\":\"child-", "\"id\":\"v2-child-", 1)
+        .replace("\"VER_GRUPPE\":\"Seesterne\"", "\"VER_GRUPPE\":\"Delfine\"");
+    enqueue(&site, &format!("{v1}\n"));
+    let input = site.write("v2.ndjson", &format!("{v2}\n"));
+    let out = site.ok(&["enqueue", "kita", input.to_str().unwrap()]);
+    assert!(out.contains("1 older snapshot(s) superseded"), "{out}");
+    site.ok(&["send", "kita"]);
+    let got = srv.records();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0]["VER_GRUPPE"], "Delfine");
+    assert_eq!(site.status()["targets"][0]["superseded"], 1);
+}

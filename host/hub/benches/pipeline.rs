@@ -4,7 +4,9 @@
 //! 2. encode through each WASM plugin versus the same code called natively, on batches
 //!    of 1,000 records (the ratio is the figure we track; the aim is within 1.5x);
 //! 3. `send` of those 100,000 records through the `dir` transport;
-//! 4. cold (Cranelift) and warm (compile cache) start of loading the three plugins.
+//! 4. cold (Cranelift) and warm (compile cache) start of loading the three plugins;
+//! 5. Kita Planer over mutual TLS to the test server: records/s with 1, 100 and 1,000
+//!    records per data source, and the cost of a .p12 identity and a TLS handshake.
 //!
 //! Figures are printed as a table; set `BENCH_RECORDS` to change the record count.
 
@@ -138,6 +140,98 @@ fn encode_pair<P: Plugin>(
     (native, wasm)
 }
 
+/// Kita Planer over real mTLS on loopback.
+fn kita() {
+    use hub_test_kitaplaner_server::pki::Pki;
+    use hub_test_kitaplaner_server::server::{self, Behaviour};
+    use hub_transports::Transport;
+    use hub_transports::http::{ClientIdentity, HttpConfig, HttpTransport};
+
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::generate(&dir.path().join("pki")).unwrap();
+    let srv = server::start(&pki, Behaviour::default());
+    let identity = || ClientIdentity {
+        name: "bench".into(),
+        p12_file: pki.client.p12.clone(),
+        password: pki.client.password.clone().into(),
+    };
+    let config = HttpConfig {
+        url: srv.url(),
+        ca_file: Some(pki.ca_pem.clone()),
+        connect_timeout: Duration::from_secs(10),
+        timeout: Duration::from_secs(60),
+    };
+    let rounds = 20;
+    let (mut load, mut handshake) = (Duration::ZERO, Duration::ZERO);
+    for _ in 0..rounds {
+        let t = Instant::now();
+        let mut tr = HttpTransport::new(config.clone(), Some(identity())).unwrap();
+        load += t.elapsed();
+        let t = Instant::now();
+        tr.health().unwrap(); // TCP connect + TLS 1.3 handshake with the client certificate + HEAD
+        handshake += t.elapsed();
+    }
+    println!(
+        "kita: open .p12 identity + client   {:>8.2} ms",
+        load.as_secs_f64() * 1e3 / rounds as f64
+    );
+    println!(
+        "kita: connect + mTLS handshake + HEAD {:>6.2} ms",
+        handshake.as_secs_f64() * 1e3 / rounds as f64
+    );
+    let all: Vec<String> = hub_plugin_kitaplaner::examples::records(9_000)
+        .into_iter()
+        .filter(|r| r.body.contains("\"010570012\""))
+        .map(|r| r.body)
+        .collect();
+    for (batch, n) in [(1usize, 300usize), (100, 3_000), (1_000, 3_000)] {
+        let site = tempfile::tempdir().unwrap();
+        std::fs::write(site.path().join("pw"), &pki.client.password).unwrap();
+        let config = site.path().join("hub.toml");
+        std::fs::write(
+            &config,
+            format!(
+                r#"version = 1
+[store]
+path = "hub.db"
+[plugins.kitaplaner]
+path = "{plugin}"
+[credentials.central]
+p12 = "{p12}"
+password_file = "pw"
+[[target]]
+name = "kita"
+plugin = "kitaplaner"
+credential = "central"
+max_batch = {batch}
+transport = {{ type = "http", url = "{url}", ca_file = "{ca}" }}
+[target.settings]
+benutzer_id = "bench"
+traeger = "T-1"
+"#,
+                plugin = plugin_path("kitaplaner").display(),
+                p12 = pki.client.p12.display(),
+                url = srv.url(),
+                ca = pki.ca_pem.display(),
+            ),
+        )
+        .unwrap();
+        let mut app = App::open(&config).unwrap();
+        let text: String = all[..n].iter().map(|b| format!("{b}\n")).collect();
+        pipeline::enqueue(&mut app, "kita", &text).unwrap();
+        let t = Instant::now();
+        let r = pipeline::send(&mut app, "kita", false).unwrap();
+        let took = t.elapsed();
+        assert_eq!(r.records_delivered, n, "{:?}", r.errors);
+        println!(
+            "kita: send {n} records, {batch:>4} per data source {:>8.0} rec/s  ({} POSTs, {:.2} s)",
+            per_sec(n, took),
+            r.transfers_created,
+            took.as_secs_f64()
+        );
+    }
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; nothing else to parse.
     let n: usize = std::env::var("BENCH_RECORDS")
@@ -260,4 +354,6 @@ fn main() {
         send.as_secs_f64(),
         sent.transfers_created
     );
+    println!();
+    kita();
 }

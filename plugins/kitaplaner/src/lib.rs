@@ -40,8 +40,9 @@ pub const BENUTZER_ID: &str = "benutzer_id";
 /// Setting: the carrier (Träger) the Kitas belong to.
 pub const TRAEGER: &str = "traeger";
 
-/// One Datenquelle holds at most this many records.
-const MAX_BATCH: u32 = 500;
+/// One Datenquelle holds at most this many records: a large carrier's whole Kita in one
+/// call; a site can lower it with `max_batch` in hub.toml.
+const MAX_BATCH: u32 = 1000;
 
 impl Plugin for KitaPlaner {
     fn describe() -> PluginInfo {

@@ -100,7 +100,7 @@ fn describes_itself() {
     assert_eq!(info.version, env!("CARGO_PKG_VERSION"));
     assert_eq!(info.record_kinds, vec!["child".to_string()]);
     assert_eq!(info.delivery, Delivery::RequestResponse);
-    assert_eq!(info.max_batch, 500);
+    assert_eq!(info.max_batch, 1000);
     let names: Vec<_> = info.settings.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["benutzer_id", "traeger"]);
     assert!(info.settings.iter().all(|s| s.required));
