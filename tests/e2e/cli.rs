@@ -65,6 +65,28 @@ fn enqueue_send_status_log_through_dir() {
     assert!(log[0]["endpoint"].as_str().unwrap().starts_with("dir:"));
     let human = site.ok(&["status"]);
     assert!(human.contains("522-24-002-G.txt [delivered]"), "{human}");
+    // The file view (page 333): one row per file with the plugin's labels, filterable.
+    let files: serde_json::Value =
+        serde_json::from_str(&site.ok(&["status", "--files", "--json", "--where", "run=002"]))
+            .unwrap();
+    let files = files.as_array().unwrap();
+    assert_eq!(files.len(), 1);
+    let f = &files[0];
+    assert_eq!(f["name"], "sermersooq/test/G/522-24-002-G.txt");
+    assert_eq!(f["labels"]["page"], "522");
+    assert_eq!(f["labels"]["type"], "G");
+    assert_eq!(f["labels"]["municipality"], "sermersooq");
+    assert_eq!(f["labels"]["environment"], "test");
+    assert_eq!(f["state"], "delivered");
+    assert_eq!(f["attempts"], 1);
+    let table = site.ok(&["status", "--files", "--where", "type=Q"]);
+    assert_eq!(table.trim(), "No files match.");
+    let r = site.run(&["status", "--where", "page"]);
+    assert!(
+        r.stderr().contains("--where takes LABEL=VALUE"),
+        "{}",
+        r.stderr()
+    );
 }
 
 #[test]

@@ -80,6 +80,13 @@ pub struct StatusArgs {
     /// Only this target.
     #[arg(long)]
     pub target: Option<String>,
+    /// One row per file or request body with the plugin's labels (e.g. Prisme's page,
+    /// fiscal year, run number, type, municipality, environment).
+    #[arg(long)]
+    pub files: bool,
+    /// Only payloads whose label has this value, e.g. `--where page=522 --where type=G`.
+    #[arg(long = "where", value_name = "LABEL=VALUE")]
+    pub filters: Vec<String>,
     #[command(flatten)]
     pub json: JsonArg,
 }

@@ -353,17 +353,43 @@ fn check_payloads(
             carried.insert(*seq);
             seqs.push(*seq);
         }
+        check_labels(&p.labels).map_err(|e| format!("plugin {plugin}: payload {}: {e}", p.name))?;
         out.push(NewPayload {
             name: p.name.clone(),
             media_type: p.media_type.clone(),
             bytes: p.bytes.clone(),
             records: seqs,
+            labels: p.labels.clone(),
         });
     }
     if let Some((id, _)) = by_id.iter().find(|(_, seq)| !carried.contains(seq)) {
         return Err(format!("plugin {plugin}: record {id} is in no payload"));
     }
     Ok(out)
+}
+
+/// Labels are shown and filtered by people: short printable keys and values, few of them.
+fn check_labels(labels: &[(String, String)]) -> Result<(), String> {
+    if labels.len() > 16 {
+        return Err(format!("{} labels, at most 16 are allowed", labels.len()));
+    }
+    for (k, v) in labels {
+        let key_ok = !k.is_empty()
+            && k.len() <= 32
+            && k.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !key_ok {
+            return Err(format!(
+                "bad label key `{k}` (lower-case letters, digits, `-`)"
+            ));
+        }
+        if v.len() > 200 || v.chars().any(char::is_control) {
+            return Err(format!(
+                "label {k}: value longer than 200 bytes or with control characters"
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn create(

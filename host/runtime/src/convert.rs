@@ -107,6 +107,7 @@ pub(crate) fn encoded(
                 media_type: p.media_type,
                 bytes: p.bytes,
                 records: p.records,
+                labels: p.labels,
             })
             .collect()),
         Err(wit::EncodeError::Records(errors)) => Err(sdk::EncodeError::Records(

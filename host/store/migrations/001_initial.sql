@@ -58,6 +58,7 @@ CREATE TABLE payloads (
     sha256       TEXT NOT NULL,
     state        TEXT NOT NULL,                  -- hub_core::state::PayloadState
     delivered_at INTEGER,
+    labels       TEXT NOT NULL DEFAULT '[]',     -- the plugin's [key, value] pairs, JSON
     UNIQUE (transfer_id, idx)
 );
 

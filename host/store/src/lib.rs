@@ -90,6 +90,8 @@ pub struct NewPayload {
     pub bytes: Vec<u8>,
     /// Record numbers (`StoredRecord::seq`) the payload carries.
     pub records: Vec<i64>,
+    /// What the status view shows and filters by (checked by the host).
+    pub labels: Vec<(String, String)>,
 }
 
 /// Which plugin encoded a transfer.
@@ -135,6 +137,21 @@ pub struct Payload {
     pub state: PayloadState,
     #[serde(serialize_with = "ser_opt_display")]
     pub delivered_at: Option<Timestamp>,
+    /// The plugin's labels, in its order (`--json`: an object).
+    #[serde(serialize_with = "ser_labels")]
+    pub labels: Vec<(String, String)>,
+    /// Entries in the protocol log for this payload.
+    pub attempts: usize,
+}
+
+impl Payload {
+    /// The value of a label.
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.labels
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// One entry of the protocol log, to be written.
@@ -327,6 +344,18 @@ fn ser_display<T: std::fmt::Display, S: serde::Serializer>(
     s: S,
 ) -> std::result::Result<S::Ok, S::Error> {
     s.collect_str(v)
+}
+
+fn ser_labels<S: serde::Serializer>(
+    labels: &[(String, String)],
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut map = s.serialize_map(Some(labels.len()))?;
+    for (k, v) in labels {
+        map.serialize_entry(k, v)?;
+    }
+    map.end()
 }
 
 fn ser_opt_display<T: std::fmt::Display, S: serde::Serializer>(

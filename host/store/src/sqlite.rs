@@ -417,15 +417,16 @@ impl Store for SqliteStore {
         };
         for (idx, p) in payloads.iter().enumerate() {
             tx.execute(
-                "INSERT INTO payloads (transfer_id, idx, name, media_type, size, sha256, state)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending')",
+                "INSERT INTO payloads (transfer_id, idx, name, media_type, size, sha256, state, labels)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7)",
                 params![
                     id,
                     idx as i64,
                     p.name,
                     p.media_type,
                     p.bytes.len() as i64,
-                    sha256_hex(&p.bytes)
+                    sha256_hex(&p.bytes),
+                    serde_json::to_string(&p.labels).unwrap_or_else(|_| "[]".into())
                 ],
             )
             .map_err(sql("insert payload"))?;
@@ -887,8 +888,9 @@ fn load_transfer(conn: &Connection, id: i64) -> Result<Transfer> {
         })?;
     let mut stmt = conn
         .prepare_cached(
-            "SELECT id, transfer_id, name, media_type, size, sha256, state, delivered_at
-             FROM payloads WHERE transfer_id = ?1 ORDER BY idx",
+            "SELECT id, transfer_id, name, media_type, size, sha256, state, delivered_at, labels,
+                    (SELECT count(*) FROM attempts a WHERE a.payload_id = p.id)
+             FROM payloads p WHERE transfer_id = ?1 ORDER BY idx",
         )
         .map_err(sql("prepare payloads"))?;
     let rows = stmt
@@ -903,6 +905,8 @@ fn load_transfer(conn: &Connection, id: i64) -> Result<Transfer> {
                     sha256: r.get(5)?,
                     state: PayloadState::Pending,
                     delivered_at: r.get::<_, Option<i64>>(7)?.map(Timestamp),
+                    labels: serde_json::from_str(&r.get::<_, String>(8)?).unwrap_or_default(),
+                    attempts: r.get::<_, i64>(9)? as usize,
                 },
                 r.get::<_, String>(6)?,
             ))

@@ -74,6 +74,7 @@ fn create(store: &mut SqliteStore, scope: Option<&str>) -> (i64, Option<u64>) {
                             media_type: "text/plain".into(),
                             bytes: r.body.as_bytes().to_vec(),
                             records: vec![r.seq],
+                            labels: vec![("id".into(), r.id.clone())],
                         })
                         .collect(),
                 )

@@ -133,6 +133,10 @@ impl Plugin for KitaPlaner {
             media_type: "application/json; charset=utf-8".into(),
             bytes: json::body(benutzer_id, traeger, &children).into_bytes(),
             records: ids,
+            labels: vec![
+                ("kita".into(), ctx.batch_key.clone()),
+                ("traeger".into(), traeger.to_string()),
+            ],
         }])
     }
 

@@ -236,6 +236,21 @@ impl Plugin for Prisme {
 
         let mut payloads = Vec::new();
         let base = format!("{}/{}", cfg.municipality, cfg.environment);
+        // The status view's columns (the seed's page 333).
+        let labels = |kind: &str| -> Vec<(String, String)> {
+            let (page, year) = ctx
+                .batch_key
+                .split_once('-')
+                .unwrap_or((&ctx.batch_key, ""));
+            vec![
+                ("page".into(), page.into()),
+                ("fiscal-year".into(), year.into()),
+                ("run".into(), format!("{run:03}")),
+                ("type".into(), kind.into()),
+                ("municipality".into(), cfg.municipality.clone()),
+                ("environment".into(), cfg.environment.clone()),
+            ]
+        };
         if !postings.is_empty() {
             let mut text = String::with_capacity(postings.len() * 160);
             for (line, (_, p)) in postings.iter().enumerate() {
@@ -250,6 +265,7 @@ impl Plugin for Prisme {
                     .iter()
                     .map(|(i, _)| records[*i].id.clone())
                     .collect(),
+                labels: labels("G"),
             });
         }
         if !debtors.is_empty() {
@@ -266,6 +282,7 @@ impl Plugin for Prisme {
                     .iter()
                     .map(|(i, _)| records[*i].id.clone())
                     .collect(),
+                labels: labels("Q"),
             });
         }
         Ok(payloads)

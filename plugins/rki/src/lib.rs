@@ -277,12 +277,21 @@ impl Plugin for Rki {
         };
         let base = transport_file_name(&cfg.sender, receiver, number);
         let mut payloads = Vec::new();
+        let labels = |what: &str| -> Vec<(String, String)> {
+            vec![
+                ("sender".into(), cfg.sender.clone()),
+                ("receiver".into(), receiver.to_string()),
+                ("transport".into(), number.to_string()),
+                ("part".into(), what.to_string()),
+            ]
+        };
         if files.is_empty() {
             payloads.push(Payload {
                 name: base.clone(),
                 media_type: XML.into(),
                 bytes: xml_out::transport(&header, []),
                 records: Vec::new(),
+                labels: labels("transport"),
             });
         }
         for (i, ((_, _, schema), recs)) in files.iter().enumerate() {
@@ -295,6 +304,11 @@ impl Plugin for Rki {
                 media_type: XML.into(),
                 bytes: xml_out::transport(&header, recs.iter().map(|(_, v)| v)),
                 records: recs.iter().map(|(r, _)| r.id.clone()).collect(),
+                labels: {
+                    let mut l = labels("transport");
+                    l.push(("schema".into(), schema.to_string()));
+                    l
+                },
             });
         }
         for (r, name, d) in documents {
@@ -303,6 +317,7 @@ impl Plugin for Rki {
                 media_type: d.media_type().into(),
                 bytes: d.content,
                 records: vec![r.id.clone()],
+                labels: labels("document"),
             });
         }
         Ok(payloads)

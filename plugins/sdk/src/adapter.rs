@@ -122,6 +122,7 @@ impl<P: Plugin> Guest for Adapter<P> {
                     media_type: p.media_type,
                     bytes: p.bytes,
                     records: p.records,
+                    labels: p.labels,
                 })
                 .collect()),
             Err(EncodeError::Records(errors)) => Err(wit::EncodeError::Records(

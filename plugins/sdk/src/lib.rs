@@ -231,6 +231,8 @@ pub struct Payload {
     pub bytes: Vec<u8>,
     /// Ids of the records this payload carries.
     pub records: Vec<String>,
+    /// What the status view shows and filters by, e.g. `("page", "522")`.
+    pub labels: Vec<(String, String)>,
 }
 
 /// Why a batch could not be encoded.

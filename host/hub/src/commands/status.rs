@@ -8,9 +8,89 @@ use hub_store::Store;
 use crate::cli::StatusArgs;
 use crate::output::{self, Table};
 
+/// One row per payload: the seeds' page 333 for file targets.
+fn files(status: &hub_store::Status, json: bool) -> Result<ExitCode> {
+    let rows: Vec<serde_json::Value> = status
+        .transfers
+        .iter()
+        .flat_map(|t| {
+            t.payloads.iter().map(move |p| {
+                serde_json::json!({
+                    "transfer": t.id,
+                    "target": t.target,
+                    "name": p.name,
+                    "labels": serde_json::Value::Object(
+                        p.labels.iter().map(|(k, v)| (k.clone(), v.clone().into())).collect()
+                    ),
+                    "state": p.state.to_string(),
+                    "created_at": t.created_at.to_string(),
+                    "delivered_at": p.delivered_at.map(|d| d.to_string()),
+                    "attempts": p.attempts,
+                })
+            })
+        })
+        .collect();
+    if json {
+        output::json(&rows)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    // Label columns in the order the plugins first name them.
+    let mut keys: Vec<String> = Vec::new();
+    for t in &status.transfers {
+        for p in &t.payloads {
+            for (k, _) in &p.labels {
+                if !keys.contains(k) {
+                    keys.push(k.clone());
+                }
+            }
+        }
+    }
+    let mut header = vec!["TRANSFER".to_string(), "TARGET".to_string()];
+    header.extend(keys.iter().map(|k| k.to_uppercase()));
+    header.extend(["STATE", "CREATED", "UPLOADED", "ATTEMPTS", "FILE"].map(String::from));
+    let header_refs: Vec<&str> = header.iter().map(String::as_str).collect();
+    let mut table = Table::new(&header_refs);
+    for t in &status.transfers {
+        for p in &t.payloads {
+            let mut row = vec![format!("#{}", t.id), t.target.clone()];
+            row.extend(keys.iter().map(|k| p.label(k).unwrap_or("-").to_string()));
+            row.push(p.state.to_string());
+            row.push(t.created_at.to_string());
+            row.push(p.delivered_at.map_or("-".into(), |d| d.to_string()));
+            row.push(p.attempts.to_string());
+            row.push(p.name.clone());
+            table.row(row);
+        }
+    }
+    if table.is_empty() {
+        println!("No files match.");
+    } else {
+        print!("{}", table.render());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn run(g: &super::Global, args: &StatusArgs) -> Result<ExitCode> {
     let mut app = g.open()?;
-    let status = app.store.status(args.target.as_deref())?;
+    let mut status = app.store.status(args.target.as_deref())?;
+    let filters: Vec<(&str, &str)> = args
+        .filters
+        .iter()
+        .map(|f| {
+            f.split_once('=')
+                .ok_or_else(|| anyhow::anyhow!("--where takes LABEL=VALUE, found `{f}`"))
+        })
+        .collect::<Result<_>>()?;
+    if !filters.is_empty() {
+        let keep = |p: &hub_store::Payload| filters.iter().all(|(k, v)| p.label(k) == Some(*v));
+        status.transfers.retain(|t| t.payloads.iter().any(keep));
+        for t in &mut status.transfers {
+            t.payloads.retain(keep);
+        }
+    }
+    if args.files {
+        return files(&status, args.json.json);
+    }
     if args.json.json {
         output::json(&status)?;
         return Ok(ExitCode::SUCCESS);

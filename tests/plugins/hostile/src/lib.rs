@@ -63,6 +63,7 @@ mod component {
                         media_type: "text/plain".into(),
                         bytes: r.body.clone().into_bytes(),
                         records: vec![r.id.clone()],
+                        labels: vec![("kind".into(), r.kind.clone())],
                     }),
                 }
             }
