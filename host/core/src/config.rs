@@ -228,6 +228,11 @@ pub struct TargetConfig {
     pub retry: RetryConfig,
     /// At most this many records per transfer (the plugin's own limit still applies).
     pub max_batch: Option<u32>,
+    /// When `hub serve` sends this target's queue (times of day or an interval).
+    pub schedule: Option<crate::schedule::ScheduleConfig>,
+    /// File targets: a delivered file still on the receiver after this many minutes means
+    /// the receiving job is not running; `hub status` and the log report it.
+    pub stuck_after_minutes: Option<u64>,
     /// The plugin's settings, checked against what the plugin describes.
     #[serde(default)]
     pub settings: toml::Table,
@@ -341,6 +346,11 @@ impl Config {
                     "target {}: retry.attempts must be at least 1",
                     t.name
                 ));
+            }
+            if let Some(s) = &t.schedule
+                && let Err(e) = crate::schedule::Schedule::from_config(s)
+            {
+                problems.push(format!("target {}: {e}", t.name));
             }
             if t.max_batch == Some(0) {
                 problems.push(format!("target {}: max_batch must be at least 1", t.name));

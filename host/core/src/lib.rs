@@ -8,5 +8,6 @@
 pub mod config;
 pub mod input;
 pub mod names;
+pub mod schedule;
 pub mod state;
 pub mod time;
