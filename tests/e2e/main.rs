@@ -9,3 +9,4 @@ mod cli;
 mod crash;
 mod hostile;
 mod kitaplaner;
+mod prisme;

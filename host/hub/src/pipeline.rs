@@ -87,6 +87,53 @@ pub struct SendReport {
     /// Batches the plugin could not encode (a crash, a timeout, a refusal naming no
     /// record); their records stay queued and the other batches still go.
     pub errors: Vec<String>,
+    /// Delivered files the receiver has left in place too long (its job is not running).
+    pub stuck: Vec<StuckFile>,
+}
+
+/// A delivered file still on the receiver after `stuck_after_minutes`.
+#[derive(Debug, Clone, Serialize)]
+pub struct StuckFile {
+    pub transfer: i64,
+    pub name: String,
+    pub delivered_at: String,
+    pub minutes_waiting: i64,
+}
+
+/// Looks whether the receiver took each delivered file away. The Prisme job moves files
+/// out of the folders; one left for longer than `stuck_after` minutes means the job did
+/// not run. Files seen gone are not looked at again.
+pub fn watch(
+    app: &mut App,
+    target: &str,
+    transport: &mut dyn Transport,
+    stuck_after: u64,
+) -> Result<Vec<StuckFile>, SendError> {
+    let now = app.now();
+    let mut stuck = Vec::new();
+    for p in app.store.unclaimed_payloads(target)? {
+        let remote = transport
+            .inspect(&p.name)
+            .map_err(|e| SendError::Unreachable {
+                target: target.to_string(),
+                message: format!("cannot look for {}: {}", p.name, e.message),
+            })?;
+        app.store.mark_checked(p.id, !remote.final_present, now)?;
+        let Some(delivered) = p.delivered_at else {
+            continue;
+        };
+        let waiting = (now.0 - delivered.0) / 60_000;
+        if remote.final_present && waiting >= i64::try_from(stuck_after).unwrap_or(i64::MAX) {
+            tracing::warn!(target_name = target, file = %p.name, minutes = waiting, "file still on the receiver: its receiving job may not be running");
+            stuck.push(StuckFile {
+                transfer: p.transfer_id,
+                name: p.name.clone(),
+                delivered_at: delivered.to_string(),
+                minutes_waiting: waiting,
+            });
+        }
+    }
+    Ok(stuck)
 }
 
 /// A payload as `send --dry-run` shows it.
@@ -193,7 +240,10 @@ pub fn send(app: &mut App, target: &str, dry_run: bool) -> Result<SendReport, Se
     if !dry_run {
         app.lock_for_sending()?;
         let open = app.store.open_transfers(target)?;
-        if open.is_empty() && app.store.queued_batches(target)?.is_empty() {
+        let watching = t.config.stuck_after_minutes.is_some()
+            && hub_transports::delivers_files(&t.config.transport)
+            && !app.store.unclaimed_payloads(target)?.is_empty();
+        if open.is_empty() && app.store.queued_batches(target)?.is_empty() && !watching {
             return Ok(report);
         }
         // Credentials and reachability are checked before anything new is numbered, so
@@ -246,6 +296,11 @@ pub fn send(app: &mut App, target: &str, dry_run: bool) -> Result<SendReport, Se
                 Err(e) => return Err(e),
             }
         }
+    }
+    if let (Some(minutes), Some(transport)) = (t.config.stuck_after_minutes, transport.as_mut())
+        && transport.delivers_files()
+    {
+        report.stuck = watch(app, target, transport.as_mut(), minutes)?;
     }
     let after = counts(app, target)?;
     report.records_delivered = after.0.saturating_sub(before.0);

@@ -59,6 +59,8 @@ CREATE TABLE payloads (
     state        TEXT NOT NULL,                  -- hub_core::state::PayloadState
     delivered_at INTEGER,
     labels       TEXT NOT NULL DEFAULT '[]',     -- the plugin's [key, value] pairs, JSON
+    checked_at   INTEGER,                        -- last look at the receiver after delivery
+    gone_at      INTEGER,                        -- first seen taken away by the receiver
     UNIQUE (transfer_id, idx)
 );
 

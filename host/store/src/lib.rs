@@ -142,6 +142,12 @@ pub struct Payload {
     pub labels: Vec<(String, String)>,
     /// Entries in the protocol log for this payload.
     pub attempts: usize,
+    /// When the hub last looked whether the receiver took the delivered file.
+    #[serde(serialize_with = "ser_opt_display")]
+    pub checked_at: Option<Timestamp>,
+    /// When the hub first saw the file taken away by the receiver.
+    #[serde(serialize_with = "ser_opt_display")]
+    pub gone_at: Option<Timestamp>,
 }
 
 impl Payload {
@@ -337,6 +343,12 @@ pub trait Store {
 
     /// The protocol log, of one transfer or all.
     fn attempts(&mut self, transfer: Option<i64>) -> Result<Vec<Attempt>>;
+
+    /// Delivered payloads of a target the receiver has not been seen to take away yet.
+    fn unclaimed_payloads(&mut self, target: &str) -> Result<Vec<Payload>>;
+
+    /// Records a look at the receiver: the file was gone, or still there.
+    fn mark_checked(&mut self, payload_id: i64, gone: bool, now: Timestamp) -> Result<()>;
 }
 
 fn ser_display<T: std::fmt::Display, S: serde::Serializer>(

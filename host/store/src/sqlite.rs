@@ -782,6 +782,22 @@ impl Store for SqliteStore {
         Ok(status)
     }
 
+    fn unclaimed_payloads(&mut self, target: &str) -> Result<Vec<Payload>> {
+        self.unclaimed(target)
+    }
+
+    fn mark_checked(&mut self, payload_id: i64, gone: bool, now: Timestamp) -> Result<()> {
+        let tx = self.write()?;
+        tx.execute(
+            "UPDATE payloads SET checked_at = ?2,
+                gone_at = CASE WHEN ?3 THEN coalesce(gone_at, ?2) ELSE gone_at END
+             WHERE id = ?1",
+            params![payload_id, now.0, gone],
+        )
+        .map_err(sql("record a look at the receiver"))?;
+        tx.commit().map_err(sql("commit look"))
+    }
+
     fn attempts(&mut self, transfer: Option<i64>) -> Result<Vec<Attempt>> {
         let mut stmt = self
             .conn
@@ -819,6 +835,36 @@ impl Store for SqliteStore {
             let (mut a, result) = row.map_err(sql("read protocol log"))?;
             a.result = parse_state(&result, AttemptResult::parse)?;
             out.push(a);
+        }
+        Ok(out)
+    }
+}
+
+impl SqliteStore {
+    fn unclaimed(&mut self, target: &str) -> Result<Vec<Payload>> {
+        let ids: Vec<i64> = {
+            let mut stmt = self
+                .conn
+                .prepare_cached(
+                    "SELECT DISTINCT p.transfer_id FROM payloads p JOIN transfers t ON t.id = p.transfer_id
+                     WHERE t.target = ?1 AND p.state = 'delivered' AND p.gone_at IS NULL
+                     ORDER BY p.transfer_id",
+                )
+                .map_err(sql("prepare unclaimed payloads"))?;
+            let rows = stmt
+                .query_map([target], |r| r.get(0))
+                .map_err(sql("list unclaimed payloads"))?;
+            rows.collect::<rusqlite::Result<_>>()
+                .map_err(sql("list unclaimed payloads"))?
+        };
+        let mut out = Vec::new();
+        for id in ids {
+            out.extend(
+                load_transfer(&self.conn, id)?
+                    .payloads
+                    .into_iter()
+                    .filter(|p| p.state == PayloadState::Delivered && p.gone_at.is_none()),
+            );
         }
         Ok(out)
     }
@@ -889,7 +935,7 @@ fn load_transfer(conn: &Connection, id: i64) -> Result<Transfer> {
     let mut stmt = conn
         .prepare_cached(
             "SELECT id, transfer_id, name, media_type, size, sha256, state, delivered_at, labels,
-                    (SELECT count(*) FROM attempts a WHERE a.payload_id = p.id)
+                    (SELECT count(*) FROM attempts a WHERE a.payload_id = p.id), checked_at, gone_at
              FROM payloads p WHERE transfer_id = ?1 ORDER BY idx",
         )
         .map_err(sql("prepare payloads"))?;
@@ -907,6 +953,8 @@ fn load_transfer(conn: &Connection, id: i64) -> Result<Transfer> {
                     delivered_at: r.get::<_, Option<i64>>(7)?.map(Timestamp),
                     labels: serde_json::from_str(&r.get::<_, String>(8)?).unwrap_or_default(),
                     attempts: r.get::<_, i64>(9)? as usize,
+                    checked_at: r.get::<_, Option<i64>>(10)?.map(Timestamp),
+                    gone_at: r.get::<_, Option<i64>>(11)?.map(Timestamp),
                 },
                 r.get::<_, String>(6)?,
             ))

@@ -56,6 +56,12 @@ pub fn run(g: &super::Global, args: &SendArgs) -> Result<ExitCode> {
                     r.records_delivered,
                     r.records_to_check
                 );
+                for f in &r.stuck {
+                    println!(
+                        "{}: {} is still on the receiver after {} minutes (delivered {}); is its receiving job running?",
+                        r.target, f.name, f.minutes_waiting, f.delivered_at
+                    );
+                }
             }
         }
     }

@@ -25,6 +25,7 @@ fn files(status: &hub_store::Status, json: bool) -> Result<ExitCode> {
                     "state": p.state.to_string(),
                     "created_at": t.created_at.to_string(),
                     "delivered_at": p.delivered_at.map(|d| d.to_string()),
+                    "picked_up_at": p.gone_at.map(|d| d.to_string()),
                     "attempts": p.attempts,
                 })
             })
@@ -47,7 +48,17 @@ fn files(status: &hub_store::Status, json: bool) -> Result<ExitCode> {
     }
     let mut header = vec!["TRANSFER".to_string(), "TARGET".to_string()];
     header.extend(keys.iter().map(|k| k.to_uppercase()));
-    header.extend(["STATE", "CREATED", "UPLOADED", "ATTEMPTS", "FILE"].map(String::from));
+    header.extend(
+        [
+            "STATE",
+            "CREATED",
+            "UPLOADED",
+            "PICKED UP",
+            "ATTEMPTS",
+            "FILE",
+        ]
+        .map(String::from),
+    );
     let header_refs: Vec<&str> = header.iter().map(String::as_str).collect();
     let mut table = Table::new(&header_refs);
     for t in &status.transfers {
@@ -57,6 +68,7 @@ fn files(status: &hub_store::Status, json: bool) -> Result<ExitCode> {
             row.push(p.state.to_string());
             row.push(t.created_at.to_string());
             row.push(p.delivered_at.map_or("-".into(), |d| d.to_string()));
+            row.push(p.gone_at.map_or("-".into(), |d| d.to_string()));
             row.push(p.attempts.to_string());
             row.push(p.name.clone());
             table.row(row);
@@ -88,11 +100,39 @@ pub fn run(g: &super::Global, args: &StatusArgs) -> Result<ExitCode> {
             t.payloads.retain(keep);
         }
     }
+    // Files the receiver left in place too long, as of the last look (`hub send`/`serve`).
+    let stuck: Vec<serde_json::Value> = status
+        .transfers
+        .iter()
+        .flat_map(|t| {
+            let limit = app
+                .config
+                .target(&t.target)
+                .and_then(|c| c.stuck_after_minutes);
+            t.payloads.iter().filter_map(move |p| {
+                let limit = i64::try_from(limit?).ok()?;
+                let (delivered, checked) = (p.delivered_at?, p.checked_at?);
+                let waited = (checked.0 - delivered.0) / 60_000;
+                (p.gone_at.is_none() && waited >= limit).then(|| {
+                    serde_json::json!({
+                        "transfer": t.id,
+                        "target": t.target,
+                        "name": p.name,
+                        "delivered_at": delivered.to_string(),
+                        "checked_at": checked.to_string(),
+                        "minutes_waiting": waited,
+                    })
+                })
+            })
+        })
+        .collect();
     if args.files {
         return files(&status, args.json.json);
     }
     if args.json.json {
-        output::json(&status)?;
+        let mut value = serde_json::to_value(&status)?;
+        value["stuck"] = serde_json::Value::Array(stuck);
+        output::json(&value)?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut counts = Table::new(&[
@@ -160,6 +200,19 @@ pub fn run(g: &super::Global, args: &StatusArgs) -> Result<ExitCode> {
         println!("\nTransfers waiting for a retry:");
         for (id, e) in open_errors {
             println!("  #{id}: {e}");
+        }
+    }
+    if !stuck.is_empty() {
+        println!("\nFiles still on the receiver (is its receiving job running?):");
+        for s in &stuck {
+            println!(
+                "  #{} {}: delivered {}, still there at {} ({} minutes)",
+                s["transfer"],
+                s["name"].as_str().unwrap_or_default(),
+                s["delivered_at"].as_str().unwrap_or_default(),
+                s["checked_at"].as_str().unwrap_or_default(),
+                s["minutes_waiting"]
+            );
         }
     }
     if !status.needs_check.is_empty() {
