@@ -53,6 +53,9 @@ pub struct App {
     lock: Option<std::fs::File>,
     /// The user the hub acts for: picks per-user credentials, signs resolutions.
     pub user: String,
+    /// Set on SIGTERM/SIGINT in `hub serve`: a send finishes the transfer it is on and
+    /// starts no new one.
+    pub stop: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for App {
@@ -96,6 +99,7 @@ impl App {
             targets: BTreeMap::new(),
             lock: None,
             user: current_user(),
+            stop: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         })
     }
 

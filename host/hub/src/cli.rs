@@ -38,6 +38,8 @@ pub enum Command {
     Resolve(ResolveArgs),
     /// Show the loaded plugins with their versions and sha256.
     Plugins(JsonArg),
+    /// Run unattended: send each target's queue on its schedule; stop cleanly on SIGTERM.
+    Serve,
 }
 
 #[derive(Debug, Args)]

@@ -270,6 +270,10 @@ pub fn send(app: &mut App, target: &str, dry_run: bool) -> Result<SendReport, Se
     let mut dry_taken: HashSet<i64> = HashSet::new();
     for batch in app.store.queued_batches(target)? {
         loop {
+            if app.stop.load(std::sync::atomic::Ordering::SeqCst) {
+                tracing::info!(target_name = target, "stopping: no new transfer started");
+                break;
+            }
             let mut records = app.store.queued_records(target, &batch, max)?;
             if dry_run {
                 records.retain(|r| !dry_taken.contains(&r.seq));

@@ -6,6 +6,7 @@ mod log;
 mod plugins;
 mod resolve;
 mod send;
+mod serve;
 mod status;
 
 use std::path::PathBuf;
@@ -48,5 +49,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Log(a) => log::run(&g, &a),
         Command::Resolve(a) => resolve::run(&g, &a),
         Command::Plugins(a) => plugins::run(&g, &a),
+        Command::Serve => serve::run(&g),
     }
 }
