@@ -7,7 +7,9 @@
 #![deny(unsafe_code)]
 
 pub mod dir;
+pub mod ftps;
 pub mod http;
+pub mod sftp;
 
 use hub_core::config::TransportConfig;
 use hub_plugin_sdk::Response;

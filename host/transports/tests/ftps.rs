@@ -1,0 +1,283 @@
+#![allow(clippy::unwrap_used)]
+//! The ftps transport against a real proftpd on loopback (explicit TLS, TLS session reuse
+//! required on data connections). The server is started per test by hub-test-ftp-server;
+//! without proftpd installed these tests fail and say to run tests/servers/install.sh.
+
+use std::fs;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hub_test_ftp_server::FtpServer;
+use hub_transports::ftps::{FtpsConfig, FtpsTransport};
+use hub_transports::http::Secret;
+use hub_transports::{ErrorKind, Transport};
+
+const MUNICIPALITY: &str = "sermersooq";
+
+fn server() -> FtpServer {
+    FtpServer::start(MUNICIPALITY)
+        .unwrap_or_else(|e| panic!("cannot start the FTPS test server: {e}"))
+}
+
+fn config(server: &FtpServer) -> FtpsConfig {
+    FtpsConfig {
+        host: "localhost".into(),
+        port: server.port,
+        user: server.user.clone(),
+        password: Secret::new(server.password.clone()),
+        ca_file: Some(server.ca_pem.clone()),
+        root: "/".into(),
+        municipality: MUNICIPALITY.into(),
+        timeout: Duration::from_secs(10),
+    }
+}
+
+fn transport(server: &FtpServer) -> FtpsTransport {
+    FtpsTransport::new(config(server)).unwrap()
+}
+
+/// Names in a folder, sorted.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// CRLF and LF line ends, ISO-8859-1 letters (æ ø å Æ Ø Å) and a NUL: binary mode or bust.
+fn g_file() -> Vec<u8> {
+    let mut bytes = b"0956;2024-01-31;K\xe6rs\xf8\xe5 \xc6\xd8\xc5;100,00\r\n".to_vec();
+    bytes.extend_from_slice(b"0956;2024-01-31;bare LF line\n");
+    bytes.extend_from_slice(b"last line without end\x00\xff");
+    bytes
+}
+
+#[test]
+fn uploads_arrive_byte_identical_in_the_right_folders() {
+    let server = server();
+    let mut t = transport(&server);
+    t.health().unwrap();
+    let g = g_file();
+    let q = b"Q;\xe6\xf8\xe5\r\nQ;2\r\n".to_vec();
+    for (name, bytes) in [
+        ("sermersooq/test/G/522-24-001-G.txt", &g),
+        ("sermersooq/test/Q/522-24-001-Q.txt", &q),
+        ("sermersooq/prod/G/586-19-325-G.txt", &g),
+    ] {
+        t.put_temp(name, bytes).unwrap();
+        t.make_final(name).unwrap();
+        assert_eq!(
+            &fs::read(server.home().join(name)).unwrap(),
+            bytes,
+            "{name}"
+        );
+    }
+    let home = server.home().join(MUNICIPALITY);
+    assert_eq!(listing(&home.join("test/G")), ["522-24-001-G.txt"]);
+    assert_eq!(listing(&home.join("test/Q")), ["522-24-001-Q.txt"]);
+    assert_eq!(listing(&home.join("prod/G")), ["586-19-325-G.txt"]);
+    assert!(listing(&home.join("prod/Q")).is_empty());
+    assert!(t.endpoint().starts_with("ftps://"));
+    assert!(!t.endpoint().contains(&server.password));
+}
+
+#[test]
+fn fifty_uploads_in_one_session_with_tls_session_reuse() {
+    let server = server();
+    let mut t = transport(&server);
+    let started = Instant::now();
+    for i in 0..50 {
+        let name = format!("sermersooq/test/G/522-24-{i:03}-G.txt");
+        let bytes = format!("file {i}\r\n\u{e6}").into_bytes();
+        t.put_temp(&name, &bytes)
+            .unwrap_or_else(|e| panic!("upload {i}: {e}\n{}", server.logs()));
+        t.make_final(&name).unwrap();
+        assert!(t.inspect(&name).unwrap().final_present);
+    }
+    let names = listing(&server.home().join("sermersooq/test/G"));
+    assert_eq!(names.len(), 50, "{names:?}");
+    assert!(names.iter().all(|n| !n.ends_with(".hub-part")));
+    // One session for all 50 files (the connection was kept), every data connection on a
+    // resumed TLS session.
+    let logs = server.logs();
+    assert_eq!(
+        logs.matches("TLSv1.2 connection accepted").count(),
+        1,
+        "{logs}"
+    );
+    assert!(
+        logs.matches("client reused TLS session for data connection")
+            .count()
+            >= 50,
+        "{logs}"
+    );
+    eprintln!("50 FTPS uploads in one session: {:?}", started.elapsed());
+}
+
+#[test]
+fn a_wrong_password_is_refused_clearly() {
+    let server = server();
+    let mut cfg = config(&server);
+    cfg.password = Secret::new("not-the-password-4711");
+    let mut t = FtpsTransport::new(cfg).unwrap();
+    let e = t.health().unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Permanent, "{}", e.message);
+    assert!(
+        e.message
+            .contains(&format!("login as {} refused", server.user)),
+        "{}",
+        e.message
+    );
+    assert!(
+        !e.message.contains("not-the-password-4711"),
+        "{}",
+        e.message
+    );
+    let e = t
+        .put_temp("sermersooq/test/G/1-24-1-G.txt", b"x")
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Permanent, "{}", e.message);
+}
+
+#[test]
+fn wrong_municipality_or_missing_folder_is_refused_before_sending() {
+    let server = server();
+    // A closed port: the name is refused before any connection is tried.
+    let mut cfg = config(&server);
+    cfg.port = hub_test_ftp_server::free_port().unwrap();
+    let mut offline = FtpsTransport::new(cfg).unwrap();
+    let e = offline
+        .put_temp("qeqqata/test/G/1-24-1-G.txt", b"x")
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Permanent, "{}", e.message);
+    assert!(
+        e.message.contains("qeqqata") && e.message.contains("sermersooq"),
+        "{}",
+        e.message
+    );
+    let e = offline
+        .put_temp("sermersooq/staging/G/1-24-1-G.txt", b"x")
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Permanent, "{}", e.message);
+    // ... while a good name on the closed port is a retryable connection failure.
+    let e = offline
+        .put_temp("sermersooq/test/G/1-24-1-G.txt", b"x")
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Retryable, "{}", e.message);
+
+    // A folder Prisme does not have is not created.
+    fs::remove_dir(server.home().join("sermersooq/test/Q")).unwrap();
+    let mut t = transport(&server);
+    let e = t
+        .put_temp("sermersooq/test/Q/1-24-1-Q.txt", b"x")
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Permanent, "{}", e.message);
+    assert!(e.message.contains("does not exist"), "{}", e.message);
+    assert!(!server.home().join("sermersooq/test/Q").exists());
+    // The session is still good for the next file.
+    t.put_temp("sermersooq/test/G/1-24-1-G.txt", b"x").unwrap();
+}
+
+#[test]
+fn temp_then_final_and_a_final_file_is_never_replaced() {
+    let server = server();
+    let mut t = transport(&server);
+    let name = "sermersooq/test/G/522-24-001-G.txt";
+    let folder = server.home().join("sermersooq/test/G");
+    t.put_temp(name, b"partial").unwrap();
+    t.put_temp(name, b"whole\r\n").unwrap();
+    let s = t.inspect(name).unwrap();
+    assert_eq!((s.temp_present, s.final_present), (true, false));
+    assert_eq!(listing(&folder), [".522-24-001-G.txt.hub-part"]);
+    t.make_final(name).unwrap();
+    let s = t.inspect(name).unwrap();
+    assert_eq!((s.temp_present, s.final_present), (false, true));
+    assert_eq!(
+        fs::read(folder.join("522-24-001-G.txt")).unwrap(),
+        b"whole\r\n"
+    );
+
+    t.put_temp(name, b"other").unwrap();
+    let e = t.make_final(name).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Permanent, "{}", e.message);
+    assert!(
+        e.message.contains("never replaces a delivered file"),
+        "{}",
+        e.message
+    );
+    assert_eq!(
+        fs::read(folder.join("522-24-001-G.txt")).unwrap(),
+        b"whole\r\n"
+    );
+    t.remove_temp(name).unwrap();
+    t.remove_temp(name).unwrap();
+    let s = t.inspect(name).unwrap();
+    assert_eq!((s.temp_present, s.final_present), (false, true));
+    assert_eq!(listing(&folder), ["522-24-001-G.txt"]);
+}
+
+#[test]
+fn a_connection_dropped_mid_upload_is_retryable_and_a_later_try_completes() {
+    let server = Arc::new(Mutex::new(server()));
+    let (port, folder) = {
+        let s = server.lock().unwrap();
+        (s.port, s.home().join("sermersooq/test/G"))
+    };
+    let mut t = {
+        let s = server.lock().unwrap();
+        transport(&s)
+    };
+    let name = "sermersooq/test/G/522-24-002-G.txt";
+    // Warm up the session, so the kill hits a kept connection in the middle of STOR.
+    t.health().unwrap();
+    let temp = folder.join(".522-24-002-G.txt.hub-part");
+    let killer = {
+        let server = server.clone();
+        let temp = temp.clone();
+        std::thread::spawn(move || {
+            // Bounded polling of the server's disk: kill once the upload has begun.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline {
+                if fs::metadata(&temp).is_ok_and(|m| m.len() > 0) {
+                    server.lock().unwrap().kill();
+                    return true;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            false
+        })
+    };
+    let big = vec![b'x'; 256 << 20];
+    let e = t.put_temp(name, &big).unwrap_err();
+    assert!(killer.join().unwrap(), "the upload never started");
+    assert_eq!(e.kind, ErrorKind::Retryable, "{}", e.message);
+    assert!(temp.exists(), "a partial temp file stays behind");
+
+    // Still down: retryable too.
+    let e = t.put_temp(name, b"small\r\n").unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Retryable, "{}", e.message);
+
+    server.lock().unwrap().start_again().unwrap();
+    assert_eq!(server.lock().unwrap().port, port);
+    t.put_temp(name, b"small\r\n").unwrap();
+    t.make_final(name).unwrap();
+    assert_eq!(listing(&folder), ["522-24-002-G.txt"]);
+    assert_eq!(
+        fs::read(folder.join("522-24-002-G.txt")).unwrap(),
+        b"small\r\n"
+    );
+}
+
+#[test]
+fn an_untrusted_server_certificate_is_permanent() {
+    let server = server();
+    let mut cfg = config(&server);
+    cfg.ca_file = None; // the platform's roots do not know the test CA
+    let mut t = FtpsTransport::new(cfg).unwrap();
+    let e = t.health().unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Permanent, "{}", e.message);
+    assert!(e.message.contains("TLS"), "{}", e.message);
+}

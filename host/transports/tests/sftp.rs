@@ -1,0 +1,263 @@
+#![allow(clippy::unwrap_used)]
+//! The sftp transport against a real OpenSSH sshd on loopback (SFTP only, chrooted user).
+//! The server is started per test by hub-test-ssh-server; without openssh-server installed
+//! these tests fail and say to run tests/servers/install.sh.
+
+use std::fs;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hub_test_ssh_server::SshServer;
+use hub_transports::http::Secret;
+use hub_transports::sftp::{SftpAuth, SftpConfig, SftpTransport};
+use hub_transports::{ErrorKind, Transport};
+
+const MUNICIPALITY: &str = "sermersooq";
+
+fn server() -> SshServer {
+    SshServer::start(MUNICIPALITY)
+        .unwrap_or_else(|e| panic!("cannot start the SFTP test server: {e}"))
+}
+
+fn config(server: &SshServer) -> SftpConfig {
+    SftpConfig {
+        host: "127.0.0.1".into(),
+        port: server.port,
+        user: server.user.clone(),
+        auth: SftpAuth::Password(Secret::new(server.password.clone())),
+        host_key: server.host_key.clone(),
+        root: "/".into(),
+        municipality: MUNICIPALITY.into(),
+        timeout: Duration::from_secs(10),
+    }
+}
+
+fn transport(server: &SshServer) -> SftpTransport {
+    SftpTransport::new(config(server)).unwrap()
+}
+
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn g_file() -> Vec<u8> {
+    let mut bytes = b"0956;2024-01-31;K\xe6rs\xf8\xe5 \xc6\xd8\xc5;100,00\r\n".to_vec();
+    bytes.extend_from_slice(b"0956;2024-01-31;bare LF line\n");
+    bytes.extend_from_slice(b"last line without end\x00\xff");
+    bytes
+}
+
+#[test]
+fn uploads_arrive_byte_identical_with_password_and_key_logins() {
+    let server = server();
+    let g = g_file();
+    let mut by_password = transport(&server);
+    by_password
+        .health()
+        .unwrap_or_else(|e| panic!("{e}\n{}", server.logs()));
+    let name = "sermersooq/test/G/522-24-001-G.txt";
+    by_password.put_temp(name, &g).unwrap();
+    by_password.make_final(name).unwrap();
+    assert_eq!(fs::read(server.root().join(name)).unwrap(), g);
+
+    let mut cfg = config(&server);
+    cfg.auth = SftpAuth::KeyFile {
+        path: server.client_key.clone(),
+        passphrase: None,
+    };
+    let mut by_key = SftpTransport::new(cfg).unwrap();
+    let name = "sermersooq/prod/Q/522-24-001-Q.txt";
+    by_key.put_temp(name, b"Q;\xe6\r\n").unwrap();
+    by_key.make_final(name).unwrap();
+    assert_eq!(fs::read(server.root().join(name)).unwrap(), b"Q;\xe6\r\n");
+
+    let mut cfg = config(&server);
+    cfg.auth = SftpAuth::KeyFile {
+        path: server.client_key_encrypted.clone(),
+        passphrase: Some(Secret::new(server.client_key_passphrase.clone())),
+    };
+    let mut by_encrypted_key = SftpTransport::new(cfg).unwrap();
+    let name = "sermersooq/prod/G/586-19-325-G.txt";
+    by_encrypted_key.put_temp(name, &g).unwrap();
+    by_encrypted_key.make_final(name).unwrap();
+    assert_eq!(fs::read(server.root().join(name)).unwrap(), g);
+
+    let root = server.root().join(MUNICIPALITY);
+    assert_eq!(listing(&root.join("test/G")), ["522-24-001-G.txt"]);
+    assert_eq!(listing(&root.join("prod/Q")), ["522-24-001-Q.txt"]);
+    assert_eq!(listing(&root.join("prod/G")), ["586-19-325-G.txt"]);
+    assert!(listing(&root.join("test/Q")).is_empty());
+
+    // A wrong passphrase is refused when the transport is made.
+    let mut cfg = config(&server);
+    cfg.auth = SftpAuth::KeyFile {
+        path: server.client_key_encrypted.clone(),
+        passphrase: Some(Secret::new("wrong")),
+    };
+    let e = SftpTransport::new(cfg).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Permanent, "{}", e.message);
+}
+
+#[test]
+fn twenty_uploads_in_one_session() {
+    let server = server();
+    let mut t = transport(&server);
+    let started = Instant::now();
+    for i in 0..20 {
+        let name = format!("sermersooq/test/G/522-24-{i:03}-G.txt");
+        t.put_temp(&name, format!("file {i}\r\n").as_bytes())
+            .unwrap();
+        t.make_final(&name).unwrap();
+    }
+    eprintln!("20 SFTP uploads in one session: {:?}", started.elapsed());
+    let names = listing(&server.root().join("sermersooq/test/G"));
+    assert_eq!(names.len(), 20, "{names:?}");
+    let logs = server.logs();
+    assert_eq!(logs.matches("Accepted password").count(), 1, "{logs}");
+}
+
+#[test]
+fn a_wrong_password_is_refused_clearly() {
+    let server = server();
+    let mut cfg = config(&server);
+    cfg.auth = SftpAuth::Password(Secret::new("not-the-password-4711"));
+    let mut t = SftpTransport::new(cfg).unwrap();
+    let e = t.health().unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Permanent, "{}", e.message);
+    assert!(
+        e.message
+            .contains(&format!("login as {} refused", server.user)),
+        "{}",
+        e.message
+    );
+    assert!(
+        !e.message.contains("not-the-password-4711"),
+        "{}",
+        e.message
+    );
+}
+
+#[test]
+fn a_wrong_host_key_is_refused_with_the_fingerprint_seen() {
+    let server = server();
+    let mut cfg = config(&server);
+    cfg.host_key = server.other_host_key().unwrap();
+    let mut t = SftpTransport::new(cfg).unwrap();
+    let e = t
+        .put_temp("sermersooq/test/G/1-24-1-G.txt", b"x")
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Permanent, "{}", e.message);
+    assert!(
+        e.message.contains(&server.host_key_fingerprint),
+        "{} (expected {})",
+        e.message,
+        server.host_key_fingerprint
+    );
+    assert!(listing(&server.root().join("sermersooq/test/G")).is_empty());
+}
+
+#[test]
+fn wrong_municipality_or_missing_folder_is_refused_before_sending() {
+    let server = server();
+    let mut t = transport(&server);
+    let e = t.put_temp("qeqqata/test/G/1-24-1-G.txt", b"x").unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Permanent, "{}", e.message);
+    assert!(
+        e.message.contains("qeqqata") && e.message.contains("sermersooq"),
+        "{}",
+        e.message
+    );
+    fs::remove_dir(server.root().join("sermersooq/test/Q")).unwrap();
+    let e = t
+        .put_temp("sermersooq/test/Q/1-24-1-Q.txt", b"x")
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Permanent, "{}", e.message);
+    assert!(e.message.contains("does not exist"), "{}", e.message);
+    assert!(!server.root().join("sermersooq/test/Q").exists());
+    t.put_temp("sermersooq/test/G/1-24-1-G.txt", b"x").unwrap();
+}
+
+#[test]
+fn temp_then_final_and_a_final_file_is_never_replaced() {
+    let server = server();
+    let mut t = transport(&server);
+    let name = "sermersooq/test/G/522-24-001-G.txt";
+    let folder = server.root().join("sermersooq/test/G");
+    t.put_temp(name, b"partial, and longer than the whole")
+        .unwrap();
+    t.put_temp(name, b"whole\r\n").unwrap();
+    let s = t.inspect(name).unwrap();
+    assert_eq!((s.temp_present, s.final_present), (true, false));
+    assert_eq!(listing(&folder), [".522-24-001-G.txt.hub-part"]);
+    t.make_final(name).unwrap();
+    let s = t.inspect(name).unwrap();
+    assert_eq!((s.temp_present, s.final_present), (false, true));
+    assert_eq!(
+        fs::read(folder.join("522-24-001-G.txt")).unwrap(),
+        b"whole\r\n"
+    );
+
+    t.put_temp(name, b"other").unwrap();
+    let e = t.make_final(name).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Permanent, "{}", e.message);
+    assert!(
+        e.message.contains("never replaces a delivered file"),
+        "{}",
+        e.message
+    );
+    assert_eq!(
+        fs::read(folder.join("522-24-001-G.txt")).unwrap(),
+        b"whole\r\n"
+    );
+    t.remove_temp(name).unwrap();
+    t.remove_temp(name).unwrap();
+    assert_eq!(listing(&folder), ["522-24-001-G.txt"]);
+}
+
+#[test]
+fn a_connection_dropped_mid_upload_is_retryable_and_a_later_try_completes() {
+    let server = Arc::new(Mutex::new(server()));
+    let folder = server.lock().unwrap().root().join("sermersooq/test/G");
+    let mut t = transport(&server.lock().unwrap());
+    let name = "sermersooq/test/G/522-24-002-G.txt";
+    t.health().unwrap();
+    let temp = folder.join(".522-24-002-G.txt.hub-part");
+    let killer = {
+        let server = server.clone();
+        let temp = temp.clone();
+        std::thread::spawn(move || {
+            // Bounded polling of the server's disk: kill once the upload has begun.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline {
+                if fs::metadata(&temp).is_ok_and(|m| m.len() > 0) {
+                    server.lock().unwrap().kill();
+                    return true;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            false
+        })
+    };
+    let big = vec![b'x'; 64 << 20];
+    let e = t.put_temp(name, &big).unwrap_err();
+    assert!(killer.join().unwrap(), "the upload never started");
+    assert_eq!(e.kind, ErrorKind::Retryable, "{}", e.message);
+    assert!(temp.exists(), "a partial temp file stays behind");
+    let e = t.put_temp(name, b"small\r\n").unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Retryable, "{}", e.message);
+
+    server.lock().unwrap().start_again().unwrap();
+    t.put_temp(name, b"small\r\n").unwrap();
+    t.make_final(name).unwrap();
+    assert_eq!(listing(&folder), ["522-24-002-G.txt"]);
+    assert_eq!(
+        fs::read(folder.join("522-24-002-G.txt")).unwrap(),
+        b"small\r\n"
+    );
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the FTPS and SFTP test servers need (tests/servers/ftp and
+# tests/servers/ssh): proftpd with mod_tls (proftpd-mod-crypto) and OpenSSH's sshd.
+# Idempotent and quiet: does nothing when everything is already there. Needs root (or sudo).
+set -euo pipefail
+
+# openssl: `openssl passwd -6` hashes the FTP test password. openssh-server brings
+# openssh-client (ssh-keygen). unshare (util-linux) and useradd (passwd) are in every Debian.
+packages=(proftpd-core proftpd-mod-crypto openssh-server openssl)
+
+missing=()
+for p in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$p")
+    fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+# Package scripts must not start the system's proftpd or sshd: the tests start their own.
+policy_added=""
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod +x /usr/sbin/policy-rc.d
+    policy_added=1
+fi
+cleanup() { [ -n "$policy_added" ] && $SUDO rm -f /usr/sbin/policy-rc.d; true; }
+trap cleanup EXIT
+
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
