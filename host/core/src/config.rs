@@ -259,6 +259,59 @@ pub enum TransportConfig {
         #[serde(default = "default_timeout_ms")]
         timeout_ms: u64,
     },
+    /// Files over FTP with explicit TLS (Prisme's file drive): a hidden temporary name,
+    /// then the final name, never replacing a file.
+    Ftps {
+        host: String,
+        #[serde(default = "default_ftp_port")]
+        port: u16,
+        /// The municipality's FTP user; its name must contain the municipality.
+        user: String,
+        /// A file holding the password (first line), or:
+        password_file: Option<PathBuf>,
+        /// an environment variable holding it.
+        password_env: Option<String>,
+        /// PEM of the CA (or the server's own certificate) to trust; default: the system's.
+        ca_file: Option<PathBuf>,
+        /// The remote folder the municipality folders are in.
+        #[serde(default = "default_root")]
+        root: String,
+        /// The first folder level; payloads for another municipality are refused.
+        municipality: String,
+        #[serde(default = "default_timeout_ms")]
+        timeout_ms: u64,
+    },
+    /// Files over SFTP, with the server's host key pinned.
+    Sftp {
+        host: String,
+        #[serde(default = "default_ssh_port")]
+        port: u16,
+        user: String,
+        password_file: Option<PathBuf>,
+        password_env: Option<String>,
+        /// A private key file instead of a password …
+        key_file: Option<PathBuf>,
+        /// … and, if it is encrypted, where its passphrase is.
+        passphrase_file: Option<PathBuf>,
+        passphrase_env: Option<String>,
+        /// The server's public key in OpenSSH form (`ssh-ed25519 AAAA…`); any other is refused.
+        host_key: String,
+        #[serde(default = "default_root")]
+        root: String,
+        municipality: String,
+        #[serde(default = "default_timeout_ms")]
+        timeout_ms: u64,
+    },
+}
+
+const fn default_ftp_port() -> u16 {
+    21
+}
+const fn default_ssh_port() -> u16 {
+    22
+}
+fn default_root() -> String {
+    "/".into()
 }
 
 impl TransportConfig {
@@ -267,6 +320,8 @@ impl TransportConfig {
         match self {
             TransportConfig::Dir { .. } => "dir",
             TransportConfig::Http { .. } => "http",
+            TransportConfig::Ftps { .. } => "ftps",
+            TransportConfig::Sftp { .. } => "sftp",
         }
     }
 }
@@ -341,6 +396,11 @@ impl Config {
                     t.name
                 ));
             }
+            problems.extend(
+                check_file_transport(&t.transport)
+                    .into_iter()
+                    .map(|p| format!("target {}: {p}", t.name)),
+            );
             if t.retry.attempts == 0 {
                 problems.push(format!(
                     "target {}: retry.attempts must be at least 1",
@@ -451,6 +511,54 @@ impl Config {
                         connect_timeout_ms,
                         timeout_ms,
                     },
+                    TransportConfig::Ftps {
+                        host,
+                        port,
+                        user,
+                        password_file,
+                        password_env,
+                        ca_file,
+                        root,
+                        municipality,
+                        timeout_ms,
+                    } => TransportConfig::Ftps {
+                        host,
+                        port,
+                        user,
+                        password_file: password_file.as_deref().map(&resolve),
+                        password_env,
+                        ca_file: ca_file.as_deref().map(&resolve),
+                        root,
+                        municipality,
+                        timeout_ms,
+                    },
+                    TransportConfig::Sftp {
+                        host,
+                        port,
+                        user,
+                        password_file,
+                        password_env,
+                        key_file,
+                        passphrase_file,
+                        passphrase_env,
+                        host_key,
+                        root,
+                        municipality,
+                        timeout_ms,
+                    } => TransportConfig::Sftp {
+                        host,
+                        port,
+                        user,
+                        password_file: password_file.as_deref().map(&resolve),
+                        password_env,
+                        key_file: key_file.as_deref().map(&resolve),
+                        passphrase_file: passphrase_file.as_deref().map(&resolve),
+                        passphrase_env,
+                        host_key,
+                        root,
+                        municipality,
+                        timeout_ms,
+                    },
                 };
                 t
             })
@@ -469,6 +577,72 @@ impl Config {
     pub fn target(&self, name: &str) -> Option<&TargetConfig> {
         self.targets.iter().find(|t| t.name == name)
     }
+}
+
+/// The file-drive rules of the Prisme seed: the municipality's FTP user name names the
+/// municipality, and secrets come from exactly one place. (The transports also refuse any
+/// payload outside `<municipality>/<prod|test>/<G|Q>/`.)
+fn check_file_transport(t: &TransportConfig) -> Vec<String> {
+    let mut problems = Vec::new();
+    let (user, municipality, password, key) = match t {
+        TransportConfig::Ftps {
+            user,
+            municipality,
+            password_file,
+            password_env,
+            ..
+        } => (
+            user,
+            municipality,
+            [password_file.is_some(), password_env.is_some()],
+            false,
+        ),
+        TransportConfig::Sftp {
+            user,
+            municipality,
+            password_file,
+            password_env,
+            key_file,
+            ..
+        } => (
+            user,
+            municipality,
+            [password_file.is_some(), password_env.is_some()],
+            key_file.is_some(),
+        ),
+        _ => return problems,
+    };
+    let sources = password.iter().filter(|x| **x).count() + usize::from(key);
+    if sources != 1 {
+        problems.push(format!(
+            "transport {}: give exactly one of password_file, password_env{} (never the password itself)",
+            t.kind(),
+            if matches!(t, TransportConfig::Sftp { .. }) {
+                ", key_file"
+            } else {
+                ""
+            }
+        ));
+    }
+    if municipality.is_empty()
+        || !municipality
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+    {
+        problems.push(format!(
+            "transport {}: municipality `{municipality}` must be the lower-case folder name",
+            t.kind()
+        ));
+    } else if matches!(t, TransportConfig::Ftps { .. })
+        && !user.to_ascii_lowercase().contains(municipality.as_str())
+    {
+        // The seed's rule for the municipality's FTP user; SFTP logins are site-specific.
+        problems.push(format!(
+            "transport {}: user `{user}` is not the user of municipality `{municipality}` (its name must contain the municipality)",
+            t.kind()
+        ));
+    }
+    problems
 }
 
 fn setting_text(value: &toml::Value) -> Option<String> {

@@ -125,10 +125,105 @@ pub fn open(
             },
             identity,
         )?),
+        TransportConfig::Ftps {
+            host,
+            port,
+            user,
+            password_file,
+            password_env,
+            ca_file,
+            root,
+            municipality,
+            timeout_ms,
+        } => Box::new(ftps::FtpsTransport::new(ftps::FtpsConfig {
+            host: host.clone(),
+            port: *port,
+            user: user.clone(),
+            password: read_secret(
+                "password",
+                password_file.as_deref(),
+                password_env.as_deref(),
+            )?,
+            ca_file: ca_file.clone(),
+            root: root.clone(),
+            municipality: municipality.clone(),
+            timeout: std::time::Duration::from_millis(*timeout_ms),
+        })?),
+        TransportConfig::Sftp {
+            host,
+            port,
+            user,
+            password_file,
+            password_env,
+            key_file,
+            passphrase_file,
+            passphrase_env,
+            host_key,
+            root,
+            municipality,
+            timeout_ms,
+        } => {
+            let auth = match key_file {
+                Some(path) => sftp::SftpAuth::KeyFile {
+                    path: path.clone(),
+                    passphrase: if passphrase_file.is_some() || passphrase_env.is_some() {
+                        Some(read_secret(
+                            "passphrase",
+                            passphrase_file.as_deref(),
+                            passphrase_env.as_deref(),
+                        )?)
+                    } else {
+                        None
+                    },
+                },
+                None => sftp::SftpAuth::Password(read_secret(
+                    "password",
+                    password_file.as_deref(),
+                    password_env.as_deref(),
+                )?),
+            };
+            Box::new(sftp::SftpTransport::new(sftp::SftpConfig {
+                host: host.clone(),
+                port: *port,
+                user: user.clone(),
+                auth,
+                host_key: host_key.clone(),
+                root: root.clone(),
+                municipality: municipality.clone(),
+                timeout: std::time::Duration::from_millis(*timeout_ms),
+            })?)
+        }
     })
+}
+
+/// Reads a secret from a file (its first line) or an environment variable; the error
+/// names where it looked, never a value.
+fn read_secret(
+    what: &str,
+    file: Option<&std::path::Path>,
+    env: Option<&str>,
+) -> Result<http::Secret, TransportError> {
+    match (file, env) {
+        (Some(file), _) => std::fs::read_to_string(file)
+            .map(|s| http::Secret::new(s.lines().next().unwrap_or_default()))
+            .map_err(|e| {
+                TransportError::permanent(format!(
+                    "cannot read the {what} file {}: {e}",
+                    file.display()
+                ))
+            }),
+        (None, Some(var)) => std::env::var(var).map(http::Secret::new).map_err(|_| {
+            TransportError::permanent(format!(
+                "the environment variable {var} (the {what}) is not set"
+            ))
+        }),
+        (None, None) => Err(TransportError::permanent(format!(
+            "no {what} source configured"
+        ))),
+    }
 }
 
 /// Whether a transport of this configuration delivers files (else: requests).
 pub fn delivers_files(config: &TransportConfig) -> bool {
-    matches!(config, TransportConfig::Dir { .. })
+    !matches!(config, TransportConfig::Http { .. })
 }
