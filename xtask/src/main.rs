@@ -24,6 +24,7 @@ fn main() -> Result<()> {
         "plugins" => build_plugins(&root).map(|_| ()),
         "test" => {
             build_plugins(&root)?;
+            install_test_servers(&root);
             run(cargo().arg("test").arg("--workspace").args(&rest))
         }
         "demo" => {
@@ -50,6 +51,24 @@ fn main() -> Result<()> {
                 bail!("unknown xtask command `{cmd}`")
             }
         }
+    }
+}
+
+/// Installs the Debian packages of the FTPS/SFTP test servers when they are missing
+/// (`tests/servers/install.sh`, idempotent). Without root this only warns: the tests
+/// that need the servers then fail and say what to install.
+fn install_test_servers(root: &Path) {
+    let script = root.join("tests/servers/install.sh");
+    if !script.exists() {
+        return;
+    }
+    match Command::new("bash").arg(&script).status() {
+        Ok(s) if s.success() => {}
+        Ok(s) => eprintln!(
+            "xtask: {} failed ({s}); FTPS/SFTP tests will fail",
+            script.display()
+        ),
+        Err(e) => eprintln!("xtask: cannot run {}: {e}", script.display()),
     }
 }
 
