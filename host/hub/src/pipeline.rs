@@ -255,7 +255,17 @@ pub fn send(app: &mut App, target: &str, dry_run: bool) -> Result<SendReport, Se
         let identity = app.identity(&t.config)?;
         let mut opened =
             hub_transports::open(&t.config.transport, identity).map_err(unreachable)?;
-        opened.health().map_err(unreachable)?;
+        // A server that is down or overloaded gets the target's retries, with backoff.
+        let mut tries = 1;
+        while let Err(e) = opened.health() {
+            if e.kind == hub_transports::ErrorKind::Permanent || tries >= t.config.retry.attempts {
+                return Err(unreachable(e));
+            }
+            tries += 1;
+            let wait = t.config.retry.backoff(tries);
+            tracing::warn!(target_name = target, error = %e.message, try_no = tries, wait_ms = wait.as_millis() as u64, "target not reachable; retrying");
+            std::thread::sleep(wait);
+        }
         for id in open {
             deliver(app, &t, opened.as_mut(), id, &mut report)?;
         }
