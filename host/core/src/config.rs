@@ -315,6 +315,32 @@ fn default_root() -> String {
 }
 
 impl TransportConfig {
+    /// Makes every file path absolute (relative paths are relative to hub.toml).
+    fn resolve_paths(&mut self, resolve: &impl Fn(&Path) -> PathBuf) {
+        let files: Vec<&mut PathBuf> = match self {
+            TransportConfig::Dir { path } => vec![path],
+            TransportConfig::Http { ca_file, .. } => ca_file.iter_mut().collect(),
+            TransportConfig::Ftps {
+                password_file,
+                ca_file,
+                ..
+            } => password_file.iter_mut().chain(ca_file.iter_mut()).collect(),
+            TransportConfig::Sftp {
+                password_file,
+                key_file,
+                passphrase_file,
+                ..
+            } => password_file
+                .iter_mut()
+                .chain(key_file.iter_mut())
+                .chain(passphrase_file.iter_mut())
+                .collect(),
+        };
+        for f in files {
+            *f = resolve(f);
+        }
+    }
+
     /// The transport's type as spelled in hub.toml.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -496,70 +522,7 @@ impl Config {
             .targets
             .into_iter()
             .map(|mut t| {
-                t.transport = match t.transport {
-                    TransportConfig::Dir { path } => TransportConfig::Dir {
-                        path: resolve(&path),
-                    },
-                    TransportConfig::Http {
-                        url,
-                        ca_file,
-                        connect_timeout_ms,
-                        timeout_ms,
-                    } => TransportConfig::Http {
-                        url,
-                        ca_file: ca_file.as_deref().map(&resolve),
-                        connect_timeout_ms,
-                        timeout_ms,
-                    },
-                    TransportConfig::Ftps {
-                        host,
-                        port,
-                        user,
-                        password_file,
-                        password_env,
-                        ca_file,
-                        root,
-                        municipality,
-                        timeout_ms,
-                    } => TransportConfig::Ftps {
-                        host,
-                        port,
-                        user,
-                        password_file: password_file.as_deref().map(&resolve),
-                        password_env,
-                        ca_file: ca_file.as_deref().map(&resolve),
-                        root,
-                        municipality,
-                        timeout_ms,
-                    },
-                    TransportConfig::Sftp {
-                        host,
-                        port,
-                        user,
-                        password_file,
-                        password_env,
-                        key_file,
-                        passphrase_file,
-                        passphrase_env,
-                        host_key,
-                        root,
-                        municipality,
-                        timeout_ms,
-                    } => TransportConfig::Sftp {
-                        host,
-                        port,
-                        user,
-                        password_file: password_file.as_deref().map(&resolve),
-                        password_env,
-                        key_file: key_file.as_deref().map(&resolve),
-                        passphrase_file: passphrase_file.as_deref().map(&resolve),
-                        passphrase_env,
-                        host_key,
-                        root,
-                        municipality,
-                        timeout_ms,
-                    },
-                };
+                t.transport.resolve_paths(&resolve);
                 t
             })
             .collect();
@@ -785,6 +748,56 @@ settings = { municipality = "sermersooq", run_limit = 5, strict = true }
         let bad = GOOD.replace("type = \"dir\"", "type = \"carrier-pigeon\"");
         let e = Config::parse(Path::new("hub.toml"), &bad).unwrap_err();
         assert!(e.to_string().contains("carrier-pigeon"), "{e}");
+    }
+
+    #[test]
+    fn transports_and_credentials_are_checked() {
+        let with = |transport: &str, extra: &str| {
+            let text = GOOD.replace(
+                "transport = { type = \"dir\", path = \"out\" }",
+                &format!("transport = {transport}\n{extra}"),
+            );
+            match Config::parse(Path::new("/site/hub.toml"), &text) {
+                Ok(c) => Ok(c),
+                Err(ConfigError::Invalid { problems, .. }) => Err(problems.join("; ")),
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        let e = with(
+            "{ type = \"ftps\", host = \"h\", user = \"ftp-winformatik-sermersooq\", password_file = \"a\", password_env = \"B\", municipality = \"sermersooq\" }",
+            "",
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("give exactly one of password_file, password_env"),
+            "{e}"
+        );
+        let e = with(
+            "{ type = \"ftps\", host = \"h\", user = \"ftp-winformatik-sermersooq\", password_env = \"B\", municipality = \"qeqqata\" }",
+            "",
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("is not the user of municipality `qeqqata`"),
+            "{e}"
+        );
+        let e = with(
+            "{ type = \"http\", url = \"http://plain\" }",
+            "credential = \"nope\"",
+        )
+        .unwrap_err();
+        assert!(e.contains("must start with https://"), "{e}");
+        assert!(e.contains("credential `nope` is not defined"), "{e}");
+        let c = with(
+            "{ type = \"sftp\", host = \"h\", user = \"u\", key_file = \"keys/id\", host_key = \"ssh-ed25519 AAAA\", municipality = \"sermersooq\" }",
+            "",
+        )
+        .unwrap();
+        let TransportConfig::Sftp { key_file, port, .. } = &c.targets[0].transport else {
+            panic!("sftp expected")
+        };
+        assert_eq!(key_file.as_deref(), Some(Path::new("/site/keys/id")));
+        assert_eq!(*port, 22);
     }
 
     #[test]
