@@ -10,3 +10,4 @@ mod crash;
 mod hostile;
 mod kitaplaner;
 mod prisme;
+mod rki;

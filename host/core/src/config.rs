@@ -233,6 +233,9 @@ pub struct TargetConfig {
     /// File targets: a delivered file still on the receiver after this many minutes means
     /// the receiving job is not running; `hub status` and the log report it.
     pub stuck_after_minutes: Option<u64>,
+    /// Targets with receipts (RKI): a transport still without its receipt after this many
+    /// minutes is reported by `hub status`.
+    pub receipt_after_minutes: Option<u64>,
     /// The plugin's settings, checked against what the plugin describes.
     #[serde(default)]
     pub settings: toml::Table,

@@ -40,6 +40,9 @@ pub enum Command {
     Plugins(JsonArg),
     /// Run unattended: send each target's queue on its schedule; stop cleanly on SIGTERM.
     Serve,
+    /// Import a receipt the receiver sent back (RKI): each record of the transport it
+    /// answers gets its outcome, and the transport is complete.
+    Receipt(ReceiptArgs),
 }
 
 #[derive(Debug, Args)]
@@ -112,6 +115,16 @@ pub struct ResolveArgs {
     /// The target, where the id needs checking in more than one.
     #[arg(long)]
     pub target: Option<String>,
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ReceiptArgs {
+    /// The target the transport was sent to.
+    pub target: String,
+    /// The receipt file.
+    pub file: PathBuf,
     #[command(flatten)]
     pub json: JsonArg,
 }

@@ -64,6 +64,8 @@ pub enum SendError {
     },
     #[error("target {target}: {message}; the records stay queued")]
     Unreachable { target: String, message: String },
+    #[error("target {target}: {message}; nothing was changed")]
+    Receipt { target: String, message: String },
     #[error("target {target}: plugin {plugin}: {message}; the records stay queued")]
     Encode {
         target: String,
@@ -896,6 +898,153 @@ fn deliver_request(
     Ok(app
         .store
         .complete_payload(p.id, Completion::Outcomes(&outcomes), &attempt, now)?)
+}
+
+/// What importing a receipt did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReceiptReport {
+    pub transfer: i64,
+    pub sequence_no: Option<u64>,
+    pub delivered: usize,
+    pub rejected: usize,
+    pub state: String,
+}
+
+/// Imports a receipt for a transfer of `target` whose files were sent: the plugin says
+/// which transfer it answers (it refuses receipts for others) and gives each record its
+/// outcome. "Mit dem Import der Quittungsdatei beim Absender ist der Transportvorgang
+/// abgeschlossen."
+pub fn import_receipt(
+    app: &mut App,
+    target: &str,
+    receipt: &[u8],
+) -> Result<ReceiptReport, SendError> {
+    let t = app.target(target)?;
+    let response = hub_plugin_sdk::Response {
+        status: None,
+        headers: Vec::new(),
+        body: receipt.to_vec(),
+    };
+    let mut refusals = Vec::new();
+    for id in app.store.sent_transfers(target)? {
+        let transfer = app.store.transfer(id)?;
+        let batch = Batch {
+            batch_key: transfer.batch_key.clone(),
+            sequence_scope: transfer.sequence_scope.clone(),
+        };
+        let ctx = context(
+            &t,
+            &batch,
+            transfer.id,
+            transfer.sequence_no,
+            transfer.created_at,
+        );
+        // Every payload that carries records must accept the receipt before any outcome
+        // is written, so a receipt for another transport changes nothing.
+        let mut answers = Vec::new();
+        for p in transfer.payloads.iter() {
+            let records = app.store.payload_records(p.id)?;
+            if records.is_empty() {
+                continue;
+            }
+            let sdk_records: Vec<Record> = records
+                .iter()
+                .map(|r| Record {
+                    id: r.id.clone(),
+                    kind: r.kind.clone(),
+                    body: r.body.clone(),
+                })
+                .collect();
+            match t.plugin.interpret(&ctx, &p.name, &sdk_records, &response)? {
+                Ok(outcomes) => answers.push((p.clone(), records, outcomes)),
+                Err(
+                    InterpretError::Failed { message, .. } | InterpretError::Malformed(message),
+                ) => {
+                    refusals.push(format!("#{}: {message}", transfer.id));
+                    answers.clear();
+                    break;
+                }
+            }
+        }
+        if answers.is_empty() {
+            continue;
+        }
+        let now = app.now();
+        let (mut delivered, mut rejected) = (0, 0);
+        let mut state = transfer.state;
+        for (p, records, outcomes) in answers {
+            let by_id: HashMap<&str, i64> =
+                records.iter().map(|r| (r.id.as_str(), r.seq)).collect();
+            let mut given: HashMap<i64, RecordOutcome> = HashMap::new();
+            for o in outcomes {
+                if let Some(seq) = by_id.get(o.record_id.as_str()) {
+                    given.insert(
+                        *seq,
+                        RecordOutcome {
+                            seq: *seq,
+                            status: o.status,
+                            messages: o.messages,
+                        },
+                    );
+                }
+            }
+            let outcomes: Vec<RecordOutcome> = records
+                .iter()
+                .map(|r| {
+                    given.remove(&r.seq).unwrap_or_else(|| RecordOutcome {
+                        seq: r.seq,
+                        status: OutcomeStatus::Rejected,
+                        messages: vec!["the receipt does not mention this record".into()],
+                    })
+                })
+                .collect();
+            delivered += outcomes
+                .iter()
+                .filter(|o| o.status == OutcomeStatus::Delivered)
+                .count();
+            rejected += outcomes
+                .iter()
+                .filter(|o| o.status == OutcomeStatus::Rejected)
+                .count();
+            let attempt = NewAttempt {
+                transfer_id: transfer.id,
+                payload_id: Some(p.id),
+                started_at: now,
+                duration_ms: 0,
+                endpoint: "receipt".into(),
+                credential: None,
+                sent: summary(&p),
+                received: Some(format!(
+                    "receipt, {} bytes: {}",
+                    receipt.len(),
+                    excerpt(receipt)
+                )),
+                result: AttemptResult::Delivered,
+                error: None,
+            };
+            state =
+                app.store
+                    .complete_payload(p.id, Completion::Outcomes(&outcomes), &attempt, now)?;
+        }
+        return Ok(ReceiptReport {
+            transfer: transfer.id,
+            sequence_no: transfer.sequence_no,
+            delivered,
+            rejected,
+            state: state.to_string(),
+        });
+    }
+    Err(SendError::Receipt {
+        target: target.to_string(),
+        message: if refusals.is_empty() {
+            "no transfer is waiting for a receipt".into()
+        } else {
+            format!(
+                "the receipt answers no transfer waiting for one ({})",
+                refusals.join("; ")
+            )
+        },
+    })
 }
 
 /// The first 512 characters of a body, for the protocol log.

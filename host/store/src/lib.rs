@@ -301,6 +301,9 @@ pub trait Store {
     /// Transfers of a target that still have payloads to deliver, oldest first.
     fn open_transfers(&mut self, target: &str) -> Result<Vec<i64>>;
 
+    /// Transfers of a target whose files are in place and whose receipt is awaited.
+    fn sent_transfers(&mut self, target: &str) -> Result<Vec<i64>>;
+
     /// One transfer with its payloads (without their bytes).
     fn transfer(&mut self, id: i64) -> Result<Transfer>;
 

@@ -484,6 +484,20 @@ impl Store for SqliteStore {
             .map_err(sql("list open transfers"))
     }
 
+    fn sent_transfers(&mut self, target: &str) -> Result<Vec<i64>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id FROM transfers WHERE target = ?1 AND state = 'sent' ORDER BY id",
+            )
+            .map_err(sql("prepare sent transfers"))?;
+        let rows = stmt
+            .query_map([target], |r| r.get(0))
+            .map_err(sql("list sent transfers"))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(sql("list sent transfers"))
+    }
+
     fn transfer(&mut self, id: i64) -> Result<Transfer> {
         load_transfer(&self.conn, id)
     }
@@ -556,7 +570,8 @@ impl Store for SqliteStore {
             )
             .map_err(sql("find payload"))?;
         tx.execute(
-            "UPDATE payloads SET state = 'delivered', delivered_at = ?2 WHERE id = ?1",
+            "UPDATE payloads SET state = 'delivered', delivered_at = coalesce(delivered_at, ?2)
+             WHERE id = ?1",
             params![payload_id, now.0],
         )
         .map_err(sql("mark payload delivered"))?;

@@ -4,6 +4,7 @@ mod enqueue;
 mod init;
 mod log;
 mod plugins;
+mod receipt;
 mod resolve;
 mod send;
 mod serve;
@@ -50,5 +51,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Resolve(a) => resolve::run(&g, &a),
         Command::Plugins(a) => plugins::run(&g, &a),
         Command::Serve => serve::run(&g),
+        Command::Receipt(a) => receipt::run(&g, &a),
     }
 }

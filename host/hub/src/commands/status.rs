@@ -126,12 +126,34 @@ pub fn run(g: &super::Global, args: &StatusArgs) -> Result<ExitCode> {
             })
         })
         .collect();
+    // Transports still without their receipt after `receipt_after_minutes`.
+    let now = app.now();
+    let no_receipt: Vec<serde_json::Value> = status
+        .transfers
+        .iter()
+        .filter(|t| t.state == hub_core::state::TransferState::Sent)
+        .filter_map(|t| {
+            let limit = app.config.target(&t.target)?.receipt_after_minutes?;
+            let sent = t.payloads.iter().filter_map(|p| p.delivered_at).max()?;
+            let waited = (now.0 - sent.0) / 60_000;
+            (waited >= i64::try_from(limit).ok()?).then(|| {
+                serde_json::json!({
+                    "transfer": t.id,
+                    "target": t.target,
+                    "sequence_no": t.sequence_no,
+                    "sent_at": sent.to_string(),
+                    "minutes_waiting": waited,
+                })
+            })
+        })
+        .collect();
     if args.files {
         return files(&status, args.json.json);
     }
     if args.json.json {
         let mut value = serde_json::to_value(&status)?;
         value["stuck"] = serde_json::Value::Array(stuck);
+        value["no_receipt"] = serde_json::Value::Array(no_receipt);
         output::json(&value)?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -200,6 +222,19 @@ pub fn run(g: &super::Global, args: &StatusArgs) -> Result<ExitCode> {
         println!("\nTransfers waiting for a retry:");
         for (id, e) in open_errors {
             println!("  #{id}: {e}");
+        }
+    }
+    if !no_receipt.is_empty() {
+        println!("\nTransports still without a receipt (hub receipt <target> FILE):");
+        for s in &no_receipt {
+            println!(
+                "  #{} {} number {}: sent {}, {} minutes ago",
+                s["transfer"],
+                s["target"].as_str().unwrap_or_default(),
+                s["sequence_no"],
+                s["sent_at"].as_str().unwrap_or_default(),
+                s["minutes_waiting"]
+            );
         }
     }
     if !stuck.is_empty() {

@@ -1,0 +1,85 @@
+//! RKI transports on the sending side: files in place, then the receipt completes them.
+
+use hub_plugin_rki::{Receipt, ReceiptResult, parse_transport, write_receipt};
+
+use crate::common::{Site, plugin};
+
+fn site() -> Site {
+    Site::prisme(&format!(
+        r#"
+[plugins.rki]
+path = "{}"
+
+[[target]]
+name = "rki"
+plugin = "rki"
+utc_offset_minutes = 60
+receipt_after_minutes = 60
+transport = {{ type = "dir", path = "rki-out" }}
+[target.settings]
+sender = "1.01.0.02."
+role = "health-office"
+"#,
+        plugin("rki").display()
+    ))
+}
+
+#[test]
+fn a_receipt_gives_each_record_its_outcome_and_completes_the_transport() {
+    let site = site();
+    let examples =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/rki-cases.ndjson");
+    site.ok(&["enqueue", "rki", examples.to_str().unwrap()]);
+    site.ok(&["send", "rki"]);
+    let status = site.status();
+    let t = &status["transfers"][0];
+    assert_eq!(t["state"], "sent", "{t}");
+    assert_eq!(status["targets"][0]["in_flight"], 4);
+
+    // A receipt for a transport we never sent changes nothing.
+    let xml = std::fs::read(site.path("rki-out/RKI_1.01.0.02._1.01._00000001.xml")).unwrap();
+    let parsed = parse_transport(&xml).unwrap();
+    let mut wrong = Receipt::imported(&parsed);
+    wrong.transport_number = 7;
+    let wrong_file = site.path("wrong.xml");
+    std::fs::write(&wrong_file, write_receipt(&wrong)).unwrap();
+    let r = site.run(&["receipt", "rki", wrong_file.to_str().unwrap()]);
+    assert_eq!(r.code(), Some(1));
+    assert!(
+        r.stderr().contains("answers no transfer waiting for one"),
+        "{}",
+        r.stderr()
+    );
+    assert_eq!(site.status()["targets"][0]["in_flight"], 4);
+
+    // Not yet answered after more than an hour: reported.
+    let late = site
+        .cmd(&["status"])
+        .env("HUB_NOW", "2024-02-01T14:00:00Z")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&late.stdout).contains("Transports still without a receipt"));
+
+    // The receiver imported all but one, which it rejects with a code.
+    let mut receipt = Receipt::imported(&parsed);
+    receipt.records[0].result = ReceiptResult::Rejected;
+    receipt.records[0].code = Some("EDITOR_NOT_OWNER".into());
+    let file = site.path("receipt.xml");
+    std::fs::write(&file, write_receipt(&receipt)).unwrap();
+    let out = site.ok(&["receipt", "rki", file.to_str().unwrap()]);
+    assert!(out.contains("receipt for transfer #1 (number 1)"), "{out}");
+    assert!(out.contains("1 rejected; transfer needs-check"), "{out}");
+    let status = site.status();
+    assert_eq!(status["targets"][0]["in_flight"], 0);
+    assert_eq!(status["targets"][0]["failed"], 1);
+    let msgs = status["needs_check"][0]["messages"].to_string();
+    assert!(msgs.contains("EDITOR_NOT_OWNER"), "{msgs}");
+    assert_eq!(status["no_receipt"], serde_json::json!([]));
+    // The same receipt again answers nothing (the transport is no longer waiting).
+    let r = site.run(&["receipt", "rki", file.to_str().unwrap()]);
+    assert!(
+        r.stderr().contains("no transfer is waiting for a receipt"),
+        "{}",
+        r.stderr()
+    );
+}
