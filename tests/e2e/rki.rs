@@ -83,3 +83,50 @@ fn a_receipt_gives_each_record_its_outcome_and_completes_the_transport() {
         r.stderr()
     );
 }
+
+#[test]
+fn with_package_zip_a_transport_is_one_archive_and_its_receipt_completes_it() {
+    let site = site();
+    let text = std::fs::read_to_string(site.config()).unwrap();
+    site.write_config(&text.replace(
+        "receipt_after_minutes = 60",
+        "receipt_after_minutes = 60\npackage = \"zip\"",
+    ));
+    let examples =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/rki-cases.ndjson");
+    site.ok(&["enqueue", "rki", examples.to_str().unwrap()]);
+    site.ok(&["send", "rki"]);
+    assert_eq!(
+        site.files("rki-out"),
+        vec!["RKI_1.01.0.02._1.01._00000001.zip"]
+    );
+    let bytes = std::fs::read(site.path("rki-out/RKI_1.01.0.02._1.01._00000001.zip")).unwrap();
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    let mut names: Vec<String> = archive
+        .file_names()
+        .map(|n| n.unwrap().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "RKI_1.01.0.02._1.01._00000001.xml",
+            "RKI_1.01.0.02._12345678_001.txt"
+        ]
+    );
+    let mut xml = Vec::new();
+    std::io::Read::read_to_end(
+        &mut archive
+            .by_name("RKI_1.01.0.02._1.01._00000001.xml")
+            .unwrap(),
+        &mut xml,
+    )
+    .unwrap();
+    let parsed = parse_transport(&xml).unwrap();
+    assert_eq!(parsed.transport_number, 1);
+    let file = site.path("receipt.xml");
+    std::fs::write(&file, write_receipt(&Receipt::imported(&parsed))).unwrap();
+    let out = site.ok(&["receipt", "rki", file.to_str().unwrap()]);
+    assert!(out.contains("0 rejected; transfer done"), "{out}");
+    assert_eq!(site.status()["targets"][0]["delivered"], 4);
+}

@@ -135,6 +135,14 @@ pub struct CredentialConfig {
     pub password_env: Option<String>,
 }
 
+/// How a transfer's payloads are packed for delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Package {
+    /// One zip archive per transfer.
+    Zip,
+}
+
 /// When a target's records are sent.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -236,6 +244,8 @@ pub struct TargetConfig {
     /// Targets with receipts (RKI): a transport still without its receipt after this many
     /// minutes is reported by `hub status`.
     pub receipt_after_minutes: Option<u64>,
+    /// `"zip"`: every payload of a transfer travels in one zip archive (SurvNet).
+    pub package: Option<Package>,
     /// The plugin's settings, checked against what the plugin describes.
     #[serde(default)]
     pub settings: toml::Table,

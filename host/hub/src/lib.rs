@@ -7,4 +7,5 @@ pub mod cli;
 pub mod commands;
 pub mod fault;
 pub mod output;
+pub mod package;
 pub mod pipeline;

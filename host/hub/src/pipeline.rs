@@ -503,8 +503,15 @@ fn create(
                 Ok(Err(EncodeError::Other(m))) => return Err(CreateFail::Other(m)),
                 Ok(Ok(p)) => p,
             };
-            let checked =
+            let mut checked =
                 check_payloads(plugin.name(), &payloads, &by_id).map_err(CreateFail::Other)?;
+            if t.config.package == Some(hub_core::config::Package::Zip) {
+                let archive = crate::package::zip(checked, now.civil(t.config.utc_offset_minutes))
+                    .map_err(CreateFail::Other)?;
+                check_payload_name(&archive.name)
+                    .map_err(|e| CreateFail::Other(format!("archive name: {e}")))?;
+                checked = vec![archive];
+            }
             if dry_run {
                 return Err(CreateFail::DryRun(
                     checked
