@@ -130,3 +130,52 @@ fn with_package_zip_a_transport_is_one_archive_and_its_receipt_completes_it() {
     assert!(out.contains("0 rejected; transfer done"), "{out}");
     assert_eq!(site.status()["targets"][0]["delivered"], 4);
 }
+
+#[test]
+fn a_transport_is_sent_again_byte_for_byte_on_request() {
+    let site = site();
+    let examples =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/rki-cases.ndjson");
+    site.ok(&["enqueue", "rki", examples.to_str().unwrap()]);
+    site.ok(&["send", "rki"]);
+    let path = site.path("rki-out/RKI_1.01.0.02._1.01._00000001.xml");
+    let first = std::fs::read(&path).unwrap();
+    // The receiver took the transport, lost it, and asks for it again.
+    for f in site.files("rki-out") {
+        std::fs::remove_file(site.path(&format!("rki-out/{f}"))).unwrap();
+    }
+    let r = site.run(&["resend", "#1", "--reason", ""]);
+    assert_eq!(r.code(), Some(1));
+    let out = site.ok(&[
+        "resend",
+        "#1",
+        "--reason",
+        "re-transmission requested by 1.01.",
+        "--as",
+        "ole",
+    ]);
+    assert!(out.contains("transfer #1 sent again"), "{out}");
+    assert_eq!(std::fs::read(&path).unwrap(), first, "not the same bytes");
+    let log = site.ok(&["log", "--transfer", "1"]);
+    assert!(
+        log.contains("re-transmission requested by 1.01. (by ole)"),
+        "{log}"
+    );
+    // Still numbered 1: a resend is the same transport, not a new one.
+    let status = site.status();
+    assert_eq!(status["transfers"].as_array().unwrap().len(), 1);
+    assert_eq!(status["transfers"][0]["sequence_no"], 1);
+    // While its files are still on the receiver, a resend replaces nothing and says so.
+    let r = site.run(&["resend", "1", "--reason", "again"]);
+    assert!(
+        r.stderr().contains("never replaces a delivered file"),
+        "{}",
+        r.stderr()
+    );
+    let r = site.run(&["resend", "99", "--reason", "x"]);
+    assert!(
+        r.stderr().contains("transfer #99 does not exist"),
+        "{}",
+        r.stderr()
+    );
+}

@@ -43,6 +43,8 @@ pub enum Command {
     /// Import a receipt the receiver sent back (RKI): each record of the transport it
     /// answers gets its outcome, and the transport is complete.
     Receipt(ReceiptArgs),
+    /// Send a delivered transfer again, byte for byte (a re-transmission request).
+    Resend(ResendArgs),
 }
 
 #[derive(Debug, Args)]
@@ -117,6 +119,15 @@ pub struct ResolveArgs {
     pub target: Option<String>,
     #[command(flatten)]
     pub json: JsonArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ResendArgs {
+    /// The transfer number shown by `hub status` (`#12` or `12`).
+    pub transfer: String,
+    /// Why (kept in the protocol log), e.g. "re-transmission requested by 1.01.".
+    #[arg(long)]
+    pub reason: String,
 }
 
 #[derive(Debug, Args)]

@@ -347,6 +347,11 @@ pub trait Store {
     /// The protocol log, of one transfer or all.
     fn attempts(&mut self, transfer: Option<i64>) -> Result<Vec<Attempt>>;
 
+    /// Opens a delivered transfer again so its payloads, byte for byte as created, are
+    /// delivered once more (a re-transmission the receiver asked for); `reason` goes into
+    /// the protocol log.
+    fn reopen_for_resend(&mut self, transfer_id: i64, reason: &str, now: Timestamp) -> Result<()>;
+
     /// Delivered payloads of a target the receiver has not been seen to take away yet.
     fn unclaimed_payloads(&mut self, target: &str) -> Result<Vec<Payload>>;
 

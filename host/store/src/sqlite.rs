@@ -797,6 +797,58 @@ impl Store for SqliteStore {
         Ok(status)
     }
 
+    fn reopen_for_resend(&mut self, transfer_id: i64, reason: &str, now: Timestamp) -> Result<()> {
+        let tx = self.write()?;
+        let state: Option<String> = tx
+            .query_row(
+                "SELECT state FROM transfers WHERE id = ?1",
+                [transfer_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(sql("read transfer"))?;
+        match state.as_deref() {
+            None => {
+                return Err(StoreError::NotFound(format!(
+                    "transfer #{transfer_id} does not exist"
+                )));
+            }
+            Some("open") => {
+                return Err(StoreError::Refused(format!(
+                    "transfer #{transfer_id} is not delivered yet; `hub send` finishes it"
+                )));
+            }
+            Some(_) => {}
+        }
+        tx.execute(
+            "UPDATE payloads SET state = 'pending', delivered_at = NULL, checked_at = NULL,
+                gone_at = NULL WHERE transfer_id = ?1",
+            [transfer_id],
+        )
+        .map_err(sql("reopen payloads"))?;
+        tx.execute(
+            "UPDATE transfers SET state = 'open', done_at = NULL WHERE id = ?1",
+            [transfer_id],
+        )
+        .map_err(sql("reopen transfer"))?;
+        insert_attempt(
+            &tx,
+            &NewAttempt {
+                transfer_id,
+                payload_id: None,
+                started_at: now,
+                duration_ms: 0,
+                endpoint: "hub resend".into(),
+                credential: None,
+                sent: "the transfer's payloads, unchanged".into(),
+                received: None,
+                result: AttemptResult::Retryable,
+                error: Some(format!("to be sent again on request: {reason}")),
+            },
+        )?;
+        tx.commit().map_err(sql("commit reopen"))
+    }
+
     fn unclaimed_payloads(&mut self, target: &str) -> Result<Vec<Payload>> {
         self.unclaimed(target)
     }

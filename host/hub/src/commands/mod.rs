@@ -5,6 +5,7 @@ mod init;
 mod log;
 mod plugins;
 mod receipt;
+mod resend;
 mod resolve;
 mod send;
 mod serve;
@@ -52,5 +53,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Plugins(a) => plugins::run(&g, &a),
         Command::Serve => serve::run(&g),
         Command::Receipt(a) => receipt::run(&g, &a),
+        Command::Resend(a) => resend::run(&g, &a),
     }
 }
