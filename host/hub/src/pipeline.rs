@@ -477,14 +477,7 @@ fn create(
         plugin: format!("{}@{}", info.name, info.version),
         sha256: plugin.sha256().to_string(),
     };
-    let sdk_records: Vec<Record> = records
-        .iter()
-        .map(|r| Record {
-            id: r.id.clone(),
-            kind: r.kind.clone(),
-            body: r.body.clone(),
-        })
-        .collect();
+    let sdk_records = to_sdk(records);
     let by_id: HashMap<&str, i64> = records.iter().map(|r| (r.id.as_str(), r.seq)).collect();
     let seqs: Vec<i64> = records.iter().map(|r| r.seq).collect();
     let now = app.now();
@@ -791,14 +784,7 @@ fn deliver_request(
         .request(&p.name, &p.media_type, &bytes, &key)
         .map_err(|e| failed(app, transport, transfer, p, started, &e))?;
     let records = app.store.payload_records(p.id)?;
-    let sdk_records: Vec<Record> = records
-        .iter()
-        .map(|r| Record {
-            id: r.id.clone(),
-            kind: r.kind.clone(),
-            body: r.body.clone(),
-        })
-        .collect();
+    let sdk_records = to_sdk(&records);
     let batch = Batch {
         batch_key: transfer.batch_key.clone(),
         sequence_scope: transfer.sequence_scope.clone(),
@@ -871,36 +857,12 @@ fn deliver_request(
             return Err(e.into());
         }
     };
-    let by_id: HashMap<&str, i64> = records.iter().map(|r| (r.id.as_str(), r.seq)).collect();
-    let mut given: HashMap<i64, RecordOutcome> = HashMap::new();
-    for o in outcomes {
-        match by_id.get(o.record_id.as_str()) {
-            Some(seq) => {
-                given.insert(
-                    *seq,
-                    RecordOutcome {
-                        seq: *seq,
-                        status: o.status,
-                        messages: o.messages,
-                    },
-                );
-            }
-            None => {
-                tracing::warn!(plugin = t.plugin.name(), record = %o.record_id, "outcome for a record not in the payload ignored")
-            }
-        }
-    }
-    // Nothing leaves without an outcome: a record the answer skipped is rejected, saying so.
-    let outcomes: Vec<RecordOutcome> = records
-        .iter()
-        .map(|r| {
-            given.remove(&r.seq).unwrap_or_else(|| RecordOutcome {
-                seq: r.seq,
-                status: OutcomeStatus::Rejected,
-                messages: vec!["the target's answer did not mention this record".into()],
-            })
-        })
-        .collect();
+    let outcomes = per_record(
+        t.plugin.name(),
+        &records,
+        outcomes,
+        "the target's answer did not mention this record",
+    );
     let now = app.now();
     Ok(app
         .store
@@ -954,14 +916,7 @@ pub fn import_receipt(
             if records.is_empty() {
                 continue;
             }
-            let sdk_records: Vec<Record> = records
-                .iter()
-                .map(|r| Record {
-                    id: r.id.clone(),
-                    kind: r.kind.clone(),
-                    body: r.body.clone(),
-                })
-                .collect();
+            let sdk_records = to_sdk(&records);
             match t.plugin.interpret(&ctx, &p.name, &sdk_records, &response)? {
                 Ok(outcomes) => answers.push((p.clone(), records, outcomes)),
                 Err(
@@ -980,31 +935,12 @@ pub fn import_receipt(
         let (mut delivered, mut rejected) = (0, 0);
         let mut state = transfer.state;
         for (p, records, outcomes) in answers {
-            let by_id: HashMap<&str, i64> =
-                records.iter().map(|r| (r.id.as_str(), r.seq)).collect();
-            let mut given: HashMap<i64, RecordOutcome> = HashMap::new();
-            for o in outcomes {
-                if let Some(seq) = by_id.get(o.record_id.as_str()) {
-                    given.insert(
-                        *seq,
-                        RecordOutcome {
-                            seq: *seq,
-                            status: o.status,
-                            messages: o.messages,
-                        },
-                    );
-                }
-            }
-            let outcomes: Vec<RecordOutcome> = records
-                .iter()
-                .map(|r| {
-                    given.remove(&r.seq).unwrap_or_else(|| RecordOutcome {
-                        seq: r.seq,
-                        status: OutcomeStatus::Rejected,
-                        messages: vec!["the receipt does not mention this record".into()],
-                    })
-                })
-                .collect();
+            let outcomes = per_record(
+                t.plugin.name(),
+                &records,
+                outcomes,
+                "the receipt does not mention this record",
+            );
             delivered += outcomes
                 .iter()
                 .filter(|o| o.status == OutcomeStatus::Delivered)
@@ -1052,6 +988,58 @@ pub fn import_receipt(
             )
         },
     })
+}
+
+/// Records as a plugin sees them.
+fn to_sdk(records: &[StoredRecord]) -> Vec<Record> {
+    records
+        .iter()
+        .map(|r| Record {
+            id: r.id.clone(),
+            kind: r.kind.clone(),
+            body: r.body.clone(),
+        })
+        .collect()
+}
+
+/// One outcome for every record of a payload, in record order. Outcomes naming records
+/// the payload did not carry are ignored (and logged); a record the answer skipped is
+/// rejected with `missing`, so nothing leaves the outbox without an outcome.
+fn per_record(
+    plugin: &str,
+    records: &[StoredRecord],
+    outcomes: Vec<hub_plugin_sdk::Outcome>,
+    missing: &str,
+) -> Vec<RecordOutcome> {
+    let by_id: HashMap<&str, i64> = records.iter().map(|r| (r.id.as_str(), r.seq)).collect();
+    let mut given: HashMap<i64, RecordOutcome> = HashMap::new();
+    for o in outcomes {
+        match by_id.get(o.record_id.as_str()) {
+            Some(seq) => {
+                given.insert(
+                    *seq,
+                    RecordOutcome {
+                        seq: *seq,
+                        status: o.status,
+                        messages: o.messages,
+                    },
+                );
+            }
+            None => {
+                tracing::warn!(plugin, record = %o.record_id, "outcome for a record not in the payload ignored")
+            }
+        }
+    }
+    records
+        .iter()
+        .map(|r| {
+            given.remove(&r.seq).unwrap_or_else(|| RecordOutcome {
+                seq: r.seq,
+                status: OutcomeStatus::Rejected,
+                messages: vec![missing.to_string()],
+            })
+        })
+        .collect()
 }
 
 /// The first 512 characters of a body, for the protocol log.
