@@ -326,9 +326,9 @@ pub fn send(app: &mut App, target: &str, dry_run: bool) -> Result<SendReport, Se
 
 /// (delivered, failed) records of a target.
 fn counts(app: &mut App, target: &str) -> Result<(usize, usize), SendError> {
-    let status = app.store.status(Some(target))?;
-    Ok(status
-        .targets
+    Ok(app
+        .store
+        .counts(Some(target))?
         .first()
         .map_or((0, 0), |c| (c.delivered, c.failed)))
 }

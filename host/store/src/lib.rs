@@ -341,6 +341,9 @@ pub trait Store {
         now: Timestamp,
     ) -> Result<Resolution>;
 
+    /// Records per target and state (cheap: no transfer is loaded).
+    fn counts(&mut self, target: Option<&str>) -> Result<Vec<Counts>>;
+
     /// Counts, transfers and the records that need a person.
     fn status(&mut self, target: Option<&str>) -> Result<Status>;
 

@@ -712,47 +712,15 @@ impl Store for SqliteStore {
         })
     }
 
+    fn counts(&mut self, target: Option<&str>) -> Result<Vec<Counts>> {
+        load_counts(&self.conn, target)
+    }
+
     fn status(&mut self, target: Option<&str>) -> Result<Status> {
-        let mut status = Status::default();
-        {
-            let mut stmt = self
-                .conn
-                .prepare(
-                    "SELECT target, state, count(*) FROM records
-                     WHERE ?1 IS NULL OR target = ?1 GROUP BY target, state ORDER BY target",
-                )
-                .map_err(sql("prepare counts"))?;
-            let rows = stmt
-                .query_map([target], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, i64>(2)?,
-                    ))
-                })
-                .map_err(sql("count records"))?;
-            for row in rows {
-                let (t, state, n) = row.map_err(sql("count records"))?;
-                if status.targets.last().map(|c| c.target.as_str()) != Some(t.as_str()) {
-                    status.targets.push(Counts {
-                        target: t.clone(),
-                        ..Counts::default()
-                    });
-                }
-                let Some(c) = status.targets.last_mut() else {
-                    continue;
-                };
-                let n = n as usize;
-                match parse_state(&state, RecordState::parse)? {
-                    RecordState::Queued => c.queued += n,
-                    RecordState::InTransfer => c.in_flight += n,
-                    RecordState::Delivered => c.delivered += n,
-                    RecordState::Rejected | RecordState::Failed => c.failed += n,
-                    RecordState::Resolved => c.resolved += n,
-                    RecordState::Superseded => c.superseded += n,
-                }
-            }
-        }
+        let mut status = Status {
+            targets: load_counts(&self.conn, target)?,
+            ..Status::default()
+        };
         let ids: Vec<i64> = {
             let mut stmt = self
                 .conn
@@ -935,6 +903,48 @@ impl SqliteStore {
         }
         Ok(out)
     }
+}
+
+/// Records per target and state, one cheap grouped query.
+fn load_counts(conn: &Connection, target: Option<&str>) -> Result<Vec<Counts>> {
+    let mut out: Vec<Counts> = Vec::new();
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT target, state, count(*) FROM records
+             WHERE ?1 IS NULL OR target = ?1 GROUP BY target, state ORDER BY target",
+        )
+        .map_err(sql("prepare counts"))?;
+    let rows = stmt
+        .query_map([target], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })
+        .map_err(sql("count records"))?;
+    for row in rows {
+        let (t, state, n) = row.map_err(sql("count records"))?;
+        if out.last().map(|c| c.target.as_str()) != Some(t.as_str()) {
+            out.push(Counts {
+                target: t.clone(),
+                ..Counts::default()
+            });
+        }
+        let Some(c) = out.last_mut() else {
+            continue;
+        };
+        let n = n as usize;
+        match parse_state(&state, RecordState::parse)? {
+            RecordState::Queued => c.queued += n,
+            RecordState::InTransfer => c.in_flight += n,
+            RecordState::Delivered => c.delivered += n,
+            RecordState::Rejected | RecordState::Failed => c.failed += n,
+            RecordState::Resolved => c.resolved += n,
+            RecordState::Superseded => c.superseded += n,
+        }
+    }
+    Ok(out)
 }
 
 fn insert_attempt(tx: &Connection, a: &NewAttempt) -> Result<i64> {

@@ -156,6 +156,12 @@ pub(crate) fn prisme_name(
 }
 
 /// `base` + `/` + `rel`, with exactly one slash between.
+/// `scheme://user@host:port/root` for the protocol log: never a password.
+pub(crate) fn endpoint(scheme: &str, user: &str, host: &str, port: u16, root: &str) -> String {
+    let slash = if root.starts_with('/') { "" } else { "/" };
+    format!("{scheme}://{user}@{host}:{port}{slash}{root}")
+}
+
 pub(crate) fn join(base: &str, rel: &str) -> String {
     if base.is_empty() {
         return rel.to_string();
@@ -166,17 +172,12 @@ pub(crate) fn join(base: &str, rel: &str) -> String {
 impl FtpsTransport {
     /// Checks the configuration and reads the CA file; connects to nothing.
     pub fn new(config: FtpsConfig) -> Result<FtpsTransport, TransportError> {
-        let endpoint = format!(
-            "ftps://{}@{}:{}{}{}",
-            config.user,
-            config.host,
+        let endpoint = endpoint(
+            "ftps",
+            &config.user,
+            &config.host,
             config.port,
-            if config.root.starts_with('/') {
-                ""
-            } else {
-                "/"
-            },
-            config.root
+            &config.root,
         );
         if config.host.is_empty() || config.user.is_empty() || config.municipality.is_empty() {
             return Err(TransportError::permanent(format!(

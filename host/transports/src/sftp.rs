@@ -134,17 +134,12 @@ impl client::Handler for Pinned {
 impl SftpTransport {
     /// Parses the pinned host key and reads the private key (if any); connects to nothing.
     pub fn new(config: SftpConfig) -> Result<SftpTransport, TransportError> {
-        let endpoint = format!(
-            "sftp://{}@{}:{}{}{}",
-            config.user,
-            config.host,
+        let endpoint = crate::ftps::endpoint(
+            "sftp",
+            &config.user,
+            &config.host,
             config.port,
-            if config.root.starts_with('/') {
-                ""
-            } else {
-                "/"
-            },
-            config.root
+            &config.root,
         );
         if config.host.is_empty() || config.user.is_empty() || config.municipality.is_empty() {
             return Err(TransportError::permanent(format!(
