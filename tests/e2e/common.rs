@@ -169,3 +169,31 @@ pub fn postings(n: usize, first_id: usize) -> String {
     }
     out
 }
+
+/// Runs `hub <args>` until it reaches the crash point `fault`, then kills it with SIGKILL
+/// (no destructors, no flush: like a power cut of the process).
+pub fn run_and_kill(site: &Site, args: &[&str], fault: &str) {
+    use std::io::{BufRead, BufReader};
+    let mut child = site
+        .cmd(args)
+        .env("HUB_FAULT", fault)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut seen = String::new();
+    let reached = BufReader::new(stderr).lines().any(|line| {
+        let line = line.unwrap_or_default();
+        seen.push_str(&line);
+        seen.push('\n');
+        line.starts_with("HUB-FAULT ")
+    });
+    assert!(
+        reached,
+        "hub {args:?} never reached {fault}; it said:\n{seen}"
+    );
+    child.kill().unwrap(); // SIGKILL on Unix
+    let status = child.wait().unwrap();
+    assert!(!status.success());
+}

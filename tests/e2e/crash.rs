@@ -4,10 +4,7 @@
 //! kills it with SIGKILL (no destructors, no flush, like a power cut of the process), runs
 //! `hub send` again and counts files and records on the target side.
 
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
-
-use crate::common::{Site, postings};
+use crate::common::{Site, postings, run_and_kill};
 
 /// Two pages → two transfers, four files (G and Q each).
 fn input() -> String {
@@ -30,25 +27,7 @@ const EXPECTED_FILES: [&str; 4] = [
 
 /// Runs `hub send prisme` until it reaches `fault`, then kills it with SIGKILL.
 fn send_and_kill(site: &Site, fault: &str) {
-    let mut child = site
-        .cmd(&["send", "prisme"])
-        .env("HUB_FAULT", fault)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut seen = String::new();
-    let reached = BufReader::new(stderr).lines().any(|line| {
-        let line = line.unwrap_or_default();
-        seen.push_str(&line);
-        seen.push('\n');
-        line.starts_with("HUB-FAULT ")
-    });
-    assert!(reached, "hub never reached {fault}; it said:\n{seen}");
-    child.kill().unwrap(); // SIGKILL on Unix
-    let status = child.wait().unwrap();
-    assert!(!status.success());
+    run_and_kill(site, &["send", "prisme"], fault);
 }
 
 /// Lines of every delivered file, and the hidden temporary files left over.

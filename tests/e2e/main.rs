@@ -8,6 +8,7 @@ mod common;
 mod cli;
 mod crash;
 mod hostile;
+mod import;
 mod kitaplaner;
 mod prisme;
 mod rki;

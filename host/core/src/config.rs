@@ -42,6 +42,8 @@ pub struct Config {
     pub plugins: BTreeMap<String, PluginConfig>,
     pub credentials: BTreeMap<String, CredentialConfig>,
     pub targets: Vec<TargetConfig>,
+    /// The receiving side: transports this office takes in (`hub import`).
+    pub inbound: Vec<InboundConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -58,6 +60,8 @@ struct RawConfig {
     credentials: BTreeMap<String, CredentialConfig>,
     #[serde(default, rename = "target")]
     targets: Vec<TargetConfig>,
+    #[serde(default)]
+    inbound: Vec<InboundConfig>,
 }
 
 /// `[store]`: where the SQLite database lives.
@@ -249,6 +253,76 @@ pub struct TargetConfig {
     /// The plugin's settings, checked against what the plugin describes.
     #[serde(default)]
     pub settings: toml::Table,
+}
+
+/// `[[inbound]]`: transports that arrive for this office (SurvNet: from the health
+/// offices below it, or from the RKI above). `hub import` reads them from the inbox,
+/// strictly in each sender's numbering order, and answers each with a receipt.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InboundConfig {
+    /// The name used on the command line (`hub import rki-in`).
+    pub name: String,
+    /// The exchange format; `survnet` is the one the hub reads.
+    pub format: InboundFormat,
+    /// The folder transports arrive in (`hub serve` watches it). Imported files leave
+    /// it; refused ones move to `refused/` beside a note saying why.
+    pub inbox: PathBuf,
+    /// Where receipts and re-transmission requests go: any file transport.
+    pub answers: TransportConfig,
+    /// Offset from UTC for the times written into answers.
+    #[serde(default)]
+    pub utc_offset_minutes: i32,
+    /// Limits against hostile archives.
+    #[serde(default)]
+    pub limits: InboundLimits,
+    /// The format's settings (SurvNet: this office's `sender` site code and `role`, and
+    /// the action codes, as for an `rki` target).
+    #[serde(default)]
+    pub settings: toml::Table,
+}
+
+/// The formats `[[inbound]]` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InboundFormat {
+    /// RKI SurvNet transport archives (`RKI_<sender>_<receiver>_<nnnnnnnn>.zip`).
+    Survnet,
+}
+
+/// `[inbound.limits]`: an archive beyond these is refused before anything is imported.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InboundLimits {
+    /// The archive file itself.
+    #[serde(default = "default_max_archive_mb")]
+    pub max_archive_mb: u64,
+    /// Everything in it, unpacked (a zip bomb stops here, counted as it unpacks).
+    #[serde(default = "default_max_unpacked_mb")]
+    pub max_unpacked_mb: u64,
+    /// Entries in the archive.
+    #[serde(default = "default_max_entries")]
+    pub max_entries: usize,
+}
+
+impl Default for InboundLimits {
+    fn default() -> Self {
+        Self {
+            max_archive_mb: default_max_archive_mb(),
+            max_unpacked_mb: default_max_unpacked_mb(),
+            max_entries: default_max_entries(),
+        }
+    }
+}
+
+const fn default_max_archive_mb() -> u64 {
+    256
+}
+const fn default_max_unpacked_mb() -> u64 {
+    2048
+}
+const fn default_max_entries() -> usize {
+    10_000
 }
 
 /// `[target.transport]`: how payloads reach the target.
@@ -481,6 +555,44 @@ impl Config {
                 }
             }
         }
+        for i in &raw.inbound {
+            if let Err(e) = check_config_name(&i.name) {
+                problems.push(format!("inbound {}: {e}", i.name));
+            }
+            if raw.targets.iter().any(|t| t.name == i.name)
+                || raw.inbound.iter().filter(|o| o.name == i.name).count() > 1
+            {
+                problems.push(format!(
+                    "inbound {}: the name is used twice (targets and inbounds share names)",
+                    i.name
+                ));
+            }
+            if matches!(i.answers, TransportConfig::Http { .. }) {
+                problems.push(format!(
+                    "inbound {}: answers go as files (dir, ftps or sftp), not http",
+                    i.name
+                ));
+            }
+            problems.extend(
+                check_file_transport(&i.answers)
+                    .into_iter()
+                    .map(|p| format!("inbound {}: {p}", i.name)),
+            );
+            if i.limits.max_entries == 0
+                || i.limits.max_archive_mb == 0
+                || i.limits.max_unpacked_mb == 0
+            {
+                problems.push(format!("inbound {}: limits must be at least 1", i.name));
+            }
+            for (key, value) in &i.settings {
+                if setting_text(value).is_none() {
+                    problems.push(format!(
+                        "inbound {}: setting `{key}` must be a string, integer or boolean",
+                        i.name
+                    ));
+                }
+            }
+        }
         if !problems.is_empty() {
             return Err(ConfigError::Invalid {
                 file: file.to_path_buf(),
@@ -539,6 +651,15 @@ impl Config {
                 t
             })
             .collect();
+        let inbound = raw
+            .inbound
+            .into_iter()
+            .map(|mut i| {
+                i.inbox = resolve(&i.inbox);
+                i.answers.resolve_paths(&resolve);
+                i
+            })
+            .collect();
         Ok(Config {
             file: file.to_path_buf(),
             store,
@@ -546,7 +667,13 @@ impl Config {
             plugins,
             credentials,
             targets,
+            inbound,
         })
+    }
+
+    /// The inbound of that name.
+    pub fn inbound(&self, name: &str) -> Option<&InboundConfig> {
+        self.inbound.iter().find(|i| i.name == name)
     }
 
     /// The target of that name.
@@ -621,7 +748,7 @@ fn check_file_transport(t: &TransportConfig) -> Vec<String> {
     problems
 }
 
-fn setting_text(value: &toml::Value) -> Option<String> {
+pub fn setting_text(value: &toml::Value) -> Option<String> {
     match value {
         toml::Value::String(s) => Some(s.clone()),
         toml::Value::Integer(i) => Some(i.to_string()),

@@ -45,6 +45,39 @@ pub enum Command {
     Receipt(ReceiptArgs),
     /// Send a delivered transfer again, byte for byte (a re-transmission request).
     Resend(ResendArgs),
+    /// Import arriving transports (SurvNet) from an inbound's inbox, strictly in each
+    /// sender's order, and answer each with a receipt.
+    Import(ImportArgs),
+    /// Records received by import: every version with the action that made it.
+    #[command(subcommand)]
+    Records(RecordsCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The inbound, as named in hub.toml (`[[inbound]]`).
+    pub inbound: String,
+    /// Import these files instead of the inbox (they stay where they are).
+    pub files: Vec<PathBuf>,
+    /// Also write a re-transmission request for every number missing before a held one.
+    #[arg(long)]
+    pub request_missing: bool,
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RecordsCommand {
+    /// Every imported version of a record (SurvNet: its GUID), oldest first.
+    Show(RecordsShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RecordsShowArgs {
+    /// The record's id, e.g. `{6F1C…}`.
+    pub record: String,
+    #[command(flatten)]
+    pub json: JsonArg,
 }
 
 #[derive(Debug, Args)]

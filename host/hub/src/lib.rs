@@ -6,6 +6,7 @@ pub mod app;
 pub mod cli;
 pub mod commands;
 pub mod fault;
+pub mod inbound;
 pub mod output;
 pub mod package;
 pub mod pipeline;

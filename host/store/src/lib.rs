@@ -7,6 +7,7 @@
 //! PostgreSQL backend for several workers implements the same trait (sequence rows
 //! locked `FOR UPDATE`, transfers claimed with `SKIP LOCKED`).
 
+pub mod inbound;
 mod sqlite;
 
 use hub_core::state::{AttemptResult, PayloadState, RecordState, TransferState};

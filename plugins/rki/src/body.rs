@@ -84,7 +84,12 @@ impl Action {
     /// path from a health office towards the RKI; release and update only from the RKI
     /// towards state and health offices. The forwarding leg of a state office (LS → RKI,
     /// LS → GA) lies on those paths and is allowed.
-    fn check_direction(self, own: Role, sender: &str, receiver: &str) -> Result<(), String> {
+    pub(crate) fn check_direction(
+        self,
+        own: Role,
+        sender: &str,
+        receiver: &str,
+    ) -> Result<(), String> {
         let to = Role::of_site(receiver);
         let (ok, rule) = match self {
             Action::Retract | Action::Discard => (

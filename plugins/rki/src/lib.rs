@@ -77,6 +77,7 @@
 
 mod body;
 mod model;
+pub mod receiving;
 mod util;
 mod xml_in;
 mod xml_out;

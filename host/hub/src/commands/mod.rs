@@ -1,10 +1,12 @@
 //! One file per subcommand.
 
 mod enqueue;
+mod import;
 mod init;
 mod log;
 mod plugins;
 mod receipt;
+mod records;
 mod resend;
 mod resolve;
 mod send;
@@ -54,5 +56,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Serve => serve::run(&g),
         Command::Receipt(a) => receipt::run(&g, &a),
         Command::Resend(a) => resend::run(&g, &a),
+        Command::Import(a) => import::run(&g, &a),
+        Command::Records(c) => records::run(&g, &c),
     }
 }

@@ -1,0 +1,528 @@
+//! The receiving side's store: transports that arrived (held or imported), the record
+//! versions they carried, and the answers owed to their senders.
+//!
+//! The importer decides; the store guarantees: a transport is imported only as its pair's
+//! next number (checked inside the importing transaction), its versions and its receipt
+//! are written in that same transaction, and a held transport keeps its bytes until its
+//! turn comes.
+
+use hub_core::time::Timestamp;
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+
+use crate::sqlite::sql;
+use crate::{Result, SqliteStore, StoreError};
+
+/// Where one transport number of a pair stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KnownTransport {
+    pub id: i64,
+    pub state: String,
+    pub sha256: String,
+    pub file_name: String,
+    pub arrived_at: i64,
+    pub imported_at: Option<i64>,
+}
+
+/// The header of an arriving transport and its archive.
+#[derive(Debug, Clone)]
+pub struct Arrival<'a> {
+    pub inbound: &'a str,
+    pub sender: &'a str,
+    pub receiver: &'a str,
+    pub number: u64,
+    pub transport_guid: &'a str,
+    pub file_name: &'a str,
+    pub sha256: &'a str,
+    pub bytes: &'a [u8],
+}
+
+/// One record version to store with an imported transport.
+#[derive(Debug, Clone, Serialize)]
+pub struct NewVersion {
+    pub record_id: String,
+    pub version: u32,
+    pub kind: String,
+    pub action: Option<String>,
+    pub file: String,
+    pub imported: bool,
+    pub code: Option<String>,
+    pub message: Option<String>,
+    pub body: String,
+}
+
+/// A file owed to a sender.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub id: i64,
+    pub name: String,
+    pub bytes: Vec<u8>,
+}
+
+/// A stored record version, for `hub records show`.
+#[derive(Debug, Clone, Serialize)]
+pub struct VersionView {
+    pub record_id: String,
+    pub version: u32,
+    pub kind: String,
+    pub action: Option<String>,
+    pub result: String,
+    pub code: Option<String>,
+    pub message: Option<String>,
+    pub inbound: String,
+    pub sender: String,
+    pub transport_number: u64,
+    pub file: String,
+    pub imported_at: Option<i64>,
+    pub body: serde_json::Value,
+}
+
+/// A sender/receiver pair as the receiving side sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PairView {
+    pub sender: String,
+    pub receiver: String,
+    /// The last number imported (0: none yet).
+    pub imported_up_to: u64,
+    /// Numbers that arrived early and wait for the ones before them.
+    pub held: Vec<u64>,
+    /// Numbers not yet seen below the highest held one.
+    pub missing: Vec<u64>,
+}
+
+/// The receiving side's store operations; each is one transaction.
+pub trait InboundStore {
+    /// What is known of this number of the pair.
+    fn inbound_known(
+        &mut self,
+        inbound: &str,
+        sender: &str,
+        receiver: &str,
+        number: u64,
+    ) -> Result<Option<KnownTransport>>;
+
+    /// The pair's next number to import (1 when none was imported yet).
+    fn inbound_next(&mut self, inbound: &str, sender: &str, receiver: &str) -> Result<u64>;
+
+    /// Keeps a transport that arrived before its turn, with its bytes.
+    fn inbound_hold(&mut self, a: &Arrival<'_>, now: Timestamp) -> Result<i64>;
+
+    /// The bytes and file name of a held transport.
+    fn inbound_held_bytes(&mut self, id: i64) -> Result<(String, Vec<u8>)>;
+
+    /// Whether this version of the record was already imported from this sender.
+    fn version_known(&mut self, sender: &str, record_id: &str, version: u32) -> Result<bool>;
+
+    /// Imports a transport: refuses unless it is the pair's next number; stores it (or
+    /// turns its held row into an imported one), its versions and its receipt, at once.
+    fn inbound_import(
+        &mut self,
+        a: &Arrival<'_>,
+        versions: &[NewVersion],
+        documents: u32,
+        receipt: (&str, &[u8]),
+        now: Timestamp,
+    ) -> Result<i64>;
+
+    /// Records a request for re-transmission to deliver (one per name: asking twice for the
+    /// same numbers writes it once).
+    fn inbound_request(
+        &mut self,
+        inbound: &str,
+        name: &str,
+        bytes: &[u8],
+        now: Timestamp,
+    ) -> Result<bool>;
+
+    /// Answers not yet delivered, oldest first.
+    fn pending_answers(&mut self, inbound: &str) -> Result<Vec<Answer>>;
+
+    /// Marks an answer delivered.
+    fn answer_delivered(&mut self, id: i64, now: Timestamp) -> Result<()>;
+
+    /// Notes an archive refused before anything was imported.
+    fn inbound_refuse(
+        &mut self,
+        inbound: &str,
+        file_name: &str,
+        sha256: &str,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<()>;
+
+    /// Every pair of this inbound with its numbering state.
+    fn inbound_pairs(&mut self, inbound: &str) -> Result<Vec<PairView>>;
+
+    /// Every stored version of a record, oldest first.
+    fn record_versions(&mut self, record_id: &str) -> Result<Vec<VersionView>>;
+}
+
+fn known(row: &rusqlite::Row<'_>) -> rusqlite::Result<KnownTransport> {
+    Ok(KnownTransport {
+        id: row.get(0)?,
+        state: row.get(1)?,
+        sha256: row.get(2)?,
+        file_name: row.get(3)?,
+        arrived_at: row.get(4)?,
+        imported_at: row.get(5)?,
+    })
+}
+
+fn next_number(
+    conn: &rusqlite::Connection,
+    inbound: &str,
+    sender: &str,
+    receiver: &str,
+) -> Result<u64> {
+    let max: Option<i64> = conn
+        .query_row(
+            "SELECT MAX(number) FROM inbound_transports
+             WHERE inbound = ?1 AND sender = ?2 AND receiver = ?3 AND state = 'imported'",
+            params![inbound, sender, receiver],
+            |r| r.get(0),
+        )
+        .map_err(sql("read the next transport number"))?;
+    Ok(u64::try_from(max.unwrap_or(0)).unwrap_or(0) + 1)
+}
+
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl InboundStore for SqliteStore {
+    fn inbound_known(
+        &mut self,
+        inbound: &str,
+        sender: &str,
+        receiver: &str,
+        number: u64,
+    ) -> Result<Option<KnownTransport>> {
+        self.conn
+            .query_row(
+                "SELECT id, state, sha256, file_name, arrived_at, imported_at
+                 FROM inbound_transports
+                 WHERE inbound = ?1 AND sender = ?2 AND receiver = ?3 AND number = ?4",
+                params![inbound, sender, receiver, to_i64(number)],
+                known,
+            )
+            .optional()
+            .map_err(sql("look up a transport"))
+    }
+
+    fn inbound_next(&mut self, inbound: &str, sender: &str, receiver: &str) -> Result<u64> {
+        next_number(&self.conn, inbound, sender, receiver)
+    }
+
+    fn inbound_hold(&mut self, a: &Arrival<'_>, now: Timestamp) -> Result<i64> {
+        let tx = self.write()?;
+        tx.execute(
+            "INSERT INTO inbound_transports
+             (inbound, sender, receiver, number, transport_guid, file_name, sha256, size, state, arrived_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'held', ?9)",
+            params![
+                a.inbound,
+                a.sender,
+                a.receiver,
+                to_i64(a.number),
+                a.transport_guid,
+                a.file_name,
+                a.sha256,
+                a.bytes.len() as i64,
+                now.0
+            ],
+        )
+        .map_err(sql("hold a transport"))?;
+        let id = tx.last_insert_rowid();
+        tx.execute(
+            "INSERT INTO inbound_bytes (transport, bytes) VALUES (?1, ?2)",
+            params![id, a.bytes],
+        )
+        .map_err(sql("keep a held transport's bytes"))?;
+        tx.commit().map_err(sql("commit a held transport"))?;
+        Ok(id)
+    }
+
+    fn inbound_held_bytes(&mut self, id: i64) -> Result<(String, Vec<u8>)> {
+        self.conn
+            .query_row(
+                "SELECT t.file_name, b.bytes FROM inbound_transports t
+                 JOIN inbound_bytes b ON b.transport = t.id WHERE t.id = ?1",
+                params![id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(sql("read a held transport"))
+    }
+
+    fn version_known(&mut self, sender: &str, record_id: &str, version: u32) -> Result<bool> {
+        self.conn
+            .query_row(
+                "SELECT 1 FROM record_versions v JOIN inbound_transports t ON t.id = v.transport
+                 WHERE v.record_id = ?1 AND v.version = ?2 AND t.sender = ?3 AND v.result = 'imported'
+                 LIMIT 1",
+                params![record_id, version, sender],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|o| o.is_some())
+            .map_err(sql("look up a record version"))
+    }
+
+    fn inbound_import(
+        &mut self,
+        a: &Arrival<'_>,
+        versions: &[NewVersion],
+        documents: u32,
+        receipt: (&str, &[u8]),
+        now: Timestamp,
+    ) -> Result<i64> {
+        let tx = self.write()?;
+        let next = next_number(&tx, a.inbound, a.sender, a.receiver)?;
+        if a.number != next {
+            return Err(StoreError::Refused(format!(
+                "transport {} from {} is not the next to import (that is {next})",
+                a.number, a.sender
+            )));
+        }
+        let rejected = versions.iter().filter(|v| !v.imported).count() as i64;
+        let held: Option<i64> = tx
+            .query_row(
+                "SELECT id FROM inbound_transports
+                 WHERE inbound = ?1 AND sender = ?2 AND receiver = ?3 AND number = ?4 AND state = 'held'",
+                params![a.inbound, a.sender, a.receiver, to_i64(a.number)],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(sql("look up a held transport"))?;
+        let id = match held {
+            Some(id) => {
+                tx.execute(
+                    "UPDATE inbound_transports SET state = 'imported', imported_at = ?2,
+                     records = ?3, rejected = ?4, documents = ?5 WHERE id = ?1",
+                    params![id, now.0, versions.len() as i64, rejected, documents],
+                )
+                .map_err(sql("import a held transport"))?;
+                id
+            }
+            None => {
+                tx.execute(
+                    "INSERT INTO inbound_transports
+                     (inbound, sender, receiver, number, transport_guid, file_name, sha256, size,
+                      state, arrived_at, imported_at, records, rejected, documents)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'imported', ?9, ?9, ?10, ?11, ?12)",
+                    params![
+                        a.inbound,
+                        a.sender,
+                        a.receiver,
+                        to_i64(a.number),
+                        a.transport_guid,
+                        a.file_name,
+                        a.sha256,
+                        a.bytes.len() as i64,
+                        now.0,
+                        versions.len() as i64,
+                        rejected,
+                        documents
+                    ],
+                )
+                .map_err(sql("import a transport"))?;
+                let id = tx.last_insert_rowid();
+                tx.execute(
+                    "INSERT INTO inbound_bytes (transport, bytes) VALUES (?1, ?2)",
+                    params![id, a.bytes],
+                )
+                .map_err(sql("keep a transport's bytes"))?;
+                id
+            }
+        };
+        {
+            let mut insert = tx
+                .prepare(
+                    "INSERT INTO record_versions
+                     (transport, record_id, version, kind, action, file, result, code, message, body)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                )
+                .map_err(sql("prepare record versions"))?;
+            for v in versions {
+                insert
+                    .execute(params![
+                        id,
+                        v.record_id,
+                        v.version,
+                        v.kind,
+                        v.action,
+                        v.file,
+                        if v.imported { "imported" } else { "rejected" },
+                        v.code,
+                        v.message,
+                        v.body
+                    ])
+                    .map_err(sql("store a record version"))?;
+            }
+        }
+        tx.execute(
+            "INSERT INTO inbound_answers (inbound, transport, kind, name, bytes, state, created_at)
+             VALUES (?1, ?2, 'receipt', ?3, ?4, 'pending', ?5)",
+            params![a.inbound, id, receipt.0, receipt.1, now.0],
+        )
+        .map_err(sql("store a receipt"))?;
+        tx.commit().map_err(sql("commit an import"))?;
+        Ok(id)
+    }
+
+    fn inbound_request(
+        &mut self,
+        inbound: &str,
+        name: &str,
+        bytes: &[u8],
+        now: Timestamp,
+    ) -> Result<bool> {
+        let tx = self.write()?;
+        let n = tx
+            .execute(
+                "INSERT OR IGNORE INTO inbound_answers (inbound, kind, name, bytes, state, created_at)
+                 VALUES (?1, 'request', ?2, ?3, 'pending', ?4)",
+                params![inbound, name, bytes, now.0],
+            )
+            .map_err(sql("store a re-transmission request"))?;
+        tx.commit()
+            .map_err(sql("commit a re-transmission request"))?;
+        Ok(n > 0)
+    }
+
+    fn pending_answers(&mut self, inbound: &str) -> Result<Vec<Answer>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT id, name, bytes FROM inbound_answers
+                 WHERE inbound = ?1 AND state = 'pending' ORDER BY id",
+            )
+            .map_err(sql("read pending answers"))?;
+        let rows = stmt
+            .query_map(params![inbound], |r| {
+                Ok(Answer {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    bytes: r.get(2)?,
+                })
+            })
+            .map_err(sql("read pending answers"))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(sql("read pending answers"))
+    }
+
+    fn answer_delivered(&mut self, id: i64, now: Timestamp) -> Result<()> {
+        let tx = self.write()?;
+        tx.execute(
+            "UPDATE inbound_answers SET state = 'delivered', delivered_at = ?2 WHERE id = ?1",
+            params![id, now.0],
+        )
+        .map_err(sql("mark an answer delivered"))?;
+        tx.commit().map_err(sql("commit a delivered answer"))
+    }
+
+    fn inbound_refuse(
+        &mut self,
+        inbound: &str,
+        file_name: &str,
+        sha256: &str,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<()> {
+        let tx = self.write()?;
+        tx.execute(
+            "INSERT INTO inbound_refused (inbound, file_name, sha256, reason, at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![inbound, file_name, sha256, reason, now.0],
+        )
+        .map_err(sql("note a refused archive"))?;
+        tx.commit().map_err(sql("commit a refused archive"))
+    }
+
+    fn inbound_pairs(&mut self, inbound: &str) -> Result<Vec<PairView>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT sender, receiver, number, state FROM inbound_transports
+                 WHERE inbound = ?1 ORDER BY sender, receiver, number",
+            )
+            .map_err(sql("read transport pairs"))?;
+        let rows = stmt
+            .query_map(params![inbound], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
+            })
+            .map_err(sql("read transport pairs"))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(sql("read transport pairs"))?;
+        let mut pairs: Vec<PairView> = Vec::new();
+        for (sender, receiver, number, state) in rows {
+            let number = u64::try_from(number).unwrap_or(0);
+            let pair = match pairs.last_mut() {
+                Some(p) if p.sender == sender && p.receiver == receiver => p,
+                _ => {
+                    pairs.push(PairView {
+                        sender,
+                        receiver,
+                        imported_up_to: 0,
+                        held: Vec::new(),
+                        missing: Vec::new(),
+                    });
+                    pairs
+                        .last_mut()
+                        .ok_or_else(|| StoreError::Corrupt("transport pairs vanished".into()))?
+                }
+            };
+            if state == "imported" {
+                pair.imported_up_to = pair.imported_up_to.max(number);
+            } else {
+                pair.held.push(number);
+            }
+        }
+        for p in &mut pairs {
+            if let Some(&top) = p.held.iter().max() {
+                p.missing = (p.imported_up_to + 1..top)
+                    .filter(|n| !p.held.contains(n))
+                    .collect();
+            }
+        }
+        Ok(pairs)
+    }
+
+    fn record_versions(&mut self, record_id: &str) -> Result<Vec<VersionView>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT v.record_id, v.version, v.kind, v.action, v.result, v.code, v.message,
+                        t.inbound, t.sender, t.number, v.file, t.imported_at, v.body
+                 FROM record_versions v JOIN inbound_transports t ON t.id = v.transport
+                 WHERE v.record_id = ?1 ORDER BY v.version, v.id",
+            )
+            .map_err(sql("read record versions"))?;
+        let rows = stmt
+            .query_map(params![record_id], |r| {
+                let body: String = r.get(12)?;
+                Ok(VersionView {
+                    record_id: r.get(0)?,
+                    version: r.get(1)?,
+                    kind: r.get(2)?,
+                    action: r.get(3)?,
+                    result: r.get(4)?,
+                    code: r.get(5)?,
+                    message: r.get(6)?,
+                    inbound: r.get(7)?,
+                    sender: r.get(8)?,
+                    transport_number: u64::try_from(r.get::<_, i64>(9)?).unwrap_or(0),
+                    file: r.get(10)?,
+                    imported_at: r.get(11)?,
+                    body: serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)),
+                })
+            })
+            .map_err(sql("read record versions"))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(sql("read record versions"))
+    }
+}
