@@ -501,3 +501,45 @@ fn kill_9_between_numbering_and_delivery_neither_skips_nor_reuses_a_number() {
         ]
     );
 }
+
+#[test]
+fn hub_serve_imports_what_arrives_in_the_inbox_and_answers_it() {
+    use std::io::{BufRead, BufReader};
+    let (ga, ls) = (sender(), receiver(""));
+    send(&ga, &line("a", "case", &case(1, 1, LS, "watched")));
+    let mut child = ls
+        .cmd(&["serve"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut started = String::new();
+    while !started.contains("watching") {
+        started = lines.next().unwrap().unwrap();
+    }
+    assert!(started.ends_with("for inbound from-ga"), "{started}");
+    // Arrives as a sender writes it: hidden while being written, then renamed.
+    std::fs::create_dir_all(ls.path("inbox")).unwrap();
+    let name = zip_name(LS, 1);
+    let hidden = ls.path(&format!("inbox/.{name}.part"));
+    std::fs::copy(ga.path(&format!("rki-out/{name}")), &hidden).unwrap();
+    std::fs::rename(&hidden, ls.path(&format!("inbox/{name}"))).unwrap();
+    let receipt = format!("RKI_{LS}_{GA}_00000001_RECEIPT.xml");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !ls.files("answers").contains(&receipt) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no receipt within 20 s; answers: {:?}",
+            ls.files("answers")
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(child.wait().unwrap().success());
+    assert!(ls.files("inbox").is_empty());
+    assert_eq!(versions(&ls, &guid(1))[0]["result"], "imported");
+}

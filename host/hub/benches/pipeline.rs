@@ -10,7 +10,12 @@
 //! 6. Prisme files over FTPS (proftpd) and SFTP (sshd) on loopback: files/s and MB/s for
 //!    1,000 small files and one 50 MB file (needs root and `tests/servers/install.sh`).
 //!
-//! Figures are printed as a table; set `BENCH_RECORDS` to change the record count.
+//! 7. RKI: one SurvNet transport of 100,000 records encoded (WASM) and zipped, then
+//!    imported by `hub import` (unzip, parse, check, store, receipt): records/s and the
+//!    peak memory (VmHWM, reset before each step) of each.
+//!
+//! Figures are printed as a table; set `BENCH_RECORDS` to change the record count and
+//! `BENCH_ONLY=rki` to run section 7 alone.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark fails loudly
 
@@ -340,6 +345,11 @@ fn main() {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     println!();
+    // `BENCH_ONLY=rki` runs just the SurvNet transport section.
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("rki") {
+        rki_transport(n);
+        return;
+    }
 
     // 4. Start times first, on a clean cache.
     let cache = tempfile::tempdir().unwrap();
@@ -452,7 +462,110 @@ fn main() {
         sent.transfers_created
     );
     println!();
+    rki_transport(n);
+    println!();
     kita();
     println!();
     files();
+}
+
+/// Resets the process's peak resident memory (Linux: `clear_refs` 5), so the next
+/// [`peak_mb`] reports the peak of one step.
+fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// The peak resident memory since [`reset_peak`], in MiB (VmHWM).
+fn peak_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// One SurvNet transport of `n` records: WASM encode + zip, then `hub import`.
+fn rki_transport(n: usize) {
+    let rt = Runtime::new(
+        Limits {
+            memory_mb: 4096,
+            call_timeout_ms: 600_000,
+        },
+        None,
+    )
+    .unwrap();
+    let plugin = rt.load("rki", &plugin_path("rki"), None).unwrap();
+    let settings = hub_plugin_rki::examples::settings();
+    let records = hub_plugin_rki::examples::records(n);
+    let meta = <hub_plugin_rki::Rki as Plugin>::validate(&settings, &records[0]).unwrap();
+    let c = ctx(settings, meta.batch_key, meta.sequence_scope);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("inbox")).unwrap();
+
+    reset_peak();
+    let t = Instant::now();
+    let payloads = plugin.encode(&c, &records).unwrap().expect("encode");
+    let new: Vec<hub_store::NewPayload> = payloads
+        .into_iter()
+        .map(|p| hub_store::NewPayload {
+            name: p.name,
+            media_type: p.media_type,
+            bytes: p.bytes,
+            records: Vec::new(),
+            labels: Vec::new(),
+        })
+        .collect();
+    let xml_bytes: usize = new.iter().map(|p| p.bytes.len()).sum();
+    let when = hub_core::time::Timestamp::from_unix_seconds(1_706_788_800).civil(60);
+    let zipped = hub::package::zip(new, when).unwrap();
+    let name = zipped.name.rsplit('/').next().unwrap().to_string();
+    std::fs::write(dir.path().join("inbox").join(&name), &zipped.bytes).unwrap();
+    let encode = t.elapsed();
+    let encode_peak = peak_mb();
+    drop(records);
+
+    let config = dir.path().join("hub.toml");
+    std::fs::write(
+        &config,
+        r#"version = 1
+[store]
+path = "hub.db"
+[[inbound]]
+name = "in"
+format = "survnet"
+inbox = "inbox"
+answers = { type = "dir", path = "answers" }
+[inbound.settings]
+sender = "1.01."
+role = "state-office"
+"#,
+    )
+    .unwrap();
+    let mut app = App::open(&config).unwrap();
+    reset_peak();
+    let t = Instant::now();
+    let report = hub::inbound::import(&mut app, "in", None, false).unwrap();
+    let import = t.elapsed();
+    let import_peak = peak_mb();
+    assert_eq!(report.imported.len(), 1, "{:?}", report.files);
+    assert_eq!(report.imported[0].records, n);
+    assert_eq!(report.imported[0].rejected, 0);
+    println!(
+        "rki transport of {n} records: XML {:.1} MB, zip {:.1} MB",
+        xml_bytes as f64 / 1e6,
+        zipped.bytes.len() as f64 / 1e6
+    );
+    println!(
+        "  encode (WASM) + zip      {:>10.0} rec/s  ({:.2} s, peak {:.0} MiB)",
+        per_sec(n, encode),
+        encode.as_secs_f64(),
+        encode_peak
+    );
+    println!(
+        "  hub import               {:>10.0} rec/s  ({:.2} s, peak {:.0} MiB)",
+        per_sec(n, import),
+        import.as_secs_f64(),
+        import_peak
+    );
 }

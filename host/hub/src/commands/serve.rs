@@ -1,5 +1,6 @@
 //! `hub serve`: the unattended service. Sends every target with a `[target.schedule]` at
-//! its times (a missed slot runs once at the next look), and stops cleanly on SIGTERM or
+//! its times (a missed slot runs once at the next look), imports what arrives in each
+//! `[[inbound]]` inbox within a second, and stops cleanly on SIGTERM or
 //! SIGINT: the send under way finishes the transfer it is on and starts no new one, so
 //! nothing is left half-recorded (and every step is crash-safe regardless).
 
@@ -29,9 +30,9 @@ pub fn run(g: &super::Global) -> Result<ExitCode> {
             schedules.push((t.name.clone(), s));
         }
     }
-    if schedules.is_empty() {
+    if schedules.is_empty() && app.config.inbound.is_empty() {
         bail!(
-            "no target in {} has a [target.schedule]; nothing to serve",
+            "no target in {} has a [target.schedule] and there is no [[inbound]]; nothing to serve",
             app.config.file.display()
         );
     }
@@ -49,6 +50,13 @@ pub fn run(g: &super::Global) -> Result<ExitCode> {
             .next_wake()
             .map_or("never".to_string(), |t| t.to_string())
     );
+    for i in &app.config.inbound {
+        println!(
+            "hub serve: watching {} for inbound {}",
+            i.inbox.display(),
+            i.name
+        );
+    }
     while !app.stop.load(Ordering::SeqCst) {
         for target in scheduler.due(app.now()) {
             match pipeline::send(&mut app, &target, false) {
@@ -69,6 +77,10 @@ pub fn run(g: &super::Global) -> Result<ExitCode> {
             if app.stop.load(Ordering::SeqCst) {
                 break;
             }
+        }
+        // Arriving transports are imported at every look (each inbox is one listing).
+        if !app.stop.load(Ordering::SeqCst) {
+            crate::inbound::watch(&mut app);
         }
         let wait = scheduler
             .next_wake()

@@ -149,6 +149,45 @@ pub fn inbox_files(inbox: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// `hub serve`'s look at the inboxes: imports every inbound whose inbox holds a file or
+/// that still owes an answer, and logs what happened. Cheap when nothing arrived (one
+/// directory listing and one query per inbound).
+pub fn watch(app: &mut App) {
+    let names: Vec<String> = app.config.inbound.iter().map(|i| i.name.clone()).collect();
+    for name in names {
+        let Some(cfg) = app.config.inbound(&name) else {
+            continue;
+        };
+        let arrived = inbox_files(&cfg.inbox)
+            .map(|f| !f.is_empty())
+            .unwrap_or(true);
+        let owed = app
+            .store
+            .pending_answers(&name)
+            .map(|a| !a.is_empty())
+            .unwrap_or(true);
+        if !arrived && !owed {
+            continue;
+        }
+        match import(app, &name, None, false) {
+            Ok(r) => {
+                for f in &r.files {
+                    if let FileOutcome::Refused { reason } = &f.outcome {
+                        tracing::error!(inbound = %name, file = %f.file, reason = %reason, "transport refused; set aside in refused/");
+                    }
+                }
+                for p in r.pairs.iter().filter(|p| !p.missing.is_empty()) {
+                    tracing::warn!(inbound = %name, sender = %p.sender, missing = ?p.missing, held = ?p.held, "transports missing; `hub import --request-missing` asks for them");
+                }
+                for e in &r.answer_errors {
+                    tracing::warn!(inbound = %name, error = %e, "answer not delivered yet");
+                }
+            }
+            Err(e) => tracing::error!(inbound = %name, error = %e, "import failed"),
+        }
+    }
+}
+
 /// One archive as it arrived.
 struct Arriving {
     file_name: String,
