@@ -365,6 +365,7 @@ fn take(
 ) -> Result<FileOutcome, Taken> {
     let entries = unpack(cfg, a).map_err(Taken::Refused)?;
     let t = survnet::read(receiver, &entries).map_err(Taken::Refused)?;
+    drop(entries);
     if let Some(k) = app
         .store
         .inbound_known(&cfg.name, &t.sender, &t.receiver, t.number)?
@@ -426,6 +427,7 @@ fn take(
         };
         let entries = unpack(cfg, &held).map_err(Taken::Refused)?;
         let ht = survnet::read(receiver, &entries).map_err(Taken::Refused)?;
+        drop(entries);
         let arrival = Arrival {
             inbound: &cfg.name,
             sender: &ht.sender,

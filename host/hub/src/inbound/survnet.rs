@@ -25,6 +25,7 @@ pub fn read(receiver: &Receiver, entries: &[Entry]) -> Result<Transport, String>
     let mut header: Option<(String, ParsedTransport)> = None;
     let mut versions = Vec::new();
     let mut documents = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for e in entries {
         match classify(&e.name)? {
             FileKind::Document { .. } => documents.push(e.name.clone()),
@@ -42,12 +43,7 @@ pub fn read(receiver: &Receiver, entries: &[Entry]) -> Result<Transport, String>
                     ));
                 }
                 for r in std::mem::take(&mut t.records) {
-                    if versions
-                        .iter()
-                        .any(|(_, v): &(String, hub_plugin_rki::RecordVersion)| {
-                            v.guid_record == r.guid_record && v.version_no == r.version_no
-                        })
-                    {
+                    if !seen.insert((r.guid_record.clone(), r.version_no)) {
                         return Err(format!(
                             "`{}`: record {} version {} appears twice in the transport",
                             e.name, r.guid_record, r.version_no
