@@ -254,15 +254,17 @@ impl InboundStore for SqliteStore {
     }
 
     fn version_known(&mut self, sender: &str, record_id: &str, version: u32) -> Result<bool> {
+        // Asked once per record of a transport: the statement is prepared once.
         self.conn
-            .query_row(
+            .prepare_cached(
                 "SELECT 1 FROM record_versions v JOIN inbound_transports t ON t.id = v.transport
                  WHERE v.record_id = ?1 AND v.version = ?2 AND t.sender = ?3 AND v.result = 'imported'
                  LIMIT 1",
-                params![record_id, version, sender],
-                |_| Ok(()),
             )
-            .optional()
+            .and_then(|mut stmt| {
+                stmt.query_row(params![record_id, version, sender], |_| Ok(()))
+                    .optional()
+            })
             .map(|o| o.is_some())
             .map_err(sql("look up a record version"))
     }
