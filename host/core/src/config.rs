@@ -272,13 +272,15 @@ pub enum TransportConfig {
         #[serde(default = "default_timeout_ms")]
         timeout_ms: u64,
     },
-    /// Files over FTP with explicit TLS (Prisme's file drive): a hidden temporary name,
-    /// then the final name, never replacing a file.
+    /// Files over FTP with explicit TLS (Prisme's file drive, or any other receiver with
+    /// `layout = "plain"`): a hidden temporary name, then the final name, never replacing a
+    /// file.
     Ftps {
         host: String,
         #[serde(default = "default_ftp_port")]
         port: u16,
-        /// The municipality's FTP user; its name must contain the municipality.
+        /// The FTP user; in the Prisme layout the municipality's, its name must contain the
+        /// municipality.
         user: String,
         /// A file holding the password (first line), or:
         password_file: Option<PathBuf>,
@@ -286,11 +288,14 @@ pub enum TransportConfig {
         password_env: Option<String>,
         /// PEM of the CA (or the server's own certificate) to trust; default: the system's.
         ca_file: Option<PathBuf>,
-        /// The remote folder the municipality folders are in.
+        /// The remote folder the payload names are below (Prisme: the municipality folders).
         #[serde(default = "default_root")]
         root: String,
-        /// The first folder level; payloads for another municipality are refused.
-        municipality: String,
+        /// Which payload names are accepted: `prisme` (the default) or `plain`.
+        layout: Option<FileLayout>,
+        /// Prisme layout only: the first folder level; payloads for another municipality are
+        /// refused.
+        municipality: Option<String>,
         #[serde(default = "default_timeout_ms")]
         timeout_ms: u64,
     },
@@ -311,10 +316,25 @@ pub enum TransportConfig {
         host_key: String,
         #[serde(default = "default_root")]
         root: String,
-        municipality: String,
+        /// As for `ftps`.
+        layout: Option<FileLayout>,
+        /// As for `ftps`.
+        municipality: Option<String>,
         #[serde(default = "default_timeout_ms")]
         timeout_ms: u64,
     },
+}
+
+/// How an `ftps` or `sftp` transport maps payload names to folders on the server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FileLayout {
+    /// Prisme's tree `<municipality>/<prod|test>/<G|Q>/<file>`; its folders are never created.
+    /// Needs `municipality`. The default, so configurations from before `layout` keep working.
+    #[default]
+    Prisme,
+    /// Any safe relative payload name below `root`; missing folders below it are created.
+    Plain,
 }
 
 const fn default_ftp_port() -> u16 {
@@ -555,26 +575,30 @@ impl Config {
     }
 }
 
-/// The file-drive rules of the Prisme seed: the municipality's FTP user name names the
-/// municipality, and secrets come from exactly one place. (The transports also refuse any
-/// payload outside `<municipality>/<prod|test>/<G|Q>/`.)
+/// The file-drive rules: secrets come from exactly one place; in the Prisme layout (the
+/// default) the municipality is given and the municipality's FTP user name names it. (The
+/// transports also refuse any payload outside `<municipality>/<prod|test>/<G|Q>/`, or in the
+/// plain layout any unsafe name.)
 fn check_file_transport(t: &TransportConfig) -> Vec<String> {
     let mut problems = Vec::new();
-    let (user, municipality, password, key) = match t {
+    let (user, layout, municipality, password, key) = match t {
         TransportConfig::Ftps {
             user,
+            layout,
             municipality,
             password_file,
             password_env,
             ..
         } => (
             user,
+            layout,
             municipality,
             [password_file.is_some(), password_env.is_some()],
             false,
         ),
         TransportConfig::Sftp {
             user,
+            layout,
             municipality,
             password_file,
             password_env,
@@ -582,6 +606,7 @@ fn check_file_transport(t: &TransportConfig) -> Vec<String> {
             ..
         } => (
             user,
+            layout,
             municipality,
             [password_file.is_some(), password_env.is_some()],
             key_file.is_some(),
@@ -600,23 +625,37 @@ fn check_file_transport(t: &TransportConfig) -> Vec<String> {
             }
         ));
     }
-    if municipality.is_empty()
-        || !municipality
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
-    {
-        problems.push(format!(
-            "transport {}: municipality `{municipality}` must be the lower-case folder name",
+    match (layout.unwrap_or_default(), municipality) {
+        (FileLayout::Plain, None) => {}
+        (FileLayout::Plain, Some(_)) => problems.push(format!(
+            "transport {}: `municipality` belongs to layout = \"prisme\"; layout = \"plain\" delivers any relative name below root",
             t.kind()
-        ));
-    } else if matches!(t, TransportConfig::Ftps { .. })
-        && !user.to_ascii_lowercase().contains(municipality.as_str())
-    {
-        // The seed's rule for the municipality's FTP user; SFTP logins are site-specific.
-        problems.push(format!(
-            "transport {}: user `{user}` is not the user of municipality `{municipality}` (its name must contain the municipality)",
-            t.kind()
-        ));
+        )),
+        (FileLayout::Prisme, None) => problems.push(format!(
+            "transport {}: layout = \"prisme\"{} needs `municipality` (the first folder of every payload name); other receivers use layout = \"plain\"",
+            t.kind(),
+            if layout.is_none() { " (the default)" } else { "" }
+        )),
+        (FileLayout::Prisme, Some(municipality)) => {
+            if municipality.is_empty()
+                || !municipality
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+            {
+                problems.push(format!(
+                    "transport {}: municipality `{municipality}` must be the lower-case folder name",
+                    t.kind()
+                ));
+            } else if matches!(t, TransportConfig::Ftps { .. })
+                && !user.to_ascii_lowercase().contains(municipality.as_str())
+            {
+                // The seed's rule for the municipality's FTP user; SFTP logins are site-specific.
+                problems.push(format!(
+                    "transport {}: user `{user}` is not the user of municipality `{municipality}` (its name must contain the municipality)",
+                    t.kind()
+                ));
+            }
+        }
     }
     problems
 }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use hub_test_ftp_server::FtpServer;
 use hub_transports::ftps::{FtpsConfig, FtpsTransport};
 use hub_transports::http::Secret;
+use hub_transports::layout::Layout;
 use hub_transports::{ErrorKind, Transport};
 
 const MUNICIPALITY: &str = "sermersooq";
@@ -28,7 +29,9 @@ fn config(server: &FtpServer) -> FtpsConfig {
         password: Secret::new(server.password.clone()),
         ca_file: Some(server.ca_pem.clone()),
         root: "/".into(),
-        municipality: MUNICIPALITY.into(),
+        layout: Layout::Prisme {
+            municipality: MUNICIPALITY.into(),
+        },
         timeout: Duration::from_secs(10),
     }
 }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use hub_test_ssh_server::SshServer;
 use hub_transports::http::Secret;
+use hub_transports::layout::Layout;
 use hub_transports::sftp::{SftpAuth, SftpConfig, SftpTransport};
 use hub_transports::{ErrorKind, Transport};
 
@@ -28,7 +29,9 @@ fn config(server: &SshServer) -> SftpConfig {
         auth: SftpAuth::Password(Secret::new(server.password.clone())),
         host_key: server.host_key.clone(),
         root: "/".into(),
-        municipality: MUNICIPALITY.into(),
+        layout: Layout::Prisme {
+            municipality: MUNICIPALITY.into(),
+        },
         timeout: Duration::from_secs(10),
     }
 }
