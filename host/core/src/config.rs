@@ -853,6 +853,70 @@ settings = { municipality = "sermersooq", run_limit = 5, strict = true }
     }
 
     #[test]
+    fn file_layouts_plain_without_municipality_and_prisme_with_it() {
+        let with = |transport: &str| {
+            let text = GOOD.replace(
+                "transport = { type = \"dir\", path = \"out\" }",
+                &format!("transport = {transport}"),
+            );
+            match Config::parse(Path::new("/site/hub.toml"), &text) {
+                Ok(c) => Ok(c),
+                Err(ConfigError::Invalid { problems, .. }) => Err(problems.join("; ")),
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        let c = with(
+            "{ type = \"sftp\", host = \"h\", user = \"rki\", key_file = \"id\", host_key = \"ssh-ed25519 AAAA\", layout = \"plain\", root = \"/upload\" }",
+        )
+        .unwrap();
+        let TransportConfig::Sftp {
+            layout,
+            municipality,
+            ..
+        } = &c.targets[0].transport
+        else {
+            panic!("sftp expected")
+        };
+        assert_eq!((*layout, municipality), (Some(FileLayout::Plain), &None));
+        // Plain over FTPS: any user name, no municipality.
+        with("{ type = \"ftps\", host = \"h\", user = \"gesundheitsamt\", password_env = \"P\", layout = \"plain\" }").unwrap();
+        // Prisme, explicit or by default, needs its municipality.
+        for transport in [
+            "{ type = \"ftps\", host = \"h\", user = \"ftp-winformatik-sermersooq\", password_env = \"P\", layout = \"prisme\" }",
+            "{ type = \"sftp\", host = \"h\", user = \"u\", key_file = \"id\", host_key = \"ssh-ed25519 AAAA\" }",
+        ] {
+            let e = with(transport).unwrap_err();
+            assert!(
+                e.contains("layout = \"prisme\"") && e.contains("needs `municipality`"),
+                "{e}"
+            );
+            assert!(e.contains("layout = \"plain\""), "{e}");
+        }
+        let c = with(
+            "{ type = \"ftps\", host = \"h\", user = \"ftp-winformatik-sermersooq\", password_env = \"P\", layout = \"prisme\", municipality = \"sermersooq\" }",
+        )
+        .unwrap();
+        let TransportConfig::Ftps { layout, .. } = &c.targets[0].transport else {
+            panic!("ftps expected")
+        };
+        assert_eq!(*layout, Some(FileLayout::Prisme));
+        // A municipality does not belong to the plain layout; an unknown layout is named.
+        let e = with(
+            "{ type = \"ftps\", host = \"h\", user = \"u\", password_env = \"P\", layout = \"plain\", municipality = \"sermersooq\" }",
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("`municipality` belongs to layout = \"prisme\""),
+            "{e}"
+        );
+        let e = with(
+            "{ type = \"ftps\", host = \"h\", user = \"u\", password_env = \"P\", layout = \"flat\" }",
+        )
+        .unwrap_err();
+        assert!(e.contains("flat"), "{e}");
+    }
+
+    #[test]
     fn settings_are_checked_against_the_plugin() {
         let c = Config::parse(Path::new("hub.toml"), GOOD).unwrap();
         let specs = vec![
