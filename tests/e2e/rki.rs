@@ -179,3 +179,68 @@ fn a_transport_is_sent_again_byte_for_byte_on_request() {
         r.stderr()
     );
 }
+
+#[test]
+fn with_package_zip_over_sftp_in_the_plain_layout_the_archive_arrives_and_waits_for_its_receipt() {
+    let server = hub_test_ssh_server::SshServer::start("sermersooq").expect("sshd");
+    let site = site();
+    let text = std::fs::read_to_string(site.config()).unwrap();
+    // The test user may write only below /sermersooq in the chroot: that is the root here.
+    site.write_config(
+        &text
+            .replace(
+                "receipt_after_minutes = 60",
+                "receipt_after_minutes = 60\npackage = \"zip\"",
+            )
+            .replace(
+                "transport = { type = \"dir\", path = \"rki-out\" }",
+                &format!(
+                    "transport = {{ type = \"sftp\", host = \"127.0.0.1\", port = {}, user = \"{}\", key_file = \"{}\", host_key = \"{}\", layout = \"plain\", root = \"/sermersooq\", timeout_ms = 10000 }}",
+                    server.port,
+                    server.user,
+                    server.client_key.display(),
+                    server.host_key
+                ),
+            ),
+    );
+    let examples =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/rki-cases.ndjson");
+    site.ok(&["enqueue", "rki", examples.to_str().unwrap()]);
+    let out = site.ok(&["send", "rki"]);
+
+    let remote = server.root().join("sermersooq");
+    let mut names: Vec<String> = std::fs::read_dir(&remote)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    // The zip at the top of the root, no temporary file left (prod and test: Prisme's tree).
+    assert_eq!(
+        names,
+        ["RKI_1.01.0.02._1.01._00000001.zip", "prod", "test"],
+        "{out}\n{}",
+        server.logs()
+    );
+    let bytes = std::fs::read(remote.join("RKI_1.01.0.02._1.01._00000001.zip")).unwrap();
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    let mut xml = Vec::new();
+    std::io::Read::read_to_end(
+        &mut archive
+            .by_name("RKI_1.01.0.02._1.01._00000001.xml")
+            .unwrap(),
+        &mut xml,
+    )
+    .unwrap();
+    let parsed = parse_transport(&xml).unwrap();
+    assert_eq!(parsed.transport_number, 1);
+
+    // Delivered, and waiting for the receiving office's receipt.
+    let status = site.status();
+    let t = &status["transfers"][0];
+    assert_eq!(t["state"], "sent", "{t}");
+    assert_eq!(status["targets"][0]["in_flight"], 4);
+    let file = site.path("receipt.xml");
+    std::fs::write(&file, write_receipt(&Receipt::imported(&parsed))).unwrap();
+    let out = site.ok(&["receipt", "rki", file.to_str().unwrap()]);
+    assert!(out.contains("0 rejected; transfer done"), "{out}");
+}

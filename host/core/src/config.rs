@@ -346,13 +346,15 @@ pub enum TransportConfig {
         #[serde(default = "default_timeout_ms")]
         timeout_ms: u64,
     },
-    /// Files over FTP with explicit TLS (Prisme's file drive): a hidden temporary name,
-    /// then the final name, never replacing a file.
+    /// Files over FTP with explicit TLS (Prisme's file drive, or any other receiver with
+    /// `layout = "plain"`): a hidden temporary name, then the final name, never replacing a
+    /// file.
     Ftps {
         host: String,
         #[serde(default = "default_ftp_port")]
         port: u16,
-        /// The municipality's FTP user; its name must contain the municipality.
+        /// The FTP user; in the Prisme layout the municipality's, its name must contain the
+        /// municipality.
         user: String,
         /// A file holding the password (first line), or:
         password_file: Option<PathBuf>,
@@ -360,11 +362,14 @@ pub enum TransportConfig {
         password_env: Option<String>,
         /// PEM of the CA (or the server's own certificate) to trust; default: the system's.
         ca_file: Option<PathBuf>,
-        /// The remote folder the municipality folders are in.
+        /// The remote folder the payload names are below (Prisme: the municipality folders).
         #[serde(default = "default_root")]
         root: String,
-        /// The first folder level; payloads for another municipality are refused.
-        municipality: String,
+        /// Which payload names are accepted: `prisme` (the default) or `plain`.
+        layout: Option<FileLayout>,
+        /// Prisme layout only: the first folder level; payloads for another municipality are
+        /// refused.
+        municipality: Option<String>,
         #[serde(default = "default_timeout_ms")]
         timeout_ms: u64,
     },
@@ -385,10 +390,25 @@ pub enum TransportConfig {
         host_key: String,
         #[serde(default = "default_root")]
         root: String,
-        municipality: String,
+        /// As for `ftps`.
+        layout: Option<FileLayout>,
+        /// As for `ftps`.
+        municipality: Option<String>,
         #[serde(default = "default_timeout_ms")]
         timeout_ms: u64,
     },
+}
+
+/// How an `ftps` or `sftp` transport maps payload names to folders on the server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FileLayout {
+    /// Prisme's tree `<municipality>/<prod|test>/<G|Q>/<file>`; its folders are never created.
+    /// Needs `municipality`. The default, so configurations from before `layout` keep working.
+    #[default]
+    Prisme,
+    /// Any safe relative payload name below `root`; missing folders below it are created.
+    Plain,
 }
 
 const fn default_ftp_port() -> u16 {
@@ -682,26 +702,30 @@ impl Config {
     }
 }
 
-/// The file-drive rules of the Prisme seed: the municipality's FTP user name names the
-/// municipality, and secrets come from exactly one place. (The transports also refuse any
-/// payload outside `<municipality>/<prod|test>/<G|Q>/`.)
+/// The file-drive rules: secrets come from exactly one place; in the Prisme layout (the
+/// default) the municipality is given and the municipality's FTP user name names it. (The
+/// transports also refuse any payload outside `<municipality>/<prod|test>/<G|Q>/`, or in the
+/// plain layout any unsafe name.)
 fn check_file_transport(t: &TransportConfig) -> Vec<String> {
     let mut problems = Vec::new();
-    let (user, municipality, password, key) = match t {
+    let (user, layout, municipality, password, key) = match t {
         TransportConfig::Ftps {
             user,
+            layout,
             municipality,
             password_file,
             password_env,
             ..
         } => (
             user,
+            layout,
             municipality,
             [password_file.is_some(), password_env.is_some()],
             false,
         ),
         TransportConfig::Sftp {
             user,
+            layout,
             municipality,
             password_file,
             password_env,
@@ -709,6 +733,7 @@ fn check_file_transport(t: &TransportConfig) -> Vec<String> {
             ..
         } => (
             user,
+            layout,
             municipality,
             [password_file.is_some(), password_env.is_some()],
             key_file.is_some(),
@@ -727,23 +752,37 @@ fn check_file_transport(t: &TransportConfig) -> Vec<String> {
             }
         ));
     }
-    if municipality.is_empty()
-        || !municipality
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
-    {
-        problems.push(format!(
-            "transport {}: municipality `{municipality}` must be the lower-case folder name",
+    match (layout.unwrap_or_default(), municipality) {
+        (FileLayout::Plain, None) => {}
+        (FileLayout::Plain, Some(_)) => problems.push(format!(
+            "transport {}: `municipality` belongs to layout = \"prisme\"; layout = \"plain\" delivers any relative name below root",
             t.kind()
-        ));
-    } else if matches!(t, TransportConfig::Ftps { .. })
-        && !user.to_ascii_lowercase().contains(municipality.as_str())
-    {
-        // The seed's rule for the municipality's FTP user; SFTP logins are site-specific.
-        problems.push(format!(
-            "transport {}: user `{user}` is not the user of municipality `{municipality}` (its name must contain the municipality)",
-            t.kind()
-        ));
+        )),
+        (FileLayout::Prisme, None) => problems.push(format!(
+            "transport {}: layout = \"prisme\"{} needs `municipality` (the first folder of every payload name); other receivers use layout = \"plain\"",
+            t.kind(),
+            if layout.is_none() { " (the default)" } else { "" }
+        )),
+        (FileLayout::Prisme, Some(municipality)) => {
+            if municipality.is_empty()
+                || !municipality
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+            {
+                problems.push(format!(
+                    "transport {}: municipality `{municipality}` must be the lower-case folder name",
+                    t.kind()
+                ));
+            } else if matches!(t, TransportConfig::Ftps { .. })
+                && !user.to_ascii_lowercase().contains(municipality.as_str())
+            {
+                // The seed's rule for the municipality's FTP user; SFTP logins are site-specific.
+                problems.push(format!(
+                    "transport {}: user `{user}` is not the user of municipality `{municipality}` (its name must contain the municipality)",
+                    t.kind()
+                ));
+            }
+        }
     }
     problems
 }
@@ -938,6 +977,70 @@ settings = { municipality = "sermersooq", run_limit = 5, strict = true }
         };
         assert_eq!(key_file.as_deref(), Some(Path::new("/site/keys/id")));
         assert_eq!(*port, 22);
+    }
+
+    #[test]
+    fn file_layouts_plain_without_municipality_and_prisme_with_it() {
+        let with = |transport: &str| {
+            let text = GOOD.replace(
+                "transport = { type = \"dir\", path = \"out\" }",
+                &format!("transport = {transport}"),
+            );
+            match Config::parse(Path::new("/site/hub.toml"), &text) {
+                Ok(c) => Ok(c),
+                Err(ConfigError::Invalid { problems, .. }) => Err(problems.join("; ")),
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        let c = with(
+            "{ type = \"sftp\", host = \"h\", user = \"rki\", key_file = \"id\", host_key = \"ssh-ed25519 AAAA\", layout = \"plain\", root = \"/upload\" }",
+        )
+        .unwrap();
+        let TransportConfig::Sftp {
+            layout,
+            municipality,
+            ..
+        } = &c.targets[0].transport
+        else {
+            panic!("sftp expected")
+        };
+        assert_eq!((*layout, municipality), (Some(FileLayout::Plain), &None));
+        // Plain over FTPS: any user name, no municipality.
+        with("{ type = \"ftps\", host = \"h\", user = \"gesundheitsamt\", password_env = \"P\", layout = \"plain\" }").unwrap();
+        // Prisme, explicit or by default, needs its municipality.
+        for transport in [
+            "{ type = \"ftps\", host = \"h\", user = \"ftp-winformatik-sermersooq\", password_env = \"P\", layout = \"prisme\" }",
+            "{ type = \"sftp\", host = \"h\", user = \"u\", key_file = \"id\", host_key = \"ssh-ed25519 AAAA\" }",
+        ] {
+            let e = with(transport).unwrap_err();
+            assert!(
+                e.contains("layout = \"prisme\"") && e.contains("needs `municipality`"),
+                "{e}"
+            );
+            assert!(e.contains("layout = \"plain\""), "{e}");
+        }
+        let c = with(
+            "{ type = \"ftps\", host = \"h\", user = \"ftp-winformatik-sermersooq\", password_env = \"P\", layout = \"prisme\", municipality = \"sermersooq\" }",
+        )
+        .unwrap();
+        let TransportConfig::Ftps { layout, .. } = &c.targets[0].transport else {
+            panic!("ftps expected")
+        };
+        assert_eq!(*layout, Some(FileLayout::Prisme));
+        // A municipality does not belong to the plain layout; an unknown layout is named.
+        let e = with(
+            "{ type = \"ftps\", host = \"h\", user = \"u\", password_env = \"P\", layout = \"plain\", municipality = \"sermersooq\" }",
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("`municipality` belongs to layout = \"prisme\""),
+            "{e}"
+        );
+        let e = with(
+            "{ type = \"ftps\", host = \"h\", user = \"u\", password_env = \"P\", layout = \"flat\" }",
+        )
+        .unwrap_err();
+        assert!(e.contains("flat"), "{e}");
     }
 
     #[test]

@@ -269,6 +269,7 @@ fn report_upload(what: &str, count: usize, size: usize, took: Duration) {
 fn files() {
     use hub_transports::ftps::{FtpsConfig, FtpsTransport};
     use hub_transports::http::Secret;
+    use hub_transports::layout::Layout;
     use hub_transports::sftp::{SftpAuth, SftpConfig, SftpTransport};
     let ftp = match hub_test_ftp_server::FtpServer::start("sermersooq") {
         Ok(s) => s,
@@ -284,7 +285,9 @@ fn files() {
         password: Secret::new(ftp.password.clone()),
         ca_file: Some(ftp.ca_pem.clone()),
         root: "/".into(),
-        municipality: "sermersooq".into(),
+        layout: Layout::Prisme {
+            municipality: "sermersooq".into(),
+        },
         timeout: Duration::from_secs(60),
     })
     .unwrap();
@@ -316,7 +319,9 @@ fn files() {
         auth: SftpAuth::Password(Secret::new(ssh.password.clone())),
         host_key: ssh.host_key.clone(),
         root: "/".into(),
-        municipality: "sermersooq".into(),
+        layout: Layout::Prisme {
+            municipality: "sermersooq".into(),
+        },
         timeout: Duration::from_secs(60),
     })
     .unwrap();

@@ -1,9 +1,11 @@
-//! The `ftps` transport: G/Q files to Prisme over FTP with explicit TLS (`AUTH TLS`).
+//! The `ftps` transport: files over FTP with explicit TLS (`AUTH TLS`).
 //!
+//! Payload names are relative paths below `root`; the [`Layout`] says which are accepted.
 //! Prisme's FTP user sees a tree `/<municipality>/<prod|test>/<G|Q>/`; the first folder must be
-//! the municipality the user belongs to. Payload names are relative paths in that tree
-//! (`sermersooq/test/G/522-24-001-G.txt`). The tree belongs to Prisme: a missing folder is
-//! refused, never created.
+//! the municipality the user belongs to (`sermersooq/test/G/522-24-001-G.txt`), and the tree
+//! belongs to Prisme: a missing folder is refused, never created. In the plain layout (RKI
+//! transports, other receivers) any safe relative name is accepted and missing folders below
+//! `root` are created (MKD).
 //!
 //! One control connection is kept and reused for many files (a NOOP checks it after a pause;
 //! a dropped one is replaced on the next call). Binary mode is set right after login: the
@@ -33,6 +35,7 @@ use suppaftp::types::FileType;
 use suppaftp::{FtpError, RustlsConnector, RustlsFtpStream};
 
 use crate::http::Secret;
+use crate::layout::Layout;
 use crate::{RemoteState, Transport, TransportError};
 
 /// Where and how to log in.
@@ -48,11 +51,11 @@ pub struct FtpsConfig {
     /// PEM file with the CA (or pinned server) certificate(s) to trust; when absent, the
     /// platform's trust store.
     pub ca_file: Option<PathBuf>,
-    /// The remote base folder the Prisme tree hangs below, e.g. `/`; a relative one is taken
+    /// The remote base folder the payload names are below, e.g. `/`; a relative one is taken
     /// from the login folder.
     pub root: String,
-    /// The municipality this user belongs to: the first folder of every payload name.
-    pub municipality: String,
+    /// Which names are accepted and whether missing folders are created.
+    pub layout: Layout,
     /// Limit for connecting and for each read or write on the control and data connections.
     pub timeout: Duration,
 }
@@ -86,85 +89,19 @@ impl std::fmt::Debug for FtpsTransport {
     }
 }
 
-/// A payload name taken apart: `<municipality>/<prod|test>/<G|Q>/<file>`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct PrismeName {
-    /// `<municipality>/<environment>/<kind>`, relative.
-    pub folder: String,
-    /// The final file name.
-    pub file: String,
-}
-
-impl PrismeName {
-    /// The hidden temporary name in the same folder: `.<file>.hub-part`.
-    pub fn temp_file(&self) -> String {
-        format!(".{}.hub-part", self.file)
-    }
-}
-
-/// Checks a payload name against Prisme's folder rules before anything is sent.
-pub(crate) fn prisme_name(
-    endpoint: &str,
-    municipality: &str,
-    name: &str,
-) -> Result<PrismeName, TransportError> {
-    let refuse = |why: String| {
-        TransportError::permanent(format!("{endpoint}: cannot deliver {name}: {why}"))
-    };
-    let parts: Vec<&str> = name.split('/').collect();
-    if parts.len() != 4
-        || parts
-            .iter()
-            .any(|p| p.is_empty() || *p == "." || *p == ".." || p.contains('\\'))
-    {
-        return Err(refuse(
-            "Prisme expects <municipality>/<prod|test>/<G|Q>/<file>".into(),
-        ));
-    }
-    let (muni, env, kind, file) = (parts[0], parts[1], parts[2], parts[3]);
-    if muni != municipality {
-        return Err(refuse(format!(
-            "its first folder is the municipality \"{muni}\", but this connection's user belongs \
-             to municipality \"{municipality}\""
-        )));
-    }
-    if env != "prod" && env != "test" {
-        return Err(refuse(format!(
-            "its second folder is \"{env}\"; it must be \"prod\" or \"test\""
-        )));
-    }
-    if kind != "G" && kind != "Q" {
-        return Err(refuse(format!(
-            "its third folder is \"{kind}\"; it must be \"G\" or \"Q\""
-        )));
-    }
-    let upper = file.to_ascii_uppercase();
-    for letter in ["G", "Q"] {
-        if upper.ends_with(&format!("-{letter}.TXT")) && kind != letter {
-            return Err(refuse(format!(
-                "a {letter} file belongs in the {letter} folder, not in {kind}"
-            )));
-        }
-    }
-    if file.starts_with('.') {
-        return Err(refuse("a file name must not start with a dot".into()));
-    }
-    Ok(PrismeName {
-        folder: format!("{muni}/{env}/{kind}"),
-        file: file.to_string(),
-    })
-}
-
-/// `base` + `/` + `rel`, with exactly one slash between.
 /// `scheme://user@host:port/root` for the protocol log: never a password.
 pub(crate) fn endpoint(scheme: &str, user: &str, host: &str, port: u16, root: &str) -> String {
     let slash = if root.starts_with('/') { "" } else { "/" };
     format!("{scheme}://{user}@{host}:{port}{slash}{root}")
 }
 
+/// `base` + `/` + `rel`, with exactly one slash between; `base` itself when `rel` is empty.
 pub(crate) fn join(base: &str, rel: &str) -> String {
     if base.is_empty() {
         return rel.to_string();
+    }
+    if rel.is_empty() {
+        return base.to_string();
     }
     format!("{}/{rel}", base.trim_end_matches('/'))
 }
@@ -179,9 +116,9 @@ impl FtpsTransport {
             config.port,
             &config.root,
         );
-        if config.host.is_empty() || config.user.is_empty() || config.municipality.is_empty() {
+        if config.host.is_empty() || config.user.is_empty() || config.layout.is_incomplete() {
             return Err(TransportError::permanent(format!(
-                "{endpoint}: host, user and municipality must be set"
+                "{endpoint}: host, user and (for the Prisme layout) municipality must be set"
             )));
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -455,22 +392,49 @@ fn exists(conn: &mut Conn, endpoint: &str, path: &str) -> Result<bool, Failure> 
     }
 }
 
-/// Refuses a folder that does not exist (never creates one: the tree is Prisme's).
-fn ensure_folder(conn: &mut Conn, endpoint: &str, folder: &str) -> Result<(), Failure> {
-    if conn.folders.contains(folder) {
-        return Ok(());
+/// Makes sure the folder `rel` (relative to the root) exists and returns its absolute path.
+/// Prisme's tree is never created: a missing folder is refused. In the plain layout missing
+/// folders below the root are made one level at a time; one that exists already (or appears
+/// meanwhile, made by another sender) is fine. The root itself is never created.
+fn ensure_folder(
+    conn: &mut Conn,
+    endpoint: &str,
+    layout: &Layout,
+    rel: &str,
+) -> Result<String, Failure> {
+    let folder = join(&conn.base, rel);
+    if conn.folders.contains(&folder) {
+        return Ok(folder);
     }
-    match conn.ftp.cwd(folder) {
+    match conn.ftp.cwd(&folder) {
         Ok(()) => {
-            conn.folders.insert(folder.to_string());
-            Ok(())
+            conn.folders.insert(folder.clone());
+            return Ok(folder);
         }
-        Err(e) if reply_code(&e) == Some(550) => Err(Failure::permanent(format!(
-            "{endpoint}: the folder {folder} does not exist on the server; the hub does not \
-             create folders on Prisme's server (check municipality and environment)"
-        ))),
-        Err(e) => Err(Failure::ftp(endpoint, &format!("CWD {folder}"), &e)),
+        Err(e) if reply_code(&e) == Some(550) && (!layout.creates_folders() || rel.is_empty()) => {
+            return Err(Failure::permanent(format!(
+                "{endpoint}: the folder {folder} does not exist on the server; {}",
+                layout.missing_folder_hint()
+            )));
+        }
+        Err(e) if reply_code(&e) == Some(550) => {}
+        Err(e) => return Err(Failure::ftp(endpoint, &format!("CWD {folder}"), &e)),
     }
+    let mut path = conn.base.clone();
+    for segment in rel.split('/') {
+        path = join(&path, segment);
+        if conn.folders.contains(&path) {
+            continue;
+        }
+        if let Err(e) = conn.ftp.mkdir(&path) {
+            // 550 "File exists" (or a refusal): fine if the folder is there now.
+            if !matches!(reply_code(&e), Some(500..=599)) || conn.ftp.cwd(&path).is_err() {
+                return Err(Failure::ftp(endpoint, &format!("MKD {path}"), &e));
+            }
+        }
+        conn.folders.insert(path.clone());
+    }
+    Ok(folder)
 }
 
 impl Transport for FtpsTransport {
@@ -479,10 +443,10 @@ impl Transport for FtpsTransport {
     }
 
     fn put_temp(&mut self, name: &str, bytes: &[u8]) -> Result<(), TransportError> {
-        let p = prisme_name(&self.endpoint, &self.config.municipality, name)?;
+        let p = self.config.layout.check(&self.endpoint, name)?;
+        let layout = self.config.layout.clone();
         self.with_conn(|conn, endpoint| {
-            let folder = join(&conn.base, &p.folder);
-            ensure_folder(conn, endpoint, &folder)?;
+            let folder = ensure_folder(conn, endpoint, &layout, &p.folder)?;
             let temp = join(&folder, &p.temp_file());
             let sent = match conn.ftp.put_file(&temp, &mut Cursor::new(bytes)) {
                 Ok(n) => n,
@@ -523,10 +487,10 @@ impl Transport for FtpsTransport {
     /// final name between the check and RNTO (only another sender could do that, within
     /// one round trip) would be replaced.
     fn make_final(&mut self, name: &str) -> Result<(), TransportError> {
-        let p = prisme_name(&self.endpoint, &self.config.municipality, name)?;
+        let p = self.config.layout.check(&self.endpoint, name)?;
+        let layout = self.config.layout.clone();
         self.with_conn(|conn, endpoint| {
-            let folder = join(&conn.base, &p.folder);
-            ensure_folder(conn, endpoint, &folder)?;
+            let folder = ensure_folder(conn, endpoint, &layout, &p.folder)?;
             let temp = join(&folder, &p.temp_file());
             let path = join(&folder, &p.file);
             if exists(conn, endpoint, &path)? {
@@ -551,7 +515,7 @@ impl Transport for FtpsTransport {
     }
 
     fn remove_temp(&mut self, name: &str) -> Result<(), TransportError> {
-        let p = prisme_name(&self.endpoint, &self.config.municipality, name)?;
+        let p = self.config.layout.check(&self.endpoint, name)?;
         self.with_conn(|conn, endpoint| {
             let temp = join(&join(&conn.base, &p.folder), &p.temp_file());
             match conn.ftp.rm(&temp) {
@@ -569,7 +533,7 @@ impl Transport for FtpsTransport {
     }
 
     fn inspect(&mut self, name: &str) -> Result<RemoteState, TransportError> {
-        let p = prisme_name(&self.endpoint, &self.config.municipality, name)?;
+        let p = self.config.layout.check(&self.endpoint, name)?;
         self.with_conn(|conn, endpoint| {
             let folder = join(&conn.base, &p.folder);
             Ok(RemoteState {
@@ -580,9 +544,9 @@ impl Transport for FtpsTransport {
     }
 
     /// Connects and logs in (or checks the kept connection), then PWD and NOOP, and looks
-    /// for the municipality's folder. Sends no file.
+    /// for the municipality's folder (Prisme layout) or the root (plain). Sends no file.
     fn health(&mut self) -> Result<(), TransportError> {
-        let municipality = self.config.municipality.clone();
+        let layout = self.config.layout.clone();
         self.with_conn(|conn, endpoint| {
             conn.ftp
                 .pwd()
@@ -590,8 +554,7 @@ impl Transport for FtpsTransport {
             conn.ftp
                 .noop()
                 .map_err(|e| Failure::ftp(endpoint, "NOOP", &e))?;
-            let folder = join(&conn.base, &municipality);
-            ensure_folder(conn, endpoint, &folder)
+            ensure_folder(conn, endpoint, &layout, layout.health_folder()).map(|_| ())
         })
     }
 }
@@ -609,29 +572,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_follow_prismes_folder_rules() {
-        let ok = prisme_name("e", "sermersooq", "sermersooq/test/G/522-24-001-G.txt").unwrap();
-        assert_eq!(ok.folder, "sermersooq/test/G");
-        assert_eq!(ok.temp_file(), ".522-24-001-G.txt.hub-part");
-        for (name, needle) in [
-            ("qeqqata/test/G/1-24-1-G.txt", "\"qeqqata\""),
-            ("sermersooq/demo/G/1-24-1-G.txt", "\"prod\" or \"test\""),
-            ("sermersooq/test/X/1-24-1-G.txt", "\"G\" or \"Q\""),
-            ("sermersooq/test/Q/1-24-1-G.txt", "G folder"),
-            ("sermersooq/test/1-24-1-G.txt", "<municipality>"),
-            ("sermersooq/test/G/../x", "<municipality>"),
-            ("sermersooq/test/G/.x", "dot"),
-        ] {
-            let e = prisme_name("e", "sermersooq", name).unwrap_err();
-            assert_eq!(e.kind, crate::ErrorKind::Permanent);
-            assert!(e.message.contains(needle), "{name}: {}", e.message);
-        }
-        assert_eq!(join("/", "a/b"), "/a/b");
-        assert_eq!(join("/up/", "a"), "/up/a");
-        assert_eq!(join("", "a"), "a");
-    }
-
-    #[test]
     fn the_password_never_prints() {
         let t = FtpsTransport::new(FtpsConfig {
             host: "localhost".into(),
@@ -640,7 +580,9 @@ mod tests {
             password: Secret::new("hunter2"),
             ca_file: None,
             root: "/".into(),
-            municipality: "sermersooq".into(),
+            layout: Layout::Prisme {
+                municipality: "sermersooq".into(),
+            },
             timeout: Duration::from_secs(1),
         })
         .unwrap();

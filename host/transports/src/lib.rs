@@ -9,9 +9,10 @@
 pub mod dir;
 pub mod ftps;
 pub mod http;
+pub mod layout;
 pub mod sftp;
 
-use hub_core::config::TransportConfig;
+use hub_core::config::{FileLayout, TransportConfig};
 use hub_plugin_sdk::Response;
 use thiserror::Error;
 
@@ -133,6 +134,7 @@ pub fn open(
             password_env,
             ca_file,
             root,
+            layout,
             municipality,
             timeout_ms,
         } => Box::new(ftps::FtpsTransport::new(ftps::FtpsConfig {
@@ -146,7 +148,7 @@ pub fn open(
             )?,
             ca_file: ca_file.clone(),
             root: root.clone(),
-            municipality: municipality.clone(),
+            layout: file_layout(*layout, municipality.as_deref()),
             timeout: std::time::Duration::from_millis(*timeout_ms),
         })?),
         TransportConfig::Sftp {
@@ -160,6 +162,7 @@ pub fn open(
             passphrase_env,
             host_key,
             root,
+            layout,
             municipality,
             timeout_ms,
         } => {
@@ -189,11 +192,23 @@ pub fn open(
                 auth,
                 host_key: host_key.clone(),
                 root: root.clone(),
-                municipality: municipality.clone(),
+                layout: file_layout(*layout, municipality.as_deref()),
                 timeout: std::time::Duration::from_millis(*timeout_ms),
             })?)
         }
     })
+}
+
+/// The layout of an `ftps` or `sftp` transport: Prisme's (the default) with its
+/// municipality, or plain. (A Prisme layout without municipality is refused by the
+/// configuration check, and by the transport if it gets this far.)
+fn file_layout(layout: Option<FileLayout>, municipality: Option<&str>) -> layout::Layout {
+    match layout.unwrap_or_default() {
+        FileLayout::Prisme => layout::Layout::Prisme {
+            municipality: municipality.unwrap_or_default().to_string(),
+        },
+        FileLayout::Plain => layout::Layout::Plain,
+    }
 }
 
 /// Reads a secret from a file (its first line) or an environment variable; the error

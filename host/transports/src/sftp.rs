@@ -1,5 +1,6 @@
-//! The `sftp` transport: G/Q files to Prisme over SFTP, with the same folder rules, temporary
-//! names and once-only rename as [`crate::ftps`].
+//! The `sftp` transport: files over SFTP, with the same [`Layout`]s (Prisme's folder rules,
+//! or plain names below `root` with missing folders created), temporary names and once-only
+//! rename as [`crate::ftps`].
 //!
 //! Client: russh + russh-sftp, pure Rust (ring; no OpenSSL, no C libssh2). They are async: the
 //! transport owns a small current-thread tokio runtime and blocks on it, since the pipeline is
@@ -32,8 +33,9 @@ use russh_sftp::client::error::Error as SftpError;
 use russh_sftp::protocol::{OpenFlags, StatusCode};
 use tokio::io::AsyncWriteExt;
 
-use crate::ftps::{PrismeName, join, prisme_name};
+use crate::ftps::join;
 use crate::http::Secret;
+use crate::layout::{Layout, RemoteName};
 use crate::{RemoteState, Transport, TransportError};
 
 /// How the user logs in.
@@ -58,11 +60,11 @@ pub struct SftpConfig {
     /// The server's public key in OpenSSH format, e.g. `ssh-ed25519 AAAA…` (a comment after
     /// it is ignored). No other key is accepted.
     pub host_key: String,
-    /// The remote base folder the Prisme tree hangs below, e.g. `/`; a relative one is taken
+    /// The remote base folder the payload names are below, e.g. `/`; a relative one is taken
     /// from the login folder.
     pub root: String,
-    /// The municipality this user belongs to: the first folder of every payload name.
-    pub municipality: String,
+    /// Which names are accepted and whether missing folders are created.
+    pub layout: Layout,
     /// Limit for connecting and for each SFTP step.
     pub timeout: Duration,
 }
@@ -141,9 +143,9 @@ impl SftpTransport {
             config.port,
             &config.root,
         );
-        if config.host.is_empty() || config.user.is_empty() || config.municipality.is_empty() {
+        if config.host.is_empty() || config.user.is_empty() || config.layout.is_incomplete() {
             return Err(TransportError::permanent(format!(
-                "{endpoint}: host, user and municipality must be set"
+                "{endpoint}: host, user and (for the Prisme layout) municipality must be set"
             )));
         }
         let host_key = PublicKey::from_openssh(config.host_key.trim()).map_err(|e| {
@@ -407,32 +409,77 @@ async fn exists(
     }
 }
 
+/// Makes sure the folder `rel` (relative to the root) exists and returns its absolute path.
+/// Prisme's tree is never created: a missing folder is refused. In the plain layout missing
+/// folders below the root are made one level at a time; one that exists already (or appears
+/// meanwhile, made by another sender) is fine. The root itself is never created.
 async fn ensure_folder(
     conn: &mut Conn,
     endpoint: &str,
     timeout: Duration,
-    folder: &str,
-) -> Result<(), Failure> {
-    if conn.folders.contains(folder) {
-        return Ok(());
+    layout: &Layout,
+    rel: &str,
+) -> Result<String, Failure> {
+    let folder = join(&conn.base, rel);
+    if conn.folders.contains(&folder) {
+        return Ok(folder);
     }
-    match within(endpoint, folder, timeout, conn.sftp.metadata(folder)).await? {
+    match within(
+        endpoint,
+        &folder,
+        timeout,
+        conn.sftp.metadata(folder.as_str()),
+    )
+    .await?
+    {
         Ok(m) if m.is_dir() => {
-            conn.folders.insert(folder.to_string());
-            Ok(())
+            conn.folders.insert(folder.clone());
+            return Ok(folder);
         }
-        Ok(_) => Err(Failure::permanent(format!(
-            "{endpoint}: {folder} on the server is not a folder"
-        ))),
-        Err(e) if is_no_such_file(&e) => Err(Failure::permanent(format!(
-            "{endpoint}: the folder {folder} does not exist on the server; the hub does not \
-             create folders on Prisme's server (check municipality and environment)"
-        ))),
-        Err(e) => Err(sftp_error(endpoint, &format!("stat {folder}"), &e)),
+        Ok(_) => {
+            return Err(Failure::permanent(format!(
+                "{endpoint}: {folder} on the server is not a folder"
+            )));
+        }
+        Err(e) if is_no_such_file(&e) && (!layout.creates_folders() || rel.is_empty()) => {
+            return Err(Failure::permanent(format!(
+                "{endpoint}: the folder {folder} does not exist on the server; {}",
+                layout.missing_folder_hint()
+            )));
+        }
+        Err(e) if is_no_such_file(&e) => {}
+        Err(e) => return Err(sftp_error(endpoint, &format!("stat {folder}"), &e)),
     }
+    let mut path = conn.base.clone();
+    for segment in rel.split('/') {
+        path = join(&path, segment);
+        if conn.folders.contains(&path) {
+            continue;
+        }
+        let made = within(
+            endpoint,
+            &path,
+            timeout,
+            conn.sftp.create_dir(path.as_str()),
+        )
+        .await?;
+        if let Err(e) = made {
+            // The folder exists already (or a refusal): fine if it is a folder now.
+            let failure = sftp_error(endpoint, &format!("mkdir {path}"), &e);
+            if !failure.keep_connection {
+                return Err(failure);
+            }
+            match within(endpoint, &path, timeout, conn.sftp.metadata(path.as_str())).await? {
+                Ok(m) if m.is_dir() => {}
+                _ => return Err(failure),
+            }
+        }
+        conn.folders.insert(path.clone());
+    }
+    Ok(folder)
 }
 
-fn paths(conn: &Conn, p: &PrismeName) -> (String, String, String) {
+fn paths(conn: &Conn, p: &RemoteName) -> (String, String, String) {
     let folder = join(&conn.base, &p.folder);
     let temp = join(&folder, &p.temp_file());
     let path = join(&folder, &p.file);
@@ -445,10 +492,11 @@ impl Transport for SftpTransport {
     }
 
     fn put_temp(&mut self, name: &str, bytes: &[u8]) -> Result<(), TransportError> {
-        let p = prisme_name(&self.endpoint, &self.config.municipality, name)?;
+        let p = self.config.layout.check(&self.endpoint, name)?;
+        let layout = self.config.layout.clone();
         self.with_conn(async |conn, endpoint, timeout| {
-            let (folder, temp, _) = paths(conn, &p);
-            ensure_folder(conn, endpoint, timeout, &folder).await?;
+            let (_, temp, _) = paths(conn, &p);
+            ensure_folder(conn, endpoint, timeout, &layout, &p.folder).await?;
             let flags = OpenFlags::CREATE | OpenFlags::TRUNCATE | OpenFlags::WRITE;
             let mut file = within(
                 endpoint,
@@ -485,10 +533,11 @@ impl Transport for SftpTransport {
     }
 
     fn make_final(&mut self, name: &str) -> Result<(), TransportError> {
-        let p = prisme_name(&self.endpoint, &self.config.municipality, name)?;
+        let p = self.config.layout.check(&self.endpoint, name)?;
+        let layout = self.config.layout.clone();
         self.with_conn(async |conn, endpoint, timeout| {
-            let (folder, temp, path) = paths(conn, &p);
-            ensure_folder(conn, endpoint, timeout, &folder).await?;
+            let (_, temp, path) = paths(conn, &p);
+            ensure_folder(conn, endpoint, timeout, &layout, &p.folder).await?;
             let taken = || {
                 Failure::permanent(format!(
                     "{endpoint}: {path} already exists; the hub never replaces a delivered file"
@@ -519,7 +568,7 @@ impl Transport for SftpTransport {
     }
 
     fn remove_temp(&mut self, name: &str) -> Result<(), TransportError> {
-        let p = prisme_name(&self.endpoint, &self.config.municipality, name)?;
+        let p = self.config.layout.check(&self.endpoint, name)?;
         self.with_conn(async |conn, endpoint, timeout| {
             let (_, temp, _) = paths(conn, &p);
             match within(
@@ -538,7 +587,7 @@ impl Transport for SftpTransport {
     }
 
     fn inspect(&mut self, name: &str) -> Result<RemoteState, TransportError> {
-        let p = prisme_name(&self.endpoint, &self.config.municipality, name)?;
+        let p = self.config.layout.check(&self.endpoint, name)?;
         self.with_conn(async |conn, endpoint, timeout| {
             let (_, temp, path) = paths(conn, &p);
             Ok(RemoteState {
@@ -549,13 +598,15 @@ impl Transport for SftpTransport {
     }
 
     /// Connects and logs in (or checks the kept session) and looks for the municipality's
-    /// folder. Sends no file.
+    /// folder (Prisme layout) or the root (plain). Sends no file.
     fn health(&mut self) -> Result<(), TransportError> {
-        let municipality = self.config.municipality.clone();
+        let layout = self.config.layout.clone();
         self.with_conn(async |conn, endpoint, timeout| {
-            let folder = join(&conn.base, &municipality);
-            conn.folders.remove(&folder);
-            ensure_folder(conn, endpoint, timeout, &folder).await
+            let rel = layout.health_folder();
+            conn.folders.remove(&join(&conn.base, rel));
+            ensure_folder(conn, endpoint, timeout, &layout, rel)
+                .await
+                .map(|_| ())
         })
     }
 }
@@ -590,7 +641,9 @@ mod tests {
             auth: SftpAuth::Password(Secret::new("hunter2")),
             host_key: host_key.into(),
             root: "/".into(),
-            municipality: "sermersooq".into(),
+            layout: Layout::Prisme {
+                municipality: "sermersooq".into(),
+            },
             timeout: Duration::from_secs(1),
         }
     }

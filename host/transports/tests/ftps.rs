@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use hub_test_ftp_server::FtpServer;
 use hub_transports::ftps::{FtpsConfig, FtpsTransport};
 use hub_transports::http::Secret;
+use hub_transports::layout::Layout;
 use hub_transports::{ErrorKind, Transport};
 
 const MUNICIPALITY: &str = "sermersooq";
@@ -28,7 +29,9 @@ fn config(server: &FtpServer) -> FtpsConfig {
         password: Secret::new(server.password.clone()),
         ca_file: Some(server.ca_pem.clone()),
         root: "/".into(),
-        municipality: MUNICIPALITY.into(),
+        layout: Layout::Prisme {
+            municipality: MUNICIPALITY.into(),
+        },
         timeout: Duration::from_secs(10),
     }
 }
@@ -280,4 +283,99 @@ fn an_untrusted_server_certificate_is_permanent() {
     let e = t.health().unwrap_err();
     assert_eq!(e.kind, ErrorKind::Permanent, "{}", e.message);
     assert!(e.message.contains("TLS"), "{}", e.message);
+}
+
+/// A zip's first and last bytes around every byte value, NULs and line ends: binary or bust.
+fn zip_like() -> Vec<u8> {
+    let mut bytes = b"PK\x03\x04\x14\x00\x00\x00\x08\x00".to_vec();
+    bytes.extend((0..=255u8).cycle().take(70_000));
+    bytes.extend_from_slice(b"\r\n\n\x00PK\x05\x06\x00\x00");
+    bytes
+}
+
+fn plain(server: &FtpServer, root: &str) -> FtpsTransport {
+    let mut cfg = config(server);
+    cfg.layout = Layout::Plain;
+    cfg.root = root.into();
+    FtpsTransport::new(cfg).unwrap()
+}
+
+#[test]
+fn plain_layout_delivers_at_the_top_and_in_new_sub_folders_never_replacing() {
+    let server = server();
+    let home = server.home();
+    let mut t = plain(&server, "/");
+    t.health()
+        .unwrap_or_else(|e| panic!("{e}\n{}", server.logs()));
+    let zip = zip_like();
+
+    let top = "RKI_1.01.0.02._1.01._00000001.zip";
+    t.put_temp(top, &zip).unwrap();
+    assert!(home.join(format!(".{top}.hub-part")).exists());
+    let s = t.inspect(top).unwrap();
+    assert_eq!((s.temp_present, s.final_present), (true, false));
+    t.make_final(top).unwrap();
+    assert_eq!(fs::read(home.join(top)).unwrap(), zip);
+
+    // Missing folders below the root are created; an existing one is fine.
+    let deep = "rki/2024/RKI_1.01.0.02._1.01._00000002.zip";
+    t.put_temp(deep, &zip).unwrap();
+    t.make_final(deep).unwrap();
+    assert_eq!(fs::read(home.join(deep)).unwrap(), zip);
+    let other = "rki/RKI_1.01.0.02._1.01._00000003_RECEIPT.xml";
+    t.put_temp(other, b"<receipt/>\r\n").unwrap();
+    t.make_final(other).unwrap();
+    assert_eq!(
+        listing(&home.join("rki")),
+        ["2024", "RKI_1.01.0.02._1.01._00000003_RECEIPT.xml"]
+    );
+    assert_eq!(
+        listing(&home.join("rki/2024")),
+        ["RKI_1.01.0.02._1.01._00000002.zip"]
+    );
+    let s = t.inspect(deep).unwrap();
+    assert_eq!((s.temp_present, s.final_present), (false, true));
+
+    // A second upload under a delivered name is refused and replaces nothing.
+    t.put_temp(top, b"PK\x03\x04 another").unwrap();
+    let e = t.make_final(top).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Permanent, "{}", e.message);
+    assert!(
+        e.message.contains("never replaces a delivered file"),
+        "{}",
+        e.message
+    );
+    assert_eq!(fs::read(home.join(top)).unwrap(), zip);
+    t.remove_temp(top).unwrap();
+    assert_eq!(listing(&home), [top, "rki", MUNICIPALITY]);
+
+    // Hostile names are refused before anything is sent, naming the file.
+    for name in ["../x", "/abs", ".hidden", "rki/../../x", "rki/.x", "a\\b"] {
+        let e = t.put_temp(name, b"x").unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Permanent, "{}", e.message);
+        assert!(
+            e.message.contains(&format!("cannot deliver {name}: ")),
+            "{}",
+            e.message
+        );
+    }
+    assert_eq!(listing(&home), [top, "rki", MUNICIPALITY]);
+    assert!(!home.join("../x").exists() && !home.join("../abs").exists());
+}
+
+#[test]
+fn plain_layout_never_creates_its_root() {
+    let server = server();
+    let mut t = plain(&server, "/missing");
+    let e = t.health().unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Permanent, "{}", e.message);
+    assert!(
+        e.message.contains("/missing does not exist"),
+        "{}",
+        e.message
+    );
+    t.put_temp("RKI_x.zip", b"PK").unwrap_err();
+    let e = t.put_temp("sub/RKI_x.zip", b"PK").unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Permanent, "{}", e.message);
+    assert!(!server.home().join("missing").exists());
 }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use hub_test_ssh_server::SshServer;
 use hub_transports::http::Secret;
+use hub_transports::layout::Layout;
 use hub_transports::sftp::{SftpAuth, SftpConfig, SftpTransport};
 use hub_transports::{ErrorKind, Transport};
 
@@ -28,7 +29,9 @@ fn config(server: &SshServer) -> SftpConfig {
         auth: SftpAuth::Password(Secret::new(server.password.clone())),
         host_key: server.host_key.clone(),
         root: "/".into(),
-        municipality: MUNICIPALITY.into(),
+        layout: Layout::Prisme {
+            municipality: MUNICIPALITY.into(),
+        },
         timeout: Duration::from_secs(10),
     }
 }
@@ -260,4 +263,101 @@ fn a_connection_dropped_mid_upload_is_retryable_and_a_later_try_completes() {
         fs::read(folder.join("522-24-002-G.txt")).unwrap(),
         b"small\r\n"
     );
+}
+
+/// A zip's first and last bytes around every byte value, NULs and line ends: binary or bust.
+fn zip_like() -> Vec<u8> {
+    let mut bytes = b"PK\x03\x04\x14\x00\x00\x00\x08\x00".to_vec();
+    bytes.extend((0..=255u8).cycle().take(70_000));
+    bytes.extend_from_slice(b"\r\n\n\x00PK\x05\x06\x00\x00");
+    bytes
+}
+
+fn plain(server: &SshServer, root: &str) -> SftpTransport {
+    let mut cfg = config(server);
+    cfg.layout = Layout::Plain;
+    cfg.root = root.into();
+    SftpTransport::new(cfg).unwrap()
+}
+
+/// The chroot itself is root's; the one folder the test user may write in is the
+/// municipality's, so the plain layout's root is that folder.
+#[test]
+fn plain_layout_delivers_at_the_top_and_in_new_sub_folders_never_replacing() {
+    let server = server();
+    let base = server.root().join(MUNICIPALITY);
+    let mut t = plain(&server, &format!("/{MUNICIPALITY}"));
+    t.health()
+        .unwrap_or_else(|e| panic!("{e}\n{}", server.logs()));
+    let zip = zip_like();
+
+    let top = "RKI_1.01.0.02._1.01._00000001.zip";
+    t.put_temp(top, &zip).unwrap();
+    assert!(base.join(format!(".{top}.hub-part")).exists());
+    let s = t.inspect(top).unwrap();
+    assert_eq!((s.temp_present, s.final_present), (true, false));
+    t.make_final(top).unwrap();
+    assert_eq!(fs::read(base.join(top)).unwrap(), zip);
+
+    // Missing folders below the root are created; an existing one is fine.
+    let deep = "rki/2024/RKI_1.01.0.02._1.01._00000002.zip";
+    t.put_temp(deep, &zip).unwrap();
+    t.make_final(deep).unwrap();
+    assert_eq!(fs::read(base.join(deep)).unwrap(), zip);
+    let other = "rki/RKI_1.01.0.02._1.01._00000003_RECEIPT.xml";
+    t.put_temp(other, b"<receipt/>\r\n").unwrap();
+    t.make_final(other).unwrap();
+    assert_eq!(
+        listing(&base.join("rki")),
+        ["2024", "RKI_1.01.0.02._1.01._00000003_RECEIPT.xml"]
+    );
+    assert_eq!(
+        listing(&base.join("rki/2024")),
+        ["RKI_1.01.0.02._1.01._00000002.zip"]
+    );
+    let s = t.inspect(deep).unwrap();
+    assert_eq!((s.temp_present, s.final_present), (false, true));
+
+    // A second upload under a delivered name is refused and replaces nothing.
+    t.put_temp(top, b"PK\x03\x04 another").unwrap();
+    let e = t.make_final(top).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Permanent, "{}", e.message);
+    assert!(
+        e.message.contains("never replaces a delivered file"),
+        "{}",
+        e.message
+    );
+    assert_eq!(fs::read(base.join(top)).unwrap(), zip);
+    t.remove_temp(top).unwrap();
+    assert_eq!(listing(&base), [top, "prod", "rki", "test"]);
+
+    // Hostile names are refused before anything is sent, naming the file.
+    for name in ["../x", "/abs", ".hidden", "rki/../../x", "rki/.x", "a\\b"] {
+        let e = t.put_temp(name, b"x").unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Permanent, "{}", e.message);
+        assert!(
+            e.message.contains(&format!("cannot deliver {name}: ")),
+            "{}",
+            e.message
+        );
+    }
+    assert_eq!(listing(&base), [top, "prod", "rki", "test"]);
+    assert_eq!(listing(&server.root()), [MUNICIPALITY]);
+}
+
+#[test]
+fn plain_layout_never_creates_its_root() {
+    let server = server();
+    let mut t = plain(&server, &format!("/{MUNICIPALITY}/missing"));
+    let e = t.health().unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Permanent, "{}", e.message);
+    assert!(
+        e.message.contains("/missing does not exist"),
+        "{}",
+        e.message
+    );
+    t.put_temp("RKI_x.zip", b"PK").unwrap_err();
+    let e = t.put_temp("sub/RKI_x.zip", b"PK").unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Permanent, "{}", e.message);
+    assert!(!server.root().join(MUNICIPALITY).join("missing").exists());
 }
