@@ -10,4 +10,6 @@ mod crash;
 mod hostile;
 mod kitaplaner;
 mod prisme;
+mod reload;
 mod rki;
+mod scaffold;

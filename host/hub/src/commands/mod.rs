@@ -3,6 +3,7 @@
 mod enqueue;
 mod init;
 mod log;
+pub mod plugin;
 mod plugins;
 mod receipt;
 mod resend;
@@ -54,5 +55,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Serve => serve::run(&g),
         Command::Receipt(a) => receipt::run(&g, &a),
         Command::Resend(a) => resend::run(&g, &a),
+        Command::Plugin(a) => plugin::run(&a),
     }
 }
