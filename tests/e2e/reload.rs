@@ -19,6 +19,11 @@ use crate::common::{Site, plugin, shared_cache};
 const DEADLINE: Duration = Duration::from_secs(60);
 
 fn site() -> Site {
+    site_with("")
+}
+
+/// The echo site; `pin` goes into `[plugins.echo]`.
+fn site_with(pin: &str) -> Site {
     let site = Site {
         dir: tempfile::tempdir().unwrap(),
     };
@@ -32,6 +37,7 @@ path = "data/hub.db"
 cache_dir = "{cache}"
 [plugins.echo]
 path = "plugins/echo.wasm"
+{pin}
 
 [[target]]
 name = "echo"
@@ -266,4 +272,44 @@ fn serve_swaps_a_replaced_plugin_between_batches_and_keeps_it_when_the_next_is_b
                 && (t["plugin_sha256"] == v1_sha.as_str()
                     || t["plugin_sha256"] == v2_sha.as_str()))
     );
+}
+
+#[test]
+fn a_replacement_that_breaks_the_pin_is_refused_until_the_pin_moves_with_sighup() {
+    let v1 = std::fs::read(plugin("test-echo-v1")).unwrap();
+    let v2 = std::fs::read(plugin("test-echo-v2")).unwrap();
+    let (v1_sha, v2_sha) = (
+        hex::encode(Sha256::digest(&v1)),
+        hex::encode(Sha256::digest(&v2)),
+    );
+    let site = site_with(&format!("sha256 = \"{v1_sha}\""));
+    let mut serve = Serve::start(&site);
+    serve.wait_for(&["hub serve: 1 scheduled target"]);
+
+    replace_plugin(&site, &v2);
+    let line = serve.wait_for(&["ERROR", "cannot be loaded", "echo.wasm"]);
+    assert!(
+        line.contains("does not match its pin") && line.contains(&v1_sha) && line.contains(&v2_sha),
+        "{line}"
+    );
+
+    // The operator moves the pin in hub.toml and sends SIGHUP: hub.toml's [plugins] is
+    // read again and the file loads.
+    let config = std::fs::read_to_string(site.config())
+        .unwrap()
+        .replace(&v1_sha, &v2_sha);
+    site.write_config(&config);
+    let pid = serve.child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    serve.wait_for(&["plugin reloaded", "echo@1.0.0", "echo@2.0.0"]);
+    enqueue(&site, &["d1"]);
+    run_slot(&site, "2024-02-01T12:01:00Z", "echo-000001.txt");
+    serve.stop();
+    assert_eq!(delivered(&site), ["d1 2.0.0"]);
 }

@@ -66,11 +66,14 @@ pub struct App {
     pub reload: Arc<AtomicBool>,
 }
 
-/// A file's size and modification time: cheap to take every loop tick.
+/// A file's size, modification time and (on Unix) inode: cheap to take every loop tick.
+/// The inode catches a file renamed into place within the filesystem's mtime granularity
+/// with the same size (two builds differing only in a version string).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct FileSeen {
     len: u64,
     modified: Option<SystemTime>,
+    inode: u64,
 }
 
 impl FileSeen {
@@ -78,6 +81,10 @@ impl FileSeen {
         std::fs::metadata(path).ok().map(|m| FileSeen {
             len: m.len(),
             modified: m.modified().ok(),
+            #[cfg(unix)]
+            inode: std::os::unix::fs::MetadataExt::ino(&m),
+            #[cfg(not(unix))]
+            inode: 0,
         })
     }
 }

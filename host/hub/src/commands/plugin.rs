@@ -674,6 +674,7 @@ fn print_report(r: &Report, had_records: bool) {
     }
     println!();
     match &r.settings_check {
+        Ok(()) if r.settings.is_empty() => println!("settings accepted: (none)"),
         Ok(()) => println!(
             "settings accepted: {}",
             r.settings
