@@ -11,4 +11,6 @@ mod hostile;
 mod import;
 mod kitaplaner;
 mod prisme;
+mod reload;
 mod rki;
+mod scaffold;

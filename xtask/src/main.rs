@@ -2,16 +2,15 @@
 //! the benchmarks with them in place.
 //!
 //! Plugins are compiled for `wasm32-unknown-unknown` (no WASI, so zero imports) and wrapped
-//! into components with `wit-component`, which avoids installing `wasm-tools`. The
-//! components land in `target/plugins/<name>.wasm`, where hub.toml, the tests and the
-//! benchmarks find them.
+//! into components by `hub-componentize` (`wit-component`, the same code as
+//! `hub plugin build`), which avoids installing `wasm-tools`. The components land in
+//! `target/plugins/<name>.wasm`, where hub.toml, the tests and the benchmarks find them.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
-
-const WASM_TARGET: &str = "wasm32-unknown-unknown";
+use hub_componentize::{WASM_TARGET, componentize, ensure_wasm_target, write_if_changed};
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -93,24 +92,6 @@ fn workspace_root() -> Result<PathBuf> {
         .context("xtask lives one level below the workspace root")
 }
 
-/// Adds the wasm target through rustup when the toolchain lacks it.
-fn ensure_wasm_target() -> Result<()> {
-    let out = Command::new("rustc")
-        .args(["--print", "sysroot"])
-        .output()
-        .context("cannot run rustc")?;
-    let sysroot = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    if Path::new(&sysroot)
-        .join("lib/rustlib")
-        .join(WASM_TARGET)
-        .exists()
-    {
-        return Ok(());
-    }
-    eprintln!("xtask: installing the {WASM_TARGET} target with rustup");
-    run(Command::new("rustup").args(["target", "add", WASM_TARGET]))
-}
-
 /// Guest crates: every package under `plugins/` and `tests/plugins/` except the SDK.
 fn plugin_crates(root: &Path) -> Result<Vec<(String, String)>> {
     let mut out = Vec::new();
@@ -165,20 +146,9 @@ fn build_plugins(root: &Path) -> Result<Vec<PathBuf>> {
             .join(WASM_TARGET)
             .join("plugin")
             .join(format!("{}.wasm", package.replace('-', "_")));
-        let module =
-            std::fs::read(&core).with_context(|| format!("cannot read {}", core.display()))?;
-        let component = wit_component::ComponentEncoder::default()
-            .module(&module)
-            .with_context(|| format!("{package}: not a plugin module"))?
-            .validate(true)
-            .encode()
-            .with_context(|| format!("{package}: cannot make a component"))?;
+        let component = componentize(&core).with_context(|| format!("plugin {package}"))?;
         let dest = out_dir.join(format!("{short}.wasm"));
-        // Leave an unchanged component untouched, so its mtime and cache entry stay valid.
-        if std::fs::read(&dest).ok().as_deref() != Some(component.as_slice()) {
-            std::fs::write(&dest, &component)
-                .with_context(|| format!("cannot write {}", dest.display()))?;
-        }
+        write_if_changed(&dest, &component)?;
         eprintln!("xtask: {} ({} bytes)", dest.display(), component.len());
         built.push(dest);
     }

@@ -4,12 +4,15 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::SystemTime;
 
-use hub_core::config::{Config, TargetConfig, check_settings};
+use hub_core::config::{Config, PluginConfig, TargetConfig, check_settings};
 use hub_core::time::{Clock, SystemClock, Timestamp};
 use hub_plugin_sdk::{Delivery, Settings};
 use hub_runtime::{Limits, Plugin, Runtime};
-use hub_store::SqliteStore;
+use hub_store::{PluginStamp, SqliteStore};
+use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 /// Why the hub cannot work with a target as configured.
@@ -49,6 +52,8 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     runtime: Option<Runtime>,
     plugins: BTreeMap<String, Arc<Plugin>>,
+    /// Each loaded plugin's file as last seen: a change means "look again" at reload.
+    plugin_files: BTreeMap<String, Option<FileSeen>>,
     targets: BTreeMap<String, TargetRuntime>,
     lock: Option<std::fs::File>,
     /// The user the hub acts for: picks per-user credentials, signs resolutions.
@@ -56,6 +61,66 @@ pub struct App {
     /// Set on SIGTERM/SIGINT in `hub serve`: a send finishes the transfer it is on and
     /// starts no new one.
     pub stop: Arc<std::sync::atomic::AtomicBool>,
+    /// Set on SIGHUP in `hub serve`: the next [`App::reload_plugins`] reads hub.toml's
+    /// `[plugins]` again and loads every plugin file whose sha256 changed.
+    pub reload: Arc<AtomicBool>,
+}
+
+/// A file's size, modification time and (on Unix) inode: cheap to take every loop tick.
+/// The inode catches a file renamed into place within the filesystem's mtime granularity
+/// with the same size (two builds differing only in a version string).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileSeen {
+    len: u64,
+    modified: Option<SystemTime>,
+    inode: u64,
+}
+
+impl FileSeen {
+    fn of(path: &Path) -> Option<FileSeen> {
+        std::fs::metadata(path).ok().map(|m| FileSeen {
+            len: m.len(),
+            modified: m.modified().ok(),
+            #[cfg(unix)]
+            inode: std::os::unix::fs::MetadataExt::ino(&m),
+            #[cfg(not(unix))]
+            inode: 0,
+        })
+    }
+}
+
+/// What [`App::reload_plugins`] did about one plugin whose file changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReloadEvent {
+    /// The new file loaded, fits every target that uses it, and serves the next batches.
+    Reloaded {
+        /// The plugin's name in hub.toml.
+        plugin: String,
+        /// The file it was loaded from.
+        path: PathBuf,
+        /// What served until now.
+        old: PluginStamp,
+        /// What serves from now on.
+        new: PluginStamp,
+    },
+    /// The new file was refused; the running plugin stays.
+    Refused {
+        /// The plugin's name in hub.toml.
+        plugin: String,
+        /// The file that was refused.
+        path: PathBuf,
+        /// Why, naming the file.
+        reason: String,
+    },
+}
+
+/// The stamp a plugin leaves on the transfers it encodes.
+pub fn stamp(plugin: &Plugin) -> PluginStamp {
+    PluginStamp {
+        name: plugin.info().name.clone(),
+        version: plugin.info().version.clone(),
+        sha256: plugin.sha256().to_string(),
+    }
 }
 
 impl std::fmt::Debug for App {
@@ -67,8 +132,13 @@ impl std::fmt::Debug for App {
 }
 
 /// The clock: the system's, or a fixed time from `HUB_NOW` (Unix seconds or RFC 3339),
-/// for reproducible demos and tests.
+/// for reproducible demos and tests. `HUB_NOW_FILE` names a file holding such a time,
+/// read at every look: a test moves a running `hub serve` through its schedule by
+/// rewriting it, without waiting for real minutes.
 pub fn clock_from_env() -> Arc<dyn Clock> {
+    if let Some(file) = std::env::var_os("HUB_NOW_FILE") {
+        return Arc::new(FileClock(PathBuf::from(file)));
+    }
     match std::env::var("HUB_NOW")
         .ok()
         .and_then(|s| Timestamp::parse(&s))
@@ -76,6 +146,57 @@ pub fn clock_from_env() -> Arc<dyn Clock> {
         Some(t) => Arc::new(hub_core::time::FixedClock(t)),
         None => Arc::new(SystemClock),
     }
+}
+
+/// The time written in a file (`HUB_NOW_FILE`); the system's while it cannot be read.
+#[derive(Debug)]
+struct FileClock(PathBuf);
+
+impl Clock for FileClock {
+    fn now(&self) -> Timestamp {
+        std::fs::read_to_string(&self.0)
+            .ok()
+            .and_then(|s| Timestamp::parse(s.trim()))
+            .unwrap_or_else(|| SystemClock.now())
+    }
+}
+
+/// A target's settings and transport checked against a plugin.
+fn check_target(config: TargetConfig, plugin: Arc<Plugin>) -> Result<TargetRuntime, AppError> {
+    let info = plugin.info();
+    let settings = Settings(
+        check_settings(&config.name, &info.settings, &config.settings).map_err(AppError::Target)?,
+    );
+    if let Err(message) = plugin.check_settings(&settings)? {
+        return Err(AppError::Target(vec![format!(
+            "target {}: plugin {} refuses the settings: {message}",
+            config.name, config.plugin
+        )]));
+    }
+    let files = hub_transports::delivers_files(&config.transport);
+    let fits = match info.delivery {
+        Delivery::RequestResponse => !files,
+        Delivery::FileDrop | Delivery::FileDropWithReceipt => files,
+    };
+    if !fits {
+        return Err(AppError::Target(vec![format!(
+            "target {}: plugin {} needs {} delivery, but transport `{}` {}",
+            config.name,
+            config.plugin,
+            info.delivery.as_str(),
+            config.transport.kind(),
+            if files {
+                "delivers files"
+            } else {
+                "sends requests"
+            }
+        )]));
+    }
+    Ok(TargetRuntime {
+        config,
+        plugin,
+        settings,
+    })
 }
 
 /// The user running the command (`$USER`, `$USERNAME`), or "unknown".
@@ -96,10 +217,12 @@ impl App {
             clock: clock_from_env(),
             runtime: None,
             plugins: BTreeMap::new(),
+            plugin_files: BTreeMap::new(),
             targets: BTreeMap::new(),
             lock: None,
             user: current_user(),
             stop: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            reload: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -132,9 +255,109 @@ impl App {
             .get(name)
             .cloned()
             .ok_or_else(|| AppError::Target(vec![format!("plugin `{name}` is not defined")]))?;
+        // Seen before reading: a file replaced while it loads differs at the next look.
+        let seen = FileSeen::of(&pc.path);
         let plugin = Arc::new(self.runtime()?.load(name, &pc.path, pc.sha256.as_deref())?);
         self.plugins.insert(name.to_string(), plugin.clone());
+        self.plugin_files.insert(name.to_string(), seen);
         Ok(plugin)
+    }
+
+    /// Live reload: loads every loaded plugin whose file changed (size or mtime, then a
+    /// different sha256) and swaps it in for the next batches. A send under way keeps its
+    /// own `Arc` of the old plugin and finishes with it; queued and open transfers are in
+    /// the store and untouched. A file that cannot replace the running plugin (unreadable,
+    /// not a component, a pin mismatch, an import, settings of a target it no longer
+    /// accepts, a delivery shape its transport cannot do) is logged at error level with
+    /// the file and the reason, and the old plugin keeps running. After SIGHUP
+    /// ([`App::reload`]) every plugin is looked at and hub.toml's `[plugins]` (paths and
+    /// pins) is read again; the rest of hub.toml needs a restart.
+    pub fn reload_plugins(&mut self) -> Vec<ReloadEvent> {
+        let forced = self.reload.swap(false, Ordering::SeqCst);
+        let mut configs = self.config.plugins.clone();
+        if forced {
+            match Config::load(&self.config.file) {
+                Ok(c) => configs = c.plugins,
+                Err(e) => {
+                    tracing::error!(file = %self.config.file.display(), error = %e, "SIGHUP: cannot read the configuration again; plugin paths and pins stay as they were")
+                }
+            }
+        }
+        let names: Vec<String> = self.plugins.keys().cloned().collect();
+        let mut events = Vec::new();
+        for name in names {
+            let Some(pc) = configs.get(&name).cloned() else {
+                continue;
+            };
+            let (Some(old), Some(old_pc)) = (
+                self.plugins.get(&name).cloned(),
+                self.config.plugins.get(&name).cloned(),
+            ) else {
+                continue;
+            };
+            let seen = FileSeen::of(&pc.path);
+            let moved = pc.path != old_pc.path || pc.sha256 != old_pc.sha256;
+            if !forced && !moved && self.plugin_files.get(&name) == Some(&seen) {
+                continue;
+            }
+            self.plugin_files.insert(name.clone(), seen);
+            match self.replace_plugin(&name, &old, &pc, moved) {
+                Ok(None) => {}
+                Ok(Some(new)) => {
+                    let event = ReloadEvent::Reloaded {
+                        plugin: name.clone(),
+                        path: pc.path.clone(),
+                        old: stamp(&old),
+                        new: stamp(&new),
+                    };
+                    tracing::info!(plugin = %name, file = %pc.path.display(), old = %stamp(&old), new = %stamp(&new), "plugin reloaded; the next batches use the new one");
+                    self.config.plugins.insert(name.clone(), pc);
+                    events.push(event);
+                }
+                Err(reason) => {
+                    tracing::error!(plugin = %name, file = %pc.path.display(), reason = %reason, running = %stamp(&old), "plugin file changed but cannot be loaded; the running plugin stays");
+                    events.push(ReloadEvent::Refused {
+                        plugin: name.clone(),
+                        path: pc.path.clone(),
+                        reason,
+                    });
+                }
+            }
+        }
+        events
+    }
+
+    /// Loads `pc` for plugin `name` and, when it differs from `old` and fits every target
+    /// checked so far, puts it in place; `Ok(None)`: the same bytes, nothing to do.
+    fn replace_plugin(
+        &mut self,
+        name: &str,
+        old: &Plugin,
+        pc: &PluginConfig,
+        moved: bool,
+    ) -> Result<Option<Arc<Plugin>>, String> {
+        let bytes = std::fs::read(&pc.path)
+            .map_err(|e| format!("cannot read {}: {e}", pc.path.display()))?;
+        if !moved && hex::encode(Sha256::digest(&bytes)) == old.sha256() {
+            return Ok(None);
+        }
+        let new = Arc::new(
+            self.runtime()
+                .map_err(|e| e.to_string())?
+                .load(name, &pc.path, pc.sha256.as_deref())
+                .map_err(|e| e.to_string())?,
+        );
+        let mut checked = Vec::new();
+        for (target, t) in &self.targets {
+            if t.config.plugin == name {
+                let fresh = check_target(t.config.clone(), new.clone())
+                    .map_err(|e| format!("{} with the new file: {e}", pc.path.display()))?;
+                checked.push((target.clone(), fresh));
+            }
+        }
+        self.targets.extend(checked);
+        self.plugins.insert(name.to_string(), new.clone());
+        Ok(Some(new))
     }
 
     /// A target with its plugin loaded and its settings and transport checked.
@@ -158,41 +381,7 @@ impl App {
                     .join(", "),
             })?;
         let plugin = self.plugin(&config.plugin)?;
-        let info = plugin.info();
-        let settings = Settings(
-            check_settings(&config.name, &info.settings, &config.settings)
-                .map_err(AppError::Target)?,
-        );
-        if let Err(message) = plugin.check_settings(&settings)? {
-            return Err(AppError::Target(vec![format!(
-                "target {}: plugin {} refuses the settings: {message}",
-                config.name, config.plugin
-            )]));
-        }
-        let files = hub_transports::delivers_files(&config.transport);
-        let fits = match info.delivery {
-            Delivery::RequestResponse => !files,
-            Delivery::FileDrop | Delivery::FileDropWithReceipt => files,
-        };
-        if !fits {
-            return Err(AppError::Target(vec![format!(
-                "target {}: plugin {} needs {} delivery, but transport `{}` {}",
-                config.name,
-                config.plugin,
-                info.delivery.as_str(),
-                config.transport.kind(),
-                if files {
-                    "delivers files"
-                } else {
-                    "sends requests"
-                }
-            )]));
-        }
-        let t = TargetRuntime {
-            config,
-            plugin,
-            settings,
-        };
+        let t = check_target(config, plugin)?;
         self.targets.insert(name.to_string(), t.clone());
         Ok(t)
     }

@@ -45,6 +45,8 @@ pub enum Command {
     Receipt(ReceiptArgs),
     /// Send a delivered transfer again, byte for byte (a re-transmission request).
     Resend(ResendArgs),
+    /// Write, build and try target plugins: `hub plugin new|build|test`.
+    Plugin(crate::commands::plugin::PluginArgs),
     /// Import arriving transports (SurvNet) from an inbound's inbox, strictly in each
     /// sender's order, and answer each with a receipt.
     Import(ImportArgs),

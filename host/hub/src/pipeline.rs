@@ -22,8 +22,8 @@ use hub_plugin_sdk::{
 };
 use hub_runtime::PluginError;
 use hub_store::{
-    Batch, Completion, EnqueueReport, NewAttempt, NewPayload, NewRecord, PluginStamp,
-    RecordOutcome, Store, StoreError, StoredRecord, Transfer,
+    Batch, Completion, EnqueueReport, NewAttempt, NewPayload, NewRecord, RecordOutcome, Store,
+    StoreError, StoredRecord, Transfer,
 };
 use hub_transports::{ErrorKind, Transport, TransportError};
 use serde::Serialize;
@@ -393,7 +393,7 @@ fn context(
 /// Checks what a plugin returned before it is stored: names the host can deliver safely,
 /// no name twice, only records of this batch, and every record carried by some payload
 /// (a record in no payload would never get an outcome).
-fn check_payloads(
+pub(crate) fn check_payloads(
     plugin: &str,
     payloads: &[PluginPayload],
     by_id: &HashMap<&str, i64>,
@@ -472,11 +472,7 @@ fn create(
     report: &mut SendReport,
 ) -> Result<Created, SendError> {
     let plugin = t.plugin.clone();
-    let info = plugin.info();
-    let stamp = PluginStamp {
-        plugin: format!("{}@{}", info.name, info.version),
-        sha256: plugin.sha256().to_string(),
-    };
+    let stamp = crate::app::stamp(&plugin);
     let sdk_records = to_sdk(records);
     let by_id: HashMap<&str, i64> = records.iter().map(|r| (r.id.as_str(), r.seq)).collect();
     let seqs: Vec<i64> = records.iter().map(|r| r.seq).collect();

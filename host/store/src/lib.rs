@@ -95,12 +95,28 @@ pub struct NewPayload {
     pub labels: Vec<(String, String)>,
 }
 
-/// Which plugin encoded a transfer.
-#[derive(Debug, Clone)]
+/// Which plugin encoded a transfer: stored with it when it is created, shown in the
+/// protocol log (after a live reload, transfers before and after differ here).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PluginStamp {
-    /// `name@version`.
-    pub plugin: String,
+    /// The name the plugin describes itself with.
+    pub name: String,
+    /// The version it describes.
+    pub version: String,
+    /// The component file's sha256, hex.
     pub sha256: String,
+}
+
+impl std::fmt::Display for PluginStamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}@{} (sha256 {})",
+            self.name,
+            self.version,
+            self.sha256.get(..16).unwrap_or(&self.sha256)
+        )
+    }
 }
 
 /// A transfer as `hub status` shows it.
@@ -113,7 +129,14 @@ pub struct Transfer {
     pub sequence_no: Option<u64>,
     #[serde(serialize_with = "ser_display")]
     pub state: TransferState,
+    /// `name@version` of the plugin that encoded it.
     pub plugin: String,
+    /// The plugin's name as it describes itself (empty for transfers of stores before
+    /// migration 003 whose `plugin` had no version).
+    pub plugin_name: String,
+    /// The plugin's version.
+    pub plugin_version: String,
+    /// The plugin file's sha256.
     pub plugin_sha256: String,
     #[serde(serialize_with = "ser_display")]
     pub created_at: Timestamp,
@@ -197,6 +220,8 @@ pub struct Attempt {
     #[serde(serialize_with = "ser_display")]
     pub result: AttemptResult,
     pub error: Option<String>,
+    /// The plugin that encoded the transfer this attempt delivered.
+    pub plugin: PluginStamp,
 }
 
 /// What delivering a payload means for its records.

@@ -16,10 +16,14 @@ use crate::{
     TransferDraft,
 };
 
-/// Migrations in order; `PRAGMA user_version` says how many have run.
-const MIGRATIONS: &[&str] = &[
-    include_str!("../migrations/001_initial.sql"),
-    include_str!("../migrations/002_receiving.sql"),
+/// Migrations by number, ascending. Numbers may have gaps (a migration numbered on another
+/// branch may not be here yet): each runs once, in order, and is recorded in
+/// `schema_migrations`, so one merged in later still runs. `PRAGMA user_version` holds the
+/// highest applied number, which makes an older hub refuse a store it cannot read.
+const MIGRATIONS: &[(u32, &str)] = &[
+    (1, include_str!("../migrations/001_initial.sql")),
+    (2, include_str!("../migrations/002_receiving.sql")),
+    (3, include_str!("../migrations/003_plugin_provenance.sql")),
 ];
 
 /// The SQLite store.
@@ -79,20 +83,7 @@ impl SqliteStore {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sql("begin migration"))?;
-        let version: usize = tx
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(sql("read schema version"))?;
-        if version > MIGRATIONS.len() {
-            return Err(StoreError::Corrupt(format!(
-                "schema version {version}, this hub knows up to {}",
-                MIGRATIONS.len()
-            )));
-        }
-        for (i, migration) in MIGRATIONS.iter().enumerate().skip(version) {
-            tx.execute_batch(migration).map_err(sql("migrate schema"))?;
-            tx.pragma_update(None, "user_version", i + 1)
-                .map_err(sql("set schema version"))?;
-        }
+        migrate(&tx, MIGRATIONS)?;
         tx.commit().map_err(sql("commit migration"))?;
         Ok(Self { conn })
     }
@@ -102,6 +93,66 @@ impl SqliteStore {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sql("begin"))
     }
+}
+
+/// Brings the schema up to date in the caller's transaction; see [`MIGRATIONS`].
+fn migrate(tx: &Connection, migrations: &[(u32, &str)]) -> Result<()> {
+    let version: u32 = tx
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(sql("read schema version"))?;
+    let tracked: bool = tx
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .map_err(sql("read schema version"))?
+        > 0;
+    if !tracked {
+        tx.execute_batch("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY)")
+            .map_err(sql("create schema_migrations"))?;
+        // Stores from before the table counted migrations 1..=n in `user_version`.
+        for n in 1..=version {
+            tx.execute("INSERT INTO schema_migrations (version) VALUES (?1)", [n])
+                .map_err(sql("record schema version"))?;
+        }
+    }
+    let applied: Vec<u32> = {
+        let mut stmt = tx
+            .prepare("SELECT version FROM schema_migrations ORDER BY version")
+            .map_err(sql("read schema versions"))?;
+        let rows = stmt
+            .query_map([], |r| r.get(0))
+            .map_err(sql("read schema versions"))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(sql("read schema versions"))?
+    };
+    if let Some(unknown) = applied
+        .iter()
+        .find(|n| !migrations.iter().any(|(m, _)| m == *n))
+    {
+        return Err(StoreError::Corrupt(format!(
+            "schema migration {unknown:03} applied, this hub knows {}",
+            migrations
+                .iter()
+                .map(|(n, _)| format!("{n:03}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    let mut highest = applied.iter().copied().max().unwrap_or(0);
+    for (n, migration) in migrations {
+        if applied.contains(n) {
+            continue;
+        }
+        tx.execute_batch(migration).map_err(sql("migrate schema"))?;
+        tx.execute("INSERT INTO schema_migrations (version) VALUES (?1)", [n])
+            .map_err(sql("record schema version"))?;
+        highest = highest.max(*n);
+    }
+    tx.pragma_update(None, "user_version", highest)
+        .map_err(sql("set schema version"))?;
+    Ok(())
 }
 
 fn record_view(tx: &Connection, seq: i64) -> Result<RecordView> {
@@ -399,16 +450,18 @@ impl Store for SqliteStore {
         };
         tx.execute(
             "INSERT INTO transfers (target, batch_key, sequence_scope, sequence_no, state, plugin,
-                plugin_sha256, created_at)
-             VALUES (?1, ?2, ?3, ?4, 'open', ?5, ?6, ?7)",
+                plugin_sha256, created_at, plugin_name, plugin_version)
+             VALUES (?1, ?2, ?3, ?4, 'open', ?5, ?6, ?7, ?8, ?9)",
             params![
                 target,
                 batch.batch_key,
                 batch.sequence_scope,
                 sequence.map(|s| s as i64),
-                plugin.plugin,
+                format!("{}@{}", plugin.name, plugin.version),
                 plugin.sha256,
-                now.0
+                now.0,
+                plugin.name,
+                plugin.version
             ],
         )
         .map_err(sql("insert transfer"))?;
@@ -841,7 +894,8 @@ impl Store for SqliteStore {
             .conn
             .prepare(
                 "SELECT a.id, a.transfer_id, t.target, p.name, a.started_at, a.duration_ms,
-                        a.endpoint, a.credential, a.sent, a.received, a.result, a.error
+                        a.endpoint, a.credential, a.sent, a.received, a.result, a.error,
+                        t.plugin_name, t.plugin_version, t.plugin_sha256
                  FROM attempts a JOIN transfers t ON t.id = a.transfer_id
                  LEFT JOIN payloads p ON p.id = a.payload_id
                  WHERE ?1 IS NULL OR a.transfer_id = ?1 ORDER BY a.id",
@@ -863,6 +917,11 @@ impl Store for SqliteStore {
                         received: r.get(9)?,
                         result: AttemptResult::Delivered,
                         error: r.get(11)?,
+                        plugin: PluginStamp {
+                            name: r.get(12)?,
+                            version: r.get(13)?,
+                            sha256: r.get(14)?,
+                        },
                     },
                     r.get::<_, String>(10)?,
                 ))
@@ -980,7 +1039,8 @@ fn load_transfer(conn: &Connection, id: i64) -> Result<Transfer> {
                     (SELECT count(*) FROM records WHERE transfer_id = t.id),
                     (SELECT count(*) FROM attempts WHERE transfer_id = t.id),
                     (SELECT error FROM attempts WHERE transfer_id = t.id AND error IS NOT NULL
-                       ORDER BY id DESC LIMIT 1)
+                       ORDER BY id DESC LIMIT 1),
+                    plugin_name, plugin_version
              FROM transfers t WHERE id = ?1",
             [id],
             |r| {
@@ -993,6 +1053,8 @@ fn load_transfer(conn: &Connection, id: i64) -> Result<Transfer> {
                         sequence_no: r.get::<_, Option<i64>>(4)?.map(|n| n as u64),
                         state: TransferState::Open,
                         plugin: r.get(6)?,
+                        plugin_name: r.get(13)?,
+                        plugin_version: r.get(14)?,
                         plugin_sha256: r.get(7)?,
                         created_at: Timestamp(r.get(8)?),
                         done_at: r.get::<_, Option<i64>>(9)?.map(Timestamp),
@@ -1046,4 +1108,78 @@ fn load_transfer(conn: &Connection, id: i64) -> Result<Transfer> {
         t.payloads.push(p);
     }
     Ok(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn applied(conn: &Connection) -> Vec<u32> {
+        let mut stmt = conn
+            .prepare("SELECT version FROM schema_migrations ORDER BY version")
+            .unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
+    fn user_version(conn: &Connection) -> u32 {
+        conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_store_from_before_the_migrations_table_gets_the_later_ones_and_keeps_its_transfers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hub.db");
+        {
+            // As the old runner left it: 001 applied, user_version 1, one transfer.
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0].1).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            conn.execute(
+                "INSERT INTO transfers (target, batch_key, state, plugin, plugin_sha256, created_at)
+                 VALUES ('t', '', 'done', 'prisme@0.1.0', 'ab', 0)",
+                [],
+            )
+            .unwrap();
+        }
+        let mut store = SqliteStore::open(&path).unwrap();
+        let t = store.transfer(1).unwrap();
+        assert_eq!(
+            (t.plugin_name.as_str(), t.plugin_version.as_str()),
+            ("prisme", "0.1.0")
+        );
+        assert_eq!(applied(&store.conn), vec![1, 2, 3]);
+        assert_eq!(user_version(&store.conn), 3);
+        // Opening again applies nothing twice.
+        drop(store);
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(applied(&store.conn), vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn a_migration_merged_in_later_below_the_highest_still_runs() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let first: &[(u32, &str)] = &[(1, "CREATE TABLE a (x)"), (3, "CREATE TABLE c (x)")];
+        let tx = conn.transaction().unwrap();
+        migrate(&tx, first).unwrap();
+        tx.commit().unwrap();
+        let later: &[(u32, &str)] = &[
+            (1, "CREATE TABLE a (x)"),
+            (2, "CREATE TABLE b (x)"),
+            (3, "CREATE TABLE c (x)"),
+        ];
+        let tx = conn.transaction().unwrap();
+        migrate(&tx, later).unwrap();
+        tx.commit().unwrap();
+        assert_eq!(applied(&conn), vec![1, 2, 3]);
+        conn.execute("INSERT INTO b (x) VALUES (1)", []).unwrap();
+        assert_eq!(user_version(&conn), 3);
+        // A hub that does not know migration 3 refuses the store.
+        let tx = conn.transaction().unwrap();
+        let err = migrate(&tx, &later[..2]).unwrap_err();
+        assert!(err.to_string().contains("migration 003 applied"), "{err}");
+    }
 }

@@ -25,7 +25,8 @@ fn rec(id: &str, scope: Option<&str>, supersede: Option<&str>, body: &str) -> Ne
 
 fn stamp() -> PluginStamp {
     PluginStamp {
-        plugin: "test@0.1.0".into(),
+        name: "test".into(),
+        version: "0.1.0".into(),
         sha256: "00".into(),
     }
 }

@@ -7,6 +7,102 @@
 //!
 //! The host links the same types (`hub-runtime` converts its bindings into them), so the
 //! contract has one Rust spelling on both sides.
+//!
+//! # A complete plugin
+//!
+//! One record kind, one required setting, one fixed-width file per transfer, and a receipt
+//! that answers per record. `hub plugin new <name>` writes a crate like this one, with a
+//! golden-file test and the build command (`hub plugin build`).
+//!
+//! ```
+//! use hub_plugin_sdk::text::{pad_left, pad_right, yyyymmdd};
+//! use hub_plugin_sdk::*;
+//!
+//! pub struct Example;
+//!
+//! impl Plugin for Example {
+//!     fn describe() -> PluginInfo {
+//!         PluginInfo {
+//!             name: "example".into(),
+//!             version: "0.1.0".into(),
+//!             record_kinds: vec!["item".into()],
+//!             settings: vec![SettingSpec::required(
+//!                 "customer",
+//!                 SettingType::Integer,
+//!                 "the customer number, up to 8 digits",
+//!             )],
+//!             delivery: Delivery::FileDropWithReceipt,
+//!             max_batch: 1000,
+//!         }
+//!     }
+//!
+//!     fn check_settings(settings: &Settings) -> Result<(), String> {
+//!         let customer = settings.integer("customer")?;
+//!         if !(0..=99_999_999).contains(&customer) {
+//!             return Err(format!("setting `customer`: {customer} has more than 8 digits"));
+//!         }
+//!         Ok(())
+//!     }
+//!
+//!     fn validate(_settings: &Settings, r: &Record) -> Result<RecordMeta, RecordError> {
+//!         // Real plugins parse `r.body` as JSON (serde_json); errors name record and field.
+//!         if r.body.len() > 40 {
+//!             return Err(RecordError::field(&r.id, "body", "is longer than 40 bytes"));
+//!         }
+//!         Ok(RecordMeta::single_batch())
+//!     }
+//!
+//!     fn encode(ctx: &Context, records: &[Record]) -> Result<Vec<Payload>, EncodeError> {
+//!         let customer = ctx.settings.integer("customer")?;
+//!         let number = ctx.sequence.unwrap_or(0);
+//!         let mut text = format!("H{customer:08}{}\r\n", yyyymmdd(&ctx.now));
+//!         for r in records {
+//!             let id = pad_right(&r.id, 20).map_err(|e| e.at(&r.id, "id"))?;
+//!             let body = pad_left(&r.body, 40, ' ').map_err(|e| e.at(&r.id, "body"))?;
+//!             text.push_str(&format!("D{id}{body}\r\n"));
+//!         }
+//!         Ok(vec![
+//!             Payload::new(format!("example-{number:06}.txt"), "text/plain", text.into_bytes())
+//!                 .carrying(records)
+//!                 .label("number", number.to_string()),
+//!         ])
+//!     }
+//!
+//!     fn interpret(
+//!         _ctx: &Context,
+//!         _payload: &str,
+//!         records: &[Record],
+//!         response: &Response,
+//!     ) -> Result<Vec<Outcome>, InterpretError> {
+//!         let text = std::str::from_utf8(&response.body)
+//!             .map_err(|_| InterpretError::Malformed("the receipt is not UTF-8".into()))?;
+//!         let ok = |id: &str| text.lines().any(|l| l.strip_suffix(";OK") == Some(id));
+//!         Ok(records
+//!             .iter()
+//!             .map(|r| if ok(&r.id) {
+//!                 Outcome::delivered(&r.id)
+//!             } else {
+//!                 Outcome::rejected(&r.id, vec!["not in the receipt".into()])
+//!             })
+//!             .collect())
+//!     }
+//! }
+//!
+//! export_plugin!(Example);
+//!
+//! // Natively, the plugin is plain Rust: tests call it directly.
+//! let ctx = Context::sample(Settings::from_pairs([("customer", "42")]));
+//! let records = [Record::new("r1", "item", "{}")];
+//! let payloads = Example::encode(&ctx, &records).unwrap();
+//! assert_eq!(payloads[0].name, "example-000001.txt");
+//! assert!(payloads[0].bytes.starts_with(b"H0000004220240201\r\nDr1"));
+//! ```
+//!
+//! Build it into a component with `hub plugin build <dir>` (for `wasm32-unknown-unknown`,
+//! wrapped with `wit-component`, no `wasm-tools` needed) and try it with `hub plugin test`.
+//! The author's guide is `docs/plugins.md` in the hub's repository.
+
+#![warn(missing_docs)]
 
 pub mod text;
 
@@ -38,21 +134,40 @@ pub struct Record {
     pub body: String,
 }
 
+impl Record {
+    /// A record, for tests and examples.
+    pub fn new(id: &str, kind: &str, body: &str) -> Self {
+        Self {
+            id: id.into(),
+            kind: kind.into(),
+            body: body.into(),
+        }
+    }
+}
+
 /// How the host checks a setting's value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SettingType {
+    /// Any string.
     Text,
+    /// A whole number (i64), written as decimal digits with an optional `-`.
     Integer,
+    /// `true` or `false`.
     Boolean,
 }
 
 /// One setting a plugin takes from `[target.settings]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SettingSpec {
+    /// The key in `[target.settings]`.
     pub name: String,
+    /// One line for people: shown by `hub plugins`, `hub plugin test` and in errors.
     pub description: String,
+    /// What the host checks the value against before the plugin sees it.
     pub setting_type: SettingType,
+    /// Whether hub.toml must give it.
     pub required: bool,
+    /// Used when the setting is absent; ignored when `required` is true.
     pub default_value: Option<String>,
 }
 
@@ -110,19 +225,99 @@ impl Delivery {
 /// What a plugin says about itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PluginInfo {
+    /// Short lower-case name, e.g. `prisme`.
     pub name: String,
+    /// The plugin's own version (usually `env!("CARGO_PKG_VERSION")`); the host records it
+    /// with every transfer the plugin encodes.
     pub version: String,
+    /// The record kinds it accepts; the host refuses others at enqueue.
     pub record_kinds: Vec<String>,
+    /// The settings it takes; the host refuses unknown, missing and mistyped ones.
     pub settings: Vec<SettingSpec>,
+    /// What the target's transport must do with the payloads.
     pub delivery: Delivery,
+    /// The largest number of records it wants in one transfer (at least 1).
     pub max_batch: u32,
 }
 
 /// The target's settings as the host passes them: already type-checked, defaults filled in.
+///
+/// The typed getters ([`text`](Settings::text), [`integer`](Settings::integer),
+/// [`boolean`](Settings::boolean)) return a [`SettingError`] that names the setting and
+/// converts into the error types of [`Plugin::check_settings`] (`String`) and
+/// [`Plugin::encode`] ([`EncodeError::Settings`]), so `?` works in both.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Settings(pub Vec<(String, String)>);
 
+/// A setting that is missing or does not parse as the type asked for; names the setting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingError {
+    /// The setting's name.
+    pub name: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl std::fmt::Display for SettingError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "setting `{}` {}", self.name, self.message)
+    }
+}
+
+impl std::error::Error for SettingError {}
+
+impl From<SettingError> for String {
+    fn from(e: SettingError) -> Self {
+        e.to_string()
+    }
+}
+
+impl From<SettingError> for EncodeError {
+    fn from(e: SettingError) -> Self {
+        EncodeError::Settings(e.to_string())
+    }
+}
+
 impl Settings {
+    /// Settings from name/value pairs, for tests and examples.
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        Settings(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    /// A text setting; an error naming it when it is absent.
+    pub fn text(&self, name: &str) -> Result<&str, SettingError> {
+        self.get(name).ok_or_else(|| SettingError {
+            name: name.into(),
+            message: "is missing".into(),
+        })
+    }
+
+    /// An integer setting; an error naming it when it is absent or not a whole number.
+    pub fn integer(&self, name: &str) -> Result<i64, SettingError> {
+        let v = self.text(name)?;
+        v.trim().parse().map_err(|_| SettingError {
+            name: name.into(),
+            message: format!("must be a whole number, found {v:?}"),
+        })
+    }
+
+    /// A boolean setting (`true`/`false`); an error naming it when absent or anything else.
+    pub fn boolean(&self, name: &str) -> Result<bool, SettingError> {
+        match self.text(name)? {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            v => Err(SettingError {
+                name: name.into(),
+                message: format!("must be true or false, found {v:?}"),
+            }),
+        }
+    }
+
     /// The value of a setting, if set.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0
@@ -131,7 +326,8 @@ impl Settings {
             .map(|(_, v)| v.as_str())
     }
 
-    /// The value of a setting the plugin declared as required.
+    /// The value of a setting the plugin declared as required (see also
+    /// [`text`](Settings::text), whose error names the setting as a typed value).
     pub fn require(&self, name: &str) -> Result<&str, String> {
         self.get(name)
             .ok_or_else(|| format!("setting `{name}` is missing"))
@@ -154,11 +350,26 @@ pub struct RecordMeta {
     pub supersede_key: Option<String>,
 }
 
+impl RecordMeta {
+    /// Every record in one batch, transfers numbered 1, 2, 3, … in one scope, nothing
+    /// superseded: the simplest target.
+    pub fn single_batch() -> Self {
+        Self {
+            batch_key: String::new(),
+            sequence_scope: Some("all".into()),
+            supersede_key: None,
+        }
+    }
+}
+
 /// A problem with one record, naming the field where there is one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordError {
+    /// The source's id of the record.
     pub record_id: String,
+    /// The body field at fault, where there is one (dotted for nested ones, e.g. `address.zip`).
     pub field: Option<String>,
+    /// What is wrong, for the person who fixes the source data.
     pub message: String,
 }
 
@@ -195,39 +406,87 @@ impl std::fmt::Display for RecordError {
     }
 }
 
-/// A point in time with its civil form in the target's time zone.
+/// A point in time with its civil form in the target's time zone, so plugins need no
+/// calendar code and no time-zone database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct DateTime {
+    /// Seconds since the Unix epoch (UTC).
     pub unix_seconds: i64,
+    /// The target's offset from UTC (`utc_offset_minutes` in hub.toml).
     pub utc_offset_minutes: i32,
+    /// Civil year in that offset.
     pub year: u16,
+    /// Month, 1–12.
     pub month: u8,
+    /// Day of the month, 1–31.
     pub day: u8,
+    /// Hour, 0–23.
     pub hour: u8,
+    /// Minute, 0–59.
     pub minute: u8,
+    /// Second, 0–59.
     pub second: u8,
 }
 
 /// What the host says about the transfer being encoded.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Context {
+    /// The target's name in hub.toml.
     pub target: String,
+    /// The target's settings, checked and with defaults.
     pub settings: Settings,
+    /// The sender code the target is configured with, if any.
     pub sender: Option<String>,
+    /// The receiver code the target is configured with, if any.
     pub receiver: Option<String>,
+    /// The batch key all records of this transfer share.
     pub batch_key: String,
+    /// Their numbering scope.
     pub sequence_scope: Option<String>,
+    /// The number the host allocated in that scope (from 1, no gaps); `None`: not numbered.
     pub sequence: Option<u64>,
+    /// The host's id for the transfer, stable across retries.
     pub transfer_id: u64,
+    /// When the transfer was created, in the target's offset.
     pub now: DateTime,
+}
+
+impl Context {
+    /// The fixed context of golden-file tests and `hub plugin test`: target `test`, sequence
+    /// 1, transfer 1, batch key `""` in scope `all`, 2024-02-01 12:00:00 UTC.
+    pub fn sample(settings: Settings) -> Self {
+        Context {
+            target: "test".into(),
+            settings,
+            sender: None,
+            receiver: None,
+            batch_key: String::new(),
+            sequence_scope: Some("all".into()),
+            sequence: Some(1),
+            transfer_id: 1,
+            now: DateTime {
+                unix_seconds: 1_706_788_800,
+                utc_offset_minutes: 0,
+                year: 2024,
+                month: 2,
+                day: 1,
+                hour: 12,
+                minute: 0,
+                second: 0,
+            },
+        }
+    }
 }
 
 /// One unit of bytes the host delivers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Payload {
-    /// Relative path, checked by the host.
+    /// Relative path, checked by the host: ASCII letters, digits and `-_.+`, no `..`,
+    /// no hidden or empty segments.
     pub name: String,
+    /// E.g. `text/plain`, `application/json`; HTTP transports send it as Content-Type.
     pub media_type: String,
+    /// The exact bytes delivered (and stored for audit and re-sending).
     pub bytes: Vec<u8>,
     /// Ids of the records this payload carries.
     pub records: Vec<String>,
@@ -235,7 +494,34 @@ pub struct Payload {
     pub labels: Vec<(String, String)>,
 }
 
+impl Payload {
+    /// A payload carrying no records yet and without labels.
+    pub fn new(name: impl Into<String>, media_type: &str, bytes: Vec<u8>) -> Self {
+        Self {
+            name: name.into(),
+            media_type: media_type.into(),
+            bytes,
+            records: Vec::new(),
+            labels: Vec::new(),
+        }
+    }
+
+    /// Adds the ids of `records` to those it carries.
+    pub fn carrying(mut self, records: &[Record]) -> Self {
+        self.records.extend(records.iter().map(|r| r.id.clone()));
+        self
+    }
+
+    /// Adds a label (key: lower-case letters, digits, `-`).
+    pub fn label(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.labels.push((key.into(), value.into()));
+        self
+    }
+}
+
 /// Why a batch could not be encoded.
+///
+/// `?` converts a [`RecordError`] (into `Records`) and a [`SettingError`] (into `Settings`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EncodeError {
     /// These records are bad; the host fails them and encodes the rest again.
@@ -246,35 +532,73 @@ pub enum EncodeError {
     Other(String),
 }
 
+impl From<RecordError> for EncodeError {
+    fn from(e: RecordError) -> Self {
+        EncodeError::Records(vec![e])
+    }
+}
+
 /// What came back for one payload, or a receipt.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Response {
+    /// The HTTP status, or `None` for a receipt file.
     pub status: Option<u16>,
+    /// Response headers as received.
     pub headers: Vec<(String, String)>,
+    /// The body or the receipt's bytes.
     pub body: Vec<u8>,
 }
 
 /// The target's verdict on one record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutcomeStatus {
+    /// The target took the record.
     Delivered,
+    /// The target refused it; its messages say why.
     Rejected,
 }
 
 /// The target's answer for one record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
+    /// The source's id of the record.
     pub record_id: String,
+    /// Delivered or rejected.
     pub status: OutcomeStatus,
     /// The target's messages, verbatim.
     pub messages: Vec<String>,
+}
+
+impl Outcome {
+    /// The target took the record.
+    pub fn delivered(record_id: &str) -> Self {
+        Self {
+            record_id: record_id.into(),
+            status: OutcomeStatus::Delivered,
+            messages: Vec::new(),
+        }
+    }
+
+    /// The target refused the record with these messages.
+    pub fn rejected(record_id: &str, messages: Vec<String>) -> Self {
+        Self {
+            record_id: record_id.into(),
+            status: OutcomeStatus::Rejected,
+            messages,
+        }
+    }
 }
 
 /// Why a response says nothing per record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InterpretError {
     /// The target refused the whole request.
-    Failed { message: String, retryable: bool },
+    Failed {
+        /// Why, as the target said it.
+        message: String,
+        /// Whether the same bytes are worth sending again.
+        retryable: bool,
+    },
     /// The response could not be understood: delivery is unknown.
     Malformed(String),
 }
@@ -318,4 +642,46 @@ macro_rules! export_plugin {
         #[cfg(target_arch = "wasm32")]
         $crate::bindings::export_guest!(__HubPluginExport with_types_in $crate::bindings);
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_settings_name_the_setting() {
+        let s = Settings::from_pairs([("n", "12"), ("b", "true"), ("bad", "x")]);
+        assert_eq!(s.text("n"), Ok("12"));
+        assert_eq!(s.integer("n"), Ok(12));
+        assert_eq!(s.boolean("b"), Ok(true));
+        assert_eq!(
+            s.integer("bad").map_err(String::from),
+            Err("setting `bad` must be a whole number, found \"x\"".to_string())
+        );
+        assert_eq!(s.boolean("bad").map_err(|e| e.name), Err("bad".to_string()));
+        assert_eq!(
+            s.text("gone").map_err(EncodeError::from),
+            Err(EncodeError::Settings("setting `gone` is missing".into()))
+        );
+    }
+
+    #[test]
+    fn width_errors_name_record_and_field() {
+        let e = text::pad_right("toolong", 3).unwrap_err().at("r1", "name");
+        assert_eq!(
+            e.to_string(),
+            "record r1: field name: is 7 characters long, the field holds 3"
+        );
+        assert_eq!(EncodeError::from(e.clone()), EncodeError::Records(vec![e]));
+    }
+
+    #[test]
+    fn payload_builder() {
+        let r = [Record::new("a", "k", "{}"), Record::new("b", "k", "{}")];
+        let p = Payload::new("x.txt", "text/plain", b"hi".to_vec())
+            .carrying(&r)
+            .label("n", "1");
+        assert_eq!(p.records, vec!["a".to_string(), "b".to_string()]);
+        assert_eq!(p.labels, vec![("n".to_string(), "1".to_string())]);
+    }
 }

@@ -5,8 +5,17 @@ use crate::DateTime;
 /// Why a value does not fit a fixed-width field.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WidthError {
+    /// The field's width in characters.
     pub width: usize,
+    /// The value's length in characters.
     pub len: usize,
+}
+
+impl WidthError {
+    /// The error as one about `field` of record `record_id`, for `validate` and `encode`.
+    pub fn at(&self, record_id: &str, field: &str) -> crate::RecordError {
+        crate::RecordError::field(record_id, field, self.to_string())
+    }
 }
 
 impl std::fmt::Display for WidthError {
@@ -99,6 +108,20 @@ fn is_valid_date(y: u32, m: u32, d: u32) -> bool {
     (1..=days).contains(&d) && (1000..=9999).contains(&y)
 }
 
+/// Escapes text for XML element content (`&`, `<`, `>`); line breaks stay as they are.
+pub fn xml_text(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Escapes text for an XML attribute value in double quotes, including line breaks and
 /// tabs, which attribute normalisation would otherwise turn into spaces.
 pub fn xml_attr(value: &str) -> String {
@@ -154,6 +177,11 @@ mod tests {
         assert_eq!(yyyymmdd(&t), "20250304");
         assert_eq!(dd_mm_yyyy(&t), "04.03.2025");
         assert_eq!(iso_millis(&t), "2025-03-04T05:06:07.000");
+    }
+
+    #[test]
+    fn escapes_xml_text() {
+        assert_eq!(xml_text("a&b<c>\"\n"), "a&amp;b&lt;c&gt;\"\n");
     }
 
     #[test]

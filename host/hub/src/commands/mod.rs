@@ -4,6 +4,7 @@ mod enqueue;
 mod import;
 mod init;
 mod log;
+pub mod plugin;
 mod plugins;
 mod receipt;
 mod records;
@@ -58,5 +59,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Resend(a) => resend::run(&g, &a),
         Command::Import(a) => import::run(&g, &a),
         Command::Records(c) => records::run(&g, &c),
+        Command::Plugin(a) => plugin::run(&a),
     }
 }

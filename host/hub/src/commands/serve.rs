@@ -22,6 +22,8 @@ pub fn run(g: &super::Global) -> Result<ExitCode> {
         signal_hook::flag::register(signal, app.stop.clone())
             .context("cannot install the signal handler")?;
     }
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, app.reload.clone())
+        .context("cannot install the SIGHUP handler")?;
     let mut schedules = Vec::new();
     for t in &app.config.targets {
         if let Some(c) = &t.schedule {
@@ -58,6 +60,7 @@ pub fn run(g: &super::Global) -> Result<ExitCode> {
         );
     }
     while !app.stop.load(Ordering::SeqCst) {
+        app.reload_plugins(); // Logs what it did; between sends, so no batch sees two plugins.
         for target in scheduler.due(app.now()) {
             match pipeline::send(&mut app, &target, false) {
                 Ok(r) => {
