@@ -24,7 +24,7 @@ pub fn plugin(name: &str) -> PathBuf {
     p
 }
 
-fn shared_cache() -> PathBuf {
+pub fn shared_cache() -> PathBuf {
     plugin_dir().join("../test-plugin-cache")
 }
 

@@ -42,6 +42,8 @@ pub struct Config {
     pub plugins: BTreeMap<String, PluginConfig>,
     pub credentials: BTreeMap<String, CredentialConfig>,
     pub targets: Vec<TargetConfig>,
+    /// `[api]`: `hub serve`'s HTTP API (absent: no API for this file).
+    pub api: Option<crate::api::ApiConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -58,6 +60,7 @@ struct RawConfig {
     credentials: BTreeMap<String, CredentialConfig>,
     #[serde(default, rename = "target")]
     targets: Vec<TargetConfig>,
+    api: Option<crate::api::ApiConfig>,
 }
 
 /// `[store]`: where the SQLite database lives.
@@ -481,6 +484,10 @@ impl Config {
                 }
             }
         }
+        if let Some(api) = &raw.api {
+            let names: Vec<&str> = raw.targets.iter().map(|t| t.name.as_str()).collect();
+            problems.extend(api.problems(&names));
+        }
         if !problems.is_empty() {
             return Err(ConfigError::Invalid {
                 file: file.to_path_buf(),
@@ -539,6 +546,10 @@ impl Config {
                 t
             })
             .collect();
+        let api = raw.api.map(|mut a| {
+            a.resolve_paths(&resolve);
+            a
+        });
         Ok(Config {
             file: file.to_path_buf(),
             store,
@@ -546,6 +557,7 @@ impl Config {
             plugins,
             credentials,
             targets,
+            api,
         })
     }
 
