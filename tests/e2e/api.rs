@@ -120,10 +120,7 @@ impl Serve {
                 _ => {
                     let _ = child.kill();
                     let err: Vec<String> = stderr.try_iter().collect();
-                    panic!(
-                        "hub serve did not start:\n{said}\n{}",
-                        err.join("\n")
-                    );
+                    panic!("hub serve did not start:\n{said}\n{}", err.join("\n"));
                 }
             }
         };
@@ -178,13 +175,19 @@ pub fn post_ndjson(url: &str, token: &str, body: &str) -> (u16, serde_json::Valu
         .send()
         .unwrap();
     let status = r.status().as_u16();
-    (status, serde_json::from_str(&r.text().unwrap()).unwrap_or_default())
+    (
+        status,
+        serde_json::from_str(&r.text().unwrap()).unwrap_or_default(),
+    )
 }
 
 pub fn get_json(url: &str, token: &str) -> (u16, serde_json::Value) {
     let r = client().get(url).bearer_auth(token).send().unwrap();
     let status = r.status().as_u16();
-    (status, serde_json::from_str(&r.text().unwrap()).unwrap_or_default())
+    (
+        status,
+        serde_json::from_str(&r.text().unwrap()).unwrap_or_default(),
+    )
 }
 
 /// `hub --config <file> status --json`.
@@ -196,7 +199,11 @@ pub fn store_status(config: &Path) -> serde_json::Value {
         .env_remove("HUB_CONFIG")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -227,18 +234,21 @@ fn realtime_sending_starts_within_a_second_of_an_api_enqueue() {
     assert_eq!(status, 200, "{report}");
     assert_eq!(report["queued"], 4);
     let file = dir.path().join("out-a/sermersooq/test/G/522-24-001-G.txt");
-    wait_for("the delivered file", Duration::from_secs(10), || file.exists());
+    wait_for("the delivered file", Duration::from_secs(10), || {
+        file.exists()
+    });
     let took = started.elapsed();
-    assert!(took < Duration::from_secs(1), "real-time send took {took:?}");
+    assert!(
+        took < Duration::from_secs(1),
+        "real-time send took {took:?}"
+    );
 
     // The record's state and outcome, the transfers, the protocol log, the metrics.
     wait_for("delivered state", Duration::from_secs(10), || {
-        get_json(&serve.url("/api/v1/targets/prisme/records/p1d"), SOURCE_A).1["records"][0]
-            ["state"]
+        get_json(&serve.url("/api/v1/targets/prisme/records/p1d"), SOURCE_A).1["records"][0]["state"]
             == "delivered"
     });
-    let (status, transfers) =
-        get_json(&serve.url("/api/v1/targets/prisme/transfers"), SOURCE_A);
+    let (status, transfers) = get_json(&serve.url("/api/v1/targets/prisme/transfers"), SOURCE_A);
     assert_eq!(status, 200);
     let id = transfers["transfers"][0]["id"].as_i64().unwrap();
     let (status, log) = get_json(&serve.url(&format!("/api/v1/transfers/{id}/log")), SOURCE_A);
@@ -250,7 +260,8 @@ fn realtime_sending_starts_within_a_second_of_an_api_enqueue() {
         "{metrics}"
     );
     assert!(
-        metrics.contains("hub_attempts_total{config=\"a\",target=\"prisme\",result=\"delivered\"} 1"),
+        metrics
+            .contains("hub_attempts_total{config=\"a\",target=\"prisme\",result=\"delivered\"} 1"),
         "{metrics}"
     );
     assert!(metrics.contains("hub_sends_total{config=\"a\",target=\"prisme\",outcome=\"ok\"}"));
@@ -297,7 +308,12 @@ fn a_token_reaches_only_its_own_municipality_and_targets() {
     let other = serve.url("/api/v1/targets/other/records");
     let (s, body) = post_ndjson(&other, SOURCE_A, &postings(1, 7));
     assert_eq!(s, 403, "{body}");
-    assert!(body["error"].as_str().unwrap().contains("may not use target"));
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("may not use target")
+    );
     let (s, body) = get_json(&serve.url("/api/v1/status"), OPERATOR_A);
     assert_eq!(s, 200);
     assert_eq!(body["config"], "a");
@@ -347,7 +363,12 @@ fn malformed_and_oversized_requests_get_a_reason_and_change_nothing() {
     text.push_str("{\"id\":\"x\"}\nnot json\n");
     let (s, body) = post_ndjson(&url, SOURCE_A, &text);
     assert_eq!(s, 422, "{body}");
-    assert!(body["error"].as_str().unwrap().contains("nothing was queued"));
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("nothing was queued")
+    );
     assert_eq!(body["problems"].as_array().unwrap().len(), 2, "{body}");
     // Not JSON as a single record, not an object, not UTF-8, empty.
     for (ct, bytes) in [
@@ -426,7 +447,11 @@ fn the_openapi_description_names_every_route_and_every_route_answers() {
     let config = municipality(dir.path(), "a", "manual");
     let serve = Serve::start(&config, &[]);
     let c = client();
-    let spec: serde_json::Value = c.get(serve.url("/openapi.json")).send().unwrap().json_body();
+    let spec: serde_json::Value = c
+        .get(serve.url("/openapi.json"))
+        .send()
+        .unwrap()
+        .json_body();
     let mut described = Vec::new();
     for (path, item) in spec["paths"].as_object().unwrap() {
         for method in item.as_object().unwrap().keys() {
@@ -442,7 +467,15 @@ fn the_openapi_description_names_every_route_and_every_route_answers() {
     assert_eq!(described, routes, "openapi.json and the router differ");
 
     // Every route exists in the router: never 404 for a missing route, never 405.
-    assert_eq!(post_ndjson(&serve.url("/api/v1/targets/prisme/records"), OPERATOR_A, &postings(1, 1)).0, 200);
+    assert_eq!(
+        post_ndjson(
+            &serve.url("/api/v1/targets/prisme/records"),
+            OPERATOR_A,
+            &postings(1, 1)
+        )
+        .0,
+        200
+    );
     for (method, path) in hub::api::ROUTES {
         let path = path
             .replace("{target}", "prisme")
@@ -520,7 +553,11 @@ fn check_lists_every_problem_and_completions_print() {
         .env("HUB_SRC_A", SOURCE_A)
         .output()
         .unwrap();
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
     // Missing tokens and an unreadable credential file: each named, no secret printed.
     let text = std::fs::read_to_string(&config).unwrap().replace(
         "[[target]]\nname = \"prisme\"",
@@ -537,13 +574,19 @@ fn check_lists_every_problem_and_completions_print() {
         .unwrap();
     assert!(!bad.status.success());
     let err = String::from_utf8_lossy(&bad.stderr);
-    assert!(err.contains("environment variable HUB_OP_A is not set"), "{err}");
+    assert!(
+        err.contains("environment variable HUB_OP_A is not set"),
+        "{err}"
+    );
     assert!(err.contains("missing.p12"), "{err}");
     assert!(err.contains("missing-pw"), "{err}");
     assert!(!err.contains(SOURCE_A), "a secret was printed: {err}");
 
     for shell in ["bash", "zsh", "fish"] {
-        let out = Command::new(HUB).args(["completions", shell]).output().unwrap();
+        let out = Command::new(HUB)
+            .args(["completions", shell])
+            .output()
+            .unwrap();
         assert!(out.status.success());
         assert!(String::from_utf8_lossy(&out.stdout).contains("serve"));
     }

@@ -116,8 +116,7 @@ impl Browser {
     fn find(&self, css: &str) -> String {
         let q = serde_json::to_string(css).unwrap();
         wait_for(css, Duration::from_secs(20), || {
-            self.js(&format!("return document.querySelector({q}) !== null"))
-                == Value::Bool(true)
+            self.js(&format!("return document.querySelector({q}) !== null")) == Value::Bool(true)
         });
         let v = self.session(
             "POST",
@@ -181,7 +180,11 @@ fn the_status_page_shows_a_failed_record_and_resolves_it() {
             .args(&args)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     assert_eq!(store_status(&config)["targets"][0]["failed"], 1);
 
@@ -194,7 +197,10 @@ fn the_status_page_shows_a_failed_record_and_resolves_it() {
     browser.find("body[data-loaded] section.target[data-target=prisme]");
     let row = browser.text("tr.failed[data-record=lonely]");
     assert!(row.contains("do not balance"), "{row}");
-    assert_eq!(browser.text("section[data-target=prisme] .count.failed b"), "1");
+    assert_eq!(
+        browser.text("section[data-target=prisme] .count.failed b"),
+        "1"
+    );
     // The protocol log of the transfer.
     browser.click("section[data-target=prisme] tr.transfer");
     let log = browser.text("#log-table tbody tr");
@@ -205,16 +211,24 @@ fn the_status_page_shows_a_failed_record_and_resolves_it() {
         "/window/rect",
         Some(json!({"width": 390, "height": 844})),
     );
-    let overflow = browser.js(
-        "return document.documentElement.scrollWidth <= document.documentElement.clientWidth",
+    let overflow = browser
+        .js("return document.documentElement.scrollWidth <= document.documentElement.clientWidth");
+    assert_eq!(
+        overflow,
+        Value::Bool(true),
+        "the page is wider than a phone"
     );
-    assert_eq!(overflow, Value::Bool(true), "the page is wider than a phone");
 
-    browser.type_into("tr.failed[data-record=lonely] input.reason", "booked by hand");
+    browser.type_into(
+        "tr.failed[data-record=lonely] input.reason",
+        "booked by hand",
+    );
     browser.click("tr.failed[data-record=lonely] button.resolve");
-    wait_for("the resolution in the store", Duration::from_secs(20), || {
-        store_status(&config)["targets"][0]["resolved"] == 1
-    });
+    wait_for(
+        "the resolution in the store",
+        Duration::from_secs(20),
+        || store_status(&config)["targets"][0]["resolved"] == 1,
+    );
     let st = store_status(&config);
     assert_eq!(st["targets"][0]["failed"], 0);
     assert_eq!(st["needs_check"], json!([]));

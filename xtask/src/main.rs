@@ -324,7 +324,10 @@ organisation_unit = "0956"
                 .to_string()
         };
         println!("\nbench-api results");
-        println!("  batch enqueue: {:.0} records/s ({rps:.2} batches of 1,000 per second)", rps * 1000.0);
+        println!(
+            "  batch enqueue: {:.0} records/s ({rps:.2} batches of 1,000 per second)",
+            rps * 1000.0
+        );
         println!(
             "  single enqueue: {:.0} requests/s; latency p50 {} p90 {} p99 {}",
             figure(&out1, "Requests/sec:").unwrap_or(0.0),

@@ -53,8 +53,9 @@ impl SecretSource {
     /// Reads the secret (first line of a file). The error names the source, never a value.
     pub fn read(&self) -> Result<String, String> {
         let value = match self {
-            SecretSource::Env(var) => std::env::var(var)
-                .map_err(|_| format!("environment variable {var} is not set"))?,
+            SecretSource::Env(var) => {
+                std::env::var(var).map_err(|_| format!("environment variable {var} is not set"))?
+            }
             SecretSource::File(f) => std::fs::read_to_string(f)
                 .map_err(|e| format!("cannot read {}: {e}", f.display()))?
                 .lines()
@@ -99,8 +100,9 @@ impl ApiConfig {
         if let Some(Err(())) =
             SecretSource::from_pair(&self.operator_token_env, &self.operator_token_file)
         {
-            problems
-                .push("api: give one of operator_token_env and operator_token_file, not both".into());
+            problems.push(
+                "api: give one of operator_token_env and operator_token_file, not both".into(),
+            );
         }
         let mut names = std::collections::BTreeSet::new();
         for t in &self.tokens {

@@ -189,6 +189,8 @@ pub fn init_logging(verbose: u8, format: &str) {
         builder.json().try_init()
     } else {
         use std::io::IsTerminal;
-        builder.with_ansi(std::io::stderr().is_terminal()).try_init()
+        builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init()
     };
 }

@@ -224,7 +224,9 @@ pub fn serve(opts: &ServeOptions) -> Result<()> {
     }
     if !any_work && !any_api {
         stop.store(true, Ordering::SeqCst);
-        bail!("no target has a schedule or real-time sending and no file has an [api] section; nothing to serve");
+        bail!(
+            "no target has a schedule or real-time sending and no file has an [api] section; nothing to serve"
+        );
     }
     let result = if any_api {
         crate::api::run(sites.clone(), metrics, opts.listen.clone(), stop.clone())

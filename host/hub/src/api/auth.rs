@@ -62,7 +62,11 @@ impl Tokens {
             }
             for t in &api.tokens {
                 if let Some(src) = t.source() {
-                    found.push((src, t.name.clone(), Some(t.targets.iter().cloned().collect())));
+                    found.push((
+                        src,
+                        t.name.clone(),
+                        Some(t.targets.iter().cloned().collect()),
+                    ));
                 }
             }
             for (src, name, targets) in found {
@@ -71,7 +75,9 @@ impl Tokens {
                     .map_err(|e| anyhow::anyhow!("{file}: api token {name}: {e}"))?;
                 let d = digest(value.as_bytes());
                 if entries.iter().any(|e| same(&e.digest, &d)) {
-                    bail!("{file}: api token {name}: the same token is configured twice; give each source system and each file its own");
+                    bail!(
+                        "{file}: api token {name}: the same token is configured twice; give each source system and each file its own"
+                    );
                 }
                 entries.push(Entry {
                     digest: d,

@@ -99,7 +99,10 @@ pub async fn metrics(AxState(state): St) -> Result<Response, ApiError> {
     out.push_str("# HELP hub_send_duration_seconds Time spent in send runs.\n# TYPE hub_send_duration_seconds summary\n");
     out.push_str(&seconds);
     Ok((
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         out,
     )
         .into_response())

@@ -53,7 +53,10 @@ pub fn router(state: Arc<State>) -> Router {
         .route("/api/v1/status", get(status))
         .route("/api/v1/targets/{target}/records", post(enqueue))
         .route("/api/v1/targets/{target}/records/{id}", get(record))
-        .route("/api/v1/targets/{target}/records/{id}/resolve", post(resolve))
+        .route(
+            "/api/v1/targets/{target}/records/{id}/resolve",
+            post(resolve),
+        )
         .route("/api/v1/targets/{target}/transfers", get(transfers))
         .route("/api/v1/targets/{target}/send", post(send))
         .route("/api/v1/transfers/{id}/log", get(log))
@@ -251,8 +254,8 @@ async fn enqueue(
 ) -> ApiResult {
     let (caller, site) = authorize(&state, &headers, Some(&target))?;
     let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, m);
-    let text = std::str::from_utf8(&body)
-        .map_err(|e| bad(format!("the body is not UTF-8: {e}")))?;
+    let text =
+        std::str::from_utf8(&body).map_err(|e| bad(format!("the body is not UTF-8: {e}")))?;
     let single = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -350,7 +353,10 @@ async fn transfers(
     headers: HeaderMap,
 ) -> ApiResult {
     let (_, site) = authorize(&state, &headers, Some(&target))?;
-    let list = with_app(&site, move |app| Ok(app.store.status(Some(&target))?.transfers)).await?;
+    let list = with_app(&site, move |app| {
+        Ok(app.store.status(Some(&target))?.transfers)
+    })
+    .await?;
     Ok(Json(serde_json::json!({ "transfers": list })).into_response())
 }
 

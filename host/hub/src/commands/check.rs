@@ -71,7 +71,10 @@ fn secret_files(config: &Config) -> Vec<String> {
     let file = config.file.display();
     let mut need = |what: String, path: &Path| {
         if let Err(e) = std::fs::File::open(path) {
-            problems.push(format!("{file}: {what}: cannot read {}: {e}", path.display()));
+            problems.push(format!(
+                "{file}: {what}: cannot read {}: {e}",
+                path.display()
+            ));
         }
     };
     for (name, c) in &config.credentials {
@@ -104,7 +107,11 @@ fn secret_files(config: &Config) -> Vec<String> {
                 .iter()
                 .map(|p| ("password file", p.as_path()))
                 .chain(key_file.iter().map(|p| ("key file", p.as_path())))
-                .chain(passphrase_file.iter().map(|p| ("passphrase file", p.as_path())))
+                .chain(
+                    passphrase_file
+                        .iter()
+                        .map(|p| ("passphrase file", p.as_path())),
+                )
                 .collect(),
         };
         for (what, p) in files {
