@@ -25,7 +25,13 @@ fn main() -> Result<()> {
         "test" => {
             build_plugins(&root)?;
             install_test_servers(&root);
-            run(cargo().arg("test").arg("--workspace").args(&rest))
+            // The end-to-end tests find the plugins here, also with CARGO_TARGET_DIR set.
+            let plugins = plugin_out_dir(&root);
+            run(cargo()
+                .arg("test")
+                .arg("--workspace")
+                .args(&rest)
+                .env("HUB_PLUGIN_DIR", plugins))
         }
         "demo" => {
             build_plugins(&root)?;
@@ -146,6 +152,14 @@ fn plugin_crates(root: &Path) -> Result<Vec<(String, String)>> {
         }
     }
     Ok(out)
+}
+
+/// Where the components go: `<target dir>/plugins`.
+fn plugin_out_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+        .join("plugins")
 }
 
 /// Builds every guest crate and wraps each into a component; returns their paths.

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path, State as AxState};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -131,13 +131,13 @@ fn authorize(
         .get(caller.site)
         .cloned()
         .ok_or_else(|| ApiError::internal("token without its site"))?;
-    if let Some(t) = target {
-        if !caller.may(t) || site.config.target(t).is_none() {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                format!("this token may not use target `{t}`"),
-            ));
-        }
+    if let Some(t) = target
+        && (!caller.may(t) || site.config.target(t).is_none())
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("this token may not use target `{t}`"),
+        ));
     }
     Ok((caller, site))
 }
@@ -244,15 +244,40 @@ async fn status(AxState(state): St, headers: HeaderMap) -> ApiResult {
     .into_response())
 }
 
+/// The body, refused with 413 when its declared or actual size is over [`MAX_BODY`].
+async fn read_limited(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the body is larger than {} MiB; send smaller batches",
+                MAX_BODY >> 20
+            ),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(too_large());
+    }
+    axum::body::to_bytes(body, MAX_BODY)
+        .await
+        .map_err(|_| too_large())
+}
+
 /// `POST /api/v1/targets/{target}/records`: `application/json` is one record (an
 /// object), anything else NDJSON; all or nothing, as `hub enqueue`.
 async fn enqueue(
     AxState(state): St,
     Path(target): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> ApiResult {
+    // The token first, so no stranger makes the hub buffer a large body.
     let (caller, site) = authorize(&state, &headers, Some(&target))?;
+    let body = read_limited(&headers, body).await?;
     let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, m);
     let text =
         std::str::from_utf8(&body).map_err(|e| bad(format!("the body is not UTF-8: {e}")))?;
