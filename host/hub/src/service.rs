@@ -194,12 +194,26 @@ pub fn serve(opts: &ServeOptions) -> Result<()> {
         let config = app.config.clone();
         let api_app = open(file)?;
         let (tx, rx) = std::sync::mpsc::channel();
+        // One line per file, as `hub serve` has always said it (the file's name first
+        // when there are several).
+        let scheduled: Vec<&str> = schedules.iter().map(|(n, _)| n.as_str()).collect();
+        let next = Scheduler::new(schedules.clone(), app.now())
+            .next_wake()
+            .map_or("never".to_string(), |t| t.to_string());
         println!(
-            "hub serve: {} ({}): {} scheduled, {} real-time target(s)",
-            name,
-            file.display(),
-            schedules.len(),
-            realtime.len()
+            "hub serve: {}{} scheduled target(s) ({}); next run {next}{}",
+            if files.len() > 1 {
+                format!("{name}: ")
+            } else {
+                String::new()
+            },
+            scheduled.len(),
+            scheduled.join(", "),
+            if realtime.is_empty() {
+                String::new()
+            } else {
+                format!("; real-time: {}", realtime.join(", "))
+            }
         );
         let worker = SenderLoop {
             site: name.clone(),
