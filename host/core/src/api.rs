@@ -150,3 +150,93 @@ impl ApiToken {
         SecretSource::from_pair(&self.token_env, &self.token_file).and_then(Result::ok)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::path::{Path, PathBuf};
+
+    use super::SecretSource;
+    use crate::config::Config;
+
+    const BASE: &str = r#"
+version = 1
+[plugins.prisme]
+path = "prisme.wasm"
+[[target]]
+name = "prisme"
+plugin = "prisme"
+transport = { type = "dir", path = "out" }
+"#;
+
+    fn parse(api: &str) -> Result<Config, String> {
+        Config::parse(Path::new("/etc/hub/a.toml"), &format!("{BASE}\n{api}"))
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn tokens_come_from_files_or_variables_and_files_are_relative_to_the_config() {
+        let c = parse(
+            "[api]\nlisten = \"127.0.0.1:9000\"\noperator_token_file = \"op.token\"\n\
+             [[api.tokens]]\nname = \"fin\"\ntoken_env = \"FIN\"\ntargets = [\"prisme\"]",
+        )
+        .unwrap();
+        let api = c.api.unwrap();
+        assert_eq!(
+            api.operator_source(),
+            Some(SecretSource::File(PathBuf::from("/etc/hub/op.token")))
+        );
+        assert_eq!(
+            api.tokens[0].source(),
+            Some(SecretSource::Env("FIN".into()))
+        );
+    }
+
+    #[test]
+    fn every_problem_is_named() {
+        let e = parse(
+            "[api]\nlisten = \"everywhere\"\noperator_token_env = \"A\"\noperator_token_file = \"b\"\n\
+             [[api.tokens]]\nname = \"fin\"\ntargets = [\"nope\"]\n\
+             [[api.tokens]]\nname = \"fin\"\ntoken_env = \"X\"\ntoken_file = \"y\"\ntargets = []",
+        )
+        .unwrap_err();
+        for part in [
+            "api.listen must be an address",
+            "not both",
+            "`fin` is defined twice",
+            "give exactly one of token_env and token_file",
+            "target `nope` is not defined",
+            "targets is empty",
+        ] {
+            assert!(e.contains(part), "{part}: {e}");
+        }
+        // A token in the file itself is an unknown key, not a secret accepted.
+        let e = parse("[api]\ntoken = \"s3cret-s3cret-s3cret\"").unwrap_err();
+        assert!(e.contains("unknown field"), "{e}");
+        assert!(parse("").unwrap().api.is_none());
+    }
+
+    #[test]
+    fn a_short_or_missing_token_is_refused_without_showing_it() {
+        let dir = std::env::temp_dir().join(format!("hub-api-token-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("t");
+        std::fs::write(&f, "short\n").unwrap();
+        let e = SecretSource::File(f.clone()).read().unwrap_err();
+        assert!(
+            e.contains("shorter than 16") && !e.contains("short\n"),
+            "{e}"
+        );
+        std::fs::write(&f, "a-long-enough-token-value\nsecond line\n").unwrap();
+        assert_eq!(
+            SecretSource::File(f).read().unwrap(),
+            "a-long-enough-token-value"
+        );
+        let e = SecretSource::Env("HUB_TEST_SURELY_UNSET_VAR".into())
+            .read()
+            .unwrap_err();
+        assert!(e.contains("HUB_TEST_SURELY_UNSET_VAR is not set"), "{e}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
