@@ -7,7 +7,7 @@
 use crate::common::{Site, postings, run_and_kill};
 
 /// Two pages → two transfers, four files (G and Q each).
-fn input() -> String {
+pub(crate) fn input() -> String {
     let mut text = postings(3, 1);
     text.push_str(&postings(2, 50).replace("\"522\"", "\"586\""));
     for (id, page) in [("deb1", "522"), ("deb2", "586")] {
@@ -49,7 +49,7 @@ fn target_side(site: &Site) -> (Vec<String>, usize, usize) {
     (finals, lines, temps.len())
 }
 
-fn assert_exactly_once(site: &Site, fault: &str) {
+pub(crate) fn assert_exactly_once(site: &Site, fault: &str) {
     let (files, lines, temps) = target_side(site);
     assert_eq!(files, EXPECTED_FILES, "after {fault}");
     // 10 postings = 10 G lines; 2 debtors = 2 × (Trans 10 + 24 + one 26) Q lines.

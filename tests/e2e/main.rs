@@ -5,6 +5,8 @@
 
 mod common;
 
+mod api;
+mod browser;
 mod cli;
 mod crash;
 mod hostile;

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the FTPS and SFTP test servers need (tests/servers/ftp and
-# tests/servers/ssh): proftpd with mod_tls (proftpd-mod-crypto) and OpenSSH's sshd.
+# tests/servers/ssh): proftpd with mod_tls (proftpd-mod-crypto) and OpenSSH's sshd; and
+# headless Chromium with its WebDriver and wrk for `hub serve`'s page test and benchmark.
 # Idempotent and quiet: does nothing when everything is already there. Needs root (or sudo).
 set -euo pipefail
 
 # openssl: `openssl passwd -6` hashes the FTP test password. openssh-server brings
 # openssh-client (ssh-keygen). unshare (util-linux) and useradd (passwd) are in every Debian.
-packages=(proftpd-core proftpd-mod-crypto openssh-server openssl)
+# chromium + chromium-driver: the status page's browser test (WebDriver on loopback);
+# wrk: `cargo xtask bench-api`.
+packages=(proftpd-core proftpd-mod-crypto openssh-server openssl chromium chromium-driver wrk)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -24,7 +24,13 @@ fn main() -> Result<()> {
         "test" => {
             build_plugins(&root)?;
             install_test_servers(&root);
-            run(cargo().arg("test").arg("--workspace").args(&rest))
+            // The end-to-end tests find the plugins here, also with CARGO_TARGET_DIR set.
+            let plugins = plugin_out_dir(&root);
+            run(cargo()
+                .arg("test")
+                .arg("--workspace")
+                .args(&rest)
+                .env("HUB_PLUGIN_DIR", plugins))
         }
         "demo" => {
             build_plugins(&root)?;
@@ -36,13 +42,18 @@ fn main() -> Result<()> {
                 .args(["bench", "-p", "hub", "--bench", "pipeline", "--"])
                 .args(&rest))
         }
+        "bench-api" => {
+            build_plugins(&root)?;
+            bench_api(&root, &rest)
+        }
         _ => {
             eprintln!(
-                "usage: cargo xtask <plugins|test|demo|bench> [args]\n\
+                "usage: cargo xtask <plugins|test|demo|bench|bench-api> [args]\n\
                  \n  plugins  build every plugin into target/plugins/<name>.wasm\
                  \n  test     build plugins, then cargo test --workspace [args]\
                  \n  demo     build plugins and hub, then enqueue, send and show status with ./hub.toml\
-                 \n  bench    build plugins, then run the pipeline benchmark"
+                 \n  bench    build plugins, then run the pipeline benchmark\
+                 \n  bench-api  release build, `hub serve` on loopback, wrk: enqueue throughput and latency [seconds]"
             );
             if cmd == "help" {
                 Ok(())
@@ -124,6 +135,14 @@ fn plugin_crates(root: &Path) -> Result<Vec<(String, String)>> {
     Ok(out)
 }
 
+/// Where the components go: `<target dir>/plugins`.
+fn plugin_out_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+        .join("plugins")
+}
+
 /// Builds every guest crate and wraps each into a component; returns their paths.
 fn build_plugins(root: &Path) -> Result<Vec<PathBuf>> {
     ensure_wasm_target()?;
@@ -198,4 +217,173 @@ fn walk(dir: &Path) -> Result<Vec<PathBuf>> {
     }
     out.sort();
     Ok(out)
+}
+
+/// `cargo xtask bench-api [SECONDS]`: builds hub in release, starts `hub serve` on an
+/// ephemeral loopback port with a fresh store (real-time sending off) and measures with
+/// wrk: NDJSON batches of 1,000 records (records/s) and single-record enqueue latency
+/// (p50/p90/p99). Every request carries new record ids, so nothing is a duplicate.
+fn bench_api(root: &Path, args: &[String]) -> Result<()> {
+    let seconds: u32 = args.first().map(|s| s.parse()).transpose()?.unwrap_or(10);
+    if Command::new("wrk").arg("--version").output().is_err() {
+        bail!("wrk is missing: install Debian's `wrk` (bash tests/servers/install.sh)");
+    }
+    run(cargo()
+        .current_dir(root)
+        .args(["build", "--release", "-p", "hub"]))?;
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let hub = target_dir.join("release").join("hub");
+    let tmp = std::env::temp_dir().join(format!("hub-bench-api-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp)?;
+    let config = tmp.join("bench.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"version = 1
+[store]
+path = "data/hub.db"
+[plugins.prisme]
+path = "{plugin}"
+[api]
+[[api.tokens]]
+name = "bench"
+token_env = "HUB_BENCH_TOKEN"
+targets = ["prisme"]
+[[target]]
+name = "prisme"
+plugin = "prisme"
+transport = {{ type = "dir", path = "out" }}
+[target.settings]
+municipality = "sermersooq"
+environment = "test"
+organisation_unit = "0956"
+"#,
+            plugin = target_dir.join("plugins/prisme.wasm").display()
+        ),
+    )?;
+    let token = "bench-token-0123456789abcdef";
+    let mut child = Command::new(&hub)
+        .arg("--config")
+        .arg(&config)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("HUB_BENCH_TOKEN", token)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("cannot start hub serve")?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+    let base = loop {
+        match lines.next() {
+            Some(Ok(l)) => {
+                if let Some(u) = l.strip_prefix("hub serve: listening on ") {
+                    break u.trim().to_string();
+                }
+            }
+            _ => {
+                let _ = child.kill();
+                bail!("hub serve did not start");
+            }
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    let url = format!("{base}/api/v1/targets/prisme/records");
+    let result = (|| -> Result<()> {
+        let batch = tmp.join("batch.lua");
+        std::fs::write(&batch, lua(token, "application/x-ndjson", 500))?;
+        let single = tmp.join("single.lua");
+        std::fs::write(&single, lua(token, "application/json", 0))?;
+        let d = format!("{seconds}s");
+        eprintln!("\n== NDJSON batches of 1,000 records ({seconds} s, 2 threads, 4 connections)");
+        let out = wrk(&["-t2", "-c4", "-d", &d, "--latency", "-s"], &batch, &url)?;
+        let rps = figure(&out, "Requests/sec:").unwrap_or(0.0);
+        eprintln!("\n== single records ({seconds} s, 2 threads, 8 connections)");
+        let out1 = wrk(&["-t2", "-c8", "-d", &d, "--latency", "-s"], &single, &url)?;
+        let pct = |p: &str| {
+            out1.lines()
+                .find(|l| l.trim_start().starts_with(p))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .unwrap_or("?")
+                .to_string()
+        };
+        println!("\nbench-api results");
+        println!(
+            "  batch enqueue: {:.0} records/s ({rps:.2} batches of 1,000 per second)",
+            rps * 1000.0
+        );
+        println!(
+            "  single enqueue: {:.0} requests/s; latency p50 {} p90 {} p99 {}",
+            figure(&out1, "Requests/sec:").unwrap_or(0.0),
+            pct("50%"),
+            pct("90%"),
+            pct("99%")
+        );
+        for o in [&out, &out1] {
+            if o.contains("Non-2xx") {
+                bail!("some requests failed (see wrk's output above)");
+            }
+        }
+        Ok(())
+    })();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&tmp);
+    result
+}
+
+fn wrk(args: &[&str], script: &Path, url: &str) -> Result<String> {
+    let out = Command::new("wrk")
+        .args(args)
+        .arg(script)
+        .arg(url)
+        .output()
+        .context("cannot run wrk")?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    eprint!("{text}");
+    if !out.status.success() {
+        bail!("wrk failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(text)
+}
+
+fn figure(out: &str, key: &str) -> Option<f64> {
+    out.lines()
+        .find_map(|l| l.trim().strip_prefix(key))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// A wrk script POSTing `pairs` balanced posting pairs per request as NDJSON, or one
+/// record as JSON when `pairs` is 0; ids are unique per thread and request.
+fn lua(token: &str, content_type: &str, pairs: usize) -> String {
+    format!(
+        r#"local counter = 0
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+local function rec(id, dk, account)
+  return '{{"id":"' .. id .. '","kind":"posting","page":"522","fiscal_year":"2024","machine_no":"00123","posting_date":"20240131","account":"' .. account .. '","amount_ore":1000,"dk":"' .. dk .. '","text":"bench"}}'
+end
+request = function()
+  counter = counter + 1
+  local prefix = "t" .. tostring(tid) .. "r" .. counter .. "n"
+  local body
+  if {pairs} == 0 then
+    body = rec(prefix, "D", "9002009002")
+  else
+    local lines = {{}}
+    for i = 1, {pairs} do
+      lines[#lines + 1] = rec(prefix .. i .. "d", "D", "9002009002")
+      lines[#lines + 1] = rec(prefix .. i .. "k", "K", "4210100000")
+    end
+    body = table.concat(lines, "\n") .. "\n"
+  end
+  return wrk.format("POST", nil, {{["Authorization"] = "Bearer {token}", ["Content-Type"] = "{content_type}"}}, body)
+end
+"#
+    )
 }

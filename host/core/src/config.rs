@@ -44,6 +44,8 @@ pub struct Config {
     pub targets: Vec<TargetConfig>,
     /// The receiving side: transports this office takes in (`hub import`).
     pub inbound: Vec<InboundConfig>,
+    /// `[api]`: `hub serve`'s HTTP API (absent: no API for this file).
+    pub api: Option<crate::api::ApiConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -62,6 +64,7 @@ struct RawConfig {
     targets: Vec<TargetConfig>,
     #[serde(default)]
     inbound: Vec<InboundConfig>,
+    api: Option<crate::api::ApiConfig>,
 }
 
 /// `[store]`: where the SQLite database lives.
@@ -613,6 +616,10 @@ impl Config {
                 }
             }
         }
+        if let Some(api) = &raw.api {
+            let names: Vec<&str> = raw.targets.iter().map(|t| t.name.as_str()).collect();
+            problems.extend(api.problems(&names));
+        }
         if !problems.is_empty() {
             return Err(ConfigError::Invalid {
                 file: file.to_path_buf(),
@@ -680,6 +687,10 @@ impl Config {
                 i
             })
             .collect();
+        let api = raw.api.map(|mut a| {
+            a.resolve_paths(&resolve);
+            a
+        });
         Ok(Config {
             file: file.to_path_buf(),
             store,
@@ -688,6 +699,7 @@ impl Config {
             credentials,
             targets,
             inbound,
+            api,
         })
     }
 

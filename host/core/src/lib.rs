@@ -5,6 +5,7 @@
 //! `hub check`, the CLI and the service alike.
 #![deny(unsafe_code)]
 
+pub mod api;
 pub mod config;
 pub mod input;
 pub mod names;

@@ -18,6 +18,9 @@ pub struct Cli {
     /// Act as this user: picks the user's credential, signs resolutions (default: $USER).
     #[arg(long = "as", global = true, value_name = "USER")]
     pub as_user: Option<String>,
+    /// Log format on stderr: `text` (default) or `json` (one object a line).
+    #[arg(long, global = true, env = "HUB_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -38,8 +41,13 @@ pub enum Command {
     Resolve(ResolveArgs),
     /// Show the loaded plugins with their versions and sha256.
     Plugins(JsonArg),
-    /// Run unattended: send each target's queue on its schedule; stop cleanly on SIGTERM.
-    Serve,
+    /// Run unattended: schedules, real-time sending, retries, the HTTP API, the status
+    /// page and metrics; stop cleanly on SIGTERM.
+    Serve(ServeArgs),
+    /// Check configuration, store, plugins, targets and credential files without sending.
+    Check,
+    /// Print shell completions: `hub completions bash|zsh|fish`.
+    Completions(CompletionsArgs),
     /// Import a receipt the receiver sent back (RKI): each record of the transport it
     /// answers gets its outcome, and the transport is complete.
     Receipt(ReceiptArgs),
@@ -80,6 +88,23 @@ pub struct RecordsShowArgs {
     pub record: String,
     #[command(flatten)]
     pub json: JsonArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// A folder of configuration files (every `*.toml`, one per municipality); each keeps
+    /// its own store. Without it, `--config` (a file or a folder).
+    #[arg(long, value_name = "DIR")]
+    pub config_dir: Option<PathBuf>,
+    /// Address of the HTTP API and status page (default: `[api] listen`, else 127.0.0.1:8080).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]
@@ -182,8 +207,9 @@ pub struct JsonArg {
     pub json: bool,
 }
 
-/// Logs to stderr; `HUB_LOG` (e.g. `hub=debug`) overrides `-v`.
-pub fn init_logging(verbose: u8) {
+/// Logs to stderr; `HUB_LOG` (e.g. `hub=debug`) overrides `-v`. Colour only on a
+/// terminal; `json` gives one JSON object a line for log collectors.
+pub fn init_logging(verbose: u8, format: &str) {
     let default = match verbose {
         0 => "warn",
         1 => "info",
@@ -191,8 +217,15 @@ pub fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("HUB_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = if format == "json" {
+        builder.json().try_init()
+    } else {
+        use std::io::IsTerminal;
+        builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init()
+    };
 }

@@ -2,6 +2,7 @@
 //! commands, and the wiring of store, plugins and transports for one configuration.
 #![deny(unsafe_code)]
 
+pub mod api;
 pub mod app;
 pub mod cli;
 pub mod commands;
@@ -10,3 +11,4 @@ pub mod inbound;
 pub mod output;
 pub mod package;
 pub mod pipeline;
+pub mod service;

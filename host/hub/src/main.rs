@@ -6,7 +6,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = hub::cli::Cli::parse();
-    hub::cli::init_logging(cli.verbose);
+    hub::cli::init_logging(cli.verbose, &cli.log_format);
     match hub::commands::run(cli) {
         Ok(code) => code,
         Err(e) => {

@@ -16,7 +16,7 @@ use hub_plugin_sdk::{OutcomeStatus, RecordMeta};
 use serde::Serialize;
 use thiserror::Error;
 
-pub use sqlite::SqliteStore;
+pub use sqlite::{AttemptStats, SqliteStore};
 
 /// A store operation that failed. Each names what it was doing.
 #[derive(Debug, Error)]

@@ -10,6 +10,9 @@ use hub_plugin_sdk::OutcomeStatus;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use sha2::{Digest, Sha256};
 
+mod lookup;
+pub use lookup::AttemptStats;
+
 use crate::{
     Attempt, Batch, Completion, Counts, EnqueueReport, NewAttempt, NewPayload, NewRecord, Payload,
     PluginStamp, RecordView, Resolution, Result, Status, Store, StoreError, StoredRecord, Transfer,

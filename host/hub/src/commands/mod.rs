@@ -1,5 +1,7 @@
 //! One file per subcommand.
 
+mod check;
+mod completions;
 mod enqueue;
 mod import;
 mod init;
@@ -54,7 +56,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Log(a) => log::run(&g, &a),
         Command::Resolve(a) => resolve::run(&g, &a),
         Command::Plugins(a) => plugins::run(&g, &a),
-        Command::Serve => serve::run(&g),
+        Command::Serve(a) => serve::run(&g, &a),
+        Command::Check => check::run(&g),
+        Command::Completions(a) => completions::run(&a),
         Command::Receipt(a) => receipt::run(&g, &a),
         Command::Resend(a) => resend::run(&g, &a),
         Command::Import(a) => import::run(&g, &a),

@@ -1,0 +1,122 @@
+// The status page: asks for the operator token once (kept in sessionStorage, so it is
+// gone with the tab), then reads /api/v1/status and shows it. Plain DOM, no build step.
+"use strict";
+const KEY = "hub-token";
+const $ = (id) => document.getElementById(id);
+
+function el(tag, attrs, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === "class") e.className = v; else if (k.startsWith("data-")) e.setAttribute(k, v); else e[k] = v;
+  }
+  for (const c of children) e.append(c instanceof Node ? c : document.createTextNode(c == null ? "" : String(c)));
+  return e;
+}
+
+async function api(path, options) {
+  const opts = Object.assign({ headers: {} }, options || {});
+  opts.headers.Authorization = "Bearer " + sessionStorage.getItem(KEY);
+  const r = await fetch(path, opts);
+  if (r.status === 401) { sessionStorage.removeItem(KEY); showLogin("The token was not accepted."); throw new Error("unauthorized"); }
+  const body = await r.json().catch(() => ({}));
+  if (!r.ok) throw new Error(body.error || ("HTTP " + r.status));
+  return body;
+}
+
+function showLogin(message) {
+  $("login").hidden = false;
+  $("refresh").hidden = $("logout").hidden = true;
+  $("targets").replaceChildren();
+  $("who").textContent = "";
+  showError(message);
+}
+
+function showError(message) {
+  $("error").hidden = !message;
+  $("error").textContent = message || "";
+}
+
+function table(headers, rows, empty) {
+  if (!rows.length) return el("p", { class: "empty" }, empty);
+  return el("div", { class: "scroll" }, el("table", {},
+    el("thead", {}, el("tr", {}, ...headers.map((h) => el("th", {}, h)))),
+    el("tbody", {}, ...rows)));
+}
+
+function target(t) {
+  const c = t.counts;
+  const counts = el("div", { class: "counts" },
+    ...[["queued", c.queued], ["in flight", c.in_flight], ["failed", c.failed], ["delivered", c.delivered], ["resolved", c.resolved]]
+      .map(([k, v]) => el("div", { class: "count " + k.replace(" ", "-"), "data-count": k }, el("b", {}, v), k)));
+  const transfers = t.transfers.map((x) => {
+    const row = el("tr", { class: "transfer", "data-transfer": x.id, title: "Show the protocol log" },
+      el("td", {}, "#" + x.id), el("td", { class: "state-" + x.state }, x.state),
+      el("td", {}, x.records), el("td", {}, x.attempts),
+      el("td", { class: "hide-narrow" }, x.payloads.map((p) => p.name).join(", ")),
+      el("td", { class: "hide-narrow" }, x.created_at), el("td", { class: "msg" }, x.last_error || ""));
+    row.addEventListener("click", () => showLog(x.id));
+    return row;
+  });
+  const failed = t.needs_check.map((r) => {
+    const reason = el("input", { class: "reason", placeholder: "Reason", required: true });
+    const button = el("button", { class: "resolve primary", type: "submit" }, "Resolve");
+    const form = el("form", { class: "resolve-form" }, reason, button);
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      try {
+        await api(`/api/v1/targets/${encodeURIComponent(t.name)}/records/${encodeURIComponent(r.id)}/resolve`, {
+          method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ reason: reason.value }) });
+        showError("");
+        load();
+      } catch (e) { showError("Not resolved: " + e.message); }
+    });
+    return el("tr", { class: "failed", "data-record": r.id },
+      el("td", {}, r.id), el("td", { class: "state-" + r.state }, r.state), el("td", {}, r.transfer_id ? "#" + r.transfer_id : ""),
+      el("td", { class: "msg" }, r.messages.join("\n")), el("td", {}, form));
+  });
+  const stuck = t.stuck.map((f) => el("tr", { class: "stuck" },
+    el("td", {}, f.name), el("td", {}, "#" + f.transfer), el("td", {}, f.delivered_at), el("td", {}, f.minutes_waiting)));
+  return el("section", { class: "target", "data-target": t.name },
+    el("h2", {}, t.name + (t.sending === "realtime" ? " (real-time)" : "")), counts,
+    el("h3", {}, "Records that need a person"),
+    table(["Record", "State", "Transfer", "Messages", ""], failed, "None."),
+    el("h3", {}, "Files still on the receiver"),
+    table(["File", "Transfer", "Delivered", "Minutes"], stuck, "None."),
+    el("h3", {}, "Transfers (newest first)"),
+    table(["#", "State", "Records", "Attempts", "Payloads", "Created", "Last error"], transfers, "None yet."));
+}
+
+async function showLog(id) {
+  try {
+    const log = await api(`/api/v1/transfers/${id}/log`);
+    $("log-title").textContent = `Protocol log of transfer #${id}`;
+    $("log-table").tBodies[0].replaceChildren(...log.attempts.map((a) => el("tr", {},
+      el("td", {}, a.started_at), el("td", { class: "state-" + a.result }, a.result), el("td", {}, a.payload || ""),
+      el("td", {}, a.endpoint), el("td", {}, a.credential || ""), el("td", {}, a.duration_ms),
+      el("td", { class: "msg" }, a.sent), el("td", { class: "msg" }, [a.received, a.error].filter(Boolean).join("\n")))));
+    $("log").hidden = false;
+    $("log").scrollIntoView();
+  } catch (e) { showError(e.message); }
+}
+
+async function load() {
+  try {
+    const s = await api("/api/v1/status");
+    $("login").hidden = true;
+    $("refresh").hidden = $("logout").hidden = false;
+    $("who").textContent = `${s.config} (${s.caller})`;
+    $("targets").replaceChildren(...s.targets.map(target));
+    document.body.dataset.loaded = "yes";
+  } catch (e) { if (e.message !== "unauthorized") showError(e.message); }
+}
+
+$("login").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  sessionStorage.setItem(KEY, $("token").value.trim());
+  $("token").value = "";
+  showError("");
+  load();
+});
+$("refresh").addEventListener("click", load);
+$("logout").addEventListener("click", () => { sessionStorage.removeItem(KEY); showLogin(""); });
+if (sessionStorage.getItem(KEY)) load(); else showLogin("");

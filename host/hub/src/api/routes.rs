@@ -1,0 +1,422 @@
+//! The routes. [`ROUTES`] lists them for the OpenAPI check (a test asserts both agree and
+//! that each answers).
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, Path, State as AxState};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use hub_store::Store;
+use serde::{Deserialize, Serialize};
+
+use super::auth::Caller;
+use super::{ApiError, MAX_BODY, OPENAPI, State, with_app};
+use crate::pipeline::{self, EnqueueError};
+use crate::service::{Site, Wake};
+
+type St = AxState<Arc<State>>;
+type ApiResult = Result<Response, ApiError>;
+
+/// Every route as (method, path): what `/openapi.json` must describe.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("get", "/"),
+    ("get", "/status.js"),
+    ("get", "/status.css"),
+    ("get", "/openapi.json"),
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
+    ("get", "/api/v1/whoami"),
+    ("get", "/api/v1/status"),
+    ("post", "/api/v1/targets/{target}/records"),
+    ("get", "/api/v1/targets/{target}/records/{id}"),
+    ("post", "/api/v1/targets/{target}/records/{id}/resolve"),
+    ("get", "/api/v1/targets/{target}/transfers"),
+    ("post", "/api/v1/targets/{target}/send"),
+    ("get", "/api/v1/transfers/{id}/log"),
+];
+
+/// The router with every route of [`ROUTES`].
+pub fn router(state: Arc<State>) -> Router {
+    Router::new()
+        .route("/", get(page))
+        .route("/status.js", get(script))
+        .route("/status.css", get(style))
+        .route("/openapi.json", get(openapi))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(super::metrics::metrics))
+        .route("/api/v1/whoami", get(whoami))
+        .route("/api/v1/status", get(status))
+        .route("/api/v1/targets/{target}/records", post(enqueue))
+        .route("/api/v1/targets/{target}/records/{id}", get(record))
+        .route(
+            "/api/v1/targets/{target}/records/{id}/resolve",
+            post(resolve),
+        )
+        .route("/api/v1/targets/{target}/transfers", get(transfers))
+        .route("/api/v1/targets/{target}/send", post(send))
+        .route("/api/v1/transfers/{id}/log", get(log))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+fn asset(media_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, media_type),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn page() -> Response {
+    asset("text/html; charset=utf-8", include_str!("page/index.html"))
+}
+
+async fn script() -> Response {
+    asset(
+        "text/javascript; charset=utf-8",
+        include_str!("page/status.js"),
+    )
+}
+
+async fn style() -> Response {
+    asset("text/css; charset=utf-8", include_str!("page/status.css"))
+}
+
+async fn openapi() -> Response {
+    asset("application/json", OPENAPI)
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// Ready when every site's store answers (its plugins were loaded at start).
+async fn readyz(AxState(state): St) -> Response {
+    let mut problems = Vec::new();
+    for site in &state.sites {
+        let name = site.name.clone();
+        if let Err(e) = with_app(site, |app| Ok(app.store.counts(None)?)).await {
+            problems.push(format!("{name}: {}", e.error));
+        }
+    }
+    if problems.is_empty() {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {}\n", problems.join("; ")),
+        )
+            .into_response()
+    }
+}
+
+/// The caller and, for a target, that it may use it. Another site's target is simply
+/// not one it may use (403), whether or not it exists there.
+fn authorize(
+    state: &State,
+    headers: &HeaderMap,
+    target: Option<&str>,
+) -> Result<(Caller, Arc<Site>), ApiError> {
+    let caller = state.tokens.caller(headers)?;
+    let site = state
+        .sites
+        .get(caller.site)
+        .cloned()
+        .ok_or_else(|| ApiError::internal("token without its site"))?;
+    if let Some(t) = target
+        && (!caller.may(t) || site.config.target(t).is_none())
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("this token may not use target `{t}`"),
+        ));
+    }
+    Ok((caller, site))
+}
+
+fn visible_targets(caller: &Caller, site: &Site) -> Vec<String> {
+    site.config
+        .targets
+        .iter()
+        .map(|t| t.name.clone())
+        .filter(|t| caller.may(t))
+        .collect()
+}
+
+#[derive(Serialize)]
+struct WhoAmI {
+    name: String,
+    config: String,
+    targets: Vec<String>,
+}
+
+async fn whoami(AxState(state): St, headers: HeaderMap) -> ApiResult {
+    let (caller, site) = authorize(&state, &headers, None)?;
+    Ok(Json(WhoAmI {
+        targets: visible_targets(&caller, &site),
+        name: caller.name,
+        config: site.name.clone(),
+    })
+    .into_response())
+}
+
+/// The status page's view of one target.
+#[derive(Serialize)]
+struct TargetView {
+    name: String,
+    sending: &'static str,
+    counts: hub_store::Counts,
+    transfers: Vec<hub_store::Transfer>,
+    needs_check: Vec<hub_store::RecordView>,
+    stuck: Vec<StuckView>,
+}
+
+#[derive(Serialize)]
+struct StuckView {
+    transfer: i64,
+    name: String,
+    delivered_at: String,
+    minutes_waiting: i64,
+}
+
+/// Transfers shown per target, newest first.
+const RECENT_TRANSFERS: usize = 100;
+
+async fn status(AxState(state): St, headers: HeaderMap) -> ApiResult {
+    let (caller, site) = authorize(&state, &headers, None)?;
+    let targets = visible_targets(&caller, &site);
+    let config = site.config.clone();
+    let views = with_app(&site, move |app| {
+        let now = app.now();
+        let mut views = Vec::new();
+        for name in targets {
+            let mut st = app.store.status(Some(&name))?;
+            let counts = st.targets.pop().unwrap_or_else(|| hub_store::Counts {
+                target: name.clone(),
+                ..Default::default()
+            });
+            st.transfers.reverse();
+            st.transfers.truncate(RECENT_TRANSFERS);
+            let tc = config.target(&name);
+            let mut stuck = Vec::new();
+            if let Some(minutes) = tc.and_then(|t| t.stuck_after_minutes) {
+                for p in app.store.unclaimed_payloads(&name)? {
+                    let Some(at) = p.delivered_at else { continue };
+                    let waiting = (now.0 - at.0) / 60_000;
+                    if waiting >= i64::try_from(minutes).unwrap_or(i64::MAX) {
+                        stuck.push(StuckView {
+                            transfer: p.transfer_id,
+                            name: p.name,
+                            delivered_at: at.to_string(),
+                            minutes_waiting: waiting,
+                        });
+                    }
+                }
+            }
+            views.push(TargetView {
+                sending: match tc.map(|t| t.sending) {
+                    Some(hub_core::config::Sending::Realtime) => "realtime",
+                    _ => "manual",
+                },
+                name,
+                counts,
+                transfers: st.transfers,
+                needs_check: st.needs_check,
+                stuck,
+            });
+        }
+        Ok(views)
+    })
+    .await?;
+    Ok(Json(serde_json::json!({
+        "caller": caller.name,
+        "config": site.name,
+        "targets": views,
+    }))
+    .into_response())
+}
+
+/// The body, refused with 413 when its declared or actual size is over [`MAX_BODY`].
+async fn read_limited(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the body is larger than {} MiB; send smaller batches",
+                MAX_BODY >> 20
+            ),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(too_large());
+    }
+    axum::body::to_bytes(body, MAX_BODY)
+        .await
+        .map_err(|_| too_large())
+}
+
+/// `POST /api/v1/targets/{target}/records`: `application/json` is one record (an
+/// object), anything else NDJSON; all or nothing, as `hub enqueue`.
+async fn enqueue(
+    AxState(state): St,
+    Path(target): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    // The token first, so no stranger makes the hub buffer a large body.
+    let (caller, site) = authorize(&state, &headers, Some(&target))?;
+    let body = read_limited(&headers, body).await?;
+    let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, m);
+    let text =
+        std::str::from_utf8(&body).map_err(|e| bad(format!("the body is not UTF-8: {e}")))?;
+    let single = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let text = if single {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| bad(format!("the body is not JSON: {e}")))?;
+        if !value.is_object() {
+            return Err(bad("a single record must be a JSON object".into()));
+        }
+        value.to_string()
+    } else {
+        text.to_string()
+    };
+    if text.trim().is_empty() {
+        return Err(bad("no records in the body".into()));
+    }
+    let realtime = site.realtime(&target);
+    let t = target.clone();
+    let report = with_app(&site, move |app| {
+        // Validation uses the plugin the sender will encode with: pick up a replaced file.
+        app.reload_plugins();
+        pipeline::enqueue(app, &t, &text).map_err(|e| match e {
+            EnqueueError::Input(errors) => ApiError {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                error: format!("nothing was queued: {errors}"),
+                problems: errors.0.iter().map(ToString::to_string).collect(),
+            },
+            EnqueueError::Store(e) => e.into(),
+            EnqueueError::App(e) => ApiError::internal(e),
+        })
+    })
+    .await?;
+    tracing::info!(caller = %caller.name, site = %site.name, target_name = %target, queued = report.queued, duplicates = report.duplicates, "api: enqueued");
+    if realtime && report.queued > 0 {
+        let _ = site.wake.send(Wake::Send(target));
+    }
+    Ok((StatusCode::OK, Json(report)).into_response())
+}
+
+async fn record(
+    AxState(state): St,
+    Path((target, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> ApiResult {
+    let (_, site) = authorize(&state, &headers, Some(&target))?;
+    let t = target.clone();
+    let found = with_app(&site, move |app| Ok(app.store.records_by_id(&t, &id)?)).await?;
+    if found.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no such record for target {target}"),
+        ));
+    }
+    Ok(Json(serde_json::json!({ "records": found })).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResolveBody {
+    reason: String,
+}
+
+async fn resolve(
+    AxState(state): St,
+    Path((target, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let (caller, site) = authorize(&state, &headers, Some(&target))?;
+    let body: ResolveBody = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("the body must be {{\"reason\": \"…\"}}: {e}"),
+        )
+    })?;
+    if body.reason.trim().is_empty() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "a resolution needs a reason",
+        ));
+    }
+    let who = format!("{} (api)", caller.name);
+    let res = with_app(&site, move |app| {
+        let now = app.now();
+        Ok(app
+            .store
+            .resolve(Some(&target), &id, &who, body.reason.trim(), now)?)
+    })
+    .await?;
+    Ok(Json(res).into_response())
+}
+
+async fn transfers(
+    AxState(state): St,
+    Path(target): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult {
+    let (_, site) = authorize(&state, &headers, Some(&target))?;
+    let list = with_app(&site, move |app| {
+        Ok(app.store.status(Some(&target))?.transfers)
+    })
+    .await?;
+    Ok(Json(serde_json::json!({ "transfers": list })).into_response())
+}
+
+/// Hands the send to the site's sender thread (the one holder of the send lock).
+async fn send(AxState(state): St, Path(target): Path<String>, headers: HeaderMap) -> ApiResult {
+    let (caller, site) = authorize(&state, &headers, Some(&target))?;
+    tracing::info!(caller = %caller.name, site = %site.name, target_name = %target, "api: send requested");
+    site.wake
+        .send(Wake::Send(target.clone()))
+        .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the service is stopping"))?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({ "target": target, "send": "started" })),
+    )
+        .into_response())
+}
+
+async fn log(AxState(state): St, Path(id): Path<String>, headers: HeaderMap) -> ApiResult {
+    let (caller, site) = authorize(&state, &headers, None)?;
+    let id: i64 = id
+        .trim_start_matches('#')
+        .parse()
+        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "a transfer number is an integer"))?;
+    let attempts = with_app(&site, move |app| {
+        let t = app.store.transfer(id)?;
+        if !caller.may(&t.target) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!("this token may not read transfer #{id}"),
+            ));
+        }
+        Ok(app.store.attempts(Some(id))?)
+    })
+    .await?;
+    Ok(Json(serde_json::json!({ "transfer": id, "attempts": attempts })).into_response())
+}

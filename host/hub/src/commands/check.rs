@@ -1,0 +1,159 @@
+//! `hub check`: everything `hub send` and `hub serve` need, checked without sending:
+//! the configuration, the store, every plugin and target, the credential and token files
+//! (present and readable; their contents are never printed), and the schedules.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use hub_core::config::{Config, TransportConfig};
+use hub_store::Store;
+
+use crate::app::App;
+
+pub fn run(g: &super::Global) -> Result<ExitCode> {
+    let files = crate::service::config_files(&g.config)?;
+    let mut problems = Vec::new();
+    for file in &files {
+        problems.extend(check_file(g, file));
+    }
+    if let Err(e) = crate::service::distinct_stores(&files) {
+        problems.push(e.to_string());
+    }
+    if problems.is_empty() {
+        println!("hub check: {} configuration file(s) OK", files.len());
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!("hub check: {} problem(s):", problems.len());
+    for p in &problems {
+        eprintln!("  - {p}");
+    }
+    Ok(ExitCode::FAILURE)
+}
+
+/// Every problem of one file (empty: fine).
+fn check_file(g: &super::Global, file: &Path) -> Vec<String> {
+    let config = match Config::load(file) {
+        Ok(c) => c,
+        Err(e) => return vec![e.to_string()],
+    };
+    let mut problems = secret_files(&config);
+    let mut app = match App::open(file) {
+        Ok(a) => a,
+        Err(e) => {
+            problems.push(e.to_string());
+            return problems;
+        }
+    };
+    if let Some(user) = &g.as_user {
+        app.user = user.clone();
+    }
+    if let Err(e) = app.store.counts(None) {
+        problems.push(format!("{}: {e}", file.display()));
+    }
+    for name in app.target_names() {
+        match app.target(&name) {
+            Ok(t) => {
+                if let Err(e) = app.identity(&t.config) {
+                    problems.push(e.to_string());
+                }
+            }
+            Err(e) => problems.push(e.to_string()),
+        }
+    }
+    problems
+}
+
+/// Credential, password, key and token files must exist and be readable; environment
+/// variables must be set. Only names and paths are reported.
+fn secret_files(config: &Config) -> Vec<String> {
+    let mut problems = Vec::new();
+    let file = config.file.display();
+    let mut need = |what: String, path: &Path| {
+        if let Err(e) = std::fs::File::open(path) {
+            problems.push(format!(
+                "{file}: {what}: cannot read {}: {e}",
+                path.display()
+            ));
+        }
+    };
+    for (name, c) in &config.credentials {
+        need(format!("credential {name}: certificate"), &c.p12);
+        if let Some(p) = &c.password_file {
+            need(format!("credential {name}: password file"), p);
+        }
+    }
+    for t in &config.targets {
+        let files: Vec<(&str, &Path)> = match &t.transport {
+            TransportConfig::Dir { .. } => vec![],
+            TransportConfig::Http { ca_file, .. } => {
+                ca_file.iter().map(|p| ("CA file", p.as_path())).collect()
+            }
+            TransportConfig::Ftps {
+                password_file,
+                ca_file,
+                ..
+            } => password_file
+                .iter()
+                .map(|p| ("password file", p.as_path()))
+                .chain(ca_file.iter().map(|p| ("CA file", p.as_path())))
+                .collect(),
+            TransportConfig::Sftp {
+                password_file,
+                key_file,
+                passphrase_file,
+                ..
+            } => password_file
+                .iter()
+                .map(|p| ("password file", p.as_path()))
+                .chain(key_file.iter().map(|p| ("key file", p.as_path())))
+                .chain(
+                    passphrase_file
+                        .iter()
+                        .map(|p| ("passphrase file", p.as_path())),
+                )
+                .collect(),
+        };
+        for (what, p) in files {
+            need(format!("target {}: {what}", t.name), p);
+        }
+    }
+    let mut env_problems = Vec::new();
+    for t in &config.targets {
+        let vars: Vec<&String> = match &t.transport {
+            TransportConfig::Ftps { password_env, .. } => password_env.iter().collect(),
+            TransportConfig::Sftp {
+                password_env,
+                passphrase_env,
+                ..
+            } => password_env.iter().chain(passphrase_env.iter()).collect(),
+            _ => vec![],
+        };
+        for v in vars {
+            if std::env::var_os(v).is_none() {
+                env_problems.push(format!(
+                    "{file}: target {}: environment variable {v} is not set",
+                    t.name
+                ));
+            }
+        }
+    }
+    problems.extend(env_problems);
+    if let Some(api) = &config.api {
+        let sources = api
+            .operator_source()
+            .map(|s| ("operator token".to_string(), s))
+            .into_iter()
+            .chain(
+                api.tokens
+                    .iter()
+                    .filter_map(|t| t.source().map(|s| (format!("token {}", t.name), s))),
+            );
+        for (what, source) in sources {
+            if let Err(e) = source.read() {
+                problems.push(format!("{file}: api {what}: {e}"));
+            }
+        }
+    }
+    problems
+}

@@ -1,0 +1,386 @@
+//! `hub serve` for one or many configuration files (one per municipality).
+//!
+//! Each file is a *site* with its own store. Per site one sender thread owns an [`App`]
+//! and is the only one that sends (so `lock_for_sending` is taken once, by it): it runs
+//! the schedules, sends real-time targets when woken, and retries failed sends with
+//! backoff. The HTTP API uses a second [`App`] per site behind a mutex (its own SQLite
+//! connection; WAL lets both work at once) and wakes the sender through a channel.
+//!
+//! SIGTERM/SIGINT set one flag: the sender finishes the transfer it is on and starts no
+//! new one (see `pipeline::send`), the HTTP server stops taking requests and finishes
+//! those under way, then the process exits.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use hub_core::config::{Config, Sending};
+use hub_core::schedule::{Schedule, Scheduler};
+
+use crate::app::App;
+use crate::pipeline;
+
+/// The longest wait between two looks at the clock and the stop flag.
+const TICK: Duration = Duration::from_secs(1);
+
+/// What wakes a sender thread.
+#[derive(Debug, Clone)]
+pub enum Wake {
+    /// Send this target now (a real-time enqueue, or "send" through the API).
+    Send(String),
+    /// Stop after what is under way.
+    Stop,
+}
+
+/// One configuration file as the service runs it.
+pub struct Site {
+    /// The file's stem (`sermersooq` for `sermersooq.toml`): the `config` label in metrics.
+    pub name: String,
+    pub config: Config,
+    /// The API's own hub for this file (a second store connection).
+    pub app: Mutex<App>,
+    /// Wakes this site's sender.
+    pub wake: Sender<Wake>,
+}
+
+impl Site {
+    /// Whether `target` sends at once after enqueue.
+    pub fn realtime(&self, target: &str) -> bool {
+        self.config.target(target).map(|t| t.sending) == Some(Sending::Realtime)
+    }
+}
+
+/// Per-target figures the sender threads keep (the store has the rest).
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub sends: Mutex<BTreeMap<(String, String), SendStats>>,
+}
+
+/// Runs of `pipeline::send` for one target.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SendStats {
+    pub ok: u64,
+    pub failed: u64,
+    pub seconds: f64,
+}
+
+impl Metrics {
+    fn record(&self, site: &str, target: &str, ok: bool, took: Duration) {
+        let Ok(mut m) = self.sends.lock() else {
+            return;
+        };
+        let s = m.entry((site.to_string(), target.to_string())).or_default();
+        if ok {
+            s.ok += 1;
+        } else {
+            s.failed += 1;
+        }
+        s.seconds += took.as_secs_f64();
+    }
+}
+
+/// The configuration files `path` stands for: the file itself, or every `*.toml` in a
+/// folder (sorted, so the order is stable).
+pub fn config_files(path: &Path) -> Result<Vec<PathBuf>> {
+    if !path.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+        .with_context(|| format!("cannot list {}", path.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        bail!("no *.toml configuration file in {}", path.display());
+    }
+    Ok(files)
+}
+
+/// Refuses two configuration files that share a store: their data must stay apart.
+pub fn distinct_stores(files: &[PathBuf]) -> Result<()> {
+    let mut seen: BTreeMap<PathBuf, &Path> = BTreeMap::new();
+    for f in files {
+        let Ok(c) = Config::load(f) else { continue };
+        let key = normalise(&c.store.path);
+        if let Some(other) = seen.insert(key, f) {
+            bail!(
+                "{} and {} use the same store {}; each municipality needs its own",
+                other.display(),
+                f.display(),
+                c.store.path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// An absolute path with `.` and `..` folded (the file itself may not exist yet).
+fn normalise(p: &Path) -> PathBuf {
+    let abs = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(p)
+    };
+    let dir = abs
+        .parent()
+        .and_then(|d| d.canonicalize().ok())
+        .unwrap_or_else(|| abs.parent().map(Path::to_path_buf).unwrap_or_default());
+    dir.join(abs.file_name().unwrap_or_default())
+}
+
+/// Options of `hub serve`.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub config: PathBuf,
+    pub listen: Option<String>,
+    pub as_user: Option<String>,
+}
+
+/// Runs the service until SIGTERM/SIGINT.
+pub fn serve(opts: &ServeOptions) -> Result<()> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, stop.clone())
+            .context("cannot install the signal handler")?;
+    }
+    crate::fault::set_stop_flag(stop.clone());
+    let files = config_files(&opts.config)?;
+    distinct_stores(&files)?;
+    let metrics = Arc::new(Metrics::default());
+    let mut sites = Vec::new();
+    let mut senders = Vec::new();
+    let mut any_api = false;
+    let mut any_work = false;
+    for file in &files {
+        let open = |file: &Path| -> Result<App> {
+            let mut app = App::open(file)?;
+            if let Some(u) = &opts.as_user {
+                app.user = u.clone();
+            }
+            Ok(app)
+        };
+        let mut app = open(file)?;
+        app.stop = stop.clone();
+        // SIGHUP: every sender and API connection looks at its plugins again (live reload).
+        signal_hook::flag::register(signal_hook::consts::SIGHUP, app.reload.clone())
+            .context("cannot install the SIGHUP handler")?;
+        // Check every target now, not at its first send.
+        for name in app.target_names() {
+            app.target(&name)?;
+        }
+        let mut schedules = Vec::new();
+        for t in &app.config.targets {
+            if let Some(c) = &t.schedule {
+                let s = Schedule::from_config(c)
+                    .map_err(|e| anyhow::anyhow!("target {}: {e}", t.name))?;
+                schedules.push((t.name.clone(), s));
+            }
+        }
+        let realtime: Vec<String> = app
+            .config
+            .targets
+            .iter()
+            .filter(|t| t.sending == Sending::Realtime)
+            .map(|t| t.name.clone())
+            .collect();
+        any_work |= !schedules.is_empty() || !realtime.is_empty() || !app.config.inbound.is_empty();
+        any_api |= app.config.api.is_some();
+        let name = file
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let config = app.config.clone();
+        let api_app = open(file)?;
+        signal_hook::flag::register(signal_hook::consts::SIGHUP, api_app.reload.clone())
+            .context("cannot install the SIGHUP handler")?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        // One line per file, as `hub serve` has always said it (the file's name first
+        // when there are several).
+        let scheduled: Vec<&str> = schedules.iter().map(|(n, _)| n.as_str()).collect();
+        // The schedule counts from now, before the start line: whoever reads that line may
+        // move the clock, and the first slot after it must still be due.
+        let scheduler = Scheduler::new(schedules.clone(), app.now());
+        let next = scheduler
+            .next_wake()
+            .map_or("never".to_string(), |t| t.to_string());
+        println!(
+            "hub serve: {}{} scheduled target(s) ({}); next run {next}{}",
+            if files.len() > 1 {
+                format!("{name}: ")
+            } else {
+                String::new()
+            },
+            scheduled.len(),
+            scheduled.join(", "),
+            if realtime.is_empty() {
+                String::new()
+            } else {
+                format!("; real-time: {}", realtime.join(", "))
+            }
+        );
+        for i in &app.config.inbound {
+            println!(
+                "hub serve: watching {} for inbound {}",
+                i.inbox.display(),
+                i.name
+            );
+        }
+        let worker = SenderLoop {
+            site: name.clone(),
+            app,
+            scheduler,
+            realtime,
+            rx,
+            metrics: metrics.clone(),
+        };
+        senders.push(
+            std::thread::Builder::new()
+                .name(format!("send-{name}"))
+                .spawn(move || worker.run())
+                .context("cannot start a sender thread")?,
+        );
+        sites.push(Arc::new(Site {
+            name,
+            config,
+            app: Mutex::new(api_app),
+            wake: tx,
+        }));
+    }
+    if !any_work && !any_api {
+        stop.store(true, Ordering::SeqCst);
+        bail!(
+            "no target has a schedule or real-time sending, there is no [[inbound]] and no file has an [api] section; nothing to serve"
+        );
+    }
+    let result = if any_api {
+        crate::api::run(sites.clone(), metrics, opts.listen.clone(), stop.clone())
+    } else {
+        while !stop.load(Ordering::SeqCst) {
+            std::thread::park_timeout(Duration::from_millis(100));
+        }
+        Ok(())
+    };
+    // Whatever ended the server, the senders finish what they are on and stop.
+    stop.store(true, Ordering::SeqCst);
+    for s in &sites {
+        let _ = s.wake.send(Wake::Stop);
+    }
+    for h in senders {
+        let _ = h.join();
+    }
+    println!("hub serve: stopped");
+    result
+}
+
+/// One site's sender thread.
+struct SenderLoop {
+    site: String,
+    app: App,
+    scheduler: Scheduler,
+    realtime: Vec<String>,
+    rx: Receiver<Wake>,
+    metrics: Arc<Metrics>,
+}
+
+impl SenderLoop {
+    fn run(mut self) {
+        let mut scheduler = std::mem::replace(
+            &mut self.scheduler,
+            Scheduler::new(Vec::new(), self.app.now()),
+        );
+        // Real-time targets first catch up with what was queued while the hub was down.
+        let mut pending: BTreeSet<String> = self.realtime.iter().cloned().collect();
+        // Targets whose last send failed: how often in a row, and when to try again.
+        let mut retry: BTreeMap<String, (u32, Instant)> = BTreeMap::new();
+        let stop = self.app.stop.clone();
+        while !stop.load(Ordering::SeqCst) {
+            // Between sends, so no batch sees two versions of a plugin.
+            self.app.reload_plugins();
+            pending.extend(scheduler.due(self.app.now()));
+            let now = Instant::now();
+            pending.extend(
+                retry
+                    .iter()
+                    .filter(|(_, (_, at))| *at <= now)
+                    .map(|(t, _)| t.clone()),
+            );
+            for target in std::mem::take(&mut pending) {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let ok = self.send(&target);
+                if ok {
+                    retry.remove(&target);
+                } else {
+                    let failures = retry.get(&target).map_or(0, |(n, _)| *n) + 1;
+                    let wait = self
+                        .app
+                        .config
+                        .target(&target)
+                        .map(|t| t.retry.backoff(failures + 1))
+                        .unwrap_or(TICK);
+                    tracing::warn!(site = %self.site, target_name = %target, failures, wait_ms = wait.as_millis() as u64, "send failed; retrying later");
+                    retry.insert(target, (failures, Instant::now() + wait));
+                }
+            }
+            // Arriving transports are imported at every look (each inbox is one listing).
+            if !stop.load(Ordering::SeqCst) {
+                crate::inbound::watch(&mut self.app);
+            }
+            let mut wait = TICK;
+            if let Some(next) = scheduler.next_wake() {
+                let ms = u64::try_from(next.0 - self.app.now().0).unwrap_or(0);
+                wait = wait.min(Duration::from_millis(ms));
+            }
+            if let Some(at) = retry.values().map(|(_, at)| *at).min() {
+                wait = wait.min(at.saturating_duration_since(Instant::now()));
+            }
+            match self.rx.recv_timeout(wait) {
+                Ok(Wake::Send(t)) => {
+                    pending.insert(t);
+                    // Many enqueues in a burst make one send.
+                    while let Ok(w) = self.rx.try_recv() {
+                        match w {
+                            Wake::Send(t) => {
+                                pending.insert(t);
+                            }
+                            Wake::Stop => return,
+                        }
+                    }
+                }
+                Ok(Wake::Stop) | Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+        }
+    }
+
+    /// One send for a target; false when something is left to retry.
+    fn send(&mut self, target: &str) -> bool {
+        let started = Instant::now();
+        let ok = match pipeline::send(&mut self.app, target, false) {
+            Ok(r) => {
+                tracing::info!(site = %self.site, target_name = %target, transfers = r.transfers_created, delivered = r.records_delivered, to_check = r.records_to_check, "send done");
+                for e in &r.errors {
+                    tracing::error!(site = %self.site, target_name = %target, error = %e, "batch not sent");
+                }
+                for f in &r.stuck {
+                    tracing::warn!(site = %self.site, target_name = %target, file = %f.name, minutes = f.minutes_waiting, "file still on the receiver");
+                }
+                r.errors.is_empty()
+            }
+            // The records stay queued (or the transfer open): the retry picks them up.
+            Err(e) => {
+                tracing::error!(site = %self.site, target_name = %target, error = %e, "send failed");
+                false
+            }
+        };
+        self.metrics
+            .record(&self.site, target, ok, started.elapsed());
+        ok
+    }
+}

@@ -1,0 +1,71 @@
+//! Reads for `hub serve`'s API that the pipeline does not need: a record by its source id.
+
+use rusqlite::params;
+
+use super::{SqliteStore, ViewRow, row_to_view, sql};
+use crate::{RecordView, Result};
+
+/// Protocol-log entries of one target with one result (for metrics).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptStats {
+    pub target: String,
+    pub result: String,
+    pub count: u64,
+    pub duration_ms: u64,
+}
+
+impl SqliteStore {
+    /// Every record a source sent under `id` for `target`, oldest first (a newer snapshot
+    /// or a changed body is a new record with the same id).
+    pub fn records_by_id(&mut self, target: &str, id: &str) -> Result<Vec<RecordView>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT seq, target, record_id, kind, state, transfer_id, messages, updated_at
+                 FROM records WHERE target = ?1 AND record_id = ?2 ORDER BY seq",
+            )
+            .map_err(sql("prepare record lookup"))?;
+        let rows = stmt
+            .query_map(params![target, id], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                ))
+            })
+            .map_err(sql("look up record"))?;
+        let rows: Vec<ViewRow> = rows
+            .collect::<rusqlite::Result<_>>()
+            .map_err(sql("look up record"))?;
+        rows.into_iter().map(row_to_view).collect()
+    }
+
+    /// Attempts and their summed durations per target and result, from the protocol log.
+    pub fn attempt_stats(&mut self) -> Result<Vec<AttemptStats>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT t.target, a.result, COUNT(*), COALESCE(SUM(a.duration_ms), 0)
+                 FROM attempts a JOIN transfers t ON t.id = a.transfer_id
+                 GROUP BY t.target, a.result ORDER BY t.target, a.result",
+            )
+            .map_err(sql("prepare attempt stats"))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(AttemptStats {
+                    target: r.get(0)?,
+                    result: r.get(1)?,
+                    count: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+                    duration_ms: u64::try_from(r.get::<_, i64>(3)?).unwrap_or(0),
+                })
+            })
+            .map_err(sql("read attempt stats"))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(sql("read attempt stats"))
+    }
+}
