@@ -273,3 +273,37 @@ fn init_writes_a_config_that_works() {
         .unwrap();
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
 }
+
+#[test]
+fn a_progress_bar_only_on_a_terminal() {
+    let site = Site::prisme("");
+    let input = site.write("in.ndjson", &crate::common::postings(3, 1));
+    site.ok(&["enqueue", "prisme", input.to_str().unwrap()]);
+    // Off a terminal (a pipe): no bar, no control characters.
+    let piped = site.run(&["send", "prisme"]);
+    assert!(!piped.stderr().contains('\r'), "{:?}", piped.stderr());
+    // On a terminal (a pseudo-terminal from util-linux `script`): a bar with the count.
+    site.ok(&[
+        "enqueue",
+        "prisme",
+        site.write("more.ndjson", &crate::common::postings(2, 50))
+            .to_str()
+            .unwrap(),
+    ]);
+    let line = format!(
+        "{} --config {} send prisme",
+        crate::common::HUB,
+        site.config().display()
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .env("HUB_NOW", "2024-02-01T12:00:00Z")
+        .output()
+        .expect("util-linux `script` runs the hub on a pseudo-terminal");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("\rprisme: [##############################] 4/4 records"),
+        "{text:?}"
+    );
+}

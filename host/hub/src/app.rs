@@ -64,6 +64,8 @@ pub struct App {
     /// Set on SIGHUP in `hub serve`: the next [`App::reload_plugins`] reads hub.toml's
     /// `[plugins]` again and loads every plugin file whose sha256 changed.
     pub reload: Arc<AtomicBool>,
+    /// Told after each transfer of a send and each file of an import (a terminal bar).
+    pub progress: Option<crate::progress::Hook>,
 }
 
 /// A file's size, modification time and (on Unix) inode: cheap to take every loop tick.
@@ -223,6 +225,7 @@ impl App {
             user: current_user(),
             stop: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             reload: Arc::new(AtomicBool::new(false)),
+            progress: None,
         })
     }
 

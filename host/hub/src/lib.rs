@@ -11,4 +11,5 @@ pub mod inbound;
 pub mod output;
 pub mod package;
 pub mod pipeline;
+pub mod progress;
 pub mod service;

@@ -280,6 +280,12 @@ pub fn send(app: &mut App, target: &str, dry_run: bool) -> Result<SendReport, Se
         .min(t.config.max_batch.unwrap_or(u32::MAX));
     let max = usize::try_from(max).unwrap_or(usize::MAX);
     let mut dry_taken: HashSet<i64> = HashSet::new();
+    let total = app
+        .store
+        .counts(Some(target))?
+        .first()
+        .map_or(0, |c| c.queued);
+    let mut done = 0;
     for batch in app.store.queued_batches(target)? {
         loop {
             if app.stop.load(std::sync::atomic::Ordering::SeqCst) {
@@ -294,6 +300,7 @@ pub fn send(app: &mut App, target: &str, dry_run: bool) -> Result<SendReport, Se
             if records.is_empty() {
                 break;
             }
+            done += records.len();
             match create(app, &t, &batch, &records, dry_run, &mut report) {
                 Ok(Created::Transfer(id)) => {
                     report.transfers_created += 1;
@@ -310,6 +317,13 @@ pub fn send(app: &mut App, target: &str, dry_run: bool) -> Result<SendReport, Se
                     break;
                 }
                 Err(e) => return Err(e),
+            }
+            if let Some(hook) = app.progress.as_mut() {
+                hook(crate::progress::Step {
+                    what: "records",
+                    done: done.min(total),
+                    total,
+                });
             }
         }
     }

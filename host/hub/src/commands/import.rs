@@ -10,6 +10,9 @@ use crate::output::{self, Table};
 
 pub fn run(g: &super::Global, args: &ImportArgs) -> Result<ExitCode> {
     let mut app = g.open()?;
+    if !args.json.json {
+        app.progress = crate::progress::terminal_bar(format!("{}:", args.inbound));
+    }
     let files = (!args.files.is_empty()).then_some(args.files.as_slice());
     let r = inbound::import(&mut app, &args.inbound, files, args.request_missing)?;
     let refused = r

@@ -17,6 +17,9 @@ pub fn run(g: &super::Global, args: &SendArgs) -> Result<ExitCode> {
     let mut reports = Vec::new();
     let mut errors = Vec::new();
     for target in &targets {
+        if !args.json.json {
+            app.progress = crate::progress::terminal_bar(format!("{target}:"));
+        }
         match pipeline::send(&mut app, target, args.dry_run) {
             Ok(r) => {
                 errors.extend(r.errors.iter().cloned());

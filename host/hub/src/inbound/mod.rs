@@ -237,7 +237,14 @@ pub fn import(
         answer_errors: Vec::new(),
         pairs: Vec::new(),
     };
-    for path in &paths {
+    for (done, path) in paths.iter().enumerate() {
+        if let Some(hook) = app.progress.as_mut() {
+            hook(crate::progress::Step {
+                what: "files",
+                done,
+                total: paths.len(),
+            });
+        }
         let file_name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -276,6 +283,15 @@ pub fn import(
         report.files.push(FileReport {
             file: file_name,
             outcome,
+        });
+    }
+    if let Some(hook) = app.progress.as_mut()
+        && !paths.is_empty()
+    {
+        hook(crate::progress::Step {
+            what: "files",
+            done: paths.len(),
+            total: paths.len(),
         });
     }
     if request_missing {
