@@ -24,7 +24,8 @@ pub fn plugin(name: &str) -> PathBuf {
     p
 }
 
-fn shared_cache() -> PathBuf {
+/// The compile cache the tests share.
+pub fn shared_cache() -> PathBuf {
     plugin_dir().join("../test-plugin-cache")
 }
 

@@ -10,4 +10,5 @@ mod crash;
 mod hostile;
 mod kitaplaner;
 mod prisme;
+mod python;
 mod rki;
