@@ -111,6 +111,16 @@ fn a_bad_record_is_refused_with_its_id_and_field() {
         assert!(err.contains(want), "{want:?} not in {err}");
     }
     assert!(!err.contains("record good"), "{err}");
-    // All or nothing: the good record was not queued either.
-    assert_eq!(site.status()["targets"][0]["queued"], 0);
+    // All or nothing: the good record was not queued either, so a send delivers nothing.
+    let status = site.status();
+    assert!(
+        status["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["queued"] == 0),
+        "{status}"
+    );
+    site.ok(&["send", "kita-export"]);
+    assert!(site.files("out").is_empty(), "{:?}", site.files("out"));
 }

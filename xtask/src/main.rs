@@ -199,7 +199,12 @@ fn pinned_componentize_py(requirements: &Path) -> Result<String> {
     text.lines()
         .find_map(|l| l.trim().strip_prefix("componentize-py=="))
         .map(|v| v.trim().to_string())
-        .with_context(|| format!("{}: no `componentize-py==<version>` line", requirements.display()))
+        .with_context(|| {
+            format!(
+                "{}: no `componentize-py==<version>` line",
+                requirements.display()
+            )
+        })
 }
 
 /// The installed componentize-py's version, or `None` when it is not installed.
@@ -209,9 +214,13 @@ fn installed_componentize_py() -> Option<String> {
         .output()
         .ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
-    out.status
-        .success()
-        .then(|| text.trim().rsplit(' ').next().unwrap_or_default().to_string())
+    out.status.success().then(|| {
+        text.trim()
+            .rsplit(' ')
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    })
 }
 
 /// Builds every Python plugin (`plugins/<name>/app.py`) into `target/plugins/<name>.wasm`.
@@ -268,8 +277,7 @@ fn build_python_plugins(root: &Path, out_dir: &Path) -> Result<Vec<PathBuf>> {
             .arg("app")
             .arg("-o")
             .arg(&tmp))?;
-        std::fs::rename(&tmp, &dest)
-            .with_context(|| format!("cannot write {}", dest.display()))?;
+        std::fs::rename(&tmp, &dest).with_context(|| format!("cannot write {}", dest.display()))?;
         std::fs::write(&stamp, &inputs)?;
         let size = std::fs::metadata(&dest)?.len();
         eprintln!("xtask: {} ({size} bytes)", dest.display());

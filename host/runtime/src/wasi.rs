@@ -141,7 +141,9 @@ impl WasiState {
                 self.deadline
             }
         };
-        let sleep = self.table.push(Sleep(tokio::time::Instant::from_std(until)))?;
+        let sleep = self
+            .table
+            .push(Sleep(tokio::time::Instant::from_std(until)))?;
         subscribe(&mut self.table, sleep)
     }
 

@@ -153,7 +153,13 @@ fn a_plugin_for_a_later_patch_of_the_contract_passes_the_version_check() {
     let path = write(dir.path(), "v0.1.9.wasm", &component_for_version("0.1.9"));
     let err = runtime().load("later", &path, None).unwrap_err();
     assert!(
-        matches!(err, PluginError::Trap { call: "describe", .. }),
+        matches!(
+            err,
+            PluginError::Trap {
+                call: "describe",
+                ..
+            }
+        ),
         "{err}"
     );
 }
