@@ -12,7 +12,7 @@ output, so the bytes do not depend on the hash seed.
 """
 
 import json
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Tuple
 
 from componentize_py_types import Err, Ok
 from wit_world import exports
