@@ -46,7 +46,7 @@ fn main() -> Result<()> {
         _ => {
             eprintln!(
                 "usage: cargo xtask <plugins|test|demo|bench> [args]\n\
-                 \n  plugins  build every plugin into target/plugins/<name>.wasm\
+                 \n  plugins  build every plugin into target/plugins/<name>.wasm (Python ones with componentize-py)\
                  \n  test     build plugins, then cargo test --workspace [args]\
                  \n  demo     build plugins and hub, then enqueue, send and show status with ./hub.toml\
                  \n  bench    build plugins, then run the pipeline benchmark"
