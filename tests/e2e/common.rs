@@ -24,6 +24,7 @@ pub fn plugin(name: &str) -> PathBuf {
     p
 }
 
+/// The compile cache the tests share.
 pub fn shared_cache() -> PathBuf {
     plugin_dir().join("../test-plugin-cache")
 }

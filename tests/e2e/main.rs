@@ -13,6 +13,7 @@ mod hostile;
 mod import;
 mod kitaplaner;
 mod prisme;
+mod python;
 mod reload;
 mod rki;
 mod scaffold;

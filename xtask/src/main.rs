@@ -5,7 +5,13 @@
 //! into components by `hub-componentize` (`wit-component`, the same code as
 //! `hub plugin build`), which avoids installing `wasm-tools`. The components land in
 //! `target/plugins/<name>.wasm`, where hub.toml, the tests and the benchmarks find them.
+//!
+//! Python plugins (a folder under `plugins/` with `app.py` and `requirements.txt`) are
+//! built with `componentize-py` at the version pinned in their `requirements.txt`, when it
+//! is installed; without it they are skipped with a note (their tests then fail and say how
+//! to build them).
 
+use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -49,7 +55,7 @@ fn main() -> Result<()> {
         _ => {
             eprintln!(
                 "usage: cargo xtask <plugins|test|demo|bench|bench-api> [args]\n\
-                 \n  plugins  build every plugin into target/plugins/<name>.wasm\
+                 \n  plugins  build every plugin into target/plugins/<name>.wasm (Python ones with componentize-py)\
                  \n  test     build plugins, then cargo test --workspace [args]\
                  \n  demo     build plugins and hub, then enqueue, send and show status with ./hub.toml\
                  \n  bench    build plugins, then run the pipeline benchmark\
@@ -171,7 +177,118 @@ fn build_plugins(root: &Path) -> Result<Vec<PathBuf>> {
         eprintln!("xtask: {} ({} bytes)", dest.display(), component.len());
         built.push(dest);
     }
+    built.extend(build_python_plugins(root, &out_dir)?);
     Ok(built)
+}
+
+/// The componentize-py version a Python plugin pins in its `requirements.txt`.
+fn pinned_componentize_py(requirements: &Path) -> Result<String> {
+    let text = std::fs::read_to_string(requirements)
+        .with_context(|| format!("cannot read {}", requirements.display()))?;
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("componentize-py=="))
+        .map(|v| v.trim().to_string())
+        .with_context(|| {
+            format!(
+                "{}: no `componentize-py==<version>` line",
+                requirements.display()
+            )
+        })
+}
+
+/// The installed componentize-py's version, or `None` when it is not installed.
+fn installed_componentize_py() -> Option<String> {
+    let out = Command::new("componentize-py")
+        .arg("--version")
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    out.status.success().then(|| {
+        text.trim()
+            .rsplit(' ')
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    })
+}
+
+/// Builds every Python plugin (`plugins/<name>/app.py`) into `target/plugins/<name>.wasm`.
+/// componentize-py takes most of a minute, so a plugin whose inputs (its folder's files, the
+/// WIT, the tool version) are unchanged since the last build is left as it is.
+fn build_python_plugins(root: &Path, out_dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root.join("plugins"))
+        .context("cannot list plugins")?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.join("app.py").exists() && p.join("requirements.txt").exists())
+        .collect();
+    dirs.sort();
+    let mut built = Vec::new();
+    for dir in dirs {
+        let name = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .context("plugin folder name")?
+            .to_string();
+        let requirements = dir.join("requirements.txt");
+        let pinned = pinned_componentize_py(&requirements)?;
+        let Some(installed) = installed_componentize_py() else {
+            eprintln!(
+                "xtask: skipping the Python plugin plugins/{name}: componentize-py is not installed \
+                 (pip install -r {})",
+                requirements.display()
+            );
+            continue;
+        };
+        if installed != pinned {
+            bail!(
+                "plugins/{name} pins componentize-py {pinned}, but {installed} is installed: \
+                 pip install -r {}",
+                requirements.display()
+            );
+        }
+        let dest = out_dir.join(format!("{name}.wasm"));
+        let stamp = out_dir.join(format!("{name}.wasm.inputs"));
+        let inputs = format!("{:016x}", inputs_hash(&[&dir, &root.join("wit")], &pinned)?);
+        if dest.exists() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(&inputs) {
+            eprintln!("xtask: {} (unchanged)", dest.display());
+            built.push(dest);
+            continue;
+        }
+        eprintln!("xtask: building plugins/{name} with componentize-py {installed}");
+        let tmp = out_dir.join(format!(".{name}.wasm.tmp"));
+        run(Command::new("componentize-py")
+            .current_dir(out_dir)
+            .arg("-d")
+            .arg(root.join("wit"))
+            .args(["-w", "target-plugin", "componentize", "-p"])
+            .arg(&dir)
+            .arg("app")
+            .arg("-o")
+            .arg(&tmp))?;
+        std::fs::rename(&tmp, &dest).with_context(|| format!("cannot write {}", dest.display()))?;
+        std::fs::write(&stamp, &inputs)?;
+        let size = std::fs::metadata(&dest)?.len();
+        eprintln!("xtask: {} ({size} bytes)", dest.display());
+        built.push(dest);
+    }
+    Ok(built)
+}
+
+/// A hash of every file under `dirs` (names and contents, in sorted order) and `extra`.
+fn inputs_hash(dirs: &[&Path], extra: &str) -> Result<u64> {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    extra.hash(&mut h);
+    for dir in dirs {
+        for file in walk(dir)? {
+            if file.components().any(|c| c.as_os_str() == "__pycache__") {
+                continue;
+            }
+            file.hash(&mut h);
+            std::fs::read(&file)?.hash(&mut h);
+        }
+    }
+    Ok(h.finish())
 }
 
 /// The README's first command: the main job on the embedded default (SQLite + `dir`).

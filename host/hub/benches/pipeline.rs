@@ -4,7 +4,9 @@
 //! 2. encode through each WASM plugin versus the same code called natively, on batches
 //!    of 1,000 records (the ratio is the figure we track; the aim is within 1.5x);
 //! 3. `send` of those 100,000 records through the `dir` transport;
-//! 4. cold (Cranelift) and warm (compile cache) start of loading the three plugins;
+//! 4. cold (Cranelift) and warm (compile cache) start of loading the three plugins, and of
+//!    the Python plugin (csvdrop, componentize-py) on its own, with each file's size;
+//!    its encode rate sits beside the Rust plugins' in 2.;
 //! 5. Kita Planer over mutual TLS to the test server: records/s with 1, 100 and 1,000
 //!    records per data source, and the cost of a .p12 identity and a TLS handshake;
 //! 6. Prisme files over FTPS (proftpd) and SFTP (sshd) on loopback: files/s and MB/s for
@@ -145,6 +147,81 @@ fn encode_pair<P: Plugin>(
     }
     let wasm = per_sec(rounds * records.len(), t.elapsed());
     (native, wasm)
+}
+
+/// The Python plugin when it was built (`cargo xtask plugins` with componentize-py).
+fn python_plugin() -> Option<PathBuf> {
+    let p = plugin_dir().join("csvdrop.wasm");
+    if !p.exists() {
+        println!(
+            "csvdrop (Python): skipped, {} not built (pip install -r plugins/csvdrop/requirements.txt)",
+            p.display()
+        );
+    }
+    p.exists().then_some(p)
+}
+
+fn csv_settings() -> Settings {
+    Settings(vec![
+        ("columns".into(), "name,born,fee,note,active".into()),
+        ("delimiter".into(), "comma".into()),
+        ("prefix".into(), "bench".into()),
+        ("header".into(), "true".into()),
+    ])
+}
+
+/// `n` rows for csvdrop; every third needs quoting.
+fn csv_records(n: usize) -> Vec<Record> {
+    (0..n)
+        .map(|i| Record {
+            id: format!("r{i}"),
+            kind: "row".into(),
+            body: format!(
+                "{{\"id\":\"r{i}\",\"kind\":\"row\",\"name\":\"Kita {i}{}\",\"born\":\"2019-04-01\",\"fee\":{}.50,\"note\":null,\"active\":true}}",
+                if i % 3 == 0 { ", Nord \\\"A\\\"" } else { "" },
+                100 + i % 400
+            ),
+        })
+        .collect()
+}
+
+/// Encodes `rounds` batches through the Python plugin under the default memory limit
+/// (which it must fit in); returns records/s.
+fn encode_python(path: &Path, records: &[Record], rounds: usize) -> f64 {
+    let rt = Runtime::new(
+        Limits {
+            call_timeout_ms: 60_000,
+            ..Limits::default()
+        },
+        None,
+    )
+    .unwrap();
+    let plugin = rt.load("csvdrop", path, None).unwrap();
+    let settings = csv_settings();
+    let metas = plugin.validate(&settings, records).unwrap();
+    let meta = metas[0].clone().expect("example row is valid");
+    let c = ctx(settings, meta.batch_key, meta.sequence_scope);
+    let first = plugin.encode(&c, records).unwrap().expect("csvdrop encode");
+    assert_eq!(first[0].records.len(), records.len());
+    let calls = 100;
+    let t = Instant::now();
+    for _ in 0..calls {
+        std::hint::black_box(plugin.validate(&c.settings, &[]).unwrap());
+    }
+    println!(
+        "  (csvdrop: one call, empty, fresh sandbox: {:.1} µs)",
+        t.elapsed().as_secs_f64() * 1e6 / calls as f64
+    );
+    let t = Instant::now();
+    for _ in 0..rounds {
+        std::hint::black_box(
+            plugin
+                .encode(&c, std::hint::black_box(records))
+                .unwrap()
+                .unwrap(),
+        );
+    }
+    per_sec(rounds * records.len(), t.elapsed())
 }
 
 /// Kita Planer over real mTLS on loopback.
@@ -377,6 +454,32 @@ fn main() {
         "start, 3 plugins   warm (cache):   {:>8.1} ms",
         warm.as_secs_f64() * 1e3
     );
+    let python = python_plugin();
+    if let Some(path) = &python {
+        let cache = tempfile::tempdir().unwrap();
+        for (i, label) in ["cold (compile)", "warm (cache)  "].into_iter().enumerate() {
+            let t = Instant::now();
+            let rt = Runtime::new(Limits::default(), Some(cache.path().to_path_buf())).unwrap();
+            let p = rt.load("csvdrop", path, None).unwrap();
+            assert_eq!(p.from_cache(), i == 1);
+            println!(
+                "start, csvdrop (Python) {label}: {:>8.1} ms",
+                t.elapsed().as_secs_f64() * 1e3
+            );
+        }
+    }
+    println!();
+    println!("plugin file sizes:");
+    for (name, path) in ["prisme", "kitaplaner", "rki"]
+        .into_iter()
+        .map(|n| (n, plugin_path(n)))
+        .chain(python.clone().map(|p| ("csvdrop (Python)", p)))
+    {
+        println!(
+            "  {name:<24} {:>10.1} KiB",
+            std::fs::metadata(&path).unwrap().len() as f64 / 1024.0
+        );
+    }
     println!();
 
     // 2. Encode, WASM against native, batches of 1,000.
@@ -439,6 +542,10 @@ fn main() {
             "  {name:<24} {native:>12.0} {wasm:>14.0}   {:>6.2}x",
             native / wasm
         );
+    }
+    if let Some(path) = &python {
+        let wasm = encode_python(path, &csv_records(1000), 20);
+        println!("  {:<24} {:>12} {wasm:>14.0}", "csvdrop (Python)", "-");
     }
     println!();
 

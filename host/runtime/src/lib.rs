@@ -1,13 +1,19 @@
 //! The plugin sandbox. Each target plugin is a WebAssembly component that exports
-//! `hub:plugin/target@0.1.0` and imports nothing: the host links no functions at all, so
-//! a plugin has no filesystem, network, clock, randomness or environment to reach.
+//! `hub:plugin/target` of a contract version compatible with [`CONTRACT_VERSION`]. Rust
+//! plugins import nothing. Plugins in other languages may import WASI 0.2 and get a
+//! locked-down context (`wasi.rs`): no filesystem, network or environment to reach, only
+//! clocks and randomness. Any other import is refused by name.
 //!
 //! Every call runs in a fresh wasmtime `Store` with a memory cap and a wall-clock deadline
 //! (epoch interruption), so a plugin that loops, allocates without bound, traps or panics
 //! ends only that call, with an error naming the plugin; the next call starts clean.
 //! Compiled components are cached by sha256 so the second start skips Cranelift.
 
+mod contract;
 mod convert;
+mod wasi;
+
+pub use contract::{CONTRACT_PACKAGE, CONTRACT_VERSION, compatible_range};
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -63,9 +69,14 @@ pub enum PluginError {
         imports: Vec<String>,
     },
     #[error(
-        "plugin {plugin}: incompatible with this hub's contract hub:plugin/target@0.1.0: {message}"
+        "plugin {plugin}: incompatible with this hub's contract {CONTRACT_PACKAGE}/target@{CONTRACT_VERSION}: {message}"
     )]
     Incompatible { plugin: String, message: String },
+    #[error(
+        "plugin {plugin} was built for contract {CONTRACT_PACKAGE}@{found}; this hub speaks {CONTRACT_PACKAGE}@{CONTRACT_VERSION} (compatible: {})",
+        compatible_range()
+    )]
+    ContractVersion { plugin: String, found: String },
     #[error("plugin {plugin}: {call} took longer than the limit of {limit_ms} ms and was stopped")]
     Timeout {
         plugin: String,
@@ -121,9 +132,10 @@ impl std::fmt::Debug for Runtime {
     }
 }
 
-/// Per-call host state: only the memory guard, since plugins import nothing.
+/// Per-call host state: the memory guard, and WASI for the plugins that import it.
 struct CallState {
     guard: MemoryGuard,
+    wasi: Option<wasi::WasiState>,
 }
 
 /// Caps a call's linear memory and remembers that it did, to tell a memory bomb from
@@ -195,7 +207,11 @@ impl Runtime {
                 plugin: "(engine)".into(),
                 message: format!("cannot start the epoch ticker: {e}"),
             })?;
-        let linker = Linker::new(&engine);
+        let mut linker = Linker::new(&engine);
+        wasi::add_to_linker(&mut linker).map_err(|e| PluginError::Invalid {
+            plugin: "(engine)".into(),
+            message: format!("cannot link WASI: {e:#}"),
+        })?;
         Ok(Self {
             engine,
             linker,
@@ -210,7 +226,8 @@ impl Runtime {
     }
 
     /// Loads a plugin: checks the sha256 pin, compiles (or takes the cached compilation),
-    /// refuses any import, checks the export, and asks the plugin to describe itself.
+    /// refuses any import but WASI 0.2, checks the contract version of its exports, and asks
+    /// the plugin to describe itself.
     pub fn load(&self, name: &str, path: &Path, pin: Option<&str>) -> Result<Plugin, PluginError> {
         let started = Instant::now();
         let bytes = std::fs::read(path).map_err(|source| PluginError::Read {
@@ -235,16 +252,28 @@ impl Runtime {
             .imports(&self.engine)
             .map(|(name, _)| name.to_string())
             .collect();
-        if !imports.is_empty() {
+        let forbidden: Vec<String> = imports
+            .iter()
+            .filter(|i| !wasi::is_provided(i))
+            .cloned()
+            .collect();
+        if !forbidden.is_empty() {
             return Err(PluginError::ForbiddenImports {
                 plugin: name.into(),
-                imports,
+                imports: forbidden,
             });
         }
         let exports: Vec<String> = ty
             .exports(&self.engine)
             .map(|(name, _)| name.to_string())
             .collect();
+        // Before bindgen's lookup, so a plugin of another contract version is named as such.
+        if let Some(found) = contract::incompatible_export(&exports) {
+            return Err(PluginError::ContractVersion {
+                plugin: name.into(),
+                found,
+            });
+        }
         let pre = self
             .linker
             .instantiate_pre(&component)
@@ -265,6 +294,7 @@ impl Runtime {
             pre: Arc::new(pre),
             engine: self.engine.clone(),
             limits: self.limits,
+            uses_wasi: !imports.is_empty(),
         };
         let info = sandbox.call("describe", |store, p| {
             p.hub_plugin_target().call_describe(store)
@@ -277,7 +307,7 @@ impl Runtime {
             });
         }
         let load_time = started.elapsed();
-        tracing::debug!(plugin = name, sha256 = %sha256, from_cache, ms = load_time.as_secs_f64() * 1e3, "plugin loaded");
+        tracing::debug!(plugin = name, sha256 = %sha256, from_cache, wasi = sandbox.uses_wasi, ms = load_time.as_secs_f64() * 1e3, "plugin loaded");
         Ok(Plugin {
             sandbox,
             path: path.to_path_buf(),
@@ -355,6 +385,8 @@ struct Sandbox {
     pre: Arc<TargetPluginPre<CallState>>,
     engine: Engine,
     limits: Limits,
+    /// The plugin imports WASI (all its imports are WASI, or it would not have loaded).
+    uses_wasi: bool,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -381,6 +413,11 @@ impl Plugin {
     /// The component's sha256, hex.
     pub fn sha256(&self) -> &str {
         &self.sha256
+    }
+
+    /// Whether the plugin imports WASI (a non-Rust runtime); Rust plugins import nothing.
+    pub fn uses_wasi(&self) -> bool {
+        self.sandbox.uses_wasi
     }
 
     /// Whether the compiled code came from the cache.
@@ -482,6 +519,11 @@ impl Sandbox {
                     max_bytes,
                     hit: false,
                 },
+                wasi: self.uses_wasi.then(|| {
+                    let now = Instant::now();
+                    let limit = Duration::from_millis(self.limits.call_timeout_ms);
+                    wasi::WasiState::locked(now.checked_add(limit).unwrap_or(now))
+                }),
             },
         );
         store.limiter(|s| &mut s.guard);
@@ -492,10 +534,16 @@ impl Sandbox {
             + 1;
         store.set_epoch_deadline(ticks);
         store.epoch_deadline_trap();
-        let result = self
+        let mut result = self
             .pre
             .instantiate(&mut store)
             .and_then(|instance| f(&mut store, &instance));
+        if let Some(w) = &store.data().wasi {
+            w.log_output(&self.name, call);
+            if w.cut_off() {
+                result = Err(wasmtime::Error::new(Trap::Interrupt));
+            }
+        }
         result.map_err(|e| self.classify(call, e, store.data().guard.hit))
     }
 

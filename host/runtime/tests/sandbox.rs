@@ -206,3 +206,39 @@ fn the_compile_cache_makes_the_second_start_use_it() {
     assert!(!third.from_cache());
     encode_ok(&third);
 }
+
+fn encode_kind(p: &hub_runtime::Plugin, kind: &str) -> Result<String, PluginError> {
+    let payloads = p.encode(&Context::default(), &[record(kind)])?.unwrap();
+    Ok(String::from_utf8(payloads[0].bytes.clone()).unwrap())
+}
+
+#[test]
+fn a_wasi_plugin_loads_but_reaches_no_files_environment_or_network() {
+    let rt = runtime();
+    let p = rt.load("wasi", &plugin_path("test-wasi"), None).unwrap();
+    assert!(p.uses_wasi());
+    assert_eq!(
+        encode_kind(&p, "probe").unwrap(),
+        "env=0 dirs=0 tcp=access-denied"
+    );
+    // 1 MiB to stdout: kept to the cap in the log, and never an error for the plugin.
+    assert_eq!(encode_kind(&p, "print").unwrap(), "printed");
+    // Rust plugins stay at zero imports.
+    let prisme = rt.load("prisme", &plugin_path("prisme"), None).unwrap();
+    assert!(!prisme.uses_wasi());
+}
+
+#[test]
+fn a_wasi_sleep_ends_at_the_call_deadline_and_the_next_call_is_served() {
+    let rt = runtime();
+    let p = rt.load("wasi", &plugin_path("test-wasi"), None).unwrap();
+    let started = Instant::now();
+    let err = encode_kind(&p, "sleep").unwrap_err();
+    let took = started.elapsed();
+    assert!(
+        matches!(err, PluginError::Timeout { limit_ms: 300, .. }),
+        "{err}"
+    );
+    assert!(took.as_millis() < 3_000, "stopped only after {took:?}");
+    assert_eq!(encode_kind(&p, "ok").unwrap(), "ok");
+}

@@ -1,0 +1,165 @@
+//! Contract versions: a plugin built against an older release of the contract keeps
+//! loading and giving the same bytes, and one built for an incompatible version is refused
+//! at load with both versions named.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+use std::path::{Path, PathBuf};
+
+use hub_plugin_sdk::{Context, DateTime};
+use hub_runtime::{CONTRACT_VERSION, Limits, PluginError, Runtime, compatible_range};
+use sha2::{Digest, Sha256};
+
+const FIXTURE_SHA256: &str = "2451d25391cd0be9f12a567ac8b17a4eb899f5d6f65e3e1bf5a425b85e7efa36";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn plugin_path(name: &str) -> PathBuf {
+    let dir = std::env::var_os("HUB_PLUGIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target/plugins"));
+    let path = dir.join(format!("{name}.wasm"));
+    assert!(
+        path.exists(),
+        "{} is missing: build the plugins first with `cargo xtask plugins`",
+        path.display()
+    );
+    path
+}
+
+fn runtime() -> Runtime {
+    Runtime::new(Limits::default(), None).unwrap()
+}
+
+#[test]
+fn the_contract_0_1_0_prisme_fixture_loads_and_encodes_like_the_current_build() {
+    let fixture = root().join("tests/fixtures/contract-0.1.0/prisme.wasm");
+    let bytes = std::fs::read(&fixture).unwrap();
+    assert_eq!(
+        hex::encode(Sha256::digest(&bytes)),
+        FIXTURE_SHA256,
+        "the fixture must stay byte for byte as built"
+    );
+    let rt = runtime();
+    let old = rt.load("prisme-0.1.0", &fixture, None).unwrap();
+    let new = rt.load("prisme", &plugin_path("prisme"), None).unwrap();
+    assert!(!old.uses_wasi());
+    assert_eq!(old.info().name, "prisme");
+    assert_eq!(old.info().record_kinds, new.info().record_kinds);
+    assert_eq!(old.info().settings, new.info().settings);
+    assert_eq!(old.info().delivery, new.info().delivery);
+
+    let settings = hub_plugin_prisme::examples::settings();
+    let records = hub_plugin_prisme::examples::records(200);
+    assert_eq!(old.check_settings(&settings).unwrap(), Ok(()));
+    let metas = old.validate(&settings, &records).unwrap();
+    assert_eq!(metas, new.validate(&settings, &records).unwrap());
+    let meta = metas[0].clone().unwrap();
+    let ctx = Context {
+        target: "prisme".into(),
+        settings,
+        batch_key: meta.batch_key,
+        sequence_scope: meta.sequence_scope,
+        sequence: Some(7),
+        transfer_id: 3,
+        now: DateTime {
+            unix_seconds: 1_706_788_800,
+            utc_offset_minutes: -120,
+            year: 2024,
+            month: 2,
+            day: 1,
+            hour: 10,
+            ..DateTime::default()
+        },
+        ..Context::default()
+    };
+    let from_old = old.encode(&ctx, &records).unwrap().unwrap();
+    let from_new = new.encode(&ctx, &records).unwrap().unwrap();
+    assert!(!from_old.is_empty());
+    assert!(from_old.iter().all(|p| !p.bytes.is_empty()));
+    assert_eq!(from_old, from_new);
+}
+
+/// A component exporting the contract's world under `version`: the real WIT with its
+/// version changed, and a dummy core module (every function traps) behind it.
+fn component_for_version(version: &str) -> Vec<u8> {
+    let wit = std::fs::read_to_string(root().join("wit/hub-plugin.wit")).unwrap();
+    let declared = format!("package hub:plugin@{CONTRACT_VERSION};");
+    assert!(wit.contains(&declared), "wit/ declares {declared}");
+    let wit = wit.replace(&declared, &format!("package hub:plugin@{version};"));
+    let mut resolve = wit_parser::Resolve::default();
+    let package = resolve.push_str("hub-plugin.wit", &wit).unwrap();
+    let world = resolve
+        .select_world(&[package], Some("target-plugin"))
+        .unwrap();
+    let mut module = wit_component::dummy_module(
+        &resolve,
+        world,
+        wit_parser::ManglingAndAbi::Legacy(wit_parser::LiftLowerAbi::Sync),
+    );
+    wit_component::embed_component_metadata(
+        &mut module,
+        &resolve,
+        world,
+        wit_component::StringEncoding::UTF8,
+    )
+    .unwrap();
+    wit_component::ComponentEncoder::default()
+        .module(&module)
+        .unwrap()
+        .validate(true)
+        .encode()
+        .unwrap()
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+#[test]
+fn a_plugin_for_an_incompatible_contract_is_refused_naming_both_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime();
+    assert_eq!(compatible_range(), "0.1.*");
+    for version in ["0.2.0", "1.0.0"] {
+        let path = write(
+            dir.path(),
+            &format!("v{version}.wasm"),
+            &component_for_version(version),
+        );
+        let err = rt.load("future", &path, None).unwrap_err();
+        assert!(
+            matches!(&err, PluginError::ContractVersion { found, .. } if found == version),
+            "{err}"
+        );
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "plugin future was built for contract hub:plugin@{version}; this hub speaks hub:plugin@{CONTRACT_VERSION} (compatible: 0.1.*)"
+            )
+        );
+    }
+}
+
+#[test]
+fn a_plugin_for_a_later_patch_of_the_contract_passes_the_version_check() {
+    // The dummy module traps in `describe`: reaching that call shows that both the version
+    // check and wasmtime's semver-compatible export lookup let 0.1.9 through.
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "v0.1.9.wasm", &component_for_version("0.1.9"));
+    let err = runtime().load("later", &path, None).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PluginError::Trap {
+                call: "describe",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
