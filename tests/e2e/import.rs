@@ -382,7 +382,7 @@ fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
 #[test]
 fn hostile_archives_are_refused_and_nothing_is_imported_from_them() {
     let ga = sender();
-    let ls = receiver("limits = { max_unpacked_mb = 2 }");
+    let ls = receiver("limits = { max_unpacked_mb = 2, max_archive_mb = 1 }");
     send(&ga, &line("a", "case", &case(1, 1, LS, "good")));
     let good = std::fs::read(ga.path(&format!("rki-out/{}", zip_name(LS, 1)))).unwrap();
     let xml_name = format!("RKI_{GA}_{LS}_00000001.xml");
@@ -404,6 +404,7 @@ fn hostile_archives_are_refused_and_nothing_is_imported_from_them() {
             "e-stranger.zip",
             zip_of(&[(&xml_name, &real_xml), ("run.sh", b"rm -rf /")]),
         ),
+        ("f-huge.zip", vec![b'x'; (1 << 20) + 1]),
     ];
     for (name, bytes) in &hostile {
         std::fs::write(ls.path(&format!("inbox/{name}")), bytes).unwrap();
@@ -436,7 +437,9 @@ fn hostile_archives_are_refused_and_nothing_is_imported_from_them() {
         ("c-malformed.zip", &format!("`{xml_name}`:")),
         ("d-not-a-zip.zip", "not a readable zip archive"),
         ("e-stranger.zip", "`run.sh` does not start with RKI_"),
+        ("f-huge.zip", "more than the limit of 1 MiB"),
     ];
+    assert_eq!(reasons.len(), expect.len(), "{reasons:?}");
     for ((file, why), got) in expect.iter().zip(&reasons) {
         assert!(
             got.starts_with(file) && got.contains(why),
@@ -448,7 +451,7 @@ fn hostile_archives_are_refused_and_nothing_is_imported_from_them() {
     assert_eq!(versions(&ls, &guid(1)), json!([]));
     assert_eq!(
         ls.files("inbox/refused").len(),
-        10,
+        12,
         "{:?}",
         ls.files("inbox/refused")
     );

@@ -252,7 +252,16 @@ pub fn import(
         let arriving = match read_file(&cfg, path, &file_name) {
             Ok(a) => a,
             Err(reason) => {
-                // Unreadable here (gone, too big): nothing to move or import.
+                // Too big or unreadable: set aside, so the next look does not trip on it.
+                tracing::warn!(inbound = %cfg.name, file = %file_name, reason = %reason, "transport refused");
+                app.store
+                    .inbound_refuse(&cfg.name, &file_name, "", &reason, app.now())?;
+                if from_inbox
+                    && path.exists()
+                    && let Err(e) = set_aside(path, &reason)
+                {
+                    tracing::error!(file = %path.display(), error = %e, "cannot set the refused file aside");
+                }
                 report.files.push(FileReport {
                     file: file_name,
                     outcome: FileOutcome::Refused { reason },
@@ -441,9 +450,16 @@ fn take(
             sha256: k.sha256.clone(),
             bytes,
         };
-        let entries = unpack(cfg, &held).map_err(Taken::Refused)?;
-        let ht = survnet::read(receiver, &entries).map_err(Taken::Refused)?;
-        drop(entries);
+        // It was read once before it was held; if it cannot be read now, it stays held
+        // (and is reported), and the file that arrived keeps its own outcome.
+        let read = unpack(cfg, &held).and_then(|entries| survnet::read(receiver, &entries));
+        let ht = match read {
+            Ok(ht) => ht,
+            Err(e) => {
+                tracing::error!(inbound = %cfg.name, file = %held.file_name, error = %e, "a held transport cannot be read again; it stays held");
+                break;
+            }
+        };
         let arrival = Arrival {
             inbound: &cfg.name,
             sender: &ht.sender,
