@@ -137,6 +137,9 @@ pub trait InboundStore {
     /// Answers not yet delivered, oldest first.
     fn pending_answers(&mut self, inbound: &str) -> Result<Vec<Answer>>;
 
+    /// Whether any answer waits for delivery (without reading the answers).
+    fn answers_owed(&mut self, inbound: &str) -> Result<bool>;
+
     /// Marks an answer delivered.
     fn answer_delivered(&mut self, id: i64, now: Timestamp) -> Result<()>;
 
@@ -185,6 +188,40 @@ fn next_number(
     Ok(u64::try_from(max.unwrap_or(0)).unwrap_or(0) + 1)
 }
 
+/// Stores an arriving transport's row and its bytes; the caller commits.
+fn insert_arrival(
+    tx: &rusqlite::Connection,
+    a: &Arrival<'_>,
+    state: &str,
+    now: Timestamp,
+) -> Result<i64> {
+    tx.execute(
+        "INSERT INTO inbound_transports
+         (inbound, sender, receiver, number, transport_guid, file_name, sha256, size, state, arrived_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            a.inbound,
+            a.sender,
+            a.receiver,
+            to_i64(a.number),
+            a.transport_guid,
+            a.file_name,
+            a.sha256,
+            a.bytes.len() as i64,
+            state,
+            now.0
+        ],
+    )
+    .map_err(sql("store an arriving transport"))?;
+    let id = tx.last_insert_rowid();
+    tx.execute(
+        "INSERT INTO inbound_bytes (transport, bytes) VALUES (?1, ?2)",
+        params![id, a.bytes],
+    )
+    .map_err(sql("keep a transport's bytes"))?;
+    Ok(id)
+}
+
 fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -215,29 +252,7 @@ impl InboundStore for SqliteStore {
 
     fn inbound_hold(&mut self, a: &Arrival<'_>, now: Timestamp) -> Result<i64> {
         let tx = self.write()?;
-        tx.execute(
-            "INSERT INTO inbound_transports
-             (inbound, sender, receiver, number, transport_guid, file_name, sha256, size, state, arrived_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'held', ?9)",
-            params![
-                a.inbound,
-                a.sender,
-                a.receiver,
-                to_i64(a.number),
-                a.transport_guid,
-                a.file_name,
-                a.sha256,
-                a.bytes.len() as i64,
-                now.0
-            ],
-        )
-        .map_err(sql("hold a transport"))?;
-        let id = tx.last_insert_rowid();
-        tx.execute(
-            "INSERT INTO inbound_bytes (transport, bytes) VALUES (?1, ?2)",
-            params![id, a.bytes],
-        )
-        .map_err(sql("keep a held transport's bytes"))?;
+        let id = insert_arrival(&tx, a, "held", now)?;
         tx.commit().map_err(sql("commit a held transport"))?;
         Ok(id)
     }
@@ -295,47 +310,17 @@ impl InboundStore for SqliteStore {
             )
             .optional()
             .map_err(sql("look up a held transport"))?;
+        // A transport that waited its turn already has its row and bytes.
         let id = match held {
-            Some(id) => {
-                tx.execute(
-                    "UPDATE inbound_transports SET state = 'imported', imported_at = ?2,
-                     records = ?3, rejected = ?4, documents = ?5 WHERE id = ?1",
-                    params![id, now.0, versions.len() as i64, rejected, documents],
-                )
-                .map_err(sql("import a held transport"))?;
-                id
-            }
-            None => {
-                tx.execute(
-                    "INSERT INTO inbound_transports
-                     (inbound, sender, receiver, number, transport_guid, file_name, sha256, size,
-                      state, arrived_at, imported_at, records, rejected, documents)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'imported', ?9, ?9, ?10, ?11, ?12)",
-                    params![
-                        a.inbound,
-                        a.sender,
-                        a.receiver,
-                        to_i64(a.number),
-                        a.transport_guid,
-                        a.file_name,
-                        a.sha256,
-                        a.bytes.len() as i64,
-                        now.0,
-                        versions.len() as i64,
-                        rejected,
-                        documents
-                    ],
-                )
-                .map_err(sql("import a transport"))?;
-                let id = tx.last_insert_rowid();
-                tx.execute(
-                    "INSERT INTO inbound_bytes (transport, bytes) VALUES (?1, ?2)",
-                    params![id, a.bytes],
-                )
-                .map_err(sql("keep a transport's bytes"))?;
-                id
-            }
+            Some(id) => id,
+            None => insert_arrival(&tx, a, "held", now)?,
         };
+        tx.execute(
+            "UPDATE inbound_transports SET state = 'imported', imported_at = ?2,
+             records = ?3, rejected = ?4, documents = ?5 WHERE id = ?1",
+            params![id, now.0, versions.len() as i64, rejected, documents],
+        )
+        .map_err(sql("import a transport"))?;
         {
             let mut insert = tx
                 .prepare(
@@ -410,6 +395,15 @@ impl InboundStore for SqliteStore {
             .map_err(sql("read pending answers"))?;
         rows.collect::<rusqlite::Result<Vec<_>>>()
             .map_err(sql("read pending answers"))
+    }
+
+    fn answers_owed(&mut self, inbound: &str) -> Result<bool> {
+        self.conn
+            .prepare_cached(
+                "SELECT 1 FROM inbound_answers WHERE inbound = ?1 AND state = 'pending' LIMIT 1",
+            )
+            .and_then(|mut stmt| stmt.exists(params![inbound]))
+            .map_err(sql("look for pending answers"))
     }
 
     fn answer_delivered(&mut self, id: i64, now: Timestamp) -> Result<()> {

@@ -163,18 +163,7 @@ fn record_view(tx: &Connection, seq: i64) -> Result<RecordView> {
         "SELECT seq, target, record_id, kind, state, transfer_id, messages, updated_at
          FROM records WHERE seq = ?1",
         [seq],
-        |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, Option<i64>>(5)?,
-                r.get::<_, String>(6)?,
-                r.get::<_, i64>(7)?,
-            ))
-        },
+        view_row,
     )
     .map_err(sql("read record"))
     .and_then(row_to_view)
@@ -190,6 +179,21 @@ type ViewRow = (
     String,
     i64,
 );
+
+/// Reads the columns `seq, target, record_id, kind, state, transfer_id, messages,
+/// updated_at` of a `records` row, in that order.
+pub(crate) fn view_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ViewRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+    ))
+}
 
 fn row_to_view(
     (seq, target, id, kind, state, transfer_id, messages, updated_at): ViewRow,
@@ -803,18 +807,7 @@ impl Store for SqliteStore {
             )
             .map_err(sql("prepare records to check"))?;
         let rows = stmt
-            .query_map([target], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                ))
-            })
+            .query_map([target], view_row)
             .map_err(sql("list records to check"))?;
         for row in rows {
             status

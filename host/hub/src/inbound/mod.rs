@@ -161,11 +161,7 @@ pub fn watch(app: &mut App) {
         let arrived = inbox_files(&cfg.inbox)
             .map(|f| !f.is_empty())
             .unwrap_or(true);
-        let owed = app
-            .store
-            .pending_answers(&name)
-            .map(|a| !a.is_empty())
-            .unwrap_or(true);
+        let owed = app.store.answers_owed(&name).unwrap_or(true);
         if !arrived && !owed {
             continue;
         }

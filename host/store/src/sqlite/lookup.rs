@@ -2,7 +2,7 @@
 
 use rusqlite::params;
 
-use super::{SqliteStore, ViewRow, row_to_view, sql};
+use super::{SqliteStore, ViewRow, row_to_view, sql, view_row};
 use crate::{RecordView, Result};
 
 /// Protocol-log entries of one target with one result (for metrics).
@@ -26,18 +26,7 @@ impl SqliteStore {
             )
             .map_err(sql("prepare record lookup"))?;
         let rows = stmt
-            .query_map(params![target, id], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                ))
-            })
+            .query_map(params![target, id], view_row)
             .map_err(sql("look up record"))?;
         let rows: Vec<ViewRow> = rows
             .collect::<rusqlite::Result<_>>()
