@@ -10,7 +10,7 @@ use hub_test_kitaplaner_server::server::{self, Behaviour, ServerHandle};
 use crate::common::{Site, plugin};
 
 /// One test PKI for the whole test binary (key generation is the slow part).
-fn pki() -> &'static Pki {
+pub(crate) fn pki() -> &'static Pki {
     static PKI: OnceLock<(tempfile::TempDir, Pki)> = OnceLock::new();
     &PKI.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
@@ -22,7 +22,10 @@ fn pki() -> &'static Pki {
 
 /// A site with the `kita` target POSTing to `server`; the central credential uses
 /// `central` (a .p12 and its password, written to a password file).
-fn site(server: &ServerHandle, central: &hub_test_kitaplaner_server::pki::Identity) -> Site {
+pub(crate) fn site(
+    server: &ServerHandle,
+    central: &hub_test_kitaplaner_server::pki::Identity,
+) -> Site {
     let pki = pki();
     let site = Site::prisme("");
     std::fs::write(site.path("central.pw"), format!("{}\n", central.password)).unwrap();
@@ -66,7 +69,7 @@ traeger = "T-4711"
 }
 
 /// `n` children of one Kita (one data source) as NDJSON.
-fn children(n: usize) -> String {
+pub(crate) fn children(n: usize) -> String {
     hub_plugin_kitaplaner::examples::records(n * 3)
         .into_iter()
         .filter(|r| r.body.contains("\"010570012\""))
@@ -85,7 +88,7 @@ fn kind_ids(ndjson: &str) -> Vec<String> {
         .collect()
 }
 
-fn enqueue(site: &Site, text: &str) -> PathBuf {
+pub(crate) fn enqueue(site: &Site, text: &str) -> PathBuf {
     let input = site.write("children.ndjson", text);
     site.ok(&["enqueue", "kita", input.to_str().unwrap()]);
     input

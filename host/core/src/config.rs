@@ -241,6 +241,12 @@ pub struct TargetConfig {
     pub user_credentials: BTreeMap<String, String>,
     #[serde(default)]
     pub retry: RetryConfig,
+    /// What happens when the hub cannot know whether a payload arrived (a lost answer, a
+    /// crash between sending and recording): `hold` (the default) keeps it in doubt for a
+    /// look or a person; `resend` sends the same bytes again, only for receivers known to
+    /// honour the `Idempotency-Key`.
+    #[serde(default)]
+    pub on_unknown: OnUnknown,
     /// At most this many records per transfer (the plugin's own limit still applies).
     pub max_batch: Option<u32>,
     /// When `hub serve` sends this target's queue (times of day or an interval).
@@ -256,6 +262,18 @@ pub struct TargetConfig {
     /// The plugin's settings, checked against what the plugin describes.
     #[serde(default)]
     pub settings: toml::Table,
+}
+
+/// `on_unknown` of a target.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnUnknown {
+    /// Hold the payload in doubt until the receiver is looked at or a person settles it.
+    #[default]
+    Hold,
+    /// Send the same bytes again with the same idempotency key: only where the receiver
+    /// is known to deduplicate (a repeated import is a double booking otherwise).
+    Resend,
 }
 
 /// `[[inbound]]`: transports that arrive for this office (SurvNet: from the health
@@ -348,6 +366,9 @@ pub enum TransportConfig {
         /// Limit for one whole request, from connect to the last byte of the answer.
         #[serde(default = "default_timeout_ms")]
         timeout_ms: u64,
+        /// A URL answering `GET` without side effects, asked before sending. Without it the
+        /// reachability check is a TLS handshake with the credential and no request at all.
+        health_url: Option<String>,
     },
     /// Files over FTP with explicit TLS (Prisme's file drive, or any other receiver with
     /// `layout = "plain"`): a hidden temporary name, then the final name, never replacing a

@@ -17,6 +17,8 @@ pub struct InputRecord {
     pub id: String,
     pub kind: String,
     pub body: String,
+    /// The record's identity beside its id: SHA-256 of its canonical JSON.
+    pub content_sha256: String,
 }
 
 /// A problem on one line.
@@ -55,7 +57,7 @@ pub fn parse_ndjson_all(text: &str) -> (Vec<InputRecord>, Vec<LineError>) {
             continue;
         }
         match parse_line(raw) {
-            Ok((id, kind)) => {
+            Ok((id, kind, content_sha256)) => {
                 if let Some(first) = seen.insert(id.clone(), line) {
                     errors.push(LineError {
                         line,
@@ -68,6 +70,7 @@ pub fn parse_ndjson_all(text: &str) -> (Vec<InputRecord>, Vec<LineError>) {
                     id,
                     kind,
                     body: raw.trim().to_string(),
+                    content_sha256,
                 });
             }
             Err(message) => errors.push(LineError { line, message }),
@@ -76,7 +79,7 @@ pub fn parse_ndjson_all(text: &str) -> (Vec<InputRecord>, Vec<LineError>) {
     (records, errors)
 }
 
-fn parse_line(raw: &str) -> Result<(String, String), String> {
+fn parse_line(raw: &str) -> Result<(String, String, String), String> {
     if raw.len() > MAX_LINE_BYTES {
         return Err(format!(
             "line is {} bytes long, at most {MAX_LINE_BYTES} are accepted",
@@ -90,7 +93,31 @@ fn parse_line(raw: &str) -> Result<(String, String), String> {
         .ok_or_else(|| "not a JSON object".to_string())?;
     let id = text_field(obj, "id")?;
     let kind = text_field(obj, "kind")?;
-    Ok((id, kind))
+    Ok((id, kind, content_sha256(&value)))
+}
+
+/// SHA-256 (hex) of a JSON value in its RFC 8785 canonical form: the same record with its
+/// keys in another order, other whitespace or other number spellings (`1.0`, `1e0`) has
+/// the same identity, whichever route (NDJSON, the API's single JSON) it came by.
+pub fn content_sha256(value: &serde_json::Value) -> String {
+    use sha2::Digest;
+    struct Hashing(sha2::Sha256);
+    impl std::io::Write for Hashing {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.update(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut h = Hashing(sha2::Sha256::new());
+    // A parsed serde_json value always serialises (its keys are strings; a number that
+    // JCS cannot write, beyond f64, falls back to its plain text).
+    if serde_json_canonicalizer::to_writer(value, &mut h).is_err() {
+        h.0.update(value.to_string().as_bytes());
+    }
+    hex::encode(h.0.finalize())
 }
 
 fn text_field(
@@ -132,6 +159,11 @@ mod tests {
         let recs = parse_ndjson(text).unwrap();
         assert_eq!(recs.len(), 2);
         assert_eq!(recs[0].body, "{\"id\":\"a\",\"kind\":\"posting\",\"x\":1}");
+        // Key order, whitespace and number spelling do not change the identity.
+        let other = parse_ndjson("{ \"x\" : 1.0, \"kind\":\"posting\",\"id\":\"a\" }\n").unwrap();
+        assert_eq!(other[0].content_sha256, recs[0].content_sha256);
+        let changed = parse_ndjson("{\"id\":\"a\",\"kind\":\"posting\",\"x\":2}\n").unwrap();
+        assert_ne!(changed[0].content_sha256, recs[0].content_sha256);
         assert_eq!((recs[1].line, recs[1].id.as_str()), (4, "b"));
     }
 

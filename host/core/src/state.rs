@@ -50,13 +50,20 @@ spelled_enum! {
         Resolved = "resolved",
         /// Replaced in the outbox by a newer snapshot before it was sent.
         Superseded = "superseded",
+        /// Sent, but whether the target took it is unknown (a lost answer, a crash between
+        /// sending and recording, a file the hub did not write under its name). Held, never
+        /// sent again, until the receiver answers a look or a person settles it.
+        InDoubt = "in-doubt",
     }
 }
 
 impl RecordState {
     /// States that need a person to look at them.
     pub fn needs_check(self) -> bool {
-        matches!(self, RecordState::Rejected | RecordState::Failed)
+        matches!(
+            self,
+            RecordState::Rejected | RecordState::Failed | RecordState::InDoubt
+        )
     }
 }
 
@@ -71,6 +78,8 @@ spelled_enum! {
         NeedsCheck = "needs-check",
         /// Delivered and every record has its final outcome ("done on").
         Done = "done",
+        /// A payload's delivery is in doubt: held for a look or a person, not sent again.
+        InDoubt = "in-doubt",
     }
 }
 
@@ -86,6 +95,9 @@ spelled_enum! {
         Uploaded = "uploaded",
         /// In place under its final name, or answered.
         Delivered = "delivered",
+        /// Whether it arrived is unknown (or another file holds its name): held until
+        /// settled (`hub doubt settle`); never sent again by itself.
+        InDoubt = "in-doubt",
     }
 }
 
@@ -102,6 +114,11 @@ spelled_enum! {
         Unknown = "unknown",
         /// Found delivered when a run resumed after an interruption.
         Recovered = "recovered",
+        /// Written before the remote side is touched; an attempt still `started` was cut
+        /// off (a crash, a kill) and its outcome is unknown.
+        Started = "started",
+        /// Settled by a person (`hub doubt settle`): who, and why, are in the entry.
+        Settled = "settled",
     }
 }
 

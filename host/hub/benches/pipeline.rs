@@ -244,6 +244,7 @@ fn kita() {
         ca_file: Some(pki.ca_pem.clone()),
         connect_timeout: Duration::from_secs(10),
         timeout: Duration::from_secs(60),
+        health_url: None,
     };
     let rounds = 20;
     let (mut load, mut handshake) = (Duration::ZERO, Duration::ZERO);

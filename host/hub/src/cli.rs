@@ -61,6 +61,48 @@ pub enum Command {
     /// Records received by import: every version with the action that made it.
     #[command(subcommand)]
     Records(RecordsCommand),
+    /// Deliveries whose outcome the hub cannot know, held for a person: list and settle.
+    #[command(subcommand)]
+    Doubt(DoubtCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DoubtCommand {
+    /// Every delivery in doubt: what the hub saw, what it wrote, what the receiver holds.
+    List(DoubtListArgs),
+    /// Settle a transfer in doubt after asking the receiver: `--delivered` (its records are
+    /// delivered) or `--not-delivered` (sent again, byte for byte, under the same number).
+    Settle(DoubtSettleArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DoubtListArgs {
+    /// Only this target.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Also the doubts settled before, with who settled them, how and why.
+    #[arg(long)]
+    pub all: bool,
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("how").required(true).args(["delivered", "not_delivered"])))]
+pub struct DoubtSettleArgs {
+    /// The transfer in doubt (its number in `hub doubt list`).
+    pub transfer: i64,
+    /// The receiver has it (checked there): its records are delivered.
+    #[arg(long)]
+    pub delivered: bool,
+    /// The receiver does not have it: send it again, unchanged, under the same number.
+    #[arg(long)]
+    pub not_delivered: bool,
+    /// What was checked and with whom (kept with who and when).
+    #[arg(long)]
+    pub reason: String,
+    #[command(flatten)]
+    pub json: JsonArg,
 }
 
 #[derive(Debug, Args)]

@@ -10,7 +10,7 @@ pub const CONTRACT_PACKAGE: &str = "hub:plugin";
 
 /// The contract version the hub's bindings are generated from. Raise it together with
 /// `wit/` (a test checks they agree).
-pub const CONTRACT_VERSION: &str = "0.1.0";
+pub const CONTRACT_VERSION: &str = "0.1.1";
 
 /// The versions this hub loads, as semver's compatibility rule gives them: `0.1.*` (for
 /// 0.x, the minor is the breaking part), or `1.*` from 1.0 on.

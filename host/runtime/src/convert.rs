@@ -148,3 +148,17 @@ pub(crate) fn interpreted(
         Err(wit::InterpretError::Malformed(m)) => Err(sdk::InterpretError::Malformed(m)),
     }
 }
+
+pub(crate) fn kind_change(
+    c: crate::identity_bindings::exports::hub::plugin::identity::KindChange,
+) -> (String, sdk::Change) {
+    use crate::identity_bindings::exports::hub::plugin::identity::Change;
+    (
+        c.kind,
+        match c.change {
+            Change::Snapshot => sdk::Change::Snapshot,
+            Change::Version => sdk::Change::Version,
+            Change::Refuse => sdk::Change::Refuse,
+        },
+    )
+}

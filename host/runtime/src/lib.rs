@@ -33,6 +33,15 @@ mod bindings {
     });
 }
 
+/// The optional `identity` interface (0.1.1): a world of its own, so a plugin without it
+/// still loads through `bindings`.
+mod identity_bindings {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "target-plugin-identity",
+    });
+}
+
 use bindings::{TargetPlugin, TargetPluginPre};
 
 /// The epoch ticker's period: the granularity of call deadlines.
@@ -274,21 +283,25 @@ impl Runtime {
                 found,
             });
         }
-        let pre = self
-            .linker
-            .instantiate_pre(&component)
-            .and_then(TargetPluginPre::new)
-            .map_err(|e| PluginError::Incompatible {
-                plugin: name.into(),
-                message: format!(
-                    "{e:#}; the component exports: {}",
-                    if exports.is_empty() {
-                        "nothing".to_string()
-                    } else {
-                        exports.join(", ")
-                    }
-                ),
-            })?;
+        let instance_pre = self.linker.instantiate_pre(&component);
+        let identity_pre = instance_pre
+            .as_ref()
+            .ok()
+            .and_then(|p| identity_bindings::TargetPluginIdentityPre::new(p.clone()).ok());
+        let pre =
+            instance_pre
+                .and_then(TargetPluginPre::new)
+                .map_err(|e| PluginError::Incompatible {
+                    plugin: name.into(),
+                    message: format!(
+                        "{e:#}; the component exports: {}",
+                        if exports.is_empty() {
+                            "nothing".to_string()
+                        } else {
+                            exports.join(", ")
+                        }
+                    ),
+                })?;
         let sandbox = Sandbox {
             name: name.into(),
             pre: Arc::new(pre),
@@ -300,6 +313,18 @@ impl Runtime {
             p.hub_plugin_target().call_describe(store)
         })?;
         let info = convert::plugin_info(info);
+        let changes = match &identity_pre {
+            Some(ipre) => sandbox
+                .run("changes", |store| {
+                    ipre.instantiate(&mut *store)?
+                        .hub_plugin_identity()
+                        .call_changes(store)
+                })?
+                .into_iter()
+                .map(convert::kind_change)
+                .collect(),
+            None => Vec::new(),
+        };
         if info.max_batch == 0 {
             return Err(PluginError::Contract {
                 plugin: name.into(),
@@ -313,6 +338,7 @@ impl Runtime {
             path: path.to_path_buf(),
             sha256,
             info,
+            changes,
             from_cache,
             load_time,
         })
@@ -375,6 +401,8 @@ pub struct Plugin {
     path: PathBuf,
     sha256: String,
     info: sdk::PluginInfo,
+    /// What a changed body under a known id means, per kind (`identity`, 0.1.1).
+    changes: Vec<(String, sdk::Change)>,
     from_cache: bool,
     load_time: Duration,
 }
@@ -433,6 +461,20 @@ impl Plugin {
     /// What the plugin said about itself at load time.
     pub fn info(&self) -> &sdk::PluginInfo {
         &self.info
+    }
+
+    /// What the same id with a different body means for records of `kind`: as the plugin
+    /// declares (contract 0.1.1), else `refuse`, the choice that never books twice.
+    pub fn change_of(&self, kind: &str) -> sdk::Change {
+        self.changes
+            .iter()
+            .find(|(k, _)| k == kind)
+            .map_or(sdk::Change::Refuse, |(_, c)| *c)
+    }
+
+    /// Whether the plugin declared its changes (exports `identity`, contract 0.1.1).
+    pub fn declares_changes(&self) -> bool {
+        !self.changes.is_empty()
     }
 
     /// Semantic checks of the target's settings.
@@ -510,6 +552,18 @@ impl Sandbox {
         call: &'static str,
         f: impl FnOnce(&mut Store<CallState>, &TargetPlugin) -> wasmtime::Result<R>,
     ) -> Result<R, PluginError> {
+        self.run(call, |store| {
+            let instance = self.pre.instantiate(&mut *store)?;
+            f(store, &instance)
+        })
+    }
+
+    /// Runs `f` (which instantiates what it needs) in a fresh store with the limits.
+    fn run<R>(
+        &self,
+        call: &'static str,
+        f: impl FnOnce(&mut Store<CallState>) -> wasmtime::Result<R>,
+    ) -> Result<R, PluginError> {
         let max_bytes =
             usize::try_from(self.limits.memory_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
         let mut store = Store::new(
@@ -534,10 +588,7 @@ impl Sandbox {
             + 1;
         store.set_epoch_deadline(ticks);
         store.epoch_deadline_trap();
-        let mut result = self
-            .pre
-            .instantiate(&mut store)
-            .and_then(|instance| f(&mut store, &instance));
+        let mut result = f(&mut store);
         if let Some(w) = &store.data().wasi {
             w.log_output(&self.name, call);
             if w.cut_off() {

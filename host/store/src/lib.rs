@@ -12,6 +12,7 @@ mod sqlite;
 
 use hub_core::state::{AttemptResult, PayloadState, RecordState, TransferState};
 use hub_core::time::Timestamp;
+pub use hub_plugin_sdk::Change;
 use hub_plugin_sdk::{OutcomeStatus, RecordMeta};
 use serde::Serialize;
 use thiserror::Error;
@@ -35,6 +36,10 @@ pub enum StoreError {
     NotFound(String),
     #[error("{0}")]
     Refused(String),
+    /// Records refused at enqueue (by their index in the call), each with its reason;
+    /// nothing was queued.
+    #[error("{} records refused", .0.len())]
+    RecordsRefused(Vec<(usize, String)>),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -45,6 +50,11 @@ pub struct NewRecord {
     pub id: String,
     pub kind: String,
     pub body: String,
+    /// SHA-256 of the body's canonical JSON: with the id, the record's identity.
+    pub content_sha256: String,
+    /// What this body means when the id is known with another body (the plugin's
+    /// declaration for the record's kind).
+    pub change: Change,
     pub meta: RecordMeta,
 }
 
@@ -57,6 +67,9 @@ pub struct EnqueueReport {
     pub duplicates: usize,
     /// Older queued records replaced by newer snapshots.
     pub superseded: usize,
+    /// Records queued again with a changed body after an earlier body under the same id
+    /// was delivered (a newer snapshot or a new version, as the plugin declares).
+    pub changed: usize,
 }
 
 /// A record as the pipeline hands it to a plugin.
@@ -187,6 +200,9 @@ impl Payload {
 /// One entry of the protocol log, to be written.
 #[derive(Debug, Clone)]
 pub struct NewAttempt {
+    /// The entry written as `started` before the remote side was touched, which this one
+    /// completes; `None`: a new entry.
+    pub begun: Option<i64>,
     pub transfer_id: i64,
     pub payload_id: Option<i64>,
     pub started_at: Timestamp,
@@ -258,12 +274,93 @@ pub struct RecordView {
     pub updated_at: Timestamp,
 }
 
+/// Why a delivery is in doubt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DoubtKind {
+    /// A request whose answer was lost or late, or a crash between sending and recording.
+    UnknownOutcome,
+    /// A file the hub did not write is under the payload's final name.
+    Conflict,
+    /// The hub's complete temporary file is gone and no final file is there.
+    Vanished,
+}
+
+impl DoubtKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DoubtKind::UnknownOutcome => "unknown-outcome",
+            DoubtKind::Conflict => "conflict",
+            DoubtKind::Vanished => "vanished",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "unknown-outcome" => Some(DoubtKind::UnknownOutcome),
+            "conflict" => Some(DoubtKind::Conflict),
+            "vanished" => Some(DoubtKind::Vanished),
+            _ => None,
+        }
+    }
+}
+
+/// A doubt to record.
+#[derive(Debug, Clone)]
+pub struct NewDoubt {
+    pub kind: DoubtKind,
+    /// What the hub saw, one line.
+    pub detail: String,
+    /// What the hub wrote (size, sha256), for conflicts.
+    pub expected: Option<String>,
+    /// What the receiver holds (size, sha256), for conflicts.
+    pub found: Option<String>,
+}
+
+/// A delivery in doubt, as `hub doubt list` and `hub status` show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Doubt {
+    pub id: i64,
+    pub target: String,
+    pub transfer_id: i64,
+    pub sequence_no: Option<u64>,
+    pub payload: String,
+    pub kind: DoubtKind,
+    pub detail: String,
+    pub expected: Option<String>,
+    pub found: Option<String>,
+    /// Records the payload carries.
+    pub records: usize,
+    #[serde(serialize_with = "ser_display")]
+    pub opened_at: Timestamp,
+    #[serde(serialize_with = "ser_opt_display")]
+    pub settled_at: Option<Timestamp>,
+    pub settled_by: Option<String>,
+    /// `delivered` or `not-delivered`.
+    pub settled_as: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// A person's decision about a transfer in doubt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settlement {
+    /// It arrived: its records are delivered (for request targets without the target's
+    /// per-record answer, which is lost).
+    Delivered,
+    /// It arrived; its records get their outcomes from the receipt still to come.
+    DeliveredAwaitingReceipt,
+    /// It did not arrive: it is sent again, byte for byte, under the same number.
+    NotDelivered,
+}
+
 /// Per-target counts of records by state.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Counts {
     pub target: String,
     pub queued: usize,
     pub in_flight: usize,
+    /// Records whose delivery is in doubt (held for a look or a person).
+    pub in_doubt: usize,
     pub delivered: usize,
     pub failed: usize,
     pub resolved: usize,
@@ -276,6 +373,8 @@ pub struct Status {
     pub targets: Vec<Counts>,
     pub transfers: Vec<Transfer>,
     pub needs_check: Vec<RecordView>,
+    /// Deliveries in doubt, not yet settled.
+    pub in_doubt: Vec<Doubt>,
 }
 
 /// What a manual resolution did.
@@ -342,8 +441,43 @@ pub trait Store {
     /// Records a delivery step of a payload (before the remote side is touched).
     fn set_payload_state(&mut self, payload_id: i64, state: PayloadState) -> Result<()>;
 
-    /// Adds an entry to the protocol log.
+    /// Adds an entry to the protocol log (or completes the `begun` one).
     fn log_attempt(&mut self, attempt: &NewAttempt) -> Result<i64>;
+
+    /// Records a delivery step and writes its attempt as `started`, in one transaction,
+    /// before the remote side is touched: a run killed in the middle leaves an attempt
+    /// that says so. Returns the attempt's id for [`NewAttempt::begun`].
+    fn begin_attempt(
+        &mut self,
+        payload_id: i64,
+        state: PayloadState,
+        attempt: &NewAttempt,
+    ) -> Result<i64>;
+
+    /// Holds a payload in doubt: the payload, its records and its transfer become
+    /// `in-doubt`, the doubt and the attempt are recorded; nothing is sent again until
+    /// it is settled.
+    fn hold(
+        &mut self,
+        payload_id: i64,
+        doubt: &NewDoubt,
+        attempt: &NewAttempt,
+        now: Timestamp,
+    ) -> Result<i64>;
+
+    /// Deliveries in doubt (with `settled`, also those settled before), oldest first.
+    fn doubts(&mut self, target: Option<&str>, settled: bool) -> Result<Vec<Doubt>>;
+
+    /// A person settles a transfer in doubt: delivered (its records are delivered) or not
+    /// delivered (its payloads are sent again, byte for byte, under the same number).
+    fn settle(
+        &mut self,
+        transfer_id: i64,
+        settlement: Settlement,
+        who: &str,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<TransferState>;
 
     /// Marks a payload delivered, logs the attempt, and applies what that means for its
     /// records in one transaction. The transfer becomes done, sent or needs-check when its

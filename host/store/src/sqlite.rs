@@ -10,13 +10,14 @@ use hub_plugin_sdk::OutcomeStatus;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use sha2::{Digest, Sha256};
 
+mod doubt;
 mod lookup;
 pub use lookup::AttemptStats;
 
 use crate::{
-    Attempt, Batch, Completion, Counts, EnqueueReport, NewAttempt, NewPayload, NewRecord, Payload,
-    PluginStamp, RecordView, Resolution, Result, Status, Store, StoreError, StoredRecord, Transfer,
-    TransferDraft,
+    Attempt, Batch, Completion, Counts, Doubt, EnqueueReport, NewAttempt, NewDoubt, NewPayload,
+    NewRecord, Payload, PluginStamp, RecordView, Resolution, Result, Settlement, Status, Store,
+    StoreError, StoredRecord, Transfer, TransferDraft,
 };
 
 /// Migrations by number, ascending. Numbers may have gaps (a migration numbered on another
@@ -27,6 +28,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (1, include_str!("../migrations/001_initial.sql")),
     (2, include_str!("../migrations/002_receiving.sql")),
     (3, include_str!("../migrations/003_plugin_provenance.sql")),
+    (4, include_str!("../migrations/004_in_doubt.sql")),
 ];
 
 /// The SQLite store.
@@ -87,6 +89,7 @@ impl SqliteStore {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sql("begin migration"))?;
         migrate(&tx, MIGRATIONS)?;
+        doubt::fill_content_hashes(&tx)?;
         tx.commit().map_err(sql("commit migration"))?;
         Ok(Self { conn })
     }
@@ -234,11 +237,12 @@ fn set_record_state(
 
 /// Recomputes a transfer's state from its payloads and records; sets "done on" once.
 fn settle_transfer(tx: &Connection, transfer_id: i64, now: Timestamp) -> Result<TransferState> {
-    let undelivered: i64 = tx
+    let (undelivered, in_doubt): (i64, i64) = tx
         .query_row(
-            "SELECT count(*) FROM payloads WHERE transfer_id = ?1 AND state != 'delivered'",
+            "SELECT coalesce(sum(state != 'delivered'), 0), coalesce(sum(state = 'in-doubt'), 0)
+             FROM payloads WHERE transfer_id = ?1",
             [transfer_id],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .map_err(sql("count payloads"))?;
     let (in_transfer, needing): (i64, i64) = tx
@@ -251,7 +255,9 @@ fn settle_transfer(tx: &Connection, transfer_id: i64, now: Timestamp) -> Result<
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .map_err(sql("count transfer records"))?;
-    let state = if undelivered > 0 {
+    let state = if in_doubt > 0 {
+        TransferState::InDoubt
+    } else if undelivered > 0 {
         TransferState::Open
     } else if in_transfer > 0 {
         TransferState::Sent
@@ -286,7 +292,7 @@ impl Store for SqliteStore {
         {
             let mut dup = tx
                 .prepare_cached(
-                    "SELECT 1 FROM records WHERE target = ?1 AND record_id = ?2 AND body_sha256 = ?3 LIMIT 1",
+                    "SELECT 1 FROM records WHERE target = ?1 AND record_id = ?2 AND content_sha256 = ?3 LIMIT 1",
                 )
                 .map_err(sql("prepare duplicate check"))?;
             let mut older = tx
@@ -297,17 +303,29 @@ impl Store for SqliteStore {
             let mut insert = tx
                 .prepare_cached(
                     "INSERT INTO records (target, record_id, kind, body, body_sha256, batch_key,
-                        sequence_scope, supersede_key, state, enqueued_at, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'queued', ?9, ?9)",
+                        sequence_scope, supersede_key, state, enqueued_at, updated_at, content_sha256)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'queued', ?9, ?9, ?10)",
                 )
                 .map_err(sql("prepare insert"))?;
-            for r in records {
+            let mut refused = Vec::new();
+            for (i, r) in records.iter().enumerate() {
                 let sha = sha256_hex(r.body.as_bytes());
                 if dup
-                    .exists(params![target, r.id, sha])
+                    .exists(params![target, r.id, r.content_sha256])
                     .map_err(sql("check duplicate"))?
                 {
                     report.duplicates += 1;
+                    continue;
+                }
+                match doubt::changed_body(&tx, target, r)? {
+                    doubt::Earlier::None => {}
+                    doubt::Earlier::Delivered => report.changed += 1,
+                    doubt::Earlier::Refused(why) => {
+                        refused.push((i, why));
+                        continue;
+                    }
+                }
+                if !refused.is_empty() {
                     continue;
                 }
                 if let Some(key) = &r.meta.supersede_key {
@@ -338,10 +356,15 @@ impl Store for SqliteStore {
                         r.meta.batch_key,
                         r.meta.sequence_scope,
                         r.meta.supersede_key,
-                        now.0
+                        now.0,
+                        r.content_sha256
                     ])
                     .map_err(sql("insert record"))?;
                 report.queued += 1;
+            }
+            if !refused.is_empty() {
+                // All or nothing: the transaction is dropped, nothing was queued.
+                return Err(StoreError::RecordsRefused(refused));
             }
         }
         tx.commit().map_err(sql("commit enqueue"))?;
@@ -612,9 +635,43 @@ impl Store for SqliteStore {
 
     fn log_attempt(&mut self, attempt: &NewAttempt) -> Result<i64> {
         let tx = self.write()?;
-        let id = insert_attempt(&tx, attempt)?;
+        let id = write_attempt(&tx, attempt)?;
         tx.commit().map_err(sql("commit attempt"))?;
         Ok(id)
+    }
+
+    fn begin_attempt(
+        &mut self,
+        payload_id: i64,
+        state: PayloadState,
+        attempt: &NewAttempt,
+    ) -> Result<i64> {
+        self.begin_attempt_tx(payload_id, state, attempt)
+    }
+
+    fn hold(
+        &mut self,
+        payload_id: i64,
+        doubt: &NewDoubt,
+        attempt: &NewAttempt,
+        now: Timestamp,
+    ) -> Result<i64> {
+        self.hold_tx(payload_id, doubt, attempt, now)
+    }
+
+    fn doubts(&mut self, target: Option<&str>, settled: bool) -> Result<Vec<Doubt>> {
+        self.doubts_of(target, settled)
+    }
+
+    fn settle(
+        &mut self,
+        transfer_id: i64,
+        settlement: Settlement,
+        who: &str,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<TransferState> {
+        self.settle_tx(transfer_id, settlement, who, reason, now)
     }
 
     fn complete_payload(
@@ -638,7 +695,7 @@ impl Store for SqliteStore {
             params![payload_id, now.0],
         )
         .map_err(sql("mark payload delivered"))?;
-        insert_attempt(&tx, attempt)?;
+        write_attempt(&tx, attempt)?;
         match completion {
             Completion::AwaitingReceipt => {}
             Completion::Outcomes(outcomes) => {
@@ -728,6 +785,10 @@ impl Store for SqliteStore {
                     .optional()
                     .map_err(sql("find record"))?;
                 return Err(match any {
+                    Some(state) if state == "in-doubt" => StoreError::Refused(format!(
+                        "record {record_id} is in doubt: whether it arrived is unknown; ask the \
+                         receiver, then settle its transfer (hub doubt list, hub doubt settle)"
+                    )),
                     Some(state) => StoreError::Refused(format!(
                         "record {record_id} is {state}; only rejected or failed records can be resolved"
                     )),
@@ -798,6 +859,7 @@ impl Store for SqliteStore {
         for id in ids {
             status.transfers.push(load_transfer(&self.conn, id)?);
         }
+        status.in_doubt = self.doubts_of(target, false)?;
         let mut stmt = self
             .conn
             .prepare(
@@ -854,6 +916,7 @@ impl Store for SqliteStore {
         insert_attempt(
             &tx,
             &NewAttempt {
+                begun: None,
                 transfer_id,
                 payload_id: None,
                 started_at: now,
@@ -996,6 +1059,7 @@ fn load_counts(conn: &Connection, target: Option<&str>) -> Result<Vec<Counts>> {
         match parse_state(&state, RecordState::parse)? {
             RecordState::Queued => c.queued += n,
             RecordState::InTransfer => c.in_flight += n,
+            RecordState::InDoubt => c.in_doubt += n,
             RecordState::Delivered => c.delivered += n,
             RecordState::Rejected | RecordState::Failed => c.failed += n,
             RecordState::Resolved => c.resolved += n,
@@ -1003,6 +1067,31 @@ fn load_counts(conn: &Connection, target: Option<&str>) -> Result<Vec<Counts>> {
         }
     }
     Ok(out)
+}
+
+/// Completes the `begun` entry of an attempt, or adds a new one.
+fn write_attempt(tx: &Connection, a: &NewAttempt) -> Result<i64> {
+    let Some(id) = a.begun else {
+        return insert_attempt(tx, a);
+    };
+    let changed = tx
+        .execute(
+            "UPDATE attempts SET duration_ms = ?2, sent = ?3, received = ?4, result = ?5,
+                error = ?6 WHERE id = ?1",
+            params![
+                id,
+                i64::try_from(a.duration_ms).unwrap_or(i64::MAX),
+                a.sent,
+                a.received,
+                a.result.as_str(),
+                a.error
+            ],
+        )
+        .map_err(sql("complete attempt"))?;
+    if changed == 0 {
+        return insert_attempt(tx, a);
+    }
+    Ok(id)
 }
 
 fn insert_attempt(tx: &Connection, a: &NewAttempt) -> Result<i64> {
@@ -1140,19 +1229,38 @@ mod tests {
                 [],
             )
             .unwrap();
+            conn.execute(
+                "INSERT INTO records (target, record_id, kind, body_sha256, batch_key, state,
+                    enqueued_at, updated_at, body)
+                 VALUES ('t', 'r1', 'k', 'x', 'b', 'delivered', 0, 0, '{\"b\": 2,  \"a\":1}')",
+                [],
+            )
+            .unwrap();
         }
         let mut store = SqliteStore::open(&path).unwrap();
+        // Rows from before 004 get their canonical identity when the store opens.
+        let hash: String = store
+            .conn
+            .query_row(
+                "SELECT content_sha256 FROM records WHERE record_id = 'r1'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let same = serde_json::json!({"a": 1, "b": 2});
+        assert_eq!(hash, hub_core::input::content_sha256(&same));
         let t = store.transfer(1).unwrap();
         assert_eq!(
             (t.plugin_name.as_str(), t.plugin_version.as_str()),
             ("prisme", "0.1.0")
         );
-        assert_eq!(applied(&store.conn), vec![1, 2, 3]);
-        assert_eq!(user_version(&store.conn), 3);
+        let all: Vec<u32> = MIGRATIONS.iter().map(|(n, _)| *n).collect();
+        assert_eq!(applied(&store.conn), all);
+        assert_eq!(user_version(&store.conn), *all.last().unwrap());
         // Opening again applies nothing twice.
         drop(store);
         let store = SqliteStore::open(&path).unwrap();
-        assert_eq!(applied(&store.conn), vec![1, 2, 3]);
+        assert_eq!(applied(&store.conn), all);
     }
 
     #[test]

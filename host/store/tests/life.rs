@@ -15,6 +15,8 @@ fn rec(id: &str, scope: Option<&str>, supersede: Option<&str>, body: &str) -> Ne
         id: id.into(),
         kind: "k".into(),
         body: body.into(),
+        content_sha256: hub_core::input::content_sha256(&serde_json::from_str(body).unwrap()),
+        change: hub_store::Change::Snapshot,
         meta: RecordMeta {
             batch_key: "b".into(),
             sequence_scope: scope.map(Into::into),
@@ -33,6 +35,7 @@ fn stamp() -> PluginStamp {
 
 fn attempt(transfer_id: i64, payload_id: i64) -> NewAttempt {
     NewAttempt {
+        begun: None,
         transfer_id,
         payload_id: Some(payload_id),
         started_at: Timestamp(1_000),

@@ -9,7 +9,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::{RemoteState, Transport, TransportError};
+use crate::{Digest, DigestWriter, RemoteState, Transport, TransportError};
 
 /// Files into a local folder.
 #[derive(Debug, Clone)]
@@ -119,6 +119,18 @@ impl Transport for DirTransport {
         })
     }
 
+    fn digest(&mut self, name: &str) -> Result<Option<Digest>, TransportError> {
+        let path = self.final_path(name);
+        let mut file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_error("cannot read", &path, &e)),
+        };
+        let mut out = DigestWriter::new();
+        std::io::copy(&mut file, &mut out).map_err(|e| io_error("cannot read", &path, &e))?;
+        Ok(Some(out.finish()))
+    }
+
     fn health(&mut self) -> Result<(), TransportError> {
         fs::create_dir_all(&self.root)
             .map_err(|e| io_error("cannot create folder", &self.root, &e))?;
@@ -156,6 +168,13 @@ mod tests {
         let s = t.inspect(name).unwrap();
         assert_eq!((s.temp_present, s.final_present), (false, true));
         assert_eq!(fs::read(dir.path().join(name)).unwrap(), b"whole\r\n");
+        let d = t.digest(name).unwrap().unwrap();
+        assert_eq!(d.size, 7);
+        assert_eq!(
+            d.sha256,
+            "f234aabe755cf11fc6e75086da3a1b1e0e3c3914f79da4c565e635f37196ace6"
+        );
+        assert_eq!(t.digest("sermersooq/test/G/none.txt").unwrap(), None);
         // A second file of the same name is refused, and the first stays as it was.
         t.put_temp(name, b"other").unwrap();
         let e = t.make_final(name).unwrap_err();

@@ -36,7 +36,7 @@ use suppaftp::{FtpError, RustlsConnector, RustlsFtpStream};
 
 use crate::http::Secret;
 use crate::layout::Layout;
-use crate::{RemoteState, Transport, TransportError};
+use crate::{Digest, DigestWriter, RemoteState, Transport, TransportError};
 
 /// Where and how to log in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -540,6 +540,26 @@ impl Transport for FtpsTransport {
                 final_present: exists(conn, endpoint, &join(&folder, &p.file))?,
                 temp_present: exists(conn, endpoint, &join(&folder, &p.temp_file()))?,
             })
+        })
+    }
+
+    /// RETR of the final file through a hasher: nothing of it is kept in memory.
+    fn digest(&mut self, name: &str) -> Result<Option<Digest>, TransportError> {
+        let p = self.config.layout.check(&self.endpoint, name)?;
+        self.with_conn(|conn, endpoint| {
+            let path = join(&join(&conn.base, &p.folder), &p.file);
+            if !exists(conn, endpoint, &path)? {
+                return Ok(None);
+            }
+            let digest = conn
+                .ftp
+                .retr(&path, |reader| {
+                    let mut out = DigestWriter::new();
+                    std::io::copy(reader, &mut out).map_err(FtpError::ConnectionError)?;
+                    Ok(out.finish())
+                })
+                .map_err(|e| Failure::ftp(endpoint, &format!("RETR {path}"), &e))?;
+            Ok(Some(digest))
         })
     }
 

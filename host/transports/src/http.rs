@@ -34,7 +34,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::{AlertDescription, ClientConfig, RootCertStore};
 
-use crate::{ErrorKind, RemoteState, Transport, TransportError};
+use crate::{RemoteState, Transport, TransportError};
 
 /// Where and how to send.
 #[derive(Clone, PartialEq, Eq)]
@@ -48,6 +48,8 @@ pub struct HttpConfig {
     pub connect_timeout: Duration,
     /// Limit for the whole request, from connect to the last byte of the answer.
     pub timeout: Duration,
+    /// A URL to `GET` for the reachability check; without it, a TLS handshake only.
+    pub health_url: Option<String>,
 }
 
 impl fmt::Debug for HttpConfig {
@@ -57,6 +59,10 @@ impl fmt::Debug for HttpConfig {
             .field("ca_file", &self.ca_file)
             .field("connect_timeout", &self.connect_timeout)
             .field("timeout", &self.timeout)
+            .field(
+                "health_url",
+                &self.health_url.as_deref().map(without_userinfo),
+            )
             .finish()
     }
 }
@@ -118,6 +124,10 @@ pub struct HttpTransport {
     /// The credential's .p12 file, for messages.
     credential_file: Option<PathBuf>,
     timeout: Duration,
+    connect_timeout: Duration,
+    /// The same TLS setup as the client's, for the handshake-only reachability check.
+    tls: Arc<ClientConfig>,
+    health_url: Option<reqwest::Url>,
 }
 
 impl fmt::Debug for HttpTransport {
@@ -185,6 +195,16 @@ impl HttpTransport {
             None => builder.with_no_client_auth(),
         };
         tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let health_url = match &config.health_url {
+            Some(h) => Some(reqwest::Url::parse(h).map_err(|e| {
+                TransportError::permanent(format!(
+                    "http transport: invalid health_url {}: {e}",
+                    without_userinfo(h)
+                ))
+            })?),
+            None => None,
+        };
+        let handshake_tls = Arc::new(tls.clone());
         let client = Client::builder()
             .tls_backend_preconfigured(tls)
             .connect_timeout(config.connect_timeout)
@@ -205,35 +225,122 @@ impl HttpTransport {
             credential_file: identity.as_ref().map(|i| i.p12_file.clone()),
             credential: identity.map(|i| i.name),
             timeout: config.timeout,
+            connect_timeout: config.connect_timeout,
+            tls: handshake_tls,
+            health_url,
         })
+    }
+
+    /// The client certificate in use, for messages.
+    fn credential_text(&self) -> String {
+        match (&self.credential, &self.credential_file) {
+            (Some(name), Some(file)) => {
+                format!("client certificate {name} ({})", file.display())
+            }
+            (Some(name), None) => format!("client certificate {name}"),
+            _ => "request without a client certificate".to_string(),
+        }
+    }
+
+    /// A TLS failure in words; all are permanent (a person must fix a certificate).
+    fn tls_failure(&self, tls: &rustls::Error) -> TransportError {
+        let endpoint = &self.endpoint;
+        let credential = self.credential_text();
+        let message = match tls {
+            rustls::Error::AlertReceived(alert) if rejects_client_cert(*alert) => {
+                format!("{endpoint}: the server rejected the {credential}: TLS alert {alert:?}")
+            }
+            rustls::Error::AlertReceived(alert) => format!(
+                "{endpoint}: the server ended the TLS handshake (alert {alert:?}; {credential})"
+            ),
+            rustls::Error::InvalidCertificate(why) => format!(
+                "{endpoint}: the server's certificate is not trusted ({why:?}); \
+                 check the CA file or the URL's host name"
+            ),
+            other => format!("{endpoint}: TLS failed: {other}"),
+        };
+        TransportError::permanent(message)
+    }
+
+    /// Connects and completes a TLS handshake with the credential, then closes: proves
+    /// the server, the certificate and its password without sending a request, so a
+    /// POST-only receiver (HEAD → 501) and one that acts on every GET are both safe.
+    fn handshake(&self) -> Result<(), TransportError> {
+        use std::io::Read;
+        use std::net::{TcpStream, ToSocketAddrs};
+        let endpoint = &self.endpoint;
+        let host = self.url.host_str().unwrap_or_default().to_string();
+        let port = self.url.port_or_known_default().unwrap_or(443);
+        let addrs: Vec<_> = (host.trim_matches(['[', ']']), port)
+            .to_socket_addrs()
+            .map_err(|e| TransportError::retryable(format!("cannot connect to {endpoint}: {e}")))?
+            .collect();
+        let mut last = None;
+        let mut sock = None;
+        for addr in addrs {
+            match TcpStream::connect_timeout(&addr, self.connect_timeout) {
+                Ok(s) => {
+                    sock = Some(s);
+                    break;
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        let Some(mut sock) = sock else {
+            return Err(TransportError::retryable(format!(
+                "cannot connect to {endpoint}: {}",
+                last.map_or("no address".to_string(), |e| e.to_string())
+            )));
+        };
+        if self.url.scheme() == "http" {
+            return Ok(());
+        }
+        let io = |e: std::io::Error| TransportError::retryable(format!("{endpoint}: {e}"));
+        sock.set_read_timeout(Some(self.connect_timeout))
+            .map_err(io)?;
+        sock.set_write_timeout(Some(self.connect_timeout))
+            .map_err(io)?;
+        let name =
+            rustls::pki_types::ServerName::try_from(host.trim_matches(['[', ']']).to_string())
+                .map_err(|e| TransportError::permanent(format!("{endpoint}: host name: {e}")))?;
+        let mut conn = rustls::ClientConnection::new(self.tls.clone(), name)
+            .map_err(|e| self.tls_failure(&e))?;
+        let fail = |e: std::io::Error| match find_rustls_error(&e) {
+            Some(tls) => self.tls_failure(tls),
+            None => TransportError::retryable(format!(
+                "{endpoint}: TLS handshake did not complete: {e}"
+            )),
+        };
+        while conn.is_handshaking() {
+            conn.complete_io(&mut sock).map_err(fail)?;
+        }
+        // With TLS 1.3 a server judges the client certificate after the client's last
+        // handshake message: its refusal arrives as an alert on the next read.
+        conn.send_close_notify();
+        let _ = conn.complete_io(&mut sock);
+        let mut stream = rustls::Stream::new(&mut conn, &mut sock);
+        let mut buf = [0u8; 1024];
+        loop {
+            match stream.read(&mut buf) {
+                Ok(0) => return Ok(()),
+                Ok(_) => {}
+                Err(e) => {
+                    return match find_rustls_error(&e) {
+                        Some(tls) => Err(self.tls_failure(tls)),
+                        // A server that closes without close_notify, or keeps quiet.
+                        None => Ok(()),
+                    };
+                }
+            }
+        }
     }
 
     /// Turns a failed exchange into an error of the right kind. `sent`: whether a payload
     /// may have reached the server (false for the health check).
     fn classify(&self, e: &reqwest::Error, sent: bool) -> TransportError {
         let endpoint = &self.endpoint;
-        let credential = match (&self.credential, &self.credential_file) {
-            (Some(name), Some(file)) => {
-                format!("client certificate {name} ({})", file.display())
-            }
-            (Some(name), None) => format!("client certificate {name}"),
-            _ => "request without a client certificate".to_string(),
-        };
         if let Some(tls) = find_rustls_error(e) {
-            let message = match tls {
-                rustls::Error::AlertReceived(alert) if rejects_client_cert(*alert) => {
-                    format!("{endpoint}: the server rejected the {credential}: TLS alert {alert:?}")
-                }
-                rustls::Error::AlertReceived(alert) => format!(
-                    "{endpoint}: the server ended the TLS handshake (alert {alert:?}; {credential})"
-                ),
-                rustls::Error::InvalidCertificate(why) => format!(
-                    "{endpoint}: the server's certificate is not trusted ({why:?}); \
-                     check the CA file or the URL's host name"
-                ),
-                other => format!("{endpoint}: TLS failed: {other}"),
-            };
-            return TransportError::permanent(message);
+            return self.tls_failure(tls);
         }
         let detail = chain_text(e);
         if e.is_builder() {
@@ -253,10 +360,7 @@ impl HttpTransport {
         } else {
             format!("{endpoint}: the answer was lost ({detail}); the request may have arrived")
         };
-        TransportError {
-            kind: ErrorKind::Unknown,
-            message,
-        }
+        TransportError::unknown(message)
     }
 
     fn sends_requests(&self, verb: &str, name: &str) -> TransportError {
@@ -341,23 +445,47 @@ impl Transport for HttpTransport {
         })
     }
 
-    /// A HEAD request to the URL: connects, completes TLS (with the client certificate)
-    /// and sends no payload. Any answer below 500 is healthy.
+    /// Reachability without side effects: a TLS handshake with the credential, or, where
+    /// `health_url` is configured, a `GET` of it (5xx: retry later, honouring
+    /// `Retry-After`; 4xx: the URL or the credential is wrong).
     fn health(&mut self) -> Result<(), TransportError> {
+        let Some(url) = self.health_url.clone() else {
+            return self.handshake();
+        };
         let response = self
             .client
-            .head(self.url.clone())
+            .get(url)
             .send()
             .map_err(|e| self.classify(&e, false))?;
         let status = response.status();
-        if status.is_server_error() {
-            return Err(TransportError::retryable(format!(
-                "{}: the server answered HTTP {}",
-                self.endpoint,
-                status.as_u16()
-            )));
+        if status.is_success() || status.is_redirection() {
+            return Ok(());
         }
-        Ok(())
+        let message = format!(
+            "{}: the health URL answered HTTP {}",
+            self.endpoint,
+            status.as_u16()
+        );
+        if status.is_server_error() || status.as_u16() == 429 {
+            let headers: Vec<(String, String)> = response
+                .headers()
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_string(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect();
+            let mut e = TransportError::retryable(message);
+            e.retry_after = crate::retry_after(&headers, SystemTime::now());
+            return Err(e);
+        }
+        Err(TransportError::permanent(message))
+    }
+
+    fn digest(&mut self, name: &str) -> Result<Option<crate::Digest>, TransportError> {
+        Err(self.sends_requests("read back a file named", name))
     }
 
     fn delivers_files(&self) -> bool {
@@ -527,6 +655,7 @@ fn chain_text(e: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ErrorKind;
 
     #[test]
     fn secrets_never_print() {
@@ -557,6 +686,7 @@ mod tests {
             ca_file: None,
             connect_timeout: Duration::from_secs(1),
             timeout: Duration::from_secs(1),
+            health_url: None,
         };
         assert!(!format!("{config:?}").contains("pw"));
     }
@@ -586,6 +716,7 @@ mod tests {
                 ca_file: None,
                 connect_timeout: Duration::from_secs(1),
                 timeout: Duration::from_secs(1),
+                health_url: None,
             },
             None,
         )
@@ -612,6 +743,7 @@ mod tests {
                 ca_file: None,
                 connect_timeout: Duration::from_secs(1),
                 timeout: Duration::from_secs(1),
+                health_url: None,
             },
             None,
         )

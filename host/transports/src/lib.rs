@@ -33,6 +33,8 @@ pub enum ErrorKind {
 pub struct TransportError {
     pub kind: ErrorKind,
     pub message: String,
+    /// How long the server asked us to wait (`Retry-After`), where it said so.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl TransportError {
@@ -40,6 +42,7 @@ impl TransportError {
         Self {
             kind: ErrorKind::Retryable,
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -47,8 +50,39 @@ impl TransportError {
         Self {
             kind: ErrorKind::Permanent,
             message: message.into(),
+            retry_after: None,
         }
     }
+
+    /// The request may have arrived; nobody can tell from here.
+    pub fn unknown(message: impl Into<String>) -> Self {
+        Self {
+            kind: ErrorKind::Unknown,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+}
+
+/// The wait a `Retry-After` header asks for: delta-seconds or an HTTP date (RFC 9110
+/// §10.2.3), capped at an hour so a hostile or broken server cannot park a target for ever.
+pub fn retry_after(
+    headers: &[(String, String)],
+    now: std::time::SystemTime,
+) -> Option<std::time::Duration> {
+    const CAP: std::time::Duration = std::time::Duration::from_secs(3600);
+    let value = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))
+        .map(|(_, v)| v.trim())?;
+    let wait = match value.parse::<u64>() {
+        Ok(seconds) => std::time::Duration::from_secs(seconds),
+        Err(_) => httpdate::parse_http_date(value)
+            .ok()?
+            .duration_since(now)
+            .unwrap_or_default(),
+    };
+    Some(wait.min(CAP))
 }
 
 /// What the remote side holds for one payload name.
@@ -56,6 +90,63 @@ impl TransportError {
 pub struct RemoteState {
     pub final_present: bool,
     pub temp_present: bool,
+}
+
+/// What a file under a final name holds, read back over the transport's own connection:
+/// compared with what the hub wrote before a file found in place is called delivered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Digest {
+    pub size: u64,
+    /// SHA-256 of the content, lower-case hex.
+    pub sha256: String,
+}
+
+impl std::fmt::Display for Digest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} bytes, sha256 {}",
+            self.size,
+            self.sha256.get(..16).unwrap_or(&self.sha256)
+        )
+    }
+}
+
+/// Hashes a stream as it is read, so a read-back never holds a whole file.
+pub(crate) struct DigestWriter {
+    hasher: sha2::Sha256,
+    size: u64,
+}
+
+impl DigestWriter {
+    pub(crate) fn new() -> Self {
+        use sha2::Digest as _;
+        Self {
+            hasher: sha2::Sha256::new(),
+            size: 0,
+        }
+    }
+
+    pub(crate) fn finish(self) -> Digest {
+        use sha2::Digest as _;
+        Digest {
+            size: self.size,
+            sha256: hex::encode(self.hasher.finalize()),
+        }
+    }
+}
+
+impl std::io::Write for DigestWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        use sha2::Digest as _;
+        self.hasher.update(buf);
+        self.size += buf.len() as u64;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// One protocol.
@@ -79,6 +170,10 @@ pub trait Transport: Send {
 
     /// What the remote side holds for `name`.
     fn inspect(&mut self, name: &str) -> Result<RemoteState, TransportError>;
+
+    /// Size and SHA-256 of the file under the final name `name`, read back (streamed),
+    /// or `None` when there is none.
+    fn digest(&mut self, name: &str) -> Result<Option<Digest>, TransportError>;
 
     /// Sends one payload as a request and returns the answer (request-response targets).
     fn request(
@@ -117,12 +212,14 @@ pub fn open(
             ca_file,
             connect_timeout_ms,
             timeout_ms,
+            health_url,
         } => Box::new(http::HttpTransport::new(
             http::HttpConfig {
                 url: url.clone(),
                 ca_file: ca_file.clone(),
                 connect_timeout: std::time::Duration::from_millis(*connect_timeout_ms),
                 timeout: std::time::Duration::from_millis(*timeout_ms),
+                health_url: health_url.clone(),
             },
             identity,
         )?),
@@ -241,4 +338,27 @@ fn read_secret(
 /// Whether a transport of this configuration delivers files (else: requests).
 pub fn delivers_files(config: &TransportConfig) -> bool {
     !matches!(config, TransportConfig::Http { .. })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, SystemTime};
+
+    #[test]
+    fn retry_after_takes_seconds_and_dates_and_is_capped() {
+        let h = |v: &str| vec![("Retry-After".to_string(), v.to_string())];
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(retry_after(&h("120"), now), Some(Duration::from_secs(120)));
+        assert_eq!(
+            retry_after(&h("99999"), now),
+            Some(Duration::from_secs(3600))
+        );
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(30));
+        assert_eq!(retry_after(&h(&later), now), Some(Duration::from_secs(30)));
+        let past = httpdate::fmt_http_date(now - Duration::from_secs(30));
+        assert_eq!(retry_after(&h(&past), now), Some(Duration::ZERO));
+        assert_eq!(retry_after(&h("soon"), now), None);
+        assert_eq!(retry_after(&[], now), None);
+    }
 }

@@ -31,11 +31,12 @@ use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKey, PublicK
 use russh_sftp::client::SftpSession;
 use russh_sftp::client::error::Error as SftpError;
 use russh_sftp::protocol::{OpenFlags, StatusCode};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::ftps::join;
 use crate::http::Secret;
 use crate::layout::{Layout, RemoteName};
+use crate::{Digest, DigestWriter};
 use crate::{RemoteState, Transport, TransportError};
 
 /// How the user logs in.
@@ -594,6 +595,35 @@ impl Transport for SftpTransport {
                 final_present: exists(conn, endpoint, timeout, &path).await?,
                 temp_present: exists(conn, endpoint, timeout, &temp).await?,
             })
+        })
+    }
+
+    /// Reads the final file back through a hasher, a block at a time.
+    fn digest(&mut self, name: &str) -> Result<Option<Digest>, TransportError> {
+        let p = self.config.layout.check(&self.endpoint, name)?;
+        self.with_conn(async |conn, endpoint, timeout| {
+            let (_, _, path) = paths(conn, &p);
+            let opened = within(endpoint, &path, timeout, conn.sftp.open(path.as_str())).await?;
+            let mut file = match opened {
+                Ok(f) => f,
+                Err(e) if is_no_such_file(&e) => return Ok(None),
+                Err(e) => return Err(sftp_error(endpoint, &format!("open {path}"), &e)),
+            };
+            let mut out = DigestWriter::new();
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let n = file.read(&mut buf).await.map_err(|e| Failure {
+                    error: TransportError::retryable(format!("{endpoint}: read {path}: {e}")),
+                    keep_connection: false,
+                })?;
+                if n == 0 {
+                    break;
+                }
+                std::io::Write::write_all(&mut out, &buf[..n])
+                    .map_err(|e| Failure::permanent(format!("{endpoint}: hash {path}: {e}")))?;
+            }
+            let _ = file.shutdown().await;
+            Ok(Some(out.finish()))
         })
     }
 

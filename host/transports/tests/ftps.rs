@@ -379,3 +379,38 @@ fn plain_layout_never_creates_its_root() {
     assert_eq!(e.kind, ErrorKind::Permanent, "{}", e.message);
     assert!(!server.home().join("missing").exists());
 }
+
+/// What the pipeline does before calling a file found under the final name delivered: read
+/// it back over the same connection and compare size and SHA-256 with what the hub wrote.
+#[test]
+fn a_file_under_the_final_name_is_read_back_as_size_and_sha256() {
+    use sha2::{Digest as _, Sha256};
+    let server = server();
+    let mut t = transport(&server);
+    let folder = server.home().join("sermersooq/test/G");
+    // Someone else's file, larger than one read block, under a name the hub would use.
+    let foreign: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    fs::create_dir_all(&folder).unwrap();
+    fs::write(folder.join("522-24-001-G.txt"), &foreign).unwrap();
+    let name = "sermersooq/test/G/522-24-001-G.txt";
+    let d = t.digest(name).unwrap().expect("the file is there");
+    assert_eq!(d.size, foreign.len() as u64);
+    assert_eq!(d.sha256, hex::encode(Sha256::digest(&foreign)));
+    // The hub's own upload is refused the name, and the stranger's file stays as it was.
+    t.put_temp(name, &g_file()).unwrap();
+    assert!(t.make_final(name).is_err());
+    assert_eq!(fs::read(folder.join("522-24-001-G.txt")).unwrap(), foreign);
+    t.remove_temp(name).unwrap();
+    // A name with nothing under it.
+    assert_eq!(
+        t.digest("sermersooq/test/G/522-24-002-G.txt").unwrap(),
+        None
+    );
+    // The hub's own file reads back as what it wrote.
+    let own = "sermersooq/test/G/522-24-003-G.txt";
+    t.put_temp(own, &g_file()).unwrap();
+    t.make_final(own).unwrap();
+    let d = t.digest(own).unwrap().unwrap();
+    assert_eq!(d.sha256, hex::encode(Sha256::digest(g_file())));
+    assert_eq!(listing(&folder), ["522-24-001-G.txt", "522-24-003-G.txt"]);
+}

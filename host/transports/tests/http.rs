@@ -28,6 +28,7 @@ fn config(url: &str) -> HttpConfig {
         ca_file: Some(pki().ca_pem.clone()),
         connect_timeout: Duration::from_secs(2),
         timeout: Duration::from_secs(5),
+        health_url: None,
     }
 }
 
@@ -356,5 +357,45 @@ fn records_arrive_exactly_once_over_many_requests() {
             .client_cns()
             .iter()
             .all(|cn| cn.as_deref() == Some(pki().client.cn.as_str()))
+    );
+}
+
+#[test]
+fn reachability_is_a_handshake_that_sends_no_request_so_a_post_only_server_works() {
+    // Like Python's http.server or many Java stacks: HEAD and GET answer 501.
+    let server = start(pki(), Behaviour::default().post_only());
+    let mut t = transport(&server.url(), &pki().client);
+    t.health().unwrap();
+    t.health().unwrap();
+    assert_eq!(server.request_count(), 0, "the check sent a request");
+    let r = t
+        .request("datenquelle-1.json", JSON, &body(&["K1"]), "key-1")
+        .unwrap();
+    assert_eq!(r.status, Some(200));
+    // A health URL is asked only where configured, with GET; a 501 there is reported.
+    let mut with_url = config(&server.url());
+    with_url.health_url = Some(server.url());
+    let mut t =
+        HttpTransport::new(with_url, Some(identity("kita-central", &pki().client))).unwrap();
+    let e = t.health().unwrap_err();
+    assert!(
+        e.message.contains("health URL answered HTTP 501"),
+        "{}",
+        e.message
+    );
+    one_line(&e.message);
+    let plain = start(pki(), Behaviour::default());
+    let mut with_url = config(&plain.url());
+    with_url.health_url = Some(plain.url());
+    let mut t =
+        HttpTransport::new(with_url, Some(identity("kita-central", &pki().client))).unwrap();
+    t.health().unwrap();
+    assert_eq!(
+        plain
+            .requests()
+            .iter()
+            .map(|r| r.method.as_str())
+            .collect::<Vec<_>>(),
+        ["GET"]
     );
 }

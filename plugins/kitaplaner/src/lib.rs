@@ -68,6 +68,12 @@ impl Plugin for KitaPlaner {
         }
     }
 
+    /// A child's data again with other content is a newer snapshot of its master data:
+    /// Kita-Planer takes the latest state, so it is sent again.
+    fn changes() -> Vec<(String, Change)> {
+        vec![(KIND.into(), Change::Snapshot)]
+    }
+
     fn check_settings(settings: &Settings) -> Result<(), String> {
         user_and_carrier(settings).map(|_| ())
     }

@@ -158,6 +158,16 @@ impl Plugin for Prisme {
         }
     }
 
+    /// A posting or debtor line under a known id with other content would be booked a
+    /// second time: refused, a correction is a new posting (usually a reversal) under
+    /// its own id.
+    fn changes() -> Vec<(String, Change)> {
+        vec![
+            (KIND_POSTING.into(), Change::Refuse),
+            (KIND_DEBTOR.into(), Change::Refuse),
+        ]
+    }
+
     fn check_settings(settings: &Settings) -> Result<(), String> {
         Config::from_settings(settings).map(|_| ())
     }

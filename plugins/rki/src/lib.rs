@@ -168,6 +168,16 @@ impl Plugin for Rki {
         }
     }
 
+    /// A case or document under a known id with other content is its next version
+    /// (SurvNet keeps every version); an action happened once and is not changed.
+    fn changes() -> Vec<(String, Change)> {
+        vec![
+            ("case".into(), Change::Version),
+            ("document".into(), Change::Version),
+            ("action".into(), Change::Refuse),
+        ]
+    }
+
     fn check_settings(settings: &Settings) -> Result<(), String> {
         Config::from_settings(settings).map(|_| ())
     }

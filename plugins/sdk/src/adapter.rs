@@ -167,3 +167,20 @@ impl<P: Plugin> Guest for Adapter<P> {
         }
     }
 }
+
+impl<P: Plugin> crate::bindings::exports::hub::plugin::identity::Guest for Adapter<P> {
+    fn changes() -> Vec<crate::bindings::exports::hub::plugin::identity::KindChange> {
+        use crate::bindings::exports::hub::plugin::identity::{Change as W, KindChange};
+        P::changes()
+            .into_iter()
+            .map(|(kind, change)| KindChange {
+                kind,
+                change: match change {
+                    crate::Change::Snapshot => W::Snapshot,
+                    crate::Change::Version => W::Version,
+                    crate::Change::Refuse => W::Refuse,
+                },
+            })
+            .collect()
+    }
+}

@@ -113,7 +113,7 @@ mod adapter;
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../../wit",
-        world: "target-plugin",
+        world: "target-plugin-identity",
         default_bindings_module: "hub_plugin_sdk::bindings",
         pub_export_macro: true,
         export_macro_name: "export_guest",
@@ -238,6 +238,32 @@ pub struct PluginInfo {
     pub delivery: Delivery,
     /// The largest number of records it wants in one transfer (at least 1).
     pub max_batch: u32,
+}
+
+/// What a record arriving again under a known id with a *different* body means (contract
+/// 0.1.1, [`Plugin::changes`]). The same id with the same canonical JSON is always a
+/// duplicate, skipped by the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Change {
+    /// A newer snapshot: replaces a queued one with the same supersede key, and is sent
+    /// again after an earlier one was delivered.
+    Snapshot,
+    /// A new version of the same record, sent as such.
+    Version,
+    /// Refused at enqueue, naming where the earlier body went: a correction needs its own
+    /// id. The host's choice for kinds a plugin does not list.
+    Refuse,
+}
+
+impl Change {
+    /// The spelling used in messages and `hub plugins`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Change::Snapshot => "snapshot",
+            Change::Version => "version",
+            Change::Refuse => "refuse",
+        }
+    }
 }
 
 /// The target's settings as the host passes them: already type-checked, defaults filled in.
@@ -607,6 +633,12 @@ pub enum InterpretError {
 pub trait Plugin {
     /// Name, version, kinds, settings, delivery shape.
     fn describe() -> PluginInfo;
+
+    /// What the same id with a different body means, per record kind (kinds not listed:
+    /// [`Change::Refuse`]). Called once when the host loads the plugin.
+    fn changes() -> Vec<(String, Change)> {
+        Vec::new()
+    }
 
     /// Semantic checks of the settings beyond their types.
     fn check_settings(_settings: &Settings) -> Result<(), String> {

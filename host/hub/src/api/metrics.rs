@@ -24,19 +24,30 @@ pub async fn metrics(AxState(state): St) -> Result<Response, ApiError> {
     let mut records = String::new();
     let mut attempts = String::new();
     let mut attempt_seconds = String::new();
+    let mut doubts = String::new();
     for site in &state.sites {
-        let (counts, stats) = with_app(site, |app| {
+        let (counts, stats, held) = with_app(site, |app| {
             let counts = app.store.counts(None)?;
             let stats = app.store.attempt_stats()?;
-            Ok((counts, stats))
+            let held = app.store.doubts(None, false)?;
+            Ok((counts, stats, held))
         })
         .await?;
         let c = esc(&site.name);
+        for n in &counts {
+            let k = held.iter().filter(|d| d.target == n.target).count();
+            let _ = writeln!(
+                doubts,
+                "hub_transfers_in_doubt{{config=\"{c}\",target=\"{}\"}} {k}",
+                esc(&n.target)
+            );
+        }
         for n in &counts {
             let t = esc(&n.target);
             for (state, v) in [
                 ("queued", n.queued),
                 ("in_flight", n.in_flight),
+                ("in_doubt", n.in_doubt),
                 ("delivered", n.delivered),
                 ("failed", n.failed),
                 ("resolved", n.resolved),
@@ -63,8 +74,10 @@ pub async fn metrics(AxState(state): St) -> Result<Response, ApiError> {
         }
     }
     let mut out = String::new();
-    out.push_str("# HELP hub_records Records by target and state (queued, in_flight, delivered, failed, resolved, superseded).\n# TYPE hub_records gauge\n");
+    out.push_str("# HELP hub_records Records by target and state (queued, in_flight, in_doubt, delivered, failed, resolved, superseded).\n# TYPE hub_records gauge\n");
     out.push_str(&records);
+    out.push_str("# HELP hub_transfers_in_doubt Transfers whose delivery is in doubt, held for a person (hub doubt list).\n# TYPE hub_transfers_in_doubt gauge\n");
+    out.push_str(&doubts);
     out.push_str("# HELP hub_attempts_total Delivery attempts in the protocol log, by result.\n# TYPE hub_attempts_total counter\n");
     out.push_str(&attempts);
     out.push_str("# HELP hub_attempt_duration_seconds_sum Time spent in delivery attempts, by result.\n# TYPE hub_attempt_duration_seconds_sum counter\n");

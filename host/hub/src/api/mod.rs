@@ -81,6 +81,15 @@ impl From<hub_store::StoreError> for ApiError {
     }
 }
 
+impl From<crate::pipeline::SendError> for ApiError {
+    fn from(e: crate::pipeline::SendError) -> Self {
+        match e {
+            crate::pipeline::SendError::Store(s) => s.into(),
+            e => ApiError::new(StatusCode::CONFLICT, e.to_string()),
+        }
+    }
+}
+
 /// Runs `f` with the site's API hub on the blocking pool.
 pub async fn with_app<T, F>(site: &Arc<Site>, f: F) -> Result<T, ApiError>
 where

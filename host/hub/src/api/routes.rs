@@ -37,6 +37,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/targets/{target}/transfers"),
     ("post", "/api/v1/targets/{target}/send"),
     ("get", "/api/v1/transfers/{id}/log"),
+    ("get", "/api/v1/doubts"),
+    ("post", "/api/v1/transfers/{id}/settle"),
 ];
 
 /// The router with every route of [`ROUTES`].
@@ -60,6 +62,8 @@ pub fn router(state: Arc<State>) -> Router {
         .route("/api/v1/targets/{target}/transfers", get(transfers))
         .route("/api/v1/targets/{target}/send", post(send))
         .route("/api/v1/transfers/{id}/log", get(log))
+        .route("/api/v1/doubts", get(doubts))
+        .route("/api/v1/transfers/{id}/settle", post(settle))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }
@@ -176,6 +180,8 @@ struct TargetView {
     counts: hub_store::Counts,
     transfers: Vec<hub_store::Transfer>,
     needs_check: Vec<hub_store::RecordView>,
+    /// Deliveries held in doubt for a person.
+    in_doubt: Vec<hub_store::Doubt>,
     stuck: Vec<StuckView>,
 }
 
@@ -230,6 +236,7 @@ async fn status(AxState(state): St, headers: HeaderMap) -> ApiResult {
                 counts,
                 transfers: st.transfers,
                 needs_check: st.needs_check,
+                in_doubt: st.in_doubt,
                 stuck,
             });
         }
@@ -419,4 +426,70 @@ async fn log(AxState(state): St, Path(id): Path<String>, headers: HeaderMap) -> 
     })
     .await?;
     Ok(Json(serde_json::json!({ "transfer": id, "attempts": attempts })).into_response())
+}
+
+/// `GET /api/v1/doubts`: deliveries in doubt of the targets this token may see.
+async fn doubts(AxState(state): St, headers: HeaderMap) -> ApiResult {
+    let (caller, site) = authorize(&state, &headers, None)?;
+    let list = with_app(&site, move |app| {
+        let mut all = app.store.doubts(None, false)?;
+        all.retain(|d| caller.may(&d.target));
+        Ok(all)
+    })
+    .await?;
+    Ok(Json(serde_json::json!({ "in_doubt": list })).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SettleBody {
+    /// true: the receiver has it; false: send it again, unchanged, under the same number.
+    delivered: bool,
+    reason: String,
+}
+
+/// `POST /api/v1/transfers/{id}/settle`: a person's decision about a transfer in doubt,
+/// kept with the token's name, the time and the reason.
+async fn settle(
+    AxState(state): St,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let (caller, site) = authorize(&state, &headers, None)?;
+    let id: i64 = id
+        .trim_start_matches('#')
+        .parse()
+        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "a transfer number is an integer"))?;
+    let body: SettleBody = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("the body must be {{\"delivered\": true|false, \"reason\": \"…\"}}: {e}"),
+        )
+    })?;
+    if body.reason.trim().is_empty() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "a settlement needs a reason: what the receiver said, who was asked",
+        ));
+    }
+    let who = format!("{} (api)", caller.name);
+    tracing::info!(caller = %caller.name, site = %site.name, transfer = id, delivered = body.delivered, "api: settle");
+    let state = with_app(&site, move |app| {
+        let t = app.store.transfer(id)?;
+        if !caller.may(&t.target) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!("this token may not settle transfer #{id}"),
+            ));
+        }
+        pipeline::settle(app, id, body.delivered, &who, &body.reason).map_err(ApiError::from)
+    })
+    .await?;
+    Ok(Json(serde_json::json!({
+        "transfer": id,
+        "settled_as": if body.delivered { "delivered" } else { "not-delivered" },
+        "state": state.to_string(),
+    }))
+    .into_response())
 }

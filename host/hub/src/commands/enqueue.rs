@@ -34,6 +34,12 @@ pub fn run(g: &super::Global, args: &EnqueueArgs) -> Result<ExitCode> {
                     "{}: {} queued for {}, {} duplicate(s) skipped, {} older snapshot(s) superseded",
                     name, report.queued, args.target, report.duplicates, report.superseded
                 );
+                if report.changed > 0 {
+                    println!(
+                        "{}: {} of them changed after an earlier body was delivered; sent again as the plugin declares (newer snapshot or new version)",
+                        name, report.changed
+                    );
+                }
             }
             let realtime = app.config.target(&args.target).map(|t| t.sending)
                 == Some(hub_core::config::Sending::Realtime);

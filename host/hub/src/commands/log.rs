@@ -37,7 +37,11 @@ pub fn run(g: &super::Global, args: &LogArgs) -> Result<ExitCode> {
             format!("#{}", a.transfer_id),
             a.target.clone(),
             a.plugin.to_string(),
-            a.result.to_string(),
+            if a.result == hub_core::state::AttemptResult::Started {
+                "started, outcome unknown".to_string()
+            } else {
+                a.result.to_string()
+            },
             a.duration_ms.to_string(),
             a.endpoint.clone(),
             a.credential.clone().unwrap_or_else(|| "-".into()),

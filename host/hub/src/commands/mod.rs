@@ -2,6 +2,7 @@
 
 mod check;
 mod completions;
+mod doubt;
 mod enqueue;
 mod import;
 mod init;
@@ -63,6 +64,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Resend(a) => resend::run(&g, &a),
         Command::Import(a) => import::run(&g, &a),
         Command::Records(c) => records::run(&g, &c),
+        Command::Doubt(c) => doubt::run(&g, &c),
         Command::Plugin(a) => plugin::run(&a),
     }
 }

@@ -59,6 +59,15 @@ pub fn run(g: &super::Global, args: &SendArgs) -> Result<ExitCode> {
                     r.records_delivered,
                     r.records_to_check
                 );
+                for h in &r.in_doubt {
+                    println!(
+                        "{}: transfer #{} in doubt ({}): {}; held, not sent again (hub doubt list)",
+                        r.target,
+                        h.transfer,
+                        h.kind.as_str(),
+                        h.detail
+                    );
+                }
                 for f in &r.stuck {
                     println!(
                         "{}: {} is still on the receiver after {} minutes (delivered {}); is its receiving job running?",
@@ -67,6 +76,19 @@ pub fn run(g: &super::Global, args: &SendArgs) -> Result<ExitCode> {
                 }
             }
         }
+    }
+    // Not done while anything is held in doubt (from this run or before): a person must
+    // settle what the hub cannot know.
+    let mut held = 0;
+    if !args.dry_run {
+        for target in &targets {
+            held += hub_store::Store::doubts(&mut app.store, Some(target), false)?.len();
+        }
+    }
+    if held > 0 {
+        errors.push(format!(
+            "{held} transfer(s) in doubt, held for a person: hub doubt list"
+        ));
     }
     if errors.is_empty() {
         Ok(ExitCode::SUCCESS)

@@ -161,6 +161,7 @@ pub fn run(g: &super::Global, args: &StatusArgs) -> Result<ExitCode> {
         "TARGET",
         "QUEUED",
         "IN FLIGHT",
+        "IN DOUBT",
         "DELIVERED",
         "FAILED",
         "RESOLVED",
@@ -171,6 +172,7 @@ pub fn run(g: &super::Global, args: &StatusArgs) -> Result<ExitCode> {
             c.target.clone(),
             c.queued.to_string(),
             c.in_flight.to_string(),
+            c.in_doubt.to_string(),
             c.delivered.to_string(),
             c.failed.to_string(),
             c.resolved.to_string(),
@@ -249,6 +251,13 @@ pub fn run(g: &super::Global, args: &StatusArgs) -> Result<ExitCode> {
                 s["minutes_waiting"]
             );
         }
+    }
+    if !status.in_doubt.is_empty() {
+        println!(
+            "\nIn doubt: whether these arrived is unknown; nothing is sent again until a person \
+             settles them (hub doubt settle <transfer> --delivered|--not-delivered --reason …):"
+        );
+        print!("{}", super::doubt::table(&status.in_doubt, false).render());
     }
     if !status.needs_check.is_empty() {
         println!("\nRecords that need checking (hub resolve <record> --reason …):");

@@ -5,7 +5,10 @@
 //! `{status, nachricht, fehlermeldung, anzahlDatensaetze, datenquelleId, erledigtAm,
 //! datensaetze: [{KIND_ID_EXTERN, KITA_ID_EXTERN, status, meldungen}]}` (status 0 = all
 //! imported, 1 = some, 2 = none). `HEAD` or `GET` on any path answers 200 with no body (a
-//! health probe); anything else 404/405.
+//! health probe; 501 with [`Behaviour::post_only`]); anything else 404/405.
+//!
+//! Like most legacy receivers it ignores the `Idempotency-Key`: the same POST twice is
+//! imported twice. Tests count imports per record to catch every double.
 
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
@@ -44,6 +47,9 @@ pub struct Behaviour {
     pub delay: Duration,
     /// When set, an import whose `benutzerId` differs gets 401 with a `fehlermeldung`.
     pub require_user: Option<String>,
+    /// Like many POST-only services (Python's `http.server`, Java and .NET stacks):
+    /// `HEAD` and `GET` answer 501.
+    pub post_only: bool,
 }
 
 impl Behaviour {
@@ -63,6 +69,11 @@ impl Behaviour {
 
     pub fn delay(mut self, delay: Duration) -> Self {
         self.delay = delay;
+        self
+    }
+
+    pub fn post_only(mut self) -> Self {
+        self.post_only = true;
         self
     }
 
@@ -401,6 +412,9 @@ fn answer(state: &State, request: &Request, _cn: Option<&str>) -> (u16, Vec<u8>,
     let b = &state.behaviour;
     let path = request.path.split('?').next().unwrap_or_default();
     match request.method.as_str() {
+        "HEAD" | "GET" if b.post_only => {
+            return (501, error_body(501, "nicht implementiert"), Vec::new());
+        }
         "HEAD" | "GET" => return (200, Vec::new(), Vec::new()),
         "POST" if path == IMPORT_PATH => {}
         "POST" => {

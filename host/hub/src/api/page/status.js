@@ -46,7 +46,7 @@ function table(headers, rows, empty) {
 function target(t) {
   const c = t.counts;
   const counts = el("div", { class: "counts" },
-    ...[["queued", c.queued], ["in flight", c.in_flight], ["failed", c.failed], ["delivered", c.delivered], ["resolved", c.resolved]]
+    ...[["queued", c.queued], ["in flight", c.in_flight], ["in doubt", c.in_doubt], ["failed", c.failed], ["delivered", c.delivered], ["resolved", c.resolved]]
       .map(([k, v]) => el("div", { class: "count " + k.replace(" ", "-"), "data-count": k }, el("b", {}, v), k)));
   const transfers = t.transfers.map((x) => {
     const row = el("tr", { class: "transfer", "data-transfer": x.id, title: "Show the protocol log" },
@@ -74,10 +74,32 @@ function target(t) {
       el("td", {}, r.id), el("td", { class: "state-" + r.state }, r.state), el("td", {}, r.transfer_id ? "#" + r.transfer_id : ""),
       el("td", { class: "msg" }, r.messages.join("\n")), el("td", {}, form));
   });
+  // Whether these arrived is unknown: a person asks the receiver, then settles.
+  const doubts = t.in_doubt.map((d) => {
+    const reason = el("input", { class: "reason", placeholder: "What the receiver said", "aria-label": "Reason for transfer #" + d.transfer_id, required: true });
+    const yes = el("button", { class: "settle-delivered primary", type: "submit", value: "true" }, "Arrived");
+    const no = el("button", { class: "settle-not-delivered", type: "submit", value: "false" }, "Did not arrive: send again");
+    const form = el("form", { class: "settle-form" }, reason, yes, no);
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const delivered = ev.submitter ? ev.submitter.value === "true" : false;
+      try {
+        await api(`/api/v1/transfers/${d.transfer_id}/settle`, {
+          method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ delivered, reason: reason.value }) });
+        showError("");
+        load();
+      } catch (e) { showError("Not settled: " + e.message); }
+    });
+    return el("tr", { class: "doubt", "data-transfer": d.transfer_id },
+      el("td", {}, "#" + d.transfer_id), el("td", {}, d.payload), el("td", { class: "state-in-doubt" }, d.kind),
+      el("td", {}, d.records), el("td", { class: "msg" }, d.detail), el("td", {}, form));
+  });
   const stuck = t.stuck.map((f) => el("tr", { class: "stuck" },
     el("td", {}, f.name), el("td", {}, "#" + f.transfer), el("td", {}, f.delivered_at), el("td", {}, f.minutes_waiting)));
   return el("section", { class: "target", "data-target": t.name },
     el("h2", {}, t.name + (t.sending === "realtime" ? " (real-time)" : "")), counts,
+    el("h3", {}, "In doubt: ask the receiver, then settle"),
+    table(["Transfer", "Payload", "Why", "Records", "What the hub saw", ""], doubts, "None."),
     el("h3", {}, "Records that need a person"),
     table(["Record", "State", "Transfer", "Messages", ""], failed, "None."),
     el("h3", {}, "Files still on the receiver"),

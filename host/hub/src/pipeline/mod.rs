@@ -10,27 +10,53 @@
 //! and never sends a file twice.
 
 use std::collections::{HashMap, HashSet};
-use std::time::Instant;
 
 use hub_core::input::{InputErrors, LineError, parse_ndjson_all};
 use hub_core::names::{check_key, check_payload_name};
-use hub_core::state::{AttemptResult, PayloadState, TransferState};
+use hub_core::state::AttemptResult;
 use hub_core::time::Timestamp;
 use hub_plugin_sdk::{
-    Context, DateTime, Delivery, EncodeError, InterpretError, OutcomeStatus,
-    Payload as PluginPayload, Record,
+    Context, DateTime, EncodeError, InterpretError, OutcomeStatus, Payload as PluginPayload, Record,
 };
 use hub_runtime::PluginError;
 use hub_store::{
     Batch, Completion, EnqueueReport, NewAttempt, NewPayload, NewRecord, RecordOutcome, Store,
-    StoreError, StoredRecord, Transfer,
+    StoreError, StoredRecord,
 };
-use hub_transports::{ErrorKind, Transport, TransportError};
+use hub_transports::{Transport, TransportError};
 use serde::Serialize;
 use thiserror::Error;
 
 use crate::app::{App, AppError, TargetRuntime};
 use crate::fault;
+
+mod deliver;
+use deliver::deliver;
+
+/// A person's decision about a transfer in doubt, from the CLI, the API or the page: the
+/// one place that knows a delivered file of a receipt target still awaits its receipt.
+pub fn settle(
+    app: &mut App,
+    transfer_id: i64,
+    delivered: bool,
+    who: &str,
+    reason: &str,
+) -> Result<hub_core::state::TransferState, SendError> {
+    let transfer = app.store.transfer(transfer_id)?;
+    let awaits_receipt = app.target(&transfer.target)?.plugin.info().delivery
+        == hub_plugin_sdk::Delivery::FileDropWithReceipt;
+    let settlement = match (delivered, awaits_receipt) {
+        (true, true) => hub_store::Settlement::DeliveredAwaitingReceipt,
+        (true, false) => hub_store::Settlement::Delivered,
+        (false, _) => hub_store::Settlement::NotDelivered,
+    };
+    let now = app.now();
+    let state = app
+        .store
+        .settle(transfer_id, settlement, who, reason.trim(), now)?;
+    tracing::info!(transfer = transfer_id, target_name = %transfer.target, delivered, %who, "doubt settled");
+    Ok(state)
+}
 
 /// Records validated per plugin call at enqueue.
 const VALIDATE_CHUNK: usize = 1_000;
@@ -61,6 +87,8 @@ pub enum SendError {
         transfer: i64,
         message: String,
         retryable: bool,
+        /// How long the receiver asked us to wait (`Retry-After`).
+        retry_after: Option<std::time::Duration>,
     },
     #[error("target {target}: {message}; the records stay queued")]
     Unreachable { target: String, message: String },
@@ -91,6 +119,18 @@ pub struct SendReport {
     pub errors: Vec<String>,
     /// Delivered files the receiver has left in place too long (its job is not running).
     pub stuck: Vec<StuckFile>,
+    /// Deliveries this run held in doubt: whether they arrived is unknown, nothing more
+    /// is sent for them until they are settled (`hub doubt`).
+    pub in_doubt: Vec<Held>,
+}
+
+/// A delivery held in doubt by a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Held {
+    pub transfer: i64,
+    pub payload: String,
+    pub kind: hub_store::DoubtKind,
+    pub detail: String,
 }
 
 /// A delivered file still on the receiver after `stuck_after_minutes`.
@@ -163,6 +203,8 @@ pub fn enqueue(app: &mut App, target: &str, text: &str) -> Result<EnqueueReport,
         .map(String::as_str)
         .collect();
     let mut records = Vec::with_capacity(input.len());
+    // The input line of each record, to name it when the store refuses it.
+    let mut lines = Vec::with_capacity(input.len());
     for chunk in input.chunks(VALIDATE_CHUNK) {
         let batch: Vec<Record> = chunk
             .iter()
@@ -206,10 +248,13 @@ pub fn enqueue(app: &mut App, target: &str, text: &str) -> Result<EnqueueReport,
                         });
                         continue;
                     }
+                    lines.push(line);
                     records.push(NewRecord {
                         id: input.id.clone(),
                         kind: input.kind.clone(),
                         body: input.body.clone(),
+                        content_sha256: input.content_sha256.clone(),
+                        change: t.plugin.change_of(&input.kind),
                         meta,
                     });
                 }
@@ -225,7 +270,18 @@ pub fn enqueue(app: &mut App, target: &str, text: &str) -> Result<EnqueueReport,
         return Err(InputErrors(errors).into());
     }
     let now = app.now();
-    Ok(app.store.enqueue(target, &records, now)?)
+    match app.store.enqueue(target, &records, now) {
+        Ok(report) => Ok(report),
+        Err(StoreError::RecordsRefused(refused)) => {
+            let mut errors: Vec<LineError> = refused
+                .into_iter()
+                .filter_map(|(i, message)| lines.get(i).map(|&line| LineError { line, message }))
+                .collect();
+            errors.sort_by_key(|e| e.line);
+            Err(InputErrors(errors).into())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Sends everything queued for `target`: first finishes transfers an earlier run left
@@ -264,7 +320,11 @@ pub fn send(app: &mut App, target: &str, dry_run: bool) -> Result<SendReport, Se
                 return Err(unreachable(e));
             }
             tries += 1;
-            let wait = t.config.retry.backoff(tries);
+            let wait = t
+                .config
+                .retry
+                .backoff(tries)
+                .max(e.retry_after.unwrap_or_default());
             tracing::warn!(target_name = target, error = %e.message, try_no = tries, wait_ms = wait.as_millis() as u64, "target not reachable; retrying");
             std::thread::sleep(wait);
         }
@@ -601,284 +661,6 @@ fn summary(p: &hub_store::Payload) -> String {
     )
 }
 
-fn attempt_result(kind: ErrorKind) -> AttemptResult {
-    match kind {
-        ErrorKind::Retryable => AttemptResult::Retryable,
-        ErrorKind::Permanent => AttemptResult::Failed,
-        ErrorKind::Unknown => AttemptResult::Unknown,
-    }
-}
-
-/// Delivers every payload of a transfer not yet delivered, resuming where an earlier run
-/// stopped.
-fn deliver(
-    app: &mut App,
-    t: &TargetRuntime,
-    transport: &mut dyn Transport,
-    transfer_id: i64,
-    report: &mut SendReport,
-) -> Result<(), SendError> {
-    let transfer = app.store.transfer(transfer_id)?;
-    let mut state = transfer.state;
-    let retry = t.config.retry;
-    let pending: Vec<_> = transfer
-        .payloads
-        .iter()
-        .filter(|p| p.state != PayloadState::Delivered)
-        .cloned()
-        .collect();
-    for mut p in pending {
-        let mut tries = 1;
-        state = loop {
-            let result = if transport.delivers_files() {
-                let receipt = t.plugin.info().delivery == Delivery::FileDropWithReceipt;
-                deliver_file(app, transport, &transfer, &p, receipt)
-            } else {
-                deliver_request(app, t, transport, &transfer, &p)
-            };
-            match result {
-                Ok(s) => break s,
-                Err(SendError::Delivery {
-                    retryable: true,
-                    message,
-                    ..
-                }) if tries < retry.attempts => {
-                    tries += 1;
-                    let wait = retry.backoff(tries);
-                    tracing::warn!(transfer = transfer.id, payload = %p.name, %message, try_no = tries, wait_ms = wait.as_millis() as u64, "retrying");
-                    std::thread::sleep(wait);
-                    // The failed try may have advanced the payload's recorded step.
-                    if let Some(now) = app
-                        .store
-                        .transfer(transfer.id)?
-                        .payloads
-                        .into_iter()
-                        .find(|x| x.id == p.id)
-                    {
-                        p = now;
-                    }
-                }
-                Err(e) => return Err(e),
-            }
-        };
-    }
-    if state != TransferState::Open {
-        report.transfers_completed += 1;
-    }
-    Ok(())
-}
-
-fn failed(
-    app: &mut App,
-    transport: &dyn Transport,
-    transfer: &Transfer,
-    p: &hub_store::Payload,
-    started: (Timestamp, Instant),
-    e: &TransportError,
-) -> SendError {
-    let attempt = NewAttempt {
-        transfer_id: transfer.id,
-        payload_id: Some(p.id),
-        started_at: started.0,
-        duration_ms: started.1.elapsed().as_millis() as u64,
-        endpoint: transport.endpoint(),
-        credential: transport.credential(),
-        sent: summary(p),
-        received: None,
-        result: attempt_result(e.kind),
-        error: Some(e.message.clone()),
-    };
-    if let Err(store_error) = app.store.log_attempt(&attempt) {
-        return store_error.into();
-    }
-    SendError::Delivery {
-        target: transfer.target.clone(),
-        transfer: transfer.id,
-        message: format!("{}: {}", p.name, e.message),
-        retryable: e.kind != ErrorKind::Permanent,
-    }
-}
-
-/// One file: temp name, then final name, each step recorded first. After an interruption
-/// the recorded step and the remote side together say what is left to do.
-fn deliver_file(
-    app: &mut App,
-    transport: &mut dyn Transport,
-    transfer: &Transfer,
-    p: &hub_store::Payload,
-    receipt: bool,
-) -> Result<TransferState, SendError> {
-    let started = (app.now(), Instant::now());
-    let mut attempt = NewAttempt {
-        transfer_id: transfer.id,
-        payload_id: Some(p.id),
-        started_at: started.0,
-        duration_ms: 0,
-        endpoint: transport.endpoint(),
-        credential: transport.credential(),
-        sent: summary(p),
-        received: None,
-        result: AttemptResult::Delivered,
-        error: None,
-    };
-    if p.state == PayloadState::Uploaded {
-        // The upload completed before an interruption: look before doing anything.
-        let remote = transport
-            .inspect(&p.name)
-            .map_err(|e| failed(app, transport, transfer, p, started, &e))?;
-        if remote.final_present {
-            if remote.temp_present {
-                transport
-                    .remove_temp(&p.name)
-                    .map_err(|e| failed(app, transport, transfer, p, started, &e))?;
-            }
-            attempt.result = AttemptResult::Recovered;
-            attempt.received = Some("found in place after an interruption".into());
-        } else if remote.temp_present {
-            transport
-                .make_final(&p.name)
-                .map_err(|e| failed(app, transport, transfer, p, started, &e))?;
-            attempt.received = Some("renamed into place after an interruption".into());
-        } else {
-            attempt.result = AttemptResult::Recovered;
-            attempt.received = Some(
-                "already in place and taken away by the receiver before this run; not sent again"
-                    .into(),
-            );
-        }
-    } else {
-        app.store.set_payload_state(p.id, PayloadState::Uploading)?;
-        fault::point("uploading");
-        let bytes = app.store.payload_bytes(p.id)?;
-        transport
-            .put_temp(&p.name, &bytes)
-            .map_err(|e| failed(app, transport, transfer, p, started, &e))?;
-        fault::point("uploaded-temp");
-        app.store.set_payload_state(p.id, PayloadState::Uploaded)?;
-        fault::point("recorded-uploaded");
-        transport
-            .make_final(&p.name)
-            .map_err(|e| failed(app, transport, transfer, p, started, &e))?;
-        fault::point("renamed");
-    }
-    attempt.duration_ms = started.1.elapsed().as_millis() as u64;
-    let now = app.now();
-    let completion = if receipt {
-        Completion::AwaitingReceipt
-    } else {
-        Completion::InPlace
-    };
-    let state = app
-        .store
-        .complete_payload(p.id, completion, &attempt, now)?;
-    fault::point("completed");
-    Ok(state)
-}
-
-/// One request: the answer is interpreted by the plugin into per-record outcomes. A
-/// request whose answer was lost is recorded as unknown and sent again with the same
-/// bytes and idempotency key.
-fn deliver_request(
-    app: &mut App,
-    t: &TargetRuntime,
-    transport: &mut dyn Transport,
-    transfer: &Transfer,
-    p: &hub_store::Payload,
-) -> Result<TransferState, SendError> {
-    let started = (app.now(), Instant::now());
-    let resent_after_unknown = p.state != PayloadState::Pending;
-    app.store.set_payload_state(p.id, PayloadState::Uploading)?;
-    let bytes = app.store.payload_bytes(p.id)?;
-    let key = format!("hub-{}-{}", transfer.id, p.sha256);
-    let response = transport
-        .request(&p.name, &p.media_type, &bytes, &key)
-        .map_err(|e| failed(app, transport, transfer, p, started, &e))?;
-    let records = app.store.payload_records(p.id)?;
-    let sdk_records = to_sdk(&records);
-    let batch = Batch {
-        batch_key: transfer.batch_key.clone(),
-        sequence_scope: transfer.sequence_scope.clone(),
-    };
-    let ctx = context(
-        t,
-        &batch,
-        transfer.id,
-        transfer.sequence_no,
-        transfer.created_at,
-    );
-    let received = format!(
-        "status {}, {} bytes: {}",
-        response.status.map_or("-".to_string(), |s| s.to_string()),
-        response.body.len(),
-        excerpt(&response.body)
-    );
-    let mut attempt = NewAttempt {
-        transfer_id: transfer.id,
-        payload_id: Some(p.id),
-        started_at: started.0,
-        duration_ms: started.1.elapsed().as_millis() as u64,
-        endpoint: transport.endpoint(),
-        credential: transport.credential(),
-        sent: if resent_after_unknown {
-            format!(
-                "{} (sent again after an unknown outcome, key {key})",
-                summary(p)
-            )
-        } else {
-            summary(p)
-        },
-        received: Some(received),
-        result: AttemptResult::Delivered,
-        error: None,
-    };
-    let outcomes = match t.plugin.interpret(&ctx, &p.name, &sdk_records, &response) {
-        Ok(Ok(o)) => o,
-        Ok(Err(InterpretError::Failed { message, retryable })) => {
-            attempt.result = if retryable {
-                AttemptResult::Retryable
-            } else {
-                AttemptResult::Failed
-            };
-            attempt.error = Some(message.clone());
-            app.store.log_attempt(&attempt)?;
-            app.store.set_payload_state(p.id, PayloadState::Pending)?;
-            return Err(SendError::Delivery {
-                target: transfer.target.clone(),
-                transfer: transfer.id,
-                message,
-                retryable,
-            });
-        }
-        Ok(Err(InterpretError::Malformed(message))) => {
-            attempt.result = AttemptResult::Unknown;
-            attempt.error = Some(format!("answer not understood: {message}"));
-            app.store.log_attempt(&attempt)?;
-            return Err(SendError::Delivery {
-                target: transfer.target.clone(),
-                transfer: transfer.id,
-                message: format!("answer not understood, delivery unknown: {message}"),
-                retryable: true,
-            });
-        }
-        Err(e) => {
-            attempt.result = AttemptResult::Unknown;
-            attempt.error = Some(e.to_string());
-            app.store.log_attempt(&attempt)?;
-            return Err(e.into());
-        }
-    };
-    let outcomes = per_record(
-        t.plugin.name(),
-        &records,
-        outcomes,
-        "the target's answer did not mention this record",
-    );
-    let now = app.now();
-    Ok(app
-        .store
-        .complete_payload(p.id, Completion::Outcomes(&outcomes), &attempt, now)?)
-}
-
 /// What importing a receipt did.
 #[derive(Debug, Clone, Serialize)]
 pub struct ReceiptReport {
@@ -960,6 +742,7 @@ pub fn import_receipt(
                 .filter(|o| o.status == OutcomeStatus::Rejected)
                 .count();
             let attempt = NewAttempt {
+                begun: None,
                 transfer_id: transfer.id,
                 payload_id: Some(p.id),
                 started_at: now,
