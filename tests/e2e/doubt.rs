@@ -394,3 +394,114 @@ fn a_killed_request_shows_in_the_log_as_started_with_its_outcome_unknown() {
     let r = site.run(&["resolve", "child-0", "--reason", "x"]);
     assert_ne!(r.code(), Some(0));
 }
+
+/// The same in the service: a conflict shows in the API, the page's status, the metrics;
+/// settled through the API, with the token's name kept; a record posted as NDJSON and
+/// again as one JSON object with its keys in another order is one record.
+#[test]
+fn a_conflict_is_listed_and_settled_through_the_api() {
+    use crate::api::{
+        OPERATOR_A, SOURCE_A, Serve, client, get_json, municipality, post_ndjson, wait_for,
+    };
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let config = municipality(dir.path(), "a", "manual");
+    let g = dir.path().join("out-a/sermersooq/test/G/522-24-001-G.txt");
+    std::fs::create_dir_all(g.parent().unwrap()).unwrap();
+    std::fs::write(&g, "someone else's\r\n").unwrap();
+    let serve = Serve::start(&config, &[]);
+    let c = client();
+    let records = serve.url("/api/v1/targets/prisme/records");
+    let (status, r) = post_ndjson(&records, SOURCE_A, &postings(1, 1));
+    assert_eq!((status, r["queued"].clone()), (200, 2.into()), "{r}");
+    // The first posting again, as application/json with its keys reversed.
+    let line = postings(1, 1).lines().next().unwrap().to_string();
+    let v: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&line).unwrap();
+    let reversed: Vec<String> = v.iter().rev().map(|(k, v)| format!("{k:?}: {v}")).collect();
+    let r = c
+        .post(&records)
+        .bearer_auth(SOURCE_A)
+        .header("content-type", "application/json")
+        .body(format!("{{ {} }}", reversed.join(", ")))
+        .send()
+        .unwrap();
+    let r: serde_json::Value = serde_json::from_str(&r.text().unwrap()).unwrap();
+    assert_eq!(
+        (r["queued"].clone(), r["duplicates"].clone()),
+        (0.into(), 1.into()),
+        "{r}"
+    );
+
+    let send = || {
+        let r = c
+            .post(serve.url("/api/v1/targets/prisme/send"))
+            .bearer_auth(SOURCE_A)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 202);
+    };
+    send();
+    let doubts = || get_json(&serve.url("/api/v1/doubts"), OPERATOR_A).1;
+    wait_for("the conflict", Duration::from_secs(20), || {
+        doubts()["in_doubt"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+    });
+    let d = doubts()["in_doubt"][0].clone();
+    assert_eq!(d["kind"], "conflict", "{d}");
+    assert_eq!(std::fs::read_to_string(&g).unwrap(), "someone else's\r\n");
+    let (_, status) = get_json(&serve.url("/api/v1/status"), OPERATOR_A);
+    let prisme = status["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "prisme")
+        .unwrap()
+        .clone();
+    assert_eq!(prisme["counts"]["in_doubt"], 2, "{prisme}");
+    assert_eq!(prisme["in_doubt"][0]["kind"], "conflict");
+    let metrics = c.get(serve.url("/metrics")).send().unwrap().text().unwrap();
+    assert!(
+        metrics.contains("hub_transfers_in_doubt{config=\"a\",target=\"prisme\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("hub_records{config=\"a\",target=\"prisme\",state=\"in_doubt\"} 2"));
+
+    let settle = serve.url(&format!("/api/v1/transfers/{}/settle", d["transfer_id"]));
+    let post = |token: &str, body: &str| {
+        let r = c
+            .post(&settle)
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.text().unwrap())
+    };
+    let (status, text) = post(OPERATOR_A, r#"{"delivered": false, "reason": "  "}"#);
+    assert_eq!(status, 400, "{text}");
+    let (status, text) = post(OPERATOR_A, r#"{"delivered": "no", "reason": "x"}"#);
+    assert_eq!(status, 400, "{text}");
+    std::fs::remove_file(&g).unwrap();
+    let (status, text) = post(
+        OPERATOR_A,
+        r#"{"delivered": false, "reason": "foreign file moved to quarantine"}"#,
+    );
+    assert_eq!(status, 200, "{text}");
+    let (status, text) = post(OPERATOR_A, r#"{"delivered": false, "reason": "again"}"#);
+    assert_eq!(status, 409, "settled twice: {text}");
+    send();
+    wait_for("the hub's own file", Duration::from_secs(20), || g.exists());
+    wait_for("delivered", Duration::from_secs(20), || {
+        get_json(&serve.url("/api/v1/targets/prisme/records/p1d"), SOURCE_A).1["records"][0]["state"]
+            == "delivered"
+    });
+    let all = crate::api::store_status(&config);
+    assert_eq!(all["in_doubt"].as_array().unwrap().len(), 0);
+    let log: Vec<String> = serve.stderr.try_iter().collect();
+    assert!(
+        log.iter().any(|l| l.contains("api: settle")),
+        "the settlement is not in the service log"
+    );
+}

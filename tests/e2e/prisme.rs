@@ -219,7 +219,7 @@ fn over_ftps_every_file_arrives_once_byte_for_byte_even_after_kill_9_before_the_
 }
 
 #[test]
-fn over_ftps_a_file_the_job_took_before_the_rerun_is_not_sent_again() {
+fn over_ftps_a_file_gone_before_the_rerun_is_held_in_doubt_and_a_strangers_file_is_a_conflict() {
     let server = hub_test_ftp_server::FtpServer::start("sermersooq").expect("proftpd");
     let site = Site::prisme("");
     ftps(&site, &server, "sermersooq");
@@ -227,14 +227,48 @@ fn over_ftps_a_file_the_job_took_before_the_rerun_is_not_sent_again() {
     site.ok(&["enqueue", "prisme", file.to_str().unwrap()]);
     run_and_kill(&site, "renamed", &[]);
     let g = server.home().join("sermersooq/test/G/522-24-001-G.txt");
-    std::fs::remove_file(&g).unwrap(); // the Prisme job moved it away
-    site.ok(&["send", "prisme"]);
+    std::fs::remove_file(&g).unwrap(); // the Prisme job moved it away, or someone deleted it
+    let r = site.run(&["send", "prisme"]);
+    assert_ne!(r.code(), Some(0));
     assert!(
         tree(&server.home()).is_empty(),
         "{:?}",
         tree(&server.home())
     );
+    let status = site.status();
+    assert_eq!(status["targets"][0]["delivered"], 0);
+    assert_eq!(status["in_doubt"][0]["kind"], "vanished");
+    site.ok(&[
+        "doubt",
+        "settle",
+        "1",
+        "--delivered",
+        "--reason",
+        "in the job's log",
+        "--as",
+        "ole",
+    ]);
     assert_eq!(site.status()["targets"][0]["delivered"], 4);
+
+    // Someone else's file under the name of the next transfer: read back over FTPS,
+    // recognised as foreign, never replaced, the records not delivered.
+    let next = server.home().join("sermersooq/test/G/522-24-002-G.txt");
+    std::fs::write(&next, "fremd\r\n").unwrap();
+    let more = site.write("more.ndjson", &postings(1, 50));
+    site.ok(&["enqueue", "prisme", more.to_str().unwrap()]);
+    let r = site.run(&["send", "prisme"]);
+    assert_ne!(r.code(), Some(0));
+    assert_eq!(std::fs::read_to_string(&next).unwrap(), "fremd\r\n");
+    assert_eq!(tree(&server.home()), ["sermersooq/test/G/522-24-002-G.txt"]);
+    let status = site.status();
+    assert_eq!(status["in_doubt"][0]["kind"], "conflict");
+    assert!(
+        status["in_doubt"][0]["found"]
+            .as_str()
+            .unwrap()
+            .starts_with("7 bytes")
+    );
+    assert_eq!(status["targets"][0]["in_doubt"], 2);
 }
 
 #[test]
@@ -310,4 +344,23 @@ fn over_sftp_with_a_key_every_file_arrives_once_even_after_kill_9_before_the_ren
         r.stderr()
     );
     assert!(!r.stderr().contains(&server.client_key_passphrase));
+
+    // Someone else's file under the final name over SFTP: a conflict, left untouched.
+    let foreign = root.join("sermersooq/test/G/522-24-002-G.txt");
+    std::fs::write(&foreign, "fremd\r\n").unwrap();
+    let r = site
+        .cmd(&["send", "prisme"])
+        .env(pass[0].0, pass[0].1)
+        .output()
+        .unwrap();
+    assert!(!r.status.success());
+    assert_eq!(std::fs::read_to_string(&foreign).unwrap(), "fremd\r\n");
+    let status = site.status();
+    assert_eq!(status["in_doubt"][0]["kind"], "conflict", "{status}");
+    assert_eq!(status["targets"][0]["in_doubt"], 2);
+    assert!(
+        !tree(&root).iter().any(|f| f.contains(".hub-part")),
+        "{:?}",
+        tree(&root)
+    );
 }

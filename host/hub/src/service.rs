@@ -313,19 +313,21 @@ impl SenderLoop {
                 if stop.load(Ordering::SeqCst) {
                     break;
                 }
-                let ok = self.send(&target);
-                if ok {
-                    retry.remove(&target);
-                } else {
+                let sent = self.send(&target);
+                if let Err(asked) = sent {
                     let failures = retry.get(&target).map_or(0, |(n, _)| *n) + 1;
+                    // The target's backoff, or longer where the receiver said so.
                     let wait = self
                         .app
                         .config
                         .target(&target)
                         .map(|t| t.retry.backoff(failures + 1))
-                        .unwrap_or(TICK);
+                        .unwrap_or(TICK)
+                        .max(asked.unwrap_or_default());
                     tracing::warn!(site = %self.site, target_name = %target, failures, wait_ms = wait.as_millis() as u64, "send failed; retrying later");
                     retry.insert(target, (failures, Instant::now() + wait));
+                } else {
+                    retry.remove(&target);
                 }
             }
             // Arriving transports are imported at every look (each inbox is one listing).
@@ -359,8 +361,10 @@ impl SenderLoop {
         }
     }
 
-    /// One send for a target; false when something is left to retry.
-    fn send(&mut self, target: &str) -> bool {
+    /// One send for a target; an error when something is left to retry, with the wait the
+    /// receiver asked for (`Retry-After`), if it did. Deliveries held in doubt are not
+    /// retried: they wait for a person.
+    fn send(&mut self, target: &str) -> Result<(), Option<Duration>> {
         let started = Instant::now();
         let ok = match pipeline::send(&mut self.app, target, false) {
             Ok(r) => {
@@ -371,16 +375,26 @@ impl SenderLoop {
                 for f in &r.stuck {
                     tracing::warn!(site = %self.site, target_name = %target, file = %f.name, minutes = f.minutes_waiting, "file still on the receiver");
                 }
-                r.errors.is_empty()
+                for h in &r.in_doubt {
+                    tracing::warn!(site = %self.site, target_name = %target, transfer = h.transfer, kind = h.kind.as_str(), "delivery in doubt, held for a person");
+                }
+                if r.errors.is_empty() {
+                    Ok(())
+                } else {
+                    Err(None)
+                }
             }
             // The records stay queued (or the transfer open): the retry picks them up.
             Err(e) => {
                 tracing::error!(site = %self.site, target_name = %target, error = %e, "send failed");
-                false
+                match e {
+                    pipeline::SendError::Delivery { retry_after, .. } => Err(retry_after),
+                    _ => Err(None),
+                }
             }
         };
         self.metrics
-            .record(&self.site, target, ok, started.elapsed());
+            .record(&self.site, target, ok.is_ok(), started.elapsed());
         ok
     }
 }

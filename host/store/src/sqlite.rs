@@ -900,6 +900,12 @@ impl Store for SqliteStore {
                     "transfer #{transfer_id} is not delivered yet; `hub send` finishes it"
                 )));
             }
+            Some("in-doubt") => {
+                return Err(StoreError::Refused(format!(
+                    "transfer #{transfer_id} is in doubt; ask the receiver and settle it \
+                     (`hub doubt settle {transfer_id} --not-delivered` sends it again)"
+                )));
+            }
             Some(_) => {}
         }
         tx.execute(
