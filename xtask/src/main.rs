@@ -7,9 +7,14 @@
 //! `target/plugins/<name>.wasm`, where hub.toml, the tests and the benchmarks find them.
 //!
 //! Python plugins (a folder under `plugins/` with `app.py` and `requirements.txt`) are
-//! built with `componentize-py` at the version pinned in their `requirements.txt`, when it
-//! is installed; without it they are skipped with a note (their tests then fail and say how
-//! to build them).
+//! built with `componentize-py` at the version pinned in their `requirements.txt`. When
+//! that version is not on PATH, xtask installs it into a project-local virtual environment
+//! (`<target dir>/py`); where it cannot (no python3, no venv module, no network) it says so
+//! in one line and skips the Python plugins (their tests then fail and say the same).
+//!
+//! `test` and `demo` first install the Debian packages they need (`tests/servers/install.sh`:
+//! the test servers, and python3 with venv for componentize-py), or say in one line what
+//! they could not install and why.
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -28,8 +33,8 @@ fn main() -> Result<()> {
     match cmd {
         "plugins" => build_plugins(&root).map(|_| ()),
         "test" => {
+            install_packages(&root, &[]);
             build_plugins(&root)?;
-            install_test_servers(&root);
             // The end-to-end tests find the plugins here, also with CARGO_TARGET_DIR set.
             let plugins = plugin_out_dir(&root);
             run(cargo()
@@ -39,6 +44,7 @@ fn main() -> Result<()> {
                 .env("HUB_PLUGIN_DIR", plugins))
         }
         "demo" => {
+            install_packages(&root, &["python"]);
             build_plugins(&root)?;
             demo(&root)
         }
@@ -70,20 +76,30 @@ fn main() -> Result<()> {
     }
 }
 
-/// Installs the Debian packages of the FTPS/SFTP test servers when they are missing
-/// (`tests/servers/install.sh`, idempotent). Without root this only warns: the tests
-/// that need the servers then fail and say what to install.
-fn install_test_servers(root: &Path) {
+/// Installs the Debian packages the tests (or, with `groups`, only those groups: `python`)
+/// need when they are missing (`tests/servers/install.sh`, idempotent). Where that fails
+/// (no root, no sudo, no network) it says so in one line and goes on: the tests that need
+/// them then fail and say what is missing.
+fn install_packages(root: &Path, groups: &[&str]) {
     let script = root.join("tests/servers/install.sh");
     if !script.exists() {
         return;
     }
-    match Command::new("bash").arg(&script).status() {
-        Ok(s) if s.success() => {}
-        Ok(s) => eprintln!(
-            "xtask: {} failed ({s}); FTPS/SFTP tests will fail",
-            script.display()
-        ),
+    let out = Command::new("bash").arg(&script).args(groups).output();
+    match out {
+        Ok(o) if o.status.success() => {}
+        Ok(o) => {
+            let stderr = String::from_utf8_lossy(&o.stderr);
+            let why = stderr
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("no reason given");
+            eprintln!(
+                "xtask: could not install the Debian packages ({}): {why}",
+                script.display()
+            );
+        }
         Err(e) => eprintln!("xtask: cannot run {}: {e}", script.display()),
     }
 }
@@ -196,12 +212,9 @@ fn pinned_componentize_py(requirements: &Path) -> Result<String> {
         })
 }
 
-/// The installed componentize-py's version, or `None` when it is not installed.
-fn installed_componentize_py() -> Option<String> {
-    let out = Command::new("componentize-py")
-        .arg("--version")
-        .output()
-        .ok()?;
+/// The componentize-py at `exe`: its version, or `None` when it is not there.
+fn componentize_py_version(exe: &Path) -> Option<String> {
+    let out = Command::new(exe).arg("--version").output().ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
     out.status.success().then(|| {
         text.trim()
@@ -210,6 +223,84 @@ fn installed_componentize_py() -> Option<String> {
             .unwrap_or_default()
             .to_string()
     })
+}
+
+/// A componentize-py of the pinned version: on PATH, else in the project-local virtual
+/// environment `<target dir>/py`, which is created and filled from `requirements` when
+/// needed. `Err` says in one line why there is none.
+fn componentize_py(root: &Path, requirements: &Path, pinned: &str) -> Result<PathBuf, String> {
+    let on_path = PathBuf::from("componentize-py");
+    if componentize_py_version(&on_path).as_deref() == Some(pinned) {
+        return Ok(on_path);
+    }
+    let venv = target_dir(root).join("py");
+    let exe = venv.join("bin").join("componentize-py");
+    if componentize_py_version(&exe).as_deref() == Some(pinned) {
+        return Ok(exe);
+    }
+    let python = venv.join("bin").join("python");
+    if !python.exists() {
+        eprintln!(
+            "xtask: installing componentize-py {pinned} into {}",
+            venv.display()
+        );
+        let out = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .output()
+            .map_err(|e| {
+                format!(
+                    "python3 is not available ({e}); Debian: apt-get install python3 python3-venv"
+                )
+            })?;
+        if !out.status.success() {
+            let _ = std::fs::remove_dir_all(&venv);
+            return Err(format!(
+                "`python3 -m venv` failed ({}); Debian: apt-get install python3-venv",
+                last_line(&out.stderr)
+            ));
+        }
+    }
+    let out = Command::new(&python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+        ])
+        .arg(requirements)
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "pip install -r {} failed: {}",
+            requirements.display(),
+            last_line(&out.stderr)
+        ));
+    }
+    match componentize_py_version(&exe) {
+        Some(v) if v == pinned => Ok(exe),
+        Some(v) => Err(format!("{} is {v}, not the pinned {pinned}", exe.display())),
+        None => Err(format!("{} does not run after pip install", exe.display())),
+    }
+}
+
+fn last_line(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("no message")
+        .trim()
+        .to_string()
+}
+
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
 }
 
 /// Builds every Python plugin (`plugins/<name>/app.py`) into `target/plugins/<name>.wasm`.
@@ -232,21 +323,16 @@ fn build_python_plugins(root: &Path, out_dir: &Path) -> Result<Vec<PathBuf>> {
             .to_string();
         let requirements = dir.join("requirements.txt");
         let pinned = pinned_componentize_py(&requirements)?;
-        let Some(installed) = installed_componentize_py() else {
-            eprintln!(
-                "xtask: skipping the Python plugin plugins/{name}: componentize-py is not installed \
-                 (pip install -r {})",
-                requirements.display()
-            );
-            continue;
+        let tool = match componentize_py(root, &requirements, &pinned) {
+            Ok(tool) => tool,
+            Err(why) => {
+                eprintln!(
+                    "xtask: skipping the Python plugin plugins/{name}: no componentize-py {pinned}: {why}"
+                );
+                continue;
+            }
         };
-        if installed != pinned {
-            bail!(
-                "plugins/{name} pins componentize-py {pinned}, but {installed} is installed: \
-                 pip install -r {}",
-                requirements.display()
-            );
-        }
+        let installed = &pinned;
         let dest = out_dir.join(format!("{name}.wasm"));
         let stamp = out_dir.join(format!("{name}.wasm.inputs"));
         let inputs = format!("{:016x}", inputs_hash(&[&dir, &root.join("wit")], &pinned)?);
@@ -257,7 +343,7 @@ fn build_python_plugins(root: &Path, out_dir: &Path) -> Result<Vec<PathBuf>> {
         }
         eprintln!("xtask: building plugins/{name} with componentize-py {installed}");
         let tmp = out_dir.join(format!(".{name}.wasm.tmp"));
-        run(Command::new("componentize-py")
+        run(Command::new(&tool)
             .current_dir(out_dir)
             .arg("-d")
             .arg(root.join("wit"))
