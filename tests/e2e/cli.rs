@@ -275,6 +275,68 @@ fn init_writes_a_config_that_works() {
 }
 
 #[test]
+fn init_in_an_empty_folder_passes_check_where_the_plugins_are_installed() {
+    let plugins = crate::common::plugin("prisme");
+    let plugins = plugins.parent().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("hub.toml");
+    let hub = |args: &[&str]| {
+        std::process::Command::new(crate::common::HUB)
+            .current_dir(dir.path())
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .env("HUB_PLUGIN_DIR", plugins)
+            .output()
+            .unwrap()
+    };
+    let r = hub(&["init"]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let r = hub(&["check"]);
+    assert!(
+        r.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&r.stdout),
+        String::from_utf8_lossy(&r.stderr)
+    );
+    // --plugin-dir overrides; a folder without the plugins is named at once.
+    let r = hub(&["init", "--force", "--plugin-dir", "/nonexistent/plugins"]);
+    assert!(r.status.success());
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        err.contains("no prisme.wasm in /nonexistent/plugins"),
+        "{err}"
+    );
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(
+        text.contains("path = \"/nonexistent/plugins/prisme.wasm\""),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_toml_syntax_error_keeps_its_caret_under_the_mistake() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("hub.toml");
+    std::fs::write(&config, "version = 1\n[store]\npath = \"x\" extra\n").unwrap();
+    let r = std::process::Command::new(crate::common::HUB)
+        .arg("--config")
+        .arg(&config)
+        .arg("status")
+        .output()
+        .unwrap();
+    assert_eq!(r.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&r.stderr);
+    let lines: Vec<&str> = err.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.contains("path = \"x\" extra"))
+        .unwrap_or_else(|| panic!("{err}"));
+    let column = lines[at + 1].find('^').unwrap_or_else(|| panic!("{err}"));
+    assert_eq!(&lines[at][column..column + 5], "extra", "{err}");
+}
+
+#[test]
 fn a_progress_bar_only_on_a_terminal() {
     let site = Site::prisme("");
     let input = site.write("in.ndjson", &crate::common::postings(3, 1));

@@ -112,6 +112,11 @@ pub struct InitArgs {
     /// Overwrite an existing file.
     #[arg(long)]
     pub force: bool,
+    /// Where the plugins (`prisme.wasm`, …) are installed. Default: `$HUB_PLUGIN_DIR`,
+    /// else `plugins/` beside the executable, `../plugins` (a cargo build) or
+    /// `../share/hub/plugins` (an installed package), whichever holds them.
+    #[arg(long, value_name = "DIR")]
+    pub plugin_dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

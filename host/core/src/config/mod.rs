@@ -21,7 +21,6 @@ pub use transport::{FileLayout, TransportConfig};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use hub_plugin_sdk::{SettingSpec, SettingType};
 use serde::Deserialize;
 use thiserror::Error;
 
@@ -156,7 +155,8 @@ impl Config {
     pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Syntax {
             file: file.to_path_buf(),
-            message: e.to_string().trim_end().replace('\n', " "),
+            // Multi-line as toml writes it: the caret under the mistake must stay aligned.
+            message: e.to_string().trim_end().to_string(),
         })?;
         let mut problems = Vec::new();
         if raw.version != 1 {
@@ -250,7 +250,9 @@ impl Config {
                 ));
             }
             for (key, value) in &t.settings {
-                if setting_text(value).is_none() {
+                if let Some(p) = settings::landed_in_settings("target", &t.name, key) {
+                    problems.push(p);
+                } else if setting_text(value).is_none() {
                     problems.push(format!(
                         "target {}: setting `{key}` must be a string, integer or boolean",
                         t.name
@@ -288,7 +290,9 @@ impl Config {
                 problems.push(format!("inbound {}: limits must be at least 1", i.name));
             }
             for (key, value) in &i.settings {
-                if setting_text(value).is_none() {
+                if let Some(p) = settings::landed_in_settings("inbound", &i.name, key) {
+                    problems.push(p);
+                } else if setting_text(value).is_none() {
                     problems.push(format!(
                         "inbound {}: setting `{key}` must be a string, integer or boolean",
                         i.name

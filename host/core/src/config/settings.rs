@@ -2,6 +2,51 @@
 
 use hub_plugin_sdk::{SettingSpec, SettingType};
 
+/// The keys of a `[[target]]` table (and of an `[[inbound]]` one): written below a
+/// `[target.settings]` line, TOML puts them into the settings table.
+const TARGET_KEYS: &[&str] = &[
+    "name",
+    "plugin",
+    "sender",
+    "receiver",
+    "utc_offset_minutes",
+    "transport",
+    "sending",
+    "credential",
+    "user_credentials",
+    "retry",
+    "max_batch",
+    "schedule",
+    "stuck_after_minutes",
+    "receipt_after_minutes",
+    "package",
+];
+const INBOUND_KEYS: &[&str] = &[
+    "name",
+    "format",
+    "inbox",
+    "answers",
+    "utc_offset_minutes",
+    "limits",
+];
+
+/// A key of the target (or inbound) table itself found among its settings: it was
+/// written after the `[target.settings]` line, so TOML put it into the settings table.
+pub(super) fn landed_in_settings(owner: &str, name: &str, key: &str) -> Option<String> {
+    let keys = if owner == "inbound" {
+        INBOUND_KEYS
+    } else {
+        TARGET_KEYS
+    };
+    keys.contains(&key).then(|| {
+        format!(
+            "{owner} {name}: `{key}` landed in the settings table: it is written after the \
+             `[{owner}.settings]` line, so TOML reads it as `settings.{key}`; move it above \
+             `[{owner}.settings]`"
+        )
+    })
+}
+
 pub fn setting_text(value: &toml::Value) -> Option<String> {
     match value {
         toml::Value::String(s) => Some(s.clone()),
@@ -22,6 +67,10 @@ pub fn check_settings(
     let mut problems = Vec::new();
     for key in given.keys() {
         if !specs.iter().any(|s| &s.name == key) {
+            if let Some(p) = landed_in_settings("target", target, key) {
+                problems.push(p);
+                continue;
+            }
             let known: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
             problems.push(format!(
                 "target {target}: unknown setting `{key}` (the plugin takes: {})",

@@ -1,4 +1,5 @@
 use super::*;
+use hub_plugin_sdk::{SettingSpec, SettingType};
 
 const GOOD: &str = r#"
 version = 1
@@ -215,4 +216,43 @@ fn settings_are_checked_against_the_plugin() {
         problems,
         vec!["target prisme: setting `run_limit` must be an integer, found `five`"]
     );
+}
+
+#[test]
+fn syntax_errors_keep_their_lines_and_caret() {
+    let text = "version = 1\n[store]\npath = \"x\" extra\n";
+    let e = Config::parse(Path::new("/site/hub.toml"), text).unwrap_err();
+    let shown = e.to_string();
+    assert!(shown.starts_with("/site/hub.toml: "), "{shown}");
+    let lines: Vec<&str> = shown.lines().collect();
+    assert!(lines.len() >= 4, "multi-line: {shown}");
+    let source = lines.iter().position(|l| l.contains("path = \"x\" extra"));
+    let source = source.expect("the offending line is shown");
+    let caret = lines[source + 1];
+    let column = caret.find('^').expect("a caret under the mistake");
+    assert_eq!(&lines[source][column..column + 5], "extra", "{shown}");
+}
+
+#[test]
+fn a_target_key_below_the_settings_line_says_where_it_landed() {
+    let text = r#"
+version = 1
+[plugins.prisme]
+path = "p.wasm"
+[[target]]
+name = "prisme"
+plugin = "prisme"
+transport = { type = "dir", path = "out" }
+[target.settings]
+municipality = "sermersooq"
+schedule = { times = ["05:00"], timezone = "America/Nuuk" }
+"#;
+    let e = Config::parse(Path::new("/site/hub.toml"), text).unwrap_err();
+    let shown = e.to_string();
+    assert!(
+        shown.contains("`schedule` landed in the settings table")
+            && shown.contains("move it above `[target.settings]`"),
+        "{shown}"
+    );
+    assert!(!shown.contains("must be a string"), "{shown}");
 }
