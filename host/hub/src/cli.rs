@@ -128,6 +128,10 @@ pub struct EnqueueArgs {
     /// Send at once after queueing (as a `realtime` target always does).
     #[arg(long)]
     pub send: bool,
+    /// The input's character encoding (default UTF-8), e.g. `windows-1252` for exports
+    /// from Windows software.
+    #[arg(long, value_name = "LABEL")]
+    pub encoding: Option<String>,
     #[command(flatten)]
     pub json: JsonArg,
 }

@@ -249,6 +249,16 @@ impl Config {
                     t.name
                 ));
             }
+            for (user, table) in &t.user_settings {
+                for (key, value) in table {
+                    if setting_text(value).is_none() {
+                        problems.push(format!(
+                            "target {}: user_settings.{user}.{key} must be a string, integer or boolean",
+                            t.name
+                        ));
+                    }
+                }
+            }
             for (key, value) in &t.settings {
                 if let Some(p) = settings::landed_in_settings("target", &t.name, key) {
                     problems.push(p);

@@ -14,6 +14,7 @@ const TARGET_KEYS: &[&str] = &[
     "sending",
     "credential",
     "user_credentials",
+    "user_settings",
     "retry",
     "max_batch",
     "schedule",

@@ -117,6 +117,11 @@ pub struct TargetConfig {
     /// Per-user credentials: user name = credential name.
     #[serde(default)]
     pub user_credentials: BTreeMap<String, String>,
+    /// Per-user plugin settings: user name = settings laid over `[target.settings]` when
+    /// that user sends (`--as anna`), so what the body says (Kita Planer's `benutzer_id`)
+    /// follows the certificate in use.
+    #[serde(default)]
+    pub user_settings: BTreeMap<String, toml::Table>,
     #[serde(default)]
     pub retry: RetryConfig,
     /// At most this many records per transfer (the plugin's own limit still applies).
