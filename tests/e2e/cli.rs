@@ -369,3 +369,35 @@ fn a_progress_bar_only_on_a_terminal() {
         "{text:?}"
     );
 }
+
+#[test]
+fn without_user_variables_a_resolution_is_signed_by_the_os_user() {
+    let site = Site::prisme("");
+    let text = "{\"id\":\"lonely\",\"kind\":\"posting\",\"page\":\"522\",\"fiscal_year\":\"2024\",\"machine_no\":\"00777\",\"posting_date\":\"20240131\",\"account\":\"4210100000\",\"amount_ore\":1000,\"dk\":\"D\"}\n";
+    let input = site.write("in.ndjson", text);
+    site.ok(&["enqueue", "prisme", input.to_str().unwrap()]);
+    site.ok(&["send", "prisme"]);
+    let out = site
+        .cmd(&["resolve", "lonely", "--reason", "booked by hand"])
+        .env_remove("USER")
+        .env_remove("USERNAME")
+        .env_remove("LOGNAME")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let me = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .unwrap();
+    let me = String::from_utf8_lossy(&me.stdout).trim().to_string();
+    assert!(!stdout.contains("by unknown"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("completed without import by {me}")),
+        "{stdout}"
+    );
+}
