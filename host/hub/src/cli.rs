@@ -219,9 +219,11 @@ pub struct JsonArg {
 /// Logs to stderr; `HUB_LOG` (e.g. `hub=debug`) overrides `-v`. Colour only on a
 /// terminal; `json` gives one JSON object a line for log collectors.
 pub fn init_logging(verbose: u8, format: &str) {
+    // The TLS stack's own log lines (rustls, suppaftp) repeat what the hub reports in one
+    // line (an untrusted certificate); they show from -vv on.
     let default = match verbose {
-        0 => "warn",
-        1 => "info",
+        0 => "warn,rustls=off,rustls_platform_verifier=off,suppaftp=off",
+        1 => "info,rustls=off,rustls_platform_verifier=off,suppaftp=off",
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("HUB_LOG")
