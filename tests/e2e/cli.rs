@@ -126,15 +126,25 @@ fn bad_lines_are_reported_with_their_numbers_and_nothing_is_queued() {
 }
 
 #[test]
-fn config_errors_are_one_line_naming_the_file_and_the_problem() {
+fn config_errors_name_the_file_and_the_problem() {
     let site = Site::prisme("");
     let text = std::fs::read_to_string(site.config()).unwrap();
 
     site.write_config(&text.replace("[runtime]", "[runtime]\ncolour = \"blue\""));
     let r = site.run(&["status"]);
     assert_eq!(r.code(), Some(1));
-    assert_eq!(r.stderr().lines().count(), 1, "{}", r.stderr());
-    assert!(r.stderr().contains("hub.toml") && r.stderr().contains("unknown field `colour`"));
+    // TOML's own report: the file and line first, the caret under the key, the reason.
+    let first = r.stderr().lines().next().unwrap_or_default().to_string();
+    assert!(
+        first.starts_with("hub: ") && first.contains("hub.toml") && first.contains("line 5"),
+        "{}",
+        r.stderr()
+    );
+    assert!(
+        r.stderr().contains("unknown field `colour`"),
+        "{}",
+        r.stderr()
+    );
 
     site.write_config(&text.replace(
         "organisation_unit = \"0956\"",
@@ -400,4 +410,27 @@ fn without_user_variables_a_resolution_is_signed_by_the_os_user() {
         stdout.contains(&format!("completed without import by {me}")),
         "{stdout}"
     );
+}
+
+#[test]
+fn a_dry_run_ends_like_the_real_send_when_part_of_a_batch_is_refused() {
+    let site = Site::prisme("");
+    let mut text = postings(1, 1);
+    text.push_str("{\"id\":\"lonely\",\"kind\":\"posting\",\"page\":\"522\",\"fiscal_year\":\"2024\",\"machine_no\":\"00777\",\"posting_date\":\"20240131\",\"account\":\"4210100000\",\"amount_ore\":1000,\"dk\":\"D\"}\n");
+    let input = site.write("in.ndjson", &text);
+    site.ok(&["enqueue", "prisme", input.to_str().unwrap()]);
+    let dry = site.run(&["send", "prisme", "--dry-run"]);
+    let real_code = {
+        let dry_out = dry.stdout();
+        assert_eq!(dry.code(), Some(0), "{dry_out}{}", dry.stderr());
+        assert!(
+            dry_out.contains("would send sermersooq/test/G/522-24-001-G.txt"),
+            "{dry_out}"
+        );
+        assert!(dry_out.contains("would fail record lonely"), "{dry_out}");
+        assert!(!dry_out.contains("nothing queued"), "{dry_out}");
+        assert!(site.files("out").is_empty(), "a dry run wrote files");
+        site.run(&["send", "prisme"]).code()
+    };
+    assert_eq!(real_code, dry.code());
 }
