@@ -377,32 +377,167 @@ fn inputs_hash(dirs: &[&Path], extra: &str) -> Result<u64> {
     Ok(h.finish())
 }
 
-/// The README's first command: the main job on the embedded default (SQLite + `dir`).
+/// The README's first command: the three targets on ./hub.toml. Prisme and RKI write into
+/// local folders; Kita Planer posts over HTTPS with a client certificate to the project's
+/// test server (`tests/servers/kitaplaner`), started here on loopback with a PKI it
+/// generates into `demo/kita-pki`. The configuration used is `demo/hub.toml`: ./hub.toml
+/// with this build's plugin folder and the test server's URL, CA and certificate filled in.
 fn demo(root: &Path) -> Result<()> {
-    run(cargo().current_dir(root).args(["build", "-p", "hub"]))?;
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
+    run(cargo().current_dir(root).args([
+        "build",
+        "-p",
+        "hub",
+        "-p",
+        "hub-test-kitaplaner-server",
+    ]))?;
+    let target_dir = target_dir(root);
     let hub = target_dir.join("debug").join("hub");
     let demo_dir = root.join("demo");
     if demo_dir.exists() {
         std::fs::remove_dir_all(&demo_dir).context("cannot clear ./demo")?;
     }
-    let step = |args: &[&str]| -> Result<()> {
-        eprintln!("\n$ hub {}", args.join(" "));
-        run(Command::new(&hub).current_dir(root).args(args))
-    };
-    step(&["plugins"])?;
-    step(&["enqueue", "prisme", "examples/prisme-postings.ndjson"])?;
-    step(&["enqueue", "rki", "examples/rki-cases.ndjson"])?;
-    step(&["send", "--all"])?;
-    step(&["status"])?;
-    step(&["log"])?;
-    eprintln!("\nDelivered files:");
-    for entry in walk(&demo_dir.join("outbox"))? {
-        eprintln!("  {}", entry.display());
+    std::fs::create_dir_all(&demo_dir)?;
+    let mut server = KitaServer::start(
+        &target_dir.join("debug").join("hub-test-kitaplaner-server"),
+        &demo_dir.join("kita-pki"),
+    )?;
+    let result = (|| -> Result<()> {
+        let config = demo_config(root, &demo_dir, &plugin_out_dir(root), &server)?;
+        let config = config.to_string_lossy().into_owned();
+        let step = |args: &[&str]| -> Result<()> {
+            eprintln!("\n$ hub {}", args.join(" "));
+            run(Command::new(&hub)
+                .current_dir(root)
+                .args(["--config", &config])
+                .args(args))
+        };
+        step(&["plugins"])?;
+        step(&["enqueue", "prisme", "examples/prisme-postings.ndjson"])?;
+        step(&["enqueue", "rki", "examples/rki-cases.ndjson"])?;
+        step(&["enqueue", "kita", "examples/kitaplaner-children.ndjson"])?;
+        step(&["send", "--all"])?;
+        step(&["status"])?;
+        step(&["log"])?;
+        eprintln!("\nDelivered files:");
+        for entry in walk(&demo_dir.join("outbox"))? {
+            eprintln!("  {}", entry.display());
+        }
+        eprintln!(
+            "Kita Planer: posted over mutual TLS to the test server at {}",
+            server.url
+        );
+        eprintln!(
+            "\nWhere to look:\n  \
+             hub --config {config} status            every transfer and its state\n  \
+             hub --config {config} log               the protocol log: what was sent, what came back\n  \
+             hub --config {config} status --files    one row per file (Prisme: page 333)\n  \
+             hub --config {config} serve             the status page on http://127.0.0.1:8080/\n  \
+             demo/outbox/                          the delivered Prisme and RKI files\n  \
+             demo/hub.db, demo/hub.toml            the store and the configuration used\n  \
+             demo/kita-pki/                        the generated test PKI (CA, .p12 files)"
+        );
+        Ok(())
+    })();
+    server.stop();
+    result
+}
+
+/// The Kita Planer test server, running for the demo.
+struct KitaServer {
+    child: std::process::Child,
+    url: String,
+    ca: String,
+    p12: String,
+    password: String,
+}
+
+impl KitaServer {
+    fn start(exe: &Path, pki: &Path) -> Result<KitaServer> {
+        use std::io::BufRead;
+        let mut child = Command::new(exe)
+            .arg("--dir")
+            .arg(pki)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .with_context(|| format!("cannot start {}", exe.display()))?;
+        let stdout = child.stdout.take().context("the test server's output")?;
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let (mut url, mut ca, mut p12, mut password) = (None, None, None, None);
+        for line in lines.by_ref() {
+            let line = line?;
+            let mut words = line.split_whitespace();
+            match words.next() {
+                Some("url") => url = words.next().map(str::to_string),
+                Some("ca") => ca = words.next().map(str::to_string),
+                Some("client") => {
+                    p12 = words.next().map(str::to_string);
+                    password = words.nth(1).map(str::to_string);
+                }
+                Some("serving") => break,
+                _ => {}
+            }
+        }
+        std::thread::spawn(move || for _ in lines {});
+        let (Some(url), Some(ca), Some(p12), Some(password)) = (url, ca, p12, password) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("the Kita Planer test server did not start (no url/ca/client lines)");
+        };
+        Ok(KitaServer {
+            child,
+            url,
+            ca,
+            p12,
+            password,
+        })
     }
-    Ok(())
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `demo/hub.toml`: ./hub.toml with paths relative to `demo/`, the plugins from
+/// `plugins`, and a Kita Planer target on the running test server.
+fn demo_config(root: &Path, demo: &Path, plugins: &Path, server: &KitaServer) -> Result<PathBuf> {
+    let text = std::fs::read_to_string(root.join("hub.toml")).context("cannot read ./hub.toml")?;
+    let plugins = plugins.display().to_string();
+    let mut text = text
+        .replace("\"target/plugins/", &format!("\"{plugins}/"))
+        .replace("\"demo/", "\"");
+    let pw = demo.join("kita-central.pw");
+    std::fs::write(&pw, format!("{}\n", server.password))?;
+    text.push_str(&format!(
+        r#"
+# Added by `cargo xtask demo`: Kita Planer over HTTPS with a client certificate, against
+# the project's test server on loopback and the test PKI it generated.
+[credentials.kita-central]
+p12 = "{p12}"
+password_file = "kita-central.pw"
+
+[[target]]
+name = "kita"
+plugin = "kitaplaner"
+credential = "kita-central"
+transport = {{ type = "http", url = "{url}", ca_file = "{ca}", timeout_ms = 10000 }}
+
+[target.settings]
+benutzer_id = "forcare-central"
+traeger = "T-4711"
+
+# `hub serve` offers the status page and the API here.
+[api]
+listen = "127.0.0.1:8080"
+"#,
+        p12 = server.p12,
+        url = server.url,
+        ca = server.ca,
+    ));
+    let file = demo.join("hub.toml");
+    std::fs::write(&file, text)?;
+    Ok(file)
 }
 
 fn walk(dir: &Path) -> Result<Vec<PathBuf>> {

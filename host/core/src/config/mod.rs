@@ -260,13 +260,17 @@ impl Config {
                 }
             }
             for (key, value) in &t.settings {
-                if let Some(p) = settings::landed_in_settings("target", &t.name, key) {
-                    problems.push(p);
-                } else if setting_text(value).is_none() {
-                    problems.push(format!(
-                        "target {}: setting `{key}` must be a string, integer or boolean",
-                        t.name
-                    ));
+                // A scalar may be a plugin setting of the same name (RKI's `sender`);
+                // only a value no setting can have is named as a misplaced key here.
+                if setting_text(value).is_none() {
+                    problems.push(
+                        settings::landed_in_settings("target", &t.name, key).unwrap_or_else(|| {
+                            format!(
+                                "target {}: setting `{key}` must be a string, integer or boolean",
+                                t.name
+                            )
+                        }),
+                    );
                 }
             }
         }
@@ -300,13 +304,17 @@ impl Config {
                 problems.push(format!("inbound {}: limits must be at least 1", i.name));
             }
             for (key, value) in &i.settings {
-                if let Some(p) = settings::landed_in_settings("inbound", &i.name, key) {
-                    problems.push(p);
-                } else if setting_text(value).is_none() {
-                    problems.push(format!(
-                        "inbound {}: setting `{key}` must be a string, integer or boolean",
-                        i.name
-                    ));
+                // A scalar may be a plugin setting of the same name (RKI's `sender`);
+                // only a value no setting can have is named as a misplaced key here.
+                if setting_text(value).is_none() {
+                    problems.push(
+                        settings::landed_in_settings("inbound", &i.name, key).unwrap_or_else(|| {
+                            format!(
+                                "inbound {}: setting `{key}` must be a string, integer or boolean",
+                                i.name
+                            )
+                        }),
+                    );
                 }
             }
         }

@@ -255,4 +255,10 @@ schedule = { times = ["05:00"], timezone = "America/Nuuk" }
         "{shown}"
     );
     assert!(!shown.contains("must be a string"), "{shown}");
+    // A scalar of the same name as a target key may be a plugin setting (RKI's `sender`).
+    let ok = text.replace(
+        "schedule = { times = [\"05:00\"], timezone = \"America/Nuuk\" }",
+        "sender = \"1.01.0.02.\"",
+    );
+    Config::parse(Path::new("/site/hub.toml"), &ok).unwrap();
 }
