@@ -126,15 +126,25 @@ fn bad_lines_are_reported_with_their_numbers_and_nothing_is_queued() {
 }
 
 #[test]
-fn config_errors_are_one_line_naming_the_file_and_the_problem() {
+fn config_errors_name_the_file_and_the_problem() {
     let site = Site::prisme("");
     let text = std::fs::read_to_string(site.config()).unwrap();
 
     site.write_config(&text.replace("[runtime]", "[runtime]\ncolour = \"blue\""));
     let r = site.run(&["status"]);
     assert_eq!(r.code(), Some(1));
-    assert_eq!(r.stderr().lines().count(), 1, "{}", r.stderr());
-    assert!(r.stderr().contains("hub.toml") && r.stderr().contains("unknown field `colour`"));
+    // TOML's own report: the file and line first, the caret under the key, the reason.
+    let first = r.stderr().lines().next().unwrap_or_default().to_string();
+    assert!(
+        first.starts_with("hub: ") && first.contains("hub.toml") && first.contains("line 5"),
+        "{}",
+        r.stderr()
+    );
+    assert!(
+        r.stderr().contains("unknown field `colour`"),
+        "{}",
+        r.stderr()
+    );
 
     site.write_config(&text.replace(
         "organisation_unit = \"0956\"",
@@ -275,6 +285,68 @@ fn init_writes_a_config_that_works() {
 }
 
 #[test]
+fn init_in_an_empty_folder_passes_check_where_the_plugins_are_installed() {
+    let plugins = crate::common::plugin("prisme");
+    let plugins = plugins.parent().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("hub.toml");
+    let hub = |args: &[&str]| {
+        std::process::Command::new(crate::common::HUB)
+            .current_dir(dir.path())
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .env("HUB_PLUGIN_DIR", plugins)
+            .output()
+            .unwrap()
+    };
+    let r = hub(&["init"]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let r = hub(&["check"]);
+    assert!(
+        r.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&r.stdout),
+        String::from_utf8_lossy(&r.stderr)
+    );
+    // --plugin-dir overrides; a folder without the plugins is named at once.
+    let r = hub(&["init", "--force", "--plugin-dir", "/nonexistent/plugins"]);
+    assert!(r.status.success());
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        err.contains("no prisme.wasm in /nonexistent/plugins"),
+        "{err}"
+    );
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(
+        text.contains("path = \"/nonexistent/plugins/prisme.wasm\""),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_toml_syntax_error_keeps_its_caret_under_the_mistake() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("hub.toml");
+    std::fs::write(&config, "version = 1\n[store]\npath = \"x\" extra\n").unwrap();
+    let r = std::process::Command::new(crate::common::HUB)
+        .arg("--config")
+        .arg(&config)
+        .arg("status")
+        .output()
+        .unwrap();
+    assert_eq!(r.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&r.stderr);
+    let lines: Vec<&str> = err.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.contains("path = \"x\" extra"))
+        .unwrap_or_else(|| panic!("{err}"));
+    let column = lines[at + 1].find('^').unwrap_or_else(|| panic!("{err}"));
+    assert_eq!(&lines[at][column..column + 5], "extra", "{err}");
+}
+
+#[test]
 fn a_progress_bar_only_on_a_terminal() {
     let site = Site::prisme("");
     let input = site.write("in.ndjson", &crate::common::postings(3, 1));
@@ -306,4 +378,59 @@ fn a_progress_bar_only_on_a_terminal() {
         text.contains("\rprisme: [##############################] 4/4 records"),
         "{text:?}"
     );
+}
+
+#[test]
+fn without_user_variables_a_resolution_is_signed_by_the_os_user() {
+    let site = Site::prisme("");
+    let text = "{\"id\":\"lonely\",\"kind\":\"posting\",\"page\":\"522\",\"fiscal_year\":\"2024\",\"machine_no\":\"00777\",\"posting_date\":\"20240131\",\"account\":\"4210100000\",\"amount_ore\":1000,\"dk\":\"D\"}\n";
+    let input = site.write("in.ndjson", text);
+    site.ok(&["enqueue", "prisme", input.to_str().unwrap()]);
+    site.ok(&["send", "prisme"]);
+    let out = site
+        .cmd(&["resolve", "lonely", "--reason", "booked by hand"])
+        .env_remove("USER")
+        .env_remove("USERNAME")
+        .env_remove("LOGNAME")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let me = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .unwrap();
+    let me = String::from_utf8_lossy(&me.stdout).trim().to_string();
+    assert!(!stdout.contains("by unknown"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("completed without import by {me}")),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_dry_run_ends_like_the_real_send_when_part_of_a_batch_is_refused() {
+    let site = Site::prisme("");
+    let mut text = postings(1, 1);
+    text.push_str("{\"id\":\"lonely\",\"kind\":\"posting\",\"page\":\"522\",\"fiscal_year\":\"2024\",\"machine_no\":\"00777\",\"posting_date\":\"20240131\",\"account\":\"4210100000\",\"amount_ore\":1000,\"dk\":\"D\"}\n");
+    let input = site.write("in.ndjson", &text);
+    site.ok(&["enqueue", "prisme", input.to_str().unwrap()]);
+    let dry = site.run(&["send", "prisme", "--dry-run"]);
+    let real_code = {
+        let dry_out = dry.stdout();
+        assert_eq!(dry.code(), Some(0), "{dry_out}{}", dry.stderr());
+        assert!(
+            dry_out.contains("would send sermersooq/test/G/522-24-001-G.txt"),
+            "{dry_out}"
+        );
+        assert!(dry_out.contains("would fail record lonely"), "{dry_out}");
+        assert!(!dry_out.contains("nothing queued"), "{dry_out}");
+        assert!(site.files("out").is_empty(), "a dry run wrote files");
+        site.run(&["send", "prisme"]).code()
+    };
+    assert_eq!(real_code, dry.code());
 }

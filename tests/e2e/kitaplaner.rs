@@ -49,6 +49,7 @@ name = "kita"
 plugin = "kitaplaner"
 credential = "kita-central"
 user_credentials = {{ anna = "kita-anna" }}
+user_settings = {{ anna = {{ benutzer_id = "anna.k" }} }}
 retry = {{ attempts = 3, backoff_ms = 0 }}
 transport = {{ type = "http", url = "{url}", ca_file = "{ca}", timeout_ms = 5000 }}
 [target.settings]
@@ -291,6 +292,17 @@ fn a_user_with_their_own_certificate_uses_it_others_use_the_central_one() {
         cns,
         [pki().client_legacy.cn.clone(), pki().client.cn.clone()]
     );
+    // The body names the user whose certificate it travels with.
+    let users: Vec<String> = srv
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST")
+        .map(|r| {
+            let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+            body["benutzerId"].as_str().unwrap_or_default().to_string()
+        })
+        .collect();
+    assert_eq!(users, ["anna.k", "forcare-central"]);
     let log: serde_json::Value = serde_json::from_str(&site.ok(&["log", "--json"])).unwrap();
     assert_eq!(log[0]["credential"], "kita-anna");
     assert_eq!(log[1]["credential"], "kita-central");
@@ -398,4 +410,52 @@ fn a_newer_snapshot_replaces_the_queued_one_and_only_it_is_sent() {
     assert_eq!(got.len(), 1);
     assert_eq!(got[0]["VER_GRUPPE"], "Delfine");
     assert_eq!(site.status()["targets"][0]["superseded"], 1);
+}
+
+#[test]
+fn a_windows_1252_export_is_read_when_its_encoding_is_named() {
+    let srv = server::start(pki(), Behaviour::default());
+    let site = site(&srv, &pki().client);
+    let line = "{\"id\":\"c1\",\"kind\":\"child\",\"KITA_ID_EXTERN\":\"010570012\",\"KIND_ID_EXTERN\":\"K1\",\"SB1_VORNAME\":\"J\u{f6}rg\",\"VER_VERTRAG_AB\":\"01.08.2024\"}\n";
+    let (latin, _, _) = encoding_rs::WINDOWS_1252.encode(line);
+    let input = site.path("export.ndjson");
+    std::fs::write(&input, &latin).unwrap();
+    let r = site.run(&["enqueue", "kita", input.to_str().unwrap()]);
+    assert_eq!(r.code(), Some(1));
+    assert!(
+        r.stderr().contains("line 1, byte 94") && r.stderr().contains("--encoding"),
+        "{}",
+        r.stderr()
+    );
+    site.ok(&[
+        "enqueue",
+        "kita",
+        input.to_str().unwrap(),
+        "--encoding",
+        "windows-1252",
+    ]);
+    site.ok(&["send", "kita"]);
+    let records = srv.records();
+    assert_eq!(records[0]["SB1_VORNAME"], "J\u{f6}rg");
+}
+
+#[test]
+fn every_bad_field_of_every_bad_line_in_one_run() {
+    let srv = server::start(pki(), Behaviour::default());
+    let site = site(&srv, &pki().client);
+    let text = "{\"id\":\"a\",\"kind\":\"child\",\"KITA_ID_EXTERN\":\"1\",\"KIND_ID_EXTERN\":\"K1\",\"KIND_GEBDATUM\":\"2021-11-05\",\"KIND_LIEBLINGSFARBE\":\"blau\"}\n\
+                {\"id\":\"b\",\"kind\":\"child\",\"KITA_ID_EXTERN\":\"1\",\"KIND_ID_EXTERN\":\"K2\",\"VER_VERTRAG_AB\":\"01.08.2024\",\"WOHNHAFT_BEI\":\"oma\"}\n";
+    let input = site.write("bad.ndjson", text);
+    let r = site.run(&["enqueue", "kita", input.to_str().unwrap()]);
+    assert_eq!(r.code(), Some(1));
+    let err = r.stderr();
+    for part in [
+        "KIND_GEBDATUM: `2021-11-05`",
+        "KIND_LIEBLINGSFARBE: unknown key",
+        "VER_VERTRAG_AB: is missing",
+        "WOHNHAFT_BEI",
+    ] {
+        assert!(err.contains(part), "{part}: {err}");
+    }
+    assert!(err.contains("line 1") && err.contains("line 2"), "{err}");
 }

@@ -282,6 +282,7 @@ fn over_ftps_a_wrong_password_or_municipality_is_refused_and_records_stay_queued
     let r = site.run(&["send", "prisme"]);
     assert_eq!(r.code(), Some(1));
     assert!(r.stderr().contains("refused"), "{}", r.stderr());
+    assert!(!r.stderr().contains("530 530"), "{}", r.stderr());
     assert!(!r.stderr().contains(&server.password));
     assert_eq!(site.status()["targets"][0]["queued"], 2);
 
@@ -363,4 +364,23 @@ fn over_sftp_with_a_key_every_file_arrives_once_even_after_kill_9_before_the_ren
         "{:?}",
         tree(&root)
     );
+}
+
+#[test]
+fn over_ftps_an_untrusted_certificate_is_one_line_without_the_tls_stacks_log() {
+    let server = hub_test_ftp_server::FtpServer::start("sermersooq").expect("proftpd");
+    let site = Site::prisme("");
+    ftps(&site, &server, "sermersooq");
+    // No ca_file: the platform's roots, which do not know the test CA.
+    let text = std::fs::read_to_string(site.config()).unwrap();
+    let ca = format!(", ca_file = \"{}\"", server.ca_pem.display());
+    site.write_config(&text.replacen(&ca, "", 1));
+    let file = site.write("in.ndjson", &postings(1, 1));
+    site.ok(&["enqueue", "prisme", file.to_str().unwrap()]);
+    let r = site.run(&["send", "prisme"]);
+    assert_eq!(r.code(), Some(1));
+    let err = r.stderr();
+    assert!(err.contains("TLS"), "{err}");
+    assert!(!err.contains("ERROR") && !err.contains("WARN"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
 }

@@ -10,8 +10,8 @@ fn csvdrop() -> PathBuf {
     let p = plugin_dir().join("csvdrop.wasm");
     assert!(
         p.exists(),
-        "{} is missing: the Python plugin is built by `cargo xtask plugins` only when componentize-py \
-         is installed: `pip install -r plugins/csvdrop/requirements.txt`, then `cargo xtask plugins`",
+        "{} is missing: `cargo xtask plugins` builds it with the pinned componentize-py, which it \
+         installs into <target dir>/py; its output says in one line why it could not",
         p.display()
     );
     p

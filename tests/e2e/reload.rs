@@ -313,3 +313,22 @@ fn a_replacement_that_breaks_the_pin_is_refused_until_the_pin_moves_with_sighup(
     serve.stop();
     assert_eq!(delivered(&site), ["d1 2.0.0"]);
 }
+
+#[test]
+fn a_slot_missed_while_the_hub_was_off_runs_once_at_the_next_start() {
+    let site = site();
+    // On from 12:00:00 to (at most) 12:00:30: no slot fell while it ran.
+    let serve = Serve::start(&site);
+    let mut serve = serve;
+    serve.wait_for(&["hub serve: 1 scheduled target"]);
+    serve.stop();
+    // Off over the 12:01 … 12:05 slots; records were queued meanwhile.
+    enqueue(&site, &["a", "b"]);
+    site.write("now.txt", "2024-02-01T12:05:30Z");
+    let mut serve = Serve::start(&site);
+    serve.wait_for(&["a slot was missed while the hub was off", "echo"]);
+    // The clock stays at 12:05:30 (the next slot is 12:06): only the catch-up run sends.
+    run_slot(&site, "2024-02-01T12:05:30Z", "echo-000001.txt");
+    serve.stop();
+    assert_eq!(site.files("out"), ["echo-000001.txt"]);
+}

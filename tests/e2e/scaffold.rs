@@ -175,3 +175,30 @@ fn a_scaffolded_plugin_passes_its_golden_test_builds_and_runs_in_the_sandbox() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+#[test]
+fn plugin_build_leaves_no_component_behind_when_the_hub_would_refuse_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("importer.wasm");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/plugins/importer");
+    let r = hub(&[
+        "plugin",
+        "build",
+        dir.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(r.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        err.contains("imports what the hub does not provide"),
+        "{err}"
+    );
+    assert!(
+        !out.exists(),
+        "a refused component was left at {}",
+        out.display()
+    );
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+}

@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the FTPS and SFTP test servers need (tests/servers/ftp and
 # tests/servers/ssh): proftpd with mod_tls (proftpd-mod-crypto) and OpenSSH's sshd; and
-# headless Chromium with its WebDriver and wrk for `hub serve`'s page test and benchmark.
-# Idempotent and quiet: does nothing when everything is already there. Needs root (or sudo).
+# headless Chromium with its WebDriver and wrk for `hub serve`'s page test and benchmark;
+# python3 with venv, where `cargo xtask` installs the pinned componentize-py.
+# `install.sh python` installs only the last group (what `cargo xtask demo` needs).
+# Idempotent and quiet: does nothing when everything is already there. Needs root (or sudo);
+# when it cannot install, it says in one line on stderr what is missing and why.
 set -euo pipefail
 
 # openssl: `openssl passwd -6` hashes the FTP test password. openssh-server brings
 # openssh-client (ssh-keygen). unshare (util-linux) and useradd (passwd) are in every Debian.
 # chromium + chromium-driver: the status page's browser test (WebDriver on loopback);
 # wrk: `cargo xtask bench-api`.
-packages=(proftpd-core proftpd-mod-crypto openssh-server openssl chromium chromium-driver wrk)
+python=(python3 python3-venv)
+packages=(proftpd-core proftpd-mod-crypto openssh-server openssl chromium chromium-driver wrk "${python[@]}")
+[ "${1:-}" = python ] && packages=("${python[@]}")
 
 missing=()
 for p in "${packages[@]}"; do
@@ -20,7 +25,14 @@ done
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 SUDO=""
-[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+if [ "$(id -u)" -ne 0 ]; then
+    if ! sudo -n true 2>/dev/null; then
+        echo "not root and no password-less sudo, so these are missing: ${missing[*]}" >&2
+        exit 1
+    fi
+    SUDO="sudo"
+fi
+command -v apt-get >/dev/null || { echo "no apt-get (not Debian), so these are missing: ${missing[*]}" >&2; exit 1; }
 export DEBIAN_FRONTEND=noninteractive
 # Package scripts must not start the system's proftpd or sshd: the tests start their own.
 policy_added=""
@@ -32,5 +44,10 @@ fi
 cleanup() { [ -n "$policy_added" ] && $SUDO rm -f /usr/sbin/policy-rc.d; true; }
 trap cleanup EXIT
 
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+log=$(mktemp)
+if ! { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
+    echo "apt-get could not install ${missing[*]}: $(grep -E '^(E|Err):' "$log" | tail -1)" >&2
+    rm -f "$log"
+    exit 1
+fi
+rm -f "$log"

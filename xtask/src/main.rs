@@ -7,9 +7,14 @@
 //! `target/plugins/<name>.wasm`, where hub.toml, the tests and the benchmarks find them.
 //!
 //! Python plugins (a folder under `plugins/` with `app.py` and `requirements.txt`) are
-//! built with `componentize-py` at the version pinned in their `requirements.txt`, when it
-//! is installed; without it they are skipped with a note (their tests then fail and say how
-//! to build them).
+//! built with `componentize-py` at the version pinned in their `requirements.txt`. When
+//! that version is not on PATH, xtask installs it into a project-local virtual environment
+//! (`<target dir>/py`); where it cannot (no python3, no venv module, no network) it says so
+//! in one line and skips the Python plugins (their tests then fail and say the same).
+//!
+//! `test` and `demo` first install the Debian packages they need (`tests/servers/install.sh`:
+//! the test servers, and python3 with venv for componentize-py), or say in one line what
+//! they could not install and why.
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -28,8 +33,8 @@ fn main() -> Result<()> {
     match cmd {
         "plugins" => build_plugins(&root).map(|_| ()),
         "test" => {
+            install_packages(&root, &[]);
             build_plugins(&root)?;
-            install_test_servers(&root);
             // The end-to-end tests find the plugins here, also with CARGO_TARGET_DIR set.
             let plugins = plugin_out_dir(&root);
             run(cargo()
@@ -39,6 +44,7 @@ fn main() -> Result<()> {
                 .env("HUB_PLUGIN_DIR", plugins))
         }
         "demo" => {
+            install_packages(&root, &["python"]);
             build_plugins(&root)?;
             demo(&root)
         }
@@ -70,20 +76,30 @@ fn main() -> Result<()> {
     }
 }
 
-/// Installs the Debian packages of the FTPS/SFTP test servers when they are missing
-/// (`tests/servers/install.sh`, idempotent). Without root this only warns: the tests
-/// that need the servers then fail and say what to install.
-fn install_test_servers(root: &Path) {
+/// Installs the Debian packages the tests (or, with `groups`, only those groups: `python`)
+/// need when they are missing (`tests/servers/install.sh`, idempotent). Where that fails
+/// (no root, no sudo, no network) it says so in one line and goes on: the tests that need
+/// them then fail and say what is missing.
+fn install_packages(root: &Path, groups: &[&str]) {
     let script = root.join("tests/servers/install.sh");
     if !script.exists() {
         return;
     }
-    match Command::new("bash").arg(&script).status() {
-        Ok(s) if s.success() => {}
-        Ok(s) => eprintln!(
-            "xtask: {} failed ({s}); FTPS/SFTP tests will fail",
-            script.display()
-        ),
+    let out = Command::new("bash").arg(&script).args(groups).output();
+    match out {
+        Ok(o) if o.status.success() => {}
+        Ok(o) => {
+            let stderr = String::from_utf8_lossy(&o.stderr);
+            let why = stderr
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("no reason given");
+            eprintln!(
+                "xtask: could not install the Debian packages ({}): {why}",
+                script.display()
+            );
+        }
         Err(e) => eprintln!("xtask: cannot run {}: {e}", script.display()),
     }
 }
@@ -196,12 +212,9 @@ fn pinned_componentize_py(requirements: &Path) -> Result<String> {
         })
 }
 
-/// The installed componentize-py's version, or `None` when it is not installed.
-fn installed_componentize_py() -> Option<String> {
-    let out = Command::new("componentize-py")
-        .arg("--version")
-        .output()
-        .ok()?;
+/// The componentize-py at `exe`: its version, or `None` when it is not there.
+fn componentize_py_version(exe: &Path) -> Option<String> {
+    let out = Command::new(exe).arg("--version").output().ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
     out.status.success().then(|| {
         text.trim()
@@ -210,6 +223,84 @@ fn installed_componentize_py() -> Option<String> {
             .unwrap_or_default()
             .to_string()
     })
+}
+
+/// A componentize-py of the pinned version: on PATH, else in the project-local virtual
+/// environment `<target dir>/py`, which is created and filled from `requirements` when
+/// needed. `Err` says in one line why there is none.
+fn componentize_py(root: &Path, requirements: &Path, pinned: &str) -> Result<PathBuf, String> {
+    let on_path = PathBuf::from("componentize-py");
+    if componentize_py_version(&on_path).as_deref() == Some(pinned) {
+        return Ok(on_path);
+    }
+    let venv = target_dir(root).join("py");
+    let exe = venv.join("bin").join("componentize-py");
+    if componentize_py_version(&exe).as_deref() == Some(pinned) {
+        return Ok(exe);
+    }
+    let python = venv.join("bin").join("python");
+    if !python.exists() {
+        eprintln!(
+            "xtask: installing componentize-py {pinned} into {}",
+            venv.display()
+        );
+        let out = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .output()
+            .map_err(|e| {
+                format!(
+                    "python3 is not available ({e}); Debian: apt-get install python3 python3-venv"
+                )
+            })?;
+        if !out.status.success() {
+            let _ = std::fs::remove_dir_all(&venv);
+            return Err(format!(
+                "`python3 -m venv` failed ({}); Debian: apt-get install python3-venv",
+                last_line(&out.stderr)
+            ));
+        }
+    }
+    let out = Command::new(&python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+        ])
+        .arg(requirements)
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "pip install -r {} failed: {}",
+            requirements.display(),
+            last_line(&out.stderr)
+        ));
+    }
+    match componentize_py_version(&exe) {
+        Some(v) if v == pinned => Ok(exe),
+        Some(v) => Err(format!("{} is {v}, not the pinned {pinned}", exe.display())),
+        None => Err(format!("{} does not run after pip install", exe.display())),
+    }
+}
+
+fn last_line(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("no message")
+        .trim()
+        .to_string()
+}
+
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
 }
 
 /// Builds every Python plugin (`plugins/<name>/app.py`) into `target/plugins/<name>.wasm`.
@@ -232,21 +323,16 @@ fn build_python_plugins(root: &Path, out_dir: &Path) -> Result<Vec<PathBuf>> {
             .to_string();
         let requirements = dir.join("requirements.txt");
         let pinned = pinned_componentize_py(&requirements)?;
-        let Some(installed) = installed_componentize_py() else {
-            eprintln!(
-                "xtask: skipping the Python plugin plugins/{name}: componentize-py is not installed \
-                 (pip install -r {})",
-                requirements.display()
-            );
-            continue;
+        let tool = match componentize_py(root, &requirements, &pinned) {
+            Ok(tool) => tool,
+            Err(why) => {
+                eprintln!(
+                    "xtask: skipping the Python plugin plugins/{name}: no componentize-py {pinned}: {why}"
+                );
+                continue;
+            }
         };
-        if installed != pinned {
-            bail!(
-                "plugins/{name} pins componentize-py {pinned}, but {installed} is installed: \
-                 pip install -r {}",
-                requirements.display()
-            );
-        }
+        let installed = &pinned;
         let dest = out_dir.join(format!("{name}.wasm"));
         let stamp = out_dir.join(format!("{name}.wasm.inputs"));
         let inputs = format!("{:016x}", inputs_hash(&[&dir, &root.join("wit")], &pinned)?);
@@ -257,7 +343,7 @@ fn build_python_plugins(root: &Path, out_dir: &Path) -> Result<Vec<PathBuf>> {
         }
         eprintln!("xtask: building plugins/{name} with componentize-py {installed}");
         let tmp = out_dir.join(format!(".{name}.wasm.tmp"));
-        run(Command::new("componentize-py")
+        run(Command::new(&tool)
             .current_dir(out_dir)
             .arg("-d")
             .arg(root.join("wit"))
@@ -291,32 +377,167 @@ fn inputs_hash(dirs: &[&Path], extra: &str) -> Result<u64> {
     Ok(h.finish())
 }
 
-/// The README's first command: the main job on the embedded default (SQLite + `dir`).
+/// The README's first command: the three targets on ./hub.toml. Prisme and RKI write into
+/// local folders; Kita Planer posts over HTTPS with a client certificate to the project's
+/// test server (`tests/servers/kitaplaner`), started here on loopback with a PKI it
+/// generates into `demo/kita-pki`. The configuration used is `demo/hub.toml`: ./hub.toml
+/// with this build's plugin folder and the test server's URL, CA and certificate filled in.
 fn demo(root: &Path) -> Result<()> {
-    run(cargo().current_dir(root).args(["build", "-p", "hub"]))?;
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
+    run(cargo().current_dir(root).args([
+        "build",
+        "-p",
+        "hub",
+        "-p",
+        "hub-test-kitaplaner-server",
+    ]))?;
+    let target_dir = target_dir(root);
     let hub = target_dir.join("debug").join("hub");
     let demo_dir = root.join("demo");
     if demo_dir.exists() {
         std::fs::remove_dir_all(&demo_dir).context("cannot clear ./demo")?;
     }
-    let step = |args: &[&str]| -> Result<()> {
-        eprintln!("\n$ hub {}", args.join(" "));
-        run(Command::new(&hub).current_dir(root).args(args))
-    };
-    step(&["plugins"])?;
-    step(&["enqueue", "prisme", "examples/prisme-postings.ndjson"])?;
-    step(&["enqueue", "rki", "examples/rki-cases.ndjson"])?;
-    step(&["send", "--all"])?;
-    step(&["status"])?;
-    step(&["log"])?;
-    eprintln!("\nDelivered files:");
-    for entry in walk(&demo_dir.join("outbox"))? {
-        eprintln!("  {}", entry.display());
+    std::fs::create_dir_all(&demo_dir)?;
+    let mut server = KitaServer::start(
+        &target_dir.join("debug").join("hub-test-kitaplaner-server"),
+        &demo_dir.join("kita-pki"),
+    )?;
+    let result = (|| -> Result<()> {
+        let config = demo_config(root, &demo_dir, &plugin_out_dir(root), &server)?;
+        let config = config.to_string_lossy().into_owned();
+        let step = |args: &[&str]| -> Result<()> {
+            eprintln!("\n$ hub {}", args.join(" "));
+            run(Command::new(&hub)
+                .current_dir(root)
+                .args(["--config", &config])
+                .args(args))
+        };
+        step(&["plugins"])?;
+        step(&["enqueue", "prisme", "examples/prisme-postings.ndjson"])?;
+        step(&["enqueue", "rki", "examples/rki-cases.ndjson"])?;
+        step(&["enqueue", "kita", "examples/kitaplaner-children.ndjson"])?;
+        step(&["send", "--all"])?;
+        step(&["status"])?;
+        step(&["log"])?;
+        eprintln!("\nDelivered files:");
+        for entry in walk(&demo_dir.join("outbox"))? {
+            eprintln!("  {}", entry.display());
+        }
+        eprintln!(
+            "Kita Planer: posted over mutual TLS to the test server at {}",
+            server.url
+        );
+        eprintln!(
+            "\nWhere to look:\n  \
+             hub --config {config} status            every transfer and its state\n  \
+             hub --config {config} log               the protocol log: what was sent, what came back\n  \
+             hub --config {config} status --files    one row per file (Prisme: page 333)\n  \
+             hub --config {config} serve             the status page on http://127.0.0.1:8080/\n  \
+             demo/outbox/                          the delivered Prisme and RKI files\n  \
+             demo/hub.db, demo/hub.toml            the store and the configuration used\n  \
+             demo/kita-pki/                        the generated test PKI (CA, .p12 files)"
+        );
+        Ok(())
+    })();
+    server.stop();
+    result
+}
+
+/// The Kita Planer test server, running for the demo.
+struct KitaServer {
+    child: std::process::Child,
+    url: String,
+    ca: String,
+    p12: String,
+    password: String,
+}
+
+impl KitaServer {
+    fn start(exe: &Path, pki: &Path) -> Result<KitaServer> {
+        use std::io::BufRead;
+        let mut child = Command::new(exe)
+            .arg("--dir")
+            .arg(pki)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .with_context(|| format!("cannot start {}", exe.display()))?;
+        let stdout = child.stdout.take().context("the test server's output")?;
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let (mut url, mut ca, mut p12, mut password) = (None, None, None, None);
+        for line in lines.by_ref() {
+            let line = line?;
+            let mut words = line.split_whitespace();
+            match words.next() {
+                Some("url") => url = words.next().map(str::to_string),
+                Some("ca") => ca = words.next().map(str::to_string),
+                Some("client") => {
+                    p12 = words.next().map(str::to_string);
+                    password = words.nth(1).map(str::to_string);
+                }
+                Some("serving") => break,
+                _ => {}
+            }
+        }
+        std::thread::spawn(move || for _ in lines {});
+        let (Some(url), Some(ca), Some(p12), Some(password)) = (url, ca, p12, password) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("the Kita Planer test server did not start (no url/ca/client lines)");
+        };
+        Ok(KitaServer {
+            child,
+            url,
+            ca,
+            p12,
+            password,
+        })
     }
-    Ok(())
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `demo/hub.toml`: ./hub.toml with paths relative to `demo/`, the plugins from
+/// `plugins`, and a Kita Planer target on the running test server.
+fn demo_config(root: &Path, demo: &Path, plugins: &Path, server: &KitaServer) -> Result<PathBuf> {
+    let text = std::fs::read_to_string(root.join("hub.toml")).context("cannot read ./hub.toml")?;
+    let plugins = plugins.display().to_string();
+    let mut text = text
+        .replace("\"target/plugins/", &format!("\"{plugins}/"))
+        .replace("\"demo/", "\"");
+    let pw = demo.join("kita-central.pw");
+    std::fs::write(&pw, format!("{}\n", server.password))?;
+    text.push_str(&format!(
+        r#"
+# Added by `cargo xtask demo`: Kita Planer over HTTPS with a client certificate, against
+# the project's test server on loopback and the test PKI it generated.
+[credentials.kita-central]
+p12 = "{p12}"
+password_file = "kita-central.pw"
+
+[[target]]
+name = "kita"
+plugin = "kitaplaner"
+credential = "kita-central"
+transport = {{ type = "http", url = "{url}", ca_file = "{ca}", timeout_ms = 10000 }}
+
+[target.settings]
+benutzer_id = "forcare-central"
+traeger = "T-4711"
+
+# `hub serve` offers the status page and the API here.
+[api]
+listen = "127.0.0.1:8080"
+"#,
+        p12 = server.p12,
+        url = server.url,
+        ca = server.ca,
+    ));
+    let file = demo.join("hub.toml");
+    std::fs::write(&file, text)?;
+    Ok(file)
 }
 
 fn walk(dir: &Path) -> Result<Vec<PathBuf>> {

@@ -34,6 +34,70 @@ pub struct LineError {
 #[error("{} bad line(s), nothing was queued; first: {}", .0.len(), .0.first().map(|e| e.to_string()).unwrap_or_default())]
 pub struct InputErrors(pub Vec<LineError>);
 
+/// Input bytes that are not text in the encoding they are read in.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum DecodeError {
+    #[error("unknown encoding `{0}` (e.g. utf-8, windows-1252, iso-8859-15)")]
+    UnknownEncoding(String),
+    #[error(
+        "line {line}, byte {column} (byte {offset} of the input): not valid UTF-8; \
+         give the file's encoding with --encoding (e.g. windows-1252)"
+    )]
+    NotUtf8 {
+        /// Line number, from 1.
+        line: usize,
+        /// Byte in that line, from 1.
+        column: usize,
+        /// Byte offset in the whole input, from 0.
+        offset: usize,
+    },
+    #[error("line {line}: not valid {encoding}")]
+    Malformed { encoding: String, line: usize },
+}
+
+/// Input bytes as text: UTF-8 unless `encoding` names another (a WHATWG label such as
+/// `windows-1252`, `latin1`, `iso-8859-15`); a byte-order mark is dropped. An error names
+/// the line and byte where the input stops being text in that encoding.
+pub fn decode(bytes: &[u8], encoding: Option<&str>) -> Result<String, DecodeError> {
+    let enc = match encoding {
+        None => encoding_rs::UTF_8,
+        Some(label) => encoding_rs::Encoding::for_label(label.trim().as_bytes())
+            .ok_or_else(|| DecodeError::UnknownEncoding(label.to_string()))?,
+    };
+    if enc == encoding_rs::UTF_8 {
+        let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        return match std::str::from_utf8(body) {
+            Ok(s) => Ok(s.to_string()),
+            Err(e) => {
+                let offset = e.valid_up_to() + (bytes.len() - body.len());
+                let before = bytes.get(..offset).unwrap_or_default();
+                let line = 1 + before.iter().filter(|&&b| b == b'\n').count();
+                let line_start = before
+                    .iter()
+                    .rposition(|&b| b == b'\n')
+                    .map_or(0, |i| i + 1);
+                Err(DecodeError::NotUtf8 {
+                    line,
+                    column: offset - line_start + 1,
+                    offset,
+                })
+            }
+        };
+    }
+    let (text, _, malformed) = enc.decode(bytes);
+    if malformed {
+        let line = 1 + text
+            .split('\n')
+            .position(|l| l.contains('\u{FFFD}'))
+            .unwrap_or_default();
+        return Err(DecodeError::Malformed {
+            encoding: enc.name().to_string(),
+            line,
+        });
+    }
+    Ok(text.into_owned())
+}
+
 /// Parses NDJSON text. Blank lines are skipped; line numbers count from 1.
 pub fn parse_ndjson(text: &str) -> Result<Vec<InputRecord>, InputErrors> {
     let (records, errors) = parse_ndjson_all(text);
@@ -151,6 +215,30 @@ fn text_field(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn windows_1252_is_read_when_named_and_utf8_errors_name_line_and_byte() {
+        let bytes = b"{\"id\":\"a\"}\n{\"name\":\"J\xf6rg\"}\n";
+        let e = decode(bytes, None).unwrap_err();
+        assert_eq!(
+            e,
+            DecodeError::NotUtf8 {
+                line: 2,
+                column: 11,
+                offset: 21
+            }
+        );
+        assert!(e.to_string().contains("line 2, byte 11"), "{e}");
+        assert_eq!(
+            decode(bytes, Some("windows-1252")).unwrap(),
+            "{\"id\":\"a\"}\n{\"name\":\"J\u{f6}rg\"}\n"
+        );
+        assert_eq!(decode("\u{feff}ü".as_bytes(), None).unwrap(), "ü");
+        assert!(matches!(
+            decode(b"x", Some("klingon")),
+            Err(DecodeError::UnknownEncoding(_))
+        ));
+    }
+
     use super::*;
 
     #[test]

@@ -129,6 +129,25 @@ impl Scheduler {
         }
     }
 
+    /// Starts again after the hub was off: a target whose schedule was last looked at
+    /// `Some(last)` (from an earlier run) is due at once when a slot fell between `last`
+    /// and `now` (it runs once, however many slots were missed); a target never looked at
+    /// before counts from `now`, as [`Scheduler::new`] does.
+    pub fn resume(schedules: Vec<(String, Schedule, Option<Timestamp>)>, now: Timestamp) -> Self {
+        Self {
+            entries: schedules
+                .into_iter()
+                .map(|(name, s, last)| {
+                    let next = match last {
+                        Some(last) if last < now => s.next_after(last),
+                        _ => s.next_after(now),
+                    };
+                    (name, s, next)
+                })
+                .collect(),
+        }
+    }
+
     /// Targets whose next run is at or before `now`, in configuration order; their next
     /// runs move past `now`.
     pub fn due(&mut self, now: Timestamp) -> Vec<String> {
@@ -238,6 +257,41 @@ mod tests {
             })
             .contains("divisor of a day")
         );
+    }
+
+    #[test]
+    fn a_slot_missed_while_the_hub_was_off_runs_once_at_the_next_start() {
+        // Last looked at 04:30 Nuuk (06:30Z) on 1 February; started again at 06:30 Nuuk
+        // (08:30Z): the 05:00 slot (07:00Z) was missed and runs at once, then 11:00.
+        let now = at("2024-02-01T08:30:00Z");
+        let mut s = Scheduler::resume(
+            vec![
+                (
+                    "sermersooq".into(),
+                    sermersooq(),
+                    Some(at("2024-02-01T06:30:00Z")),
+                ),
+                ("never-ran".into(), sermersooq(), None),
+                // Ran its 05:00 slot before going off: nothing missed.
+                ("ran".into(), sermersooq(), Some(at("2024-02-01T07:00:00Z"))),
+            ],
+            now,
+        );
+        assert_eq!(s.due(now), vec!["sermersooq".to_string()]);
+        assert!(s.due(at("2024-02-01T08:31:00Z")).is_empty());
+        assert_eq!(s.next_wake(), Some(at("2024-02-01T13:00:00Z")));
+        assert_eq!(s.due(at("2024-02-01T13:00:00Z")).len(), 3);
+        // Off for two days: one catch-up run, not one per slot.
+        let mut s = Scheduler::resume(
+            vec![(
+                "sermersooq".into(),
+                sermersooq(),
+                Some(at("2024-02-01T08:30:00Z")),
+            )],
+            at("2024-02-03T08:30:00Z"),
+        );
+        assert_eq!(s.due(at("2024-02-03T08:30:00Z")).len(), 1);
+        assert!(s.due(at("2024-02-03T08:30:01Z")).is_empty());
     }
 
     #[test]

@@ -164,11 +164,19 @@ impl Clock for FileClock {
 }
 
 /// A target's settings and transport checked against a plugin.
-fn check_target(config: TargetConfig, plugin: Arc<Plugin>) -> Result<TargetRuntime, AppError> {
+/// `user`'s own settings (`[target.user_settings.<user>]`) are laid over the target's.
+fn check_target(
+    config: TargetConfig,
+    plugin: Arc<Plugin>,
+    user: &str,
+) -> Result<TargetRuntime, AppError> {
     let info = plugin.info();
-    let settings = Settings(
-        check_settings(&config.name, &info.settings, &config.settings).map_err(AppError::Target)?,
-    );
+    let mut given = config.settings.clone();
+    if let Some(own) = config.user_settings.get(user) {
+        given.extend(own.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    let settings =
+        Settings(check_settings(&config.name, &info.settings, &given).map_err(AppError::Target)?);
     if let Err(message) = plugin.check_settings(&settings)? {
         return Err(AppError::Target(vec![format!(
             "target {}: plugin {} refuses the settings: {message}",
@@ -201,11 +209,35 @@ fn check_target(config: TargetConfig, plugin: Arc<Plugin>) -> Result<TargetRunti
     })
 }
 
-/// The user running the command (`$USER`, `$USERNAME`), or "unknown".
+/// The user running the command: `$USER`, `$USERNAME` or `$LOGNAME`; without them (a
+/// service, cron, a container) the operating system's user: its name from /etc/passwd,
+/// else `uid <n>`, so a resolution is always signed by someone who can be found.
 pub fn current_user() -> String {
-    std::env::var("USER")
-        .or_else(|_| std::env::var("USERNAME"))
-        .unwrap_or_else(|_| "unknown".into())
+    ["USER", "USERNAME", "LOGNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|s| !s.trim().is_empty()))
+        .or_else(os_user)
+        .unwrap_or_else(|| "unknown".into())
+}
+
+#[cfg(unix)]
+fn os_user() -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    // The owner of /proc/self is the process's user (Linux); no libc call needed.
+    let uid = std::fs::metadata("/proc/self").ok()?.uid();
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let name = passwd.lines().find_map(|l| {
+        let mut parts = l.split(':');
+        let name = parts.next()?;
+        let id = parts.nth(1)?;
+        (id.parse::<u32>().ok()? == uid && !name.is_empty()).then(|| name.to_string())
+    });
+    Some(name.unwrap_or_else(|| format!("uid {uid}")))
+}
+
+#[cfg(not(unix))]
+fn os_user() -> Option<String> {
+    None
 }
 
 impl App {
@@ -353,7 +385,7 @@ impl App {
         let mut checked = Vec::new();
         for (target, t) in &self.targets {
             if t.config.plugin == name {
-                let fresh = check_target(t.config.clone(), new.clone())
+                let fresh = check_target(t.config.clone(), new.clone(), &self.user)
                     .map_err(|e| format!("{} with the new file: {e}", pc.path.display()))?;
                 checked.push((target.clone(), fresh));
             }
@@ -384,7 +416,7 @@ impl App {
                     .join(", "),
             })?;
         let plugin = self.plugin(&config.plugin)?;
-        let t = check_target(config, plugin)?;
+        let t = check_target(config, plugin, &self.user)?;
         self.targets.insert(name.to_string(), t.clone());
         Ok(t)
     }

@@ -154,6 +154,11 @@ pub struct InitArgs {
     /// Overwrite an existing file.
     #[arg(long)]
     pub force: bool,
+    /// Where the plugins (`prisme.wasm`, …) are installed. Default: `$HUB_PLUGIN_DIR`,
+    /// else `plugins/` beside the executable, `../plugins` (a cargo build) or
+    /// `../share/hub/plugins` (an installed package), whichever holds them.
+    #[arg(long, value_name = "DIR")]
+    pub plugin_dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -165,6 +170,10 @@ pub struct EnqueueArgs {
     /// Send at once after queueing (as a `realtime` target always does).
     #[arg(long)]
     pub send: bool,
+    /// The input's character encoding (default UTF-8), e.g. `windows-1252` for exports
+    /// from Windows software.
+    #[arg(long, value_name = "LABEL")]
+    pub encoding: Option<String>,
     #[command(flatten)]
     pub json: JsonArg,
 }
@@ -252,9 +261,11 @@ pub struct JsonArg {
 /// Logs to stderr; `HUB_LOG` (e.g. `hub=debug`) overrides `-v`. Colour only on a
 /// terminal; `json` gives one JSON object a line for log collectors.
 pub fn init_logging(verbose: u8, format: &str) {
+    // The TLS stack's own log lines (rustls, suppaftp) repeat what the hub reports in one
+    // line (an untrusted certificate); they show from -vv on.
     let default = match verbose {
-        0 => "warn",
-        1 => "info",
+        0 => "warn,rustls=off,rustls_platform_verifier=off,suppaftp=off",
+        1 => "info,rustls=off,rustls_platform_verifier=off,suppaftp=off",
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("HUB_LOG")

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use hub_core::config::{Config, Sending};
 use hub_core::schedule::{Schedule, Scheduler};
+use hub_core::time::Timestamp;
 
 use crate::app::App;
 use crate::pipeline;
@@ -203,8 +204,38 @@ pub fn serve(opts: &ServeOptions) -> Result<()> {
         // when there are several).
         let scheduled: Vec<&str> = schedules.iter().map(|(n, _)| n.as_str()).collect();
         // The schedule counts from now, before the start line: whoever reads that line may
-        // move the clock, and the first slot after it must still be due.
-        let scheduler = Scheduler::new(schedules.clone(), app.now());
+        // move the clock, and the first slot after it must still be due. A slot that fell
+        // while the hub was off (after the last look recorded beside the store) is due at
+        // once, once.
+        let state_file = schedule_state_file(&app.config.store.path);
+        let mut looked = read_schedule_state(&state_file);
+        let now = app.now();
+        let scheduler = Scheduler::resume(
+            schedules
+                .iter()
+                .map(|(n, s)| (n.clone(), s.clone(), looked.get(n).copied()))
+                .collect(),
+            now,
+        );
+        let missed: Vec<&str> = schedules
+            .iter()
+            .filter(|(n, s)| {
+                looked
+                    .get(n)
+                    .is_some_and(|l| *l < now && s.next_after(*l) <= now)
+            })
+            .map(|(n, _)| n.as_str())
+            .collect();
+        if !missed.is_empty() {
+            println!(
+                "hub serve: a slot was missed while the hub was off; sending now: {}",
+                missed.join(", ")
+            );
+        }
+        for (n, _) in &schedules {
+            looked.entry(n.clone()).or_insert(now);
+        }
+        write_schedule_state(&state_file, &looked);
         let next = scheduler
             .next_wake()
             .map_or("never".to_string(), |t| t.to_string());
@@ -234,6 +265,8 @@ pub fn serve(opts: &ServeOptions) -> Result<()> {
             site: name.clone(),
             app,
             scheduler,
+            state_file,
+            looked,
             realtime,
             rx,
             metrics: metrics.clone(),
@@ -282,6 +315,9 @@ struct SenderLoop {
     site: String,
     app: App,
     scheduler: Scheduler,
+    /// Where the last look at each target's schedule is kept across restarts.
+    state_file: PathBuf,
+    looked: BTreeMap<String, Timestamp>,
     realtime: Vec<String>,
     rx: Receiver<Wake>,
     metrics: Arc<Metrics>,
@@ -301,7 +337,15 @@ impl SenderLoop {
         while !stop.load(Ordering::SeqCst) {
             // Between sends, so no batch sees two versions of a plugin.
             self.app.reload_plugins();
-            pending.extend(scheduler.due(self.app.now()));
+            let now = self.app.now();
+            let due = scheduler.due(now);
+            if !due.is_empty() {
+                for t in &due {
+                    self.looked.insert(t.clone(), now);
+                }
+                write_schedule_state(&self.state_file, &self.looked);
+            }
+            pending.extend(due);
             let now = Instant::now();
             pending.extend(
                 retry
@@ -396,5 +440,36 @@ impl SenderLoop {
         self.metrics
             .record(&self.site, target, ok.is_ok(), started.elapsed());
         ok
+    }
+}
+
+/// The file beside the store that keeps, per scheduled target, when its schedule was last
+/// looked at (`<store>.schedule`, one `target unix-milliseconds` a line).
+fn schedule_state_file(store: &Path) -> PathBuf {
+    let mut name = store.file_name().unwrap_or_default().to_os_string();
+    name.push(".schedule");
+    store.with_file_name(name)
+}
+
+fn read_schedule_state(file: &Path) -> BTreeMap<String, Timestamp> {
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| {
+            let (name, ms) = l.rsplit_once(' ')?;
+            Some((name.to_string(), Timestamp(ms.trim().parse().ok()?)))
+        })
+        .collect()
+}
+
+/// Written beside and renamed, so a crash leaves the old state or the new one.
+fn write_schedule_state(file: &Path, looked: &BTreeMap<String, Timestamp>) {
+    let text: String = looked
+        .iter()
+        .map(|(n, t)| format!("{n} {}\n", t.0))
+        .collect();
+    let tmp = file.with_extension("schedule.tmp");
+    let result = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, file));
+    if let Err(e) = result {
+        tracing::warn!(file = %file.display(), error = %e, "cannot keep the schedule state; a slot missed while off may not run at the next start");
     }
 }

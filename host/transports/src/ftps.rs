@@ -17,7 +17,8 @@
 //! | 421 and other 4xx replies | Retryable |
 //! | 530 at login | Permanent: "login as <user> refused" |
 //! | other 5xx replies, a missing folder, a final name already taken | Permanent |
-//! | any TLS failure (untrusted certificate, handshake) | Permanent |
+//! | a TLS failure of trust or setup (untrusted or invalid certificate, no common protocol) | Permanent |
+//! | a TLS record broken off or garbled mid-session (a server killed mid-upload: "received corrupt message") | Retryable |
 //!
 //! The password is sent in `PASS` only; it never reaches a message, a log line or `Debug`.
 
@@ -305,11 +306,32 @@ fn set_timeouts(stream: &TcpStream, timeout: Duration) -> std::io::Result<()> {
     stream.set_nodelay(true)
 }
 
+/// The reply as the server wrote it: `530 Login incorrect.` (its body already starts with
+/// the code; it is added only where it does not).
 fn reply_text(r: &suppaftp::types::Response) -> String {
-    format!(
-        "{} {}",
-        r.status.code(),
-        String::from_utf8_lossy(&r.body).trim_end()
+    let code = r.status.code().to_string();
+    let body = String::from_utf8_lossy(&r.body);
+    let body = body.trim_end();
+    if body.starts_with(&code) {
+        body.to_string()
+    } else {
+        format!("{code} {body}")
+    }
+}
+
+/// Whether a TLS error is about trust or setup (the same next time) rather than a session
+/// broken off or garbled in the middle (a killed server, a dropped line: worth retrying).
+fn tls_is_permanent(e: &rustls::Error) -> bool {
+    use rustls::Error as E;
+    matches!(
+        e,
+        E::InvalidCertificate(_)
+            | E::NoCertificatesPresented
+            | E::UnsupportedNameType
+            | E::PeerIncompatible(_)
+            | E::InvalidCertRevocationList(_)
+            | E::NoApplicationProtocol
+            | E::InconsistentKeys(_)
     )
 }
 
@@ -338,7 +360,12 @@ fn tls_error(e: &std::io::Error) -> Option<&rustls::Error> {
 fn classify(endpoint: &str, what: &str, e: &FtpError) -> TransportError {
     match e {
         FtpError::ConnectionError(io) => match tls_error(io) {
-            Some(tls) => TransportError::permanent(format!("{endpoint}: {what}: TLS: {tls}")),
+            Some(tls) if tls_is_permanent(tls) => {
+                TransportError::permanent(format!("{endpoint}: {what}: TLS: {tls}"))
+            }
+            Some(tls) => TransportError::retryable(format!(
+                "{endpoint}: {what}: connection broken off (TLS: {tls})"
+            )),
             None => TransportError::retryable(format!(
                 "{endpoint}: {what}: connection failed or lost: {io}"
             )),
@@ -608,5 +635,35 @@ mod tests {
         .unwrap();
         assert!(!format!("{t:?} {}", t.endpoint()).contains("hunter2"));
         assert!(!format!("{:?}", t.config).contains("hunter2"));
+    }
+
+    #[test]
+    fn a_session_broken_off_mid_upload_is_retryable_an_untrusted_certificate_not() {
+        let io = |e: rustls::Error| {
+            FtpError::ConnectionError(std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+        };
+        let corrupt = io(rustls::Error::InvalidMessage(
+            rustls::InvalidMessage::InvalidContentType,
+        ));
+        let e = classify("ftps://h", "STOR", &corrupt);
+        assert_eq!(e.kind, crate::ErrorKind::Retryable, "{}", e.message);
+        assert!(
+            e.message.contains("received corrupt message"),
+            "{}",
+            e.message
+        );
+        let untrusted = io(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::UnknownIssuer,
+        ));
+        let e = classify("ftps://h", "TLS (AUTH TLS)", &untrusted);
+        assert_eq!(e.kind, crate::ErrorKind::Permanent, "{}", e.message);
+    }
+
+    #[test]
+    fn a_reply_is_shown_once_with_its_code() {
+        let r = suppaftp::types::Response::new(530.into(), b"530 Login incorrect.\r\n".to_vec());
+        assert_eq!(reply_text(&r), "530 Login incorrect.");
+        let r = suppaftp::types::Response::new(550.into(), b"No such file".to_vec());
+        assert_eq!(reply_text(&r), "550 No such file");
     }
 }

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::fields::{
     FEHLGESCHLAGEN, FIELDS, Field, Format, KIND_ID_EXTERN, KITA_ID_EXTERN, STAMMDATENPRUEFUNG,
-    Sent, position,
+    Sent, lookup, position,
 };
 
 /// The one record kind this plugin takes.
@@ -19,6 +19,9 @@ pub const KIND: &str = "child";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Child {
     values: Vec<Option<String>>,
+    /// Keys outside the table, passed through verbatim (setting `pass_unknown_keys`),
+    /// sorted by key so the bytes do not depend on the input's order.
+    extra: Vec<(String, String)>,
 }
 
 impl Child {
@@ -46,8 +49,9 @@ impl Child {
         self.get(STAMMDATENPRUEFUNG) == Some(FEHLGESCHLAGEN)
     }
 
-    /// The `(key, value)` pairs sent, in table order.
-    pub fn sent(&self) -> impl Iterator<Item = (&'static str, &str)> {
+    /// The `(key, value)` pairs sent: the table's keys in table order, then any passed
+    /// through keys in key order.
+    pub fn sent(&self) -> impl Iterator<Item = (&str, &str)> {
         let master = self.master_data_wanted();
         FIELDS
             .iter()
@@ -58,6 +62,7 @@ impl Child {
                 Sent::Never => false,
             })
             .filter_map(|(f, v)| Some((f.key, v.as_deref()?)))
+            .chain(self.extra.iter().map(|(k, v)| (k.as_str(), v.as_str())))
     }
 
     /// The master-data keys this record carries but that are left out of the request.
@@ -74,9 +79,12 @@ impl Child {
     }
 }
 
-/// Parses and checks a record; the error names the record and, where there is one, the
-/// field. The body's `id` and `kind` keys (the host's NDJSON line) are ignored.
-pub fn parse(record: &Record) -> Result<Child, RecordError> {
+/// Parses and checks a record, with keys in the import or the export vocabulary
+/// ([`crate::fields::EXPORT_NAMES`]); the error names the record and every bad field
+/// (all of them, so one run finds every problem). The body's `id` and `kind` keys (the
+/// host's NDJSON line) are ignored. With `pass_unknown` a key outside the table is sent
+/// as it is (its value must be a string) instead of refused.
+pub fn parse(record: &Record, pass_unknown: bool) -> Result<Child, RecordError> {
     let id = record.id.as_str();
     if record.kind != KIND {
         return Err(RecordError::record(
@@ -87,35 +95,83 @@ pub fn parse(record: &Record) -> Result<Child, RecordError> {
     let body: Body = serde_json::from_str(&record.body)
         .map_err(|e| RecordError::record(id, format!("body is not a JSON object: {e}")))?;
     let mut values: Vec<Option<String>> = vec![None; FIELDS.len()];
+    // The key each value came under, to name both spellings of a field given twice.
+    let mut given_as: Vec<Option<String>> = vec![None; FIELDS.len()];
+    let mut extra: Vec<(String, String)> = Vec::new();
+    let mut bad: Vec<(String, String)> = Vec::new();
     for (key, value) in body.0 {
         if key == "id" || key == "kind" {
             continue;
         }
-        let Some(i) = position(&key) else {
-            return Err(RecordError::field(id, &key, unknown_key(&key)));
+        let text = match value {
+            Value::String(text) => text,
+            other => {
+                bad.push((
+                    key,
+                    format!("must be a string, found {}", type_name(&other)),
+                ));
+                continue;
+            }
+        };
+        let Some((i, _)) = lookup(&key) else {
+            if pass_unknown {
+                if extra.iter().any(|(k, _)| *k == key) {
+                    bad.push((key, "appears twice in the body".into()));
+                } else {
+                    extra.push((key, text));
+                }
+            } else {
+                let message = unknown_key(&key);
+                bad.push((key, message));
+            }
+            continue;
         };
         let Some(field) = FIELDS.get(i) else {
             continue;
         };
-        let Value::String(text) = value else {
-            return Err(RecordError::field(
-                id,
-                &key,
-                format!("must be a string, found {}", type_name(&value)),
-            ));
-        };
-        check(field, &text).map_err(|m| RecordError::field(id, &key, m))?;
-        match values.get_mut(i) {
-            Some(slot @ None) => *slot = Some(text),
-            _ => return Err(RecordError::field(id, &key, "appears twice in the body")),
+        if let Err(m) = check(field, &text) {
+            bad.push((key, m));
+            continue;
+        }
+        match (values.get_mut(i), given_as.get_mut(i)) {
+            (Some(slot @ None), Some(name)) => {
+                *slot = Some(text);
+                *name = Some(key);
+            }
+            (_, Some(Some(first))) if *first != key => {
+                let message = format!("`{}` is given as `{first}` too", field.key);
+                bad.push((key, message));
+            }
+            _ => bad.push((key, "appears twice in the body".into())),
         }
     }
     for (field, value) in FIELDS.iter().zip(&values) {
-        if field.required && value.is_none() {
-            return Err(RecordError::field(id, field.key, missing(field.key)));
+        let refused = bad
+            .iter()
+            .any(|(k, _)| lookup(k).map(|(_, t)| t) == Some(field.key));
+        if field.required && value.is_none() && !refused {
+            bad.push((field.key.to_string(), missing(field.key)));
         }
     }
-    Ok(Child { values })
+    extra.sort();
+    match bad.len() {
+        0 => Ok(Child { values, extra }),
+        1 => {
+            let (key, message) = bad.remove(0);
+            Err(RecordError::field(id, &key, message))
+        }
+        n => {
+            // One error per record is what the contract carries: the first field names it,
+            // the message lists every bad field.
+            let list: Vec<String> = bad.iter().map(|(k, m)| format!("{k}: {m}")).collect();
+            let first = bad.first().map(|(k, _)| k.clone()).unwrap_or_default();
+            Err(RecordError::field(
+                id,
+                &first,
+                format!("{n} bad fields: {}", list.join("; ")),
+            ))
+        }
+    }
 }
 
 /// Checks one value against its table row.
@@ -233,12 +289,16 @@ mod tests {
         }
     }
 
+    fn parse_strict(r: &Record) -> Result<Child, RecordError> {
+        parse(r, false)
+    }
+
     const BASE: &str =
         r#""KITA_ID_EXTERN":"010570012","KIND_ID_EXTERN":"K1","VER_VERTRAG_AB":"01.08.2024""#;
 
     #[test]
     fn suggests_the_key_meant() {
-        let e = parse(&rec(&format!(
+        let e = parse_strict(&rec(&format!(
             r#"{{{BASE},"Stammdatenprüfung":"FEHLGESCHLAGEN"}}"#
         )))
         .unwrap_err();
@@ -251,12 +311,12 @@ mod tests {
 
     #[test]
     fn refuses_duplicate_keys_and_slashes_in_ids() {
-        let e = parse(&rec(&format!(
+        let e = parse_strict(&rec(&format!(
             r#"{{{BASE},"VER_GRUPPE":"a","VER_GRUPPE":"b"}}"#
         )))
         .unwrap_err();
         assert_eq!(e.field.as_deref(), Some("VER_GRUPPE"));
-        let e = parse(&rec(
+        let e = parse_strict(&rec(
             r#"{"KITA_ID_EXTERN":"01/05","KIND_ID_EXTERN":"K1","VER_VERTRAG_AB":"01.08.2024"}"#,
         ))
         .unwrap_err();
@@ -265,11 +325,102 @@ mod tests {
 
     #[test]
     fn empty_optional_values_are_kept() {
-        let c = parse(&rec(&format!(r#"{{{BASE},"VER_KUENDIGUNG_ZUM":""}}"#))).unwrap();
+        let c = parse_strict(&rec(&format!(r#"{{{BASE},"VER_KUENDIGUNG_ZUM":""}}"#))).unwrap();
         assert_eq!(c.get("VER_KUENDIGUNG_ZUM"), Some(""));
         assert!(
             c.sent()
                 .any(|(k, v)| k == "VER_KUENDIGUNG_ZUM" && v.is_empty())
+        );
+    }
+}
+
+#[cfg(test)]
+mod vocabulary {
+    use super::*;
+
+    fn rec(body: &str) -> Record {
+        Record {
+            id: "r1".into(),
+            kind: KIND.into(),
+            body: body.into(),
+        }
+    }
+
+    #[test]
+    fn the_export_vocabulary_is_read_and_sent_under_the_import_names() {
+        let c = parse(
+            &rec(
+                r#"{"KITA_ID_EXTERN":"010570012","KIND_ID_EXTERN":"K1","VER_VERTRAG_AB":"01.08.2024",
+                "VER_BETREUUNGSSTUNDEN_TÄGLICH_ZUM_EXPORTDATUM":"8","VER_ALTERSGRUPPE_ZUM_EXPORTDATUM":"U3",
+                "KITA_ID":"4711","KITA_KITANAME":"Kita Seestern","EXPORTDATUM":"01.09.2024",
+                "ABW_POSTLEITZAHL":"24103","STAMMDATENPRUEFUNG":"FEHLGESCHLAGEN"}"#,
+            ),
+            false,
+        )
+        .unwrap();
+        let sent: Vec<(&str, &str)> = c.sent().collect();
+        assert!(
+            sent.contains(&("VER_BETREUUNGSSTUNDEN_TÄGLICH", "8")),
+            "{sent:?}"
+        );
+        assert!(sent.contains(&("VER_ALTERSGRUPPE", "U3")), "{sent:?}");
+        assert!(sent.contains(&("ABW_PLZ", "24103")), "{sent:?}");
+        assert!(
+            !sent
+                .iter()
+                .any(|(k, _)| ["KITA_ID", "KITA_KITANAME", "EXPORTDATUM"].contains(k)),
+            "{sent:?}"
+        );
+    }
+
+    #[test]
+    fn both_spellings_of_one_field_are_refused() {
+        let e = parse(
+            &rec(
+                r#"{"KITA_ID_EXTERN":"1","KIND_ID_EXTERN":"K1","VER_VERTRAG_AB":"01.08.2024",
+                "ABW_PLZ":"24103","ABW_POSTLEITZAHL":"24105"}"#,
+            ),
+            false,
+        )
+        .unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("ABW_POSTLEITZAHL"));
+        assert!(e.message.contains("given as `ABW_PLZ` too"), "{e}");
+    }
+
+    #[test]
+    fn every_bad_field_of_a_record_is_named_at_once() {
+        let e = parse(
+            &rec(
+                r#"{"KITA_ID_EXTERN":"1","KIND_ID_EXTERN":"K1","KIND_GEBDATUM":"2022-03-01",
+                "KIND_GESCHLECHT":"q","BEW_STATUS":"x","VER_GRUPPE":3}"#,
+            ),
+            false,
+        )
+        .unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("KIND_GEBDATUM"));
+        for part in [
+            "5 bad fields",
+            "KIND_GEBDATUM: `2022-03-01` is not a date",
+            "KIND_GESCHLECHT: `q` is not one of",
+            "BEW_STATUS: unknown key",
+            "VER_GRUPPE: must be a string",
+            "VER_VERTRAG_AB: is missing",
+        ] {
+            assert!(e.message.contains(part), "{part}: {e}");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_pass_through_when_asked_sorted_after_the_table() {
+        let body = r#"{"KITA_ID_EXTERN":"1","KIND_ID_EXTERN":"K1","VER_VERTRAG_AB":"01.08.2024",
+            "BEW_STATUS":"x","BEW_AB":"01.08.2024"}"#;
+        assert!(parse(&rec(body), false).is_err());
+        let c = parse(&rec(body), true).unwrap();
+        let sent: Vec<(&str, &str)> = c.sent().collect();
+        let n = sent.len();
+        assert_eq!(
+            &sent[n - 2..],
+            &[("BEW_AB", "01.08.2024"), ("BEW_STATUS", "x")]
         );
     }
 }

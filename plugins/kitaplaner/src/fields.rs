@@ -1,4 +1,6 @@
-//! The field mapping: every key a `child` record may carry, in one table.
+//! The field mapping: every key a `child` record may carry, in one table, and the names
+//! Kita-Planer 2's own export uses for some of them ([`EXPORT_NAMES`]), so a record can
+//! come in either vocabulary.
 //!
 //! The public material names the Kita-Planer 2 vocabulary (Munich's kitafinder export of
 //! the same product) but not the exact import schema of Schleswig-Holstein, so the mapping
@@ -130,13 +132,46 @@ pub const FIELDS: &[Field] = &[
     f("VER_AENDERUNG_AB", OPT, Date, Always),
     f("VER_KUENDIGUNG_ZUM", OPT, Date, Always),
     f("VER_BETREUUNGSSTUNDEN_TÄGLICH", OPT, Text, Always),
+    f("VER_ALTERSGRUPPE", OPT, Text, Always),
     f("VER_GRUPPE", OPT, Text, Always),
     f("VER_GRUPPE_ID", OPT, Text, Always),
     f("VER_GRUPPE_AB", OPT, Date, Always),
     f("VER_MITTAGESSEN", OPT, Text, Always),
     // Control: whether the portal's master-data check failed.
     f(STAMMDATENPRUEFUNG, OPT, OneOf(PRUEFUNG), Never),
+    // The export's own bookkeeping, read and never sent: Kita-Planer's internal Kita id
+    // and name (the import knows the Kita by KITA_ID_EXTERN) and the export's date.
+    f("KITA_ID", OPT, Text, Never),
+    f("KITA_KITANAME", OPT, Text, Never),
+    f("EXPORTDATUM", OPT, Date, Never),
 ];
+
+/// Kita-Planer 2's export names (formats.md §1, Munich's kitafinder export of the same
+/// product) for keys of [`FIELDS`]: a record may use either; the body always carries the
+/// table's name. Export keys that are the same in both vocabularies (`KIND_*`, `SB1_*`,
+/// `VER_VERTRAG_AB`, …) and the export-only ones (`KITA_ID`, `KITA_KITANAME`,
+/// `EXPORTDATUM`) are rows of [`FIELDS`] themselves.
+pub const EXPORT_NAMES: &[(&str, &str)] = &[
+    // The export states hours and age group as of its date; the import takes the
+    // contract's current value.
+    (
+        "VER_BETREUUNGSSTUNDEN_TÄGLICH_ZUM_EXPORTDATUM",
+        "VER_BETREUUNGSSTUNDEN_TÄGLICH",
+    ),
+    ("VER_ALTERSGRUPPE_ZUM_EXPORTDATUM", "VER_ALTERSGRUPPE"),
+    // The export spells the deviating address's postcode as the guardians' one.
+    ("ABW_POSTLEITZAHL", "ABW_PLZ"),
+];
+
+/// The table position of a key in either vocabulary, with the table's name for it.
+pub fn lookup(key: &str) -> Option<(usize, &'static str)> {
+    let table_key = EXPORT_NAMES
+        .iter()
+        .find(|(export, _)| *export == key)
+        .map_or(key, |(_, import)| *import);
+    let i = position(table_key)?;
+    Some((i, FIELDS.get(i)?.key))
+}
 
 /// The table position of a key.
 pub fn position(key: &str) -> Option<usize> {
@@ -167,6 +202,21 @@ mod tests {
         assert_eq!(position(KITA_ID_EXTERN), Some(0));
         assert_eq!(position(KIND_ID_EXTERN), Some(1));
         assert!(FIELDS[0].required && FIELDS[1].required);
+    }
+
+    #[test]
+    fn every_export_name_maps_to_a_row_and_is_no_row_itself() {
+        for (export, import) in EXPORT_NAMES {
+            assert_eq!(
+                position(export),
+                None,
+                "{export} is a row and an export name"
+            );
+            assert!(position(import).is_some(), "{import} is not a row");
+            assert_eq!(lookup(export).map(|(_, k)| k), Some(*import));
+        }
+        assert_eq!(lookup("KITA_ID").map(|(_, k)| k), Some("KITA_ID"));
+        assert_eq!(lookup("NO_SUCH_KEY"), None);
     }
 
     #[test]

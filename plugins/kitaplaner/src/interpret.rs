@@ -72,7 +72,8 @@ pub fn interpret(
     }
     let mut outcomes = Vec::with_capacity(records.len());
     for record in records {
-        let child = child::parse(record).ok();
+        // Only the id pair matters here; keys outside the table do not hide it.
+        let child = child::parse(record, true).ok();
         let key = child
             .as_ref()
             .map(child::Child::key)

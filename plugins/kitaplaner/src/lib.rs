@@ -39,6 +39,9 @@ pub struct KitaPlaner;
 pub const BENUTZER_ID: &str = "benutzer_id";
 /// Setting: the carrier (Träger) the Kitas belong to.
 pub const TRAEGER: &str = "traeger";
+/// Setting: send keys outside the field table as they are instead of refusing them (for a
+/// receiver that takes them).
+pub const PASS_UNKNOWN_KEYS: &str = "pass_unknown_keys";
 
 /// One Datenquelle holds at most this many records: a large carrier's whole Kita in one
 /// call; a site can lower it with `max_batch` in hub.toml.
@@ -62,6 +65,13 @@ impl Plugin for KitaPlaner {
                     SettingType::Text,
                     "carrier (Träger) id sent as `traeger`",
                 ),
+                SettingSpec::optional(
+                    PASS_UNKNOWN_KEYS,
+                    SettingType::Boolean,
+                    "false",
+                    "send keys outside the plugin's field table verbatim (string values, \
+                     after the table's keys) instead of refusing the record",
+                ),
             ],
             delivery: Delivery::RequestResponse,
             max_batch: MAX_BATCH,
@@ -84,8 +94,8 @@ impl Plugin for KitaPlaner {
     /// one bad record holds up only its own Kita's import, and the Datenquelle lands with the
     /// people responsible for that Kita. A request refused as a whole (say, a user not
     /// allowed for one Kita) also stops only that Kita. The cost is one POST per Kita.
-    fn validate(_settings: &Settings, record: &Record) -> Result<RecordMeta, RecordError> {
-        let child = child::parse(record)?;
+    fn validate(settings: &Settings, record: &Record) -> Result<RecordMeta, RecordError> {
+        let child = child::parse(record, settings.flag(PASS_UNKNOWN_KEYS))?;
         Ok(RecordMeta {
             batch_key: child.kita_id().to_string(),
             sequence_scope: None,
@@ -102,7 +112,7 @@ impl Plugin for KitaPlaner {
         let mut children = Vec::with_capacity(records.len());
         let mut errors = Vec::new();
         for record in records {
-            match child::parse(record) {
+            match child::parse(record, ctx.settings.flag(PASS_UNKNOWN_KEYS)) {
                 Ok(c) => children.push((record, c)),
                 Err(e) => errors.push(e),
             }

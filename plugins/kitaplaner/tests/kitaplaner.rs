@@ -102,8 +102,10 @@ fn describes_itself() {
     assert_eq!(info.delivery, Delivery::RequestResponse);
     assert_eq!(info.max_batch, 1000);
     let names: Vec<_> = info.settings.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(names, ["benutzer_id", "traeger"]);
-    assert!(info.settings.iter().all(|s| s.required));
+    assert_eq!(names, ["benutzer_id", "traeger", "pass_unknown_keys"]);
+    let required: Vec<_> = info.settings.iter().map(|s| s.required).collect();
+    assert_eq!(required, [true, true, false]);
+    assert_eq!(info.settings[2].default_value.as_deref(), Some("false"));
 }
 
 #[test]
@@ -604,4 +606,48 @@ fn an_envelope_with_only_an_error_refuses_the_request() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn a_record_in_the_export_vocabulary_is_sent_in_the_import_one() {
+    let export = json!({
+        "KITA_ID": "4711", "KITA_ID_EXTERN": "010570012", "KITA_KITANAME": "Kita Seestern",
+        "KIND_ID_EXTERN": "K22760", "KIND_VORNAME": "Max", "KIND_GEBDATUM": "05.11.2021",
+        "VER_VERTRAG_AB": "01.08.2024",
+        "VER_BETREUUNGSSTUNDEN_TÄGLICH_ZUM_EXPORTDATUM": "8",
+        "VER_ALTERSGRUPPE_ZUM_EXPORTDATUM": "Ü3",
+        "ABW_POSTLEITZAHL": "24103", "EXPORTDATUM": "01.09.2024"
+    });
+    let record = child("exp-1", export);
+    KitaPlaner::validate(&examples::settings(), &record).unwrap();
+    let body = body_json(&encode_one(&[record]));
+    let sent = &body["datensaetze"][0];
+    assert_eq!(sent["VER_BETREUUNGSSTUNDEN_TÄGLICH"], "8");
+    assert_eq!(sent["VER_ALTERSGRUPPE"], "Ü3");
+    for gone in [
+        "VER_BETREUUNGSSTUNDEN_TÄGLICH_ZUM_EXPORTDATUM",
+        "KITA_ID",
+        "KITA_KITANAME",
+        "EXPORTDATUM",
+        // master data without a failed check: left out, as in the import vocabulary
+        "ABW_PLZ",
+        "ABW_POSTLEITZAHL",
+    ] {
+        assert!(sent.get(gone).is_none(), "{gone} sent: {sent}");
+    }
+}
+
+#[test]
+fn unknown_keys_are_sent_verbatim_with_the_setting() {
+    let record = child("x-1", with(base("K1"), "BEW_STATUS", json!("angenommen")));
+    let strict = KitaPlaner::validate(&examples::settings(), &record).unwrap_err();
+    assert_eq!(strict.field.as_deref(), Some("BEW_STATUS"));
+    let mut settings = examples::settings();
+    settings.0.push(("pass_unknown_keys".into(), "true".into()));
+    KitaPlaner::validate(&settings, &record).unwrap();
+    let mut c = ctx();
+    c.settings = settings;
+    let payloads = KitaPlaner::encode(&c, &[record]).unwrap();
+    let body = body_json(&payloads[0]);
+    assert_eq!(body["datensaetze"][0]["BEW_STATUS"], "angenommen");
 }

@@ -14,6 +14,8 @@ pub(crate) enum Fill {
     Zero,
     /// Written as given, 1 to `width` digits.
     AsGiven,
+    /// Leading zeros dropped (a number, not a code): `000123` is written `123`.
+    NoLeadingZeros,
 }
 
 /// A parsed body and the id of the record it belongs to.
@@ -55,6 +57,12 @@ impl<'a> Body<'a> {
     /// The value of a field; JSON `null` counts as absent.
     fn get(&self, field: &str) -> Option<&Value> {
         self.map.get(field).filter(|v| !v.is_null())
+    }
+
+    /// True when the field is given (not absent, null or an empty string).
+    pub(crate) fn has(&self, field: &str) -> bool {
+        self.get(field)
+            .is_some_and(|v| v.as_str().is_none_or(|s| !s.is_empty()))
     }
 
     fn missing(&self, field: &str) -> RecordError {
@@ -120,6 +128,10 @@ impl<'a> Body<'a> {
         Ok(Some(match fill {
             Fill::Zero => format!("{s:0>width$}"),
             Fill::AsGiven => s,
+            Fill::NoLeadingZeros => match s.trim_start_matches('0') {
+                "" => "0".to_string(),
+                t => t.to_string(),
+            },
         }))
     }
 

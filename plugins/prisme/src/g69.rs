@@ -77,11 +77,17 @@ pub(crate) struct Posting {
     department: Option<String>,
     purpose: Option<String>,
     external_reference: Option<String>,
+    extra: crate::g69_extra::Extra,
 }
 
 impl Posting {
     pub(crate) fn parse(record: &Record) -> Result<Self, RecordError> {
-        let b = Body::parse(record, FIELDS)?;
+        let known: Vec<&str> = FIELDS
+            .iter()
+            .chain(crate::g69_extra::FIELDS)
+            .copied()
+            .collect();
+        let b = Body::parse(record, &known)?;
         let dk = match b.choice("dk", &["D", "K"])? {
             Some("D") => Dk::Debit,
             Some(_) => Dk::Credit,
@@ -100,11 +106,14 @@ impl Posting {
             machine_no: b.req_digits("machine_no", 5, Fill::Zero)?,
             expedition_no: b.digits("expedition_no", 7, Fill::Zero)?,
             posting_date: b.req_date("posting_date")?,
-            account: b.req_digits("account", 15, Fill::AsGiven)?,
+            // Zero-padded to 15, as the independent writer does (tenQ): one account is
+            // written one way, whatever form the source gives it in.
+            account: b.req_digits("account", 15, Fill::Zero)?,
             amount_ore: b.req_amount("amount_ore", MAX_AMOUNT_ORE)?,
             dk,
             voucher: b.text("voucher", 255)?,
-            payment_reference: b.digits("payment_reference", 20, Fill::AsGiven)?,
+            // A number (tenQ writes it as an integer): leading zeros are dropped.
+            payment_reference: b.digits("payment_reference", 20, Fill::NoLeadingZeros)?,
             value_date: b.date("value_date")?,
             payee: party(&b, "payee_type", "payee_id", Fill::Zero)?,
             recipient: party(&b, "recipient_type", "recipient_id", Fill::AsGiven)?,
@@ -122,6 +131,7 @@ impl Posting {
             department: b.text("department", 10)?,
             purpose: b.text("purpose", 10)?,
             external_reference: b.text("external_reference", 20)?,
+            extra: crate::g69_extra::Extra::parse(&b)?,
         })
     }
 
@@ -144,11 +154,9 @@ impl Posting {
         out.push_str("01");
         out.push_str(self.posting_type);
         out.push_str("FLYD");
-        let mut field = |code: u16, value: &str| {
-            out.push('&');
-            out.push_str(&code.to_string());
-            out.push_str(value);
-        };
+        // Collected first, then written in ascending field-number order.
+        let mut fields: Vec<(u16, String)> = Vec::with_capacity(24);
+        let mut field = |code: u16, value: &str| fields.push((code, value.to_string()));
         if let Some(v) = &self.callname {
             field(101, v);
         }
@@ -217,6 +225,13 @@ impl Posting {
         if let Some(v) = &self.external_reference {
             field(250, v);
         }
+        fields.extend(self.extra.0.iter().cloned());
+        fields.sort_by_key(|(code, _)| *code);
+        for (code, value) in fields {
+            out.push('&');
+            out.push_str(&code.to_string());
+            out.push_str(&value);
+        }
     }
 }
 
@@ -233,13 +248,17 @@ fn party(
     let Some((kind, id)) = pair(kind, id, b, type_field, id_field)? else {
         return Ok(None);
     };
+    // A CVR number has 8 digits; in the 10-digit field it may come zero-padded
+    // (`0012345678`, as the independent writer's test vector has it).
+    let cvr_padded = kind == "03" && id.len() == 10 && id.starts_with("00");
     let expected = match kind.as_str() {
         "02" => Some((10, "a CPR number")),
-        "03" => Some((8, "a CVR number")),
+        "03" => Some((8, "a CVR number (or 10 digits starting with 00)")),
         _ => None,
     };
     if let Some((len, what)) = expected
         && id.len() != len
+        && !cvr_padded
     {
         return Err(b.err(
             id_field,
@@ -248,7 +267,7 @@ fn party(
     }
     let id = match fill {
         Fill::Zero => format!("{id:0>10}"),
-        Fill::AsGiven => id,
+        Fill::AsGiven | Fill::NoLeadingZeros => id,
     };
     Ok(Some((kind, id)))
 }

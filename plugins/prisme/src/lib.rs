@@ -96,6 +96,7 @@ mod config;
 #[doc(hidden)]
 pub mod examples;
 mod g69;
+mod g69_extra;
 mod q10;
 
 use config::Config;

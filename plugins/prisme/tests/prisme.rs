@@ -603,3 +603,112 @@ fn example_ndjson_file_validates_and_encodes() {
         assert_eq!(p.len(), 2, "{key}: a G and a Q file");
     }
 }
+
+/// The G69 line of a debit posting carrying `extra` fields (balanced by a plain credit).
+fn g69_line(extra: Value) -> Result<String, String> {
+    let mut body = json!({"page": "522", "fiscal_year": "2024", "machine_no": "00123",
+        "posting_date": "20220311", "account": "7001", "amount_ore": 12345, "dk": "D"});
+    for (k, v) in extra.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    let debit = rec("d", "posting", body);
+    if let Err(e) = Prisme::validate(&settings("test"), &debit) {
+        return Err(e.to_string());
+    }
+    let mut credit = posting("k", "00123", "20220311", "K", 12345);
+    credit.body = credit.body.replace("4210100000", "7001");
+    let p = Prisme::encode(&ctx("522-24", 1), &[debit, credit]).map_err(|e| format!("{e:?}"))?;
+    let text = String::from_utf8_lossy(&p[0].bytes).into_owned();
+    Ok(text.split("\r\n").next().unwrap_or_default().to_string())
+}
+
+/// Golden, per field: what each field looks like in the line, following the independent
+/// writer (Magenta ApS `tenQ`) where the G69 description is silent (plugins/prisme/README.md).
+#[test]
+fn each_g69_field_is_written_as_the_independent_writer_writes_it() {
+    let cases: &[(Value, &str)] = &[
+        // 111: the account zero-padded to 15, whatever form it comes in.
+        (json!({}), "&111000000000007001&"),
+        (json!({"account": "0000007001"}), "&111000000000007001&"),
+        // 117: a number; leading zeros dropped.
+        (json!({"payment_reference": "000123"}), "&117123"),
+        // 133: a 10-digit id with type 03 (a CVR number zero-padded), as tenQ's test vector.
+        (
+            json!({"recipient_type": "03", "recipient_id": "0012345678"}),
+            "&13203&1330012345678",
+        ),
+        (
+            json!({"recipient_type": "03", "recipient_id": "12345678"}),
+            "&13203&13312345678",
+        ),
+        // 150–152: extract texts and code, at most 5 characters.
+        (
+            json!({"extract_text_1": "AB", "extract_text_2": "CD", "extract_code": "X1", "text": "t"}),
+            "&150AB&151CD&152X1&153t",
+        ),
+        // 185: reverse charge, 2 digits zero-padded.
+        (json!({"reverse_charge": "1"}), "&18501"),
+        // 200–203: invoice pool J/N, booked by, short note, approved by.
+        (
+            json!({"invoice_pool": "J", "booked_by": "abc", "note_short": "kort", "approved_by": "def"}),
+            "&200J&201abc&202kort&203def",
+        ),
+        // 210/211: subject and long note, together.
+        (
+            json!({"subject": "Emne", "note_long": "Lang note"}),
+            "&210Emne&211Lang note",
+        ),
+        // 251: IRIS number, after 250.
+        (
+            json!({"external_reference": "ext", "iris_no": "IR1"}),
+            "&250ext&251IR1",
+        ),
+        // 300–306: a project posting; 303/304 in hundredths with a trailing sign, unpadded.
+        (
+            json!({"project_no": "P-1", "project_kind": "Tid", "project_employee": "emp",
+                   "sales_price_ore": 10050, "quantity_hundredths": -250,
+                   "line_property": "LE", "activity_no": "A7"}),
+            "&300P-1&301Tid&302emp&30310050 &304250-&305LE&306A7",
+        ),
+    ];
+    for (extra, expected) in cases {
+        let line = g69_line(extra.clone()).unwrap_or_else(|e| panic!("{extra}: {e}"));
+        assert!(line.contains(expected), "{extra}: {line} lacks {expected}");
+    }
+}
+
+#[test]
+fn g69_field_rules_of_the_independent_writer() {
+    for (extra, words) in [
+        (json!({"subject": "Emne"}), "needs note_long"),
+        (json!({"project_no": "P-1"}), "needs project_kind"),
+        (
+            json!({"subject": "E", "note_long": "N", "voucher": "B1"}),
+            "may not be given together with voucher",
+        ),
+        (json!({"invoice_pool": "X"}), "must be one of J, N"),
+        (json!({"extract_code": "TOOLONG"}), "extract_code"),
+        (
+            json!({"recipient_type": "03", "recipient_id": "1112345678"}),
+            "CVR",
+        ),
+    ] {
+        let e = g69_line(extra.clone()).unwrap_err();
+        assert!(e.contains(words), "{extra}: {e}");
+    }
+}
+
+/// tenQ's own test vector, transcribed: the same posting gives the same floating part.
+/// (Its header has registration site 012 and organisation unit 0034; the hub writes the
+/// configured site and unit, so only the fields after the header are compared.)
+#[test]
+fn the_independent_writers_test_vector() {
+    let line = g69_line(json!({"callname": "test", "expedition_no": "1",
+        "recipient_type": "03", "recipient_id": "0012345678"}))
+    .unwrap();
+    let fields = &line[line.find('&').unwrap()..];
+    assert_eq!(
+        fields,
+        "&101test&10300123&1040000001&11020220311&111000000000007001&112000000012345 &113D&13203&1330012345678"
+    );
+}

@@ -121,6 +121,8 @@ pub struct Config {
     pub sender: String,
     pub role: Role,
     pub software: String,
+    /// `xml-stylesheet` href written before the transport element, if set.
+    pub stylesheet: Option<String>,
     codes: Vec<String>,
 }
 
@@ -163,10 +165,18 @@ impl Config {
             }
             codes.push(code.to_string());
         }
+        let stylesheet = match settings.get("xml_stylesheet").unwrap_or_default() {
+            "" => None,
+            href => {
+                check_xml_text(href).map_err(|e| format!("setting `xml_stylesheet` {e}"))?;
+                Some(href.to_string())
+            }
+        };
         Ok(Config {
             sender: sender.to_string(),
             role,
             software: software.to_string(),
+            stylesheet,
             codes,
         })
     }

@@ -140,6 +140,13 @@ fn settings_specs() -> Vec<SettingSpec> {
             "hub",
             "Software attribute of the Track entries the hub writes",
         ),
+        SettingSpec::optional(
+            "xml_stylesheet",
+            SettingType::Text,
+            "",
+            "href of an XSL stylesheet written as <?xml-stylesheet type=\"text/xsl\" href=…?> \
+             into each transport file, so a browser shows it readably (empty: none)",
+        ),
     ];
     for a in Action::ALL {
         specs.push(SettingSpec::optional(
@@ -285,6 +292,7 @@ impl Plugin for Rki {
             receiver,
             number,
             created_at: &created_at,
+            stylesheet: cfg.stylesheet.as_deref(),
         };
         let base = transport_file_name(&cfg.sender, receiver, number);
         let mut payloads = Vec::new();

@@ -18,6 +18,8 @@ pub struct Header<'a> {
     pub receiver: &'a str,
     pub number: u64,
     pub created_at: &'a str,
+    /// The `xml-stylesheet` href, if the target names one.
+    pub stylesheet: Option<&'a str>,
 }
 
 fn attr(out: &mut String, name: &str, value: &str) {
@@ -38,6 +40,12 @@ pub fn transport<'a>(
 ) -> Vec<u8> {
     let mut out = String::with_capacity(4096);
     out.push_str(DECLARATION);
+    if let Some(href) = header.stylesheet {
+        // A browser opening the file loads the stylesheet for a readable view (Handbuch 72.1.2).
+        out.push_str("<?xml-stylesheet type=\"text/xsl\"");
+        attr(&mut out, "href", href);
+        out.push_str("?>\n");
+    }
     out.push_str("<Transport");
     attr(&mut out, "xmlns", NAMESPACE);
     attr(&mut out, "GuidTransport", header.guid_transport);

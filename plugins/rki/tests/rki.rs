@@ -859,3 +859,46 @@ fn example_ndjson_is_valid() {
     let t = parse_transport(&payloads[0].bytes).unwrap();
     assert!(!t.records.is_empty());
 }
+
+#[test]
+fn a_stylesheet_reference_is_written_when_the_target_names_one() {
+    let records = examples::records(2);
+    let plain = encode(&records);
+    assert!(
+        !String::from_utf8_lossy(&plain[0].bytes).contains("xml-stylesheet"),
+        "no stylesheet unless configured"
+    );
+    let mut s = settings();
+    s.0.push((
+        "xml_stylesheet".into(),
+        "https://survnet.example/transport.xsl?v=1&lang=de".into(),
+    ));
+    Rki::check_settings(&s).unwrap();
+    let with = Rki::encode(&ctx(s, RECEIVER, 42), &records).unwrap();
+    let text = String::from_utf8(with[0].bytes.clone()).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some("<?xml version=\"1.0\" encoding=\"utf-8\"?>")
+    );
+    assert_eq!(
+        lines.next(),
+        Some(
+            "<?xml-stylesheet type=\"text/xsl\" href=\"https://survnet.example/transport.xsl?v=1&amp;lang=de\"?>"
+        )
+    );
+    // Everything after the instruction is the same, and the receiving side still reads it.
+    let rest = |b: &[u8]| {
+        String::from_utf8_lossy(b)
+            .lines()
+            .filter(|l| !l.starts_with("<?xml-stylesheet"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(rest(&with[0].bytes), rest(&plain[0].bytes));
+    let parsed = parse_transport(&with[0].bytes).unwrap();
+    assert_eq!(
+        parsed.records.len(),
+        parse_transport(&plain[0].bytes).unwrap().records.len()
+    );
+}

@@ -11,19 +11,21 @@ use crate::output;
 use crate::pipeline::{self, EnqueueError};
 
 pub fn run(g: &super::Global, args: &EnqueueArgs) -> Result<ExitCode> {
-    let (name, text) = match args.file.as_deref() {
+    let (name, bytes) = match args.file.as_deref() {
         Some(p) if p != Path::new("-") => (
             p.display().to_string(),
-            std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
+            std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?,
         ),
         _ => {
-            let mut text = String::new();
+            let mut bytes = Vec::new();
             std::io::stdin()
-                .read_to_string(&mut text)
+                .read_to_end(&mut bytes)
                 .context("cannot read standard input")?;
-            ("standard input".to_string(), text)
+            ("standard input".to_string(), bytes)
         }
     };
+    let text = hub_core::input::decode(&bytes, args.encoding.as_deref())
+        .with_context(|| format!("{name}: nothing was queued"))?;
     let mut app = g.open()?;
     match pipeline::enqueue(&mut app, &args.target, &text) {
         Ok(report) => {

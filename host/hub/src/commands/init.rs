@@ -1,5 +1,6 @@
 //! `hub init`: a commented hub.toml and an empty store.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
@@ -25,7 +26,7 @@ call_timeout_ms = 5000
 
 # Plugins: WebAssembly components built with `cargo xtask plugins`.
 [plugins.prisme]
-path = "target/plugins/prisme.wasm"
+path = "{prisme}"
 # Pin the exact file: a different one is refused, naming both hashes.
 # sha256 = "…"
 
@@ -58,8 +59,16 @@ pub fn run(g: &super::Global, args: &InitArgs) -> Result<ExitCode> {
     if let Some(dir) = config.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    std::fs::write(config, TEMPLATE)
-        .with_context(|| format!("cannot write {}", config.display()))?;
+    let (dir, found) = plugin_dir(args.plugin_dir.as_deref());
+    let prisme = dir.join("prisme.wasm");
+    let text = TEMPLATE.replace("{prisme}", &toml_path(&prisme));
+    std::fs::write(config, text).with_context(|| format!("cannot write {}", config.display()))?;
+    if !found {
+        eprintln!(
+            "hub init: no prisme.wasm in {}: build the plugins (`cargo xtask plugins`) or pass --plugin-dir",
+            dir.display()
+        );
+    }
     let app = g.open()?;
     println!(
         "wrote {} and created the store {}",
@@ -67,4 +76,54 @@ pub fn run(g: &super::Global, args: &InitArgs) -> Result<ExitCode> {
         app.config.store.path.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The plugin directory: the one given, else `$HUB_PLUGIN_DIR`, else the first of the
+/// places beside the executable that holds `prisme.wasm`; `true` when it holds it.
+pub fn plugin_dir(given: Option<&Path>) -> (PathBuf, bool) {
+    let has = |d: &Path| d.join("prisme.wasm").is_file();
+    if let Some(d) = given {
+        return (absolute(d), has(d));
+    }
+    if let Some(d) = std::env::var_os("HUB_PLUGIN_DIR").filter(|d| !d.is_empty()) {
+        let d = PathBuf::from(d);
+        return (absolute(&d), has(&d));
+    }
+    let exe_dir = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.canonicalize().ok())
+        .and_then(|e| e.parent().map(Path::to_path_buf));
+    let candidates: Vec<PathBuf> = exe_dir
+        .iter()
+        .flat_map(|d| {
+            [
+                d.join("plugins"),
+                d.join("../plugins"),
+                d.join("../share/hub/plugins"),
+            ]
+        })
+        .collect();
+    for c in &candidates {
+        if has(c) {
+            let c = c.canonicalize().unwrap_or_else(|_| c.clone());
+            return (c, true);
+        }
+    }
+    let first = candidates
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| PathBuf::from("plugins"));
+    (first, false)
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// A path as a TOML basic string's content.
+fn toml_path(p: &Path) -> String {
+    p.display()
+        .to_string()
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
 }

@@ -288,10 +288,28 @@ fn build(args: &BuildArgs) -> Result<ExitCode> {
             .map(|target| target.join("plugins").join(format!("{short}.wasm")))
             .context("where cargo put the module")?,
     };
-    write_if_changed(&out, &component)?;
-    // Load it as the hub will: no imports, the right export, a describe that answers.
+    // Load it as the hub will (no imports, the right export, a describe that answers)
+    // from a temporary file beside the destination: a component the hub would refuse
+    // leaves nothing behind under the plugin's name.
+    let file_name = out
+        .file_name()
+        .and_then(|n| n.to_str())
+        .with_context(|| format!("{}: not a file name", out.display()))?;
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let tmp = out.with_file_name(format!(".{file_name}.hub-check"));
+    std::fs::write(&tmp, &component).with_context(|| format!("cannot write {}", tmp.display()))?;
     let runtime = Runtime::new(Limits::default(), None)?;
-    let plugin = runtime.load(&short, &out, None)?;
+    let plugin = match runtime.load(&short, &tmp, None) {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e.into());
+        }
+    };
+    let _ = std::fs::remove_file(&tmp);
+    write_if_changed(&out, &component)?;
     let built = Built {
         path: out.clone(),
         name: plugin.info().name.clone(),

@@ -47,7 +47,10 @@ pub fn run(g: &super::Global, args: &SendArgs) -> Result<ExitCode> {
                             .unwrap_or_default()
                     );
                 }
-                if r.dry_run.is_empty() {
+                for m in &r.dry_run_failed {
+                    println!("{}: would fail {m}", r.target);
+                }
+                if r.dry_run.is_empty() && r.dry_run_failed.is_empty() {
                     println!("{}: nothing queued", r.target);
                 }
             } else {

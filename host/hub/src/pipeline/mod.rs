@@ -114,6 +114,9 @@ pub struct SendReport {
     pub records_to_check: usize,
     /// Payloads encoded but not sent (`--dry-run`).
     pub dry_run: Vec<DryRunPayload>,
+    /// Records the plugin refuses, which a real send would fail (`--dry-run`); the rest of
+    /// their batch is encoded without them, as a real send does.
+    pub dry_run_failed: Vec<String>,
     /// Batches the plugin could not encode (a crash, a timeout, a refusal naming no
     /// record); their records stay queued and the other batches still go.
     pub errors: Vec<String>,
@@ -369,6 +372,7 @@ pub fn send(app: &mut App, target: &str, dry_run: bool) -> Result<SendReport, Se
                     }
                 }
                 Ok(Created::DryRun) => dry_taken.extend(records.iter().map(|r| r.seq)),
+                Ok(Created::DryRunFailed(seqs)) => dry_taken.extend(seqs),
                 Ok(Created::RecordsFailed) => {}
                 // This batch stays queued; the next batch may encode fine.
                 Err(e @ (SendError::Plugin(_) | SendError::Encode { .. })) => {
@@ -421,6 +425,8 @@ enum Created {
     Transfer(i64),
     DryRun,
     RecordsFailed,
+    /// A dry run's refused records (sequence numbers): left out, as a real send fails them.
+    DryRunFailed(Vec<i64>),
 }
 
 enum CreateFail {
@@ -632,16 +638,14 @@ fn create(
                 });
             }
             if dry_run {
-                // Nothing is written in a dry run: show the problem instead.
-                return Err(SendError::Encode {
-                    target,
-                    plugin: plugin.name().to_string(),
-                    message: errs
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                });
+                // Nothing is written in a dry run: report what a real send would fail and
+                // encode the rest without it, as a real send does.
+                report
+                    .dry_run_failed
+                    .extend(failures.iter().map(|(_, m)| m.clone()));
+                return Ok(Created::DryRunFailed(
+                    failures.iter().map(|(s, _)| *s).collect(),
+                ));
             }
             for (_, message) in &failures {
                 tracing::warn!(target_name = %target, %message, "record failed");

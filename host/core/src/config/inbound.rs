@@ -1,0 +1,77 @@
+//! `[[inbound]]`: the receiving side.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use super::TransportConfig;
+
+/// `[[inbound]]`: transports that arrive for this office (SurvNet: from the health
+/// offices below it, or from the RKI above). `hub import` reads them from the inbox,
+/// strictly in each sender's numbering order, and answers each with a receipt.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InboundConfig {
+    /// The name used on the command line (`hub import rki-in`).
+    pub name: String,
+    /// The exchange format; `survnet` is the one the hub reads.
+    pub format: InboundFormat,
+    /// The folder transports arrive in (`hub serve` watches it). Imported files leave
+    /// it; refused ones move to `refused/` beside a note saying why.
+    pub inbox: PathBuf,
+    /// Where receipts and re-transmission requests go: any file transport.
+    pub answers: TransportConfig,
+    /// Offset from UTC for the times written into answers.
+    #[serde(default)]
+    pub utc_offset_minutes: i32,
+    /// Limits against hostile archives.
+    #[serde(default)]
+    pub limits: InboundLimits,
+    /// The format's settings (SurvNet: this office's `sender` site code and `role`, and
+    /// the action codes, as for an `rki` target).
+    #[serde(default)]
+    pub settings: toml::Table,
+}
+
+/// The formats `[[inbound]]` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InboundFormat {
+    /// RKI SurvNet transport archives (`RKI_<sender>_<receiver>_<nnnnnnnn>.zip`).
+    Survnet,
+}
+
+/// `[inbound.limits]`: an archive beyond these is refused before anything is imported.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InboundLimits {
+    /// The archive file itself.
+    #[serde(default = "default_max_archive_mb")]
+    pub max_archive_mb: u64,
+    /// Everything in it, unpacked (a zip bomb stops here, counted as it unpacks).
+    #[serde(default = "default_max_unpacked_mb")]
+    pub max_unpacked_mb: u64,
+    /// Entries in the archive.
+    #[serde(default = "default_max_entries")]
+    pub max_entries: usize,
+}
+
+impl Default for InboundLimits {
+    fn default() -> Self {
+        Self {
+            max_archive_mb: default_max_archive_mb(),
+            max_unpacked_mb: default_max_unpacked_mb(),
+            max_entries: default_max_entries(),
+        }
+    }
+}
+
+const fn default_max_archive_mb() -> u64 {
+    256
+}
+const fn default_max_unpacked_mb() -> u64 {
+    2048
+}
+const fn default_max_entries() -> usize {
+    10_000
+}

@@ -1,0 +1,417 @@
+//! The hub.toml model: one file per municipality (or carrier, or health office).
+//!
+//! Parsing is strict: unknown keys are errors, every problem is collected and reported
+//! together with the file's name, and relative paths are taken relative to the file.
+//! Secrets never live here: a credential names the file or environment variable that
+//! holds it.
+
+mod inbound;
+mod settings;
+mod target;
+#[cfg(test)]
+mod tests;
+mod transport;
+
+pub use inbound::{InboundConfig, InboundFormat, InboundLimits};
+pub use settings::{check_settings, setting_text};
+pub use target::{CredentialConfig, OnUnknown, Package, RetryConfig, Sending, TargetConfig};
+use transport::check_file_transport;
+pub use transport::{FileLayout, TransportConfig};
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use thiserror::Error;
+
+use crate::names::check_config_name;
+
+/// A configuration that cannot be used.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read {file}: {source}")]
+    Read {
+        file: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file}: {message}")]
+    Syntax { file: PathBuf, message: String },
+    #[error("{file}: {}", .problems.join("; "))]
+    Invalid {
+        file: PathBuf,
+        problems: Vec<String>,
+    },
+}
+
+/// The whole file, with paths resolved.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this came from.
+    pub file: PathBuf,
+    pub store: StoreConfig,
+    pub runtime: RuntimeConfig,
+    pub plugins: BTreeMap<String, PluginConfig>,
+    pub credentials: BTreeMap<String, CredentialConfig>,
+    pub targets: Vec<TargetConfig>,
+    /// The receiving side: transports this office takes in (`hub import`).
+    pub inbound: Vec<InboundConfig>,
+    /// `[api]`: `hub serve`'s HTTP API (absent: no API for this file).
+    pub api: Option<crate::api::ApiConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    version: u32,
+    #[serde(default)]
+    store: StoreConfig,
+    #[serde(default)]
+    runtime: RuntimeConfig,
+    #[serde(default)]
+    plugins: BTreeMap<String, PluginConfig>,
+    #[serde(default)]
+    credentials: BTreeMap<String, CredentialConfig>,
+    #[serde(default, rename = "target")]
+    targets: Vec<TargetConfig>,
+    #[serde(default)]
+    inbound: Vec<InboundConfig>,
+    api: Option<crate::api::ApiConfig>,
+}
+
+/// `[store]`: where the SQLite database lives.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Path of the database file (default `hub-data/hub.db`).
+    #[serde(default = "default_store_path")]
+    pub path: PathBuf,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            path: default_store_path(),
+        }
+    }
+}
+
+fn default_store_path() -> PathBuf {
+    PathBuf::from("hub-data/hub.db")
+}
+
+/// `[runtime]`: the plugin sandbox's limits and the compile cache.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeConfig {
+    /// Where compiled plugins are cached (default: `cache/` beside the database).
+    pub cache_dir: Option<PathBuf>,
+    /// Linear memory one plugin call may use, in MiB.
+    #[serde(default = "default_memory_mb")]
+    pub memory_limit_mb: u64,
+    /// Wall-clock time one plugin call may take, in milliseconds.
+    #[serde(default = "default_call_timeout_ms")]
+    pub call_timeout_ms: u64,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            cache_dir: None,
+            memory_limit_mb: default_memory_mb(),
+            call_timeout_ms: default_call_timeout_ms(),
+        }
+    }
+}
+
+const fn default_memory_mb() -> u64 {
+    64
+}
+const fn default_call_timeout_ms() -> u64 {
+    5_000
+}
+
+/// `[plugins.NAME]`: one plugin component.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginConfig {
+    /// Path of the component (`.wasm`).
+    pub path: PathBuf,
+    /// Optional pin: the component's sha256 in hex; a different file is refused.
+    pub sha256: Option<String>,
+}
+
+impl Config {
+    /// Reads and checks a hub.toml.
+    pub fn load(file: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
+            file: file.to_path_buf(),
+            source,
+        })?;
+        Self::parse(file, &text)
+    }
+
+    /// Parses and checks hub.toml text; `file` names it in errors and anchors relative paths.
+    pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            file: file.to_path_buf(),
+            // Multi-line as toml writes it: the caret under the mistake must stay aligned.
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        let mut problems = Vec::new();
+        if raw.version != 1 {
+            problems.push(format!(
+                "version = {} is not supported; this hub reads version = 1",
+                raw.version
+            ));
+        }
+        if raw.runtime.memory_limit_mb == 0 || raw.runtime.memory_limit_mb > 4096 {
+            problems.push("runtime.memory_limit_mb must be between 1 and 4096".into());
+        }
+        if raw.runtime.call_timeout_ms < 10 {
+            problems.push("runtime.call_timeout_ms must be at least 10".into());
+        }
+        for (name, plugin) in &raw.plugins {
+            if let Err(e) = check_config_name(name) {
+                problems.push(format!("plugins.{name}: {e}"));
+            }
+            if let Some(pin) = &plugin.sha256
+                && (pin.len() != 64 || !pin.chars().all(|c| c.is_ascii_hexdigit()))
+            {
+                problems.push(format!(
+                    "plugins.{name}.sha256 must be 64 hex digits, found `{pin}`"
+                ));
+            }
+        }
+        for (name, c) in &raw.credentials {
+            if let Err(e) = check_config_name(name) {
+                problems.push(format!("credentials.{name}: {e}"));
+            }
+            match (&c.password_file, &c.password_env) {
+                (Some(_), None) | (None, Some(_)) => {}
+                _ => problems.push(format!(
+                    "credentials.{name}: give exactly one of password_file and password_env (never the password itself)"
+                )),
+            }
+        }
+        let mut seen = BTreeSet::new();
+        for t in &raw.targets {
+            for cred in t.credential.iter().chain(t.user_credentials.values()) {
+                if !raw.credentials.contains_key(cred) {
+                    problems.push(format!(
+                        "target {}: credential `{cred}` is not defined under [credentials]",
+                        t.name
+                    ));
+                }
+            }
+            if let TransportConfig::Http { url, .. } = &t.transport
+                && !url.starts_with("https://")
+            {
+                problems.push(format!(
+                    "target {}: transport url must start with https:// (found `{url}`)",
+                    t.name
+                ));
+            }
+            problems.extend(
+                check_file_transport(&t.transport)
+                    .into_iter()
+                    .map(|p| format!("target {}: {p}", t.name)),
+            );
+            if t.retry.attempts == 0 {
+                problems.push(format!(
+                    "target {}: retry.attempts must be at least 1",
+                    t.name
+                ));
+            }
+            if let Some(s) = &t.schedule
+                && let Err(e) = crate::schedule::Schedule::from_config(s)
+            {
+                problems.push(format!("target {}: {e}", t.name));
+            }
+            if t.max_batch == Some(0) {
+                problems.push(format!("target {}: max_batch must be at least 1", t.name));
+            }
+            if let Err(e) = check_config_name(&t.name) {
+                problems.push(format!("target {}: {e}", t.name));
+            }
+            if !seen.insert(t.name.clone()) {
+                problems.push(format!("target {} is defined twice", t.name));
+            }
+            if !raw.plugins.contains_key(&t.plugin) {
+                problems.push(format!(
+                    "target {}: plugin `{}` is not defined under [plugins]",
+                    t.name, t.plugin
+                ));
+            }
+            if !(-14 * 60..=14 * 60).contains(&t.utc_offset_minutes) {
+                problems.push(format!(
+                    "target {}: utc_offset_minutes must be within ±840",
+                    t.name
+                ));
+            }
+            for (user, table) in &t.user_settings {
+                for (key, value) in table {
+                    if setting_text(value).is_none() {
+                        problems.push(format!(
+                            "target {}: user_settings.{user}.{key} must be a string, integer or boolean",
+                            t.name
+                        ));
+                    }
+                }
+            }
+            for (key, value) in &t.settings {
+                // A scalar may be a plugin setting of the same name (RKI's `sender`);
+                // only a value no setting can have is named as a misplaced key here.
+                if setting_text(value).is_none() {
+                    problems.push(
+                        settings::landed_in_settings("target", &t.name, key).unwrap_or_else(|| {
+                            format!(
+                                "target {}: setting `{key}` must be a string, integer or boolean",
+                                t.name
+                            )
+                        }),
+                    );
+                }
+            }
+        }
+        for i in &raw.inbound {
+            if let Err(e) = check_config_name(&i.name) {
+                problems.push(format!("inbound {}: {e}", i.name));
+            }
+            if raw.targets.iter().any(|t| t.name == i.name)
+                || raw.inbound.iter().filter(|o| o.name == i.name).count() > 1
+            {
+                problems.push(format!(
+                    "inbound {}: the name is used twice (targets and inbounds share names)",
+                    i.name
+                ));
+            }
+            if matches!(i.answers, TransportConfig::Http { .. }) {
+                problems.push(format!(
+                    "inbound {}: answers go as files (dir, ftps or sftp), not http",
+                    i.name
+                ));
+            }
+            problems.extend(
+                check_file_transport(&i.answers)
+                    .into_iter()
+                    .map(|p| format!("inbound {}: {p}", i.name)),
+            );
+            if i.limits.max_entries == 0
+                || i.limits.max_archive_mb == 0
+                || i.limits.max_unpacked_mb == 0
+            {
+                problems.push(format!("inbound {}: limits must be at least 1", i.name));
+            }
+            for (key, value) in &i.settings {
+                // A scalar may be a plugin setting of the same name (RKI's `sender`);
+                // only a value no setting can have is named as a misplaced key here.
+                if setting_text(value).is_none() {
+                    problems.push(
+                        settings::landed_in_settings("inbound", &i.name, key).unwrap_or_else(|| {
+                            format!(
+                                "inbound {}: setting `{key}` must be a string, integer or boolean",
+                                i.name
+                            )
+                        }),
+                    );
+                }
+            }
+        }
+        if let Some(api) = &raw.api {
+            let names: Vec<&str> = raw.targets.iter().map(|t| t.name.as_str()).collect();
+            problems.extend(api.problems(&names));
+        }
+        if !problems.is_empty() {
+            return Err(ConfigError::Invalid {
+                file: file.to_path_buf(),
+                problems,
+            });
+        }
+        let base = file.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let resolve = |p: &Path| -> PathBuf {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            }
+        };
+        let store = StoreConfig {
+            path: resolve(&raw.store.path),
+        };
+        let runtime = RuntimeConfig {
+            cache_dir: Some(match &raw.runtime.cache_dir {
+                Some(dir) => resolve(dir),
+                None => store.path.parent().unwrap_or(Path::new(".")).join("cache"),
+            }),
+            ..raw.runtime
+        };
+        let plugins = raw
+            .plugins
+            .into_iter()
+            .map(|(name, p)| {
+                let path = resolve(&p.path);
+                (
+                    name,
+                    PluginConfig {
+                        path,
+                        sha256: p.sha256.map(|s| s.to_ascii_lowercase()),
+                    },
+                )
+            })
+            .collect();
+        let credentials = raw
+            .credentials
+            .into_iter()
+            .map(|(name, c)| {
+                let c = CredentialConfig {
+                    p12: resolve(&c.p12),
+                    password_file: c.password_file.as_deref().map(&resolve),
+                    password_env: c.password_env,
+                };
+                (name, c)
+            })
+            .collect();
+        let targets = raw
+            .targets
+            .into_iter()
+            .map(|mut t| {
+                t.transport.resolve_paths(&resolve);
+                t
+            })
+            .collect();
+        let inbound = raw
+            .inbound
+            .into_iter()
+            .map(|mut i| {
+                i.inbox = resolve(&i.inbox);
+                i.answers.resolve_paths(&resolve);
+                i
+            })
+            .collect();
+        let api = raw.api.map(|mut a| {
+            a.resolve_paths(&resolve);
+            a
+        });
+        Ok(Config {
+            file: file.to_path_buf(),
+            store,
+            runtime,
+            plugins,
+            credentials,
+            targets,
+            inbound,
+            api,
+        })
+    }
+
+    /// The inbound of that name.
+    pub fn inbound(&self, name: &str) -> Option<&InboundConfig> {
+        self.inbound.iter().find(|i| i.name == name)
+    }
+
+    /// The target of that name.
+    pub fn target(&self, name: &str) -> Option<&TargetConfig> {
+        self.targets.iter().find(|t| t.name == name)
+    }
+}

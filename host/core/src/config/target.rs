@@ -1,0 +1,160 @@
+//! `[[target]]` and what hangs off it: credentials, retry, sending, packaging.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use super::TransportConfig;
+
+/// `[credentials.NAME]`: a client certificate (.p12) and where its password comes from.
+/// The password itself never appears in hub.toml.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialConfig {
+    /// The PKCS#12 file with the certificate and its key.
+    pub p12: PathBuf,
+    /// A file holding the password (its first line is used).
+    pub password_file: Option<PathBuf>,
+    /// An environment variable holding the password.
+    pub password_env: Option<String>,
+}
+
+/// How a transfer's payloads are packed for delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Package {
+    /// One zip archive per transfer.
+    Zip,
+}
+
+/// When a target's records are sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Sending {
+    /// On `hub send` (and on the schedule of `hub serve`).
+    #[default]
+    Manual,
+    /// Also at once after each enqueue; if the target cannot be reached the records wait
+    /// in the outbox for the next try.
+    Realtime,
+}
+
+/// `[target.retry]`: how often a delivery worth retrying is tried within one send.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryConfig {
+    /// Tries per payload in one run (1 = no retry).
+    #[serde(default = "default_attempts")]
+    pub attempts: u32,
+    /// Wait before the second try; doubled for each further one.
+    #[serde(default = "default_backoff_ms")]
+    pub backoff_ms: u64,
+    /// The longest wait between two tries.
+    #[serde(default = "default_max_backoff_ms")]
+    pub max_backoff_ms: u64,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            attempts: default_attempts(),
+            backoff_ms: default_backoff_ms(),
+            max_backoff_ms: default_max_backoff_ms(),
+        }
+    }
+}
+
+impl RetryConfig {
+    /// The wait before try number `n` (2, 3, …).
+    pub fn backoff(&self, n: u32) -> std::time::Duration {
+        let factor = 1u64 << n.saturating_sub(2).min(30);
+        std::time::Duration::from_millis(
+            self.backoff_ms
+                .saturating_mul(factor)
+                .min(self.max_backoff_ms),
+        )
+    }
+}
+
+const fn default_attempts() -> u32 {
+    3
+}
+const fn default_backoff_ms() -> u64 {
+    1_000
+}
+const fn default_max_backoff_ms() -> u64 {
+    60_000
+}
+pub(super) const fn default_connect_timeout_ms() -> u64 {
+    10_000
+}
+pub(super) const fn default_timeout_ms() -> u64 {
+    60_000
+}
+
+/// `[[target]]`: one receiving system.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetConfig {
+    /// The target's name, used on the command line (`hub send prisme`).
+    pub name: String,
+    /// The `[plugins.NAME]` entry that encodes for this target.
+    pub plugin: String,
+    /// This side's code towards the target (e.g. a SurvNet site code), passed to the plugin.
+    pub sender: Option<String>,
+    /// The target's code, passed to the plugin.
+    pub receiver: Option<String>,
+    /// Offset from UTC for the dates plugins write (e.g. -120 for Greenland, 60 for Germany in winter).
+    #[serde(default)]
+    pub utc_offset_minutes: i32,
+    pub transport: TransportConfig,
+    /// `manual` or `realtime`.
+    #[serde(default)]
+    pub sending: Sending,
+    /// The central credential, used when the user running the hub has none of their own.
+    pub credential: Option<String>,
+    /// Per-user credentials: user name = credential name.
+    #[serde(default)]
+    pub user_credentials: BTreeMap<String, String>,
+    /// Per-user plugin settings: user name = settings laid over `[target.settings]` when
+    /// that user sends (`--as anna`), so what the body says (Kita Planer's `benutzer_id`)
+    /// follows the certificate in use.
+    #[serde(default)]
+    pub user_settings: BTreeMap<String, toml::Table>,
+    #[serde(default)]
+    pub retry: RetryConfig,
+    /// What happens when the hub cannot know whether a payload arrived (a lost answer, a
+    /// crash between sending and recording): `hold` (the default) keeps it in doubt for a
+    /// look or a person; `resend` sends the same bytes again, only for receivers known to
+    /// honour the `Idempotency-Key`.
+    #[serde(default)]
+    pub on_unknown: OnUnknown,
+    /// At most this many records per transfer (the plugin's own limit still applies).
+    pub max_batch: Option<u32>,
+    /// When `hub serve` sends this target's queue (times of day or an interval).
+    pub schedule: Option<crate::schedule::ScheduleConfig>,
+    /// File targets: a delivered file still on the receiver after this many minutes means
+    /// the receiving job is not running; `hub status` and the log report it.
+    pub stuck_after_minutes: Option<u64>,
+    /// Targets with receipts (RKI): a transport still without its receipt after this many
+    /// minutes is reported by `hub status`.
+    pub receipt_after_minutes: Option<u64>,
+    /// `"zip"`: every payload of a transfer travels in one zip archive (SurvNet).
+    pub package: Option<Package>,
+    /// The plugin's settings, checked against what the plugin describes.
+    #[serde(default)]
+    pub settings: toml::Table,
+}
+
+/// `on_unknown` of a target.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnUnknown {
+    /// Hold the payload in doubt until the receiver is looked at or a person settles it.
+    #[default]
+    Hold,
+    /// Send the same bytes again with the same idempotency key: only where the receiver
+    /// is known to deduplicate (a repeated import is a double booking otherwise).
+    Resend,
+}

@@ -1,0 +1,264 @@
+use super::*;
+use hub_plugin_sdk::{SettingSpec, SettingType};
+
+const GOOD: &str = r#"
+version = 1
+[store]
+path = "data/hub.db"
+[plugins.prisme]
+path = "plugins/prisme.wasm"
+[[target]]
+name = "prisme"
+plugin = "prisme"
+transport = { type = "dir", path = "out" }
+settings = { municipality = "sermersooq", run_limit = 5, strict = true }
+"#;
+
+#[test]
+fn resolves_paths_relative_to_the_file() {
+    let c = Config::parse(Path::new("/etc/hub/hub.toml"), GOOD).unwrap();
+    assert_eq!(c.store.path, PathBuf::from("/etc/hub/data/hub.db"));
+    assert_eq!(
+        c.runtime.cache_dir,
+        Some(PathBuf::from("/etc/hub/data/cache"))
+    );
+    assert_eq!(
+        c.plugins["prisme"].path,
+        PathBuf::from("/etc/hub/plugins/prisme.wasm")
+    );
+    let TransportConfig::Dir { path } = &c.targets[0].transport else {
+        panic!("dir expected")
+    };
+    assert_eq!(path, &PathBuf::from("/etc/hub/out"));
+    assert_eq!(c.runtime.memory_limit_mb, 64);
+}
+
+#[test]
+fn unknown_keys_and_bad_values_are_named() {
+    let bad = GOOD.replace("[store]", "[store]\ncolour = \"red\"");
+    let e = Config::parse(Path::new("hub.toml"), &bad).unwrap_err();
+    assert!(e.to_string().contains("unknown field `colour`"), "{e}");
+    assert!(e.to_string().starts_with("hub.toml:"), "{e}");
+
+    let bad = GOOD
+        .replace("plugin = \"prisme\"", "plugin = \"nope\"")
+        .replace("version = 1", "version = 2");
+    let e = Config::parse(Path::new("hub.toml"), &bad).unwrap_err();
+    let ConfigError::Invalid { problems, .. } = e else {
+        panic!("expected Invalid")
+    };
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(problems[0].contains("version = 2"));
+    assert!(problems[1].contains("plugin `nope` is not defined"));
+
+    let bad = GOOD.replace(
+        "path = \"plugins/prisme.wasm\"",
+        "path = \"p.wasm\"\nsha256 = \"abc\"",
+    );
+    let e = Config::parse(Path::new("hub.toml"), &bad).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("plugins.prisme.sha256 must be 64 hex digits")
+    );
+
+    let bad = GOOD.replace("type = \"dir\"", "type = \"carrier-pigeon\"");
+    let e = Config::parse(Path::new("hub.toml"), &bad).unwrap_err();
+    assert!(e.to_string().contains("carrier-pigeon"), "{e}");
+}
+
+#[test]
+fn transports_and_credentials_are_checked() {
+    let with = |transport: &str, extra: &str| {
+        let text = GOOD.replace(
+            "transport = { type = \"dir\", path = \"out\" }",
+            &format!("transport = {transport}\n{extra}"),
+        );
+        match Config::parse(Path::new("/site/hub.toml"), &text) {
+            Ok(c) => Ok(c),
+            Err(ConfigError::Invalid { problems, .. }) => Err(problems.join("; ")),
+            Err(e) => Err(e.to_string()),
+        }
+    };
+    let e = with(
+        "{ type = \"ftps\", host = \"h\", user = \"ftp-winformatik-sermersooq\", password_file = \"a\", password_env = \"B\", municipality = \"sermersooq\" }",
+        "",
+    )
+    .unwrap_err();
+    assert!(
+        e.contains("give exactly one of password_file, password_env"),
+        "{e}"
+    );
+    let e = with(
+        "{ type = \"ftps\", host = \"h\", user = \"ftp-winformatik-sermersooq\", password_env = \"B\", municipality = \"qeqqata\" }",
+        "",
+    )
+    .unwrap_err();
+    assert!(
+        e.contains("is not the user of municipality `qeqqata`"),
+        "{e}"
+    );
+    let e = with(
+        "{ type = \"http\", url = \"http://plain\" }",
+        "credential = \"nope\"",
+    )
+    .unwrap_err();
+    assert!(e.contains("must start with https://"), "{e}");
+    assert!(e.contains("credential `nope` is not defined"), "{e}");
+    let c = with(
+        "{ type = \"sftp\", host = \"h\", user = \"u\", key_file = \"keys/id\", host_key = \"ssh-ed25519 AAAA\", municipality = \"sermersooq\" }",
+        "",
+    )
+    .unwrap();
+    let TransportConfig::Sftp { key_file, port, .. } = &c.targets[0].transport else {
+        panic!("sftp expected")
+    };
+    assert_eq!(key_file.as_deref(), Some(Path::new("/site/keys/id")));
+    assert_eq!(*port, 22);
+}
+
+#[test]
+fn file_layouts_plain_without_municipality_and_prisme_with_it() {
+    let with = |transport: &str| {
+        let text = GOOD.replace(
+            "transport = { type = \"dir\", path = \"out\" }",
+            &format!("transport = {transport}"),
+        );
+        match Config::parse(Path::new("/site/hub.toml"), &text) {
+            Ok(c) => Ok(c),
+            Err(ConfigError::Invalid { problems, .. }) => Err(problems.join("; ")),
+            Err(e) => Err(e.to_string()),
+        }
+    };
+    let c = with(
+        "{ type = \"sftp\", host = \"h\", user = \"rki\", key_file = \"id\", host_key = \"ssh-ed25519 AAAA\", layout = \"plain\", root = \"/upload\" }",
+    )
+    .unwrap();
+    let TransportConfig::Sftp {
+        layout,
+        municipality,
+        ..
+    } = &c.targets[0].transport
+    else {
+        panic!("sftp expected")
+    };
+    assert_eq!((*layout, municipality), (Some(FileLayout::Plain), &None));
+    // Plain over FTPS: any user name, no municipality.
+    with("{ type = \"ftps\", host = \"h\", user = \"gesundheitsamt\", password_env = \"P\", layout = \"plain\" }").unwrap();
+    // Prisme, explicit or by default, needs its municipality.
+    for transport in [
+        "{ type = \"ftps\", host = \"h\", user = \"ftp-winformatik-sermersooq\", password_env = \"P\", layout = \"prisme\" }",
+        "{ type = \"sftp\", host = \"h\", user = \"u\", key_file = \"id\", host_key = \"ssh-ed25519 AAAA\" }",
+    ] {
+        let e = with(transport).unwrap_err();
+        assert!(
+            e.contains("layout = \"prisme\"") && e.contains("needs `municipality`"),
+            "{e}"
+        );
+        assert!(e.contains("layout = \"plain\""), "{e}");
+    }
+    let c = with(
+        "{ type = \"ftps\", host = \"h\", user = \"ftp-winformatik-sermersooq\", password_env = \"P\", layout = \"prisme\", municipality = \"sermersooq\" }",
+    )
+    .unwrap();
+    let TransportConfig::Ftps { layout, .. } = &c.targets[0].transport else {
+        panic!("ftps expected")
+    };
+    assert_eq!(*layout, Some(FileLayout::Prisme));
+    // A municipality does not belong to the plain layout; an unknown layout is named.
+    let e = with(
+        "{ type = \"ftps\", host = \"h\", user = \"u\", password_env = \"P\", layout = \"plain\", municipality = \"sermersooq\" }",
+    )
+    .unwrap_err();
+    assert!(
+        e.contains("`municipality` belongs to layout = \"prisme\""),
+        "{e}"
+    );
+    let e = with(
+        "{ type = \"ftps\", host = \"h\", user = \"u\", password_env = \"P\", layout = \"flat\" }",
+    )
+    .unwrap_err();
+    assert!(e.contains("flat"), "{e}");
+}
+
+#[test]
+fn settings_are_checked_against_the_plugin() {
+    let c = Config::parse(Path::new("hub.toml"), GOOD).unwrap();
+    let specs = vec![
+        SettingSpec::required("municipality", SettingType::Text, "folder name"),
+        SettingSpec::required("environment", SettingType::Text, "prod or test"),
+        SettingSpec::optional("run_limit", SettingType::Integer, "9", "runs"),
+        SettingSpec::optional("page", SettingType::Integer, "522", "page"),
+    ];
+    let problems = check_settings("prisme", &specs, &c.targets[0].settings).unwrap_err();
+    assert_eq!(
+        problems,
+        vec![
+            "target prisme: unknown setting `strict` (the plugin takes: municipality, environment, run_limit, page)",
+            "target prisme: missing setting `environment` (prod or test)",
+        ]
+    );
+    let mut given = c.targets[0].settings.clone();
+    given.remove("strict");
+    given.insert("environment".into(), "test".into());
+    let ok = check_settings("prisme", &specs, &given).unwrap();
+    assert_eq!(
+        ok,
+        vec![
+            ("municipality".to_string(), "sermersooq".to_string()),
+            ("environment".to_string(), "test".to_string()),
+            ("run_limit".to_string(), "5".to_string()),
+            ("page".to_string(), "522".to_string()),
+        ]
+    );
+    given.insert("run_limit".into(), "five".into());
+    let problems = check_settings("prisme", &specs, &given).unwrap_err();
+    assert_eq!(
+        problems,
+        vec!["target prisme: setting `run_limit` must be an integer, found `five`"]
+    );
+}
+
+#[test]
+fn syntax_errors_keep_their_lines_and_caret() {
+    let text = "version = 1\n[store]\npath = \"x\" extra\n";
+    let e = Config::parse(Path::new("/site/hub.toml"), text).unwrap_err();
+    let shown = e.to_string();
+    assert!(shown.starts_with("/site/hub.toml: "), "{shown}");
+    let lines: Vec<&str> = shown.lines().collect();
+    assert!(lines.len() >= 4, "multi-line: {shown}");
+    let source = lines.iter().position(|l| l.contains("path = \"x\" extra"));
+    let source = source.expect("the offending line is shown");
+    let caret = lines[source + 1];
+    let column = caret.find('^').expect("a caret under the mistake");
+    assert_eq!(&lines[source][column..column + 5], "extra", "{shown}");
+}
+
+#[test]
+fn a_target_key_below_the_settings_line_says_where_it_landed() {
+    let text = r#"
+version = 1
+[plugins.prisme]
+path = "p.wasm"
+[[target]]
+name = "prisme"
+plugin = "prisme"
+transport = { type = "dir", path = "out" }
+[target.settings]
+municipality = "sermersooq"
+schedule = { times = ["05:00"], timezone = "America/Nuuk" }
+"#;
+    let e = Config::parse(Path::new("/site/hub.toml"), text).unwrap_err();
+    let shown = e.to_string();
+    assert!(
+        shown.contains("`schedule` landed in the settings table")
+            && shown.contains("move it above `[target.settings]`"),
+        "{shown}"
+    );
+    assert!(!shown.contains("must be a string"), "{shown}");
+    // A scalar of the same name as a target key may be a plugin setting (RKI's `sender`).
+    let ok = text.replace(
+        "schedule = { times = [\"05:00\"], timezone = \"America/Nuuk\" }",
+        "sender = \"1.01.0.02.\"",
+    );
+    Config::parse(Path::new("/site/hub.toml"), &ok).unwrap();
+}
