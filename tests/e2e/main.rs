@@ -11,6 +11,7 @@ mod cli;
 mod crash;
 mod hostile;
 mod import;
+mod import_attack;
 mod kitaplaner;
 mod prisme;
 mod python;

@@ -279,6 +279,12 @@ pub struct InboundConfig {
     /// Limits against hostile archives.
     #[serde(default)]
     pub limits: InboundLimits,
+    /// The senders whose transports this inbound takes: site codes (`1.01.0.02.`) or
+    /// prefixes ending in `*` (`1.01.*`: every site whose code starts with `1.01.`).
+    /// Transports from any other sender are refused, naming it. Unset: the RKI (`1.`)
+    /// and the sites of this office's own state (`1.NN.*`).
+    #[serde(default)]
+    pub senders: Option<Vec<String>>,
     /// The format's settings (SurvNet: this office's `sender` site code and `role`, and
     /// the action codes, as for an `rki` target).
     #[serde(default)]
@@ -306,6 +312,13 @@ pub struct InboundLimits {
     /// Entries in the archive.
     #[serde(default = "default_max_entries")]
     pub max_entries: usize,
+    /// One value (a field's `Value`, a record attribute), as written, in KiB.
+    #[serde(default = "default_max_value_kb")]
+    pub max_value_kb: u64,
+    /// One record with everything in it, as written, in KiB. What an import holds in
+    /// memory is a small multiple of this, whatever the transport's size.
+    #[serde(default = "default_max_record_kb")]
+    pub max_record_kb: u64,
 }
 
 impl Default for InboundLimits {
@@ -314,6 +327,8 @@ impl Default for InboundLimits {
             max_archive_mb: default_max_archive_mb(),
             max_unpacked_mb: default_max_unpacked_mb(),
             max_entries: default_max_entries(),
+            max_value_kb: default_max_value_kb(),
+            max_record_kb: default_max_record_kb(),
         }
     }
 }
@@ -326,6 +341,39 @@ const fn default_max_unpacked_mb() -> u64 {
 }
 const fn default_max_entries() -> usize {
     10_000
+}
+const fn default_max_value_kb() -> u64 {
+    1024
+}
+const fn default_max_record_kb() -> u64 {
+    4096
+}
+
+impl InboundConfig {
+    /// The senders allowed, as configured or by default (see [`InboundConfig::senders`]);
+    /// `own` is this office's site code.
+    pub fn allowed_senders(&self, own: &str) -> Vec<String> {
+        if let Some(list) = &self.senders {
+            return list.clone();
+        }
+        // `1.01.0.02.` → state `1.01.`: the first two dot-terminated parts.
+        let state: String = own.split_inclusive('.').take(2).collect();
+        let mut out = vec!["1.".to_string()];
+        if state.len() > 2 && state != "1." {
+            out.push(format!("{state}*"));
+        }
+        out
+    }
+
+    /// Whether `sender` is among [`InboundConfig::allowed_senders`].
+    pub fn sender_allowed(&self, own: &str, sender: &str) -> bool {
+        self.allowed_senders(own)
+            .iter()
+            .any(|p| match p.strip_suffix('*') {
+                Some(prefix) => sender.starts_with(prefix),
+                None => sender == p,
+            })
+    }
 }
 
 /// `[target.transport]`: how payloads reach the target.
@@ -604,8 +652,24 @@ impl Config {
             if i.limits.max_entries == 0
                 || i.limits.max_archive_mb == 0
                 || i.limits.max_unpacked_mb == 0
+                || i.limits.max_value_kb == 0
+                || i.limits.max_record_kb == 0
             {
                 problems.push(format!("inbound {}: limits must be at least 1", i.name));
+            }
+            for s in i.senders.iter().flatten() {
+                let code = s.strip_suffix('*').unwrap_or(s);
+                let ok = !code.is_empty()
+                    && code.starts_with("1.")
+                    && code.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+                    && !code.contains('*');
+                if !ok {
+                    problems.push(format!(
+                        "inbound {}: senders: `{}` is neither a site code (`1.01.0.02.`) nor a prefix ending in `*` (`1.01.*`)",
+                        i.name,
+                        s.escape_debug()
+                    ));
+                }
             }
             for (key, value) in &i.settings {
                 if setting_text(value).is_none() {
@@ -1091,5 +1155,27 @@ settings = { municipality = "sermersooq", run_limit = 5, strict = true }
             problems,
             vec!["target prisme: setting `run_limit` must be an integer, found `five`"]
         );
+    }
+
+    #[test]
+    fn senders_default_to_the_rki_and_the_own_state() {
+        let inbound = |extra: &str| -> InboundConfig {
+            toml::from_str(&format!(
+                "name = \"in\"\nformat = \"survnet\"\ninbox = \"inbox\"\nanswers = {{ type = \"dir\", path = \"a\" }}\n{extra}"
+            ))
+            .unwrap()
+        };
+        let i = inbound("");
+        assert_eq!(i.allowed_senders("1.01."), ["1.", "1.01.*"]);
+        assert_eq!(i.allowed_senders("1.01.0.02."), ["1.", "1.01.*"]);
+        assert!(i.sender_allowed("1.01.", "1.01.0.02."));
+        assert!(i.sender_allowed("1.01.", "1."));
+        assert!(!i.sender_allowed("1.01.", "1.02.0.01."));
+        assert!(!i.sender_allowed("1.01.", "1.010.0.01."));
+        let i = inbound("senders = [\"1.01.0.02.\", \"1.03.*\"]");
+        assert!(i.sender_allowed("1.01.", "1.01.0.02."));
+        assert!(!i.sender_allowed("1.01.", "1.01.0.03."));
+        assert!(i.sender_allowed("1.01.", "1.03.0.01."));
+        assert!(!i.sender_allowed("1.01.", "1."));
     }
 }

@@ -221,7 +221,7 @@ pub fn run(g: &super::Global, args: &StatusArgs) -> Result<ExitCode> {
     if !open_errors.is_empty() {
         println!("\nTransfers waiting for a retry:");
         for (id, e) in open_errors {
-            println!("  #{id}: {e}");
+            println!("  #{id}: {}", crate::output::clean(&e.to_string()));
         }
     }
     if !no_receipt.is_empty() {
@@ -243,7 +243,7 @@ pub fn run(g: &super::Global, args: &StatusArgs) -> Result<ExitCode> {
             println!(
                 "  #{} {}: delivered {}, still there at {} ({} minutes)",
                 s["transfer"],
-                s["name"].as_str().unwrap_or_default(),
+                crate::output::clean(s["name"].as_str().unwrap_or_default()),
                 s["delivered_at"].as_str().unwrap_or_default(),
                 s["checked_at"].as_str().unwrap_or_default(),
                 s["minutes_waiting"]
