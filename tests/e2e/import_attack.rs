@@ -205,6 +205,27 @@ fn a_held_transport_that_cannot_be_imported_is_refused_its_gap_reported_and_requ
         "{why}"
     );
 
+    // `hub status` shows the pair waiting, for what and since when.
+    let status = ls.status();
+    let w = &status["waiting"][0];
+    assert_eq!(
+        (&w["inbound"], &w["held"], &w["missing"]),
+        (&json!("from-ga"), &json!([3]), &json!([2])),
+        "{status}"
+    );
+    assert!(
+        w["waiting_since"]
+            .as_str()
+            .unwrap()
+            .starts_with("2024-02-01"),
+        "{w}"
+    );
+    let text = ls.ok(&["status"]);
+    assert!(
+        text.contains("from-ga: from 1.01.0.02. to 1.01.: imported up to 1, held 3, missing 2, waiting since 2024-02-01"),
+        "{text}"
+    );
+
     // It can be asked for again …
     let r = import_json(&ls, &["--request-missing"]);
     let name = format!("RKI_{LS}_{GA}_RETRANSMIT_00000002-00000002.xml");
@@ -427,4 +448,71 @@ fn control_characters_in_a_receivers_message_are_escaped_in_hub_status() {
     let out = ga.ok(&["status"]);
     assert!(!out.contains('\u{1b}') && !out.contains('\u{7}'), "{out:?}");
     assert!(out.contains("X\\u{1b}[31mred\\u{7}"), "{out}");
+}
+
+/// The corpus of hostile files kept in the repository (tests/fixtures/hostile, made by
+/// its make.py), each with the reason it must be refused for.
+const CORPUS: &[(&str, &str)] = &[
+    ("absolute.zip", "has an unsafe name"),
+    ("billion-laughs.zip", "a DOCTYPE declaration: refused"),
+    (
+        "bomb-50mb.zip",
+        "field `Note`: more than the limit of 4 MiB per record",
+    ),
+    ("doctype-external.zip", "a DOCTYPE declaration: refused"),
+    ("duplicate-attribute.zip", "attribute Extra appears twice"),
+    ("duplicate-record.zip", "appears twice in the transport"),
+    (
+        "name-mismatch.zip",
+        "its name says 1.01.0.02. → 1.01. number 2",
+    ),
+    ("nested-deep.zip", "elements nested deeper than 16"),
+    ("not-a-zip.zip", "not a readable zip archive"),
+    (
+        "other-sender-state.zip",
+        "sender 1.02.0.01. may not send to inbound from-ga",
+    ),
+    ("stranger.zip", "`run.sh` does not start with RKI_"),
+    ("symlink.zip", "is a symbolic link"),
+    ("text-content.zip", "unexpected text `hidden text`"),
+    ("traversal.zip", "unsafe path segment `..`"),
+    ("utf16.zip", "encoding `utf-16` is not supported"),
+    (
+        "value-2mb.zip",
+        "a value of 2097152 bytes, more than the limit of 1 MiB per value",
+    ),
+    (
+        "wrong-receiver.zip",
+        "is addressed to 1.02., not to this office (1.01.)",
+    ),
+];
+
+#[test]
+fn the_hostile_corpus_is_refused_file_by_file_and_a_good_transport_still_imports() {
+    let corpus =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/hostile");
+    let (ga, ls) = (sender(), receiver(""));
+    std::fs::create_dir_all(ls.path("inbox")).unwrap();
+    for (file, _) in CORPUS {
+        std::fs::copy(corpus.join(file), ls.path(&format!("inbox/{file}"))).unwrap();
+    }
+    let r = ls.run(&["import", "from-ga", "--json"]);
+    assert_eq!(r.code(), Some(1));
+    let report: Value = serde_json::from_str(&r.stdout()).unwrap();
+    let files = report["files"].as_array().unwrap();
+    assert_eq!(files.len(), CORPUS.len(), "{report}");
+    for ((file, why), got) in CORPUS.iter().zip(files) {
+        assert_eq!(got["file"], *file);
+        assert_eq!(got["outcome"], "refused", "{got}");
+        let reason = got["reason"].as_str().unwrap();
+        assert!(reason.contains(why), "{file}: expected `{why}` in {reason}");
+        assert!(reason.len() < 1024, "{file}: {reason}");
+    }
+    assert_eq!(report["imported"], json!([]));
+    assert_eq!(report["pairs"], json!([]));
+    assert_eq!(ls.files("inbox/refused").len(), 2 * CORPUS.len());
+    // The real transport 1 still imports as number 1 afterwards.
+    send(&ga, &line("a", "case", &case(1, 1, LS, "good")));
+    arrive(&ga, &ls, &zip_name(LS, 1));
+    assert_eq!(import_json(&ls, &[])["imported"][0]["number"], 1);
 }

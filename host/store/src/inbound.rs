@@ -91,6 +91,9 @@ pub struct PairView {
     pub held: Vec<u64>,
     /// Numbers not yet seen below the highest held one.
     pub missing: Vec<u64>,
+    /// When the oldest held transport arrived (ms since the epoch): how long the pair
+    /// has been waiting.
+    pub waiting_since: Option<i64>,
 }
 
 /// The receiving side's store operations; each is one transaction.
@@ -367,7 +370,7 @@ impl InboundStore for SqliteStore {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT sender, receiver, number, state FROM inbound_transports
+                "SELECT sender, receiver, number, state, arrived_at FROM inbound_transports
                  WHERE inbound = ?1 ORDER BY sender, receiver, number",
             )
             .map_err(sql("read transport pairs"))?;
@@ -378,13 +381,14 @@ impl InboundStore for SqliteStore {
                     r.get::<_, String>(1)?,
                     r.get::<_, i64>(2)?,
                     r.get::<_, String>(3)?,
+                    r.get::<_, i64>(4)?,
                 ))
             })
             .map_err(sql("read transport pairs"))?
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(sql("read transport pairs"))?;
         let mut pairs: Vec<PairView> = Vec::new();
-        for (sender, receiver, number, state) in rows {
+        for (sender, receiver, number, state, arrived_at) in rows {
             let number = u64::try_from(number).unwrap_or(0);
             let pair = match pairs.last_mut() {
                 Some(p) if p.sender == sender && p.receiver == receiver => p,
@@ -395,6 +399,7 @@ impl InboundStore for SqliteStore {
                         imported_up_to: 0,
                         held: Vec::new(),
                         missing: Vec::new(),
+                        waiting_since: None,
                     });
                     pairs
                         .last_mut()
@@ -405,6 +410,8 @@ impl InboundStore for SqliteStore {
                 pair.imported_up_to = pair.imported_up_to.max(number);
             } else {
                 pair.held.push(number);
+                pair.waiting_since =
+                    Some(pair.waiting_since.map_or(arrived_at, |w| w.min(arrived_at)));
             }
         }
         for p in &mut pairs {

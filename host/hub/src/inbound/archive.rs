@@ -268,4 +268,73 @@ mod tests {
         let e = unzip(&bomb, &limits).unwrap_err();
         assert!(e.contains("more than the limit of 2 MiB"), "{e}");
     }
+
+    /// A small deterministic mutation test: a valid archive cut, flipped and spliced;
+    /// whatever comes in, no panic, the unpacked bytes within the limit, and every error
+    /// short and free of control characters. `HUB_MUTATIONS=<n>` runs more cases.
+    #[test]
+    fn mutated_archives_are_read_or_refused_without_panic() {
+        let mut state: u64 = 0x5EED_0003;
+        let mut next = move |n: usize| -> usize {
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            usize::try_from(state.wrapping_mul(0x2545_F491_4F6C_DD1D) % (n.max(1) as u64))
+                .unwrap_or(0)
+        };
+        let base = zip_of(&[
+            ("RKI_1.01.0.02._1.01._00000001.xml", &[b'a'; 5000]),
+            ("RKI_1.01.0.02._00000007_001.pdf", b"%PDF-1.4"),
+            (
+                "schema-11/RKI_1.01.0.02._1.01._00000001.xml",
+                b"<Transport/>",
+            ),
+        ]);
+        let limits = InboundLimits {
+            max_unpacked_mb: 1,
+            max_entries: 8,
+            ..InboundLimits::default()
+        };
+        let cases = std::env::var("HUB_MUTATIONS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(3000);
+        let (mut read, mut refused) = (0, 0);
+        for case in 0..cases {
+            let mut v = base.clone();
+            for _ in 0..1 + next(3) {
+                let at = next(v.len() + 1);
+                match next(4) {
+                    0 => v.truncate(at),
+                    1 => {
+                        if let Some(b) = v.get_mut(at) {
+                            *b ^= 1 << next(8);
+                        }
+                    }
+                    2 => {
+                        let end = (at + next(32)).min(v.len());
+                        v.drain(at..end);
+                    }
+                    _ => {
+                        let piece: &[u8] =
+                            [&b"../"[..], b"\x1b[31m", b"\xff\xff\xff\xff", b"PK\x05\x06"][next(4)];
+                        v.splice(at..at, piece.iter().copied());
+                    }
+                }
+            }
+            match unzip(&v, &limits) {
+                Ok(entries) => {
+                    let total: usize = entries.iter().map(|(_, b)| b.len()).sum();
+                    assert!(total <= 1 << 20, "case {case}: {total} bytes unpacked");
+                    read += 1;
+                }
+                Err(e) => {
+                    assert!(e.len() < 1024, "case {case}: {e:.300}");
+                    assert!(!e.chars().any(char::is_control), "case {case}: {e:?}");
+                    refused += 1;
+                }
+            }
+        }
+        assert!(read > 0 && refused > 0, "read {read}, refused {refused}");
+    }
 }
