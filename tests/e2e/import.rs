@@ -8,11 +8,11 @@ use serde_json::{Value, json};
 
 use crate::common::{Site, plugin, run_and_kill};
 
-const GA: &str = "1.01.0.02.";
-const LS: &str = "1.01.";
+pub(crate) const GA: &str = "1.01.0.02.";
+pub(crate) const LS: &str = "1.01.";
 
 /// A health office sending to its state office, one zip per transport.
-fn sender() -> Site {
+pub(crate) fn sender() -> Site {
     Site::prisme(&format!(
         r#"
 [plugins.rki]
@@ -33,7 +33,7 @@ role = "health-office"
 }
 
 /// The state office, reading its inbox and answering into `answers/`.
-fn receiver(extra: &str) -> Site {
+pub(crate) fn receiver(extra: &str) -> Site {
     Site::prisme(&format!(
         r#"
 [[inbound]]
@@ -50,13 +50,13 @@ role = "state-office"
     ))
 }
 
-fn guid(n: u32) -> String {
+pub(crate) fn guid(n: u32) -> String {
     format!("{{A1B2C3D4-0000-4000-8000-{n:012}}}")
 }
 
 /// A case body as the source sends it: strings and full timestamps, so what comes out
 /// of the receiver must equal it key for key.
-fn case(n: u32, version: u32, receiver: &str, value: &str) -> Value {
+pub(crate) fn case(n: u32, version: u32, receiver: &str, value: &str) -> Value {
     json!({
         "category": "SAL",
         "guid": guid(n),
@@ -81,14 +81,14 @@ fn case(n: u32, version: u32, receiver: &str, value: &str) -> Value {
     })
 }
 
-fn line(id: &str, kind: &str, body: &Value) -> String {
+pub(crate) fn line(id: &str, kind: &str, body: &Value) -> String {
     let mut b = body.clone();
     b["id"] = json!(id);
     b["kind"] = json!(kind);
     format!("{b}\n")
 }
 
-fn retract(n: u32, version: u32) -> Value {
+pub(crate) fn retract(n: u32, version: u32) -> Value {
     json!({
         "action": "retract", "category": "SAL", "guid": guid(n), "version_no": version,
         "schema": "11", "owner": GA, "version_editor": GA,
@@ -98,18 +98,18 @@ fn retract(n: u32, version: u32) -> Value {
 }
 
 /// Queues `ndjson` at the sender and sends it: one new transport.
-fn send(site: &Site, ndjson: &str) {
+pub(crate) fn send(site: &Site, ndjson: &str) {
     let f = site.write("in.ndjson", ndjson);
     site.ok(&["enqueue", "rki", f.to_str().unwrap()]);
     site.ok(&["send", "rki"]);
 }
 
-fn zip_name(receiver: &str, n: u64) -> String {
+pub(crate) fn zip_name(receiver: &str, n: u64) -> String {
     format!("RKI_{GA}_{receiver}_{n:08}.zip")
 }
 
 /// Copies a sent transport into the receiver's inbox.
-fn arrive(from: &Site, to: &Site, name: &str) {
+pub(crate) fn arrive(from: &Site, to: &Site, name: &str) {
     std::fs::create_dir_all(to.path("inbox")).unwrap();
     std::fs::copy(
         from.path(&format!("rki-out/{name}")),
@@ -118,19 +118,19 @@ fn arrive(from: &Site, to: &Site, name: &str) {
     .unwrap();
 }
 
-fn import_json(site: &Site, args: &[&str]) -> Value {
+pub(crate) fn import_json(site: &Site, args: &[&str]) -> Value {
     let mut all = vec!["import", "from-ga", "--json"];
     all.extend_from_slice(args);
     let r = site.run(&all);
     serde_json::from_str(&r.stdout()).unwrap_or_else(|e| panic!("{e}: {}", r.stderr()))
 }
 
-fn versions(site: &Site, g: &str) -> Value {
+pub(crate) fn versions(site: &Site, g: &str) -> Value {
     serde_json::from_str(&site.ok(&["records", "show", g, "--json"])).unwrap()
 }
 
 /// Reads one entry of a zip with the zip crate (not through the hub).
-fn entry(zip: &Path, name: &str) -> Vec<u8> {
+pub(crate) fn entry(zip: &Path, name: &str) -> Vec<u8> {
     let bytes = std::fs::read(zip).unwrap();
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
     let mut out = Vec::new();
@@ -368,7 +368,7 @@ fn an_action_in_the_wrong_direction_is_rejected_in_the_receipt() {
     );
 }
 
-fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+pub(crate) fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
     use std::io::Write;
     let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     for (name, bytes) in entries {

@@ -13,6 +13,7 @@ mod doubt;
 mod hostile;
 mod identity;
 mod import;
+mod import_attack;
 mod kitaplaner;
 mod prisme;
 mod python;

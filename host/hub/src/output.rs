@@ -17,8 +17,9 @@ impl Table {
         }
     }
 
+    /// A row; control characters in its cells are escaped (they may come from outside).
     pub fn row(&mut self, cells: Vec<String>) {
-        self.rows.push(cells);
+        self.rows.push(cells.iter().map(|c| clean(c)).collect());
     }
 
     pub fn is_empty(&self) -> bool {
@@ -51,6 +52,13 @@ impl Table {
         }
         out
     }
+}
+
+/// Text from outside (a file name, a receiver's message, a remote error) as it may be
+/// shown: control characters escaped (no escape sequence reaches the terminal), and at
+/// most a few hundred characters.
+pub fn clean(text: &str) -> String {
+    hub_plugin_sdk::text::excerpt_max(text, 600)
 }
 
 /// Prints a value as pretty JSON.

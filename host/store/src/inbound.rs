@@ -13,6 +13,9 @@ use serde::Serialize;
 use crate::sqlite::sql;
 use crate::{Result, SqliteStore, StoreError};
 
+mod importing;
+pub use importing::{Importing, RecordFacts};
+
 /// Where one transport number of a pair stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct KnownTransport {
@@ -88,6 +91,9 @@ pub struct PairView {
     pub held: Vec<u64>,
     /// Numbers not yet seen below the highest held one.
     pub missing: Vec<u64>,
+    /// When the oldest held transport arrived (ms since the epoch): how long the pair
+    /// has been waiting.
+    pub waiting_since: Option<i64>,
 }
 
 /// The receiving side's store operations; each is one transaction.
@@ -110,19 +116,10 @@ pub trait InboundStore {
     /// The bytes and file name of a held transport.
     fn inbound_held_bytes(&mut self, id: i64) -> Result<(String, Vec<u8>)>;
 
-    /// Whether this version of the record was already imported from this sender.
-    fn version_known(&mut self, sender: &str, record_id: &str, version: u32) -> Result<bool>;
-
-    /// Imports a transport: refuses unless it is the pair's next number; stores it (or
-    /// turns its held row into an imported one), its versions and its receipt, at once.
-    fn inbound_import(
-        &mut self,
-        a: &Arrival<'_>,
-        versions: &[NewVersion],
-        documents: u32,
-        receipt: (&str, &[u8]),
-        now: Timestamp,
-    ) -> Result<i64>;
+    /// Refuses a held transport that cannot be imported after all (unreadable, over a
+    /// limit, a store error): its row and bytes go, the refusal is noted, and its number
+    /// is missing again, to be reported and requested.
+    fn inbound_refuse_held(&mut self, id: i64, reason: &str, now: Timestamp) -> Result<()>;
 
     /// Records a request for re-transmission to deliver (one per name: asking twice for the
     /// same numbers writes it once).
@@ -268,92 +265,27 @@ impl InboundStore for SqliteStore {
             .map_err(sql("read a held transport"))
     }
 
-    fn version_known(&mut self, sender: &str, record_id: &str, version: u32) -> Result<bool> {
-        // Asked once per record of a transport: the statement is prepared once.
-        self.conn
-            .prepare_cached(
-                "SELECT 1 FROM record_versions v JOIN inbound_transports t ON t.id = v.transport
-                 WHERE v.record_id = ?1 AND v.version = ?2 AND t.sender = ?3 AND v.result = 'imported'
-                 LIMIT 1",
-            )
-            .and_then(|mut stmt| {
-                stmt.query_row(params![record_id, version, sender], |_| Ok(()))
-                    .optional()
-            })
-            .map(|o| o.is_some())
-            .map_err(sql("look up a record version"))
-    }
-
-    fn inbound_import(
-        &mut self,
-        a: &Arrival<'_>,
-        versions: &[NewVersion],
-        documents: u32,
-        receipt: (&str, &[u8]),
-        now: Timestamp,
-    ) -> Result<i64> {
+    fn inbound_refuse_held(&mut self, id: i64, reason: &str, now: Timestamp) -> Result<()> {
         let tx = self.write()?;
-        let next = next_number(&tx, a.inbound, a.sender, a.receiver)?;
-        if a.number != next {
-            return Err(StoreError::Refused(format!(
-                "transport {} from {} is not the next to import (that is {next})",
-                a.number, a.sender
-            )));
-        }
-        let rejected = versions.iter().filter(|v| !v.imported).count() as i64;
-        let held: Option<i64> = tx
-            .query_row(
-                "SELECT id FROM inbound_transports
-                 WHERE inbound = ?1 AND sender = ?2 AND receiver = ?3 AND number = ?4 AND state = 'held'",
-                params![a.inbound, a.sender, a.receiver, to_i64(a.number)],
-                |r| r.get(0),
+        let n = tx
+            .execute(
+                "INSERT INTO inbound_refused (inbound, file_name, sha256, reason, at)
+                 SELECT inbound, file_name, sha256, ?2, ?3 FROM inbound_transports
+                 WHERE id = ?1 AND state = 'held'",
+                params![id, reason, now.0],
             )
-            .optional()
-            .map_err(sql("look up a held transport"))?;
-        // A transport that waited its turn already has its row and bytes.
-        let id = match held {
-            Some(id) => id,
-            None => insert_arrival(&tx, a, "held", now)?,
-        };
-        tx.execute(
-            "UPDATE inbound_transports SET state = 'imported', imported_at = ?2,
-             records = ?3, rejected = ?4, documents = ?5 WHERE id = ?1",
-            params![id, now.0, versions.len() as i64, rejected, documents],
-        )
-        .map_err(sql("import a transport"))?;
-        {
-            let mut insert = tx
-                .prepare(
-                    "INSERT INTO record_versions
-                     (transport, record_id, version, kind, action, file, result, code, message, body)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                )
-                .map_err(sql("prepare record versions"))?;
-            for v in versions {
-                insert
-                    .execute(params![
-                        id,
-                        v.record_id,
-                        v.version,
-                        v.kind,
-                        v.action,
-                        v.file,
-                        if v.imported { "imported" } else { "rejected" },
-                        v.code,
-                        v.message,
-                        v.body
-                    ])
-                    .map_err(sql("store a record version"))?;
-            }
+            .map_err(sql("note a refused held transport"))?;
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("no held transport #{id}")));
         }
         tx.execute(
-            "INSERT INTO inbound_answers (inbound, transport, kind, name, bytes, state, created_at)
-             VALUES (?1, ?2, 'receipt', ?3, ?4, 'pending', ?5)",
-            params![a.inbound, id, receipt.0, receipt.1, now.0],
+            "DELETE FROM inbound_bytes WHERE transport = ?1",
+            params![id],
         )
-        .map_err(sql("store a receipt"))?;
-        tx.commit().map_err(sql("commit an import"))?;
-        Ok(id)
+        .map_err(sql("drop a refused transport's bytes"))?;
+        tx.execute("DELETE FROM inbound_transports WHERE id = ?1", params![id])
+            .map_err(sql("drop a refused held transport"))?;
+        tx.commit().map_err(sql("commit a refused held transport"))
     }
 
     fn inbound_request(
@@ -438,7 +370,7 @@ impl InboundStore for SqliteStore {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT sender, receiver, number, state FROM inbound_transports
+                "SELECT sender, receiver, number, state, arrived_at FROM inbound_transports
                  WHERE inbound = ?1 ORDER BY sender, receiver, number",
             )
             .map_err(sql("read transport pairs"))?;
@@ -449,13 +381,14 @@ impl InboundStore for SqliteStore {
                     r.get::<_, String>(1)?,
                     r.get::<_, i64>(2)?,
                     r.get::<_, String>(3)?,
+                    r.get::<_, i64>(4)?,
                 ))
             })
             .map_err(sql("read transport pairs"))?
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(sql("read transport pairs"))?;
         let mut pairs: Vec<PairView> = Vec::new();
-        for (sender, receiver, number, state) in rows {
+        for (sender, receiver, number, state, arrived_at) in rows {
             let number = u64::try_from(number).unwrap_or(0);
             let pair = match pairs.last_mut() {
                 Some(p) if p.sender == sender && p.receiver == receiver => p,
@@ -466,6 +399,7 @@ impl InboundStore for SqliteStore {
                         imported_up_to: 0,
                         held: Vec::new(),
                         missing: Vec::new(),
+                        waiting_since: None,
                     });
                     pairs
                         .last_mut()
@@ -476,6 +410,8 @@ impl InboundStore for SqliteStore {
                 pair.imported_up_to = pair.imported_up_to.max(number);
             } else {
                 pair.held.push(number);
+                pair.waiting_since =
+                    Some(pair.waiting_since.map_or(arrived_at, |w| w.min(arrived_at)));
             }
         }
         for p in &mut pairs {

@@ -81,6 +81,7 @@ pub mod receiving;
 mod util;
 mod xml_in;
 mod xml_out;
+mod xml_stream;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -92,7 +93,8 @@ pub use model::{
     Track,
 };
 pub use xml_in::{parse_receipt, parse_transport};
-pub use xml_out::NAMESPACE;
+pub use xml_out::{NAMESPACE, ReceiptWriter};
+pub use xml_stream::{TransportReader, XmlLimits};
 
 use body::{Action, Config, Item};
 use util::{check_site_code, derived_guid, schema_order};

@@ -159,6 +159,15 @@ impl Receiver {
     }
 }
 
+/// Whether `sender` may send a version of a record that `owner` owns: the owner itself,
+/// and the sites above it (whose code is a prefix of the owner's: the RKI `1.` for every
+/// record, a state office `1.01.` for its health offices' records), which is the way
+/// releases and updates travel (RKI → LS → GA). An assumption: the SurvNet material
+/// names an owner (`CodeRecordOwner`) but publishes no rule for edits by other sites.
+pub fn may_edit(sender: &str, owner: &str) -> bool {
+    owner.starts_with(sender)
+}
+
 /// A record version as the JSON body the sending side takes (`kind` `case`), so what a
 /// receiver stores reads like what a sender enqueued and can be forwarded as is.
 pub fn version_json(r: &RecordVersion, receiver: &str) -> Value {

@@ -1,10 +1,17 @@
 //! Reads transport and receipt XML (natively for `hub import`, and in `interpret`).
 //!
-//! The document is first read into a small element tree, then mapped onto the model.
-//! Elements the model does not know are refused rather than skipped, so a file of an
-//! unexpected shape fails loudly instead of losing data; unknown record attributes are
-//! kept in `other_attributes`.
+//! A transport is read as a stream of events, one record at a time
+//! ([`crate::TransportReader`], in `xml_stream`): what it holds is one record, bounded by
+//! [`crate::XmlLimits`], whatever the transport's size. Each record is read into a small
+//! element tree and mapped onto the model. Elements the
+//! model does not know are refused rather than skipped, so a file of an unexpected shape
+//! fails loudly instead of losing data; unknown record attributes are kept in
+//! `other_attributes`. DOCTYPE declarations are refused outright (no DTD, internal or
+//! external, is ever read). Every name or value quoted in an error is an excerpt.
 
+use std::collections::HashSet;
+
+use hub_plugin_sdk::text::{excerpt, excerpt_bytes};
 use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
 
@@ -12,32 +19,76 @@ use crate::model::{
     Addressee, Field, Group, ParsedTransport, Receipt, ReceiptRecord, ReceiptResult, RecordVersion,
     Track,
 };
+use crate::xml_stream::{TransportReader, XmlLimits, size};
 
 /// Deeper nesting than any SurvNet file has: a guard against hostile input.
-const MAX_DEPTH: usize = 16;
+pub(crate) const MAX_DEPTH: usize = 16;
 
-struct Elem {
+pub(crate) const DOCTYPE_REFUSED: &str =
+    "a DOCTYPE declaration: refused (SurvNet files have none, and no DTD is ever read)";
+
+pub(crate) struct Elem {
     /// Local name (any namespace prefix dropped).
-    name: String,
-    namespace: Option<String>,
-    attrs: Vec<(String, String)>,
-    children: Vec<Elem>,
+    pub(crate) name: String,
+    pub(crate) namespace: Option<String>,
+    pub(crate) attrs: Vec<(String, String)>,
+    pub(crate) children: Vec<Elem>,
 }
 
-fn read_elem(reader: &Reader<&[u8]>, e: &BytesStart) -> Result<Elem, String> {
-    let name = std::str::from_utf8(e.local_name().as_ref())
-        .map_err(|err| format!("element name is not UTF-8: {err}"))?
-        .to_string();
+impl Elem {
+    /// `<Name>` or `<Field Name="…">`, for messages.
+    pub(crate) fn describe(&self) -> String {
+        match self.attrs.iter().find(|(k, _)| k == "Name") {
+            Some((_, n)) => format!("<{} Name=\"{}\">", self.name, excerpt(n)),
+            None => format!("<{}>", self.name),
+        }
+    }
+}
+
+pub(crate) fn read_elem<R>(
+    reader: &Reader<R>,
+    e: &BytesStart,
+    limits: &XmlLimits,
+) -> Result<Elem, String> {
+    let raw_name = e.local_name();
+    let name = std::str::from_utf8(raw_name.as_ref())
+        .map_err(|err| format!("element name is not UTF-8: {err}"))?;
+    let name = excerpt(name);
     let mut namespace = None;
     let mut attrs = Vec::new();
-    for a in e.attributes() {
-        let a = a.map_err(|err| format!("element <{name}>: bad attribute: {err}"))?;
+    let mut too_big: Option<(String, usize)> = None;
+    // quick-xml's own duplicate check compares each attribute with all before it
+    // (quadratic: 100,000 attributes took seconds); a set does it in one pass.
+    let mut seen: HashSet<Vec<u8>> = HashSet::new();
+    for a in e.attributes().with_checks(false) {
+        let a = a.map_err(|err| {
+            format!(
+                "element <{name}>: bad attribute: {}",
+                excerpt(&err.to_string())
+            )
+        })?;
         let key = std::str::from_utf8(a.key.as_ref())
             .map_err(|err| format!("element <{name}>: attribute name is not UTF-8: {err}"))?
             .to_string();
+        if !seen.insert(a.key.as_ref().to_vec()) {
+            return Err(format!(
+                "element <{name}>: attribute {} appears twice",
+                excerpt(&key)
+            ));
+        }
+        if a.value.len() > limits.max_value_bytes {
+            too_big = Some((key, a.value.len()));
+            continue;
+        }
         let value = a
             .decode_and_unescape_value(reader.decoder())
-            .map_err(|err| format!("element <{name}>: attribute {key}: {err}"))?
+            .map_err(|err| {
+                format!(
+                    "element <{name}>: attribute {}: {}",
+                    excerpt(&key),
+                    excerpt(&err.to_string())
+                )
+            })?
             .into_owned();
         if key == "xmlns" {
             namespace = Some(value);
@@ -45,24 +96,38 @@ fn read_elem(reader: &Reader<&[u8]>, e: &BytesStart) -> Result<Elem, String> {
             attrs.push((key, value));
         }
     }
-    Ok(Elem {
+    let elem = Elem {
         name,
         namespace,
         attrs,
         children: Vec::new(),
-    })
+    };
+    if let Some((key, len)) = too_big {
+        return Err(format!(
+            "{} attribute {}: a value of {len} bytes, more than the limit of {} per value",
+            elem.describe(),
+            excerpt(&key),
+            size(limits.max_value_bytes)
+        ));
+    }
+    Ok(elem)
 }
 
 fn parse_tree(xml: &[u8]) -> Result<Elem, String> {
     let text = std::str::from_utf8(xml).map_err(|e| format!("not UTF-8: {e}"))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut reader = Reader::from_str(text);
+    let limits = XmlLimits::unlimited();
     let mut stack: Vec<Elem> = Vec::new();
     let mut root: Option<Elem> = None;
     loop {
-        let event = reader
-            .read_event()
-            .map_err(|e| format!("XML error near byte {}: {e}", reader.error_position()))?;
+        let event = reader.read_event().map_err(|e| {
+            format!(
+                "XML error near byte {}: {}",
+                reader.error_position(),
+                excerpt(&e.to_string())
+            )
+        })?;
         let done = match event {
             Event::Decl(d) => {
                 if let Some(enc) = d.encoding() {
@@ -70,7 +135,7 @@ fn parse_tree(xml: &[u8]) -> Result<Elem, String> {
                     if !enc.eq_ignore_ascii_case(b"utf-8") {
                         return Err(format!(
                             "encoding `{}` is not supported: SurvNet files are UTF-8",
-                            String::from_utf8_lossy(&enc)
+                            excerpt_bytes(&enc)
                         ));
                     }
                 }
@@ -83,10 +148,10 @@ fn parse_tree(xml: &[u8]) -> Result<Elem, String> {
                 if stack.len() >= MAX_DEPTH {
                     return Err(format!("elements nested deeper than {MAX_DEPTH}"));
                 }
-                stack.push(read_elem(&reader, &e)?);
+                stack.push(read_elem(&reader, &e, &limits)?);
                 None
             }
-            Event::Empty(e) => Some(read_elem(&reader, &e)?),
+            Event::Empty(e) => Some(read_elem(&reader, &e, &limits)?),
             Event::End(_) => Some(stack.pop().ok_or("end tag without start tag")?),
             Event::Text(t) => {
                 if t.iter().all(u8::is_ascii_whitespace) {
@@ -94,14 +159,15 @@ fn parse_tree(xml: &[u8]) -> Result<Elem, String> {
                 } else {
                     return Err(format!(
                         "unexpected text `{}`: SurvNet carries values in attributes",
-                        String::from_utf8_lossy(&t).trim()
+                        excerpt_bytes(t.trim_ascii())
                     ));
                 }
             }
             Event::CData(_) | Event::GeneralRef(_) => {
                 return Err("unexpected text: SurvNet carries values in attributes".into());
             }
-            Event::Comment(_) | Event::PI(_) | Event::DocType(_) => None,
+            Event::DocType(_) => return Err(DOCTYPE_REFUSED.into()),
+            Event::Comment(_) | Event::PI(_) => None,
             Event::Eof => break,
         };
         if let Some(el) = done {
@@ -121,33 +187,33 @@ fn parse_tree(xml: &[u8]) -> Result<Elem, String> {
 }
 
 /// An element's attributes, taken one by one; what is left over is "other".
-struct Attrs {
+pub(crate) struct Attrs {
     elem: String,
-    list: Vec<(String, String)>,
+    pub(crate) list: Vec<(String, String)>,
 }
 
 impl Attrs {
-    fn new(e: &mut Elem) -> Attrs {
+    pub(crate) fn new(e: &mut Elem) -> Attrs {
         Attrs {
             elem: e.name.clone(),
             list: std::mem::take(&mut e.attrs),
         }
     }
 
-    fn opt(&mut self, name: &str) -> Option<String> {
+    pub(crate) fn opt(&mut self, name: &str) -> Option<String> {
         let i = self.list.iter().position(|(k, _)| k == name)?;
         Some(self.list.remove(i).1)
     }
 
-    fn req(&mut self, name: &str) -> Result<String, String> {
+    pub(crate) fn req(&mut self, name: &str) -> Result<String, String> {
         self.opt(name)
             .ok_or_else(|| format!("<{}> has no {name} attribute", self.elem))
     }
 
-    fn num<T: std::str::FromStr>(&mut self, name: &str) -> Result<T, String> {
+    pub(crate) fn num<T: std::str::FromStr>(&mut self, name: &str) -> Result<T, String> {
         let v = self.req(name)?;
         v.parse()
-            .map_err(|_| format!("<{}> {name}=\"{v}\" is not a number", self.elem))
+            .map_err(|_| format!("<{}> {name}=\"{}\" is not a number", self.elem, excerpt(&v)))
     }
 
     fn opt_bool(&mut self, name: &str) -> Result<Option<bool>, String> {
@@ -156,8 +222,9 @@ impl Attrs {
             Some("true" | "1") => Ok(Some(true)),
             Some("false" | "0") => Ok(Some(false)),
             Some(v) => Err(format!(
-                "<{}> {name}=\"{v}\" is not true or false",
-                self.elem
+                "<{}> {name}=\"{}\" is not true or false",
+                self.elem,
+                excerpt(v)
             )),
         }
     }
@@ -179,7 +246,7 @@ fn field(mut e: Elem) -> Result<Field, String> {
     })
 }
 
-fn record(mut e: Elem) -> Result<RecordVersion, String> {
+pub(crate) fn record(mut e: Elem) -> Result<RecordVersion, String> {
     let mut a = Attrs::new(&mut e);
     let mut r = RecordVersion {
         category: e.name.clone(),
@@ -209,7 +276,11 @@ fn record(mut e: Elem) -> Result<RecordVersion, String> {
                 let mut fields = Vec::with_capacity(c.children.len());
                 for f in c.children {
                     if f.name != "Field" {
-                        return Err(format!("<Group Name=\"{name}\"> contains <{}>", f.name));
+                        return Err(format!(
+                            "<Group Name=\"{}\"> contains <{}>",
+                            excerpt(&name),
+                            f.name
+                        ));
                     }
                     fields.push(field(f)?);
                 }
@@ -238,7 +309,8 @@ fn record(mut e: Elem) -> Result<RecordVersion, String> {
             other => {
                 return Err(format!(
                     "record <{} GuidRecord=\"{}\"> contains <{other}>, which the hub does not know",
-                    r.category, r.guid_record
+                    r.category,
+                    excerpt(&r.guid_record)
                 ));
             }
         }
@@ -246,27 +318,12 @@ fn record(mut e: Elem) -> Result<RecordVersion, String> {
     Ok(r)
 }
 
-/// Reads a SurvNet transport file: header and every record with attributes, groups,
-/// fields, addressees and track. Refuses what it cannot represent.
+/// Reads a SurvNet transport file whole: header and every record with attributes,
+/// groups, fields, addressees and track. Refuses what it cannot represent. (`hub import`
+/// reads record by record with [`crate::TransportReader`] instead.)
 pub fn parse_transport(xml: &[u8]) -> Result<ParsedTransport, String> {
-    let mut root = parse_tree(xml)?;
-    if root.name != "Transport" {
-        return Err(format!("root element is <{}>, not <Transport>", root.name));
-    }
-    let mut a = Attrs::new(&mut root);
-    let mut t = ParsedTransport {
-        namespace: root.namespace.take(),
-        guid_transport: a.req("GuidTransport")?,
-        code_site_sender: a.req("CodeSiteSender")?,
-        code_site_receiver: a.req("CodeSiteReceiver")?,
-        transport_number: a.num("TransportNumber")?,
-        created_at: a.req("CreatedAt")?,
-        other_attributes: Vec::new(),
-        records: Vec::with_capacity(root.children.len()),
-    };
-    t.other_attributes = a.list;
-    for (i, c) in root.children.into_iter().enumerate() {
-        let r = record(c).map_err(|e| format!("record {}: {e}", i + 1))?;
+    let (mut reader, mut t) = TransportReader::open(xml, XmlLimits::unlimited())?;
+    while let Some(r) = reader.next_record()? {
         t.records.push(r);
     }
     Ok(t)
@@ -298,7 +355,9 @@ pub fn parse_receipt(xml: &[u8]) -> Result<Receipt, String> {
             "Rejected" => ReceiptResult::Rejected,
             other => {
                 return Err(format!(
-                    "<Record GuidRecord=\"{guid_record}\"> has Result=\"{other}\", neither Imported nor Rejected"
+                    "<Record GuidRecord=\"{}\"> has Result=\"{}\", neither Imported nor Rejected",
+                    excerpt(&guid_record),
+                    excerpt(other)
                 ));
             }
         };

@@ -4,7 +4,7 @@
 
 use hub_plugin_sdk::text::xml_attr;
 
-use crate::model::{Field, Receipt, RecordVersion};
+use crate::model::{Field, Receipt, ReceiptRecord, RecordVersion};
 
 /// The SurvNet 3 transport namespace (schema 3.0, FD2025).
 pub const NAMESPACE: &str = "http://www3.rki.de/ns/SurvNet/2025/01/Transport";
@@ -146,27 +146,52 @@ fn record(out: &mut String, r: &RecordVersion) {
 
 /// Writes a receipt in the hub's assumed layout (see [`Receipt`]).
 pub fn receipt(r: &Receipt) -> Vec<u8> {
-    let mut out = String::with_capacity(256 + 128 * r.records.len());
-    out.push_str(DECLARATION);
-    out.push_str("<Receipt");
-    attr(&mut out, "GuidTransport", &r.guid_transport);
-    attr(&mut out, "TransportNumber", &r.transport_number.to_string());
-    attr(&mut out, "CodeSiteSender", &r.code_site_sender);
-    attr(&mut out, "CodeSiteReceiver", &r.code_site_receiver);
-    out.push_str(">\n");
+    let mut w = ReceiptWriter::new(r);
     for rec in &r.records {
+        w.record(rec);
+    }
+    w.finish()
+}
+
+/// A receipt written record by record, so a transport's receipt is built as its records
+/// are read (`hub import` never holds a whole transport).
+pub struct ReceiptWriter {
+    out: String,
+}
+
+impl ReceiptWriter {
+    /// The receipt's head from `r` (its `records` are not written: add them one by one).
+    pub fn new(r: &Receipt) -> Self {
+        let mut out = String::with_capacity(256);
+        out.push_str(DECLARATION);
+        out.push_str("<Receipt");
+        attr(&mut out, "GuidTransport", &r.guid_transport);
+        attr(&mut out, "TransportNumber", &r.transport_number.to_string());
+        attr(&mut out, "CodeSiteSender", &r.code_site_sender);
+        attr(&mut out, "CodeSiteReceiver", &r.code_site_receiver);
+        out.push_str(">\n");
+        ReceiptWriter { out }
+    }
+
+    /// One record's line.
+    pub fn record(&mut self, rec: &ReceiptRecord) {
+        let out = &mut self.out;
         out.push_str("  <Record");
-        attr(&mut out, "GuidRecord", &rec.guid_record);
-        attr(&mut out, "VersionNo", &rec.version_no.to_string());
-        attr(&mut out, "Result", rec.result.as_str());
+        attr(out, "GuidRecord", &rec.guid_record);
+        attr(out, "VersionNo", &rec.version_no.to_string());
+        attr(out, "Result", rec.result.as_str());
         if let Some(c) = &rec.code {
-            attr(&mut out, "Code", c);
+            attr(out, "Code", c);
         }
         if let Some(m) = &rec.message {
-            attr(&mut out, "Message", m);
+            attr(out, "Message", m);
         }
         out.push_str("/>\n");
     }
-    out.push_str("</Receipt>\n");
-    out.into_bytes()
+
+    /// The receipt's bytes.
+    pub fn finish(mut self) -> Vec<u8> {
+        self.out.push_str("</Receipt>\n");
+        self.out.into_bytes()
+    }
 }

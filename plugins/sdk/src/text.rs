@@ -192,3 +192,58 @@ mod tests {
         );
     }
 }
+
+/// At most this many characters of any text from outside go into a message.
+pub const EXCERPT_CHARS: usize = 200;
+
+/// Text from outside (a name, a value, a message) made safe to show in a terminal, a log,
+/// a file or the store: control characters escaped (`\u{1b}`, `\n`), and cut after
+/// [`EXCERPT_CHARS`] characters with the length of what was left out.
+pub fn excerpt(value: &str) -> String {
+    excerpt_max(value, EXCERPT_CHARS)
+}
+
+/// [`excerpt`] with a chosen length.
+pub fn excerpt_max(value: &str, max_chars: usize) -> String {
+    let mut out = String::with_capacity(value.len().min(max_chars.saturating_mul(2)));
+    for (shown, (i, c)) in value.char_indices().enumerate() {
+        if shown == max_chars {
+            let rest = value.len() - i;
+            out.push_str(&format!("… ({rest} more bytes)"));
+            return out;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// [`excerpt`] of bytes that may not be UTF-8.
+pub fn excerpt_bytes(value: &[u8]) -> String {
+    let head = &value[..value.len().min(EXCERPT_CHARS * 4)];
+    let mut s = excerpt(&String::from_utf8_lossy(head));
+    if head.len() < value.len() && !s.ends_with(" more bytes)") {
+        s.push_str(&format!("… ({} more bytes)", value.len() - head.len()));
+    }
+    s
+}
+
+#[cfg(test)]
+mod excerpt_tests {
+    use super::*;
+
+    #[test]
+    fn excerpts_are_short_and_escaped() {
+        assert_eq!(excerpt("X\u{1b}[31m\n"), "X\\u{1b}[31m\\n");
+        let long = "a".repeat(10_000);
+        let e = excerpt(&long);
+        assert!(e.len() < 300, "{e}");
+        assert!(e.ends_with("(9800 more bytes)"), "{e}");
+        assert_eq!(excerpt("kurz"), "kurz");
+        let b = excerpt_bytes(&vec![b'x'; 1 << 20]);
+        assert!(b.len() < 300 && b.ends_with("more bytes)"), "{b}");
+    }
+}

@@ -27,6 +27,12 @@ pub struct InboundConfig {
     /// Limits against hostile archives.
     #[serde(default)]
     pub limits: InboundLimits,
+    /// The senders whose transports this inbound takes: site codes (`1.01.0.02.`) or
+    /// prefixes ending in `*` (`1.01.*`: every site whose code starts with `1.01.`).
+    /// Transports from any other sender are refused, naming it. Unset: the RKI (`1.`)
+    /// and the sites of this office's own state (`1.NN.*`).
+    #[serde(default)]
+    pub senders: Option<Vec<String>>,
     /// The format's settings (SurvNet: this office's `sender` site code and `role`, and
     /// the action codes, as for an `rki` target).
     #[serde(default)]
@@ -54,6 +60,13 @@ pub struct InboundLimits {
     /// Entries in the archive.
     #[serde(default = "default_max_entries")]
     pub max_entries: usize,
+    /// One value (a field's `Value`, a record attribute), as written, in KiB.
+    #[serde(default = "default_max_value_kb")]
+    pub max_value_kb: u64,
+    /// One record with everything in it, as written, in KiB. What an import holds in
+    /// memory is a small multiple of this, whatever the transport's size.
+    #[serde(default = "default_max_record_kb")]
+    pub max_record_kb: u64,
 }
 
 impl Default for InboundLimits {
@@ -62,6 +75,8 @@ impl Default for InboundLimits {
             max_archive_mb: default_max_archive_mb(),
             max_unpacked_mb: default_max_unpacked_mb(),
             max_entries: default_max_entries(),
+            max_value_kb: default_max_value_kb(),
+            max_record_kb: default_max_record_kb(),
         }
     }
 }
@@ -74,4 +89,37 @@ const fn default_max_unpacked_mb() -> u64 {
 }
 const fn default_max_entries() -> usize {
     10_000
+}
+const fn default_max_value_kb() -> u64 {
+    1024
+}
+const fn default_max_record_kb() -> u64 {
+    4096
+}
+
+impl InboundConfig {
+    /// The senders allowed, as configured or by default (see [`InboundConfig::senders`]);
+    /// `own` is this office's site code.
+    pub fn allowed_senders(&self, own: &str) -> Vec<String> {
+        if let Some(list) = &self.senders {
+            return list.clone();
+        }
+        // `1.01.0.02.` → state `1.01.`: the first two dot-terminated parts.
+        let state: String = own.split_inclusive('.').take(2).collect();
+        let mut out = vec!["1.".to_string()];
+        if state.len() > 2 && state != "1." {
+            out.push(format!("{state}*"));
+        }
+        out
+    }
+
+    /// Whether `sender` is among [`InboundConfig::allowed_senders`].
+    pub fn sender_allowed(&self, own: &str, sender: &str) -> bool {
+        self.allowed_senders(own)
+            .iter()
+            .any(|p| match p.strip_suffix('*') {
+                Some(prefix) => sender.starts_with(prefix),
+                None => sender == p,
+            })
+    }
 }

@@ -300,8 +300,24 @@ impl Config {
             if i.limits.max_entries == 0
                 || i.limits.max_archive_mb == 0
                 || i.limits.max_unpacked_mb == 0
+                || i.limits.max_value_kb == 0
+                || i.limits.max_record_kb == 0
             {
                 problems.push(format!("inbound {}: limits must be at least 1", i.name));
+            }
+            for s in i.senders.iter().flatten() {
+                let code = s.strip_suffix('*').unwrap_or(s);
+                let ok = !code.is_empty()
+                    && code.starts_with("1.")
+                    && code.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+                    && !code.contains('*');
+                if !ok {
+                    problems.push(format!(
+                        "inbound {}: senders: `{}` is neither a site code (`1.01.0.02.`) nor a prefix ending in `*` (`1.01.*`)",
+                        i.name,
+                        s.escape_debug()
+                    ));
+                }
             }
             for (key, value) in &i.settings {
                 // A scalar may be a plugin setting of the same name (RKI's `sender`);

@@ -262,3 +262,25 @@ schedule = { times = ["05:00"], timezone = "America/Nuuk" }
     );
     Config::parse(Path::new("/site/hub.toml"), &ok).unwrap();
 }
+
+#[test]
+fn senders_default_to_the_rki_and_the_own_state() {
+    let inbound = |extra: &str| -> InboundConfig {
+        toml::from_str(&format!(
+            "name = \"in\"\nformat = \"survnet\"\ninbox = \"inbox\"\nanswers = {{ type = \"dir\", path = \"a\" }}\n{extra}"
+        ))
+        .unwrap()
+    };
+    let i = inbound("");
+    assert_eq!(i.allowed_senders("1.01."), ["1.", "1.01.*"]);
+    assert_eq!(i.allowed_senders("1.01.0.02."), ["1.", "1.01.*"]);
+    assert!(i.sender_allowed("1.01.", "1.01.0.02."));
+    assert!(i.sender_allowed("1.01.", "1."));
+    assert!(!i.sender_allowed("1.01.", "1.02.0.01."));
+    assert!(!i.sender_allowed("1.01.", "1.010.0.01."));
+    let i = inbound("senders = [\"1.01.0.02.\", \"1.03.*\"]");
+    assert!(i.sender_allowed("1.01.", "1.01.0.02."));
+    assert!(!i.sender_allowed("1.01.", "1.01.0.03."));
+    assert!(i.sender_allowed("1.01.", "1.03.0.01."));
+    assert!(!i.sender_allowed("1.01.", "1."));
+}

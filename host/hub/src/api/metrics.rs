@@ -25,15 +25,33 @@ pub async fn metrics(AxState(state): St) -> Result<Response, ApiError> {
     let mut attempts = String::new();
     let mut attempt_seconds = String::new();
     let mut doubts = String::new();
+    let mut waiting = String::new();
     for site in &state.sites {
-        let (counts, stats, held) = with_app(site, |app| {
+        let (counts, stats, held, pairs) = with_app(site, |app| {
             let counts = app.store.counts(None)?;
             let stats = app.store.attempt_stats()?;
             let held = app.store.doubts(None, false)?;
-            Ok((counts, stats, held))
+            let mut pairs = Vec::new();
+            let names: Vec<String> = app.config.inbound.iter().map(|i| i.name.clone()).collect();
+            for name in names {
+                for p in hub_store::inbound::InboundStore::inbound_pairs(&mut app.store, &name)? {
+                    pairs.push((name.clone(), p));
+                }
+            }
+            Ok((counts, stats, held, pairs))
         })
         .await?;
         let c = esc(&site.name);
+        for (inbound, p) in &pairs {
+            let (i, s) = (esc(inbound), esc(&p.sender));
+            let _ = writeln!(
+                waiting,
+                "hub_inbound_held{{config=\"{c}\",inbound=\"{i}\",sender=\"{s}\"}} {}\nhub_inbound_missing{{config=\"{c}\",inbound=\"{i}\",sender=\"{s}\"}} {}\nhub_inbound_waiting_since_seconds{{config=\"{c}\",inbound=\"{i}\",sender=\"{s}\"}} {}",
+                p.held.len(),
+                p.missing.len(),
+                p.waiting_since.map_or(0.0, |ms| ms as f64 / 1e3)
+            );
+        }
         for n in &counts {
             let k = held.iter().filter(|d| d.target == n.target).count();
             let _ = writeln!(
@@ -82,6 +100,8 @@ pub async fn metrics(AxState(state): St) -> Result<Response, ApiError> {
     out.push_str(&attempts);
     out.push_str("# HELP hub_attempt_duration_seconds_sum Time spent in delivery attempts, by result.\n# TYPE hub_attempt_duration_seconds_sum counter\n");
     out.push_str(&attempt_seconds);
+    out.push_str("# HELP hub_inbound_held Transports held per inbound and sender, waiting for earlier numbers.\n# TYPE hub_inbound_held gauge\n# HELP hub_inbound_missing Transport numbers missing below the highest held one.\n# TYPE hub_inbound_missing gauge\n# HELP hub_inbound_waiting_since_seconds When the oldest held transport arrived (Unix time; 0: nothing held).\n# TYPE hub_inbound_waiting_since_seconds gauge\n");
+    out.push_str(&waiting);
     out.push_str("# HELP hub_sends_total Send runs of this process by outcome (error: something left to retry).\n# TYPE hub_sends_total counter\n");
     let sends = state
         .metrics

@@ -90,7 +90,7 @@ pub fn run(g: &super::Global, args: &ImportArgs) -> Result<ExitCode> {
             println!("answer delivered: {a}");
         }
         for e in &r.answer_errors {
-            eprintln!("hub: answer not delivered yet: {e}");
+            eprintln!("hub: answer not delivered yet: {}", output::clean(e));
         }
     }
     Ok(if refused || !r.answer_errors.is_empty() {

@@ -45,12 +45,16 @@ pub fn run(g: &super::Global, cmd: &RecordsCommand) -> Result<ExitCode> {
                     .unwrap_or_default(),
             ]);
         }
-        println!("Record {}\n{}", args.record, t.render());
+        println!(
+            "Record {}\n{}",
+            crate::output::clean(&args.record),
+            t.render()
+        );
         for v in versions.iter().filter(|v| v.message.is_some()) {
             println!(
                 "version {}: {}",
                 v.version,
-                v.message.as_deref().unwrap_or_default()
+                crate::output::clean(v.message.as_deref().unwrap_or_default())
             );
         }
     }

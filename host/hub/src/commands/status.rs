@@ -147,6 +147,24 @@ pub fn run(g: &super::Global, args: &StatusArgs) -> Result<ExitCode> {
             })
         })
         .collect();
+    // Arrived transports waiting for earlier numbers, per inbound and sender.
+    let mut waiting: Vec<serde_json::Value> = Vec::new();
+    let inbounds: Vec<String> = app.config.inbound.iter().map(|i| i.name.clone()).collect();
+    for name in inbounds {
+        for p in hub_store::inbound::InboundStore::inbound_pairs(&mut app.store, &name)? {
+            if let Some(since) = p.waiting_since {
+                waiting.push(serde_json::json!({
+                    "inbound": name,
+                    "sender": p.sender,
+                    "receiver": p.receiver,
+                    "imported_up_to": p.imported_up_to,
+                    "held": p.held,
+                    "missing": p.missing,
+                    "waiting_since": hub_core::time::Timestamp(since).to_string(),
+                }));
+            }
+        }
+    }
     if args.files {
         return files(&status, args.json.json);
     }
@@ -154,6 +172,7 @@ pub fn run(g: &super::Global, args: &StatusArgs) -> Result<ExitCode> {
         let mut value = serde_json::to_value(&status)?;
         value["stuck"] = serde_json::Value::Array(stuck);
         value["no_receipt"] = serde_json::Value::Array(no_receipt);
+        value["waiting"] = serde_json::Value::Array(waiting);
         output::json(&value)?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -179,8 +198,38 @@ pub fn run(g: &super::Global, args: &StatusArgs) -> Result<ExitCode> {
             c.superseded.to_string(),
         ]);
     }
+    let print_waiting = || {
+        if !waiting.is_empty() {
+            println!(
+                "\nTransports waiting for earlier numbers (hub import <inbound> --request-missing asks for them):"
+            );
+            for w in &waiting {
+                let list = |k: &str| {
+                    w[k].as_array()
+                        .map(|a| {
+                            a.iter()
+                                .map(|n| n.to_string())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        })
+                        .unwrap_or_default()
+                };
+                println!(
+                    "  {}: from {} to {}: imported up to {}, held {}, missing {}, waiting since {}",
+                    w["inbound"].as_str().unwrap_or_default(),
+                    w["sender"].as_str().unwrap_or_default(),
+                    w["receiver"].as_str().unwrap_or_default(),
+                    w["imported_up_to"],
+                    list("held"),
+                    list("missing"),
+                    w["waiting_since"].as_str().unwrap_or_default()
+                );
+            }
+        }
+    };
     if counts.is_empty() {
         println!("Nothing has been enqueued yet.");
+        print_waiting();
         return Ok(ExitCode::SUCCESS);
     }
     print!("{}", counts.render());
@@ -223,7 +272,7 @@ pub fn run(g: &super::Global, args: &StatusArgs) -> Result<ExitCode> {
     if !open_errors.is_empty() {
         println!("\nTransfers waiting for a retry:");
         for (id, e) in open_errors {
-            println!("  #{id}: {e}");
+            println!("  #{id}: {}", crate::output::clean(&e.to_string()));
         }
     }
     if !no_receipt.is_empty() {
@@ -245,7 +294,7 @@ pub fn run(g: &super::Global, args: &StatusArgs) -> Result<ExitCode> {
             println!(
                 "  #{} {}: delivered {}, still there at {} ({} minutes)",
                 s["transfer"],
-                s["name"].as_str().unwrap_or_default(),
+                crate::output::clean(s["name"].as_str().unwrap_or_default()),
                 s["delivered_at"].as_str().unwrap_or_default(),
                 s["checked_at"].as_str().unwrap_or_default(),
                 s["minutes_waiting"]
@@ -275,5 +324,6 @@ pub fn run(g: &super::Global, args: &StatusArgs) -> Result<ExitCode> {
         }
         print!("{}", t.render());
     }
+    print_waiting();
     Ok(ExitCode::SUCCESS)
 }

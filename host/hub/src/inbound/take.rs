@@ -1,0 +1,270 @@
+//! One arriving archive, decided by its number: the pair's next number is imported as a
+//! stream (its versions go to the store as they are read, inside one transaction, and
+//! the receipt is written as they come), and the transports held for the numbers after
+//! it follow; a later number is read through once and held; a number already known is a
+//! duplicate or refused. Any failure rolls the transport's transaction back.
+
+use hub_core::config::InboundConfig;
+use hub_plugin_rki::receiving::{Receiver, receipt_name};
+use hub_plugin_rki::{Receipt, ReceiptRecord, ReceiptResult, ReceiptWriter};
+use hub_plugin_sdk::text::excerpt;
+use hub_store::inbound::{Arrival, InboundStore, NewVersion};
+
+use super::archive::Archive;
+use super::inbox::{Arriving, set_aside_bytes, short};
+use super::{FileOutcome, FileReport, ImportReport, Imported, survnet};
+use crate::app::App;
+
+/// Why a file was not taken: refused (with a reason), or the store failed. Either way
+/// nothing of it stays in the store.
+pub enum Taken {
+    Refused(String),
+    Store(hub_store::StoreError),
+}
+
+impl From<hub_store::StoreError> for Taken {
+    fn from(e: hub_store::StoreError) -> Self {
+        Taken::Store(e)
+    }
+}
+
+impl From<String> for Taken {
+    fn from(reason: String) -> Self {
+        Taken::Refused(reason)
+    }
+}
+
+impl Taken {
+    /// The reason to give for a file that was not taken.
+    pub fn reason(self) -> String {
+        match self {
+            Taken::Refused(r) => short(&r),
+            Taken::Store(e) => short(&format!(
+                "the store failed while importing it (rolled back): {e}"
+            )),
+        }
+    }
+}
+
+/// Decides about one arriving archive by its number.
+pub fn take(
+    app: &mut App,
+    cfg: &InboundConfig,
+    receiver: &Receiver,
+    a: &Arriving,
+    report: &mut ImportReport,
+) -> Result<FileOutcome, Taken> {
+    let limits = survnet::xml_limits(&cfg.limits);
+    let mut archive = Archive::open(&a.file_name, &a.bytes, &cfg.limits)?;
+    let h = survnet::header(receiver, &mut archive, limits)?;
+    let own = receiver.site();
+    if !cfg.sender_allowed(own, &h.sender) {
+        return Err(Taken::Refused(format!(
+            "sender {} may not send to inbound {} (allowed: {}; `senders` in its [[inbound]])",
+            excerpt(&h.sender),
+            cfg.name,
+            cfg.allowed_senders(own).join(", ")
+        )));
+    }
+    if let Some(k) = app
+        .store
+        .inbound_known(&cfg.name, &h.sender, &h.receiver, h.number)?
+    {
+        if k.sha256 == a.sha256 {
+            return Ok(FileOutcome::Duplicate {
+                sender: h.sender,
+                number: h.number,
+                state: k.state,
+            });
+        }
+        return Err(Taken::Refused(format!(
+            "transport {} from {} is already {} (from {}) with other content; this one is not imported",
+            h.number,
+            h.sender,
+            k.state,
+            excerpt(&k.file_name)
+        )));
+    }
+    let next = app.store.inbound_next(&cfg.name, &h.sender, &h.receiver)?;
+    let stored_name = hub_plugin_sdk::text::excerpt_max(&a.file_name, usize::MAX);
+    let arrival = Arrival {
+        inbound: &cfg.name,
+        sender: &h.sender,
+        receiver: &h.receiver,
+        number: h.number,
+        transport_guid: &h.guid,
+        file_name: &stored_name,
+        sha256: &a.sha256,
+        bytes: &a.bytes,
+    };
+    if h.number > next {
+        // Read through once, so what is held can be imported when its turn comes.
+        survnet::versions::<String>(&mut archive, limits, |_, _| Ok(()))?;
+        let now = app.now();
+        app.store.inbound_hold(&arrival, now)?;
+        let waiting_for: Vec<u64> = (next..h.number)
+            .filter(|n| {
+                !matches!(
+                    app.store
+                        .inbound_known(&cfg.name, &h.sender, &h.receiver, *n),
+                    Ok(Some(_))
+                )
+            })
+            .collect();
+        tracing::warn!(inbound = %cfg.name, sender = %h.sender, number = h.number, ?waiting_for, "transport held: earlier numbers missing");
+        return Ok(FileOutcome::Held {
+            sender: h.sender,
+            number: h.number,
+            waiting_for,
+        });
+    }
+    import_one(app, cfg, receiver, &h, &mut archive, &arrival, report)?;
+    // Committed: whatever happens to the held ones after it, this file was imported.
+    if let Err(e) = follow_held(
+        app,
+        cfg,
+        receiver,
+        &h.sender,
+        &h.receiver,
+        h.number + 1,
+        report,
+    ) {
+        tracing::error!(inbound = %cfg.name, sender = %h.sender, error = %e.reason(), "the transports held after this one stay held");
+    }
+    Ok(FileOutcome::Imported {
+        sender: h.sender,
+        number: h.number,
+    })
+}
+
+/// Imports the transports held for the numbers after an imported one, in order. A held
+/// transport that cannot be imported after all is refused: set aside with its reason,
+/// its number missing again (reported, and asked for with `--request-missing`), and the
+/// ones after it stay held until it is sent again.
+fn follow_held(
+    app: &mut App,
+    cfg: &InboundConfig,
+    receiver: &Receiver,
+    sender: &str,
+    rcv: &str,
+    mut n: u64,
+    report: &mut ImportReport,
+) -> Result<(), Taken> {
+    while let Some(k) = app.store.inbound_known(&cfg.name, sender, rcv, n)? {
+        if k.state != "held" {
+            break;
+        }
+        let (file_name, bytes) = app.store.inbound_held_bytes(k.id)?;
+        let held = Arriving::new(file_name, bytes);
+        let done = Archive::open(&held.file_name, &held.bytes, &cfg.limits)
+            .map_err(Taken::Refused)
+            .and_then(|mut archive| {
+                let limits = survnet::xml_limits(&cfg.limits);
+                let h = survnet::header(receiver, &mut archive, limits)?;
+                if (h.sender.as_str(), h.receiver.as_str(), h.number) != (sender, rcv, n) {
+                    return Err(Taken::Refused(format!(
+                        "held as transport {n} from {sender}, but reads as {} from {}",
+                        h.number, h.sender
+                    )));
+                }
+                let arrival = Arrival {
+                    inbound: &cfg.name,
+                    sender: &h.sender,
+                    receiver: &h.receiver,
+                    number: h.number,
+                    transport_guid: &h.guid,
+                    file_name: &held.file_name,
+                    sha256: &held.sha256,
+                    bytes: &held.bytes,
+                };
+                import_one(app, cfg, receiver, &h, &mut archive, &arrival, report)
+            });
+        if let Err(e) = done {
+            let reason = short(&format!(
+                "held transport {n} from {sender} could not be imported: {}",
+                e.reason()
+            ));
+            tracing::error!(inbound = %cfg.name, file = %excerpt(&held.file_name), reason = %reason, "a held transport is refused; its number is missing again");
+            let now = app.now();
+            app.store.inbound_refuse_held(k.id, &reason, now)?;
+            if let Err(e) = set_aside_bytes(&cfg.inbox, &held, &reason) {
+                tracing::error!(inbound = %cfg.name, error = %e, "cannot write the refused held transport to refused/ (its bytes are gone from the store)");
+            }
+            report.held_refused.push(FileReport {
+                file: excerpt(&held.file_name),
+                outcome: FileOutcome::Refused { reason },
+            });
+            break;
+        }
+        n += 1;
+    }
+    Ok(())
+}
+
+/// Judges every version as it is read, stores it and writes its receipt line, all in
+/// the transport's one transaction; the receipt goes with the commit.
+fn import_one(
+    app: &mut App,
+    cfg: &InboundConfig,
+    receiver: &Receiver,
+    h: &survnet::Header,
+    archive: &mut Archive<'_>,
+    arrival: &Arrival<'_>,
+    report: &mut ImportReport,
+) -> Result<(), Taken> {
+    let now = app.now();
+    let limits = survnet::xml_limits(&cfg.limits);
+    let mut receipt = ReceiptWriter::new(&Receipt::imported(&h.first));
+    let (mut records, mut rejected) = (0usize, 0usize);
+    let mut importing = app.store.inbound_begin(arrival, now)?;
+    survnet::versions::<Taken>(archive, limits, |file, r| {
+        let facts = importing.facts(&r.guid_record, r.version_no)?;
+        if facts.in_this_transport {
+            return Err(Taken::Refused(format!(
+                "`{file}`: record {} version {} appears twice in the transport",
+                excerpt(&r.guid_record),
+                r.version_no
+            )));
+        }
+        let v = survnet::judge(receiver, &h.sender, &r, &facts);
+        importing.add(&NewVersion {
+            record_id: r.guid_record.clone(),
+            version: r.version_no,
+            kind: r.category.clone(),
+            action: v.action.map(str::to_string),
+            file: file.to_string(),
+            imported: v.rejected.is_none(),
+            code: v.rejected.as_ref().map(|(c, _)| (*c).to_string()),
+            message: v.rejected.as_ref().map(|(_, m)| m.clone()),
+            body: survnet::body(&h.receiver, &r),
+        })?;
+        records += 1;
+        rejected += usize::from(v.rejected.is_some());
+        receipt.record(&ReceiptRecord {
+            result: if v.rejected.is_some() {
+                ReceiptResult::Rejected
+            } else {
+                ReceiptResult::Imported
+            },
+            code: v.rejected.as_ref().map(|(c, _)| (*c).to_string()),
+            message: v.rejected.map(|(_, m)| m),
+            guid_record: r.guid_record,
+            version_no: r.version_no,
+        });
+        Ok(())
+    })?;
+    let receipt_name = receipt_name(&h.first);
+    let receipt = receipt.finish();
+    let documents = u32::try_from(h.documents).unwrap_or(u32::MAX);
+    importing.finish(documents, (&receipt_name, &receipt), now)?;
+    tracing::info!(inbound = %cfg.name, sender = %h.sender, number = h.number, records, rejected, "transport imported");
+    report.imported.push(Imported {
+        sender: h.sender.clone(),
+        number: h.number,
+        records,
+        rejected,
+        documents: h.documents,
+        receipt: receipt_name,
+    });
+    Ok(())
+}
