@@ -505,3 +505,97 @@ fn a_conflict_is_listed_and_settled_through_the_api() {
         "the settlement is not in the service log"
     );
 }
+
+/// A site whose `ask` target posts through the `asking` test plugin, which knows how to
+/// ask the receiver about an earlier request (contract 0.1.1 `inquiry`).
+fn asking_site(srv: &ServerHandle, timeout_ms: u64) -> Site {
+    let site = kita_site(srv, &pki().client);
+    let text = std::fs::read_to_string(site.config()).unwrap();
+    let text = text.replacen(
+        "[[target]]",
+        &format!(
+            r#"[plugins.asking]
+path = "{}"
+
+[[target]]
+name = "ask"
+plugin = "asking"
+credential = "kita-central"
+retry = {{ attempts = 2, backoff_ms = 0 }}
+transport = {{ type = "http", url = "{}", ca_file = "{}", timeout_ms = {timeout_ms} }}
+
+[[target]]"#,
+            crate::common::plugin("test-asking").display(),
+            srv.url(),
+            pki().ca_pem.display(),
+        ),
+        1,
+    );
+    site.write_config(&text);
+    site
+}
+
+#[test]
+fn where_the_receiver_can_be_asked_the_hub_asks_instead_of_holding() {
+    // The answer comes after the timeout, but the receiver took the records: asked, it
+    // says so, and the records are delivered without a person and without a second POST.
+    let srv = server::start(
+        pki(),
+        Behaviour::default()
+            .post_only()
+            .status_query()
+            .delay(std::time::Duration::from_millis(1500)),
+    );
+    let site = asking_site(&srv, 300);
+    let input = site.write("c.ndjson", &children(3));
+    site.ok(&["enqueue", "ask", input.to_str().unwrap()]);
+    let out = site.ok(&["send", "ask"]);
+    assert!(out.contains("3 record(s) delivered"), "{out}");
+    assert_eq!(srv.records().len(), 3, "imported more than once");
+    let status = site.status();
+    assert!(
+        status["in_doubt"].as_array().unwrap().is_empty(),
+        "{status}"
+    );
+    let log = site.ok(&["log"]);
+    assert!(log.contains("asked: arrived"), "{log}");
+    assert!(
+        log.contains("/kitaplaner/api/import/status?key=hub-1-"),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_killed_request_the_receiver_never_got_is_sent_again_after_asking() {
+    let srv = server::start(pki(), Behaviour::default().post_only().status_query());
+    let site = asking_site(&srv, 5000);
+    let input = site.write("c.ndjson", &children(3));
+    site.ok(&["enqueue", "ask", input.to_str().unwrap()]);
+    // Killed after the attempt was recorded as started, before the POST left.
+    run_and_kill(&site, &["send", "ask"], "requesting");
+    assert!(srv.records().is_empty());
+    site.ok(&["send", "ask"]);
+    assert_eq!(srv.records().len(), 3, "not sent again, or sent twice");
+    let log = site.ok(&["log"]);
+    assert!(log.contains("asked: not arrived"), "{log}");
+    assert_eq!(site.status()["targets"][0]["delivered"], 3);
+    // Killed after the answer came, before it was recorded: asked, it arrived.
+    let more: String = hub_plugin_kitaplaner::examples::records(20)
+        .into_iter()
+        .skip(10)
+        .filter(|r| r.body.contains("\"010570012\""))
+        .take(2)
+        .map(|r| r.body + "\n")
+        .collect();
+    let input = site.write("d.ndjson", &more);
+    site.ok(&["enqueue", "ask", input.to_str().unwrap()]);
+    run_and_kill(&site, &["send", "ask"], "answered");
+    assert_eq!(srv.records().len(), 5);
+    site.ok(&["send", "ask"]);
+    assert_eq!(srv.records().len(), 5, "sent again although it arrived");
+    let status = site.status();
+    assert!(
+        status["in_doubt"].as_array().unwrap().is_empty(),
+        "{status}"
+    );
+}

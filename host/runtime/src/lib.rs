@@ -42,6 +42,14 @@ mod identity_bindings {
     });
 }
 
+/// The optional `inquiry` interface (0.1.1), likewise in a world of its own.
+mod inquiry_bindings {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "target-plugin-inquiry",
+    });
+}
+
 use bindings::{TargetPlugin, TargetPluginPre};
 
 /// The epoch ticker's period: the granularity of call deadlines.
@@ -288,6 +296,11 @@ impl Runtime {
             .as_ref()
             .ok()
             .and_then(|p| identity_bindings::TargetPluginIdentityPre::new(p.clone()).ok());
+        let inquiry_pre = instance_pre
+            .as_ref()
+            .ok()
+            .and_then(|p| inquiry_bindings::TargetPluginInquiryPre::new(p.clone()).ok())
+            .map(Arc::new);
         let pre =
             instance_pre
                 .and_then(TargetPluginPre::new)
@@ -339,6 +352,7 @@ impl Runtime {
             sha256,
             info,
             changes,
+            inquiry: inquiry_pre,
             from_cache,
             load_time,
         })
@@ -403,6 +417,8 @@ pub struct Plugin {
     info: sdk::PluginInfo,
     /// What a changed body under a known id means, per kind (`identity`, 0.1.1).
     changes: Vec<(String, sdk::Change)>,
+    /// How to ask the receiver about an earlier request (`inquiry`, 0.1.1), if offered.
+    inquiry: Option<Arc<inquiry_bindings::TargetPluginInquiryPre<CallState>>>,
     from_cache: bool,
     load_time: Duration,
 }
@@ -475,6 +491,61 @@ impl Plugin {
     /// Whether the plugin declared its changes (exports `identity`, contract 0.1.1).
     pub fn declares_changes(&self) -> bool {
         !self.changes.is_empty()
+    }
+
+    /// The question to ask the receiver about a payload whose outcome is unknown, where
+    /// the plugin offers one (`inquiry`, 0.1.1).
+    pub fn ask(
+        &self,
+        settings: &sdk::Settings,
+        transfer_id: u64,
+        payload: &str,
+        key: &str,
+    ) -> Result<Option<sdk::Question>, PluginError> {
+        let Some(pre) = &self.inquiry else {
+            return Ok(None);
+        };
+        let s = settings.0.clone();
+        let q = self.sandbox.run("ask", |store| {
+            pre.instantiate(&mut *store)?.hub_plugin_inquiry().call_ask(
+                store,
+                &s,
+                transfer_id,
+                payload,
+                key,
+            )
+        })?;
+        Ok(q.map(|q| sdk::Question {
+            method: q.method,
+            path: q.path,
+            headers: q.headers,
+            body: q.body,
+        }))
+    }
+
+    /// What the receiver's answer to [`Plugin::ask`]'s question says.
+    pub fn judge(
+        &self,
+        settings: &sdk::Settings,
+        payload: &str,
+        status: u16,
+        body: &[u8],
+    ) -> Result<sdk::Finding, PluginError> {
+        let Some(pre) = &self.inquiry else {
+            return Ok(sdk::Finding::Unknown);
+        };
+        let s = settings.0.clone();
+        let f = self.sandbox.run("judge", |store| {
+            pre.instantiate(&mut *store)?
+                .hub_plugin_inquiry()
+                .call_judge(store, &s, payload, status, body)
+        })?;
+        use inquiry_bindings::exports::hub::plugin::inquiry::Finding as W;
+        Ok(match f {
+            W::Arrived => sdk::Finding::Arrived,
+            W::NotArrived => sdk::Finding::NotArrived,
+            W::Unknown => sdk::Finding::Unknown,
+        })
     }
 
     /// Semantic checks of the target's settings.

@@ -484,6 +484,67 @@ impl Transport for HttpTransport {
         Err(TransportError::permanent(message))
     }
 
+    /// The plugin's question goes to this target's own host only: `GET` or `POST`, a path
+    /// starting with one `/`, printable, at most 2 KiB; its headers must be valid.
+    fn ask(&mut self, q: &hub_plugin_sdk::Question) -> Result<Response, TransportError> {
+        let refuse = |why: &str| {
+            TransportError::permanent(format!(
+                "{}: the plugin's status question refused: {why}",
+                self.endpoint
+            ))
+        };
+        let method = match q.method.as_str() {
+            "GET" => reqwest::Method::GET,
+            "POST" => reqwest::Method::POST,
+            _ => return Err(refuse("only GET or POST")),
+        };
+        if !q.path.starts_with('/')
+            || q.path.starts_with("//")
+            || q.path.len() > 2048
+            || q.path.chars().any(|c| c.is_control() || c.is_whitespace())
+        {
+            return Err(refuse(
+                "the path must start with one `/`, printable, at most 2 KiB",
+            ));
+        }
+        let url = self
+            .url
+            .join(&q.path)
+            .map_err(|e| refuse(&format!("bad path: {e}")))?;
+        if url.origin() != self.url.origin() {
+            return Err(refuse("the path leaves the target's host"));
+        }
+        let mut req = self.client.request(method, url).body(q.body.clone());
+        for (k, v) in &q.headers {
+            let name = reqwest::header::HeaderName::from_bytes(k.as_bytes())
+                .map_err(|_| refuse("a header name is not valid"))?;
+            let value =
+                HeaderValue::from_str(v).map_err(|_| refuse("a header value is not valid"))?;
+            req = req.header(name, value);
+        }
+        let response = req.send().map_err(|e| self.classify(&e, false))?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let body = response
+            .bytes()
+            .map_err(|e| self.classify(&e, false))?
+            .to_vec();
+        Ok(Response {
+            status: Some(status),
+            headers,
+            body,
+        })
+    }
+
     fn digest(&mut self, name: &str) -> Result<Option<crate::Digest>, TransportError> {
         Err(self.sends_requests("read back a file named", name))
     }
@@ -732,6 +793,42 @@ mod tests {
             let e = e.expect("file verbs fail");
             assert_eq!(e.kind, ErrorKind::Permanent);
             assert!(e.message.contains("sends requests"), "{}", e.message);
+        }
+    }
+
+    #[test]
+    fn a_plugins_status_question_stays_on_the_targets_host() {
+        let mut t = HttpTransport::new(
+            HttpConfig {
+                url: "https://example.invalid/kitaplaner/api/import".into(),
+                ca_file: None,
+                connect_timeout: Duration::from_secs(1),
+                timeout: Duration::from_secs(1),
+                health_url: None,
+            },
+            None,
+        )
+        .expect("no I/O happens in new");
+        let q = |method: &str, path: &str| hub_plugin_sdk::Question {
+            method: method.into(),
+            path: path.into(),
+            headers: Vec::new(),
+            body: Vec::new(),
+        };
+        for (method, path) in [
+            ("DELETE", "/x"),
+            ("GET", "x"),
+            ("GET", "//evil.example/x"),
+            ("GET", "/a b"),
+            ("GET", "/a\nb"),
+        ] {
+            let e = t.ask(&q(method, path)).expect_err(path);
+            assert_eq!(e.kind, ErrorKind::Permanent, "{path}");
+            assert!(
+                e.message.contains("status question refused"),
+                "{}",
+                e.message
+            );
         }
     }
 

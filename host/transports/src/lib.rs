@@ -189,6 +189,17 @@ pub trait Transport: Send {
         )))
     }
 
+    /// Sends a plugin's question about an earlier request (contract 0.1.1 `inquiry`) to
+    /// the same host with the same credential, and returns the answer.
+    fn ask(&mut self, question: &hub_plugin_sdk::Question) -> Result<Response, TransportError> {
+        Err(TransportError::permanent(format!(
+            "{} cannot be asked `{} {}`: it delivers files",
+            self.endpoint(),
+            question.method,
+            question.path
+        )))
+    }
+
     /// Whether the target is reachable, without sending anything.
     fn health(&mut self) -> Result<(), TransportError>;
 

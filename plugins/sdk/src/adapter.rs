@@ -184,3 +184,35 @@ impl<P: Plugin> crate::bindings::exports::hub::plugin::identity::Guest for Adapt
             .collect()
     }
 }
+
+impl<P: Plugin> crate::bindings::exports::hub::plugin::inquiry::Guest for Adapter<P> {
+    fn ask(
+        settings: Vec<(String, String)>,
+        transfer_id: u64,
+        payload: String,
+        key: String,
+    ) -> Option<crate::bindings::exports::hub::plugin::inquiry::Question> {
+        P::ask(&Settings(settings), transfer_id, &payload, &key).map(|q| {
+            crate::bindings::exports::hub::plugin::inquiry::Question {
+                method: q.method,
+                path: q.path,
+                headers: q.headers,
+                body: q.body,
+            }
+        })
+    }
+
+    fn judge(
+        settings: Vec<(String, String)>,
+        payload: String,
+        status: u16,
+        body: Vec<u8>,
+    ) -> crate::bindings::exports::hub::plugin::inquiry::Finding {
+        use crate::bindings::exports::hub::plugin::inquiry::Finding as W;
+        match P::judge(&Settings(settings), &payload, status, &body) {
+            crate::Finding::Arrived => W::Arrived,
+            crate::Finding::NotArrived => W::NotArrived,
+            crate::Finding::Unknown => W::Unknown,
+        }
+    }
+}

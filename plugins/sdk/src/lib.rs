@@ -113,7 +113,7 @@ mod adapter;
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../../wit",
-        world: "target-plugin-identity",
+        world: "target-plugin-full",
         default_bindings_module: "hub_plugin_sdk::bindings",
         pub_export_macro: true,
         export_macro_name: "export_guest",
@@ -264,6 +264,31 @@ impl Change {
             Change::Refuse => "refuse",
         }
     }
+}
+
+/// A question to a request-response receiver about an earlier request ([`Plugin::ask`]):
+/// the host sends it to the target's own host with the target's credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Question {
+    /// `GET` or `POST` (the host refuses anything else).
+    pub method: String,
+    /// Path and query on the target's host, starting with `/`.
+    pub path: String,
+    /// Request headers beside the host's own.
+    pub headers: Vec<(String, String)>,
+    /// The request body (empty for `GET`).
+    pub body: Vec<u8>,
+}
+
+/// What the receiver's answer to a [`Question`] says ([`Plugin::judge`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finding {
+    /// The receiver has it.
+    Arrived,
+    /// The receiver does not have it: the host sends it again, unchanged.
+    NotArrived,
+    /// The answer does not say: a person decides.
+    Unknown,
 }
 
 /// The target's settings as the host passes them: already type-checked, defaults filled in.
@@ -638,6 +663,23 @@ pub trait Plugin {
     /// [`Change::Refuse`]). Called once when the host loads the plugin.
     fn changes() -> Vec<(String, Change)> {
         Vec::new()
+    }
+
+    /// How to ask the receiver whether the request of `payload` (sent with `key` as its
+    /// `Idempotency-Key`) arrived, where the receiver offers a way; `None` (the default):
+    /// it cannot be asked, and an unknown outcome waits for a person.
+    fn ask(
+        _settings: &Settings,
+        _transfer_id: u64,
+        _payload: &str,
+        _key: &str,
+    ) -> Option<Question> {
+        None
+    }
+
+    /// What the receiver's answer to [`Plugin::ask`]'s question says.
+    fn judge(_settings: &Settings, _payload: &str, _status: u16, _body: &[u8]) -> Finding {
+        Finding::Unknown
     }
 
     /// Semantic checks of the settings beyond their types.

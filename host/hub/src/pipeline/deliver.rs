@@ -401,6 +401,127 @@ fn look_after_failed_rename(
     }
 }
 
+/// A request whose outcome is unknown.
+struct Unknown<'a> {
+    transfer: &'a Transfer,
+    p: &'a hub_store::Payload,
+    /// The `Idempotency-Key` it was sent with.
+    key: &'a str,
+    started: Instant,
+}
+
+/// Where the plugin knows how to ask the receiver about an earlier request (contract
+/// 0.1.1 `inquiry`), the hub asks: arrived → delivered; not arrived → sent again; no
+/// answer that says → held in doubt for a person, as without a question.
+fn look_or_hold(
+    app: &mut App,
+    t: &TargetRuntime,
+    transport: &mut dyn Transport,
+    attempt: &NewAttempt,
+    u: Unknown<'_>,
+    detail: String,
+) -> Result<Step, SendError> {
+    let Unknown {
+        transfer,
+        p,
+        key,
+        started,
+    } = u;
+    let held = |app: &mut App, detail: String| {
+        hold(
+            app,
+            attempt,
+            p,
+            started,
+            NewDoubt {
+                kind: DoubtKind::UnknownOutcome,
+                detail,
+                expected: None,
+                found: None,
+            },
+        )
+    };
+    let id = u64::try_from(transfer.id).unwrap_or(0);
+    let question = match t.plugin.ask(&t.settings, id, &p.name, key) {
+        Ok(Some(q)) => q,
+        Ok(None) => return held(app, detail),
+        Err(e) => {
+            return held(
+                app,
+                format!("{detail}; the plugin's status question failed: {e}"),
+            );
+        }
+    };
+    let answer = match transport.ask(&question) {
+        Ok(a) => a,
+        Err(e) => {
+            return held(
+                app,
+                format!("{detail}; asking the receiver failed: {}", e.message),
+            );
+        }
+    };
+    let status = answer.status.unwrap_or(0);
+    let finding = t
+        .plugin
+        .judge(&t.settings, &p.name, status, &answer.body)
+        .unwrap_or(hub_plugin_sdk::Finding::Unknown);
+    let asked = format!("{} {} → status {status}", question.method, question.path);
+    match finding {
+        hub_plugin_sdk::Finding::Arrived => {
+            let records = app.store.payload_records(p.id)?;
+            let note = format!("confirmed by the receiver's status query ({asked})");
+            let outcomes: Vec<hub_store::RecordOutcome> = records
+                .iter()
+                .map(|r| hub_store::RecordOutcome {
+                    seq: r.seq,
+                    status: hub_plugin_sdk::OutcomeStatus::Delivered,
+                    messages: vec![note.clone()],
+                })
+                .collect();
+            let attempt = NewAttempt {
+                duration_ms: started.elapsed().as_millis() as u64,
+                result: AttemptResult::Recovered,
+                received: Some(format!("{detail}; asked: arrived ({asked})")),
+                ..attempt.clone()
+            };
+            let now = app.now();
+            Ok(Step::Done(app.store.complete_payload(
+                p.id,
+                Completion::Outcomes(&outcomes),
+                &attempt,
+                now,
+            )?))
+        }
+        hub_plugin_sdk::Finding::NotArrived => {
+            let attempt = NewAttempt {
+                duration_ms: started.elapsed().as_millis() as u64,
+                result: AttemptResult::Retryable,
+                error: Some(format!(
+                    "{detail}; asked: not arrived ({asked}), sent again"
+                )),
+                ..attempt.clone()
+            };
+            app.store.log_attempt(&attempt)?;
+            app.store.set_payload_state(p.id, PayloadState::Pending)?;
+            Err(SendError::Delivery {
+                target: transfer.target.clone(),
+                transfer: transfer.id,
+                message: format!(
+                    "{}: the receiver says it did not arrive; sent again",
+                    p.name
+                ),
+                retryable: true,
+                retry_after: None,
+            })
+        }
+        hub_plugin_sdk::Finding::Unknown => held(
+            app,
+            format!("{detail}; the receiver's answer ({asked}) did not say"),
+        ),
+    }
+}
+
 /// One request: the answer is interpreted by the plugin into per-record outcomes. Where
 /// the outcome is unknown (no answer, an answer not understood, an attempt a crash cut
 /// off), the payload is held in doubt, unless the target's `on_unknown = "resend"` says
@@ -420,21 +541,22 @@ fn deliver_request(
         // An earlier attempt started and was cut off before its outcome was recorded.
         if !resend {
             attempt.begun = Some(app.store.log_attempt(&attempt)?);
-            return hold(
+            return look_or_hold(
                 app,
+                t,
+                transport,
                 &attempt,
-                p,
-                started,
-                NewDoubt {
-                    kind: DoubtKind::UnknownOutcome,
-                    detail: format!(
-                        "{}: an earlier attempt was cut off after it started (a crash or a \
-                         kill); the receiver may have imported it",
-                        p.name
-                    ),
-                    expected: None,
-                    found: None,
+                Unknown {
+                    transfer,
+                    p,
+                    key: &key,
+                    started,
                 },
+                format!(
+                    "{}: an earlier attempt was cut off after it started (a crash or a \
+                         kill); the receiver may have imported it",
+                    p.name
+                ),
             );
         }
         attempt.sent = format!(
@@ -451,17 +573,18 @@ fn deliver_request(
     let response = match transport.request(&p.name, &p.media_type, &bytes, &key) {
         Ok(r) => r,
         Err(e) if e.kind == ErrorKind::Unknown && !resend => {
-            return hold(
+            return look_or_hold(
                 app,
+                t,
+                transport,
                 &attempt,
-                p,
-                started,
-                NewDoubt {
-                    kind: DoubtKind::UnknownOutcome,
-                    detail: e.message.clone(),
-                    expected: None,
-                    found: None,
+                Unknown {
+                    transfer,
+                    p,
+                    key: &key,
+                    started,
                 },
+                e.message.clone(),
             );
         }
         Err(e) => {
@@ -519,31 +642,33 @@ fn deliver_request(
             });
         }
         Ok(Err(InterpretError::Malformed(message))) => {
-            return hold(
+            return look_or_hold(
                 app,
+                t,
+                transport,
                 &attempt,
-                p,
-                started,
-                NewDoubt {
-                    kind: DoubtKind::UnknownOutcome,
-                    detail: format!("{}: answer not understood: {message}", p.name),
-                    expected: None,
-                    found: None,
+                Unknown {
+                    transfer,
+                    p,
+                    key: &key,
+                    started,
                 },
+                format!("{}: answer not understood: {message}", p.name),
             );
         }
         Err(e) => {
-            return hold(
+            return look_or_hold(
                 app,
+                t,
+                transport,
                 &attempt,
-                p,
-                started,
-                NewDoubt {
-                    kind: DoubtKind::UnknownOutcome,
-                    detail: format!("{}: the answer could not be read: {e}", p.name),
-                    expected: None,
-                    found: None,
+                Unknown {
+                    transfer,
+                    p,
+                    key: &key,
+                    started,
                 },
+                format!("{}: the answer could not be read: {e}", p.name),
             );
         }
     };

@@ -29,6 +29,9 @@ use crate::pki::Pki;
 /// The import path.
 pub const IMPORT_PATH: &str = "/kitaplaner/api/import";
 
+/// The status query of [`Behaviour::status_query`].
+pub const STATUS_PATH: &str = "/kitaplaner/api/import/status";
+
 /// Largest request head and body the server reads.
 const MAX_HEAD: usize = 64 * 1024;
 const MAX_BODY: usize = 64 * 1024 * 1024;
@@ -47,6 +50,10 @@ pub struct Behaviour {
     pub delay: Duration,
     /// When set, an import whose `benutzerId` differs gets 401 with a `fehlermeldung`.
     pub require_user: Option<String>,
+    /// Answers `GET /kitaplaner/api/import/status?key=<Idempotency-Key>` with
+    /// `{"imported": true|false}` (not part of Kita-Planer's documented interface: a test
+    /// of the hub's status-query mechanism).
+    pub status_query: bool,
     /// Like many POST-only services (Python's `http.server`, Java and .NET stacks):
     /// `HEAD` and `GET` answer 501.
     pub post_only: bool,
@@ -69,6 +76,11 @@ impl Behaviour {
 
     pub fn delay(mut self, delay: Duration) -> Self {
         self.delay = delay;
+        self
+    }
+
+    pub fn status_query(mut self) -> Self {
+        self.status_query = true;
         self
     }
 
@@ -105,6 +117,8 @@ struct Log {
     imports: usize,
     tls_errors: Vec<String>,
     next_datenquelle: u64,
+    /// Idempotency keys of imports whose records were taken (before a slow answer).
+    taken_keys: Vec<String>,
 }
 
 struct State {
@@ -412,6 +426,27 @@ fn answer(state: &State, request: &Request, _cn: Option<&str>) -> (u16, Vec<u8>,
     let b = &state.behaviour;
     let path = request.path.split('?').next().unwrap_or_default();
     match request.method.as_str() {
+        // A status query some receivers offer: did the request with this key arrive?
+        "GET" if b.status_query && path == STATUS_PATH => {
+            let key = request
+                .path
+                .split_once("?key=")
+                .map(|(_, k)| k.to_string())
+                .unwrap_or_default();
+            let log = state.log();
+            let imported = log.requests.iter().any(|r| {
+                r.method == "POST"
+                    && r.status == 200
+                    && r.idempotency_key.as_deref() == Some(key.as_str())
+            }) || log.taken_keys.iter().any(|k| k == &key);
+            return (
+                200,
+                json!({ "key": key, "imported": imported })
+                    .to_string()
+                    .into_bytes(),
+                Vec::new(),
+            );
+        }
         "HEAD" | "GET" if b.post_only => {
             return (501, error_body(501, "nicht implementiert"), Vec::new());
         }
@@ -499,6 +534,9 @@ fn answer(state: &State, request: &Request, _cn: Option<&str>) -> (u16, Vec<u8>,
     let datenquelle_id = {
         let mut log = state.log();
         log.records.extend(records.iter().cloned());
+        if let Some(k) = &request.idempotency_key {
+            log.taken_keys.push(k.clone());
+        }
         let id = log.next_datenquelle;
         log.next_datenquelle += 1;
         id
