@@ -174,6 +174,14 @@ pub fn postings(n: usize, first_id: usize) -> String {
 /// Runs `hub <args>` until it reaches the crash point `fault`, then kills it with SIGKILL
 /// (no destructors, no flush: like a power cut of the process).
 pub fn run_and_kill(site: &Site, args: &[&str], fault: &str) {
+    if let Err(said) = kill_at(site, args, fault) {
+        panic!("hub {args:?} never reached {fault}; it said:\n{said}");
+    }
+}
+
+/// Runs `hub <args>` with the crash point `fault` and kills it with SIGKILL there; a run
+/// that ends without reaching it is `Err` with what it said on stderr.
+pub fn kill_at(site: &Site, args: &[&str], fault: &str) -> Result<(), String> {
     use std::io::{BufRead, BufReader};
     let mut child = site
         .cmd(args)
@@ -190,11 +198,14 @@ pub fn run_and_kill(site: &Site, args: &[&str], fault: &str) {
         seen.push('\n');
         line.starts_with("HUB-FAULT ")
     });
-    assert!(
-        reached,
-        "hub {args:?} never reached {fault}; it said:\n{seen}"
-    );
-    child.kill().unwrap(); // SIGKILL on Unix
+    if reached {
+        child.kill().unwrap(); // SIGKILL on Unix
+    }
     let status = child.wait().unwrap();
-    assert!(!status.success());
+    if reached {
+        assert!(!status.success());
+        Ok(())
+    } else {
+        Err(seen)
+    }
 }

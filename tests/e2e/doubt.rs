@@ -5,12 +5,10 @@
 //! else's file.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
 
 use hub_test_kitaplaner_server::server::{self, Behaviour, ServerHandle};
 
-use crate::common::{Site, postings, run_and_kill};
+use crate::common::{Site, kill_at, postings, run_and_kill};
 use crate::kitaplaner::{children, enqueue, pki, site as kita_site};
 
 /// Valid children of all three Kitas (several data sources), without the master-data
@@ -40,29 +38,7 @@ impl Lcg {
 /// Runs `hub send kita` with a crash point; kills it with SIGKILL when it gets there.
 /// Returns whether it was killed (a run with nothing left to do ends by itself).
 fn send_maybe_kill(site: &Site, fault: &str) -> bool {
-    let mut child = site
-        .cmd(&["send", "kita"])
-        .env("HUB_FAULT", fault)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut said = String::new();
-    let reached = BufReader::new(stderr).lines().any(|l| {
-        let l = l.unwrap_or_default();
-        said.push_str(&l);
-        said.push('\n');
-        l.starts_with("HUB-FAULT ")
-    });
-    if !reached {
-        eprintln!("hub send with {fault} ran to its end: {said}");
-    }
-    if reached {
-        child.kill().unwrap();
-    }
-    child.wait().unwrap();
-    reached
+    kill_at(site, &["send", "kita"], fault).is_ok()
 }
 
 /// What an operator does: asks the receiver whether the transfer's POST arrived (here:

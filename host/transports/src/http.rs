@@ -231,6 +231,26 @@ impl HttpTransport {
         })
     }
 
+    /// Status, headers and body of an answer; `sent`: whether a payload went with the
+    /// request (a body lost on the way back leaves its outcome unknown).
+    fn read_answer(
+        &self,
+        response: reqwest::blocking::Response,
+        sent: bool,
+    ) -> Result<Response, TransportError> {
+        let status = response.status().as_u16();
+        let headers = header_pairs(response.headers());
+        let body = response
+            .bytes()
+            .map_err(|e| self.classify(&e, sent))?
+            .to_vec();
+        Ok(Response {
+            status: Some(status),
+            headers,
+            body,
+        })
+    }
+
     /// The client certificate in use, for messages.
     fn credential_text(&self) -> String {
         match (&self.credential, &self.credential_file) {
@@ -422,27 +442,9 @@ impl Transport for HttpTransport {
             .body(bytes.to_vec())
             .send()
             .map_err(|e| self.classify(&e, true))?;
-        let status = response.status().as_u16();
-        let headers = response
-            .headers()
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
-        let body = response
-            .bytes()
-            .map_err(|e| self.classify(&e, true))?
-            .to_vec();
-        tracing::debug!(endpoint = %self.endpoint, payload = name, status, "answer");
-        Ok(Response {
-            status: Some(status),
-            headers,
-            body,
-        })
+        let answer = self.read_answer(response, true)?;
+        tracing::debug!(endpoint = %self.endpoint, payload = name, status = answer.status, "answer");
+        Ok(answer)
     }
 
     /// Reachability without side effects: a TLS handshake with the credential, or, where
@@ -467,18 +469,9 @@ impl Transport for HttpTransport {
             status.as_u16()
         );
         if status.is_server_error() || status.as_u16() == 429 {
-            let headers: Vec<(String, String)> = response
-                .headers()
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        k.as_str().to_string(),
-                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                    )
-                })
-                .collect();
             let mut e = TransportError::retryable(message);
-            e.retry_after = crate::retry_after(&headers, SystemTime::now());
+            e.retry_after =
+                crate::retry_after(&header_pairs(response.headers()), SystemTime::now());
             return Err(e);
         }
         Err(TransportError::permanent(message))
@@ -523,26 +516,7 @@ impl Transport for HttpTransport {
             req = req.header(name, value);
         }
         let response = req.send().map_err(|e| self.classify(&e, false))?;
-        let status = response.status().as_u16();
-        let headers = response
-            .headers()
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
-        let body = response
-            .bytes()
-            .map_err(|e| self.classify(&e, false))?
-            .to_vec();
-        Ok(Response {
-            status: Some(status),
-            headers,
-            body,
-        })
+        self.read_answer(response, false)
     }
 
     fn digest(&mut self, name: &str) -> Result<Option<crate::Digest>, TransportError> {
@@ -552,6 +526,19 @@ impl Transport for HttpTransport {
     fn delivers_files(&self) -> bool {
         false
     }
+}
+
+/// Headers as the plugin contract carries them (values not UTF-8 are shown lossily).
+fn header_pairs(headers: &reqwest::header::HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
 }
 
 /// The URL without user name and password (also when it cannot be parsed: then everything

@@ -22,7 +22,7 @@ use crate::fault;
 enum Step {
     Done(TransferState),
     /// Held in doubt: nothing more is sent for it until it is settled.
-    Held(TransferState),
+    Held(TransferState, DoubtKind, String),
 }
 
 /// Delivers every payload of a transfer not yet delivered, resuming where an earlier run
@@ -80,22 +80,15 @@ pub(super) fn deliver(
         };
         match step {
             Step::Done(s) => state = s,
-            Step::Held(s) => {
+            Step::Held(s, kind, detail) => {
                 state = s;
-                let last = app.store.doubts(Some(&transfer.target), false)?;
-                if let Some(d) = last
-                    .into_iter()
-                    .rev()
-                    .find(|d| d.transfer_id == transfer.id)
-                {
-                    tracing::warn!(transfer = transfer.id, payload = %p.name, kind = d.kind.as_str(), detail = %d.detail, "delivery in doubt: held for a look or a person (hub doubt list)");
-                    report.in_doubt.push(Held {
-                        transfer: transfer.id,
-                        payload: p.name.clone(),
-                        kind: d.kind,
-                        detail: d.detail,
-                    });
-                }
+                tracing::warn!(transfer = transfer.id, payload = %p.name, kind = kind.as_str(), %detail, "delivery in doubt: held for a look or a person (hub doubt list)");
+                report.in_doubt.push(Held {
+                    transfer: transfer.id,
+                    payload: p.name.clone(),
+                    kind,
+                    detail,
+                });
                 // The transfer's other payloads wait with it: it is settled as a whole.
                 break;
             }
@@ -177,7 +170,7 @@ fn hold(
     let now = app.now();
     app.store.hold(p.id, &doubt, &attempt, now)?;
     let state = app.store.transfer(attempt.transfer_id)?.state;
-    Ok(Step::Held(state))
+    Ok(Step::Held(state, doubt.kind, doubt.detail))
 }
 
 /// What the hub wrote, in the words of a [`Digest`].
@@ -218,6 +211,12 @@ fn deliver_file(
     receipt: bool,
 ) -> Result<Step, SendError> {
     let started = Instant::now();
+    let file = FileTry {
+        transfer,
+        p,
+        started,
+        receipt,
+    };
     let mut attempt = new_attempt(transport, transfer, p, app.now());
     if p.state == PayloadState::Uploaded {
         // The upload completed before an interruption: look before doing anything.
@@ -252,18 +251,7 @@ fn deliver_file(
             }
         } else if remote.temp_present {
             if let Err(e) = transport.make_final(&p.name) {
-                return look_after_failed_rename(
-                    app,
-                    transport,
-                    &attempt,
-                    FileTry {
-                        transfer,
-                        p,
-                        started,
-                        receipt,
-                    },
-                    e,
-                );
+                return look_after_failed_rename(app, transport, &attempt, file, e);
             }
             attempt.received = Some("renamed into place after an interruption".into());
         } else {
@@ -283,18 +271,7 @@ fn deliver_file(
         app.store.set_payload_state(p.id, PayloadState::Uploaded)?;
         fault::point("recorded-uploaded");
         if let Err(e) = transport.make_final(&p.name) {
-            return look_after_failed_rename(
-                app,
-                transport,
-                &attempt,
-                FileTry {
-                    transfer,
-                    p,
-                    started,
-                    receipt,
-                },
-                e,
-            );
+            return look_after_failed_rename(app, transport, &attempt, file, e);
         }
         fault::point("renamed");
     }
@@ -342,6 +319,7 @@ fn vanished(
 }
 
 /// The file being delivered, for the look after a failed rename.
+#[derive(Clone, Copy)]
 struct FileTry<'a> {
     transfer: &'a Transfer,
     p: &'a hub_store::Payload,
