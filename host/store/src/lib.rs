@@ -36,6 +36,10 @@ pub enum StoreError {
     NotFound(String),
     #[error("{0}")]
     Refused(String),
+    /// Work another worker took first (records no longer queued, a lease held): not an
+    /// error of this worker's, it moves on.
+    #[error("{0}")]
+    Taken(String),
     /// Records refused at enqueue (by their index in the call), each with its reason;
     /// nothing was queued.
     #[error("{} records refused", .0.len())]
@@ -409,22 +413,57 @@ pub trait Store {
 
     /// Creates a transfer for `records` in one transaction: allocates the next number in
     /// the batch's scope, calls `encode` with it, stores the payloads and moves the
-    /// records into the transfer. If `encode` fails nothing is written: no number is used.
-    fn create_transfer<E>(
+    /// records into the transfer. If `encode` gives up (`None`) nothing is written: no
+    /// number is used and `None` is returned. Records no longer queued (another worker
+    /// took them) are refused. [`create_transfer_with`] carries the encoder's error out.
+    fn create_transfer(
         &mut self,
         target: &str,
         batch: &Batch,
         records: &[i64],
         plugin: &PluginStamp,
         now: Timestamp,
-        encode: impl FnOnce(TransferDraft) -> std::result::Result<Vec<NewPayload>, E>,
-    ) -> Result<std::result::Result<i64, E>>;
+        encode: &mut dyn FnMut(TransferDraft) -> Option<Vec<NewPayload>>,
+    ) -> Result<Option<i64>>;
 
     /// Fails queued records the plugin could not encode, each with its reason.
     fn fail_records(&mut self, failures: &[(i64, String)], now: Timestamp) -> Result<()>;
 
     /// Transfers of a target that still have payloads to deliver, oldest first.
     fn open_transfers(&mut self, target: &str) -> Result<Vec<i64>>;
+
+    /// Claims the next transfer of a target to deliver for `worker` until `until`: the
+    /// oldest open one whose lease is free or expired (or already this worker's), and of
+    /// each sequence scope only the lowest open one, so numbers go out in order. With
+    /// `limit`, no more than that many of the target's transfers are leased at once
+    /// across all workers. `None`: nothing to claim now.
+    fn claim_transfer(
+        &mut self,
+        target: &str,
+        worker: &str,
+        until: Timestamp,
+        limit: Option<u32>,
+        now: Timestamp,
+    ) -> Result<Option<i64>>;
+
+    /// Extends a lease before the next step with the remote side; `false` when `worker`
+    /// no longer holds it (it expired and another worker took the transfer over), and
+    /// the worker must stop touching that transfer.
+    fn renew_lease(
+        &mut self,
+        transfer_id: i64,
+        worker: &str,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool>;
+
+    /// Gives a lease back (the transfer is finished, held, or left for a later run).
+    fn release_lease(&mut self, transfer_id: i64, worker: &str) -> Result<()>;
+
+    /// Frees every lease not held by `worker`. Only for a worker that knows it is the one
+    /// sender on the store (SQLite under the send lock): a killed run's leases then do not
+    /// hold its transfers for the lease's length. Returns how many were freed.
+    fn free_leases(&mut self, worker: &str) -> Result<usize>;
 
     /// Transfers of a target whose files are in place and whose receipt is awaited.
     fn sent_transfers(&mut self, target: &str) -> Result<Vec<i64>>;
@@ -520,6 +559,38 @@ pub trait Store {
 
     /// Records a look at the receiver: the file was gone, or still there.
     fn mark_checked(&mut self, payload_id: i64, gone: bool, now: Timestamp) -> Result<()>;
+}
+
+/// [`Store::create_transfer`] with an encoder that says why it gave up.
+#[allow(clippy::too_many_arguments)]
+pub fn create_transfer_with<S: Store + ?Sized, E>(
+    store: &mut S,
+    target: &str,
+    batch: &Batch,
+    records: &[i64],
+    plugin: &PluginStamp,
+    now: Timestamp,
+    encode: impl FnOnce(TransferDraft) -> std::result::Result<Vec<NewPayload>, E>,
+) -> Result<std::result::Result<i64, E>> {
+    let mut encode = Some(encode);
+    let mut failed = None;
+    let created = store.create_transfer(target, batch, records, plugin, now, &mut |draft| {
+        let encode = encode.take()?;
+        match encode(draft) {
+            Ok(payloads) => Some(payloads),
+            Err(e) => {
+                failed = Some(e);
+                None
+            }
+        }
+    })?;
+    match (created, failed) {
+        (Some(id), _) => Ok(Ok(id)),
+        (None, Some(e)) => Ok(Err(e)),
+        (None, None) => Err(StoreError::Refused(
+            "the encoder was called twice for one transfer".into(),
+        )),
+    }
 }
 
 fn ser_display<T: std::fmt::Display, S: serde::Serializer>(

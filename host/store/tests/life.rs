@@ -61,31 +61,31 @@ fn create(store: &mut SqliteStore, scope: Option<&str>) -> (i64, Option<u64>) {
     let queued = store.queued_records("t", &batch(scope), 100).unwrap();
     let seqs: Vec<i64> = queued.iter().map(|r| r.seq).collect();
     let mut seen = None;
-    let id = store
-        .create_transfer(
-            "t",
-            &batch(scope),
-            &seqs,
-            &stamp(),
-            Timestamp(2_000),
-            |draft| {
-                seen = draft.sequence;
-                Ok::<_, String>(
-                    queued
-                        .iter()
-                        .map(|r| NewPayload {
-                            name: format!("{}.txt", r.id),
-                            media_type: "text/plain".into(),
-                            bytes: r.body.as_bytes().to_vec(),
-                            records: vec![r.seq],
-                            labels: vec![("id".into(), r.id.clone())],
-                        })
-                        .collect(),
-                )
-            },
-        )
-        .unwrap()
-        .unwrap();
+    let id = hub_store::create_transfer_with(
+        store,
+        "t",
+        &batch(scope),
+        &seqs,
+        &stamp(),
+        Timestamp(2_000),
+        |draft| {
+            seen = draft.sequence;
+            Ok::<_, String>(
+                queued
+                    .iter()
+                    .map(|r| NewPayload {
+                        name: format!("{}.txt", r.id),
+                        media_type: "text/plain".into(),
+                        bytes: r.body.as_bytes().to_vec(),
+                        records: vec![r.seq],
+                        labels: vec![("id".into(), r.id.clone())],
+                    })
+                    .collect(),
+            )
+        },
+    )
+    .unwrap()
+    .unwrap();
     (id, seen)
 }
 
@@ -160,19 +160,19 @@ fn numbers_are_gapless_and_a_failed_encode_uses_none() {
         .unwrap();
     let queued = store.queued_records("t", &batch(Some("s")), 10).unwrap();
     let seqs: Vec<i64> = queued.iter().map(|r| r.seq).collect();
-    let failed = store
-        .create_transfer(
-            "t",
-            &batch(Some("s")),
-            &seqs,
-            &stamp(),
-            Timestamp(0),
-            |draft| {
-                assert_eq!(draft.sequence, Some(2));
-                Err::<Vec<NewPayload>, _>("plugin said no")
-            },
-        )
-        .unwrap();
+    let failed = hub_store::create_transfer_with(
+        &mut store,
+        "t",
+        &batch(Some("s")),
+        &seqs,
+        &stamp(),
+        Timestamp(0),
+        |draft| {
+            assert_eq!(draft.sequence, Some(2));
+            Err::<Vec<NewPayload>, _>("plugin said no")
+        },
+    )
+    .unwrap();
     assert_eq!(failed, Err("plugin said no"));
     // Nothing was written: the record is still queued and number 2 is still free.
     assert_eq!(

@@ -46,6 +46,18 @@ pub(super) fn deliver(
     for mut p in pending {
         let mut tries = 1;
         let step = loop {
+            // Still ours? A worker that was too slow has lost the transfer to another.
+            let now = app.now();
+            let until = super::lease_until(app, now);
+            if !app
+                .store
+                .renew_lease(transfer.id, &app.worker, until, now)?
+            {
+                return Err(SendError::LeaseLost {
+                    target: transfer.target.clone(),
+                    transfer: transfer.id,
+                });
+            }
             let result = if transport.delivers_files() {
                 let receipt = t.plugin.info().delivery == Delivery::FileDropWithReceipt;
                 deliver_file(app, transport, &transfer, &p, receipt)
