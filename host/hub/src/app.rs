@@ -11,7 +11,7 @@ use hub_core::config::{Config, PluginConfig, TargetConfig, check_settings};
 use hub_core::time::{Clock, SystemClock, Timestamp};
 use hub_plugin_sdk::{Delivery, Settings};
 use hub_runtime::{Limits, Plugin, Runtime};
-use hub_store::{PluginStamp, SqliteStore, Store};
+use hub_store::{HubStore, PluginStamp, SqliteStore};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
@@ -48,7 +48,7 @@ pub struct TargetRuntime {
 /// The hub for one configuration file.
 pub struct App {
     pub config: Config,
-    pub store: SqliteStore,
+    pub store: Box<dyn HubStore>,
     pub clock: Arc<dyn Clock>,
     runtime: Option<Runtime>,
     plugins: BTreeMap<String, Arc<Plugin>>,
@@ -261,7 +261,7 @@ impl App {
     /// Reads the configuration and opens the store; plugins load when first needed.
     pub fn open(config_file: &Path) -> Result<App, AppError> {
         let config = Config::load(config_file)?;
-        let store = SqliteStore::open(&config.store.path)?;
+        let store: Box<dyn HubStore> = Box::new(SqliteStore::open(&config.store.path)?);
         Ok(App {
             config,
             store,

@@ -17,7 +17,23 @@ use hub_plugin_sdk::{OutcomeStatus, RecordMeta};
 use serde::Serialize;
 use thiserror::Error;
 
-pub use sqlite::{AttemptStats, SqliteStore};
+pub use sqlite::SqliteStore;
+
+/// Protocol-log entries of one target with one result (for metrics).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptStats {
+    pub target: String,
+    pub result: String,
+    pub count: u64,
+    pub duration_ms: u64,
+}
+
+/// Everything the hub asks of a store: the sending side and the receiving side. One
+/// boxed `dyn HubStore` is what the pipeline, the API and the commands hold, whatever
+/// the backend.
+pub trait HubStore: Store + inbound::InboundStore + Send {}
+
+impl<T: Store + inbound::InboundStore + Send> HubStore for T {}
 
 /// A store operation that failed. Each names what it was doing.
 #[derive(Debug, Error)]
@@ -539,6 +555,13 @@ pub trait Store {
         reason: &str,
         now: Timestamp,
     ) -> Result<Resolution>;
+
+    /// Every record a source sent under `id` for `target`, oldest first (a newer snapshot
+    /// or a changed body is a new record with the same id).
+    fn records_by_id(&mut self, target: &str, id: &str) -> Result<Vec<RecordView>>;
+
+    /// Attempts and their summed durations per target and result (for metrics).
+    fn attempt_stats(&mut self) -> Result<Vec<AttemptStats>>;
 
     /// Records per target and state (cheap: no transfer is loaded).
     fn counts(&mut self, target: Option<&str>) -> Result<Vec<Counts>>;

@@ -14,7 +14,6 @@ mod doubt;
 mod lease;
 mod lookup;
 mod view;
-pub use lookup::AttemptStats;
 
 use crate::{
     Attempt, Batch, Completion, Counts, Doubt, EnqueueReport, NewAttempt, NewDoubt, NewPayload,
@@ -865,6 +864,14 @@ impl Store for SqliteStore {
             record,
             transfer_done,
         })
+    }
+
+    fn records_by_id(&mut self, target: &str, id: &str) -> Result<Vec<RecordView>> {
+        self.lookup_records(target, id)
+    }
+
+    fn attempt_stats(&mut self) -> Result<Vec<crate::AttemptStats>> {
+        self.lookup_attempt_stats()
     }
 
     fn counts(&mut self, target: Option<&str>) -> Result<Vec<Counts>> {

@@ -7,7 +7,6 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use hub_core::config::{Config, TransportConfig};
-use hub_store::Store;
 
 use crate::app::App;
 

@@ -11,7 +11,7 @@ use hub_core::config::OnUnknown;
 use hub_core::state::{AttemptResult, PayloadState, TransferState};
 use hub_core::time::Timestamp;
 use hub_plugin_sdk::{Delivery, InterpretError};
-use hub_store::{Batch, Completion, DoubtKind, NewAttempt, NewDoubt, Store, Transfer};
+use hub_store::{Batch, Completion, DoubtKind, NewAttempt, NewDoubt, Transfer};
 use hub_transports::{Digest, ErrorKind, Transport, TransportError};
 
 use super::{Held, SendError, SendReport, context, excerpt, per_record, summary, to_sdk};

@@ -20,8 +20,8 @@ use hub_plugin_sdk::{
 };
 use hub_runtime::PluginError;
 use hub_store::{
-    Batch, Completion, EnqueueReport, NewAttempt, NewPayload, NewRecord, RecordOutcome, Store,
-    StoreError, StoredRecord,
+    Batch, Completion, EnqueueReport, NewAttempt, NewPayload, NewRecord, RecordOutcome, StoreError,
+    StoredRecord,
 };
 use hub_transports::{Transport, TransportError};
 use serde::Serialize;
@@ -612,7 +612,7 @@ fn create(
     let now = app.now();
     let target = t.config.name.clone();
     let result = hub_store::create_transfer_with(
-        &mut app.store,
+        &mut *app.store,
         &target,
         batch,
         &seqs,
