@@ -476,6 +476,12 @@ pub trait Store {
     /// Gives a lease back (the transfer is finished, held, or left for a later run).
     fn release_lease(&mut self, transfer_id: i64, worker: &str) -> Result<()>;
 
+    /// Whether `worker` would find something to do for `target` now: queued records, or
+    /// an open transfer it could claim. Cheap (indexed lookups): `hub serve` asks it every
+    /// tick, so work enqueued or settled by another process or machine is picked up
+    /// without a wake-up.
+    fn has_work(&mut self, target: &str, worker: &str, now: Timestamp) -> Result<bool>;
+
     /// Frees every lease not held by `worker`. Only for a worker that knows it is the one
     /// sender on the store (SQLite under the send lock): a killed run's leases then do not
     /// hold its transfers for the lease's length. Returns how many were freed.

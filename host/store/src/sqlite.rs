@@ -596,6 +596,10 @@ impl Store for SqliteStore {
         lease::release(self, transfer_id, worker)
     }
 
+    fn has_work(&mut self, target: &str, worker: &str, now: Timestamp) -> Result<bool> {
+        lease::has_work(self, target, worker, now)
+    }
+
     fn free_leases(&mut self, worker: &str) -> Result<usize> {
         lease::free(self, worker)
     }

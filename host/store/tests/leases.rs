@@ -171,6 +171,52 @@ pub fn the_one_sender_frees_a_killed_runs_leases(store: &mut dyn Store) {
     );
 }
 
+pub fn has_work_sees_queued_records_and_claimable_transfers_only(store: &mut dyn Store) {
+    assert!(!store.has_work("t", "A", T0).unwrap());
+    store
+        .enqueue("t", &[rec("q", "bq", None)], Timestamp(0))
+        .unwrap();
+    assert!(store.has_work("t", "A", T0).unwrap());
+    assert!(!store.has_work("other", "A", T0).unwrap());
+    // Turn the queued record into a transfer that B holds: nothing left for A.
+    let b = Batch {
+        batch_key: "bq".into(),
+        sequence_scope: None,
+    };
+    let seqs: Vec<i64> = store
+        .queued_records("t", &b, 10)
+        .unwrap()
+        .iter()
+        .map(|r| r.seq)
+        .collect();
+    let stamp = PluginStamp {
+        name: "test".into(),
+        version: "0".into(),
+        sha256: "00".into(),
+    };
+    let id = store
+        .create_transfer("t", &b, &seqs, &stamp, Timestamp(1), &mut |_| {
+            Some(vec![NewPayload {
+                name: "q.txt".into(),
+                media_type: "text/plain".into(),
+                bytes: b"q".to_vec(),
+                records: seqs.clone(),
+                labels: Vec::new(),
+            }])
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store.claim_transfer("t", "B", until(T0), None, T0).unwrap(),
+        Some(id)
+    );
+    assert!(!store.has_work("t", "A", T0).unwrap());
+    assert!(store.has_work("t", "B", T0).unwrap());
+    // B's lease runs out: A has work again.
+    let later = Timestamp(T0.0 + LEASE + 1);
+    assert!(store.has_work("t", "A", later).unwrap());
+}
+
 fn sqlite() -> Box<dyn Store> {
     Box::new(SqliteStore::in_memory().unwrap())
 }
@@ -193,4 +239,9 @@ fn sqlite_a_target_limit_holds_across_workers_and_release_frees() {
 #[test]
 fn sqlite_the_one_sender_frees_a_killed_runs_leases() {
     the_one_sender_frees_a_killed_runs_leases(sqlite().as_mut());
+}
+
+#[test]
+fn sqlite_has_work_sees_queued_records_and_claimable_transfers_only() {
+    has_work_sees_queued_records_and_claimable_transfers_only(sqlite().as_mut());
 }

@@ -122,3 +122,21 @@ pub(super) fn free(store: &mut SqliteStore, worker: &str) -> Result<usize> {
     tx.commit().map_err(sql("commit freed leases"))?;
     Ok(n)
 }
+
+pub(super) fn has_work(
+    store: &mut SqliteStore,
+    target: &str,
+    worker: &str,
+    now: Timestamp,
+) -> Result<bool> {
+    store
+        .conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM records WHERE target = ?1 AND state = 'queued')
+                 OR EXISTS (SELECT 1 FROM transfers t WHERE t.target = ?1 AND t.state = 'open'
+                              AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.transfer_id = t.id
+                                                AND l.until > ?3 AND l.worker <> ?2))",
+        )
+        .and_then(|mut s| s.query_row(params![target, worker, now.0], |r| r.get(0)))
+        .map_err(sql("look for work"))
+}
