@@ -217,6 +217,22 @@ pub fn has_work_sees_queued_records_and_claimable_transfers_only(store: &mut dyn
     assert!(store.has_work("t", "A", later).unwrap());
 }
 
+pub fn a_targets_backoff_is_shared_and_cleared_by_a_good_send(store: &mut dyn Store) {
+    assert!(store.backoffs().unwrap().is_empty());
+    store.set_backoff("t", Some((1, Timestamp(5_000)))).unwrap();
+    store.set_backoff("t", Some((2, Timestamp(9_000)))).unwrap();
+    store.set_backoff("u", Some((1, Timestamp(7_000)))).unwrap();
+    let all = store.backoffs().unwrap();
+    assert_eq!(
+        all.iter()
+            .map(|b| (b.target.as_str(), b.failures, b.next_at))
+            .collect::<Vec<_>>(),
+        [("t", 2, Timestamp(9_000)), ("u", 1, Timestamp(7_000))]
+    );
+    store.set_backoff("t", None).unwrap();
+    assert_eq!(store.backoffs().unwrap().len(), 1);
+}
+
 fn sqlite() -> Box<dyn Store> {
     Box::new(SqliteStore::in_memory().unwrap())
 }
@@ -244,4 +260,9 @@ fn sqlite_the_one_sender_frees_a_killed_runs_leases() {
 #[test]
 fn sqlite_has_work_sees_queued_records_and_claimable_transfers_only() {
     has_work_sees_queued_records_and_claimable_transfers_only(sqlite().as_mut());
+}
+
+#[test]
+fn sqlite_a_targets_backoff_is_shared_and_cleared_by_a_good_send() {
+    a_targets_backoff_is_shared_and_cleared_by_a_good_send(sqlite().as_mut());
 }
