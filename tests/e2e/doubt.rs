@@ -13,7 +13,7 @@ use crate::kitaplaner::{children, enqueue, pki, site as kita_site};
 
 /// Valid children of all three Kitas (several data sources), without the master-data
 /// failures of the examples.
-fn many_children(n: usize) -> String {
+pub(crate) fn many_children(n: usize) -> String {
     hub_plugin_kitaplaner::examples::records(n * 2)
         .into_iter()
         .filter(|r| !r.body.contains("FEHLGESCHLAGEN"))
@@ -23,10 +23,10 @@ fn many_children(n: usize) -> String {
 }
 
 /// A tiny deterministic generator, so a failing run can be repeated exactly.
-struct Lcg(u64);
+pub(crate) struct Lcg(pub u64);
 
 impl Lcg {
-    fn next(&mut self, below: u64) -> u64 {
+    pub fn next(&mut self, below: u64) -> u64 {
         self.0 = self
             .0
             .wrapping_mul(6_364_136_223_846_793_005)
@@ -44,7 +44,7 @@ fn send_maybe_kill(site: &Site, fault: &str) -> bool {
 /// What an operator does: asks the receiver whether the transfer's POST arrived (here:
 /// the server's log of requests, by the idempotency key that names the transfer) and
 /// settles accordingly. Returns how many doubts were settled.
-fn settle_by_asking(site: &Site, srv: &ServerHandle) -> usize {
+pub(crate) fn settle_by_asking(site: &Site, srv: &ServerHandle) -> usize {
     let doubts: serde_json::Value =
         serde_json::from_str(&site.ok(&["doubt", "list", "--json"])).unwrap();
     let requests = srv.requests();

@@ -11,7 +11,7 @@ use hub_core::config::{Config, PluginConfig, TargetConfig, check_settings};
 use hub_core::time::{Clock, SystemClock, Timestamp};
 use hub_plugin_sdk::{Delivery, Settings};
 use hub_runtime::{Limits, Plugin, Runtime};
-use hub_store::{PluginStamp, SqliteStore};
+use hub_store::{HubStore, PluginStamp, SqliteStore};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
@@ -48,7 +48,7 @@ pub struct TargetRuntime {
 /// The hub for one configuration file.
 pub struct App {
     pub config: Config,
-    pub store: SqliteStore,
+    pub store: Box<dyn HubStore>,
     pub clock: Arc<dyn Clock>,
     runtime: Option<Runtime>,
     plugins: BTreeMap<String, Arc<Plugin>>,
@@ -58,6 +58,9 @@ pub struct App {
     lock: Option<std::fs::File>,
     /// The user the hub acts for: picks per-user credentials, signs resolutions.
     pub user: String,
+    /// This process among the workers on one store: host, process id and start time, so
+    /// a restarted worker never mistakes a dead one's lease for its own.
+    pub worker: String,
     /// Set on SIGTERM/SIGINT in `hub serve`: a send finishes the transfer it is on and
     /// starts no new one.
     pub stop: Arc<std::sync::atomic::AtomicBool>,
@@ -240,11 +243,25 @@ fn os_user() -> Option<String> {
     None
 }
 
+/// `host:pid:start`, unique among the workers on one store.
+fn worker_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "host".into());
+    let start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{host}:{}:{start:x}", std::process::id())
+}
+
 impl App {
     /// Reads the configuration and opens the store; plugins load when first needed.
     pub fn open(config_file: &Path) -> Result<App, AppError> {
         let config = Config::load(config_file)?;
-        let store = SqliteStore::open(&config.store.path)?;
+        let store: Box<dyn HubStore> = Box::new(SqliteStore::open(&config.store.path)?);
         Ok(App {
             config,
             store,
@@ -255,6 +272,7 @@ impl App {
             targets: BTreeMap::new(),
             lock: None,
             user: current_user(),
+            worker: worker_id(),
             stop: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             reload: Arc::new(AtomicBool::new(false)),
             progress: None,
@@ -502,6 +520,15 @@ impl App {
             Err(std::fs::TryLockError::Error(e)) => return Err(err(e)),
         }
         self.lock = Some(file);
+        // Under this lock no other process sends from this store: any other worker's
+        // lease is a killed run's, and its transfers are this run's to recover now.
+        let freed = self.store.free_leases(&self.worker)?;
+        if freed > 0 {
+            tracing::info!(
+                freed,
+                "took over transfers of an earlier run that did not finish"
+            );
+        }
         Ok(())
     }
 }

@@ -346,6 +346,23 @@ impl SenderLoop {
                 write_schedule_state(&self.state_file, &self.looked);
             }
             pending.extend(due);
+            // Work another process put there (an enqueue or a settlement through another
+            // worker or the CLI) is seen in the store, not only through a wake-up.
+            let at = self.app.now();
+            for t in &self.realtime {
+                if retry.contains_key(t) || pending.contains(t) {
+                    continue;
+                }
+                match self.app.store.has_work(t, &self.app.worker, at) {
+                    Ok(true) => {
+                        pending.insert(t.clone());
+                    }
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::warn!(site = %self.site, target_name = %t, error = %e, "cannot look for work");
+                    }
+                }
+            }
             let now = Instant::now();
             pending.extend(
                 retry

@@ -14,7 +14,7 @@ use crate::sqlite::sql;
 use crate::{Result, SqliteStore, StoreError};
 
 mod importing;
-pub use importing::{Importing, RecordFacts};
+pub use importing::RecordFacts;
 
 /// Where one transport number of a pair stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -155,6 +155,33 @@ pub trait InboundStore {
 
     /// Every stored version of a record, oldest first.
     fn record_versions(&mut self, record_id: &str) -> Result<Vec<VersionView>>;
+
+    /// Starts importing a transport: refuses unless it is its pair's next number, and
+    /// stores it (or takes its held row) in a transaction that [`ImportTx::finish`]
+    /// commits; dropped unfinished, nothing of it stays.
+    fn inbound_begin<'a>(
+        &'a mut self,
+        a: &Arrival<'_>,
+        now: Timestamp,
+    ) -> Result<Box<dyn ImportTx + 'a>>;
+}
+
+/// A transport being imported as a stream, inside its transaction.
+pub trait ImportTx {
+    /// What the store knows of this record, including versions added earlier in this
+    /// transaction.
+    fn facts(&self, record_id: &str, version: u32) -> Result<importing::RecordFacts>;
+
+    /// Adds one record version.
+    fn add(&mut self, v: &NewVersion) -> Result<()>;
+
+    /// Writes the receipt and commits; returns the transport's id.
+    fn finish(
+        self: Box<Self>,
+        documents: u32,
+        receipt: (&str, &[u8]),
+        now: Timestamp,
+    ) -> Result<i64>;
 }
 
 fn known(row: &rusqlite::Row<'_>) -> rusqlite::Result<KnownTransport> {
@@ -427,6 +454,14 @@ impl InboundStore for SqliteStore {
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(sql("read transport pairs"))?;
         pairs_from(rows)
+    }
+
+    fn inbound_begin<'a>(
+        &'a mut self,
+        a: &Arrival<'_>,
+        now: Timestamp,
+    ) -> Result<Box<dyn ImportTx + 'a>> {
+        Ok(Box::new(self.begin_import(a, now)?))
     }
 
     fn record_versions(&mut self, record_id: &str) -> Result<Vec<VersionView>> {

@@ -10,6 +10,7 @@
 mod identity;
 pub mod inbound;
 pub mod migrations;
+mod open;
 mod postgres;
 mod sqlite;
 
@@ -20,8 +21,25 @@ use hub_plugin_sdk::{OutcomeStatus, RecordMeta};
 use serde::Serialize;
 use thiserror::Error;
 
-pub use postgres::{PgImporting, PgOptions, PgStore, describe_store};
-pub use sqlite::{AttemptStats, SqliteStore};
+pub use open::{is_shared, open};
+pub use postgres::{PgOptions, PgStore, describe_store};
+pub use sqlite::SqliteStore;
+
+/// Protocol-log entries of one target with one result (for metrics).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptStats {
+    pub target: String,
+    pub result: String,
+    pub count: u64,
+    pub duration_ms: u64,
+}
+
+/// Everything the hub asks of a store: the sending side and the receiving side. One
+/// boxed `dyn HubStore` is what the pipeline, the API and the commands hold, whatever
+/// the backend.
+pub trait HubStore: Store + inbound::InboundStore + Send {}
+
+impl<T: Store + inbound::InboundStore + Send> HubStore for T {}
 
 /// A store operation that failed. Each names what it was doing.
 #[derive(Debug, Error)]
@@ -48,6 +66,10 @@ pub enum StoreError {
     NotFound(String),
     #[error("{0}")]
     Refused(String),
+    /// Work another worker took first (records no longer queued, a lease held): not an
+    /// error of this worker's, it moves on.
+    #[error("{0}")]
+    Taken(String),
     /// Records refused at enqueue (by their index in the call), each with its reason;
     /// nothing was queued.
     #[error("{} records refused", .0.len())]
@@ -421,22 +443,63 @@ pub trait Store {
 
     /// Creates a transfer for `records` in one transaction: allocates the next number in
     /// the batch's scope, calls `encode` with it, stores the payloads and moves the
-    /// records into the transfer. If `encode` fails nothing is written: no number is used.
-    fn create_transfer<E>(
+    /// records into the transfer. If `encode` gives up (`None`) nothing is written: no
+    /// number is used and `None` is returned. Records no longer queued (another worker
+    /// took them) are refused. [`create_transfer_with`] carries the encoder's error out.
+    fn create_transfer(
         &mut self,
         target: &str,
         batch: &Batch,
         records: &[i64],
         plugin: &PluginStamp,
         now: Timestamp,
-        encode: impl FnOnce(TransferDraft) -> std::result::Result<Vec<NewPayload>, E>,
-    ) -> Result<std::result::Result<i64, E>>;
+        encode: &mut dyn FnMut(TransferDraft) -> Option<Vec<NewPayload>>,
+    ) -> Result<Option<i64>>;
 
     /// Fails queued records the plugin could not encode, each with its reason.
     fn fail_records(&mut self, failures: &[(i64, String)], now: Timestamp) -> Result<()>;
 
     /// Transfers of a target that still have payloads to deliver, oldest first.
     fn open_transfers(&mut self, target: &str) -> Result<Vec<i64>>;
+
+    /// Claims the next transfer of a target to deliver for `worker` until `until`: the
+    /// oldest open one whose lease is free or expired (or already this worker's), and of
+    /// each sequence scope only the lowest open one, so numbers go out in order. With
+    /// `limit`, no more than that many of the target's transfers are leased at once
+    /// across all workers. `None`: nothing to claim now.
+    fn claim_transfer(
+        &mut self,
+        target: &str,
+        worker: &str,
+        until: Timestamp,
+        limit: Option<u32>,
+        now: Timestamp,
+    ) -> Result<Option<i64>>;
+
+    /// Extends a lease before the next step with the remote side; `false` when `worker`
+    /// no longer holds it (it expired and another worker took the transfer over), and
+    /// the worker must stop touching that transfer.
+    fn renew_lease(
+        &mut self,
+        transfer_id: i64,
+        worker: &str,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool>;
+
+    /// Gives a lease back (the transfer is finished, held, or left for a later run).
+    fn release_lease(&mut self, transfer_id: i64, worker: &str) -> Result<()>;
+
+    /// Whether `worker` would find something to do for `target` now: queued records, or
+    /// an open transfer it could claim. Cheap (indexed lookups): `hub serve` asks it every
+    /// tick, so work enqueued or settled by another process or machine is picked up
+    /// without a wake-up.
+    fn has_work(&mut self, target: &str, worker: &str, now: Timestamp) -> Result<bool>;
+
+    /// Frees every lease not held by `worker`. Only for a worker that knows it is the one
+    /// sender on the store (SQLite under the send lock): a killed run's leases then do not
+    /// hold its transfers for the lease's length. Returns how many were freed.
+    fn free_leases(&mut self, worker: &str) -> Result<usize>;
 
     /// Transfers of a target whose files are in place and whose receipt is awaited.
     fn sent_transfers(&mut self, target: &str) -> Result<Vec<i64>>;
@@ -513,6 +576,13 @@ pub trait Store {
         now: Timestamp,
     ) -> Result<Resolution>;
 
+    /// Every record a source sent under `id` for `target`, oldest first (a newer snapshot
+    /// or a changed body is a new record with the same id).
+    fn records_by_id(&mut self, target: &str, id: &str) -> Result<Vec<RecordView>>;
+
+    /// Attempts and their summed durations per target and result (for metrics).
+    fn attempt_stats(&mut self) -> Result<Vec<AttemptStats>>;
+
     /// Records per target and state (cheap: no transfer is loaded).
     fn counts(&mut self, target: Option<&str>) -> Result<Vec<Counts>>;
 
@@ -532,6 +602,38 @@ pub trait Store {
 
     /// Records a look at the receiver: the file was gone, or still there.
     fn mark_checked(&mut self, payload_id: i64, gone: bool, now: Timestamp) -> Result<()>;
+}
+
+/// [`Store::create_transfer`] with an encoder that says why it gave up.
+#[allow(clippy::too_many_arguments)]
+pub fn create_transfer_with<S: Store + ?Sized, E>(
+    store: &mut S,
+    target: &str,
+    batch: &Batch,
+    records: &[i64],
+    plugin: &PluginStamp,
+    now: Timestamp,
+    encode: impl FnOnce(TransferDraft) -> std::result::Result<Vec<NewPayload>, E>,
+) -> Result<std::result::Result<i64, E>> {
+    let mut encode = Some(encode);
+    let mut failed = None;
+    let created = store.create_transfer(target, batch, records, plugin, now, &mut |draft| {
+        let encode = encode.take()?;
+        match encode(draft) {
+            Ok(payloads) => Some(payloads),
+            Err(e) => {
+                failed = Some(e);
+                None
+            }
+        }
+    })?;
+    match (created, failed) {
+        (Some(id), _) => Ok(Ok(id)),
+        (None, Some(e)) => Ok(Err(e)),
+        (None, None) => Err(StoreError::Refused(
+            "the encoder was called twice for one transfer".into(),
+        )),
+    }
 }
 
 fn ser_display<T: std::fmt::Display, S: serde::Serializer>(

@@ -39,6 +39,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/004_in_doubt.sql"),
         postgres: include_str!("../migrations/postgres/004_in_doubt.sql"),
     },
+    Migration {
+        id: 5,
+        name: "leases",
+        sqlite: include_str!("../migrations/005_leases.sql"),
+        postgres: include_str!("../migrations/postgres/005_leases.sql"),
+    },
 ];
 
 /// The SQLite side of [`MIGRATIONS`], as `sqlite.rs`'s runner takes it.

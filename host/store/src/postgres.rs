@@ -4,7 +4,7 @@
 //! Same tables, same states, same integers as SQLite (`migrations::MIGRATIONS` holds both
 //! dialects). What SQLite gets from locking the whole file (`BEGIN IMMEDIATE`), PostgreSQL
 //! gets from row locks in the transaction that needs them: a transfer's records are locked
-//! `FOR UPDATE` and checked to be still queued, its number comes from the scope's row in
+//! `FOR NO KEY UPDATE` and checked to be still queued, its number comes from the scope's row in
 //! `sequences` (`INSERT … ON CONFLICT DO UPDATE … RETURNING`, locked until commit), and
 //! enqueues of one target are serialised by a transaction-scoped advisory lock (duplicate
 //! and supersede checks read what the other enqueue wrote).
@@ -15,20 +15,20 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use hub_core::state::{PayloadState, RecordState, TransferState};
+use hub_core::state::{RecordState, TransferState};
 use hub_core::time::Timestamp;
 use postgres::{Client, Config, GenericClient, NoTls};
 
 mod doubt;
 mod inbound;
+mod lease;
 mod outbox;
 mod reads;
-
-pub use inbound::PgImporting;
+mod view;
 
 use crate::migrations::MIGRATIONS;
 use crate::sqlite::{messages_json, parse_messages, parse_state};
-use crate::{Payload, RecordView, Result, StoreError, Transfer};
+use crate::{RecordView, Result, StoreError};
 
 /// How to reach the database: the URL from hub.toml (never with a password), the password
 /// read from its file or variable, and the CA that signs the server's certificate (else the
@@ -88,6 +88,8 @@ pub struct PgStore {
     pub(crate) client: Client,
     /// `postgres://user@host:port/db`, for messages.
     endpoint: String,
+    /// Whether this connection listens for wake-ups.
+    listening: bool,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -214,7 +216,11 @@ impl PgStore {
             _ => config.connect(tls(options, &endpoint)?),
         }
         .map_err(|e| open(scrub(&describe(&e), options)))?;
-        let mut store = Self { client, endpoint };
+        let mut store = Self {
+            client,
+            endpoint,
+            listening: false,
+        };
         store.migrate()?;
         Ok(store)
     }
@@ -374,82 +380,6 @@ pub(crate) fn settle_transfer(
     )
     .map_err(pg("update transfer"))?;
     Ok(state)
-}
-
-/// One transfer with its payloads (without their bytes).
-pub(crate) fn load_transfer(c: &mut impl GenericClient, id: i64) -> Result<Transfer> {
-    let row = c
-        .query_opt(
-            "SELECT id, target, batch_key, sequence_scope, sequence_no, state, plugin,
-                    plugin_sha256, created_at, done_at,
-                    (SELECT count(*) FROM records WHERE transfer_id = t.id),
-                    (SELECT count(*) FROM attempts WHERE transfer_id = t.id),
-                    (SELECT error FROM attempts WHERE transfer_id = t.id AND error IS NOT NULL
-                       ORDER BY id DESC LIMIT 1),
-                    plugin_name, plugin_version
-             FROM transfers t WHERE id = $1",
-            &[&id],
-        )
-        .map_err(pg("read transfer"))?
-        .ok_or_else(|| StoreError::NotFound(format!("transfer #{id} does not exist")))?;
-    let mut t = Transfer {
-        id: row.get(0),
-        target: row.get(1),
-        batch_key: row.get(2),
-        sequence_scope: row.get(3),
-        sequence_no: row.get::<_, Option<i64>>(4).map(|n| n as u64),
-        state: parse_state(row.get(5), TransferState::parse)?,
-        plugin: row.get(6),
-        plugin_name: row.get(13),
-        plugin_version: row.get(14),
-        plugin_sha256: row.get(7),
-        created_at: Timestamp(row.get(8)),
-        done_at: row.get::<_, Option<i64>>(9).map(Timestamp),
-        records: row.get::<_, i64>(10) as usize,
-        attempts: row.get::<_, i64>(11) as usize,
-        last_error: row.get(12),
-        payloads: Vec::new(),
-    };
-    t.payloads = payloads_where(c, "p.transfer_id = $1", id)?;
-    Ok(t)
-}
-
-/// Payloads matching `condition` (on `p`, with one BIGINT parameter), in transfer and
-/// index order.
-pub(crate) fn payloads_where(
-    c: &mut impl GenericClient,
-    condition: &str,
-    param: i64,
-) -> Result<Vec<Payload>> {
-    let rows = c
-        .query(
-            &format!(
-                "SELECT id, transfer_id, name, media_type, size, sha256, state, delivered_at,
-                        labels, (SELECT count(*) FROM attempts a WHERE a.payload_id = p.id),
-                        checked_at, gone_at
-                 FROM payloads p WHERE {condition} ORDER BY transfer_id, idx"
-            ),
-            &[&param],
-        )
-        .map_err(pg("read payloads"))?;
-    rows.iter()
-        .map(|r| {
-            Ok(Payload {
-                id: r.get(0),
-                transfer_id: r.get(1),
-                name: r.get(2),
-                media_type: r.get(3),
-                size: r.get::<_, i64>(4) as usize,
-                sha256: r.get(5),
-                state: parse_state(r.get(6), PayloadState::parse)?,
-                delivered_at: r.get::<_, Option<i64>>(7).map(Timestamp),
-                labels: serde_json::from_str(r.get(8)).unwrap_or_default(),
-                attempts: r.get::<_, i64>(9) as usize,
-                checked_at: r.get::<_, Option<i64>>(10).map(Timestamp),
-                gone_at: r.get::<_, Option<i64>>(11).map(Timestamp),
-            })
-        })
-        .collect()
 }
 
 /// Completes the `begun` entry of an attempt, or adds a new one.

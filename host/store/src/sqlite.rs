@@ -11,8 +11,9 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use sha2::{Digest, Sha256};
 
 mod doubt;
+mod lease;
 mod lookup;
-pub use lookup::AttemptStats;
+mod view;
 
 use crate::{
     Attempt, Batch, Completion, Counts, Doubt, EnqueueReport, NewAttempt, NewDoubt, NewPayload,
@@ -425,15 +426,15 @@ impl Store for SqliteStore {
             .map_err(sql("list queued records"))
     }
 
-    fn create_transfer<E>(
+    fn create_transfer(
         &mut self,
         target: &str,
         batch: &Batch,
         records: &[i64],
         plugin: &PluginStamp,
         now: Timestamp,
-        encode: impl FnOnce(TransferDraft) -> std::result::Result<Vec<NewPayload>, E>,
-    ) -> Result<std::result::Result<i64, E>> {
+        encode: &mut dyn FnMut(TransferDraft) -> Option<Vec<NewPayload>>,
+    ) -> Result<Option<i64>> {
         let tx = self.write()?;
         // Only records still queued may go in: a concurrent send may have taken them.
         for seq in records {
@@ -446,7 +447,7 @@ impl Store for SqliteStore {
                 .optional()
                 .map_err(sql("check record"))?;
             if state.as_deref() != Some("queued") {
-                return Err(StoreError::Refused(format!(
+                return Err(StoreError::Taken(format!(
                     "record #{seq} is no longer queued (it is {})",
                     state.unwrap_or_else(|| "missing".into())
                 )));
@@ -492,10 +493,9 @@ impl Store for SqliteStore {
         )
         .map_err(sql("insert transfer"))?;
         let id = tx.last_insert_rowid();
-        let payloads = match encode(TransferDraft { id, sequence }) {
-            Ok(p) => p,
-            // Dropping the transaction rolls back the number and the transfer row.
-            Err(e) => return Ok(Err(e)),
+        // Dropping the transaction rolls back the number and the transfer row.
+        let Some(payloads) = encode(TransferDraft { id, sequence }) else {
+            return Ok(None);
         };
         for (idx, p) in payloads.iter().enumerate() {
             tx.execute(
@@ -534,7 +534,7 @@ impl Store for SqliteStore {
             .map_err(sql("move record into transfer"))?;
         }
         tx.commit().map_err(sql("commit transfer"))?;
-        Ok(Ok(id))
+        Ok(Some(id))
     }
 
     fn fail_records(&mut self, failures: &[(i64, String)], now: Timestamp) -> Result<()> {
@@ -566,6 +566,39 @@ impl Store for SqliteStore {
             .map_err(sql("list open transfers"))
     }
 
+    fn claim_transfer(
+        &mut self,
+        target: &str,
+        worker: &str,
+        until: Timestamp,
+        limit: Option<u32>,
+        now: Timestamp,
+    ) -> Result<Option<i64>> {
+        lease::claim(self, target, worker, until, limit, now)
+    }
+
+    fn renew_lease(
+        &mut self,
+        transfer_id: i64,
+        worker: &str,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool> {
+        lease::renew(self, transfer_id, worker, until, now)
+    }
+
+    fn release_lease(&mut self, transfer_id: i64, worker: &str) -> Result<()> {
+        lease::release(self, transfer_id, worker)
+    }
+
+    fn has_work(&mut self, target: &str, worker: &str, now: Timestamp) -> Result<bool> {
+        lease::has_work(self, target, worker, now)
+    }
+
+    fn free_leases(&mut self, worker: &str) -> Result<usize> {
+        lease::free(self, worker)
+    }
+
     fn sent_transfers(&mut self, target: &str) -> Result<Vec<i64>> {
         let mut stmt = self
             .conn
@@ -581,7 +614,7 @@ impl Store for SqliteStore {
     }
 
     fn transfer(&mut self, id: i64) -> Result<Transfer> {
-        load_transfer(&self.conn, id)
+        view::transfer(&self.conn, id)
     }
 
     fn payload_bytes(&mut self, payload_id: i64) -> Result<Vec<u8>> {
@@ -832,6 +865,14 @@ impl Store for SqliteStore {
         })
     }
 
+    fn records_by_id(&mut self, target: &str, id: &str) -> Result<Vec<RecordView>> {
+        self.lookup_records(target, id)
+    }
+
+    fn attempt_stats(&mut self) -> Result<Vec<crate::AttemptStats>> {
+        self.lookup_attempt_stats()
+    }
+
     fn counts(&mut self, target: Option<&str>) -> Result<Vec<Counts>> {
         load_counts(&self.conn, target)
     }
@@ -841,20 +882,7 @@ impl Store for SqliteStore {
             targets: load_counts(&self.conn, target)?,
             ..Status::default()
         };
-        let ids: Vec<i64> = {
-            let mut stmt = self
-                .conn
-                .prepare("SELECT id FROM transfers WHERE ?1 IS NULL OR target = ?1 ORDER BY id")
-                .map_err(sql("prepare transfers"))?;
-            let rows = stmt
-                .query_map([target], |r| r.get(0))
-                .map_err(sql("list transfers"))?;
-            rows.collect::<rusqlite::Result<_>>()
-                .map_err(sql("list transfers"))?
-        };
-        for id in ids {
-            status.transfers.push(load_transfer(&self.conn, id)?);
-        }
+        status.transfers = view::transfers(&self.conn, view::Which::Target(target))?;
         status.in_doubt = self.doubts_of(target, false)?;
         let mut stmt = self
             .conn
@@ -1000,31 +1028,11 @@ impl Store for SqliteStore {
 
 impl SqliteStore {
     fn unclaimed(&mut self, target: &str) -> Result<Vec<Payload>> {
-        let ids: Vec<i64> = {
-            let mut stmt = self
-                .conn
-                .prepare_cached(
-                    "SELECT DISTINCT p.transfer_id FROM payloads p JOIN transfers t ON t.id = p.transfer_id
-                     WHERE t.target = ?1 AND p.state = 'delivered' AND p.gone_at IS NULL
-                     ORDER BY p.transfer_id",
-                )
-                .map_err(sql("prepare unclaimed payloads"))?;
-            let rows = stmt
-                .query_map([target], |r| r.get(0))
-                .map_err(sql("list unclaimed payloads"))?;
-            rows.collect::<rusqlite::Result<_>>()
-                .map_err(sql("list unclaimed payloads"))?
-        };
-        let mut out = Vec::new();
-        for id in ids {
-            out.extend(
-                load_transfer(&self.conn, id)?
-                    .payloads
-                    .into_iter()
-                    .filter(|p| p.state == PayloadState::Delivered && p.gone_at.is_none()),
-            );
-        }
-        Ok(out)
+        Ok(view::transfers(&self.conn, view::Which::Unclaimed(target))?
+            .into_iter()
+            .flat_map(|t| t.payloads)
+            .filter(|p| p.state == PayloadState::Delivered && p.gone_at.is_none())
+            .collect())
     }
 }
 
@@ -1116,85 +1124,6 @@ fn insert_attempt(tx: &Connection, a: &NewAttempt) -> Result<i64> {
     )
     .map_err(sql("insert attempt"))?;
     Ok(tx.last_insert_rowid())
-}
-
-fn load_transfer(conn: &Connection, id: i64) -> Result<Transfer> {
-    let mut t = conn
-        .query_row(
-            "SELECT id, target, batch_key, sequence_scope, sequence_no, state, plugin,
-                    plugin_sha256, created_at, done_at,
-                    (SELECT count(*) FROM records WHERE transfer_id = t.id),
-                    (SELECT count(*) FROM attempts WHERE transfer_id = t.id),
-                    (SELECT error FROM attempts WHERE transfer_id = t.id AND error IS NOT NULL
-                       ORDER BY id DESC LIMIT 1),
-                    plugin_name, plugin_version
-             FROM transfers t WHERE id = ?1",
-            [id],
-            |r| {
-                Ok((
-                    Transfer {
-                        id: r.get(0)?,
-                        target: r.get(1)?,
-                        batch_key: r.get(2)?,
-                        sequence_scope: r.get(3)?,
-                        sequence_no: r.get::<_, Option<i64>>(4)?.map(|n| n as u64),
-                        state: TransferState::Open,
-                        plugin: r.get(6)?,
-                        plugin_name: r.get(13)?,
-                        plugin_version: r.get(14)?,
-                        plugin_sha256: r.get(7)?,
-                        created_at: Timestamp(r.get(8)?),
-                        done_at: r.get::<_, Option<i64>>(9)?.map(Timestamp),
-                        records: r.get::<_, i64>(10)? as usize,
-                        attempts: r.get::<_, i64>(11)? as usize,
-                        last_error: r.get(12)?,
-                        payloads: Vec::new(),
-                    },
-                    r.get::<_, String>(5)?,
-                ))
-            },
-        )
-        .optional()
-        .map_err(sql("read transfer"))?
-        .ok_or_else(|| StoreError::NotFound(format!("transfer #{id} does not exist")))
-        .and_then(|(mut t, state)| {
-            t.state = parse_state(&state, TransferState::parse)?;
-            Ok(t)
-        })?;
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT id, transfer_id, name, media_type, size, sha256, state, delivered_at, labels,
-                    (SELECT count(*) FROM attempts a WHERE a.payload_id = p.id), checked_at, gone_at
-             FROM payloads p WHERE transfer_id = ?1 ORDER BY idx",
-        )
-        .map_err(sql("prepare payloads"))?;
-    let rows = stmt
-        .query_map([id], |r| {
-            Ok((
-                Payload {
-                    id: r.get(0)?,
-                    transfer_id: r.get(1)?,
-                    name: r.get(2)?,
-                    media_type: r.get(3)?,
-                    size: r.get::<_, i64>(4)? as usize,
-                    sha256: r.get(5)?,
-                    state: PayloadState::Pending,
-                    delivered_at: r.get::<_, Option<i64>>(7)?.map(Timestamp),
-                    labels: serde_json::from_str(&r.get::<_, String>(8)?).unwrap_or_default(),
-                    attempts: r.get::<_, i64>(9)? as usize,
-                    checked_at: r.get::<_, Option<i64>>(10)?.map(Timestamp),
-                    gone_at: r.get::<_, Option<i64>>(11)?.map(Timestamp),
-                },
-                r.get::<_, String>(6)?,
-            ))
-        })
-        .map_err(sql("read payloads"))?;
-    for row in rows {
-        let (mut p, state) = row.map_err(sql("read payloads"))?;
-        p.state = parse_state(&state, PayloadState::parse)?;
-        t.payloads.push(p);
-    }
-    Ok(t)
 }
 
 #[cfg(test)]

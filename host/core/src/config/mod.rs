@@ -105,6 +105,12 @@ pub struct StoreConfig {
     pub password_env: Option<String>,
     /// The CA (PEM) that signs the database server's certificate.
     pub ca_file: Option<PathBuf>,
+    /// How long a worker holds a transfer it delivers without renewing its lease, in
+    /// seconds. A worker renews before every step with the receiver; one that dies loses
+    /// the transfer to another worker after this long. Longer than any one step takes
+    /// (a request or upload with its retries), or a slow worker would be overtaken.
+    #[serde(default = "default_lease_seconds")]
+    pub lease_seconds: u64,
 }
 
 impl Default for StoreConfig {
@@ -115,6 +121,7 @@ impl Default for StoreConfig {
             password_file: None,
             password_env: None,
             ca_file: None,
+            lease_seconds: default_lease_seconds(),
         }
     }
 }
@@ -175,6 +182,10 @@ impl StoreConfig {
         }
         problems
     }
+}
+
+fn default_lease_seconds() -> u64 {
+    300
 }
 
 fn default_store_path() -> PathBuf {
@@ -252,6 +263,9 @@ impl Config {
         if raw.runtime.call_timeout_ms < 10 {
             problems.push("runtime.call_timeout_ms must be at least 10".into());
         }
+        if raw.store.lease_seconds == 0 {
+            problems.push("store.lease_seconds must be at least 1".into());
+        }
         for (name, plugin) in &raw.plugins {
             if let Err(e) = check_config_name(name) {
                 problems.push(format!("plugins.{name}: {e}"));
@@ -312,6 +326,12 @@ impl Config {
             }
             if t.max_batch == Some(0) {
                 problems.push(format!("target {}: max_batch must be at least 1", t.name));
+            }
+            if t.max_in_flight == Some(0) {
+                problems.push(format!(
+                    "target {}: max_in_flight must be at least 1",
+                    t.name
+                ));
             }
             if let Err(e) = check_config_name(&t.name) {
                 problems.push(format!("target {}: {e}", t.name));

@@ -17,6 +17,7 @@ const TARGET_KEYS: &[&str] = &[
     "user_settings",
     "retry",
     "max_batch",
+    "max_in_flight",
     "schedule",
     "stuck_after_minutes",
     "receipt_after_minutes",

@@ -132,6 +132,10 @@ pub struct TargetConfig {
     pub on_unknown: OnUnknown,
     /// At most this many records per transfer (the plugin's own limit still applies).
     pub max_batch: Option<u32>,
+    /// At most this many of this target's transfers delivered at once, across every
+    /// worker on the store (e.g. 1: one session per municipality's server). Transfers of
+    /// one sequence scope always go one after another, in number order.
+    pub max_in_flight: Option<u32>,
     /// When `hub serve` sends this target's queue (times of day or an interval).
     pub schedule: Option<crate::schedule::ScheduleConfig>,
     /// File targets: a delivered file still on the receiver after this many minutes means

@@ -7,7 +7,6 @@ use std::fmt::Write;
 use axum::extract::State as AxState;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use hub_store::Store;
 
 use super::{ApiError, with_app};
 
@@ -34,7 +33,7 @@ pub async fn metrics(AxState(state): St) -> Result<Response, ApiError> {
             let mut pairs = Vec::new();
             let names: Vec<String> = app.config.inbound.iter().map(|i| i.name.clone()).collect();
             for name in names {
-                for p in hub_store::inbound::InboundStore::inbound_pairs(&mut app.store, &name)? {
+                for p in hub_store::inbound::InboundStore::inbound_pairs(&mut *app.store, &name)? {
                     pairs.push((name.clone(), p));
                 }
             }

@@ -9,7 +9,6 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use hub_store::Store;
 use serde::{Deserialize, Serialize};
 
 use super::auth::Caller;

@@ -7,7 +7,6 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use hub_core::config::{Config, TransportConfig};
-use hub_store::Store;
 
 use crate::app::App;
 
@@ -76,7 +75,8 @@ fn check_file(g: &super::Global, file: &Path) -> Vec<String> {
 /// the schema up to date. Nothing to do for SQLite.
 fn check_postgres(config: &Config) -> Result<(), hub_store::StoreError> {
     if let Some(options) = hub_store::PgOptions::from_config(&config.store)? {
-        hub_store::PgStore::open(&options)?.counts(None)?;
+        let mut store = hub_store::PgStore::open(&options)?;
+        hub_store::Store::counts(&mut store, None)?;
     }
     Ok(())
 }

@@ -5,7 +5,6 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
-use hub_store::Store;
 
 use crate::cli::{DoubtCommand, DoubtListArgs, DoubtSettleArgs};
 use crate::output::{self, Table};

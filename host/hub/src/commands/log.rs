@@ -3,7 +3,6 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
-use hub_store::Store;
 
 use crate::cli::LogArgs;
 use crate::output::{self, Table};

@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use hub_core::time::Timestamp;
-use hub_store::inbound::InboundStore;
 
 use crate::cli::RecordsCommand;
 use crate::output::{self, Table};

@@ -3,7 +3,6 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use hub_store::Store;
 
 use crate::cli::ResendArgs;
 use crate::pipeline;

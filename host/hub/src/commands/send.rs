@@ -85,7 +85,7 @@ pub fn run(g: &super::Global, args: &SendArgs) -> Result<ExitCode> {
     let mut held = 0;
     if !args.dry_run {
         for target in &targets {
-            held += hub_store::Store::doubts(&mut app.store, Some(target), false)?.len();
+            held += hub_store::Store::doubts(&mut *app.store, Some(target), false)?.len();
         }
     }
     if held > 0 {

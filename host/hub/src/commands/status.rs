@@ -3,7 +3,6 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
-use hub_store::Store;
 
 use crate::cli::StatusArgs;
 use crate::output::{self, Table};
@@ -151,7 +150,7 @@ pub fn run(g: &super::Global, args: &StatusArgs) -> Result<ExitCode> {
     let mut waiting: Vec<serde_json::Value> = Vec::new();
     let inbounds: Vec<String> = app.config.inbound.iter().map(|i| i.name.clone()).collect();
     for name in inbounds {
-        for p in hub_store::inbound::InboundStore::inbound_pairs(&mut app.store, &name)? {
+        for p in hub_store::inbound::InboundStore::inbound_pairs(&mut *app.store, &name)? {
             if let Some(since) = p.waiting_since {
                 waiting.push(serde_json::json!({
                     "inbound": name,

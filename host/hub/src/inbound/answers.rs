@@ -4,7 +4,6 @@
 
 use hub_core::config::InboundConfig;
 use hub_plugin_rki::receiving::{Receiver, retransmission_request, retransmission_request_name};
-use hub_store::inbound::InboundStore;
 
 use super::{ImportError, ImportReport};
 use crate::app::App;

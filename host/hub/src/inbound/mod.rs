@@ -32,7 +32,7 @@ use hub_core::config::{InboundConfig, InboundFormat, setting_text};
 use hub_plugin_rki::receiving::Receiver;
 use hub_plugin_sdk::Settings;
 use hub_plugin_sdk::text::excerpt;
-use hub_store::inbound::{InboundStore, PairView};
+use hub_store::inbound::PairView;
 use serde::Serialize;
 use thiserror::Error;
 

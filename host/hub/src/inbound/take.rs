@@ -8,7 +8,7 @@ use hub_core::config::InboundConfig;
 use hub_plugin_rki::receiving::{Receiver, receipt_name};
 use hub_plugin_rki::{Receipt, ReceiptRecord, ReceiptResult, ReceiptWriter};
 use hub_plugin_sdk::text::excerpt;
-use hub_store::inbound::{Arrival, InboundStore, NewVersion};
+use hub_store::inbound::{Arrival, NewVersion};
 
 use super::archive::Archive;
 use super::inbox::{Arriving, set_aside_bytes, short};

@@ -11,7 +11,7 @@ use hub_core::config::OnUnknown;
 use hub_core::state::{AttemptResult, PayloadState, TransferState};
 use hub_core::time::Timestamp;
 use hub_plugin_sdk::{Delivery, InterpretError};
-use hub_store::{Batch, Completion, DoubtKind, NewAttempt, NewDoubt, Store, Transfer};
+use hub_store::{Batch, Completion, DoubtKind, NewAttempt, NewDoubt, Transfer};
 use hub_transports::{Digest, ErrorKind, Transport, TransportError};
 
 use super::{Held, SendError, SendReport, context, excerpt, per_record, summary, to_sdk};
@@ -46,6 +46,18 @@ pub(super) fn deliver(
     for mut p in pending {
         let mut tries = 1;
         let step = loop {
+            // Still ours? A worker that was too slow has lost the transfer to another.
+            let now = app.now();
+            let until = super::lease_until(app, now);
+            if !app
+                .store
+                .renew_lease(transfer.id, &app.worker, until, now)?
+            {
+                return Err(SendError::LeaseLost {
+                    target: transfer.target.clone(),
+                    transfer: transfer.id,
+                });
+            }
             let result = if transport.delivers_files() {
                 let receipt = t.plugin.info().delivery == Delivery::FileDropWithReceipt;
                 deliver_file(app, transport, &transfer, &p, receipt)

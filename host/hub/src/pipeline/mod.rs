@@ -20,8 +20,8 @@ use hub_plugin_sdk::{
 };
 use hub_runtime::PluginError;
 use hub_store::{
-    Batch, Completion, EnqueueReport, NewAttempt, NewPayload, NewRecord, RecordOutcome, Store,
-    StoreError, StoredRecord,
+    Batch, Completion, EnqueueReport, NewAttempt, NewPayload, NewRecord, RecordOutcome, StoreError,
+    StoredRecord,
 };
 use hub_transports::{Transport, TransportError};
 use serde::Serialize;
@@ -92,6 +92,12 @@ pub enum SendError {
     },
     #[error("target {target}: {message}; the records stay queued")]
     Unreachable { target: String, message: String },
+    /// Another worker took the transfer over after this one's lease ran out.
+    #[error(
+        "target {target}: transfer #{transfer}: another worker took it over (this worker's \
+         lease ran out; store.lease_seconds); this worker stops touching it"
+    )]
+    LeaseLost { target: String, transfer: i64 },
     #[error("target {target}: {message}; nothing was changed")]
     Receipt { target: String, message: String },
     #[error("target {target}: plugin {plugin}: {message}; the records stay queued")]
@@ -298,6 +304,7 @@ pub fn send(app: &mut App, target: &str, dry_run: bool) -> Result<SendReport, Se
     };
     let before = counts(app, target)?;
     let mut transport: Option<Box<dyn Transport>> = None;
+    let mut claimed = HashSet::new();
     if !dry_run {
         app.lock_for_sending()?;
         let open = app.store.open_transfers(target)?;
@@ -331,9 +338,7 @@ pub fn send(app: &mut App, target: &str, dry_run: bool) -> Result<SendReport, Se
             tracing::warn!(target_name = target, error = %e.message, try_no = tries, wait_ms = wait.as_millis() as u64, "target not reachable; retrying");
             std::thread::sleep(wait);
         }
-        for id in open {
-            deliver(app, &t, opened.as_mut(), id, &mut report)?;
-        }
+        deliver_claimed(app, &t, opened.as_mut(), &mut claimed, &mut report)?;
         transport = Some(opened);
     }
     let max = t
@@ -366,9 +371,12 @@ pub fn send(app: &mut App, target: &str, dry_run: bool) -> Result<SendReport, Se
             done += records.len();
             match create(app, &t, &batch, &records, dry_run, &mut report) {
                 Ok(Created::Transfer(id)) => {
+                    tracing::debug!(target_name = target, transfer = id, "transfer created");
                     report.transfers_created += 1;
+                    // Through a claim, not directly: another worker may hold an earlier
+                    // transfer of the same scope, or have taken this one already.
                     if let Some(transport) = transport.as_mut() {
-                        deliver(app, &t, transport.as_mut(), id, &mut report)?;
+                        deliver_claimed(app, &t, transport.as_mut(), &mut claimed, &mut report)?;
                     }
                 }
                 Ok(Created::DryRun) => dry_taken.extend(records.iter().map(|r| r.seq)),
@@ -378,6 +386,11 @@ pub fn send(app: &mut App, target: &str, dry_run: bool) -> Result<SendReport, Se
                 Err(e @ (SendError::Plugin(_) | SendError::Encode { .. })) => {
                     tracing::error!(error = %e, "batch not encoded");
                     report.errors.push(e.to_string());
+                    break;
+                }
+                // Another worker took these records first; it delivers them.
+                Err(SendError::Store(StoreError::Taken(why))) => {
+                    tracing::info!(target_name = target, %why, "batch taken by another worker");
                     break;
                 }
                 Err(e) => return Err(e),
@@ -543,6 +556,46 @@ fn check_labels(labels: &[(String, String)]) -> Result<(), String> {
     Ok(())
 }
 
+/// Delivers the target's open transfers this worker can claim, each under a lease that
+/// [`deliver`] renews before every step with the receiver; other workers on the same
+/// store take the others. A transfer is claimed once per run: one left open (a
+/// retryable failure) waits for the next run.
+fn deliver_claimed(
+    app: &mut App,
+    t: &TargetRuntime,
+    transport: &mut dyn Transport,
+    done: &mut HashSet<i64>,
+    report: &mut SendReport,
+) -> Result<(), SendError> {
+    loop {
+        let now = app.now();
+        let until = lease_until(app, now);
+        let Some(id) = app.store.claim_transfer(
+            &t.config.name,
+            &app.worker,
+            until,
+            t.config.max_in_flight,
+            now,
+        )?
+        else {
+            return Ok(());
+        };
+        if !done.insert(id) {
+            app.store.release_lease(id, &app.worker)?;
+            return Ok(());
+        }
+        let result = deliver(app, t, transport, id, report);
+        app.store.release_lease(id, &app.worker)?;
+        result?;
+    }
+}
+
+/// When a lease taken or renewed now runs out.
+pub(super) fn lease_until(app: &App, now: hub_core::time::Timestamp) -> hub_core::time::Timestamp {
+    let ms = i64::try_from(app.config.store.lease_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
+    hub_core::time::Timestamp(now.0.saturating_add(ms))
+}
+
 fn create(
     app: &mut App,
     t: &TargetRuntime,
@@ -558,9 +611,14 @@ fn create(
     let seqs: Vec<i64> = records.iter().map(|r| r.seq).collect();
     let now = app.now();
     let target = t.config.name.clone();
-    let result = app
-        .store
-        .create_transfer(&target, batch, &seqs, &stamp, now, |draft| {
+    let result = hub_store::create_transfer_with(
+        &mut *app.store,
+        &target,
+        batch,
+        &seqs,
+        &stamp,
+        now,
+        |draft| {
             let ctx = context(t, batch, draft.id, draft.sequence, now);
             fault::point("encode");
             let payloads = match plugin.encode(&ctx, &sdk_records) {
@@ -597,7 +655,8 @@ fn create(
                 ));
             }
             Ok(checked)
-        })?;
+        },
+    )?;
     match result {
         Ok(id) => {
             fault::point("created");

@@ -1,4 +1,4 @@
-//! One transport imported as a stream: [`SqliteStore::inbound_begin`] opens the
+//! One transport imported as a stream: `inbound_begin` opens the
 //! transaction and checks the number, the importer adds each record version as it reads
 //! it (asking first what the store knows of the record), and [`Importing::finish`]
 //! writes the receipt and commits. Dropped unfinished, nothing of it stays.
@@ -6,7 +6,7 @@
 use hub_core::time::Timestamp;
 use rusqlite::{OptionalExtension, params};
 
-use super::{Arrival, NewVersion, insert_arrival, next_number, to_i64};
+use super::{Arrival, ImportTx, NewVersion, insert_arrival, next_number, to_i64};
 use crate::sqlite::sql;
 use crate::{Result, SqliteStore, StoreError};
 
@@ -33,7 +33,11 @@ impl SqliteStore {
     /// Starts importing a transport: refuses unless it is its pair's next number, and
     /// stores it (or takes its held row) in a transaction that [`Importing::finish`]
     /// commits.
-    pub fn inbound_begin(&mut self, a: &Arrival<'_>, now: Timestamp) -> Result<Importing<'_>> {
+    pub(crate) fn begin_import(
+        &mut self,
+        a: &Arrival<'_>,
+        now: Timestamp,
+    ) -> Result<Importing<'_>> {
         let tx = self.write()?;
         let next = next_number(&tx, a.inbound, a.sender, a.receiver)?;
         if a.number != next {
@@ -65,10 +69,8 @@ impl SqliteStore {
     }
 }
 
-impl Importing<'_> {
-    /// What the store knows of this record, including versions added earlier in this
-    /// transaction.
-    pub fn facts(&self, record_id: &str, version: u32) -> Result<RecordFacts> {
+impl ImportTx for Importing<'_> {
+    fn facts(&self, record_id: &str, version: u32) -> Result<RecordFacts> {
         let owner: Option<String> = self
             .tx
             .prepare_cached(
@@ -100,8 +102,7 @@ impl Importing<'_> {
         Ok(facts)
     }
 
-    /// Adds one record version.
-    pub fn add(&mut self, v: &NewVersion) -> Result<()> {
+    fn add(&mut self, v: &NewVersion) -> Result<()> {
         self.tx
             .prepare_cached(
                 "INSERT INTO record_versions
@@ -129,22 +130,28 @@ impl Importing<'_> {
     }
 
     /// Marks the transport imported, stores its receipt, and commits it all.
-    pub fn finish(self, documents: u32, receipt: (&str, &[u8]), now: Timestamp) -> Result<i64> {
-        self.tx
+    fn finish(
+        self: Box<Self>,
+        documents: u32,
+        receipt: (&str, &[u8]),
+        now: Timestamp,
+    ) -> Result<i64> {
+        let this = *self;
+        this.tx
             .execute(
                 "UPDATE inbound_transports SET state = 'imported', imported_at = ?2,
                  records = ?3, rejected = ?4, documents = ?5 WHERE id = ?1",
-                params![self.id, now.0, self.records, self.rejected, documents],
+                params![this.id, now.0, this.records, this.rejected, documents],
             )
             .map_err(sql("import a transport"))?;
-        self.tx
+        this.tx
             .execute(
                 "INSERT INTO inbound_answers (inbound, transport, kind, name, bytes, state, created_at)
                  SELECT inbound, id, 'receipt', ?2, ?3, 'pending', ?4 FROM inbound_transports WHERE id = ?1",
-                params![self.id, receipt.0, receipt.1, now.0],
+                params![this.id, receipt.0, receipt.1, now.0],
             )
             .map_err(sql("store a receipt"))?;
-        self.tx.commit().map_err(sql("commit an import"))?;
-        Ok(self.id)
+        this.tx.commit().map_err(sql("commit an import"))?;
+        Ok(this.id)
     }
 }

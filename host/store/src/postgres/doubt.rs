@@ -116,18 +116,12 @@ impl PgStore {
         now: Timestamp,
     ) -> Result<i64> {
         let mut tx = self.client.transaction().map_err(pg("begin doubt"))?;
-        let transfer_id: i64 = tx
-            .query_one(
-                "UPDATE payloads SET state = 'in-doubt' WHERE id = $1 RETURNING transfer_id",
-                &[&payload_id],
-            )
-            .map_err(pg("hold payload"))?
-            .get(0);
+        let transfer_id = super::outbox::lock_transfer_of(&mut tx, payload_id)?;
         tx.execute(
-            "SELECT 1 FROM transfers WHERE id = $1 FOR UPDATE",
-            &[&transfer_id],
+            "UPDATE payloads SET state = 'in-doubt' WHERE id = $1",
+            &[&payload_id],
         )
-        .map_err(pg("lock transfer"))?;
+        .map_err(pg("hold payload"))?;
         write_attempt(&mut tx, attempt)?;
         let id: i64 = tx
             .query_one(
@@ -214,14 +208,14 @@ impl PgStore {
             ));
         }
         let mut tx = self.client.transaction().map_err(pg("begin settlement"))?;
-        let state: Option<String> = tx
+        let row: Option<(String, String)> = tx
             .query_opt(
-                "SELECT state FROM transfers WHERE id = $1 FOR UPDATE",
+                "SELECT state, target FROM transfers WHERE id = $1 FOR NO KEY UPDATE",
                 &[&transfer_id],
             )
             .map_err(pg("read transfer"))?
-            .map(|r| r.get(0));
-        let Some(state) = state else {
+            .map(|r| (r.get(0), r.get(1)));
+        let Some((state, target)) = row else {
             return Err(StoreError::NotFound(format!(
                 "transfer #{transfer_id} does not exist"
             )));
@@ -313,6 +307,9 @@ impl PgStore {
             }
         }
         let state = settle_transfer(&mut tx, transfer_id, now)?;
+        if state == TransferState::Open {
+            super::lease::notify(&mut tx, &target)?;
+        }
         tx.commit().map_err(pg("commit settlement"))?;
         Ok(state)
     }

@@ -1,5 +1,5 @@
 //! The receiving side on PostgreSQL: [`InboundStore`] and a transport imported as a stream
-//! ([`PgStore::inbound_begin`], [`PgImporting`]), with the same guarantees as SQLite's: a
+//! (`inbound_begin`, [`ImportTx`]), with the same guarantees as SQLite's: a
 //! transport is imported only as its pair's next number, checked inside the importing
 //! transaction under the pair's lock, so two workers never import the same number or one
 //! out of order.
@@ -8,9 +8,11 @@ use hub_core::time::Timestamp;
 use postgres::GenericClient;
 
 use super::{PgStore, pg};
+use std::cell::RefCell;
+
 use crate::inbound::{
-    Answer, Arrival, InboundStore, KnownTransport, NewVersion, PairView, RecordFacts, VersionView,
-    pairs_from, to_i64,
+    Answer, Arrival, ImportTx, InboundStore, KnownTransport, NewVersion, PairView, RecordFacts,
+    VersionView, pairs_from, to_i64,
 };
 use crate::{Result, StoreError};
 
@@ -71,6 +73,14 @@ fn insert_arrival(
 }
 
 impl InboundStore for PgStore {
+    fn inbound_begin<'a>(
+        &'a mut self,
+        a: &Arrival<'_>,
+        now: Timestamp,
+    ) -> Result<Box<dyn ImportTx + 'a>> {
+        Ok(Box::new(self.begin_import(a, now)?))
+    }
+
     fn inbound_known(
         &mut self,
         inbound: &str,
@@ -266,10 +276,10 @@ impl InboundStore for PgStore {
     }
 }
 
-/// A transport being imported, inside its transaction (PostgreSQL's
-/// [`Importing`](crate::inbound::Importing)).
-pub struct PgImporting<'a> {
-    tx: postgres::Transaction<'a>,
+/// A transport being imported, inside its transaction. (The driver's queries need the
+/// transaction mutably; [`ImportTx::facts`] reads through a shared reference.)
+pub(crate) struct PgImporting<'a> {
+    tx: RefCell<postgres::Transaction<'a>>,
     id: i64,
     records: i64,
     rejected: i64,
@@ -277,9 +287,9 @@ pub struct PgImporting<'a> {
 
 impl PgStore {
     /// Starts importing a transport: refuses unless it is its pair's next number, and
-    /// stores it (or takes its held row) in a transaction that [`PgImporting::finish`]
+    /// stores it (or takes its held row) in a transaction that [`ImportTx::finish`]
     /// commits. The pair stays locked until then.
-    pub fn inbound_begin(&mut self, a: &Arrival<'_>, now: Timestamp) -> Result<PgImporting<'_>> {
+    fn begin_import(&mut self, a: &Arrival<'_>, now: Timestamp) -> Result<PgImporting<'_>> {
         let mut tx = self.client.transaction().map_err(pg("begin import"))?;
         let pair = format!("{}\u{1f}{}\u{1f}{}", a.inbound, a.sender, a.receiver);
         tx.execute(
@@ -309,7 +319,7 @@ impl PgStore {
             None => insert_arrival(&mut tx, a, "held", now)?,
         };
         Ok(PgImporting {
-            tx,
+            tx: RefCell::new(tx),
             id,
             records: 0,
             rejected: 0,
@@ -317,12 +327,10 @@ impl PgStore {
     }
 }
 
-impl PgImporting<'_> {
-    /// What the store knows of this record, including versions added earlier in this
-    /// transaction.
-    pub fn facts(&mut self, record_id: &str, version: u32) -> Result<RecordFacts> {
-        let owner: Option<String> = self
-            .tx
+impl ImportTx for PgImporting<'_> {
+    fn facts(&self, record_id: &str, version: u32) -> Result<RecordFacts> {
+        let mut tx = self.tx.borrow_mut();
+        let owner: Option<String> = tx
             .query_opt(
                 "SELECT t.sender FROM record_versions v
                  JOIN inbound_transports t ON t.id = v.transport
@@ -335,8 +343,7 @@ impl PgImporting<'_> {
             owner,
             ..RecordFacts::default()
         };
-        let rows = self
-            .tx
+        let rows = tx
             .query(
                 "SELECT transport, result FROM record_versions
                  WHERE record_id = $1 AND version = $2",
@@ -350,9 +357,9 @@ impl PgImporting<'_> {
         Ok(facts)
     }
 
-    /// Adds one record version.
-    pub fn add(&mut self, v: &NewVersion) -> Result<()> {
+    fn add(&mut self, v: &NewVersion) -> Result<()> {
         self.tx
+            .get_mut()
             .execute(
                 "INSERT INTO record_versions
                  (transport, record_id, version, kind, action, file, result, code, message, body)
@@ -376,31 +383,35 @@ impl PgImporting<'_> {
         Ok(())
     }
 
-    /// Marks the transport imported, stores its receipt, and commits it all.
-    pub fn finish(mut self, documents: u32, receipt: (&str, &[u8]), now: Timestamp) -> Result<i64> {
-        self.tx
-            .execute(
-                "UPDATE inbound_transports SET state = 'imported', imported_at = $2,
+    fn finish(
+        self: Box<Self>,
+        documents: u32,
+        receipt: (&str, &[u8]),
+        now: Timestamp,
+    ) -> Result<i64> {
+        let this = *self;
+        let mut tx = this.tx.into_inner();
+        tx.execute(
+            "UPDATE inbound_transports SET state = 'imported', imported_at = $2,
                  records = $3, rejected = $4, documents = $5 WHERE id = $1",
-                &[
-                    &self.id,
-                    &now.0,
-                    &self.records,
-                    &self.rejected,
-                    &i64::from(documents),
-                ],
-            )
-            .map_err(pg("import a transport"))?;
-        self.tx
-            .execute(
-                "INSERT INTO inbound_answers (inbound, transport, kind, name, bytes, state,
+            &[
+                &this.id,
+                &now.0,
+                &this.records,
+                &this.rejected,
+                &i64::from(documents),
+            ],
+        )
+        .map_err(pg("import a transport"))?;
+        tx.execute(
+            "INSERT INTO inbound_answers (inbound, transport, kind, name, bytes, state,
                     created_at)
                  SELECT inbound, id, 'receipt', $2, $3, 'pending', $4
                  FROM inbound_transports WHERE id = $1",
-                &[&self.id, &receipt.0, &receipt.1, &now.0],
-            )
-            .map_err(pg("store a receipt"))?;
-        self.tx.commit().map_err(pg("commit an import"))?;
-        Ok(self.id)
+            &[&this.id, &receipt.0, &receipt.1, &now.0],
+        )
+        .map_err(pg("store a receipt"))?;
+        tx.commit().map_err(pg("commit an import"))?;
+        Ok(this.id)
     }
 }

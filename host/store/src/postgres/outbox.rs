@@ -7,7 +7,7 @@ use hub_plugin_sdk::OutcomeStatus;
 use postgres::GenericClient;
 
 use super::{
-    PgStore, doubt, insert_attempt, pg, record_view, set_record_state, settle_transfer,
+    PgStore, doubt, insert_attempt, lease, pg, record_view, set_record_state, settle_transfer,
     write_attempt,
 };
 use crate::sqlite::sha256_hex;
@@ -43,7 +43,7 @@ impl PgStore {
         let older = tx
             .prepare(
                 "SELECT seq FROM records WHERE target = $1 AND supersede_key = $2
-                   AND state = 'queued' ORDER BY seq FOR UPDATE",
+                   AND state = 'queued' ORDER BY seq FOR NO KEY UPDATE",
             )
             .map_err(pg("prepare supersede lookup"))?;
         let insert = tx
@@ -116,6 +116,9 @@ impl PgStore {
             // All or nothing: the transaction is dropped, nothing was queued.
             return Err(StoreError::RecordsRefused(refused));
         }
+        if report.queued > 0 {
+            lease::notify(&mut tx, target)?;
+        }
         tx.commit().map_err(pg("commit enqueue"))?;
         Ok(report)
     }
@@ -166,7 +169,7 @@ impl PgStore {
     /// Creates a transfer in one transaction: the records are locked and must all still be
     /// queued, the scope's number is taken under its row lock, `encode` sees the draft;
     /// `None` from it rolls everything back (no number used).
-    pub fn create_transfer_with(
+    pub(super) fn create_transfer_tx(
         &mut self,
         target: &str,
         batch: &Batch,
@@ -182,7 +185,7 @@ impl PgStore {
         let locked: Vec<(i64, String)> = tx
             .query(
                 "SELECT seq, state FROM records WHERE seq = ANY($1) AND target = $2
-                 ORDER BY seq FOR UPDATE",
+                 ORDER BY seq FOR NO KEY UPDATE",
                 &[&records, &target],
             )
             .map_err(pg("lock records"))?
@@ -192,7 +195,7 @@ impl PgStore {
         for seq in records {
             let state = locked.iter().find(|(s, _)| s == seq).map(|(_, st)| st);
             if state.map(String::as_str) != Some("queued") {
-                return Err(StoreError::Refused(format!(
+                return Err(StoreError::Taken(format!(
                     "record #{seq} is no longer queued (it is {})",
                     state.map_or("missing", String::as_str)
                 )));
@@ -324,20 +327,13 @@ impl PgStore {
         now: Timestamp,
     ) -> Result<TransferState> {
         let mut tx = self.client.transaction().map_err(pg("begin delivery"))?;
-        let transfer_id: i64 = tx
-            .query_one(
-                "UPDATE payloads SET state = 'delivered', delivered_at = coalesce(delivered_at, $2)
-                 WHERE id = $1 RETURNING transfer_id",
-                &[&payload_id, &now.0],
-            )
-            .map_err(pg("mark payload delivered"))?
-            .get(0);
-        // The transfer's row is the lock that orders its payloads' completions.
+        let transfer_id = lock_transfer_of(&mut tx, payload_id)?;
         tx.execute(
-            "SELECT 1 FROM transfers WHERE id = $1 FOR UPDATE",
-            &[&transfer_id],
+            "UPDATE payloads SET state = 'delivered', delivered_at = coalesce(delivered_at, $2)
+             WHERE id = $1",
+            &[&payload_id, &now.0],
         )
-        .map_err(pg("lock transfer"))?;
+        .map_err(pg("mark payload delivered"))?;
         write_attempt(&mut tx, attempt)?;
         match completion {
             Completion::AwaitingReceipt => {}
@@ -404,7 +400,7 @@ impl PgStore {
                 "SELECT seq, target, transfer_id FROM records
                  WHERE record_id = $1 AND ($2::text IS NULL OR target = $2)
                    AND state IN ('rejected', 'failed')
-                 ORDER BY seq FOR UPDATE",
+                 ORDER BY seq FOR NO KEY UPDATE",
                 &[&record_id, &target],
             )
             .map_err(pg("find record to resolve"))?
@@ -443,8 +439,11 @@ impl PgStore {
             }
         };
         if let Some(t) = transfer_id {
-            tx.execute("SELECT 1 FROM transfers WHERE id = $1 FOR UPDATE", &[&t])
-                .map_err(pg("lock transfer"))?;
+            tx.execute(
+                "SELECT 1 FROM transfers WHERE id = $1 FOR NO KEY UPDATE",
+                &[&t],
+            )
+            .map_err(pg("lock transfer"))?;
         }
         tx.execute(
             "INSERT INTO resolutions (record_seq, who, reason, at) VALUES ($1, $2, $3, $4)",
@@ -478,13 +477,14 @@ impl PgStore {
         now: Timestamp,
     ) -> Result<()> {
         let mut tx = self.client.transaction().map_err(pg("begin reopen"))?;
-        let state: Option<String> = tx
+        let row: Option<(String, String)> = tx
             .query_opt(
-                "SELECT state FROM transfers WHERE id = $1 FOR UPDATE",
+                "SELECT state, target FROM transfers WHERE id = $1 FOR NO KEY UPDATE",
                 &[&transfer_id],
             )
             .map_err(pg("read transfer"))?
-            .map(|r| r.get(0));
+            .map(|r| (r.get(0), r.get(1)));
+        let (state, target) = row.unzip();
         match state.as_deref() {
             None => {
                 return Err(StoreError::NotFound(format!(
@@ -531,6 +531,7 @@ impl PgStore {
                 error: Some(format!("to be sent again on request: {reason}")),
             },
         )?;
+        lease::notify(&mut tx, target.as_deref().unwrap_or_default())?;
         tx.commit().map_err(pg("commit reopen"))
     }
 
@@ -550,6 +551,21 @@ impl PgStore {
             .map_err(pg("record a look at the receiver"))?;
         Ok(())
     }
+}
+
+/// Locks the transfer a payload belongs to, before anything of it is written: every
+/// writer of a transfer's payloads, records and state takes the transfer's row first, so
+/// two of them (a worker completing, a person settling) never deadlock.
+pub(super) fn lock_transfer_of(tx: &mut impl GenericClient, payload_id: i64) -> Result<i64> {
+    Ok(tx
+        .query_opt(
+            "SELECT t.id FROM transfers t JOIN payloads p ON p.transfer_id = t.id
+             WHERE p.id = $1 FOR NO KEY UPDATE OF t",
+            &[&payload_id],
+        )
+        .map_err(pg("lock transfer"))?
+        .ok_or_else(|| StoreError::NotFound(format!("payload #{payload_id} does not exist")))?
+        .get(0))
 }
 
 pub(super) fn stored_record(r: &postgres::Row) -> StoredRecord {

@@ -4,12 +4,12 @@ use hub_core::state::{AttemptResult, PayloadState, RecordState, TransferState};
 use hub_core::time::Timestamp;
 
 use super::outbox::{stored_record, transfers_in};
-use super::{PgStore, VIEW_COLUMNS, load_transfer, payloads_where, pg, row_to_view};
+use super::{PgStore, VIEW_COLUMNS, pg, row_to_view, view};
 use crate::sqlite::parse_state;
 use crate::{
-    Attempt, Batch, Completion, Counts, Doubt, EnqueueReport, NewAttempt, NewDoubt, NewPayload,
-    NewRecord, Payload, PluginStamp, Resolution, Result, Settlement, Status, Store, StoreError,
-    StoredRecord, Transfer, TransferDraft,
+    Attempt, AttemptStats, Batch, Completion, Counts, Doubt, EnqueueReport, NewAttempt, NewDoubt,
+    NewPayload, NewRecord, Payload, PluginStamp, RecordView, Resolution, Result, Settlement,
+    Status, Store, StoreError, StoredRecord, Transfer, TransferDraft,
 };
 
 impl Store for PgStore {
@@ -35,37 +35,83 @@ impl Store for PgStore {
         self.queued_records_of(target, batch, limit)
     }
 
-    fn create_transfer<E>(
+    fn create_transfer(
         &mut self,
         target: &str,
         batch: &Batch,
         records: &[i64],
         plugin: &PluginStamp,
         now: Timestamp,
-        encode: impl FnOnce(TransferDraft) -> std::result::Result<Vec<NewPayload>, E>,
-    ) -> Result<std::result::Result<i64, E>> {
-        let mut encode = Some(encode);
-        let mut failed = None;
-        let created = self.create_transfer_with(
-            target,
-            batch,
-            records,
-            plugin,
-            now,
-            &mut |draft| match encode.take().map(|f| f(draft)) {
-                Some(Ok(p)) => Some(p),
-                Some(Err(e)) => {
-                    failed = Some(e);
-                    None
-                }
-                None => None,
-            },
-        )?;
-        match (created, failed) {
-            (Some(id), _) => Ok(Ok(id)),
-            (None, Some(e)) => Ok(Err(e)),
-            (None, None) => Err(StoreError::Corrupt("the encoder was called twice".into())),
-        }
+        encode: &mut dyn FnMut(TransferDraft) -> Option<Vec<NewPayload>>,
+    ) -> Result<Option<i64>> {
+        self.create_transfer_tx(target, batch, records, plugin, now, encode)
+    }
+
+    fn claim_transfer(
+        &mut self,
+        target: &str,
+        worker: &str,
+        until: Timestamp,
+        limit: Option<u32>,
+        now: Timestamp,
+    ) -> Result<Option<i64>> {
+        self.claim_tx(target, worker, until, limit, now)
+    }
+
+    fn renew_lease(
+        &mut self,
+        transfer_id: i64,
+        worker: &str,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool> {
+        self.renew_tx(transfer_id, worker, until, now)
+    }
+
+    fn release_lease(&mut self, transfer_id: i64, worker: &str) -> Result<()> {
+        self.release_tx(transfer_id, worker)
+    }
+
+    fn has_work(&mut self, target: &str, worker: &str, now: Timestamp) -> Result<bool> {
+        self.has_work_of(target, worker, now)
+    }
+
+    fn free_leases(&mut self, worker: &str) -> Result<usize> {
+        self.free_tx(worker)
+    }
+
+    fn records_by_id(&mut self, target: &str, id: &str) -> Result<Vec<RecordView>> {
+        let rows = self
+            .client
+            .query(
+                &format!(
+                    "SELECT {VIEW_COLUMNS} FROM records WHERE target = $1 AND record_id = $2
+                     ORDER BY seq"
+                ),
+                &[&target, &id],
+            )
+            .map_err(pg("look up record"))?;
+        rows.iter().map(row_to_view).collect()
+    }
+
+    fn attempt_stats(&mut self) -> Result<Vec<AttemptStats>> {
+        Ok(self
+            .client
+            .query(
+                "SELECT t.target, a.result, count(*), coalesce(sum(a.duration_ms), 0)::bigint
+                 FROM attempts a JOIN transfers t ON t.id = a.transfer_id
+                 GROUP BY t.target, a.result ORDER BY t.target, a.result",
+                &[],
+            )
+            .map_err(pg("read attempt stats"))?
+            .iter()
+            .map(|r| AttemptStats {
+                target: r.get(0),
+                result: r.get(1),
+                count: u64::try_from(r.get::<_, i64>(2)).unwrap_or(0),
+                duration_ms: u64::try_from(r.get::<_, i64>(3)).unwrap_or(0),
+            })
+            .collect())
     }
 
     fn fail_records(&mut self, failures: &[(i64, String)], now: Timestamp) -> Result<()> {
@@ -81,7 +127,7 @@ impl Store for PgStore {
     }
 
     fn transfer(&mut self, id: i64) -> Result<Transfer> {
-        load_transfer(&mut self.client, id)
+        view::transfer(&mut self.client, id)
     }
 
     fn payload_bytes(&mut self, payload_id: i64) -> Result<Vec<u8>> {
@@ -182,19 +228,7 @@ impl Store for PgStore {
             targets: self.load_counts(target)?,
             ..Status::default()
         };
-        let ids: Vec<i64> = self
-            .client
-            .query(
-                "SELECT id FROM transfers WHERE $1::text IS NULL OR target = $1 ORDER BY id",
-                &[&target],
-            )
-            .map_err(pg("list transfers"))?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-        for id in ids {
-            status.transfers.push(load_transfer(&mut self.client, id)?);
-        }
+        status.transfers = view::transfers(&mut self.client, view::Which::Target(target))?;
         status.in_doubt = self.doubts_of(target, false)?;
         let rows = self
             .client
@@ -256,23 +290,13 @@ impl Store for PgStore {
     }
 
     fn unclaimed_payloads(&mut self, target: &str) -> Result<Vec<Payload>> {
-        let ids: Vec<i64> = self
-            .client
-            .query(
-                "SELECT p.id FROM payloads p JOIN transfers t ON t.id = p.transfer_id
-                 WHERE t.target = $1 AND p.state = 'delivered' AND p.gone_at IS NULL
-                 ORDER BY p.transfer_id, p.idx",
-                &[&target],
-            )
-            .map_err(pg("list unclaimed payloads"))?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            out.extend(payloads_where(&mut self.client, "p.id = $1", id)?);
-        }
-        Ok(out)
+        Ok(
+            view::transfers(&mut self.client, view::Which::Unclaimed(target))?
+                .into_iter()
+                .flat_map(|t| t.payloads)
+                .filter(|p| p.state == PayloadState::Delivered && p.gone_at.is_none())
+                .collect(),
+        )
     }
 
     fn mark_checked(&mut self, payload_id: i64, gone: bool, now: Timestamp) -> Result<()> {

@@ -3,21 +3,10 @@
 use rusqlite::params;
 
 use super::{SqliteStore, ViewRow, row_to_view, sql, view_row};
-use crate::{RecordView, Result};
-
-/// Protocol-log entries of one target with one result (for metrics).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AttemptStats {
-    pub target: String,
-    pub result: String,
-    pub count: u64,
-    pub duration_ms: u64,
-}
+use crate::{AttemptStats, RecordView, Result};
 
 impl SqliteStore {
-    /// Every record a source sent under `id` for `target`, oldest first (a newer snapshot
-    /// or a changed body is a new record with the same id).
-    pub fn records_by_id(&mut self, target: &str, id: &str) -> Result<Vec<RecordView>> {
+    pub(super) fn lookup_records(&mut self, target: &str, id: &str) -> Result<Vec<RecordView>> {
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -34,8 +23,7 @@ impl SqliteStore {
         rows.into_iter().map(row_to_view).collect()
     }
 
-    /// Attempts and their summed durations per target and result, from the protocol log.
-    pub fn attempt_stats(&mut self) -> Result<Vec<AttemptStats>> {
+    pub(super) fn lookup_attempt_stats(&mut self) -> Result<Vec<AttemptStats>> {
         let mut stmt = self
             .conn
             .prepare_cached(

@@ -2,13 +2,12 @@
 
 use std::sync::Arc;
 
-use hub_core::time::Timestamp;
-use hub_store::inbound::{Arrival, InboundStore, NewVersion, RecordFacts};
-use hub_store::{PgImporting, PgOptions, PgStore, Result, SqliteStore, Store};
+use hub_store::inbound::InboundStore;
+use hub_store::{PgOptions, PgStore, Result, SqliteStore, Store};
 
 /// A store backend: a fresh, empty store, opened as often as a test needs.
 pub trait Backend: Sized {
-    type S: Store + InboundStore + Importer + Send + std::fmt::Debug;
+    type S: Store + InboundStore + Send + std::fmt::Debug;
     /// A fresh store; `None` when the backend is not available here (skipped, with the
     /// reason printed; in CI a missing backend fails instead).
     fn fresh() -> Option<Self>;
@@ -23,58 +22,6 @@ pub trait Backend: Sized {
     fn dialect(m: &hub_store::migrations::Migration) -> &'static str;
     /// SQL recording `ids` as applied, as the runner does.
     fn bookkeeping(ids: &[u32]) -> String;
-}
-
-/// The streaming import, whose transaction type differs per backend.
-pub trait Importer {
-    type Importing<'a>: Importing
-    where
-        Self: 'a;
-    fn begin<'a>(&'a mut self, a: &Arrival<'_>, now: Timestamp) -> Result<Self::Importing<'a>>;
-}
-
-pub trait Importing {
-    fn facts(&mut self, record_id: &str, version: u32) -> Result<RecordFacts>;
-    fn add(&mut self, v: &NewVersion) -> Result<()>;
-    fn finish(self, documents: u32, receipt: (&str, &[u8]), now: Timestamp) -> Result<i64>;
-}
-
-impl Importer for SqliteStore {
-    type Importing<'a> = hub_store::inbound::Importing<'a>;
-    fn begin<'a>(&'a mut self, a: &Arrival<'_>, now: Timestamp) -> Result<Self::Importing<'a>> {
-        self.inbound_begin(a, now)
-    }
-}
-
-impl Importing for hub_store::inbound::Importing<'_> {
-    fn facts(&mut self, record_id: &str, version: u32) -> Result<RecordFacts> {
-        hub_store::inbound::Importing::facts(self, record_id, version)
-    }
-    fn add(&mut self, v: &NewVersion) -> Result<()> {
-        hub_store::inbound::Importing::add(self, v)
-    }
-    fn finish(self, documents: u32, receipt: (&str, &[u8]), now: Timestamp) -> Result<i64> {
-        hub_store::inbound::Importing::finish(self, documents, receipt, now)
-    }
-}
-
-impl Importer for PgStore {
-    type Importing<'a> = PgImporting<'a>;
-    fn begin<'a>(&'a mut self, a: &Arrival<'_>, now: Timestamp) -> Result<Self::Importing<'a>> {
-        self.inbound_begin(a, now)
-    }
-}
-
-impl Importing for PgImporting<'_> {
-    fn facts(&mut self, record_id: &str, version: u32) -> Result<RecordFacts> {
-        PgImporting::facts(self, record_id, version)
-    }
-    fn add(&mut self, v: &NewVersion) -> Result<()> {
-        PgImporting::add(self, v)
-    }
-    fn finish(self, documents: u32, receipt: (&str, &[u8]), now: Timestamp) -> Result<i64> {
-        PgImporting::finish(self, documents, receipt, now)
-    }
 }
 
 /// SQLite on a real file in a temporary folder.

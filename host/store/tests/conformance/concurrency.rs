@@ -42,7 +42,7 @@ pub fn four_workers_put_every_record_into_exactly_one_transfer_numbered_gaplessl
                         match try_create(&mut store, scope.as_deref(), &queued, false) {
                             Ok(Some(_)) => {}
                             // Another worker took some of them first: read again.
-                            Err(StoreError::Refused(_)) => refused += 1,
+                            Err(StoreError::Taken(_)) => refused += 1,
                             other => panic!("worker {w}: {other:?}"),
                         }
                     }

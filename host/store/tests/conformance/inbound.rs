@@ -4,8 +4,7 @@
 use hub_core::time::Timestamp;
 use hub_store::inbound::{Arrival, InboundStore, NewVersion, RecordFacts};
 
-use crate::backends::Importing;
-use crate::{Backend, Importer};
+use crate::Backend;
 
 fn arrival<'a>(sender: &'a str, number: u64, bytes: &'a [u8]) -> Arrival<'a> {
     Arrival {
@@ -39,15 +38,22 @@ pub fn an_import_is_all_or_nothing_and_knows_owners_and_versions(b: &impl Backen
     let now = Timestamp(1_000);
     // Dropped before finishing: nothing stays, and the number is still the next.
     {
-        let mut i = s.begin(&arrival("1.01.0.02.", 1, b"x"), now).unwrap();
+        let mut i = s
+            .inbound_begin(&arrival("1.01.0.02.", 1, b"x"), now)
+            .unwrap();
         i.add(&version("{A}", 1)).unwrap();
     }
     assert_eq!(s.inbound_next("in", "1.01.0.02.", "1.01.").unwrap(), 1);
     assert!(s.record_versions("{A}").unwrap().is_empty());
     // A later number is refused.
-    assert!(s.begin(&arrival("1.01.0.02.", 2, b"x"), now).is_err());
+    assert!(
+        s.inbound_begin(&arrival("1.01.0.02.", 2, b"x"), now)
+            .is_err()
+    );
 
-    let mut i = s.begin(&arrival("1.01.0.02.", 1, b"x"), now).unwrap();
+    let mut i = s
+        .inbound_begin(&arrival("1.01.0.02.", 1, b"x"), now)
+        .unwrap();
     assert_eq!(i.facts("{A}", 1).unwrap(), RecordFacts::default());
     i.add(&version("{A}", 1)).unwrap();
     // Seen within the same transaction.
@@ -86,7 +92,9 @@ pub fn an_import_is_all_or_nothing_and_knows_owners_and_versions(b: &impl Backen
     assert_eq!(s.inbound_next("in", "1.01.0.02.", "1.01.").unwrap(), 2);
 
     // Another sender's transport sees the owner and the version, not as its own.
-    let mut i = s.begin(&arrival("1.01.0.03.", 1, b"y"), now).unwrap();
+    let i = s
+        .inbound_begin(&arrival("1.01.0.03.", 1, b"y"), now)
+        .unwrap();
     assert_eq!(
         i.facts("{A}", 1).unwrap(),
         RecordFacts {
@@ -123,7 +131,7 @@ pub fn a_held_transport_refused_after_all_leaves_its_number_missing(b: &impl Bac
     // Only a held one can be refused so.
     assert!(s.inbound_refuse_held(id, "again", now).is_err());
     // Number 1 arrives; the held number 3 still waits for 2.
-    s.begin(&arrival("1.01.0.02.", 1, b"one"), now)
+    s.inbound_begin(&arrival("1.01.0.02.", 1, b"one"), now)
         .unwrap()
         .finish(0, ("r1.xml", b"<R/>"), now)
         .unwrap();
@@ -146,7 +154,7 @@ pub fn answers_are_owed_until_delivered_and_requests_are_written_once(b: &impl B
         !s.inbound_request("in", "req-2.xml", b"<Ask/>", now)
             .unwrap()
     );
-    s.begin(&arrival("1.01.0.02.", 1, b"one"), now)
+    s.inbound_begin(&arrival("1.01.0.02.", 1, b"one"), now)
         .unwrap()
         .finish(0, ("r1.xml", b"<R/>"), now)
         .unwrap();

@@ -9,12 +9,13 @@ mod backends;
 mod concurrency;
 mod doubts;
 mod inbound;
+mod leases;
 mod migrations;
 mod outbox;
 mod pg_only;
 mod support;
 
-pub use backends::{Backend, Importer, Pg, Sqlite};
+pub use backends::{Backend, Pg, Sqlite};
 
 /// Instantiates each listed test (a `fn(&impl Backend)`) once per backend.
 macro_rules! conformance {
@@ -57,6 +58,8 @@ conformance!(
     inbound::an_import_is_all_or_nothing_and_knows_owners_and_versions,
     inbound::a_held_transport_refused_after_all_leaves_its_number_missing,
     inbound::answers_are_owed_until_delivered_and_requests_are_written_once,
+    leases::claims_keep_order_within_a_scope_and_expired_leases_are_taken_over,
+    leases::workers_claiming_at_once_never_hold_the_same_transfer,
     migrations::an_empty_database_gets_every_migration_once,
     migrations::a_store_of_every_earlier_schema_is_brought_up_to_date_with_its_data,
     migrations::a_store_with_a_migration_this_hub_does_not_know_is_refused,

@@ -73,3 +73,46 @@ fn tls_verifies_the_server_against_the_configured_ca() {
     .to_string();
     assert!(err.to_lowercase().contains("certificate"), "{err}");
 }
+
+#[test]
+fn an_enqueue_on_one_connection_wakes_a_worker_waiting_on_another() {
+    use std::time::{Duration, Instant};
+    let Some(pg) = Pg::fresh() else { return };
+    let mut waiting = pg.open().unwrap();
+    waiting.listen().unwrap();
+    // Nothing enqueued: the wait ends at its timeout.
+    assert_eq!(
+        waiting.wait_for_work(Duration::from_millis(50)).unwrap(),
+        None
+    );
+    let mut other = pg.open().unwrap();
+    let enqueue = std::thread::spawn(move || {
+        other
+            .enqueue(
+                "prisme",
+                &[crate::support::rec("a", None, None, "1")],
+                hub_core::time::Timestamp(0),
+            )
+            .unwrap();
+    });
+    let started = Instant::now();
+    assert_eq!(
+        waiting.wait_for_work(Duration::from_secs(30)).unwrap(),
+        Some("prisme".to_string())
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    enqueue.join().unwrap();
+    // A duplicate queues nothing and wakes no one.
+    let mut again = pg.open().unwrap();
+    again
+        .enqueue(
+            "prisme",
+            &[crate::support::rec("a", None, None, "1")],
+            hub_core::time::Timestamp(0),
+        )
+        .unwrap();
+    assert_eq!(
+        waiting.wait_for_work(Duration::from_millis(200)).unwrap(),
+        None
+    );
+}

@@ -75,7 +75,8 @@ pub fn try_create(
 ) -> hub_store::Result<Option<(i64, Option<u64>)>> {
     let seqs: Vec<i64> = records.iter().map(|r| r.seq).collect();
     let mut seen = None;
-    let created = store.create_transfer(
+    let created = hub_store::create_transfer_with(
+        store,
         "t",
         &batch(scope),
         &seqs,

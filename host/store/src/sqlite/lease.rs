@@ -1,0 +1,142 @@
+//! Leases on transfers for several workers on one store (see migration 005). In SQLite
+//! every write is `BEGIN IMMEDIATE`, so a claim is atomic across processes; PostgreSQL
+//! does the same with `FOR UPDATE SKIP LOCKED`.
+
+use hub_core::time::Timestamp;
+use rusqlite::{OptionalExtension, params};
+
+use super::{SqliteStore, sql};
+use crate::Result;
+
+pub(super) fn claim(
+    store: &mut SqliteStore,
+    target: &str,
+    worker: &str,
+    until: Timestamp,
+    limit: Option<u32>,
+    now: Timestamp,
+) -> Result<Option<i64>> {
+    let tx = store.write()?;
+    if let Some(limit) = limit {
+        let active: i64 = tx
+            .query_row(
+                "SELECT count(*) FROM leases l JOIN transfers t ON t.id = l.transfer_id
+                 WHERE t.target = ?1 AND t.state = 'open' AND l.until > ?2 AND l.worker <> ?3",
+                params![target, now.0, worker],
+                |r| r.get(0),
+            )
+            .map_err(sql("count leases"))?;
+        if active >= i64::from(limit) {
+            return Ok(None);
+        }
+    }
+    let id: Option<i64> = tx
+        .prepare_cached(
+            "SELECT t.id FROM transfers t
+             WHERE t.target = ?1 AND t.state = 'open'
+               AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.transfer_id = t.id
+                                 AND l.until > ?2 AND l.worker <> ?3)
+               AND (t.sequence_scope IS NULL OR NOT EXISTS (
+                     SELECT 1 FROM transfers e WHERE e.target = t.target
+                       AND e.state = 'open' AND e.sequence_scope = t.sequence_scope
+                       AND e.id < t.id))
+             ORDER BY t.id LIMIT 1",
+        )
+        .map_err(sql("prepare claim"))?
+        .query_row(params![target, now.0, worker], |r| r.get(0))
+        .optional()
+        .map_err(sql("claim transfer"))?;
+    let Some(id) = id else {
+        return Ok(None);
+    };
+    tx.execute(
+        "INSERT INTO leases (transfer_id, worker, until) VALUES (?1, ?2, ?3)
+         ON CONFLICT (transfer_id) DO UPDATE SET worker = excluded.worker, until = excluded.until",
+        params![id, worker, until.0],
+    )
+    .map_err(sql("take lease"))?;
+    tx.commit().map_err(sql("commit claim"))?;
+    Ok(Some(id))
+}
+
+pub(super) fn renew(
+    store: &mut SqliteStore,
+    transfer_id: i64,
+    worker: &str,
+    until: Timestamp,
+    now: Timestamp,
+) -> Result<bool> {
+    let tx = store.write()?;
+    // Still ours if nobody else took it; a lease of ours that ran out is taken back
+    // only while no one else holds it.
+    let n = tx
+        .execute(
+            "UPDATE leases SET until = ?3 WHERE transfer_id = ?1 AND worker = ?2",
+            params![transfer_id, worker, until.0],
+        )
+        .map_err(sql("renew lease"))?;
+    let held = if n == 1 {
+        true
+    } else {
+        let other: Option<i64> = tx
+            .query_row(
+                "SELECT until FROM leases WHERE transfer_id = ?1",
+                [transfer_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(sql("read lease"))?;
+        match other {
+            Some(other_until) if other_until > now.0 => false,
+            _ => {
+                tx.execute(
+                    "INSERT INTO leases (transfer_id, worker, until) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (transfer_id) DO UPDATE SET worker = excluded.worker,
+                        until = excluded.until",
+                    params![transfer_id, worker, until.0],
+                )
+                .map_err(sql("take lease"))?;
+                true
+            }
+        }
+    };
+    tx.commit().map_err(sql("commit lease"))?;
+    Ok(held)
+}
+
+pub(super) fn release(store: &mut SqliteStore, transfer_id: i64, worker: &str) -> Result<()> {
+    let tx = store.write()?;
+    tx.execute(
+        "DELETE FROM leases WHERE transfer_id = ?1 AND worker = ?2",
+        params![transfer_id, worker],
+    )
+    .map_err(sql("release lease"))?;
+    tx.commit().map_err(sql("commit release"))
+}
+
+pub(super) fn free(store: &mut SqliteStore, worker: &str) -> Result<usize> {
+    let tx = store.write()?;
+    let n = tx
+        .execute("DELETE FROM leases WHERE worker <> ?1", [worker])
+        .map_err(sql("free leases"))?;
+    tx.commit().map_err(sql("commit freed leases"))?;
+    Ok(n)
+}
+
+pub(super) fn has_work(
+    store: &mut SqliteStore,
+    target: &str,
+    worker: &str,
+    now: Timestamp,
+) -> Result<bool> {
+    store
+        .conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM records WHERE target = ?1 AND state = 'queued')
+                 OR EXISTS (SELECT 1 FROM transfers t WHERE t.target = ?1 AND t.state = 'open'
+                              AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.transfer_id = t.id
+                                                AND l.until > ?3 AND l.worker <> ?2))",
+        )
+        .and_then(|mut s| s.query_row(params![target, worker, now.0], |r| r.get(0)))
+        .map_err(sql("look for work"))
+}
