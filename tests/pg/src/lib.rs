@@ -129,6 +129,7 @@ fn run(cmd: &mut Command, what: &str) -> Result<Output, Start> {
 
 impl Cluster {
     fn start() -> Result<Self, Start> {
+        let started = std::time::Instant::now();
         let bin = server_bin().ok_or_else(|| {
             Start::Missing(
                 "PostgreSQL server not installed (no initdb in `pg_config --bindir` or \
@@ -214,6 +215,12 @@ impl Cluster {
                 "CREATE ROLE hub LOGIN PASSWORD '{PASSWORD}' CREATEDB"
             ))
             .map_err(|e| Start::Failed(format!("test PostgreSQL: create role: {e}")))?;
+        eprintln!(
+            "test PostgreSQL: cluster on 127.0.0.1:{} ready in {} ms ({})",
+            c.port,
+            started.elapsed().as_millis(),
+            c.bin.display()
+        );
         Ok(c)
     }
 
