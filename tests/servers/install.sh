@@ -2,6 +2,7 @@
 # Installs the Debian packages the FTPS and SFTP test servers need (tests/servers/ftp and
 # tests/servers/ssh): proftpd with mod_tls (proftpd-mod-crypto) and OpenSSH's sshd; and
 # headless Chromium with its WebDriver and wrk for `hub serve`'s page test and benchmark;
+# the PostgreSQL server for the store's conformance suite (tests/pg starts a private cluster);
 # python3 with venv, where `cargo xtask` installs the pinned componentize-py.
 # `install.sh python` installs only the last group (what `cargo xtask demo` needs).
 # Idempotent and quiet: does nothing when everything is already there. Needs root (or sudo);
@@ -12,8 +13,10 @@ set -euo pipefail
 # openssh-client (ssh-keygen). unshare (util-linux) and useradd (passwd) are in every Debian.
 # chromium + chromium-driver: the status page's browser test (WebDriver on loopback);
 # wrk: `cargo xtask bench-api`.
+# postgresql: initdb, pg_ctl and postgres (under /usr/lib/postgresql/*/bin) and the
+# `postgres` user they run as when the tests run as root; openssl makes the test cluster's CA.
 python=(python3 python3-venv)
-packages=(proftpd-core proftpd-mod-crypto openssh-server openssl chromium chromium-driver wrk "${python[@]}")
+packages=(proftpd-core proftpd-mod-crypto openssh-server openssl chromium chromium-driver wrk postgresql "${python[@]}")
 [ "${1:-}" = python ] && packages=("${python[@]}")
 
 missing=()
@@ -34,7 +37,8 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 command -v apt-get >/dev/null || { echo "no apt-get (not Debian), so these are missing: ${missing[*]}" >&2; exit 1; }
 export DEBIAN_FRONTEND=noninteractive
-# Package scripts must not start the system's proftpd or sshd: the tests start their own.
+# Package scripts must not start the system's proftpd, sshd or PostgreSQL: the tests start
+# their own.
 policy_added=""
 if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null

@@ -41,7 +41,10 @@ pub enum SecretSource {
 }
 
 impl SecretSource {
-    fn from_pair(env: &Option<String>, file: &Option<PathBuf>) -> Option<Result<Self, ()>> {
+    pub(crate) fn from_pair(
+        env: &Option<String>,
+        file: &Option<PathBuf>,
+    ) -> Option<Result<Self, ()>> {
         match (env, file) {
             (Some(v), None) => Some(Ok(SecretSource::Env(v.clone()))),
             (None, Some(f)) => Some(Ok(SecretSource::File(f.clone()))),
@@ -50,8 +53,19 @@ impl SecretSource {
         }
     }
 
-    /// Reads the secret (first line of a file). The error names the source, never a value.
+    /// Reads a token (first line of a file), at least 16 characters. The error names the
+    /// source, never a value.
     pub fn read(&self) -> Result<String, String> {
+        let value = self.read_secret()?;
+        if value.len() < 16 {
+            return Err(format!("{self} holds a token shorter than 16 characters"));
+        }
+        Ok(value)
+    }
+
+    /// Reads the secret (first line of a file, trimmed), of any length: a password
+    /// someone else chose. The error names the source, never a value.
+    pub fn read_secret(&self) -> Result<String, String> {
         let value = match self {
             SecretSource::Env(var) => {
                 std::env::var(var).map_err(|_| format!("environment variable {var} is not set"))?
@@ -63,11 +77,7 @@ impl SecretSource {
                 .unwrap_or_default()
                 .to_string(),
         };
-        let value = value.trim().to_string();
-        if value.len() < 16 {
-            return Err(format!("{self} holds a token shorter than 16 characters"));
-        }
-        Ok(value)
+        Ok(value.trim().to_string())
     }
 }
 

@@ -246,7 +246,46 @@ fn insert_arrival(
     Ok(id)
 }
 
-fn to_i64(n: u64) -> i64 {
+/// The pairs' numbering state from their transports' rows (`sender, receiver, number,
+/// state, arrived_at`, ordered by sender, receiver and number); one rule for every backend.
+pub(crate) fn pairs_from(rows: Vec<(String, String, i64, String, i64)>) -> Result<Vec<PairView>> {
+    let mut pairs: Vec<PairView> = Vec::new();
+    for (sender, receiver, number, state, arrived_at) in rows {
+        let number = u64::try_from(number).unwrap_or(0);
+        let pair = match pairs.last_mut() {
+            Some(p) if p.sender == sender && p.receiver == receiver => p,
+            _ => {
+                pairs.push(PairView {
+                    sender,
+                    receiver,
+                    imported_up_to: 0,
+                    held: Vec::new(),
+                    missing: Vec::new(),
+                    waiting_since: None,
+                });
+                pairs
+                    .last_mut()
+                    .ok_or_else(|| StoreError::Corrupt("transport pairs vanished".into()))?
+            }
+        };
+        if state == "imported" {
+            pair.imported_up_to = pair.imported_up_to.max(number);
+        } else {
+            pair.held.push(number);
+            pair.waiting_since = Some(pair.waiting_since.map_or(arrived_at, |w| w.min(arrived_at)));
+        }
+    }
+    for p in &mut pairs {
+        if let Some(&top) = p.held.iter().max() {
+            p.missing = (p.imported_up_to + 1..top)
+                .filter(|n| !p.held.contains(n))
+                .collect();
+        }
+    }
+    Ok(pairs)
+}
+
+pub(crate) fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
@@ -414,41 +453,7 @@ impl InboundStore for SqliteStore {
             .map_err(sql("read transport pairs"))?
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(sql("read transport pairs"))?;
-        let mut pairs: Vec<PairView> = Vec::new();
-        for (sender, receiver, number, state, arrived_at) in rows {
-            let number = u64::try_from(number).unwrap_or(0);
-            let pair = match pairs.last_mut() {
-                Some(p) if p.sender == sender && p.receiver == receiver => p,
-                _ => {
-                    pairs.push(PairView {
-                        sender,
-                        receiver,
-                        imported_up_to: 0,
-                        held: Vec::new(),
-                        missing: Vec::new(),
-                        waiting_since: None,
-                    });
-                    pairs
-                        .last_mut()
-                        .ok_or_else(|| StoreError::Corrupt("transport pairs vanished".into()))?
-                }
-            };
-            if state == "imported" {
-                pair.imported_up_to = pair.imported_up_to.max(number);
-            } else {
-                pair.held.push(number);
-                pair.waiting_since =
-                    Some(pair.waiting_since.map_or(arrived_at, |w| w.min(arrived_at)));
-            }
-        }
-        for p in &mut pairs {
-            if let Some(&top) = p.held.iter().max() {
-                p.missing = (p.imported_up_to + 1..top)
-                    .filter(|n| !p.held.contains(n))
-                    .collect();
-            }
-        }
-        Ok(pairs)
+        pairs_from(rows)
     }
 
     fn inbound_begin<'a>(

@@ -7,7 +7,11 @@
 //! PostgreSQL backend for several workers implements the same trait (sequence rows
 //! locked `FOR UPDATE`, transfers claimed with `SKIP LOCKED`).
 
+mod identity;
 pub mod inbound;
+pub mod migrations;
+mod open;
+mod postgres;
 mod sqlite;
 
 use hub_core::state::{AttemptResult, PayloadState, RecordState, TransferState};
@@ -17,6 +21,8 @@ use hub_plugin_sdk::{OutcomeStatus, RecordMeta};
 use serde::Serialize;
 use thiserror::Error;
 
+pub use open::{is_shared, open};
+pub use postgres::{PgOptions, PgStore, describe_store};
 pub use sqlite::SqliteStore;
 
 /// Protocol-log entries of one target with one result (for metrics).
@@ -55,6 +61,14 @@ pub enum StoreError {
         context: &'static str,
         #[source]
         source: rusqlite::Error,
+    },
+    #[error("store: {context}: {message}")]
+    Postgres {
+        context: &'static str,
+        /// The database's own message (with its SQLSTATE) or the connection's.
+        message: String,
+        #[source]
+        source: ::postgres::Error,
     },
     #[error("store holds data this hub cannot read ({0}); was it written by a newer hub?")]
     Corrupt(String),

@@ -25,14 +25,8 @@ use crate::{
 /// branch may not be here yet): each runs once, in order, and is recorded in
 /// `schema_migrations`, so one merged in later still runs. `PRAGMA user_version` holds the
 /// highest applied number, which makes an older hub refuse a store it cannot read.
-const MIGRATIONS: &[(u32, &str)] = &[
-    (1, include_str!("../migrations/001_initial.sql")),
-    (2, include_str!("../migrations/002_receiving.sql")),
-    (3, include_str!("../migrations/003_plugin_provenance.sql")),
-    (4, include_str!("../migrations/004_in_doubt.sql")),
-    (5, include_str!("../migrations/005_leases.sql")),
-    (6, include_str!("../migrations/006_backoff.sql")),
-];
+/// The list itself is `crate::migrations`, shared with PostgreSQL.
+const MIGRATIONS: &[(u32, &str)] = &crate::migrations::SQLITE;
 
 /// The SQLite store.
 #[derive(Debug)]
@@ -44,15 +38,15 @@ pub(crate) fn sql(context: &'static str) -> impl FnOnce(rusqlite::Error) -> Stor
     move |source| StoreError::Sqlite { context, source }
 }
 
-fn parse_state<T>(s: &str, parse: fn(&str) -> Option<T>) -> Result<T> {
+pub(crate) fn parse_state<T>(s: &str, parse: fn(&str) -> Option<T>) -> Result<T> {
     parse(s).ok_or_else(|| StoreError::Corrupt(format!("unknown state `{s}`")))
 }
 
-fn messages_json(m: &[String]) -> String {
+pub(crate) fn messages_json(m: &[String]) -> String {
     serde_json::to_string(m).unwrap_or_else(|_| "[]".into())
 }
 
-fn parse_messages(s: &str) -> Vec<String> {
+pub(crate) fn parse_messages(s: &str) -> Vec<String> {
     serde_json::from_str(s).unwrap_or_default()
 }
 
@@ -279,7 +273,7 @@ fn settle_transfer(tx: &Connection, transfer_id: i64, now: Timestamp) -> Result<
     Ok(state)
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 

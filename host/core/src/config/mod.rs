@@ -79,13 +79,32 @@ struct RawConfig {
     api: Option<crate::api::ApiConfig>,
 }
 
-/// `[store]`: where the SQLite database lives.
+/// `[store]`: where the database lives: a SQLite file (the default), or PostgreSQL for
+/// several workers.
+///
+/// ```toml
+/// [store]
+/// path = "hub-data/hub.db"              # SQLite (also where cache/ goes by default)
+/// # url = "postgres://hub@db.example:5432/hub?sslmode=verify-full"
+/// # password_file = "/run/secrets/hub-db"   # or password_env = "HUB_DB_PASSWORD"
+/// # ca_file = "/etc/hub/db-ca.pem"          # else the platform's trusted roots
+/// ```
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
     /// Path of the database file (default `hub-data/hub.db`).
     #[serde(default = "default_store_path")]
     pub path: PathBuf,
+    /// A PostgreSQL database instead of the file: `postgres://user@host:port/db`, with
+    /// `?sslmode=` `disable`, `prefer`, `require`, `verify-ca` or `verify-full`. Never
+    /// with the password in it.
+    pub url: Option<String>,
+    /// The database password: a file whose first line it is …
+    pub password_file: Option<PathBuf>,
+    /// … or an environment variable.
+    pub password_env: Option<String>,
+    /// The CA (PEM) that signs the database server's certificate.
+    pub ca_file: Option<PathBuf>,
     /// How long a worker holds a transfer it delivers without renewing its lease, in
     /// seconds. A worker renews before every step with the receiver; one that dies loses
     /// the transfer to another worker after this long. Longer than any one step takes
@@ -98,8 +117,70 @@ impl Default for StoreConfig {
     fn default() -> Self {
         Self {
             path: default_store_path(),
+            url: None,
+            password_file: None,
+            password_env: None,
+            ca_file: None,
             lease_seconds: default_lease_seconds(),
         }
+    }
+}
+
+impl StoreConfig {
+    /// Where the database password comes from, if one is configured.
+    pub fn password_source(&self) -> Option<crate::api::SecretSource> {
+        crate::api::SecretSource::from_pair(&self.password_env, &self.password_file)
+            .and_then(Result::ok)
+    }
+
+    /// Problems with `[store]` (never quoting the URL: it might hold a password).
+    fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        match &self.url {
+            Some(url) => {
+                let rest = url
+                    .strip_prefix("postgres://")
+                    .or_else(|| url.strip_prefix("postgresql://"));
+                match rest {
+                    None => problems.push(
+                        "store.url must be a PostgreSQL URL (postgres://user@host:port/db)".into(),
+                    ),
+                    Some(rest) => {
+                        let authority = rest.split(['/', '?']).next().unwrap_or_default();
+                        if authority
+                            .rsplit_once('@')
+                            .is_some_and(|(userinfo, _)| userinfo.contains(':'))
+                            || url.contains("password=")
+                        {
+                            problems.push(
+                                "store.url holds a password: give it in password_file or \
+                                 password_env (never the password itself)"
+                                    .into(),
+                            );
+                        }
+                    }
+                }
+                if crate::api::SecretSource::from_pair(&self.password_env, &self.password_file)
+                    .is_some_and(|r| r.is_err())
+                {
+                    problems
+                        .push("store: give one of password_file and password_env, not both".into());
+                }
+            }
+            None => {
+                if self.password_file.is_some()
+                    || self.password_env.is_some()
+                    || self.ca_file.is_some()
+                {
+                    problems.push(
+                        "store: password_file, password_env and ca_file are for a PostgreSQL \
+                         store (store.url)"
+                            .into(),
+                    );
+                }
+            }
+        }
+        problems
     }
 }
 
@@ -197,6 +278,7 @@ impl Config {
                 ));
             }
         }
+        problems.extend(raw.store.problems());
         for (name, c) in &raw.credentials {
             if let Err(e) = check_config_name(name) {
                 problems.push(format!("credentials.{name}: {e}"));
@@ -374,6 +456,8 @@ impl Config {
         };
         let store = StoreConfig {
             path: resolve(&raw.store.path),
+            password_file: raw.store.password_file.as_deref().map(&resolve),
+            ca_file: raw.store.ca_file.as_deref().map(&resolve),
             ..raw.store
         };
         let runtime = RuntimeConfig {

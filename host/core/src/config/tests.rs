@@ -284,3 +284,46 @@ fn senders_default_to_the_rki_and_the_own_state() {
     assert!(i.sender_allowed("1.01.", "1.03.0.01."));
     assert!(!i.sender_allowed("1.01.", "1."));
 }
+
+#[test]
+fn a_postgres_store_names_its_password_source_and_never_holds_the_password() {
+    let with = |store: &str| {
+        Config::parse(
+            Path::new("/etc/hub/hub.toml"),
+            &GOOD.replace("path = \"data/hub.db\"", store),
+        )
+    };
+    let c = with(
+        "url = \"postgres://hub@db:5432/hub?sslmode=verify-full\"\n\
+         password_file = \"db.pw\"\nca_file = \"db-ca.pem\"",
+    )
+    .unwrap();
+    assert_eq!(
+        c.store.url.as_deref(),
+        Some("postgres://hub@db:5432/hub?sslmode=verify-full")
+    );
+    assert_eq!(
+        c.store.password_source(),
+        Some(crate::api::SecretSource::File(PathBuf::from(
+            "/etc/hub/db.pw"
+        )))
+    );
+    assert_eq!(c.store.ca_file, Some(PathBuf::from("/etc/hub/db-ca.pem")));
+    // A password in the URL is refused, and the message does not quote it.
+    for url in [
+        "postgres://hub:s3cret-pw@db/hub",
+        "postgresql://db/hub?password=s3cret-pw",
+    ] {
+        let e = with(&format!("url = \"{url}\"")).unwrap_err().to_string();
+        assert!(e.contains("store.url holds a password"), "{e}");
+        assert!(!e.contains("s3cret-pw"), "{e}");
+    }
+    let e = with("url = \"mysql://db/hub\"").unwrap_err().to_string();
+    assert!(e.contains("must be a PostgreSQL URL"), "{e}");
+    let e = with("url = \"postgres://db/hub\"\npassword_env = \"A\"\npassword_file = \"b\"")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not both"), "{e}");
+    let e = with("password_env = \"A\"").unwrap_err().to_string();
+    assert!(e.contains("are for a PostgreSQL store"), "{e}");
+}

@@ -37,6 +37,14 @@ fn check_file(g: &super::Global, file: &Path) -> Vec<String> {
         Err(e) => return vec![e.to_string()],
     };
     let mut problems = secret_files(&config);
+    println!(
+        "{}: store: {}",
+        file.display(),
+        hub_store::describe_store(&config.store)
+    );
+    if let Err(e) = check_postgres(&config) {
+        problems.push(format!("{}: {e}", file.display()));
+    }
     let mut app = match App::open(file) {
         Ok(a) => a,
         Err(e) => {
@@ -61,6 +69,16 @@ fn check_file(g: &super::Global, file: &Path) -> Vec<String> {
         }
     }
     problems
+}
+
+/// A PostgreSQL store: its password readable, the server reachable (TLS as configured),
+/// the schema up to date. Nothing to do for SQLite.
+fn check_postgres(config: &Config) -> Result<(), hub_store::StoreError> {
+    if let Some(options) = hub_store::PgOptions::from_config(&config.store)? {
+        let mut store = hub_store::PgStore::open(&options)?;
+        hub_store::Store::counts(&mut store, None)?;
+    }
+    Ok(())
 }
 
 /// Credential, password, key and token files must exist and be readable; environment

@@ -9,19 +9,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::{
     SqliteStore, insert_attempt, parse_state, set_record_state, settle_transfer, sql, write_attempt,
 };
-use crate::{
-    Change, Doubt, DoubtKind, NewAttempt, NewDoubt, NewRecord, Result, Settlement, StoreError,
-};
+use crate::{Doubt, DoubtKind, NewAttempt, NewDoubt, NewRecord, Result, Settlement, StoreError};
 
-/// What an earlier record under the same id means for a new body.
-pub(crate) enum Earlier {
-    /// No earlier body that matters.
-    None,
-    /// An earlier body was delivered; this one goes out as the plugin declares.
-    Delivered,
-    /// Refused, with the reason naming where the earlier body is.
-    Refused(String),
-}
+pub(crate) use crate::identity::Earlier;
 
 /// Fills the canonical hash of rows written before migration 004 (once; a no-op after).
 pub(crate) fn fill_content_hashes(tx: &Connection) -> Result<()> {
@@ -67,36 +57,7 @@ pub(crate) fn changed_body(tx: &Connection, target: &str, r: &NewRecord) -> Resu
         rows.collect::<rusqlite::Result<_>>()
             .map_err(sql("find earlier bodies"))?
     };
-    if earlier.is_empty() {
-        return Ok(Earlier::None);
-    }
-    let delivered = earlier.iter().any(|(_, s, _)| s == "delivered");
-    match r.change {
-        Change::Snapshot | Change::Version => Ok(if delivered {
-            Earlier::Delivered
-        } else {
-            Earlier::None
-        }),
-        Change::Refuse => {
-            // A body that was failed, rejected or replaced never reached the books: a
-            // corrected one may take its id.
-            let Some((seq, state, transfer)) = earlier
-                .iter()
-                .find(|(_, s, _)| !matches!(s.as_str(), "failed" | "rejected" | "superseded"))
-            else {
-                return Ok(Earlier::None);
-            };
-            let place = match transfer {
-                Some(t) => format!("in transfer #{t} ({})", files_of(tx, *seq)?.join(", ")),
-                None => "in the outbox, not sent yet".to_string(),
-            };
-            Ok(Earlier::Refused(format!(
-                "record {}: another body under this id is {state} {place}; a {} is not changed \
-                 after it is queued: give the correction its own id",
-                r.id, r.kind
-            )))
-        }
-    }
+    crate::identity::judge(r, &earlier, |seq| files_of(tx, seq))
 }
 
 /// The payload names a record went out in.

@@ -1,0 +1,86 @@
+//! The schema's migrations for every backend, in one ordered list: each has its number,
+//! its name, and its SQL for SQLite and for PostgreSQL. Both backends apply it the same
+//! way when a store opens: every migration not yet in `schema_migrations` runs once, in
+//! order, in the opening transaction; a store holding a migration this hub does not know
+//! is refused.
+
+/// One schema step.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    pub id: u32,
+    pub name: &'static str,
+    pub sqlite: &'static str,
+    pub postgres: &'static str,
+}
+
+/// Every migration, ascending by id. Ids may have gaps (see `sqlite.rs`).
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        id: 1,
+        name: "initial",
+        sqlite: include_str!("../migrations/001_initial.sql"),
+        postgres: include_str!("../migrations/postgres/001_initial.sql"),
+    },
+    Migration {
+        id: 2,
+        name: "receiving",
+        sqlite: include_str!("../migrations/002_receiving.sql"),
+        postgres: include_str!("../migrations/postgres/002_receiving.sql"),
+    },
+    Migration {
+        id: 3,
+        name: "plugin_provenance",
+        sqlite: include_str!("../migrations/003_plugin_provenance.sql"),
+        postgres: include_str!("../migrations/postgres/003_plugin_provenance.sql"),
+    },
+    Migration {
+        id: 4,
+        name: "in_doubt",
+        sqlite: include_str!("../migrations/004_in_doubt.sql"),
+        postgres: include_str!("../migrations/postgres/004_in_doubt.sql"),
+    },
+    Migration {
+        id: 5,
+        name: "leases",
+        sqlite: include_str!("../migrations/005_leases.sql"),
+        postgres: include_str!("../migrations/postgres/005_leases.sql"),
+    },
+    Migration {
+        id: 6,
+        name: "backoff",
+        sqlite: include_str!("../migrations/006_backoff.sql"),
+        postgres: include_str!("../migrations/postgres/006_backoff.sql"),
+    },
+];
+
+/// The SQLite side of [`MIGRATIONS`], as `sqlite.rs`'s runner takes it.
+pub(crate) const SQLITE: [(u32, &str); MIGRATIONS.len()] = {
+    let mut out = [(0, ""); MIGRATIONS.len()];
+    let mut i = 0;
+    while i < MIGRATIONS.len() {
+        out[i] = (MIGRATIONS[i].id, MIGRATIONS[i].sqlite);
+        i += 1;
+    }
+    out
+};
+
+#[cfg(test)]
+mod tests {
+    use super::MIGRATIONS;
+
+    #[test]
+    fn ids_ascend_and_every_migration_has_both_dialects() {
+        for pair in MIGRATIONS.windows(2) {
+            assert!(
+                pair[0].id < pair[1].id,
+                "{} before {}",
+                pair[0].id,
+                pair[1].id
+            );
+        }
+        for m in MIGRATIONS {
+            assert!(!m.sqlite.trim().is_empty(), "{:03} sqlite", m.id);
+            assert!(!m.postgres.trim().is_empty(), "{:03} postgres", m.id);
+        }
+    }
+}

@@ -1,0 +1,351 @@
+//! The [`Store`] trait on PostgreSQL, and its read views: counts, status, the protocol log.
+
+use hub_core::state::{AttemptResult, PayloadState, RecordState, TransferState};
+use hub_core::time::Timestamp;
+
+use super::outbox::{stored_record, transfers_in};
+use super::{PgStore, VIEW_COLUMNS, pg, row_to_view, view};
+use crate::sqlite::parse_state;
+use crate::{
+    Attempt, AttemptStats, Batch, Completion, Counts, Doubt, EnqueueReport, NewAttempt, NewDoubt,
+    NewPayload, NewRecord, Payload, PluginStamp, RecordView, Resolution, Result, Settlement,
+    Status, Store, StoreError, StoredRecord, Transfer, TransferDraft,
+};
+
+impl Store for PgStore {
+    fn enqueue(
+        &mut self,
+        target: &str,
+        records: &[NewRecord],
+        now: Timestamp,
+    ) -> Result<EnqueueReport> {
+        self.enqueue_tx(target, records, now)
+    }
+
+    fn queued_batches(&mut self, target: &str) -> Result<Vec<Batch>> {
+        self.queued_batches_of(target)
+    }
+
+    fn queued_records(
+        &mut self,
+        target: &str,
+        batch: &Batch,
+        limit: usize,
+    ) -> Result<Vec<StoredRecord>> {
+        self.queued_records_of(target, batch, limit)
+    }
+
+    fn create_transfer(
+        &mut self,
+        target: &str,
+        batch: &Batch,
+        records: &[i64],
+        plugin: &PluginStamp,
+        now: Timestamp,
+        encode: &mut dyn FnMut(TransferDraft) -> Option<Vec<NewPayload>>,
+    ) -> Result<Option<i64>> {
+        self.create_transfer_tx(target, batch, records, plugin, now, encode)
+    }
+
+    fn claim_transfer(
+        &mut self,
+        target: &str,
+        worker: &str,
+        until: Timestamp,
+        limit: Option<u32>,
+        now: Timestamp,
+    ) -> Result<Option<i64>> {
+        self.claim_tx(target, worker, until, limit, now)
+    }
+
+    fn renew_lease(
+        &mut self,
+        transfer_id: i64,
+        worker: &str,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool> {
+        self.renew_tx(transfer_id, worker, until, now)
+    }
+
+    fn release_lease(&mut self, transfer_id: i64, worker: &str) -> Result<()> {
+        self.release_tx(transfer_id, worker)
+    }
+
+    fn has_work(&mut self, target: &str, worker: &str, now: Timestamp) -> Result<bool> {
+        self.has_work_of(target, worker, now)
+    }
+
+    fn free_leases(&mut self, worker: &str) -> Result<usize> {
+        self.free_tx(worker)
+    }
+
+    fn backoffs(&mut self) -> Result<Vec<crate::Backoff>> {
+        self.backoffs_of()
+    }
+
+    fn set_backoff(&mut self, target: &str, backoff: Option<(u32, Timestamp)>) -> Result<()> {
+        self.set_backoff_of(target, backoff)
+    }
+
+    fn records_by_id(&mut self, target: &str, id: &str) -> Result<Vec<RecordView>> {
+        let rows = self
+            .client
+            .query(
+                &format!(
+                    "SELECT {VIEW_COLUMNS} FROM records WHERE target = $1 AND record_id = $2
+                     ORDER BY seq"
+                ),
+                &[&target, &id],
+            )
+            .map_err(pg("look up record"))?;
+        rows.iter().map(row_to_view).collect()
+    }
+
+    fn attempt_stats(&mut self) -> Result<Vec<AttemptStats>> {
+        Ok(self
+            .client
+            .query(
+                "SELECT t.target, a.result, count(*), coalesce(sum(a.duration_ms), 0)::bigint
+                 FROM attempts a JOIN transfers t ON t.id = a.transfer_id
+                 GROUP BY t.target, a.result ORDER BY t.target, a.result",
+                &[],
+            )
+            .map_err(pg("read attempt stats"))?
+            .iter()
+            .map(|r| AttemptStats {
+                target: r.get(0),
+                result: r.get(1),
+                count: u64::try_from(r.get::<_, i64>(2)).unwrap_or(0),
+                duration_ms: u64::try_from(r.get::<_, i64>(3)).unwrap_or(0),
+            })
+            .collect())
+    }
+
+    fn fail_records(&mut self, failures: &[(i64, String)], now: Timestamp) -> Result<()> {
+        self.fail_records_tx(failures, now)
+    }
+
+    fn open_transfers(&mut self, target: &str) -> Result<Vec<i64>> {
+        transfers_in(&mut self.client, target, "open")
+    }
+
+    fn sent_transfers(&mut self, target: &str) -> Result<Vec<i64>> {
+        transfers_in(&mut self.client, target, "sent")
+    }
+
+    fn transfer(&mut self, id: i64) -> Result<Transfer> {
+        view::transfer(&mut self.client, id)
+    }
+
+    fn payload_bytes(&mut self, payload_id: i64) -> Result<Vec<u8>> {
+        self.client
+            .query_opt(
+                "SELECT bytes FROM payload_bytes WHERE payload_id = $1",
+                &[&payload_id],
+            )
+            .map_err(pg("read payload"))?
+            .map(|r| r.get(0))
+            .ok_or_else(|| StoreError::NotFound(format!("payload #{payload_id} does not exist")))
+    }
+
+    fn payload_records(&mut self, payload_id: i64) -> Result<Vec<StoredRecord>> {
+        Ok(self
+            .client
+            .query(
+                "SELECT r.seq, r.record_id, r.kind, r.body FROM payload_records pr
+                 JOIN records r ON r.seq = pr.record_seq
+                 WHERE pr.payload_id = $1 ORDER BY r.seq",
+                &[&payload_id],
+            )
+            .map_err(pg("list payload records"))?
+            .iter()
+            .map(stored_record)
+            .collect())
+    }
+
+    fn set_payload_state(&mut self, payload_id: i64, state: PayloadState) -> Result<()> {
+        self.set_payload_state_tx(payload_id, state)
+    }
+
+    fn log_attempt(&mut self, attempt: &NewAttempt) -> Result<i64> {
+        self.log_attempt_tx(attempt)
+    }
+
+    fn begin_attempt(
+        &mut self,
+        payload_id: i64,
+        state: PayloadState,
+        attempt: &NewAttempt,
+    ) -> Result<i64> {
+        self.begin_attempt_tx(payload_id, state, attempt)
+    }
+
+    fn hold(
+        &mut self,
+        payload_id: i64,
+        doubt: &NewDoubt,
+        attempt: &NewAttempt,
+        now: Timestamp,
+    ) -> Result<i64> {
+        self.hold_tx(payload_id, doubt, attempt, now)
+    }
+
+    fn doubts(&mut self, target: Option<&str>, settled: bool) -> Result<Vec<Doubt>> {
+        self.doubts_of(target, settled)
+    }
+
+    fn settle(
+        &mut self,
+        transfer_id: i64,
+        settlement: Settlement,
+        who: &str,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<TransferState> {
+        self.settle_tx(transfer_id, settlement, who, reason, now)
+    }
+
+    fn complete_payload(
+        &mut self,
+        payload_id: i64,
+        completion: Completion<'_>,
+        attempt: &NewAttempt,
+        now: Timestamp,
+    ) -> Result<TransferState> {
+        self.complete_payload_tx(payload_id, completion, attempt, now)
+    }
+
+    fn resolve(
+        &mut self,
+        target: Option<&str>,
+        record_id: &str,
+        who: &str,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<Resolution> {
+        self.resolve_tx(target, record_id, who, reason, now)
+    }
+
+    fn counts(&mut self, target: Option<&str>) -> Result<Vec<Counts>> {
+        self.load_counts(target)
+    }
+
+    fn status(&mut self, target: Option<&str>) -> Result<Status> {
+        let mut status = Status {
+            targets: self.load_counts(target)?,
+            ..Status::default()
+        };
+        status.transfers = view::transfers(&mut self.client, view::Which::Target(target))?;
+        status.in_doubt = self.doubts_of(target, false)?;
+        let rows = self
+            .client
+            .query(
+                &format!(
+                    "SELECT {VIEW_COLUMNS} FROM records
+                     WHERE ($1::text IS NULL OR target = $1) AND state IN ('rejected', 'failed')
+                     ORDER BY seq"
+                ),
+                &[&target],
+            )
+            .map_err(pg("list records to check"))?;
+        for row in &rows {
+            status.needs_check.push(row_to_view(row)?);
+        }
+        Ok(status)
+    }
+
+    fn attempts(&mut self, transfer: Option<i64>) -> Result<Vec<Attempt>> {
+        let rows = self
+            .client
+            .query(
+                "SELECT a.id, a.transfer_id, t.target, p.name, a.started_at, a.duration_ms,
+                        a.endpoint, a.credential, a.sent, a.received, a.result, a.error,
+                        t.plugin_name, t.plugin_version, t.plugin_sha256
+                 FROM attempts a JOIN transfers t ON t.id = a.transfer_id
+                 LEFT JOIN payloads p ON p.id = a.payload_id
+                 WHERE $1::bigint IS NULL OR a.transfer_id = $1 ORDER BY a.id",
+                &[&transfer],
+            )
+            .map_err(pg("read protocol log"))?;
+        rows.iter()
+            .map(|r| {
+                Ok(Attempt {
+                    id: r.get(0),
+                    transfer_id: r.get(1),
+                    target: r.get(2),
+                    payload: r.get(3),
+                    started_at: Timestamp(r.get(4)),
+                    duration_ms: r.get::<_, i64>(5).max(0) as u64,
+                    endpoint: r.get(6),
+                    credential: r.get(7),
+                    sent: r.get(8),
+                    received: r.get(9),
+                    result: parse_state(r.get(10), AttemptResult::parse)?,
+                    error: r.get(11),
+                    plugin: PluginStamp {
+                        name: r.get(12),
+                        version: r.get(13),
+                        sha256: r.get(14),
+                    },
+                })
+            })
+            .collect()
+    }
+
+    fn reopen_for_resend(&mut self, transfer_id: i64, reason: &str, now: Timestamp) -> Result<()> {
+        self.reopen_tx(transfer_id, reason, now)
+    }
+
+    fn unclaimed_payloads(&mut self, target: &str) -> Result<Vec<Payload>> {
+        Ok(
+            view::transfers(&mut self.client, view::Which::Unclaimed(target))?
+                .into_iter()
+                .flat_map(|t| t.payloads)
+                .filter(|p| p.state == PayloadState::Delivered && p.gone_at.is_none())
+                .collect(),
+        )
+    }
+
+    fn mark_checked(&mut self, payload_id: i64, gone: bool, now: Timestamp) -> Result<()> {
+        self.mark_checked_tx(payload_id, gone, now)
+    }
+}
+
+impl PgStore {
+    /// Records per target and state, one grouped query.
+    fn load_counts(&mut self, target: Option<&str>) -> Result<Vec<Counts>> {
+        let rows = self
+            .client
+            .query(
+                "SELECT target, state, count(*) FROM records
+                 WHERE $1::text IS NULL OR target = $1 GROUP BY target, state ORDER BY target",
+                &[&target],
+            )
+            .map_err(pg("count records"))?;
+        let mut out: Vec<Counts> = Vec::new();
+        for row in &rows {
+            let t: String = row.get(0);
+            if out.last().map(|c| c.target.as_str()) != Some(t.as_str()) {
+                out.push(Counts {
+                    target: t,
+                    ..Counts::default()
+                });
+            }
+            let Some(c) = out.last_mut() else {
+                continue;
+            };
+            let n = row.get::<_, i64>(2) as usize;
+            match parse_state(row.get(1), RecordState::parse)? {
+                RecordState::Queued => c.queued += n,
+                RecordState::InTransfer => c.in_flight += n,
+                RecordState::InDoubt => c.in_doubt += n,
+                RecordState::Delivered => c.delivered += n,
+                RecordState::Rejected | RecordState::Failed => c.failed += n,
+                RecordState::Resolved => c.resolved += n,
+                RecordState::Superseded => c.superseded += n,
+            }
+        }
+        Ok(out)
+    }
+}

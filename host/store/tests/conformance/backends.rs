@@ -1,0 +1,140 @@
+//! The backends under test and what the suite needs of each beyond the traits.
+
+use std::sync::Arc;
+
+use hub_store::inbound::InboundStore;
+use hub_store::{PgOptions, PgStore, Result, SqliteStore, Store};
+
+/// A store backend: a fresh, empty store, opened as often as a test needs.
+pub trait Backend: Sized {
+    type S: Store + InboundStore + Send + std::fmt::Debug;
+    /// A fresh store; `None` when the backend is not available here (skipped, with the
+    /// reason printed; in CI a missing backend fails instead).
+    fn fresh() -> Option<Self>;
+    /// Opens the store (again): a new connection, migrations applied.
+    fn open(&self) -> Result<Self::S>;
+    /// Runs SQL on the raw database without opening it as a store (the schema as an
+    /// older hub left it).
+    fn raw(&self, sql: &str);
+    /// The migrations recorded as applied.
+    fn applied(&self) -> Vec<u32>;
+    /// This backend's SQL of a migration.
+    fn dialect(m: &hub_store::migrations::Migration) -> &'static str;
+    /// SQL recording `ids` as applied, as the runner does.
+    fn bookkeeping(ids: &[u32]) -> String;
+}
+
+/// SQLite on a real file in a temporary folder.
+pub struct Sqlite {
+    dir: tempfile::TempDir,
+}
+
+impl Sqlite {
+    fn path(&self) -> std::path::PathBuf {
+        self.dir.path().join("hub.db")
+    }
+}
+
+impl Backend for Sqlite {
+    type S = SqliteStore;
+    fn fresh() -> Option<Self> {
+        Some(Sqlite {
+            dir: tempfile::tempdir().unwrap(),
+        })
+    }
+    fn open(&self) -> Result<SqliteStore> {
+        SqliteStore::open(&self.path())
+    }
+    fn raw(&self, sql: &str) {
+        rusqlite::Connection::open(self.path())
+            .unwrap()
+            .execute_batch(sql)
+            .unwrap();
+    }
+    fn applied(&self) -> Vec<u32> {
+        let conn = rusqlite::Connection::open(self.path()).unwrap();
+        let mut stmt = conn
+            .prepare("SELECT version FROM schema_migrations ORDER BY version")
+            .unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+    fn dialect(m: &hub_store::migrations::Migration) -> &'static str {
+        m.sqlite
+    }
+    fn bookkeeping(ids: &[u32]) -> String {
+        let mut sql = "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY);\n".to_string();
+        for id in ids {
+            sql.push_str(&format!(
+                "INSERT INTO schema_migrations (version) VALUES ({id});\n"
+            ));
+        }
+        sql.push_str(&format!(
+            "PRAGMA user_version = {};\n",
+            ids.iter().max().unwrap_or(&0)
+        ));
+        sql
+    }
+}
+
+/// PostgreSQL: a new database in the test run's private cluster.
+pub struct Pg {
+    pub cluster: Arc<hub_testpg::Cluster>,
+    pub url: String,
+}
+
+impl Pg {
+    pub fn options(&self) -> PgOptions {
+        PgOptions {
+            url: self.url.clone(),
+            password: Some(hub_testpg::PASSWORD.into()),
+            ca_file: None,
+        }
+    }
+
+    fn client(&self) -> postgres::Client {
+        let mut config: postgres::Config = self.url.parse().unwrap();
+        config.password(hub_testpg::PASSWORD);
+        config.connect(postgres::NoTls).unwrap()
+    }
+}
+
+impl Backend for Pg {
+    type S = PgStore;
+    fn fresh() -> Option<Self> {
+        let cluster = hub_testpg::cluster()?;
+        let url = cluster.database();
+        Some(Pg { cluster, url })
+    }
+    fn open(&self) -> Result<PgStore> {
+        PgStore::open(&self.options())
+    }
+    fn raw(&self, sql: &str) {
+        self.client().batch_execute(sql).unwrap();
+    }
+    fn applied(&self) -> Vec<u32> {
+        self.client()
+            .query(
+                "SELECT version FROM schema_migrations ORDER BY version",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| u32::try_from(r.get::<_, i64>(0)).unwrap())
+            .collect()
+    }
+    fn dialect(m: &hub_store::migrations::Migration) -> &'static str {
+        m.postgres
+    }
+    fn bookkeeping(ids: &[u32]) -> String {
+        let mut sql = "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY);\n".to_string();
+        for id in ids {
+            sql.push_str(&format!(
+                "INSERT INTO schema_migrations (version) VALUES ({id});\n"
+            ));
+        }
+        sql
+    }
+}

@@ -1,0 +1,74 @@
+//! The store conformance suite: every test here runs against every backend, SQLite (a
+//! real database file) and PostgreSQL (a private cluster on loopback, see `hub-testpg`),
+//! as `sqlite::<test>` and `pg::<test>`. A backend is a [`Backend`]: a fresh, empty store
+//! and a way to open it again (a new connection: what one worker, or a restart, sees).
+
+#![allow(clippy::unwrap_used)] // test helpers fail loudly by design
+
+mod backends;
+mod concurrency;
+mod doubts;
+mod inbound;
+mod leases;
+mod migrations;
+mod outbox;
+mod pg_only;
+mod support;
+mod workers;
+
+pub use backends::{Backend, Pg, Sqlite};
+
+/// Instantiates each listed test (a `fn(&impl Backend)`) once per backend.
+macro_rules! conformance {
+    ($($module:ident :: $name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[test]
+                fn $name() {
+                    if let Some(b) = <crate::Sqlite as crate::Backend>::fresh() {
+                        crate::$module::$name(&b);
+                    }
+                }
+            )*
+        }
+        mod pg {
+            $(
+                #[test]
+                fn $name() {
+                    if let Some(b) = <crate::Pg as crate::Backend>::fresh() {
+                        crate::$module::$name(&b);
+                    }
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    outbox::a_transfer_lives_from_enqueue_to_done_and_survives_a_reopen,
+    outbox::numbers_are_gapless_and_a_failed_encode_uses_none,
+    outbox::duplicates_are_skipped_and_snapshots_supersede_queued_records_only,
+    outbox::a_changed_body_is_refused_or_queued_as_the_plugin_declares,
+    outbox::rejected_records_need_checking_until_resolved_by_hand,
+    outbox::failed_records_leave_the_queue_with_their_reason,
+    outbox::a_receipt_completes_a_sent_transfer,
+    outbox::a_delivered_transfer_is_sent_again_on_request_and_looks_are_recorded,
+    outbox::a_record_already_in_a_transfer_cannot_go_into_another,
+    doubts::a_delivery_in_doubt_is_held_until_a_person_settles_it,
+    doubts::a_started_attempt_is_completed_not_duplicated,
+    inbound::an_import_is_all_or_nothing_and_knows_owners_and_versions,
+    inbound::a_held_transport_refused_after_all_leaves_its_number_missing,
+    inbound::answers_are_owed_until_delivered_and_requests_are_written_once,
+    leases::claims_keep_order_within_a_scope_and_expired_leases_are_taken_over,
+    leases::workers_claiming_at_once_never_hold_the_same_transfer,
+    migrations::an_empty_database_gets_every_migration_once,
+    migrations::a_store_of_every_earlier_schema_is_brought_up_to_date_with_its_data,
+    migrations::a_store_with_a_migration_this_hub_does_not_know_is_refused,
+    concurrency::four_workers_put_every_record_into_exactly_one_transfer_numbered_gaplessly,
+    workers::workers_never_share_a_transfer_and_scopes_go_in_order,
+    workers::a_dead_workers_transfer_is_taken_over_when_its_lease_runs_out,
+    workers::a_target_limit_holds_across_workers_and_release_frees,
+    workers::the_one_sender_frees_a_killed_runs_leases,
+    workers::has_work_sees_queued_records_and_claimable_transfers_only,
+    workers::a_targets_backoff_is_shared_and_cleared_by_a_good_send,
+);
