@@ -171,13 +171,18 @@ fn deliver_with_kills(
 }
 
 /// A Kita site whose records are queued (`records` of them) and whose target then sends
-/// in real time, so the workers find it all queued when they start.
-fn multi_worker_site(srv: &ServerHandle, records: usize) -> Site {
+/// in real time, so the workers find it all queued when they start. `store` replaces the
+/// site's `[store]` table when given (PostgreSQL).
+fn multi_worker_site(srv: &ServerHandle, records: usize, store: Option<&str>) -> Site {
     let site = kita_site(srv, &pki().client);
-    let text = std::fs::read_to_string(site.config())
+    let mut text = std::fs::read_to_string(site.config())
         .unwrap()
         .replacen("retry = {", "max_batch = 50\nretry = {", 1)
         .replacen("[store]\n", "[store]\nlease_seconds = 30\n", 1);
+    if let Some(store) = store {
+        text = text.replacen("[store]\n", &format!("[store]\n{store}\n"), 1);
+        site.write("db.pw", &format!("{}\n", hub_testpg::PASSWORD));
+    }
     site.write_config(&text);
     enqueue(&site, &many_children(records));
     site.write_config(&text.replacen(
@@ -199,10 +204,15 @@ fn several_workers_on_one_sqlite_store_deliver_every_record_once_through_kills()
             .delay(Duration::from_millis(50)),
     );
     let records = 2_000;
-    let site = multi_worker_site(&srv, records);
+    let site = multi_worker_site(&srv, records, None);
     deliver_with_kills(&site, &srv, 3, records, 6);
 
-    let got = imports(&srv);
+    exactly_once(&site, &srv, records);
+}
+
+/// Every record imported once, nothing left in doubt.
+fn exactly_once(site: &Site, srv: &ServerHandle, records: usize) {
+    let got = imports(srv);
     let doubled: Vec<_> = got.iter().filter(|(_, n)| **n > 1).collect();
     assert!(doubled.is_empty(), "imported more than once: {doubled:?}");
     assert_eq!(got.len(), records, "records lost");
@@ -212,4 +222,24 @@ fn several_workers_on_one_sqlite_store_deliver_every_record_once_through_kills()
         "{}",
         status["in_doubt"]
     );
+}
+
+#[test]
+fn several_workers_on_one_postgresql_database_deliver_every_record_once_through_kills() {
+    let Some(cluster) = hub_testpg::cluster() else {
+        return;
+    };
+    let srv = server::start(
+        pki(),
+        Behaviour::default()
+            .post_only()
+            .delay(Duration::from_millis(50)),
+    );
+    let records = 10_000;
+    // `path` stays in the table but is not used: the URL wins.
+    let url = cluster.database();
+    let store = format!("url = \"{url}\"\npassword_file = \"db.pw\"");
+    let site = multi_worker_site(&srv, records, Some(&store));
+    deliver_with_kills(&site, &srv, 3, records, 6);
+    exactly_once(&site, &srv, records);
 }

@@ -11,7 +11,7 @@ use hub_core::config::{Config, PluginConfig, TargetConfig, check_settings};
 use hub_core::time::{Clock, SystemClock, Timestamp};
 use hub_plugin_sdk::{Delivery, Settings};
 use hub_runtime::{Limits, Plugin, Runtime};
-use hub_store::{HubStore, PluginStamp, SqliteStore};
+use hub_store::{HubStore, PluginStamp};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
@@ -261,7 +261,7 @@ impl App {
     /// Reads the configuration and opens the store; plugins load when first needed.
     pub fn open(config_file: &Path) -> Result<App, AppError> {
         let config = Config::load(config_file)?;
-        let store: Box<dyn HubStore> = Box::new(SqliteStore::open(&config.store.path)?);
+        let store: Box<dyn HubStore> = hub_store::open(&config.store)?;
         Ok(App {
             config,
             store,
@@ -494,7 +494,9 @@ impl App {
     /// Takes the store's send lock, so two hub processes never deliver the same transfer
     /// at once; waits for a running one to finish.
     pub fn lock_for_sending(&mut self) -> Result<(), AppError> {
-        if self.lock.is_some() {
+        // Workers on other machines share a PostgreSQL store: a lock file here proves
+        // nothing about them, and their leases expire rather than being freed.
+        if self.lock.is_some() || hub_store::is_shared(&self.config.store) {
             return Ok(());
         }
         let path = self.config.store.path.with_extension("lock");
