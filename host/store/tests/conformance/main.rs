@@ -65,3 +65,44 @@ conformance!(
     migrations::a_store_with_a_migration_this_hub_does_not_know_is_refused,
     concurrency::four_workers_put_every_record_into_exactly_one_transfer_numbered_gaplessly,
 );
+
+/// The lease checks written against `dyn Store` in `tests/leases.rs` (run there on an
+/// in-memory SQLite store), here on PostgreSQL too.
+#[path = "../leases.rs"]
+#[allow(dead_code)]
+mod dyn_leases;
+
+mod pg_dyn_leases {
+    use crate::{Backend, Pg, dyn_leases};
+
+    fn on_pg(check: fn(&mut dyn hub_store::Store)) {
+        if let Some(b) = Pg::fresh() {
+            check(&mut b.open().unwrap());
+        }
+    }
+
+    #[test]
+    fn workers_never_share_a_transfer_and_scopes_go_in_order() {
+        on_pg(dyn_leases::workers_never_share_a_transfer_and_scopes_go_in_order);
+    }
+
+    #[test]
+    fn a_dead_workers_transfer_is_taken_over_when_its_lease_runs_out() {
+        on_pg(dyn_leases::a_dead_workers_transfer_is_taken_over_when_its_lease_runs_out);
+    }
+
+    #[test]
+    fn a_target_limit_holds_across_workers_and_release_frees() {
+        on_pg(dyn_leases::a_target_limit_holds_across_workers_and_release_frees);
+    }
+
+    #[test]
+    fn the_one_sender_frees_a_killed_runs_leases() {
+        on_pg(dyn_leases::the_one_sender_frees_a_killed_runs_leases);
+    }
+
+    #[test]
+    fn has_work_sees_queued_records_and_claimable_transfers_only() {
+        on_pg(dyn_leases::has_work_sees_queued_records_and_claimable_transfers_only);
+    }
+}
