@@ -331,8 +331,6 @@ impl SenderLoop {
         );
         // Real-time targets first catch up with what was queued while the hub was down.
         let mut pending: BTreeSet<String> = self.realtime.iter().cloned().collect();
-        // Targets whose last send failed: how often in a row, and when to try again.
-        let mut retry: BTreeMap<String, (u32, Instant)> = BTreeMap::new();
         let stop = self.app.stop.clone();
         while !stop.load(Ordering::SeqCst) {
             // Between sends, so no batch sees two versions of a plugin.
@@ -346,11 +344,13 @@ impl SenderLoop {
                 write_schedule_state(&self.state_file, &self.looked);
             }
             pending.extend(due);
+            // Targets whose last sends failed, as every worker on the store sees them.
+            let retry = self.backoffs();
             // Work another process put there (an enqueue or a settlement through another
             // worker or the CLI) is seen in the store, not only through a wake-up.
             let at = self.app.now();
             for t in &self.realtime {
-                if retry.contains_key(t) || pending.contains(t) {
+                if retry.get(t).is_some_and(|(_, next)| *next > at) || pending.contains(t) {
                     continue;
                 }
                 match self.app.store.has_work(t, &self.app.worker, at) {
@@ -363,11 +363,10 @@ impl SenderLoop {
                     }
                 }
             }
-            let now = Instant::now();
             pending.extend(
                 retry
                     .iter()
-                    .filter(|(_, (_, at))| *at <= now)
+                    .filter(|(_, (_, next))| *next <= at)
                     .map(|(t, _)| t.clone()),
             );
             for target in std::mem::take(&mut pending) {
@@ -386,9 +385,11 @@ impl SenderLoop {
                         .unwrap_or(TICK)
                         .max(asked.unwrap_or_default());
                     tracing::warn!(site = %self.site, target_name = %target, failures, wait_ms = wait.as_millis() as u64, "send failed; retrying later");
-                    retry.insert(target, (failures, Instant::now() + wait));
-                } else {
-                    retry.remove(&target);
+                    let ms = i64::try_from(wait.as_millis()).unwrap_or(i64::MAX);
+                    let next = Timestamp(self.app.now().0.saturating_add(ms));
+                    self.keep_backoff(&target, Some((failures, next)));
+                } else if retry.contains_key(&target) {
+                    self.keep_backoff(&target, None);
                 }
             }
             // Arriving transports are imported at every look (each inbox is one listing).
@@ -400,8 +401,9 @@ impl SenderLoop {
                 let ms = u64::try_from(next.0 - self.app.now().0).unwrap_or(0);
                 wait = wait.min(Duration::from_millis(ms));
             }
-            if let Some(at) = retry.values().map(|(_, at)| *at).min() {
-                wait = wait.min(at.saturating_duration_since(Instant::now()));
+            if let Some(next) = self.backoffs().values().map(|(_, next)| *next).min() {
+                let ms = u64::try_from(next.0 - self.app.now().0).unwrap_or(0);
+                wait = wait.min(Duration::from_millis(ms));
             }
             match self.rx.recv_timeout(wait) {
                 Ok(Wake::Send(t)) => {
@@ -419,6 +421,28 @@ impl SenderLoop {
                 Ok(Wake::Stop) | Err(RecvTimeoutError::Disconnected) => break,
                 Err(RecvTimeoutError::Timeout) => {}
             }
+        }
+    }
+
+    /// This site's targets whose last sends failed: failures in a row, next try. A store
+    /// that cannot be read gives none: the next tick asks again.
+    fn backoffs(&mut self) -> BTreeMap<String, (u32, Timestamp)> {
+        match self.app.store.backoffs() {
+            Ok(all) => all
+                .into_iter()
+                .filter(|b| self.app.config.target(&b.target).is_some())
+                .map(|b| (b.target, (b.failures, b.next_at)))
+                .collect(),
+            Err(e) => {
+                tracing::warn!(site = %self.site, error = %e, "cannot read the retry times");
+                BTreeMap::new()
+            }
+        }
+    }
+
+    fn keep_backoff(&mut self, target: &str, backoff: Option<(u32, Timestamp)>) {
+        if let Err(e) = self.app.store.set_backoff(target, backoff) {
+            tracing::warn!(site = %self.site, target_name = %target, error = %e, "cannot keep the retry time");
         }
     }
 

@@ -34,6 +34,16 @@ pub struct AttemptStats {
     pub duration_ms: u64,
 }
 
+/// A target whose last sends failed (see [`Store::backoffs`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backoff {
+    pub target: String,
+    /// Failed sends in a row.
+    pub failures: u32,
+    /// Not to be tried before this.
+    pub next_at: Timestamp,
+}
+
 /// Everything the hub asks of a store: the sending side and the receiving side. One
 /// boxed `dyn HubStore` is what the pipeline, the API and the commands hold, whatever
 /// the backend.
@@ -495,6 +505,13 @@ pub trait Store {
     /// tick, so work enqueued or settled by another process or machine is picked up
     /// without a wake-up.
     fn has_work(&mut self, target: &str, worker: &str, now: Timestamp) -> Result<bool>;
+
+    /// Targets whose last sends failed: how often in a row and when to try again, as
+    /// every worker on the store sees it.
+    fn backoffs(&mut self) -> Result<Vec<Backoff>>;
+
+    /// Records a failed send (`Some((failures in a row, next try))`) or a good one (`None`).
+    fn set_backoff(&mut self, target: &str, backoff: Option<(u32, Timestamp)>) -> Result<()>;
 
     /// Frees every lease not held by `worker`. Only for a worker that knows it is the one
     /// sender on the store (SQLite under the send lock): a killed run's leases then do not

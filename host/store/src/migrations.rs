@@ -45,6 +45,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/005_leases.sql"),
         postgres: include_str!("../migrations/postgres/005_leases.sql"),
     },
+    Migration {
+        id: 6,
+        name: "backoff",
+        sqlite: include_str!("../migrations/006_backoff.sql"),
+        postgres: include_str!("../migrations/postgres/006_backoff.sql"),
+    },
 ];
 
 /// The SQLite side of [`MIGRATIONS`], as `sqlite.rs`'s runner takes it.

@@ -16,9 +16,9 @@ mod lookup;
 mod view;
 
 use crate::{
-    Attempt, Batch, Completion, Counts, Doubt, EnqueueReport, NewAttempt, NewDoubt, NewPayload,
-    NewRecord, Payload, PluginStamp, RecordView, Resolution, Result, Settlement, Status, Store,
-    StoreError, StoredRecord, Transfer, TransferDraft,
+    Attempt, Backoff, Batch, Completion, Counts, Doubt, EnqueueReport, NewAttempt, NewDoubt,
+    NewPayload, NewRecord, Payload, PluginStamp, RecordView, Resolution, Result, Settlement,
+    Status, Store, StoreError, StoredRecord, Transfer, TransferDraft,
 };
 
 /// Migrations by number, ascending. Numbers may have gaps (a migration numbered on another
@@ -593,6 +593,14 @@ impl Store for SqliteStore {
 
     fn has_work(&mut self, target: &str, worker: &str, now: Timestamp) -> Result<bool> {
         lease::has_work(self, target, worker, now)
+    }
+
+    fn backoffs(&mut self) -> Result<Vec<Backoff>> {
+        lease::backoffs(self)
+    }
+
+    fn set_backoff(&mut self, target: &str, backoff: Option<(u32, Timestamp)>) -> Result<()> {
+        lease::set_backoff(self, target, backoff)
     }
 
     fn free_leases(&mut self, worker: &str) -> Result<usize> {

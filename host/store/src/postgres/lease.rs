@@ -18,7 +18,7 @@ use postgres::GenericClient;
 use postgres::fallible_iterator::FallibleIterator;
 
 use super::{PgStore, pg};
-use crate::Result;
+use crate::{Backoff, Result};
 
 /// Advisory-lock class of a target's claims under a limit.
 const TARGET_LOCK: i32 = 72_614;
@@ -193,6 +193,45 @@ impl PgStore {
                 .map_err(pg("listen for work"))?;
             self.listening = true;
         }
+        Ok(())
+    }
+}
+
+impl PgStore {
+    pub(super) fn backoffs_of(&mut self) -> Result<Vec<Backoff>> {
+        Ok(self
+            .client
+            .query(
+                "SELECT target, failures, next_at FROM target_backoff ORDER BY target",
+                &[],
+            )
+            .map_err(pg("read backoffs"))?
+            .iter()
+            .map(|r| Backoff {
+                target: r.get(0),
+                failures: u32::try_from(r.get::<_, i64>(1)).unwrap_or(u32::MAX),
+                next_at: Timestamp(r.get(2)),
+            })
+            .collect())
+    }
+
+    pub(super) fn set_backoff_of(
+        &mut self,
+        target: &str,
+        backoff: Option<(u32, Timestamp)>,
+    ) -> Result<()> {
+        match backoff {
+            Some((failures, next_at)) => self.client.execute(
+                "INSERT INTO target_backoff (target, failures, next_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (target) DO UPDATE SET failures = excluded.failures,
+                    next_at = excluded.next_at",
+                &[&target, &i64::from(failures), &next_at.0],
+            ),
+            None => self
+                .client
+                .execute("DELETE FROM target_backoff WHERE target = $1", &[&target]),
+        }
+        .map_err(pg("record backoff"))?;
         Ok(())
     }
 }

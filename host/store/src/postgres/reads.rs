@@ -80,6 +80,14 @@ impl Store for PgStore {
         self.free_tx(worker)
     }
 
+    fn backoffs(&mut self) -> Result<Vec<crate::Backoff>> {
+        self.backoffs_of()
+    }
+
+    fn set_backoff(&mut self, target: &str, backoff: Option<(u32, Timestamp)>) -> Result<()> {
+        self.set_backoff_of(target, backoff)
+    }
+
     fn records_by_id(&mut self, target: &str, id: &str) -> Result<Vec<RecordView>> {
         let rows = self
             .client

@@ -6,7 +6,7 @@ use hub_core::time::Timestamp;
 use rusqlite::{OptionalExtension, params};
 
 use super::{SqliteStore, sql};
-use crate::Result;
+use crate::{Backoff, Result};
 
 pub(super) fn claim(
     store: &mut SqliteStore,
@@ -139,4 +139,41 @@ pub(super) fn has_work(
         )
         .and_then(|mut s| s.query_row(params![target, worker, now.0], |r| r.get(0)))
         .map_err(sql("look for work"))
+}
+
+pub(super) fn backoffs(store: &mut SqliteStore) -> Result<Vec<Backoff>> {
+    let mut stmt = store
+        .conn
+        .prepare_cached("SELECT target, failures, next_at FROM target_backoff ORDER BY target")
+        .map_err(sql("prepare backoffs"))?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(Backoff {
+                target: r.get(0)?,
+                failures: u32::try_from(r.get::<_, i64>(1)?).unwrap_or(u32::MAX),
+                next_at: Timestamp(r.get(2)?),
+            })
+        })
+        .map_err(sql("read backoffs"))?;
+    rows.collect::<rusqlite::Result<_>>()
+        .map_err(sql("read backoffs"))
+}
+
+pub(super) fn set_backoff(
+    store: &mut SqliteStore,
+    target: &str,
+    backoff: Option<(u32, Timestamp)>,
+) -> Result<()> {
+    let tx = store.write()?;
+    match backoff {
+        Some((failures, next_at)) => tx.execute(
+            "INSERT INTO target_backoff (target, failures, next_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (target) DO UPDATE SET failures = excluded.failures,
+                next_at = excluded.next_at",
+            params![target, failures, next_at.0],
+        ),
+        None => tx.execute("DELETE FROM target_backoff WHERE target = ?1", [target]),
+    }
+    .map_err(sql("record backoff"))?;
+    tx.commit().map_err(sql("commit backoff"))
 }

@@ -14,6 +14,7 @@ mod migrations;
 mod outbox;
 mod pg_only;
 mod support;
+mod workers;
 
 pub use backends::{Backend, Pg, Sqlite};
 
@@ -64,6 +65,12 @@ conformance!(
     migrations::a_store_of_every_earlier_schema_is_brought_up_to_date_with_its_data,
     migrations::a_store_with_a_migration_this_hub_does_not_know_is_refused,
     concurrency::four_workers_put_every_record_into_exactly_one_transfer_numbered_gaplessly,
+    workers::workers_never_share_a_transfer_and_scopes_go_in_order,
+    workers::a_dead_workers_transfer_is_taken_over_when_its_lease_runs_out,
+    workers::a_target_limit_holds_across_workers_and_release_frees,
+    workers::the_one_sender_frees_a_killed_runs_leases,
+    workers::has_work_sees_queued_records_and_claimable_transfers_only,
+    workers::a_targets_backoff_is_shared_and_cleared_by_a_good_send,
 );
 
 /// The lease checks written against `dyn Store` in `tests/leases.rs` (run there on an

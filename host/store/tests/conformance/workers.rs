@@ -1,13 +1,13 @@
-//! Leases: several workers on one store claim transfers without sharing one, take over a
-//! dead worker's transfer when its lease runs out, deliver each sequence scope in order
-//! and respect a target's limit of concurrent deliveries. Written against `dyn Store`
-//! so every backend runs the same checks.
-
-#![allow(clippy::unwrap_used)] // test helpers fail loudly by design
+//! Several workers on one store, through the `Store` trait alone: claims keep workers
+//! apart and scopes in order, a dead worker's transfer is taken over when its lease runs
+//! out, a target's limit holds across workers, `has_work` sees only what a worker could
+//! do, and retry times are shared.
 
 use hub_core::time::Timestamp;
 use hub_plugin_sdk::RecordMeta;
-use hub_store::{Batch, NewPayload, NewRecord, PluginStamp, SqliteStore, Store};
+use hub_store::{Batch, NewPayload, NewRecord, PluginStamp, Store};
+
+use crate::Backend;
 
 fn rec(id: &str, batch: &str, scope: Option<&str>) -> NewRecord {
     let body = format!(r#"{{"id":"{id}"}}"#);
@@ -62,7 +62,9 @@ fn until(now: Timestamp) -> Timestamp {
     Timestamp(now.0 + LEASE)
 }
 
-pub fn workers_never_share_a_transfer_and_scopes_go_in_order(store: &mut dyn Store) {
+pub fn workers_never_share_a_transfer_and_scopes_go_in_order(b: &impl Backend) {
+    let mut opened = b.open().unwrap();
+    let store: &mut dyn Store = &mut opened;
     let s1 = transfer(store, "a", "b1", Some("s"));
     let s2 = transfer(store, "b", "b1", Some("s"));
     let free = transfer(store, "c", "b2", None);
@@ -83,7 +85,9 @@ pub fn workers_never_share_a_transfer_and_scopes_go_in_order(store: &mut dyn Sto
     let _ = s2;
 }
 
-pub fn a_dead_workers_transfer_is_taken_over_when_its_lease_runs_out(store: &mut dyn Store) {
+pub fn a_dead_workers_transfer_is_taken_over_when_its_lease_runs_out(b: &impl Backend) {
+    let mut opened = b.open().unwrap();
+    let store: &mut dyn Store = &mut opened;
     let id = transfer(store, "a", "b1", Some("s"));
     assert_eq!(
         store.claim_transfer("t", "A", until(T0), None, T0).unwrap(),
@@ -108,7 +112,9 @@ pub fn a_dead_workers_transfer_is_taken_over_when_its_lease_runs_out(store: &mut
     assert!(store.renew_lease(id, "B", until(expired), expired).unwrap());
 }
 
-pub fn a_target_limit_holds_across_workers_and_release_frees(store: &mut dyn Store) {
+pub fn a_target_limit_holds_across_workers_and_release_frees(b: &impl Backend) {
+    let mut opened = b.open().unwrap();
+    let store: &mut dyn Store = &mut opened;
     let x = transfer(store, "x", "bx", None);
     let y = transfer(store, "y", "by", None);
     assert_eq!(
@@ -140,7 +146,9 @@ pub fn a_target_limit_holds_across_workers_and_release_frees(store: &mut dyn Sto
     );
 }
 
-pub fn the_one_sender_frees_a_killed_runs_leases(store: &mut dyn Store) {
+pub fn the_one_sender_frees_a_killed_runs_leases(b: &impl Backend) {
+    let mut opened = b.open().unwrap();
+    let store: &mut dyn Store = &mut opened;
     let id = transfer(store, "a", "b1", Some("s"));
     assert_eq!(
         store
@@ -171,7 +179,9 @@ pub fn the_one_sender_frees_a_killed_runs_leases(store: &mut dyn Store) {
     );
 }
 
-pub fn has_work_sees_queued_records_and_claimable_transfers_only(store: &mut dyn Store) {
+pub fn has_work_sees_queued_records_and_claimable_transfers_only(b: &impl Backend) {
+    let mut opened = b.open().unwrap();
+    let store: &mut dyn Store = &mut opened;
     assert!(!store.has_work("t", "A", T0).unwrap());
     store
         .enqueue("t", &[rec("q", "bq", None)], Timestamp(0))
@@ -217,31 +227,20 @@ pub fn has_work_sees_queued_records_and_claimable_transfers_only(store: &mut dyn
     assert!(store.has_work("t", "A", later).unwrap());
 }
 
-fn sqlite() -> Box<dyn Store> {
-    Box::new(SqliteStore::in_memory().unwrap())
-}
-
-#[test]
-fn sqlite_workers_never_share_a_transfer_and_scopes_go_in_order() {
-    workers_never_share_a_transfer_and_scopes_go_in_order(sqlite().as_mut());
-}
-
-#[test]
-fn sqlite_a_dead_workers_transfer_is_taken_over_when_its_lease_runs_out() {
-    a_dead_workers_transfer_is_taken_over_when_its_lease_runs_out(sqlite().as_mut());
-}
-
-#[test]
-fn sqlite_a_target_limit_holds_across_workers_and_release_frees() {
-    a_target_limit_holds_across_workers_and_release_frees(sqlite().as_mut());
-}
-
-#[test]
-fn sqlite_the_one_sender_frees_a_killed_runs_leases() {
-    the_one_sender_frees_a_killed_runs_leases(sqlite().as_mut());
-}
-
-#[test]
-fn sqlite_has_work_sees_queued_records_and_claimable_transfers_only() {
-    has_work_sees_queued_records_and_claimable_transfers_only(sqlite().as_mut());
+pub fn a_targets_backoff_is_shared_and_cleared_by_a_good_send(b: &impl Backend) {
+    let mut opened = b.open().unwrap();
+    let store: &mut dyn Store = &mut opened;
+    assert!(store.backoffs().unwrap().is_empty());
+    store.set_backoff("t", Some((1, Timestamp(5_000)))).unwrap();
+    store.set_backoff("t", Some((2, Timestamp(9_000)))).unwrap();
+    store.set_backoff("u", Some((1, Timestamp(7_000)))).unwrap();
+    let all = store.backoffs().unwrap();
+    assert_eq!(
+        all.iter()
+            .map(|b| (b.target.as_str(), b.failures, b.next_at))
+            .collect::<Vec<_>>(),
+        [("t", 2, Timestamp(9_000)), ("u", 1, Timestamp(7_000))]
+    );
+    store.set_backoff("t", None).unwrap();
+    assert_eq!(store.backoffs().unwrap().len(), 1);
 }
