@@ -117,8 +117,11 @@ fn describe(e: &postgres::Error) -> String {
             let mut s = e.to_string();
             let mut cause = std::error::Error::source(e);
             while let Some(c) = cause {
-                s.push_str(": ");
-                s.push_str(&c.to_string());
+                let c_text = c.to_string();
+                if !s.contains(&c_text) {
+                    s.push_str(": ");
+                    s.push_str(&c_text);
+                }
                 cause = c.source();
             }
             s
