@@ -4,8 +4,8 @@
 //! records/s of each run and its gain over one worker.
 //!
 //! Runs: SQLite with 1 and 2 workers (on SQLite one worker sends, the others stand by on
-//! the send lock, so no gain is expected), and PostgreSQL with 1, 2 and 4 workers where
-//! a database is given (`BENCH_PG_URL=postgres://…`, password in `PGPASSWORD`).
+//! the send lock, so no gain is expected), and PostgreSQL with 1, 2 and 4 workers on a
+//! private cluster (`hub-testpg`, Debian's `postgresql`; skipped with a line if missing).
 //! `BENCH_RECORDS` (default 2,000) and `BENCH_PER_POST` (default 20) size the queue.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark fails loudly
@@ -103,6 +103,11 @@ fn run(
         format!("{}\n", pki.client.password),
     )
     .unwrap();
+    std::fs::write(
+        dir.path().join("db.pw"),
+        format!("{}\n", hub_testpg::PASSWORD),
+    )
+    .unwrap();
     let toml = dir.path().join("hub.toml");
     std::fs::write(&toml, config(store, pki, srv, per_post, "manual")).unwrap();
     let input = dir.path().join("children.ndjson");
@@ -170,19 +175,22 @@ fn main() {
         "[store]\npath = \"data/hub.db\"".into(),
         vec![1, 2],
     )];
-    if let Ok(url) = std::env::var("BENCH_PG_URL") {
-        plans.push((
-            "PostgreSQL".into(),
-            format!("[store]\nurl = \"{url}\""),
-            vec![1, 2, 4],
-        ));
-    } else {
-        println!("(no BENCH_PG_URL: PostgreSQL runs skipped)");
+    let cluster = hub_testpg::cluster();
+    if cluster.is_some() {
+        plans.push(("PostgreSQL".into(), String::new(), vec![1, 2, 4]));
     }
     for (name, store, counts) in plans {
         println!("{name}:");
         let mut one = None;
         for w in counts {
+            // A fresh database for each PostgreSQL run.
+            let store = match &cluster {
+                Some(c) if store.is_empty() => format!(
+                    "[store]\nurl = \"{}\"\npassword_file = \"db.pw\"",
+                    c.database()
+                ),
+                _ => store.clone(),
+            };
             let rate = run(&store, w, records, per_post, &pki, &srv);
             let base = *one.get_or_insert(rate);
             println!("    gain over 1 worker: {:.2}x", rate / base);
