@@ -135,7 +135,12 @@ pub(super) fn has_work(
             "SELECT EXISTS (SELECT 1 FROM records WHERE target = ?1 AND state = 'queued')
                  OR EXISTS (SELECT 1 FROM transfers t WHERE t.target = ?1 AND t.state = 'open'
                               AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.transfer_id = t.id
-                                                AND l.until > ?3 AND l.worker <> ?2))",
+                                                AND l.until > ?3 AND l.worker <> ?2)
+                              AND (t.sequence_scope IS NULL OR NOT EXISTS (
+                                    SELECT 1 FROM transfers e WHERE e.target = t.target
+                                      AND e.state = 'open'
+                                      AND e.sequence_scope = t.sequence_scope
+                                      AND e.id < t.id)))",
         )
         .and_then(|mut s| s.query_row(params![target, worker, now.0], |r| r.get(0)))
         .map_err(sql("look for work"))

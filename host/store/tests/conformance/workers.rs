@@ -225,6 +225,24 @@ pub fn has_work_sees_queued_records_and_claimable_transfers_only(b: &impl Backen
     // B's lease runs out: A has work again.
     let later = Timestamp(T0.0 + LEASE + 1);
     assert!(store.has_work("t", "A", later).unwrap());
+    // Numbers 1 and 2 of one scope, B holding number 1: number 2 waits, so A has nothing.
+    let s1 = transfer(store, "s1", "bs", Some("s"));
+    let s2 = transfer(store, "s2", "bs", Some("s"));
+    assert!(s1 < s2);
+    store.release_lease(id, "B").unwrap();
+    store
+        .claim_transfer("t", "A", until(later), None, later)
+        .unwrap();
+    assert_eq!(
+        store
+            .claim_transfer("t", "B", until(later), None, later)
+            .unwrap(),
+        Some(s1)
+    );
+    assert!(
+        !store.has_work("t", "C", later).unwrap(),
+        "a transfer behind a lower number held by another worker is no work"
+    );
 }
 
 pub fn a_targets_backoff_is_shared_and_cleared_by_a_good_send(b: &impl Backend) {
