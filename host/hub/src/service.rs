@@ -200,6 +200,9 @@ pub fn serve(opts: &ServeOptions) -> Result<()> {
         signal_hook::flag::register(signal_hook::consts::SIGHUP, api_app.reload.clone())
             .context("cannot install the SIGHUP handler")?;
         let (tx, rx) = std::sync::mpsc::channel();
+        if !realtime.is_empty() {
+            listen_for_work(&name, &app.config, &realtime, &tx, &stop)?;
+        }
         // One line per file, as `hub serve` has always said it (the file's name first
         // when there are several).
         let scheduled: Vec<&str> = schedules.iter().map(|(n, _)| n.as_str()).collect();
@@ -308,6 +311,50 @@ pub fn serve(opts: &ServeOptions) -> Result<()> {
     }
     println!("hub serve: stopped");
     result
+}
+
+/// On a shared PostgreSQL store, a thread with its own connection that listens for
+/// `NOTIFY hub_work` (an enqueue, a transfer opened again, on any machine) and wakes this
+/// site's sender for its real-time targets at once, rather than at its next look.
+fn listen_for_work(
+    site: &str,
+    config: &Config,
+    realtime: &[String],
+    wake: &Sender<Wake>,
+    stop: &Arc<AtomicBool>,
+) -> Result<()> {
+    let Some(options) = hub_store::PgOptions::from_config(&config.store)? else {
+        return Ok(());
+    };
+    let mut store = hub_store::PgStore::open(&options)?;
+    store.listen()?;
+    let (site, realtime, wake, stop) = (
+        site.to_string(),
+        realtime.to_vec(),
+        wake.clone(),
+        stop.clone(),
+    );
+    std::thread::Builder::new()
+        .name(format!("listen-{site}"))
+        .spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                match store.wait_for_work(TICK) {
+                    Ok(Some(target)) if realtime.contains(&target) => {
+                        if wake.send(Wake::Send(target)).is_err() {
+                            return;
+                        }
+                    }
+                    Ok(_) => {}
+                    // The sender still looks in the store every tick: nothing is missed.
+                    Err(e) => {
+                        tracing::warn!(site = %site, error = %e, "wake-ups from other workers stopped");
+                        return;
+                    }
+                }
+            }
+        })
+        .context("cannot start the wake-up listener")?;
+    Ok(())
 }
 
 /// One site's sender thread.
