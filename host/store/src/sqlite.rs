@@ -31,6 +31,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (3, include_str!("../migrations/003_plugin_provenance.sql")),
     (4, include_str!("../migrations/004_in_doubt.sql")),
     (5, include_str!("../migrations/005_leases.sql")),
+    (6, include_str!("../migrations/006_answer_bytes.sql")),
 ];
 
 /// The SQLite store.

@@ -71,6 +71,12 @@ fn an_import_is_all_or_nothing_and_knows_owners_and_versions() {
     i.finish(0, ("r.xml", b"<Receipt/>"), now).unwrap();
     assert_eq!(s.record_versions("{A}").unwrap().len(), 1);
     assert!(s.answers_owed("in").unwrap());
+    // The receipt is listed by name and size, and its bytes come as a stream.
+    let pending = s.pending_answers("in").unwrap();
+    assert_eq!((pending[0].name.as_str(), pending[0].size), ("r.xml", 10));
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut s.answer_bytes(pending[0].id).unwrap(), &mut bytes).unwrap();
+    assert_eq!(bytes, b"<Receipt/>");
 
     // Another sender's transport sees the owner and the version, not as its own.
     let i = s
@@ -107,4 +113,31 @@ fn a_held_transport_refused_after_all_leaves_its_number_missing() {
     );
     // Only a held one can be refused so.
     assert!(s.inbound_refuse_held(id, "again", now).is_err());
+}
+
+#[test]
+fn a_receipt_streamed_into_the_store_must_be_as_long_as_announced() {
+    let mut s = SqliteStore::in_memory().unwrap();
+    let now = Timestamp(1_000);
+    let i = s
+        .inbound_begin(&arrival("1.01.0.02.", 1, b"x"), now)
+        .unwrap();
+    let e = i
+        .finish_from(0, "r.xml", &mut &b"<Receipt/>"[..], 11, now)
+        .unwrap_err();
+    assert!(e.to_string().contains("10 bytes, 11"), "{e}");
+    // Rolled back: nothing imported, nothing owed.
+    assert_eq!(s.inbound_next("in", "1.01.0.02.", "1.01.").unwrap(), 1);
+    assert!(!s.answers_owed("in").unwrap());
+    // A long receipt goes in piece by piece and comes out the same.
+    let long: Vec<u8> = (0..300_000u32).flat_map(|n| n.to_le_bytes()).collect();
+    let i = s
+        .inbound_begin(&arrival("1.01.0.02.", 1, b"x"), now)
+        .unwrap();
+    i.finish_from(0, "r.xml", &mut &long[..], long.len() as u64, now)
+        .unwrap();
+    let id = s.pending_answers("in").unwrap()[0].id;
+    let mut back = Vec::new();
+    std::io::Read::read_to_end(&mut s.answer_bytes(id).unwrap(), &mut back).unwrap();
+    assert!(back == long, "{} bytes back of {}", back.len(), long.len());
 }
