@@ -6,7 +6,8 @@
 //!    the `hub import` process;
 //! 2. a zip bomb refused at the default limits: 1.5 GB of one value in a ~1.5 MB zip.
 //!
-//! `BENCH_RECORDS=100000,1000000` chooses the sizes. Needs `/usr/bin/time`.
+//! `BENCH_RECORDS=100000,1000000` chooses the sizes; `BENCH_KEEP=<dir>` keeps each
+//! transport in `<dir>/<records>/` for profiling the import alone. Needs `/usr/bin/time`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark fails loudly
 
@@ -103,6 +104,12 @@ fn transport(n: usize, dir: &Path) -> (f64, f64) {
     let zipped = hub::package::zip(new, when).unwrap();
     let name = zipped.name.rsplit('/').next().unwrap().to_string();
     std::fs::write(dir.join("inbox").join(&name), &zipped.bytes).unwrap();
+    if let Ok(keep) = std::env::var("BENCH_KEEP") {
+        // For profiling the import alone: the transport, kept under its record count.
+        let keep = Path::new(&keep).join(n.to_string());
+        std::fs::create_dir_all(&keep).unwrap();
+        std::fs::write(keep.join(&name), &zipped.bytes).unwrap();
+    }
     (xml as f64 / 1e6, zipped.bytes.len() as f64 / 1e6)
 }
 

@@ -54,12 +54,12 @@ pub struct NewVersion {
     pub body: String,
 }
 
-/// A file owed to a sender.
+/// A file owed to a sender (its bytes are read with [`InboundStore::answer_bytes`]).
 #[derive(Debug, Clone)]
 pub struct Answer {
     pub id: i64,
     pub name: String,
-    pub bytes: Vec<u8>,
+    pub size: u64,
 }
 
 /// A stored record version, for `hub records show`.
@@ -131,8 +131,11 @@ pub trait InboundStore {
         now: Timestamp,
     ) -> Result<bool>;
 
-    /// Answers not yet delivered, oldest first.
+    /// Answers not yet delivered, oldest first (names and sizes, not their bytes).
     fn pending_answers(&mut self, inbound: &str) -> Result<Vec<Answer>>;
+
+    /// An answer's bytes as a stream, so a receipt of any length is never held whole.
+    fn answer_bytes(&mut self, id: i64) -> Result<Box<dyn std::io::Read + '_>>;
 
     /// Whether any answer waits for delivery (without reading the answers).
     fn answers_owed(&mut self, inbound: &str) -> Result<bool>;
@@ -181,7 +184,58 @@ pub trait ImportTx {
         documents: u32,
         receipt: (&str, &[u8]),
         now: Timestamp,
+    ) -> Result<i64> {
+        let (name, mut bytes) = receipt;
+        let len = bytes.len() as u64;
+        self.finish_from(documents, name, &mut bytes, len, now)
+    }
+
+    /// As [`ImportTx::finish`], with the receipt's `len` bytes read from `receipt` and
+    /// written into the store piece by piece, so a receipt of any length is never held
+    /// whole.
+    fn finish_from(
+        self: Box<Self>,
+        documents: u32,
+        name: &str,
+        receipt: &mut dyn std::io::Read,
+        len: u64,
+        now: Timestamp,
     ) -> Result<i64>;
+}
+
+/// Stores an answer's `len` bytes, read from `bytes`, through SQLite's incremental blob
+/// I/O: the row is made with a zeroblob (the blob is its row's last column, so SQLite
+/// never builds it in memory) and filled piece by piece. The caller commits.
+fn put_answer_bytes(
+    tx: &rusqlite::Connection,
+    answer: i64,
+    bytes: &mut dyn std::io::Read,
+    len: u64,
+) -> Result<()> {
+    tx.execute(
+        "INSERT INTO inbound_answer_bytes (answer, bytes) VALUES (?1, zeroblob(?2))",
+        params![answer, to_i64(len)],
+    )
+    .map_err(sql("store an answer"))?;
+    let mut blob = tx
+        .blob_open(
+            rusqlite::MAIN_DB,
+            "inbound_answer_bytes",
+            "bytes",
+            answer,
+            false,
+        )
+        .map_err(sql("write an answer"))?;
+    let copied = std::io::copy(bytes, &mut blob).map_err(|source| StoreError::Io {
+        context: "write an answer",
+        source,
+    })?;
+    if copied != len {
+        return Err(StoreError::Refused(format!(
+            "the answer was {copied} bytes, {len} were announced"
+        )));
+    }
+    Ok(())
 }
 
 fn known(row: &rusqlite::Row<'_>) -> rusqlite::Result<KnownTransport> {
@@ -364,11 +418,15 @@ impl InboundStore for SqliteStore {
         let tx = self.write()?;
         let n = tx
             .execute(
-                "INSERT OR IGNORE INTO inbound_answers (inbound, kind, name, bytes, state, created_at)
-                 VALUES (?1, 'request', ?2, ?3, 'pending', ?4)",
-                params![inbound, name, bytes, now.0],
+                "INSERT OR IGNORE INTO inbound_answers (inbound, kind, name, state, created_at)
+                 VALUES (?1, 'request', ?2, 'pending', ?3)",
+                params![inbound, name, now.0],
             )
             .map_err(sql("store a re-transmission request"))?;
+        if n > 0 {
+            let mut read = bytes;
+            put_answer_bytes(&tx, tx.last_insert_rowid(), &mut read, bytes.len() as u64)?;
+        }
         tx.commit()
             .map_err(sql("commit a re-transmission request"))?;
         Ok(n > 0)
@@ -378,8 +436,9 @@ impl InboundStore for SqliteStore {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT id, name, bytes FROM inbound_answers
-                 WHERE inbound = ?1 AND state = 'pending' ORDER BY id",
+                "SELECT a.id, a.name, length(b.bytes) FROM inbound_answers a
+                 JOIN inbound_answer_bytes b ON b.answer = a.id
+                 WHERE a.inbound = ?1 AND a.state = 'pending' ORDER BY a.id",
             )
             .map_err(sql("read pending answers"))?;
         let rows = stmt
@@ -387,12 +446,20 @@ impl InboundStore for SqliteStore {
                 Ok(Answer {
                     id: r.get(0)?,
                     name: r.get(1)?,
-                    bytes: r.get(2)?,
+                    size: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
                 })
             })
             .map_err(sql("read pending answers"))?;
         rows.collect::<rusqlite::Result<Vec<_>>>()
             .map_err(sql("read pending answers"))
+    }
+
+    fn answer_bytes(&mut self, id: i64) -> Result<Box<dyn std::io::Read + '_>> {
+        let blob = self
+            .conn
+            .blob_open(rusqlite::MAIN_DB, "inbound_answer_bytes", "bytes", id, true)
+            .map_err(sql("read an answer"))?;
+        Ok(Box::new(blob))
     }
 
     fn answers_owed(&mut self, inbound: &str) -> Result<bool> {

@@ -70,6 +70,12 @@ pub enum StoreError {
         #[source]
         source: ::postgres::Error,
     },
+    #[error("store: {context}: {source}")]
+    Io {
+        context: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("store holds data this hub cannot read ({0}); was it written by a newer hub?")]
     Corrupt(String),
     #[error("{0}")]

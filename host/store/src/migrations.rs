@@ -51,6 +51,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/006_backoff.sql"),
         postgres: include_str!("../migrations/postgres/006_backoff.sql"),
     },
+    Migration {
+        id: 7,
+        name: "answer_bytes",
+        sqlite: include_str!("../migrations/007_answer_bytes.sql"),
+        postgres: include_str!("../migrations/postgres/007_answer_bytes.sql"),
+    },
 ];
 
 /// The SQLite side of [`MIGRATIONS`], as `sqlite.rs`'s runner takes it.

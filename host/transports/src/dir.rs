@@ -6,7 +6,6 @@
 //! never replaced) and the temporary name removed; the folder is fsynced after each step.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::{Digest, DigestWriter, RemoteState, Transport, TransportError};
@@ -59,7 +58,17 @@ impl Transport for DirTransport {
         format!("dir:{}", self.root.display())
     }
 
-    fn put_temp(&mut self, name: &str, bytes: &[u8]) -> Result<(), TransportError> {
+    fn put_temp(&mut self, name: &str, mut bytes: &[u8]) -> Result<(), TransportError> {
+        let size = bytes.len() as u64;
+        self.put_temp_from(name, &mut bytes, size)
+    }
+
+    fn put_temp_from(
+        &mut self,
+        name: &str,
+        bytes: &mut dyn std::io::Read,
+        size: u64,
+    ) -> Result<(), TransportError> {
         let temp = self.temp_path(name);
         let dir = temp.parent().unwrap_or(&self.root).to_path_buf();
         fs::create_dir_all(&dir).map_err(|e| io_error("cannot create folder", &dir, &e))?;
@@ -69,9 +78,15 @@ impl Transport for DirTransport {
             .truncate(true)
             .open(&temp)
             .map_err(|e| io_error("cannot create", &temp, &e))?;
-        file.write_all(bytes)
-            .and_then(|()| file.sync_all())
+        let written = std::io::copy(bytes, &mut file)
+            .and_then(|n| file.sync_all().map(|()| n))
             .map_err(|e| io_error("cannot write", &temp, &e))?;
+        if written != size {
+            return Err(TransportError::retryable(format!(
+                "{}: wrote {written} bytes, {size} were expected",
+                temp.display()
+            )));
+        }
         sync_dir(&dir)
     }
 

@@ -162,6 +162,21 @@ pub trait Transport: Send {
     /// Writes a payload under its temporary name, replacing a partial earlier try.
     fn put_temp(&mut self, name: &str, bytes: &[u8]) -> Result<(), TransportError>;
 
+    /// Writes a payload of `size` bytes read from `bytes` under its temporary name. The
+    /// default reads it whole and calls [`Transport::put_temp`]; `dir` streams it.
+    fn put_temp_from(
+        &mut self,
+        name: &str,
+        bytes: &mut dyn std::io::Read,
+        size: u64,
+    ) -> Result<(), TransportError> {
+        let mut all = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        bytes.read_to_end(&mut all).map_err(|e| {
+            TransportError::retryable(format!("{name}: cannot read what to send: {e}"))
+        })?;
+        self.put_temp(name, &all)
+    }
+
     /// Moves the temporary file to its final name; never replaces an existing file.
     fn make_final(&mut self, name: &str) -> Result<(), TransportError>;
 

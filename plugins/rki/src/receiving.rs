@@ -253,6 +253,188 @@ pub fn version_json(r: &RecordVersion, receiver: &str) -> Value {
     Value::Object(m)
 }
 
+/// [`version_json`] written straight as text: the same bytes as
+/// `version_json(r, receiver).to_string()` (keys in sorted order, serde_json's escapes),
+/// without building a `Value` for every record (`hub import` stores one per version).
+pub fn version_json_text(r: &RecordVersion, receiver: &str) -> String {
+    let mut o = String::with_capacity(1024);
+    let mut w = JsonObject::open(&mut o);
+    if !r.addressees.is_empty() {
+        w.key("addressees");
+        list(w.out, &r.addressees, |o, a| {
+            let mut e = JsonObject::open(o);
+            e.str("code_site", &a.code_site);
+            e.bool("explicit", a.explicit);
+            e.bool("implicit", a.implicit);
+            e.close();
+        });
+    }
+    if !r.other_attributes.is_empty() {
+        let attrs: std::collections::BTreeMap<&str, &str> = r
+            .other_attributes
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        w.key("attributes");
+        let mut e = JsonObject::open(w.out);
+        for (k, v) in attrs {
+            e.str(k, v);
+        }
+        e.close();
+    }
+    if let Some(b) = r.case_def_epi_manual {
+        w.bool("case_def_epi_manual", b);
+    }
+    w.str("category", &r.category);
+    w.str("changed_at", &r.changed_at);
+    let fields = |o: &mut String, fs: &[crate::model::Field]| {
+        list(o, fs, |o, f| {
+            let mut e = JsonObject::open(o);
+            e.str("name", &f.name);
+            e.str("value", &f.value);
+            e.close();
+        });
+    };
+    if !r.fields.is_empty() {
+        w.key("fields");
+        fields(w.out, &r.fields);
+    }
+    if !r.groups.is_empty() {
+        w.key("groups");
+        list(w.out, &r.groups, |o, g| {
+            let mut e = JsonObject::open(o);
+            e.key("fields");
+            fields(e.out, &g.fields);
+            e.str("name", &g.name);
+            e.close();
+        });
+    }
+    w.str("guid", &r.guid_record);
+    w.str("owner", &r.code_record_owner);
+    w.str("receiver", receiver);
+    if let Some(v) = &r.reporting_county {
+        w.str("reporting_county", v);
+    }
+    if let Some(v) = &r.reporting_date {
+        w.str("reporting_date", v);
+    }
+    w.str("schema", &r.schema);
+    if let Some(b) = r.to_transport_manual {
+        w.bool("to_transport_manual", b);
+    }
+    if let Some(v) = &r.token {
+        w.str("token", v);
+    }
+    if !r.track.is_empty() {
+        w.key("track");
+        list(w.out, &r.track, |o, t| {
+            let mut e = JsonObject::open(o);
+            e.str("action", &t.action);
+            e.str("code_site", &t.code_site);
+            e.str("guid", &t.guid_track);
+            if let Some(s) = &t.software {
+                e.str("software", s);
+            }
+            e.str("tracked_at", &t.tracked_at);
+            e.num("version_no_site", t.version_no_site);
+            e.close();
+        });
+    }
+    if let Some(v) = &r.transport_request_type {
+        w.str("transport_request_type", v);
+    }
+    w.str("version_editor", &r.code_version_editor);
+    w.num("version_no", r.version_no);
+    w.close();
+    o
+}
+
+/// A JSON object being written: keys are given in sorted order by the caller.
+struct JsonObject<'a> {
+    out: &'a mut String,
+    first: bool,
+}
+
+impl<'a> JsonObject<'a> {
+    fn open(out: &'a mut String) -> Self {
+        out.push('{');
+        JsonObject { out, first: true }
+    }
+
+    fn key(&mut self, k: &str) {
+        if !self.first {
+            self.out.push(',');
+        }
+        self.first = false;
+        json_str(self.out, k);
+        self.out.push(':');
+    }
+
+    fn str(&mut self, k: &str, v: &str) {
+        self.key(k);
+        json_str(self.out, v);
+    }
+
+    fn bool(&mut self, k: &str, v: bool) {
+        self.key(k);
+        self.out.push_str(if v { "true" } else { "false" });
+    }
+
+    fn num(&mut self, k: &str, v: u32) {
+        use std::fmt::Write as _;
+        self.key(k);
+        let _ = write!(self.out, "{v}");
+    }
+
+    fn close(self) {
+        self.out.push('}');
+    }
+}
+
+fn list<T>(out: &mut String, items: &[T], mut each: impl FnMut(&mut String, &T)) {
+    out.push('[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        each(out, item);
+    }
+    out.push(']');
+}
+
+/// A JSON string as serde_json writes it: `"` and `\` escaped, the short escapes for
+/// backspace, form feed, newline, carriage return and tab, `\u00xx` for the other
+/// control characters, everything else as is.
+fn json_str(out: &mut String, s: &str) {
+    out.push('"');
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let esc: &str = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0C => "\\f",
+            0..=0x1F => "",
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        if esc.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.push_str("\\u00");
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xF)]));
+        } else {
+            out.push_str(esc);
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}
+
 /// The request to send transports again: `<RetransmissionRequest>` listing the missing
 /// transport numbers of one sender/receiver pair. The hub's own layout (SurvNet's is not
 /// public); the sending hub answers it with `hub resend`.
@@ -295,6 +477,69 @@ pub fn receipt_name(t: &ParsedTransport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn version_json_text_is_version_json_byte_for_byte() {
+        use crate::model::{Addressee, Field, Group, Track};
+        let odd = "a\"b\\c\nd\re\tf\u{8}g\u{c}h\u{1}i\u{1f}j\u{7f}k/ü€😀<&>";
+        let field = |n: &str, v: &str| Field {
+            name: n.into(),
+            value: v.into(),
+        };
+        let full = RecordVersion {
+            category: "SAL".into(),
+            guid_record: "{A}".into(),
+            version_no: 4_000_000_000,
+            schema: "11".into(),
+            code_record_owner: "1.01.0.02.".into(),
+            code_version_editor: odd.into(),
+            token: Some(odd.into()),
+            to_transport_manual: Some(false),
+            changed_at: "2025-01-01T00:00:00.000".into(),
+            transport_request_type: Some("2".into()),
+            reporting_date: Some("x".into()),
+            reporting_county: Some("y".into()),
+            case_def_epi_manual: Some(true),
+            other_attributes: vec![("Zed".into(), "1".into()), ("Alpha".into(), odd.into())],
+            groups: vec![
+                Group {
+                    name: "G".into(),
+                    fields: vec![field("A", odd), field("B", "")],
+                },
+                Group {
+                    name: "Empty".into(),
+                    fields: vec![],
+                },
+            ],
+            fields: vec![field(odd, "v")],
+            addressees: vec![Addressee {
+                code_site: "1.".into(),
+                implicit: false,
+                explicit: true,
+            }],
+            track: vec![
+                Track {
+                    guid_track: "{T}".into(),
+                    action: "1".into(),
+                    tracked_at: "t".into(),
+                    code_site: "1.01.".into(),
+                    version_no_site: 7,
+                    software: Some("hub".into()),
+                },
+                Track::default(),
+            ],
+        };
+        let bare = RecordVersion {
+            category: "INV".into(),
+            ..RecordVersion::default()
+        };
+        for r in [&full, &bare] {
+            assert_eq!(
+                version_json_text(r, "1.01."),
+                version_json(r, "1.01.").to_string()
+            );
+        }
+    }
 
     #[test]
     fn names_are_classified_or_refused_with_the_name() {

@@ -58,8 +58,10 @@ pub(crate) fn read_elem<R>(
     let mut attrs = Vec::new();
     let mut too_big: Option<(String, usize)> = None;
     // quick-xml's own duplicate check compares each attribute with all before it
-    // (quadratic: 100,000 attributes took seconds); a set does it in one pass.
-    let mut seen: HashSet<Vec<u8>> = HashSet::new();
+    // (quadratic: 100,000 attributes took seconds); a set does it in one pass. The few
+    // attributes of an ordinary element are compared in a list (no set to allocate).
+    let mut few: Vec<&[u8]> = Vec::new();
+    let mut seen: HashSet<&[u8]> = HashSet::new();
     for a in e.attributes().with_checks(false) {
         let a = a.map_err(|err| {
             format!(
@@ -70,7 +72,18 @@ pub(crate) fn read_elem<R>(
         let key = std::str::from_utf8(a.key.as_ref())
             .map_err(|err| format!("element <{name}>: attribute name is not UTF-8: {err}"))?
             .to_string();
-        if !seen.insert(a.key.as_ref().to_vec()) {
+        let k: &[u8] = a.key.into_inner();
+        let again = if seen.is_empty() && few.len() < 16 {
+            let again = few.contains(&k);
+            few.push(k);
+            again
+        } else {
+            if seen.is_empty() {
+                seen.extend(few.drain(..));
+            }
+            !seen.insert(k)
+        };
+        if again {
             return Err(format!(
                 "element <{name}>: attribute {} appears twice",
                 excerpt(&key)

@@ -194,4 +194,64 @@ impl ReceiptWriter {
         self.out.push_str("</Receipt>\n");
         self.out.into_bytes()
     }
+
+    /// How many bytes are written but not yet drained.
+    pub fn pending(&self) -> usize {
+        self.out.len()
+    }
+
+    /// Moves what is written so far to `w`, so a receipt of any length is held only in
+    /// pieces: the bytes `w` receives over all drains and [`ReceiptWriter::finish_into`]
+    /// are exactly those of [`ReceiptWriter::finish`].
+    pub fn drain_into(&mut self, w: &mut impl std::io::Write) -> std::io::Result<()> {
+        w.write_all(self.out.as_bytes())?;
+        self.out.clear();
+        Ok(())
+    }
+
+    /// Writes the receipt's end (and whatever was not drained yet) to `w`.
+    pub fn finish_into(mut self, w: &mut impl std::io::Write) -> std::io::Result<()> {
+        self.out.push_str("</Receipt>\n");
+        self.drain_into(w)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ReceiptRecord, ReceiptResult};
+
+    #[test]
+    fn a_receipt_drained_in_pieces_is_the_receipt_written_whole() {
+        let r = Receipt {
+            guid_transport: "{T}".into(),
+            transport_number: 7,
+            code_site_sender: "1.01.".into(),
+            code_site_receiver: "1.01.0.02.".into(),
+            records: (0..50)
+                .map(|i| ReceiptRecord {
+                    guid_record: format!("{{R{i}}}"),
+                    version_no: i,
+                    result: if i % 3 == 0 {
+                        ReceiptResult::Rejected
+                    } else {
+                        ReceiptResult::Imported
+                    },
+                    code: (i % 3 == 0).then(|| "NOT_OWNER".into()),
+                    message: (i % 3 == 0).then(|| "a <message> & \"quotes\"".into()),
+                })
+                .collect(),
+        };
+        let mut pieces = Vec::new();
+        let mut w = ReceiptWriter::new(&r);
+        for (i, rec) in r.records.iter().enumerate() {
+            w.record(rec);
+            if i % 7 == 0 {
+                w.drain_into(&mut pieces).unwrap();
+                assert_eq!(w.pending(), 0);
+            }
+        }
+        w.finish_into(&mut pieces).unwrap();
+        assert_eq!(pieces, receipt(&r));
+    }
 }

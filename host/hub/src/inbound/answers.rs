@@ -57,7 +57,8 @@ pub(super) fn deliver_answers(
         }
     };
     for answer in pending {
-        let put =
+        let store = &mut app.store;
+        let mut put =
             |t: &mut dyn hub_transports::Transport| -> Result<(), hub_transports::TransportError> {
                 let remote = t.inspect(&answer.name)?;
                 if remote.final_present {
@@ -67,7 +68,14 @@ pub(super) fn deliver_answers(
                     }
                     return Ok(());
                 }
-                t.put_temp(&answer.name, &answer.bytes)?;
+                // Streamed from the store: a receipt of any length is never held whole.
+                let mut bytes = store.answer_bytes(answer.id).map_err(|e| {
+                    hub_transports::TransportError::retryable(format!(
+                        "cannot read it from the store: {e}"
+                    ))
+                })?;
+                t.put_temp_from(&answer.name, &mut bytes, answer.size)?;
+                drop(bytes);
                 fault::point("answer-in-temp");
                 t.make_final(&answer.name)
             };

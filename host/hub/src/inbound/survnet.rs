@@ -6,7 +6,7 @@
 //! then record by record for its versions, which go to the store as they come.
 
 use hub_core::config::InboundLimits;
-use hub_plugin_rki::receiving::{FileKind, Receiver, classify, may_edit, version_json};
+use hub_plugin_rki::receiving::{FileKind, Receiver, classify, may_edit, version_json_text};
 use hub_plugin_rki::{ParsedTransport, RecordVersion, TransportReader, XmlLimits};
 use hub_plugin_sdk::text::excerpt;
 use hub_store::inbound::RecordFacts;
@@ -151,5 +151,5 @@ pub fn judge(receiver: &Receiver, sender: &str, r: &RecordVersion, facts: &Recor
 
 /// The version as the JSON body the store keeps.
 pub fn body(receiver_code: &str, r: &RecordVersion) -> String {
-    version_json(r, receiver_code).to_string()
+    version_json_text(r, receiver_code)
 }

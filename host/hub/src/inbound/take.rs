@@ -4,6 +4,8 @@
 //! it follow; a later number is read through once and held; a number already known is a
 //! duplicate or refused. Any failure rolls the transport's transaction back.
 
+use std::io::Seek;
+
 use hub_core::config::InboundConfig;
 use hub_plugin_rki::receiving::{Receiver, receipt_name};
 use hub_plugin_rki::{Receipt, ReceiptRecord, ReceiptResult, ReceiptWriter};
@@ -201,6 +203,30 @@ fn follow_held(
     Ok(())
 }
 
+/// How much of a receipt is held before it goes to its temporary file.
+const SPOOL_CHUNK: usize = 64 << 10;
+
+/// An unnamed temporary file in the store's folder for a receipt being written (gone
+/// when closed, whatever happens).
+fn receipt_spool(app: &App) -> Result<std::io::BufWriter<std::fs::File>, Taken> {
+    let dir = match app.config.store.path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    tempfile::tempfile_in(&dir)
+        .map(|f| std::io::BufWriter::with_capacity(SPOOL_CHUNK, f))
+        .map_err(|e| {
+            Taken::Refused(format!(
+                "cannot create a temporary file for the receipt in {}: {e}",
+                dir.display()
+            ))
+        })
+}
+
+fn spool_error(e: std::io::Error) -> Taken {
+    Taken::Refused(format!("cannot write the receipt's temporary file: {e}"))
+}
+
 /// Judges every version as it is read, stores it and writes its receipt line, all in
 /// the transport's one transaction; the receipt goes with the commit.
 fn import_one(
@@ -215,6 +241,9 @@ fn import_one(
     let now = app.now();
     let limits = survnet::xml_limits(&cfg.limits);
     let mut receipt = ReceiptWriter::new(&Receipt::imported(&h.first));
+    // The receipt goes to a temporary file beside the store as it is written (about 100
+    // bytes a record), and from there into the store at the commit: never whole in memory.
+    let mut spool = receipt_spool(app)?;
     let (mut records, mut rejected) = (0usize, 0usize);
     let mut importing = app.store.inbound_begin(arrival, now)?;
     survnet::versions::<Taken>(archive, limits, |file, r| {
@@ -251,12 +280,26 @@ fn import_one(
             guid_record: r.guid_record,
             version_no: r.version_no,
         });
+        if receipt.pending() >= SPOOL_CHUNK {
+            receipt.drain_into(&mut spool).map_err(spool_error)?;
+        }
         Ok(())
     })?;
     let receipt_name = receipt_name(&h.first);
-    let receipt = receipt.finish();
+    receipt.finish_into(&mut spool).map_err(spool_error)?;
+    let mut spooled = spool
+        .into_inner()
+        .map_err(|e| spool_error(e.into_error()))?;
+    let len = spooled.stream_position().map_err(spool_error)?;
+    spooled.rewind().map_err(spool_error)?;
     let documents = u32::try_from(h.documents).unwrap_or(u32::MAX);
-    importing.finish(documents, (&receipt_name, &receipt), now)?;
+    importing.finish_from(
+        documents,
+        &receipt_name,
+        &mut std::io::BufReader::with_capacity(SPOOL_CHUNK, spooled),
+        len,
+        now,
+    )?;
     tracing::info!(inbound = %cfg.name, sender = %h.sender, number = h.number, records, rejected, "transport imported");
     report.imported.push(Imported {
         sender: h.sender.clone(),

@@ -6,7 +6,7 @@
 use hub_core::time::Timestamp;
 use rusqlite::{OptionalExtension, params};
 
-use super::{Arrival, ImportTx, NewVersion, insert_arrival, next_number, to_i64};
+use super::{Arrival, ImportTx, NewVersion, insert_arrival, next_number, put_answer_bytes, to_i64};
 use crate::sqlite::sql;
 use crate::{Result, SqliteStore, StoreError};
 
@@ -20,6 +20,9 @@ pub struct RecordFacts {
     /// This version number came earlier in the same transport.
     pub in_this_transport: bool,
 }
+
+/// The page cache while importing, as SQLite's `cache_size` (negative: KiB).
+const IMPORT_CACHE_KIB: i64 = -32 * 1024;
 
 /// A transport being imported, inside its transaction.
 pub struct Importing<'a> {
@@ -38,6 +41,13 @@ impl SqliteStore {
         a: &Arrival<'_>,
         now: Timestamp,
     ) -> Result<Importing<'_>> {
+        // One transport is one transaction, however many records it has: SQLite spills
+        // what does not fit its page cache to the WAL as it goes, so memory stays at the
+        // cache's size. 32 MiB (default 2 MiB) keeps the pages being filled in memory
+        // instead of writing them out again and again.
+        self.conn
+            .pragma_update(None, "cache_size", IMPORT_CACHE_KIB)
+            .map_err(sql("size the page cache"))?;
         let tx = self.write()?;
         let next = next_number(&tx, a.inbound, a.sender, a.receiver)?;
         if a.number != next {
@@ -71,33 +81,35 @@ impl SqliteStore {
 
 impl ImportTx for Importing<'_> {
     fn facts(&self, record_id: &str, version: u32) -> Result<RecordFacts> {
-        let owner: Option<String> = self
-            .tx
-            .prepare_cached(
-                "SELECT t.sender FROM record_versions v JOIN inbound_transports t ON t.id = v.transport
-                 WHERE v.record_id = ?1 AND v.result = 'imported' ORDER BY v.id LIMIT 1",
-            )
-            .and_then(|mut s| s.query_row(params![record_id], |r| r.get(0)).optional())
-            .map_err(sql("look up a record's owner"))?;
-        let mut facts = RecordFacts {
-            owner,
-            ..RecordFacts::default()
-        };
+        // One look through the record's index entries (a record has few versions): the
+        // owner is the sender of its first imported version. No ORDER BY, which made
+        // SQLite build a sorter for every record.
         let mut stmt = self
             .tx
             .prepare_cached(
-                "SELECT transport, result FROM record_versions WHERE record_id = ?1 AND version = ?2",
+                "SELECT v.id, v.version, v.transport, v.result = 'imported', t.sender
+                 FROM record_versions v JOIN inbound_transports t ON t.id = v.transport
+                 WHERE v.record_id = ?1",
             )
-            .map_err(sql("look up a record version"))?;
-        let rows = stmt
-            .query_map(params![record_id, version], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-            })
-            .map_err(sql("look up a record version"))?;
-        for row in rows {
-            let (transport, result) = row.map_err(sql("look up a record version"))?;
-            facts.in_this_transport |= transport == self.id;
-            facts.version_imported |= result == "imported";
+            .map_err(sql("look up a record"))?;
+        let mut rows = stmt
+            .query(params![record_id])
+            .map_err(sql("look up a record"))?;
+        let mut facts = RecordFacts::default();
+        let mut first_imported: Option<i64> = None;
+        while let Some(row) = rows.next().map_err(sql("look up a record"))? {
+            let read = || -> rusqlite::Result<(i64, u32, i64, bool)> {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+            };
+            let (id, v, transport, imported) = read().map_err(sql("look up a record"))?;
+            if v == version {
+                facts.in_this_transport |= transport == self.id;
+                facts.version_imported |= imported;
+            }
+            if imported && first_imported.is_none_or(|f| id < f) {
+                first_imported = Some(id);
+                facts.owner = Some(row.get(4).map_err(sql("look up a record's owner"))?);
+            }
         }
         Ok(facts)
     }
@@ -129,11 +141,14 @@ impl ImportTx for Importing<'_> {
         Ok(())
     }
 
-    /// Marks the transport imported, stores its receipt, and commits it all.
-    fn finish(
+    /// Marks the transport imported, stores its receipt piece by piece, and commits it
+    /// all.
+    fn finish_from(
         self: Box<Self>,
         documents: u32,
-        receipt: (&str, &[u8]),
+        name: &str,
+        receipt: &mut dyn std::io::Read,
+        len: u64,
         now: Timestamp,
     ) -> Result<i64> {
         let this = *self;
@@ -146,11 +161,13 @@ impl ImportTx for Importing<'_> {
             .map_err(sql("import a transport"))?;
         this.tx
             .execute(
-                "INSERT INTO inbound_answers (inbound, transport, kind, name, bytes, state, created_at)
-                 SELECT inbound, id, 'receipt', ?2, ?3, 'pending', ?4 FROM inbound_transports WHERE id = ?1",
-                params![this.id, receipt.0, receipt.1, now.0],
+                "INSERT INTO inbound_answers (inbound, transport, kind, name, state, created_at)
+                 SELECT inbound, id, 'receipt', ?2, 'pending', ?3 FROM inbound_transports WHERE id = ?1",
+                params![this.id, name, now.0],
             )
             .map_err(sql("store a receipt"))?;
+        let answer = this.tx.last_insert_rowid();
+        put_answer_bytes(&this.tx, answer, receipt, len)?;
         this.tx.commit().map_err(sql("commit an import"))?;
         Ok(this.id)
     }

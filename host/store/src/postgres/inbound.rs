@@ -172,7 +172,7 @@ impl InboundStore for PgStore {
         Ok(self
             .client
             .query(
-                "SELECT id, name, bytes FROM inbound_answers
+                "SELECT id, name, octet_length(bytes) FROM inbound_answers
                  WHERE inbound = $1 AND state = 'pending' ORDER BY id",
                 &[&inbound],
             )
@@ -181,9 +181,20 @@ impl InboundStore for PgStore {
             .map(|r| Answer {
                 id: r.get(0),
                 name: r.get(1),
-                bytes: r.get(2),
+                size: u64::try_from(r.get::<_, i32>(2)).unwrap_or(0),
             })
             .collect())
+    }
+
+    fn answer_bytes(&mut self, id: i64) -> Result<Box<dyn std::io::Read + '_>> {
+        Ok(Box::new(AnswerReader {
+            client: &mut self.client,
+            id,
+            at: 0,
+            chunk: Vec::new(),
+            used: 0,
+            done: false,
+        }))
     }
 
     fn answers_owed(&mut self, inbound: &str) -> Result<bool> {
@@ -383,12 +394,29 @@ impl ImportTx for PgImporting<'_> {
         Ok(())
     }
 
-    fn finish(
+    fn finish_from(
         self: Box<Self>,
         documents: u32,
-        receipt: (&str, &[u8]),
+        name: &str,
+        receipt: &mut dyn std::io::Read,
+        len: u64,
         now: Timestamp,
     ) -> Result<i64> {
+        // Whole in memory here (one bytea parameter); SQLite streams it (see Noticed).
+        let mut bytes = Vec::new();
+        receipt
+            .read_to_end(&mut bytes)
+            .map_err(|source| crate::StoreError::Io {
+                context: "read a receipt",
+                source,
+            })?;
+        if bytes.len() as u64 != len {
+            return Err(crate::StoreError::Refused(format!(
+                "the answer was {} bytes, {len} were announced",
+                bytes.len()
+            )));
+        }
+        let receipt = (name, bytes.as_slice());
         let this = *self;
         let mut tx = this.tx.into_inner();
         tx.execute(
@@ -413,5 +441,49 @@ impl ImportTx for PgImporting<'_> {
         .map_err(pg("store a receipt"))?;
         tx.commit().map_err(pg("commit an import"))?;
         Ok(this.id)
+    }
+}
+
+/// An answer's bytes read from PostgreSQL a megabyte at a time (`substring` of the
+/// `bytea`), so delivering a long receipt never holds it whole.
+struct AnswerReader<'a> {
+    client: &'a mut postgres::Client,
+    id: i64,
+    /// 1-based position of the next chunk in the value.
+    at: i64,
+    chunk: Vec<u8>,
+    used: usize,
+    done: bool,
+}
+
+const ANSWER_CHUNK: i32 = 1 << 20;
+
+impl std::io::Read for AnswerReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.used == self.chunk.len() && !self.done {
+            let row = self
+                .client
+                .query_opt(
+                    "SELECT substring(bytes FROM $2::int4 FOR $3::int4) FROM inbound_answers
+                     WHERE id = $1",
+                    &[
+                        &self.id,
+                        &i32::try_from(self.at + 1).unwrap_or(i32::MAX),
+                        &ANSWER_CHUNK,
+                    ],
+                )
+                .map_err(std::io::Error::other)?
+                .ok_or_else(|| {
+                    std::io::Error::new(std::io::ErrorKind::NotFound, "no such answer")
+                })?;
+            self.chunk = row.get(0);
+            self.used = 0;
+            self.at += self.chunk.len() as i64;
+            self.done = self.chunk.len() < ANSWER_CHUNK as usize;
+        }
+        let n = buf.len().min(self.chunk.len() - self.used);
+        buf[..n].copy_from_slice(&self.chunk[self.used..self.used + n]);
+        self.used += n;
+        Ok(n)
     }
 }
