@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, Path, State as AxState};
+use axum::extract::{DefaultBodyLimit, Path, Query, State as AxState};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -274,11 +274,49 @@ async fn read_limited(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError
         .map_err(|_| too_large())
 }
 
+/// The `charset` of a `Content-Type` value (`text/plain; charset="windows-1252"`).
+fn content_type_charset(value: &str) -> Option<&str> {
+    value.split(';').skip(1).find_map(|param| {
+        let (name, v) = param.split_once('=')?;
+        name.trim()
+            .eq_ignore_ascii_case("charset")
+            .then(|| v.trim().trim_matches('"'))
+    })
+}
+
+/// The body's charset: the `charset` query parameter or `Content-Type`'s, which must
+/// agree when both are given; none: UTF-8.
+fn body_charset<'a>(
+    query: Option<&'a str>,
+    content_type: Option<&'a str>,
+) -> Result<Option<&'a str>, String> {
+    let header = content_type.and_then(content_type_charset);
+    match (query, header) {
+        (Some(q), Some(h))
+            if hub_core::input::encoding_name(q) != hub_core::input::encoding_name(h) =>
+        {
+            Err(format!(
+                "the query says charset={q} and Content-Type says charset={h}; give one"
+            ))
+        }
+        (q, h) => Ok(q.or(h)),
+    }
+}
+
+/// `?charset=` of the enqueue route.
+#[derive(Debug, Default, Deserialize)]
+struct EnqueueQuery {
+    charset: Option<String>,
+}
+
 /// `POST /api/v1/targets/{target}/records`: `application/json` is one record (an
-/// object), anything else NDJSON; all or nothing, as `hub enqueue`.
+/// object), anything else NDJSON; all or nothing, as `hub enqueue`. The body is UTF-8
+/// unless a `charset` (in `Content-Type` or the query) names another; it is read by the
+/// same decoder as `hub enqueue --encoding`.
 async fn enqueue(
     AxState(state): St,
     Path(target): Path<String>,
+    Query(query): Query<EnqueueQuery>,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult {
@@ -286,21 +324,30 @@ async fn enqueue(
     let (caller, site) = authorize(&state, &headers, Some(&target))?;
     let body = read_limited(&headers, body).await?;
     let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, m);
-    let text =
-        std::str::from_utf8(&body).map_err(|e| bad(format!("the body is not UTF-8: {e}")))?;
-    let single = headers
+    let content_type = headers
         .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
+        .and_then(|v| v.to_str().ok());
+    let charset = body_charset(query.charset.as_deref(), content_type).map_err(bad)?;
+    let text = hub_core::input::decode(&body, charset).map_err(|e| {
+        let hint = match (&e, charset) {
+            (hub_core::input::DecodeError::Malformed { .. }, None) => {
+                "; give the body's charset in Content-Type (e.g. application/x-ndjson; \
+                 charset=windows-1252) or as ?charset=windows-1252"
+            }
+            _ => "",
+        };
+        bad(format!("nothing was queued: the body: {e}{hint}"))
+    })?;
+    let single = content_type.is_some_and(|v| v.starts_with("application/json"));
     let text = if single {
         let value: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| bad(format!("the body is not JSON: {e}")))?;
+            serde_json::from_str(&text).map_err(|e| bad(format!("the body is not JSON: {e}")))?;
         if !value.is_object() {
             return Err(bad("a single record must be a JSON object".into()));
         }
         value.to_string()
     } else {
-        text.to_string()
+        text
     };
     if text.trim().is_empty() {
         return Err(bad("no records in the body".into()));
