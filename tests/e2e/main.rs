@@ -20,3 +20,4 @@ mod python;
 mod reload;
 mod rki;
 mod scaffold;
+mod view;

@@ -37,6 +37,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/targets/{target}/transfers"),
     ("post", "/api/v1/targets/{target}/send"),
     ("get", "/api/v1/transfers/{id}/log"),
+    ("get", "/api/v1/transfers/{id}/view"),
+    ("get", "/api/v1/received/{id}/view"),
     ("get", "/api/v1/doubts"),
     ("post", "/api/v1/transfers/{id}/settle"),
 ];
@@ -62,6 +64,8 @@ pub fn router(state: Arc<State>) -> Router {
         .route("/api/v1/targets/{target}/transfers", get(transfers))
         .route("/api/v1/targets/{target}/send", post(send))
         .route("/api/v1/transfers/{id}/log", get(log))
+        .route("/api/v1/transfers/{id}/view", get(view_sent))
+        .route("/api/v1/received/{id}/view", get(view_received))
         .route("/api/v1/doubts", get(doubts))
         .route("/api/v1/transfers/{id}/settle", post(settle))
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -183,6 +187,8 @@ struct TargetView {
     /// Deliveries held in doubt for a person.
     in_doubt: Vec<hub_store::Doubt>,
     stuck: Vec<StuckView>,
+    /// Transfers carrying a SurvNet transport, which `/api/v1/transfers/{id}/view` shows.
+    viewable: Vec<i64>,
 }
 
 #[derive(Serialize)]
@@ -200,7 +206,9 @@ async fn status(AxState(state): St, headers: HeaderMap) -> ApiResult {
     let (caller, site) = authorize(&state, &headers, None)?;
     let targets = visible_targets(&caller, &site);
     let config = site.config.clone();
-    let views = with_app(&site, move |app| {
+    // The receiving side belongs to no target: only the operator sees it.
+    let operator = caller.targets.is_none();
+    let (views, received) = with_app(&site, move |app| {
         let now = app.now();
         let mut views = Vec::new();
         for name in targets {
@@ -227,7 +235,18 @@ async fn status(AxState(state): St, headers: HeaderMap) -> ApiResult {
                     }
                 }
             }
+            let viewable = st
+                .transfers
+                .iter()
+                .filter(|t| {
+                    t.payloads
+                        .iter()
+                        .any(|p| crate::view::is_transport_name(&p.name))
+                })
+                .map(|t| t.id)
+                .collect();
             views.push(TargetView {
+                viewable,
                 sending: match tc.map(|t| t.sending) {
                     Some(hub_core::config::Sending::Realtime) => "realtime",
                     _ => "manual",
@@ -240,15 +259,116 @@ async fn status(AxState(state): St, headers: HeaderMap) -> ApiResult {
                 stuck,
             });
         }
-        Ok(views)
+        let received = if operator {
+            hub_store::inbound::InboundStore::inbound_transports(
+                &mut app.store,
+                None,
+                RECENT_TRANSFERS,
+            )?
+            .into_iter()
+            .map(|t| ReceivedView {
+                arrived_at: hub_core::time::Timestamp(t.arrived_at).to_string(),
+                id: t.id,
+                inbound: t.inbound,
+                sender: t.sender,
+                receiver: t.receiver,
+                number: t.number,
+                state: t.state,
+                records: t.records,
+                rejected: t.rejected,
+                documents: t.documents,
+            })
+            .collect()
+        } else {
+            Vec::new()
+        };
+        Ok((views, received))
     })
     .await?;
     Ok(Json(serde_json::json!({
         "caller": caller.name,
         "config": site.name,
         "targets": views,
+        "received": received,
     }))
     .into_response())
+}
+
+/// A transport that arrived (`hub import`), as the status page lists it.
+#[derive(Serialize)]
+struct ReceivedView {
+    id: i64,
+    inbound: String,
+    sender: String,
+    receiver: String,
+    number: u64,
+    state: String,
+    arrived_at: String,
+    records: u64,
+    rejected: u64,
+    documents: u64,
+}
+
+/// An HTML view: no script may run in it, styles only inline, never framed elsewhere.
+fn html_view(html: String) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'self'",
+            ),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        html,
+    )
+        .into_response()
+}
+
+fn number(id: &str, what: &str) -> Result<i64, ApiError> {
+    id.trim_start_matches('#')
+        .parse()
+        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, format!("{what} is an integer")))
+}
+
+/// `GET /api/v1/transfers/{id}/view`: a readable view of a sent SurvNet transport.
+async fn view_sent(AxState(state): St, Path(id): Path<String>, headers: HeaderMap) -> ApiResult {
+    let (caller, site) = authorize(&state, &headers, None)?;
+    let id = number(&id, "a transfer number")?;
+    let html = with_app(&site, move |app| {
+        let t = app.store.transfer(id)?;
+        if !caller.may(&t.target) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!("this token may not read transfer #{id}"),
+            ));
+        }
+        Ok(crate::view::sent(app, id, crate::view::Format::Html)?)
+    })
+    .await?;
+    Ok(html_view(html))
+}
+
+/// `GET /api/v1/received/{id}/view`: a readable view of a received transport (operator).
+async fn view_received(
+    AxState(state): St,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult {
+    let (caller, site) = authorize(&state, &headers, None)?;
+    if caller.targets.is_some() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "only the operator token may read received transports",
+        ));
+    }
+    let id = number(&id, "a received transport's number")?;
+    let html = with_app(&site, move |app| {
+        Ok(crate::view::received(app, id, crate::view::Format::Html)?)
+    })
+    .await?;
+    Ok(html_view(html))
 }
 
 /// The body, refused with 413 when its declared or actual size is over [`MAX_BODY`].
