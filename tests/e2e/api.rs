@@ -606,3 +606,68 @@ fn check_lists_every_problem_and_completions_print() {
         assert!(String::from_utf8_lossy(&out.stdout).contains("serve"));
     }
 }
+
+#[test]
+fn the_enqueue_route_reads_the_body_in_its_charset_and_names_line_and_byte_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = municipality(dir.path(), "a", "manual");
+    let serve = Serve::start(&config, &[]);
+    let url = serve.url("/api/v1/targets/prisme/records");
+    let c = client();
+    // A Windows export: "Bøde" in windows-1252 on the second line.
+    let text = postings(1, 1);
+    let lines: Vec<&str> = text.lines().collect();
+    let second = lines[1].replace("Posting 1", "B\u{f8}de");
+    let body = format!("{}\n{second}\n", lines[0]);
+    let (latin, _, _) = encoding_rs::WINDOWS_1252.encode(&body);
+    let byte = second.find('\u{f8}').unwrap() + 1;
+    let post = |url: &str, ct: &str| {
+        let r = c
+            .post(url)
+            .bearer_auth(SOURCE_A)
+            .header("content-type", ct)
+            .body(latin.to_vec())
+            .send()
+            .unwrap();
+        (r.status().as_u16(), r.json_body())
+    };
+    // No charset: UTF-8, and the error names line and byte and how to say the charset.
+    let (s, b) = post(&url, "application/x-ndjson");
+    assert_eq!(s, 400, "{b}");
+    let e = b["error"].as_str().unwrap();
+    assert!(e.contains(&format!("line 2, byte {byte}")), "{e}");
+    assert!(e.contains("charset"), "{e}");
+    // Named in the query and in Content-Type, which must agree (latin1 is windows-1252).
+    let (s, b) = post(
+        &format!("{url}?charset=latin1"),
+        "application/x-ndjson; charset=\"windows-1252\"",
+    );
+    assert_eq!((s, b["queued"].clone()), (200, 2.into()), "{b}");
+    let (s, b) = post(
+        &format!("{url}?charset=utf-8"),
+        "application/x-ndjson; charset=windows-1252",
+    );
+    assert_eq!(s, 400, "{b}");
+    assert!(b["error"].as_str().unwrap().contains("give one"), "{b}");
+    let (s, b) = post(&format!("{url}?charset=klingon"), "application/x-ndjson");
+    assert_eq!(s, 400, "{b}");
+    assert!(
+        b["error"].as_str().unwrap().contains("unknown encoding"),
+        "{b}"
+    );
+    // It was decoded to the same text: the same records sent as UTF-8 are duplicates.
+    let (s, b) = post_ndjson(&url, SOURCE_A, &body);
+    assert_eq!((s, b["duplicates"].clone()), (200, 2.into()), "{b}");
+    // In Content-Type only, for a single JSON record.
+    let one = second.replace("p1k", "p9k");
+    let (latin_one, _, _) = encoding_rs::WINDOWS_1252.encode(&one);
+    let r = c
+        .post(&url)
+        .bearer_auth(SOURCE_A)
+        .header("content-type", "application/json; charset=windows-1252")
+        .body(latin_one.to_vec())
+        .send()
+        .unwrap();
+    // (An unbalanced single posting may be refused by the plugin; it must not be a 400.)
+    assert_ne!(r.status().as_u16(), 400, "{}", r.text().unwrap());
+}

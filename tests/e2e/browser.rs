@@ -241,3 +241,43 @@ fn the_status_page_shows_a_failed_record_and_resolves_it() {
             == Value::Bool(true)
     });
 }
+
+#[test]
+fn the_view_buttons_show_a_sent_and_a_received_transport_in_a_sandboxed_frame() {
+    let site = crate::view::sent_and_received();
+    let serve = Serve::start(&site.config(), &[]);
+    let browser = Browser::start();
+    browser.goto(&serve.url("/"));
+    browser.type_into("#token", OPERATOR_A);
+    browser.click("#signin");
+    browser.find("body[data-loaded] section.target[data-target=rki]");
+    let frame = |what: &str| {
+        wait_for(what, Duration::from_secs(20), || {
+            browser.js("return !document.getElementById('view').hidden && \
+                 document.getElementById('view-frame').srcdoc.includes('ExposurePlace')")
+                == Value::Bool(true)
+        });
+        browser
+            .js("return document.getElementById('view-frame').srcdoc")
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    browser.click("section[data-target=rki] tr.transfer button.view");
+    let sent = frame("the sent transport's view");
+    assert!(sent.contains("&lt;script&gt;"), "{sent}");
+    assert!(!sent.contains("<script"), "{sent}");
+    assert_eq!(
+        browser.js("return document.getElementById('view-frame').getAttribute('sandbox')"),
+        json!("")
+    );
+    // Clicking View does not open the protocol log of the row as well.
+    assert_eq!(
+        browser.js("return document.getElementById('log').hidden"),
+        Value::Bool(true)
+    );
+    browser.click("#view-close");
+    browser.click("tr.received button.view");
+    let received = frame("the received transport's view");
+    assert!(received.contains("Received at from-ga"), "{received}");
+}

@@ -20,4 +20,5 @@ mod python;
 mod reload;
 mod rki;
 mod scaffold;
+mod view;
 mod workers;

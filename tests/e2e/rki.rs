@@ -244,3 +244,133 @@ fn with_package_zip_over_sftp_in_the_plain_layout_the_archive_arrives_and_waits_
     let out = site.ok(&["receipt", "rki", file.to_str().unwrap()]);
     assert!(out.contains("0 rejected; transfer done"), "{out}");
 }
+
+/// The example case `sal-2025-0007` under `id`, as version `version` of its GUID.
+fn sal_version(id: &str, version: u32) -> String {
+    let examples =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/rki-cases.ndjson");
+    let text = std::fs::read_to_string(examples).unwrap();
+    let case = text
+        .lines()
+        .find(|l| l.contains("\"sal-2025-0007\""))
+        .unwrap();
+    let out = case
+        .replace("\"sal-2025-0007\"", &format!("\"{id}\""))
+        .replace("\"version_no\": 1", &format!("\"version_no\": {version}"))
+        .replace(
+            "\"changed_at\": \"2025-03-03T09:00:00\"",
+            &format!("\"changed_at\": \"2025-03-0{}T09:00:00\"", 2 + version),
+        );
+    assert!(out.contains(&format!("\"version_no\": {version}")));
+    out
+}
+
+/// The records each transport file under `rki-out` carries, as (GUID, version), by number.
+fn transports(site: &Site) -> Vec<(u64, Vec<(String, u32)>)> {
+    let mut out: Vec<(u64, Vec<(String, u32)>)> = site
+        .files("rki-out")
+        .iter()
+        .filter(|f| f.ends_with(".xml"))
+        .map(|f| {
+            let xml = std::fs::read(site.path(&format!("rki-out/{f}"))).unwrap();
+            let t = parse_transport(&xml).unwrap();
+            let records = t
+                .records
+                .iter()
+                .map(|r| (r.guid_record.clone(), r.version_no))
+                .collect();
+            (t.transport_number, records)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn a_later_version_of_a_guid_in_the_forming_transport_waits_for_the_next_one() {
+    let site = site();
+    let examples =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/rki-cases.ndjson");
+    let text = std::fs::read_to_string(examples).unwrap();
+    let inv = text
+        .lines()
+        .find(|l| l.contains("\"inv-2025-0012\""))
+        .unwrap();
+    // Versions 1 and 2 of one GUID under their own ids, and another case behind them.
+    let f = site.write(
+        "cases.ndjson",
+        &format!(
+            "{}\n{}\n{inv}\n",
+            sal_version("sal-7-v1", 1),
+            sal_version("sal-7-v2", 2)
+        ),
+    );
+    site.ok(&["enqueue", "rki", f.to_str().unwrap()]);
+    let out = site.ok(&["send", "rki"]);
+    let status = site.status();
+    assert_eq!(status["targets"][0]["failed"], 0, "{out}\n{status}");
+    assert_eq!(status["targets"][0]["queued"], 0, "{status}");
+    let sal = "{A1B2C3D4-0000-4000-8000-000000000007}".to_string();
+    let inv_guid = "{A1B2C3D4-0000-4000-8000-000000000012}".to_string();
+    // Version 1 in transport 1; version 2 in transport 2, and the case queued behind it
+    // does not overtake it.
+    assert_eq!(
+        transports(&site),
+        vec![
+            (1, vec![(sal.clone(), 1)]),
+            (2, vec![(sal.clone(), 2), (inv_guid, 2)]),
+        ]
+    );
+    // A third version enqueued later goes in the next transport, without anyone acting.
+    let f = site.write("v3.ndjson", &format!("{}\n", sal_version("sal-7-v3", 3)));
+    site.ok(&["enqueue", "rki", f.to_str().unwrap()]);
+    site.ok(&["send", "rki"]);
+    assert_eq!(transports(&site)[2], (3, vec![(sal, 3)]));
+    assert_eq!(site.status()["targets"][0]["failed"], 0);
+}
+
+/// The RKI plugin as built against contract 0.1.1 (before `batching`), kept byte for byte.
+fn rki_0_1_1() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/contract-0.1.1/rki.wasm")
+}
+
+#[test]
+fn a_plugin_built_for_contract_0_1_1_loads_and_sends_as_it_did() {
+    let site = site();
+    let text = std::fs::read_to_string(site.config()).unwrap();
+    site.write_config(&text.replace(
+        &crate::common::plugin("rki").display().to_string(),
+        &rki_0_1_1().display().to_string(),
+    ));
+    let plugins = site.ok(&["plugins", "--json"]);
+    assert!(plugins.contains("contract-0.1.1"), "{plugins}");
+    // Its transports go out and their receipts complete them, as before.
+    let examples =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/rki-cases.ndjson");
+    site.ok(&["enqueue", "rki", examples.to_str().unwrap()]);
+    site.ok(&["send", "rki"]);
+    let xml = std::fs::read(site.path("rki-out/RKI_1.01.0.02._1.01._00000001.xml")).unwrap();
+    let parsed = parse_transport(&xml).unwrap();
+    let file = site.path("receipt.xml");
+    std::fs::write(&file, write_receipt(&Receipt::imported(&parsed))).unwrap();
+    let out = site.ok(&["receipt", "rki", file.to_str().unwrap()]);
+    assert!(out.contains("0 rejected; transfer done"), "{out}");
+    // It declares no once-per-transfer keys, so a later version queued with an earlier
+    // one meets the plugin's own refusal, as it did in a 0.1.1 hub: the hub does not
+    // guess what a plugin did not declare.
+    let f = site.write(
+        "versions.ndjson",
+        &format!(
+            "{}\n{}\n",
+            sal_version("sal-7-v1", 1),
+            sal_version("sal-7-v2", 2)
+        ),
+    );
+    site.ok(&["enqueue", "rki", f.to_str().unwrap()]);
+    site.ok(&["send", "rki"]);
+    let status = site.status();
+    assert_eq!(status["targets"][0]["failed"], 1, "{status}");
+    let msgs = status["needs_check"][0]["messages"].to_string();
+    assert!(msgs.contains("send it in a later transport"), "{msgs}");
+}

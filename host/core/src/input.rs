@@ -39,11 +39,12 @@ pub struct InputErrors(pub Vec<LineError>);
 pub enum DecodeError {
     #[error("unknown encoding `{0}` (e.g. utf-8, windows-1252, iso-8859-15)")]
     UnknownEncoding(String),
-    #[error(
-        "line {line}, byte {column} (byte {offset} of the input): not valid UTF-8; \
-         give the file's encoding with --encoding (e.g. windows-1252)"
-    )]
-    NotUtf8 {
+    /// Where the input stops being text in `encoding`. The caller says how to name another
+    /// encoding (`--encoding` on the command line, `charset` over HTTP).
+    #[error("line {line}, byte {column} (byte {offset} of the input): not valid {encoding}")]
+    Malformed {
+        /// The encoding's WHATWG name, e.g. `UTF-8`.
+        encoding: String,
         /// Line number, from 1.
         line: usize,
         /// Byte in that line, from 1.
@@ -51,51 +52,67 @@ pub enum DecodeError {
         /// Byte offset in the whole input, from 0.
         offset: usize,
     },
-    #[error("line {line}: not valid {encoding}")]
-    Malformed { encoding: String, line: usize },
+}
+
+/// The WHATWG name of an encoding label (`latin1` → `windows-1252`), if it is one.
+pub fn encoding_name(label: &str) -> Option<&'static str> {
+    encoding_rs::Encoding::for_label(label.trim().as_bytes()).map(encoding_rs::Encoding::name)
 }
 
 /// Input bytes as text: UTF-8 unless `encoding` names another (a WHATWG label such as
 /// `windows-1252`, `latin1`, `iso-8859-15`); a byte-order mark is dropped. An error names
-/// the line and byte where the input stops being text in that encoding.
+/// the line and byte where the input stops being text in that encoding. The one decoder
+/// of the hub's input: `hub enqueue --encoding` and the API's `charset` both use it.
 pub fn decode(bytes: &[u8], encoding: Option<&str>) -> Result<String, DecodeError> {
     let enc = match encoding {
         None => encoding_rs::UTF_8,
         Some(label) => encoding_rs::Encoding::for_label(label.trim().as_bytes())
             .ok_or_else(|| DecodeError::UnknownEncoding(label.to_string()))?,
     };
+    let malformed = |encoding: &'static encoding_rs::Encoding, offset: usize| {
+        let before = bytes.get(..offset).unwrap_or_default();
+        let line_start = before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        DecodeError::Malformed {
+            encoding: encoding.name().to_string(),
+            line: 1 + before.iter().filter(|&&b| b == b'\n').count(),
+            column: offset - line_start + 1,
+            offset,
+        }
+    };
     if enc == encoding_rs::UTF_8 {
         let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
         return match std::str::from_utf8(body) {
             Ok(s) => Ok(s.to_string()),
-            Err(e) => {
-                let offset = e.valid_up_to() + (bytes.len() - body.len());
-                let before = bytes.get(..offset).unwrap_or_default();
-                let line = 1 + before.iter().filter(|&&b| b == b'\n').count();
-                let line_start = before
-                    .iter()
-                    .rposition(|&b| b == b'\n')
-                    .map_or(0, |i| i + 1);
-                Err(DecodeError::NotUtf8 {
-                    line,
-                    column: offset - line_start + 1,
-                    offset,
-                })
-            }
+            Err(e) => Err(malformed(enc, e.valid_up_to() + (bytes.len() - body.len()))),
         };
     }
-    let (text, _, malformed) = enc.decode(bytes);
-    if malformed {
-        let line = 1 + text
-            .split('\n')
-            .position(|l| l.contains('\u{FFFD}'))
-            .unwrap_or_default();
-        return Err(DecodeError::Malformed {
-            encoding: enc.name().to_string(),
-            line,
-        });
+    // A byte-order mark names the encoding (as browsers do); the decoder says where the
+    // first malformed sequence ended, and how long it was.
+    let mut decoder = enc.new_decoder();
+    let mut text = String::with_capacity(
+        decoder
+            .max_utf8_buffer_length_without_replacement(bytes.len())
+            .unwrap_or(bytes.len()),
+    );
+    let (result, read) = decoder.decode_to_string_without_replacement(bytes, &mut text, true);
+    match result {
+        encoding_rs::DecoderResult::InputEmpty => Ok(text),
+        encoding_rs::DecoderResult::Malformed(bad, extra) => {
+            let used = decoder.encoding();
+            Err(malformed(
+                used,
+                read.saturating_sub(usize::from(bad) + usize::from(extra)),
+            ))
+        }
+        encoding_rs::DecoderResult::OutputFull => {
+            // Not reached: the buffer was sized for the worst case. Decode with
+            // replacement rather than fail.
+            Ok(enc.decode(bytes).0.into_owned())
+        }
     }
-    Ok(text.into_owned())
 }
 
 /// Parses NDJSON text. Blank lines are skipped; line numbers count from 1.
@@ -221,7 +238,8 @@ mod tests {
         let e = decode(bytes, None).unwrap_err();
         assert_eq!(
             e,
-            DecodeError::NotUtf8 {
+            DecodeError::Malformed {
+                encoding: "UTF-8".into(),
                 line: 2,
                 column: 11,
                 offset: 21
@@ -237,6 +255,17 @@ mod tests {
             decode(b"x", Some("klingon")),
             Err(DecodeError::UnknownEncoding(_))
         ));
+        // A multi-byte encoding: the byte where the bad sequence starts.
+        let e = decode(b"ab\ncd\x81\x20x", Some("shift_jis")).unwrap_err();
+        assert_eq!(
+            e,
+            DecodeError::Malformed {
+                encoding: "Shift_JIS".into(),
+                line: 2,
+                column: 3,
+                offset: 5
+            }
+        );
     }
 
     use super::*;

@@ -58,7 +58,8 @@ pub enum Command {
     /// Import arriving transports (SurvNet) from an inbound's inbox, strictly in each
     /// sender's order, and answer each with a receipt.
     Import(ImportArgs),
-    /// Records received by import: every version with the action that made it.
+    /// SurvNet records: every imported version of one (`show`), and a readable view of a
+    /// transport, sent or received (`view`).
     #[command(subcommand)]
     Records(RecordsCommand),
     /// Deliveries whose outcome the hub cannot know, held for a person: list and settle.
@@ -122,6 +123,26 @@ pub struct ImportArgs {
 pub enum RecordsCommand {
     /// Every imported version of a record (SurvNet: its GUID), oldest first.
     Show(RecordsShowArgs),
+    /// A readable view of a SurvNet transport: its header, each record's attributes and
+    /// fields, its documents. A sent one by its transfer (`hub records view 3`), a received
+    /// one by inbound and number (`hub records view --inbound from-ga 7`). Text for the
+    /// terminal, or a complete HTML page with `--html`.
+    View(RecordsViewArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RecordsViewArgs {
+    /// The transfer (`3` or `#3`); with `--inbound`, the transport number received.
+    pub number: String,
+    /// The inbound (hub.toml `[[inbound]]`) the transport arrived at.
+    #[arg(long)]
+    pub inbound: Option<String>,
+    /// The sender's site code, where several send to the inbound.
+    #[arg(long, value_name = "SITE", requires = "inbound")]
+    pub from: Option<String>,
+    /// Write HTML (escaped, no scripts) instead of text, e.g. `> transport.html`.
+    #[arg(long)]
+    pub html: bool,
 }
 
 #[derive(Debug, Args)]

@@ -13,3 +13,4 @@ pub mod package;
 pub mod pipeline;
 pub mod progress;
 pub mod service;
+pub mod view;

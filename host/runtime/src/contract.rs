@@ -10,7 +10,7 @@ pub const CONTRACT_PACKAGE: &str = "hub:plugin";
 
 /// The contract version the hub's bindings are generated from. Raise it together with
 /// `wit/` (a test checks they agree).
-pub const CONTRACT_VERSION: &str = "0.1.1";
+pub const CONTRACT_VERSION: &str = "0.1.2";
 
 /// The versions this hub loads, as semver's compatibility rule gives them: `0.1.*` (for
 /// 0.x, the minor is the breaking part), or `1.*` from 1.0 on.
@@ -74,7 +74,7 @@ mod tests {
     #[test]
     fn same_minor_is_compatible_and_nothing_else() {
         assert_eq!(compatible_range(), "0.1.*");
-        for ok in ["0.1.0", "0.1.1", "0.1.17"] {
+        for ok in ["0.1.0", "0.1.1", "0.1.2", "0.1.17"] {
             assert!(compatible(ok), "{ok}");
         }
         for bad in ["0.2.0", "1.0.0", "0.0.1", "0.1", "0.1.0-rc1", "x"] {

@@ -50,6 +50,14 @@ mod inquiry_bindings {
     });
 }
 
+/// The optional `batching` interface (0.1.2), likewise in a world of its own.
+mod batching_bindings {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "target-plugin-batching",
+    });
+}
+
 use bindings::{TargetPlugin, TargetPluginPre};
 
 /// The epoch ticker's period: the granularity of call deadlines.
@@ -301,6 +309,11 @@ impl Runtime {
             .ok()
             .and_then(|p| inquiry_bindings::TargetPluginInquiryPre::new(p.clone()).ok())
             .map(Arc::new);
+        let batching_pre = instance_pre
+            .as_ref()
+            .ok()
+            .and_then(|p| batching_bindings::TargetPluginBatchingPre::new(p.clone()).ok())
+            .map(Arc::new);
         let pre =
             instance_pre
                 .and_then(TargetPluginPre::new)
@@ -353,6 +366,7 @@ impl Runtime {
             info,
             changes,
             inquiry: inquiry_pre,
+            batching: batching_pre,
             from_cache,
             load_time,
         })
@@ -419,6 +433,8 @@ pub struct Plugin {
     changes: Vec<(String, sdk::Change)>,
     /// How to ask the receiver about an earlier request (`inquiry`, 0.1.1), if offered.
     inquiry: Option<Arc<inquiry_bindings::TargetPluginInquiryPre<CallState>>>,
+    /// What may occur only once in a transfer (`batching`, 0.1.2), if declared.
+    batching: Option<Arc<batching_bindings::TargetPluginBatchingPre<CallState>>>,
     from_cache: bool,
     load_time: Duration,
 }
@@ -546,6 +562,52 @@ impl Plugin {
             W::NotArrived => sdk::Finding::NotArrived,
             W::Unknown => sdk::Finding::Unknown,
         })
+    }
+
+    /// Whether the plugin declares keys that may occur only once per transfer (exports
+    /// `batching`, contract 0.1.2).
+    pub fn declares_once_keys(&self) -> bool {
+        self.batching.is_some()
+    }
+
+    /// For each record, in order, the keys it may share with no other record of one
+    /// transfer (`batching`, 0.1.2); `None` where the plugin does not declare any (built
+    /// for 0.1.0 or 0.1.1): then only record ids are kept apart.
+    pub fn once_keys(
+        &self,
+        settings: &sdk::Settings,
+        records: &[sdk::Record],
+    ) -> Result<Option<Vec<Vec<String>>>, PluginError> {
+        let Some(pre) = &self.batching else {
+            return Ok(None);
+        };
+        let s = settings.0.clone();
+        let r: Vec<_> = records
+            .iter()
+            .map(
+                |r| batching_bindings::exports::hub::plugin::batching::Record {
+                    id: r.id.clone(),
+                    kind: r.kind.clone(),
+                    body: r.body.clone(),
+                },
+            )
+            .collect();
+        let keys = self.sandbox.run("once-keys", |store| {
+            pre.instantiate(&mut *store)?
+                .hub_plugin_batching()
+                .call_once_keys(store, &s, &r)
+        })?;
+        if keys.len() != records.len() {
+            return Err(PluginError::Contract {
+                plugin: self.sandbox.name.clone(),
+                message: format!(
+                    "once-keys answered {} times for {} records",
+                    keys.len(),
+                    records.len()
+                ),
+            });
+        }
+        Ok(Some(keys))
     }
 
     /// Semantic checks of the target's settings.

@@ -195,3 +195,49 @@ fn a_plugin_for_a_later_patch_of_the_contract_passes_the_version_check() {
         "{err}"
     );
 }
+
+#[test]
+fn the_contract_0_1_1_rki_fixture_loads_and_declares_no_once_keys_where_the_current_build_does() {
+    let fixture = root().join("tests/fixtures/contract-0.1.1/rki.wasm");
+    let bytes = std::fs::read(&fixture).unwrap();
+    assert_eq!(
+        hex::encode(Sha256::digest(&bytes)),
+        "12b783e31ee460020227464793f9d2fedbafbd54984d2a837719a38d84c0a732",
+        "the fixture must stay byte for byte as built"
+    );
+    let rt = runtime();
+    let old = rt.load("rki-0.1.1", &fixture, None).unwrap();
+    let new = rt.load("rki", &plugin_path("rki"), None).unwrap();
+    assert_eq!(old.info(), new.info());
+    assert!(old.declares_changes(), "0.1.1 has identity");
+    assert!(!old.declares_once_keys());
+    assert!(new.declares_once_keys());
+    let settings = hub_plugin_sdk::Settings::from_pairs([
+        ("sender", "1.01.0.02."),
+        ("role", "health-office"),
+        ("software", "hub"),
+        ("xml_stylesheet", ""),
+    ]);
+    let examples = std::fs::read_to_string(root().join("examples/rki-cases.ndjson")).unwrap();
+    let records: Vec<hub_plugin_sdk::Record> = examples
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            hub_plugin_sdk::Record::new(v["id"].as_str().unwrap(), v["kind"].as_str().unwrap(), l)
+        })
+        .collect();
+    assert_eq!(old.once_keys(&settings, &records).unwrap(), None);
+    let keys = new.once_keys(&settings, &records).unwrap().unwrap();
+    assert_eq!(keys.len(), records.len());
+    assert!(
+        keys[0].contains(&"guid {A1B2C3D4-0000-4000-8000-000000000007}".to_string()),
+        "{keys:?}"
+    );
+    // A document's key is its file name.
+    assert!(
+        keys.iter()
+            .flatten()
+            .any(|k| k == "document RKI_1.01.0.02._12345678_001.txt"),
+        "{keys:?}"
+    );
+}

@@ -159,6 +159,17 @@ pub trait InboundStore {
     /// Every stored version of a record, oldest first.
     fn record_versions(&mut self, record_id: &str) -> Result<Vec<VersionView>>;
 
+    /// The transports that arrived at `inbound` (every inbound: `None`), newest first,
+    /// at most `limit`.
+    fn inbound_transports(
+        &mut self,
+        inbound: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<InboundTransportView>>;
+
+    /// An arrived transport and its bytes, as they arrived (held or imported).
+    fn inbound_archive(&mut self, id: i64) -> Result<(InboundTransportView, Vec<u8>)>;
+
     /// Starts importing a transport: refuses unless it is its pair's next number, and
     /// stores it (or takes its held row) in a transaction that [`ImportTx::finish`]
     /// commits; dropped unfinished, nothing of it stays.
@@ -238,6 +249,25 @@ fn put_answer_bytes(
     Ok(())
 }
 
+/// A transport that arrived, for the status page and `hub records view`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InboundTransportView {
+    pub id: i64,
+    pub inbound: String,
+    pub sender: String,
+    pub receiver: String,
+    pub number: u64,
+    /// `held` (waiting for an earlier number) or `imported`.
+    pub state: String,
+    pub file_name: String,
+    pub size: u64,
+    pub arrived_at: i64,
+    pub imported_at: Option<i64>,
+    pub records: u64,
+    pub rejected: u64,
+    pub documents: u64,
+}
+
 fn known(row: &rusqlite::Row<'_>) -> rusqlite::Result<KnownTransport> {
     Ok(KnownTransport {
         id: row.get(0)?,
@@ -298,6 +328,29 @@ fn insert_arrival(
     )
     .map_err(sql("keep a transport's bytes"))?;
     Ok(id)
+}
+
+/// The columns of [`InboundTransportView`], for [`transport_view`].
+const TRANSPORT_VIEW: &str = "SELECT id, inbound, sender, receiver, number, state, file_name, \
+     size, arrived_at, imported_at, records, rejected, documents FROM inbound_transports";
+
+fn transport_view(r: &rusqlite::Row<'_>) -> rusqlite::Result<InboundTransportView> {
+    let n = |v: i64| u64::try_from(v).unwrap_or(0);
+    Ok(InboundTransportView {
+        id: r.get(0)?,
+        inbound: r.get(1)?,
+        sender: r.get(2)?,
+        receiver: r.get(3)?,
+        number: n(r.get(4)?),
+        state: r.get(5)?,
+        file_name: r.get(6)?,
+        size: n(r.get(7)?),
+        arrived_at: r.get(8)?,
+        imported_at: r.get(9)?,
+        records: n(r.get(10)?),
+        rejected: n(r.get(11)?),
+        documents: n(r.get(12)?),
+    })
 }
 
 /// The pairs' numbering state from their transports' rows (`sender, receiver, number,
@@ -529,6 +582,50 @@ impl InboundStore for SqliteStore {
         now: Timestamp,
     ) -> Result<Box<dyn ImportTx + 'a>> {
         Ok(Box::new(self.begin_import(a, now)?))
+    }
+
+    fn inbound_transports(
+        &mut self,
+        inbound: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<InboundTransportView>> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "{TRANSPORT_VIEW} WHERE ?1 IS NULL OR inbound = ?1 ORDER BY id DESC LIMIT ?2"
+            ))
+            .map_err(sql("list arrived transports"))?;
+        stmt.query_map(
+            params![inbound, i64::try_from(limit).unwrap_or(i64::MAX)],
+            transport_view,
+        )
+        .map_err(sql("list arrived transports"))?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(sql("list arrived transports"))
+    }
+
+    fn inbound_archive(&mut self, id: i64) -> Result<(InboundTransportView, Vec<u8>)> {
+        let view = self
+            .conn
+            .query_row(
+                &format!("{TRANSPORT_VIEW} WHERE id = ?1"),
+                params![id],
+                transport_view,
+            )
+            .optional()
+            .map_err(sql("read an arrived transport"))?
+            .ok_or_else(|| {
+                StoreError::NotFound(format!("received transport {id} does not exist"))
+            })?;
+        let bytes = self
+            .conn
+            .query_row(
+                "SELECT bytes FROM inbound_bytes WHERE transport = ?1",
+                params![id],
+                |r| r.get(0),
+            )
+            .map_err(sql("read an arrived transport's bytes"))?;
+        Ok((view, bytes))
     }
 
     fn record_versions(&mut self, record_id: &str) -> Result<Vec<VersionView>> {

@@ -191,6 +191,26 @@ impl Plugin for Rki {
         Config::from_settings(settings).map(|_| ())
     }
 
+    /// A record's GUIDs (`GuidRecord` and its Track entries', unique per transport file)
+    /// and a document's file name may occur once per transport: a later version of a
+    /// record queued with an earlier one waits for the next transport, in order, instead
+    /// of being refused. Stricter than the per-file rule: across schema files too, so a
+    /// version never travels in the same transport as its predecessor.
+    fn once_keys(settings: &Settings, record: &Record) -> Vec<String> {
+        let Ok(cfg) = Config::from_settings(settings) else {
+            return Vec::new();
+        };
+        // A body that does not decode is refused by `encode`, naming its field.
+        match body::decode(&cfg, record) {
+            Ok(Item::Version { version, .. }) => std::iter::once(&version.guid_record)
+                .chain(version.track.iter().map(|t| &t.guid_track))
+                .map(|g| format!("guid {g}"))
+                .collect(),
+            Ok(Item::Document(d)) => vec![format!("document {}", d.file_name())],
+            Err(_) => Vec::new(),
+        }
+    }
+
     fn validate(settings: &Settings, record: &Record) -> Result<RecordMeta, RecordError> {
         let cfg = Config::from_settings(settings)
             .map_err(|e| RecordError::record(&record.id, format!("settings: {e}")))?;

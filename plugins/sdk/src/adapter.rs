@@ -216,3 +216,25 @@ impl<P: Plugin> crate::bindings::exports::hub::plugin::inquiry::Guest for Adapte
         }
     }
 }
+
+impl<P: Plugin> crate::bindings::exports::hub::plugin::batching::Guest for Adapter<P> {
+    fn once_keys(
+        settings: Vec<(String, String)>,
+        records: Vec<crate::bindings::exports::hub::plugin::batching::Record>,
+    ) -> Vec<Vec<String>> {
+        let settings = Settings(settings);
+        records
+            .into_iter()
+            .map(|r| {
+                P::once_keys(
+                    &settings,
+                    &Record {
+                        id: r.id,
+                        kind: r.kind,
+                        body: r.body,
+                    },
+                )
+            })
+            .collect()
+    }
+}

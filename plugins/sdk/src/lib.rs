@@ -682,6 +682,15 @@ pub trait Plugin {
         Finding::Unknown
     }
 
+    /// The keys `record` may share with no other record of one transfer (contract 0.1.2
+    /// `batching`): the host ends a transfer before the first record repeating a key of
+    /// an earlier one, and that record and those behind it form the next transfer. The
+    /// default, none: only record ids are kept apart. SurvNet's plugin gives a record's
+    /// GUIDs, so version 2 of a record waits for the transport after version 1's.
+    fn once_keys(_settings: &Settings, _record: &Record) -> Vec<String> {
+        Vec::new()
+    }
+
     /// Semantic checks of the settings beyond their types.
     fn check_settings(_settings: &Settings) -> Result<(), String> {
         Ok(())

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, Path, State as AxState};
+use axum::extract::{DefaultBodyLimit, Path, Query, State as AxState};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -36,6 +36,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/targets/{target}/transfers"),
     ("post", "/api/v1/targets/{target}/send"),
     ("get", "/api/v1/transfers/{id}/log"),
+    ("get", "/api/v1/transfers/{id}/view"),
+    ("get", "/api/v1/received/{id}/view"),
     ("get", "/api/v1/doubts"),
     ("post", "/api/v1/transfers/{id}/settle"),
 ];
@@ -61,6 +63,8 @@ pub fn router(state: Arc<State>) -> Router {
         .route("/api/v1/targets/{target}/transfers", get(transfers))
         .route("/api/v1/targets/{target}/send", post(send))
         .route("/api/v1/transfers/{id}/log", get(log))
+        .route("/api/v1/transfers/{id}/view", get(view_sent))
+        .route("/api/v1/received/{id}/view", get(view_received))
         .route("/api/v1/doubts", get(doubts))
         .route("/api/v1/transfers/{id}/settle", post(settle))
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -182,6 +186,8 @@ struct TargetView {
     /// Deliveries held in doubt for a person.
     in_doubt: Vec<hub_store::Doubt>,
     stuck: Vec<StuckView>,
+    /// Transfers carrying a SurvNet transport, which `/api/v1/transfers/{id}/view` shows.
+    viewable: Vec<i64>,
 }
 
 #[derive(Serialize)]
@@ -199,7 +205,9 @@ async fn status(AxState(state): St, headers: HeaderMap) -> ApiResult {
     let (caller, site) = authorize(&state, &headers, None)?;
     let targets = visible_targets(&caller, &site);
     let config = site.config.clone();
-    let views = with_app(&site, move |app| {
+    // The receiving side belongs to no target: only the operator sees it.
+    let operator = caller.targets.is_none();
+    let (views, received) = with_app(&site, move |app| {
         let now = app.now();
         let mut views = Vec::new();
         for name in targets {
@@ -226,7 +234,18 @@ async fn status(AxState(state): St, headers: HeaderMap) -> ApiResult {
                     }
                 }
             }
+            let viewable = st
+                .transfers
+                .iter()
+                .filter(|t| {
+                    t.payloads
+                        .iter()
+                        .any(|p| crate::view::is_transport_name(&p.name))
+                })
+                .map(|t| t.id)
+                .collect();
             views.push(TargetView {
+                viewable,
                 sending: match tc.map(|t| t.sending) {
                     Some(hub_core::config::Sending::Realtime) => "realtime",
                     _ => "manual",
@@ -239,15 +258,116 @@ async fn status(AxState(state): St, headers: HeaderMap) -> ApiResult {
                 stuck,
             });
         }
-        Ok(views)
+        let received = if operator {
+            hub_store::inbound::InboundStore::inbound_transports(
+                &mut *app.store,
+                None,
+                RECENT_TRANSFERS,
+            )?
+            .into_iter()
+            .map(|t| ReceivedView {
+                arrived_at: hub_core::time::Timestamp(t.arrived_at).to_string(),
+                id: t.id,
+                inbound: t.inbound,
+                sender: t.sender,
+                receiver: t.receiver,
+                number: t.number,
+                state: t.state,
+                records: t.records,
+                rejected: t.rejected,
+                documents: t.documents,
+            })
+            .collect()
+        } else {
+            Vec::new()
+        };
+        Ok((views, received))
     })
     .await?;
     Ok(Json(serde_json::json!({
         "caller": caller.name,
         "config": site.name,
         "targets": views,
+        "received": received,
     }))
     .into_response())
+}
+
+/// A transport that arrived (`hub import`), as the status page lists it.
+#[derive(Serialize)]
+struct ReceivedView {
+    id: i64,
+    inbound: String,
+    sender: String,
+    receiver: String,
+    number: u64,
+    state: String,
+    arrived_at: String,
+    records: u64,
+    rejected: u64,
+    documents: u64,
+}
+
+/// An HTML view: no script may run in it, styles only inline, never framed elsewhere.
+fn html_view(html: String) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'self'",
+            ),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        html,
+    )
+        .into_response()
+}
+
+fn number(id: &str, what: &str) -> Result<i64, ApiError> {
+    id.trim_start_matches('#')
+        .parse()
+        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, format!("{what} is an integer")))
+}
+
+/// `GET /api/v1/transfers/{id}/view`: a readable view of a sent SurvNet transport.
+async fn view_sent(AxState(state): St, Path(id): Path<String>, headers: HeaderMap) -> ApiResult {
+    let (caller, site) = authorize(&state, &headers, None)?;
+    let id = number(&id, "a transfer number")?;
+    let html = with_app(&site, move |app| {
+        let t = app.store.transfer(id)?;
+        if !caller.may(&t.target) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!("this token may not read transfer #{id}"),
+            ));
+        }
+        Ok(crate::view::sent(app, id, crate::view::Format::Html)?)
+    })
+    .await?;
+    Ok(html_view(html))
+}
+
+/// `GET /api/v1/received/{id}/view`: a readable view of a received transport (operator).
+async fn view_received(
+    AxState(state): St,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult {
+    let (caller, site) = authorize(&state, &headers, None)?;
+    if caller.targets.is_some() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "only the operator token may read received transports",
+        ));
+    }
+    let id = number(&id, "a received transport's number")?;
+    let html = with_app(&site, move |app| {
+        Ok(crate::view::received(app, id, crate::view::Format::Html)?)
+    })
+    .await?;
+    Ok(html_view(html))
 }
 
 /// The body, refused with 413 when its declared or actual size is over [`MAX_BODY`].
@@ -273,11 +393,49 @@ async fn read_limited(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError
         .map_err(|_| too_large())
 }
 
+/// The `charset` of a `Content-Type` value (`text/plain; charset="windows-1252"`).
+fn content_type_charset(value: &str) -> Option<&str> {
+    value.split(';').skip(1).find_map(|param| {
+        let (name, v) = param.split_once('=')?;
+        name.trim()
+            .eq_ignore_ascii_case("charset")
+            .then(|| v.trim().trim_matches('"'))
+    })
+}
+
+/// The body's charset: the `charset` query parameter or `Content-Type`'s, which must
+/// agree when both are given; none: UTF-8.
+fn body_charset<'a>(
+    query: Option<&'a str>,
+    content_type: Option<&'a str>,
+) -> Result<Option<&'a str>, String> {
+    let header = content_type.and_then(content_type_charset);
+    match (query, header) {
+        (Some(q), Some(h))
+            if hub_core::input::encoding_name(q) != hub_core::input::encoding_name(h) =>
+        {
+            Err(format!(
+                "the query says charset={q} and Content-Type says charset={h}; give one"
+            ))
+        }
+        (q, h) => Ok(q.or(h)),
+    }
+}
+
+/// `?charset=` of the enqueue route.
+#[derive(Debug, Default, Deserialize)]
+struct EnqueueQuery {
+    charset: Option<String>,
+}
+
 /// `POST /api/v1/targets/{target}/records`: `application/json` is one record (an
-/// object), anything else NDJSON; all or nothing, as `hub enqueue`.
+/// object), anything else NDJSON; all or nothing, as `hub enqueue`. The body is UTF-8
+/// unless a `charset` (in `Content-Type` or the query) names another; it is read by the
+/// same decoder as `hub enqueue --encoding`.
 async fn enqueue(
     AxState(state): St,
     Path(target): Path<String>,
+    Query(query): Query<EnqueueQuery>,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult {
@@ -285,21 +443,30 @@ async fn enqueue(
     let (caller, site) = authorize(&state, &headers, Some(&target))?;
     let body = read_limited(&headers, body).await?;
     let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, m);
-    let text =
-        std::str::from_utf8(&body).map_err(|e| bad(format!("the body is not UTF-8: {e}")))?;
-    let single = headers
+    let content_type = headers
         .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
+        .and_then(|v| v.to_str().ok());
+    let charset = body_charset(query.charset.as_deref(), content_type).map_err(bad)?;
+    let text = hub_core::input::decode(&body, charset).map_err(|e| {
+        let hint = match (&e, charset) {
+            (hub_core::input::DecodeError::Malformed { .. }, None) => {
+                "; give the body's charset in Content-Type (e.g. application/x-ndjson; \
+                 charset=windows-1252) or as ?charset=windows-1252"
+            }
+            _ => "",
+        };
+        bad(format!("nothing was queued: the body: {e}{hint}"))
+    })?;
+    let single = content_type.is_some_and(|v| v.starts_with("application/json"));
     let text = if single {
         let value: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| bad(format!("the body is not JSON: {e}")))?;
+            serde_json::from_str(&text).map_err(|e| bad(format!("the body is not JSON: {e}")))?;
         if !value.is_object() {
             return Err(bad("a single record must be a JSON object".into()));
         }
         value.to_string()
     } else {
-        text.to_string()
+        text
     };
     if text.trim().is_empty() {
         return Err(bad("no records in the body".into()));

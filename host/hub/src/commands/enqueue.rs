@@ -24,8 +24,15 @@ pub fn run(g: &super::Global, args: &EnqueueArgs) -> Result<ExitCode> {
             ("standard input".to_string(), bytes)
         }
     };
-    let text = hub_core::input::decode(&bytes, args.encoding.as_deref())
-        .with_context(|| format!("{name}: nothing was queued"))?;
+    let text = hub_core::input::decode(&bytes, args.encoding.as_deref()).map_err(|e| {
+        let hint = match (&e, &args.encoding) {
+            (hub_core::input::DecodeError::Malformed { .. }, None) => {
+                "; give the file's encoding with --encoding (e.g. windows-1252)"
+            }
+            _ => "",
+        };
+        anyhow::anyhow!("{name}: nothing was queued: {e}{hint}")
+    })?;
     let mut app = g.open()?;
     match pipeline::enqueue(&mut app, &args.target, &text) {
         Ok(report) => {

@@ -23,7 +23,7 @@
 mod answers;
 pub mod archive;
 mod inbox;
-mod survnet;
+pub(crate) mod survnet;
 mod take;
 
 use std::path::PathBuf;

@@ -364,7 +364,12 @@ pub fn send(app: &mut App, target: &str, dry_run: bool) -> Result<SendReport, Se
             if dry_run {
                 records.retain(|r| !dry_taken.contains(&r.seq));
             }
-            truncate_at_repeated_id(&mut records);
+            if let Err(e) = one_transfer(&t, &mut records) {
+                // This batch stays queued; the next batch may do fine.
+                tracing::error!(error = %e, "batch not formed");
+                report.errors.push(e.to_string());
+                break;
+            }
             if records.is_empty() {
                 break;
             }
@@ -424,14 +429,39 @@ fn counts(app: &mut App, target: &str) -> Result<(usize, usize), SendError> {
         .map_or((0, 0), |c| (c.delivered, c.failed)))
 }
 
-/// Keeps a batch free of repeated source ids (an id enqueued twice with different bodies
-/// and no supersede key), so the plugin's per-record answers are unambiguous; the later
-/// one travels in the next transfer.
-fn truncate_at_repeated_id(records: &mut Vec<StoredRecord>) {
-    let mut seen = HashSet::new();
-    if let Some(cut) = records.iter().position(|r| !seen.insert(r.id.clone())) {
+/// Ends a transfer before the first record that may not travel with the ones before it:
+/// a repeated source id (an id enqueued twice with different bodies and no supersede key,
+/// so the plugin's per-record answers stay unambiguous), or a repeated key the plugin
+/// declares once per transfer (contract 0.1.2 `batching`; SurvNet: a GUID, so version 2
+/// of a record waits for the transport after version 1's). The transfer is cut rather
+/// than the record skipped: the records queued behind it wait too, so nothing overtakes
+/// it and every receiver gets its records in queue order. They stay queued and form the
+/// next transfer.
+fn one_transfer(t: &TargetRuntime, records: &mut Vec<StoredRecord>) -> Result<(), PluginError> {
+    let keys = t.plugin.once_keys(&t.settings, &to_sdk(records))?;
+    let cut = first_repeat(records, keys.as_deref());
+    if let Some(cut) = cut {
+        tracing::debug!(
+            target_name = %t.config.name,
+            record = %records[cut].id,
+            "record waits for the next transfer: it repeats an id or key of this one"
+        );
         records.truncate(cut);
     }
+    Ok(())
+}
+
+/// The position of the first record repeating the id or a once-per-transfer key of a
+/// record before it.
+fn first_repeat(records: &[StoredRecord], keys: Option<&[Vec<String>]>) -> Option<usize> {
+    let mut ids = HashSet::new();
+    let mut seen: HashSet<&str> = HashSet::new();
+    records.iter().enumerate().position(|(i, r)| {
+        let own = keys.and_then(|k| k.get(i)).map_or(&[][..], Vec::as_slice);
+        let repeats = !ids.insert(r.id.as_str()) || own.iter().any(|k| seen.contains(k.as_str()));
+        seen.extend(own.iter().map(String::as_str));
+        repeats
+    })
 }
 
 enum Created {
@@ -906,4 +936,36 @@ fn excerpt(body: &[u8]) -> String {
         out.push('…');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(seq: i64, id: &str) -> StoredRecord {
+        StoredRecord {
+            seq,
+            id: id.into(),
+            kind: "case".into(),
+            body: "{}".into(),
+        }
+    }
+
+    #[test]
+    fn a_transfer_ends_before_a_repeated_id_or_once_key() {
+        let records = [rec(1, "a"), rec(2, "b"), rec(3, "c"), rec(4, "a")];
+        assert_eq!(first_repeat(&records, None), Some(3));
+        let keys = |k: &[&[&str]]| -> Vec<Vec<String>> {
+            k.iter()
+                .map(|ks| ks.iter().map(|s| s.to_string()).collect())
+                .collect()
+        };
+        // b repeats a's GUID: b and everything behind it wait.
+        let k = keys(&[&["g1", "t1"], &["g1"], &["g2"], &[]]);
+        assert_eq!(first_repeat(&records, Some(&k)), Some(1));
+        // One record may name a key twice; no keys at all cut nothing but ids.
+        let k = keys(&[&["g1", "g1"], &["g2"], &[], &[]]);
+        assert_eq!(first_repeat(&records[..3], Some(&k)), None);
+        assert_eq!(first_repeat(&[], Some(&[])), None);
+    }
 }

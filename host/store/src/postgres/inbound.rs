@@ -11,8 +11,8 @@ use super::{PgStore, pg};
 use std::cell::RefCell;
 
 use crate::inbound::{
-    Answer, Arrival, ImportTx, InboundStore, KnownTransport, NewVersion, PairView, RecordFacts,
-    VersionView, pairs_from, to_i64,
+    Answer, Arrival, ImportTx, InboundStore, InboundTransportView, KnownTransport, NewVersion,
+    PairView, RecordFacts, VersionView, pairs_from, to_i64,
 };
 use crate::{Result, StoreError};
 
@@ -252,6 +252,46 @@ impl InboundStore for PgStore {
         )
     }
 
+    fn inbound_transports(
+        &mut self,
+        inbound: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<InboundTransportView>> {
+        Ok(self
+            .client
+            .query(
+                &format!(
+                    "{TRANSPORT_VIEW} WHERE $1::text IS NULL OR inbound = $1
+                     ORDER BY id DESC LIMIT $2"
+                ),
+                &[&inbound, &i64::try_from(limit).unwrap_or(i64::MAX)],
+            )
+            .map_err(pg("list arrived transports"))?
+            .iter()
+            .map(transport_view)
+            .collect())
+    }
+
+    fn inbound_archive(&mut self, id: i64) -> Result<(InboundTransportView, Vec<u8>)> {
+        let view = self
+            .client
+            .query_opt(&format!("{TRANSPORT_VIEW} WHERE id = $1"), &[&id])
+            .map_err(pg("read an arrived transport"))?
+            .map(|r| transport_view(&r))
+            .ok_or_else(|| {
+                StoreError::NotFound(format!("received transport {id} does not exist"))
+            })?;
+        let bytes: Vec<u8> = self
+            .client
+            .query_one(
+                "SELECT bytes FROM inbound_bytes WHERE transport = $1",
+                &[&id],
+            )
+            .map_err(pg("read an arrived transport's bytes"))?
+            .get(0);
+        Ok((view, bytes))
+    }
+
     fn record_versions(&mut self, record_id: &str) -> Result<Vec<VersionView>> {
         let rows = self
             .client
@@ -485,5 +525,28 @@ impl std::io::Read for AnswerReader<'_> {
         buf[..n].copy_from_slice(&self.chunk[self.used..self.used + n]);
         self.used += n;
         Ok(n)
+    }
+}
+
+/// The columns of an [`InboundTransportView`], as in SQLite's `inbound.rs`.
+const TRANSPORT_VIEW: &str = "SELECT id, inbound, sender, receiver, number, state, file_name, \
+     size, arrived_at, imported_at, records, rejected, documents FROM inbound_transports";
+
+fn transport_view(r: &postgres::Row) -> InboundTransportView {
+    let n = |v: i64| u64::try_from(v).unwrap_or(0);
+    InboundTransportView {
+        id: r.get(0),
+        inbound: r.get(1),
+        sender: r.get(2),
+        receiver: r.get(3),
+        number: n(r.get(4)),
+        state: r.get(5),
+        file_name: r.get(6),
+        size: n(r.get(7)),
+        arrived_at: r.get(8),
+        imported_at: r.get(9),
+        records: n(r.get(10)),
+        rejected: n(r.get(11)),
+        documents: n(r.get(12)),
     }
 }

@@ -212,3 +212,26 @@ pub fn a_receipt_streamed_into_the_store_must_be_as_long_as_announced(b: &impl B
     let back = read_answer(&mut s, id);
     assert!(back == long, "{} bytes back of {}", back.len(), long.len());
 }
+
+pub fn arrived_transports_are_listed_newest_first_with_their_bytes(b: &impl Backend) {
+    let mut s = b.open().unwrap();
+    let now = Timestamp(7);
+    s.inbound_begin(&arrival("1.01.0.02.", 1, b"first"), now)
+        .unwrap()
+        .finish(0, ("r1.xml", b"<R/>"), now)
+        .unwrap();
+    s.inbound_hold(&arrival("1.01.0.02.", 3, b"third"), now)
+        .unwrap();
+    let all = s.inbound_transports(None, 10).unwrap();
+    assert_eq!(
+        all.iter()
+            .map(|t| (t.number, t.state.as_str()))
+            .collect::<Vec<_>>(),
+        [(3, "held"), (1, "imported")]
+    );
+    assert_eq!(s.inbound_transports(Some("other"), 10).unwrap().len(), 0);
+    assert_eq!(s.inbound_transports(Some("in"), 1).unwrap().len(), 1);
+    let (view, bytes) = s.inbound_archive(all[1].id).unwrap();
+    assert_eq!((view.number, bytes.as_slice()), (1, b"first".as_slice()));
+    assert!(s.inbound_archive(9_999).is_err());
+}

@@ -60,6 +60,7 @@ conformance!(
     inbound::a_held_transport_refused_after_all_leaves_its_number_missing,
     inbound::answers_are_owed_until_delivered_and_requests_are_written_once,
     inbound::a_receipt_streamed_into_the_store_must_be_as_long_as_announced,
+    inbound::arrived_transports_are_listed_newest_first_with_their_bytes,
     leases::claims_keep_order_within_a_scope_and_expired_leases_are_taken_over,
     leases::workers_claiming_at_once_never_hold_the_same_transfer,
     migrations::an_empty_database_gets_every_migration_once,

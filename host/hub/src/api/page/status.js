@@ -27,6 +27,7 @@ function showLogin(message) {
   $("login").hidden = false;
   $("refresh").hidden = $("logout").hidden = true;
   $("targets").replaceChildren();
+  $("received").replaceChildren();
   $("who").textContent = "";
   showError(message);
 }
@@ -53,7 +54,9 @@ function target(t) {
       el("td", {}, "#" + x.id), el("td", { class: "state-" + x.state }, x.state),
       el("td", {}, x.records), el("td", {}, x.attempts),
       el("td", { class: "hide-narrow" }, x.payloads.map((p) => p.name).join(", ")),
-      el("td", { class: "hide-narrow" }, x.created_at), el("td", { class: "msg" }, x.last_error || ""));
+      el("td", { class: "hide-narrow" }, x.created_at), el("td", { class: "msg" }, x.last_error || ""),
+      el("td", {}, t.viewable.includes(x.id)
+        ? viewButton(`/api/v1/transfers/${x.id}/view`, `Transfer #${x.id} (sent)`) : ""));
     row.addEventListener("click", () => showLog(x.id));
     return row;
   });
@@ -105,7 +108,38 @@ function target(t) {
     el("h3", {}, "Files still on the receiver"),
     table(["File", "Transfer", "Delivered", "Minutes"], stuck, "None."),
     el("h3", {}, "Transfers (newest first)"),
-    table(["#", "State", "Records", "Attempts", "Payloads", "Created", "Last error"], transfers, "None yet."));
+    table(["#", "State", "Records", "Attempts", "Payloads", "Created", "Last error", "Transport"], transfers, "None yet."));
+}
+
+// A transport's readable view: HTML the hub rendered (every value escaped), shown in a
+// sandboxed frame, so nothing in it can run even if it tried.
+function viewButton(path, title) {
+  const b = el("button", { class: "view", type: "button", "data-view": path }, "View");
+  b.addEventListener("click", (ev) => { ev.stopPropagation(); showView(path, title); });
+  return b;
+}
+
+async function showView(path, title) {
+  try {
+    const r = await fetch(path, { headers: { Authorization: "Bearer " + sessionStorage.getItem(KEY) } });
+    if (!r.ok) { const b = await r.json().catch(() => ({})); throw new Error(b.error || ("HTTP " + r.status)); }
+    $("view-title").textContent = title;
+    $("view-frame").srcdoc = await r.text();
+    $("view").hidden = false;
+    $("view").scrollIntoView();
+  } catch (e) { showError("No view: " + e.message); }
+}
+
+function received(list) {
+  if (!list || !list.length) return [];
+  const rows = list.map((x) => el("tr", { class: "received", "data-received": x.id },
+    el("td", {}, x.inbound), el("td", {}, x.sender), el("td", {}, x.receiver), el("td", {}, x.number),
+    el("td", { class: "state-" + x.state }, x.state), el("td", {}, x.records), el("td", {}, x.rejected),
+    el("td", {}, x.documents), el("td", { class: "hide-narrow" }, x.arrived_at),
+    el("td", {}, viewButton(`/api/v1/received/${x.id}/view`, `Received at ${x.inbound}: number ${x.number} from ${x.sender}`))));
+  return [el("section", { class: "received-transports" },
+    el("h2", {}, "Received transports (newest first)"),
+    table(["Inbound", "From", "To", "Number", "State", "Records", "Rejected", "Documents", "Arrived", "Transport"], rows, "None."))];
 }
 
 async function showLog(id) {
@@ -128,6 +162,7 @@ async function load() {
     $("refresh").hidden = $("logout").hidden = false;
     $("who").textContent = `${s.config} (${s.caller})`;
     $("targets").replaceChildren(...s.targets.map(target));
+    $("received").replaceChildren(...received(s.received));
     document.body.dataset.loaded = "yes";
   } catch (e) { if (e.message !== "unauthorized") showError(e.message); }
 }
@@ -140,5 +175,6 @@ $("login").addEventListener("submit", (ev) => {
   load();
 });
 $("refresh").addEventListener("click", load);
+$("view-close").addEventListener("click", () => { $("view").hidden = true; $("view-frame").srcdoc = ""; });
 $("logout").addEventListener("click", () => { sessionStorage.removeItem(KEY); showLogin(""); });
 if (sessionStorage.getItem(KEY)) load(); else showLogin("");
