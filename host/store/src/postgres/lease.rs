@@ -26,6 +26,21 @@ const TARGET_LOCK: i32 = 72_614;
 /// The channel of wake-ups; the payload is the target.
 pub(super) const CHANNEL: &str = "hub_work";
 
+/// The one rule of what a worker may claim, for claims and `has_work`: an open transfer
+/// of target `$1` whose lease is free or expired at `$2` (or worker `$3`'s own), and the
+/// lowest open one of its sequence scope.
+macro_rules! claimable {
+    () => {
+        "t.target = $1 AND t.state = 'open'
+         AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.transfer_id = t.id
+                           AND l.until > $2 AND l.worker <> $3)
+         AND (t.sequence_scope IS NULL OR NOT EXISTS (
+               SELECT 1 FROM transfers e WHERE e.target = t.target
+                 AND e.state = 'open' AND e.sequence_scope = t.sequence_scope
+                 AND e.id < t.id))"
+    };
+}
+
 /// Takes `transfer_id`'s lease for `worker` unless another worker holds it unexpired;
 /// whether it did.
 fn take(
@@ -88,16 +103,11 @@ impl PgStore {
         loop {
             let Some(id) = tx
                 .query_opt(
-                    "SELECT t.id FROM transfers t
-                     WHERE t.target = $1 AND t.state = 'open' AND NOT (t.id = ANY($4))
-                       AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.transfer_id = t.id
-                                         AND l.until > $2 AND l.worker <> $3)
-                       AND (t.sequence_scope IS NULL OR NOT EXISTS (
-                             SELECT 1 FROM transfers e WHERE e.target = t.target
-                               AND e.state = 'open' AND e.sequence_scope = t.sequence_scope
-                               AND e.id < t.id))
-                     ORDER BY t.id LIMIT 1
-                     FOR NO KEY UPDATE OF t SKIP LOCKED",
+                    concat!(
+                        "SELECT t.id FROM transfers t WHERE NOT (t.id = ANY($4)) AND ",
+                        claimable!(),
+                        " ORDER BY t.id LIMIT 1 FOR NO KEY UPDATE OF t SKIP LOCKED"
+                    ),
                     &[&target, &now.0, &worker, &passed],
                 )
                 .map_err(pg("claim transfer"))?
@@ -161,18 +171,13 @@ impl PgStore {
         Ok(self
             .client
             .query_one(
-                "SELECT EXISTS (SELECT 1 FROM records WHERE target = $1 AND state = 'queued')
-                     OR EXISTS (SELECT 1 FROM transfers t
-                                WHERE t.target = $1 AND t.state = 'open'
-                                  AND NOT EXISTS (SELECT 1 FROM leases l
-                                                  WHERE l.transfer_id = t.id
-                                                    AND l.until > $3 AND l.worker <> $2)
-                                  AND (t.sequence_scope IS NULL OR NOT EXISTS (
-                                        SELECT 1 FROM transfers e WHERE e.target = t.target
-                                          AND e.state = 'open'
-                                          AND e.sequence_scope = t.sequence_scope
-                                          AND e.id < t.id)))",
-                &[&target, &worker, &now.0],
+                concat!(
+                    "SELECT EXISTS (SELECT 1 FROM records WHERE target = $1 AND state = 'queued')
+                     OR EXISTS (SELECT 1 FROM transfers t WHERE ",
+                    claimable!(),
+                    ")"
+                ),
+                &[&target, &now.0, &worker],
             )
             .map_err(pg("look for work"))?
             .get(0))

@@ -8,6 +8,21 @@ use rusqlite::{OptionalExtension, params};
 use super::{SqliteStore, sql};
 use crate::{Backoff, Result};
 
+/// The one rule of what a worker may claim, for [`claim`] and [`has_work`]: an open
+/// transfer of target `?1` whose lease is free or expired at `?2` (or worker `?3`'s own),
+/// and the lowest open one of its sequence scope.
+macro_rules! claimable {
+    () => {
+        "t.target = ?1 AND t.state = 'open'
+         AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.transfer_id = t.id
+                           AND l.until > ?2 AND l.worker <> ?3)
+         AND (t.sequence_scope IS NULL OR NOT EXISTS (
+               SELECT 1 FROM transfers e WHERE e.target = t.target
+                 AND e.state = 'open' AND e.sequence_scope = t.sequence_scope
+                 AND e.id < t.id))"
+    };
+}
+
 pub(super) fn claim(
     store: &mut SqliteStore,
     target: &str,
@@ -31,17 +46,11 @@ pub(super) fn claim(
         }
     }
     let id: Option<i64> = tx
-        .prepare_cached(
-            "SELECT t.id FROM transfers t
-             WHERE t.target = ?1 AND t.state = 'open'
-               AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.transfer_id = t.id
-                                 AND l.until > ?2 AND l.worker <> ?3)
-               AND (t.sequence_scope IS NULL OR NOT EXISTS (
-                     SELECT 1 FROM transfers e WHERE e.target = t.target
-                       AND e.state = 'open' AND e.sequence_scope = t.sequence_scope
-                       AND e.id < t.id))
-             ORDER BY t.id LIMIT 1",
-        )
+        .prepare_cached(concat!(
+            "SELECT t.id FROM transfers t WHERE ",
+            claimable!(),
+            " ORDER BY t.id LIMIT 1"
+        ))
         .map_err(sql("prepare claim"))?
         .query_row(params![target, now.0, worker], |r| r.get(0))
         .optional()
@@ -131,18 +140,13 @@ pub(super) fn has_work(
 ) -> Result<bool> {
     store
         .conn
-        .prepare_cached(
+        .prepare_cached(concat!(
             "SELECT EXISTS (SELECT 1 FROM records WHERE target = ?1 AND state = 'queued')
-                 OR EXISTS (SELECT 1 FROM transfers t WHERE t.target = ?1 AND t.state = 'open'
-                              AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.transfer_id = t.id
-                                                AND l.until > ?3 AND l.worker <> ?2)
-                              AND (t.sequence_scope IS NULL OR NOT EXISTS (
-                                    SELECT 1 FROM transfers e WHERE e.target = t.target
-                                      AND e.state = 'open'
-                                      AND e.sequence_scope = t.sequence_scope
-                                      AND e.id < t.id)))",
-        )
-        .and_then(|mut s| s.query_row(params![target, worker, now.0], |r| r.get(0)))
+                 OR EXISTS (SELECT 1 FROM transfers t WHERE ",
+            claimable!(),
+            ")"
+        ))
+        .and_then(|mut s| s.query_row(params![target, now.0, worker], |r| r.get(0)))
         .map_err(sql("look for work"))
 }
 
