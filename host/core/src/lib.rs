@@ -12,3 +12,4 @@ pub mod names;
 pub mod schedule;
 pub mod state;
 pub mod time;
+pub mod transport;

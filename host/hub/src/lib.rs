@@ -1,16 +1,17 @@
-//! The hub's runtime and command line: the pipeline every target shares, the CLI
-//! commands, and the wiring of store, plugins and transports for one configuration.
+//! The hub's shells over the engine (`hub-engine`): the CLI commands, `hub serve` with
+//! its API and page, the receiving side, and the wiring of store, WASM plugins and real
+//! transports for one configuration (`app`).
 #![deny(unsafe_code)]
 
 pub mod api;
 pub mod app;
 pub mod cli;
 pub mod commands;
-pub mod fault;
 pub mod inbound;
 pub mod output;
-pub mod package;
-pub mod pipeline;
 pub mod progress;
 pub mod service;
 pub mod view;
+
+// The engine's modules keep their old paths for the shells and the tests.
+pub use hub_engine::{fault, package, pipeline};

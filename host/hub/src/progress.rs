@@ -1,19 +1,10 @@
-//! Progress of long sends and imports, drawn on stderr only when stderr is a terminal
+//! Progress of long sends and imports (the engine's [`Step`]s), drawn on stderr only when stderr is a terminal
 //! (a pipe, a log file or `--json` output never gets control characters).
 
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
-/// A step of a long run: `done` of `total` units (records, files) of `what`.
-#[derive(Debug, Clone, Copy)]
-pub struct Step<'a> {
-    pub what: &'a str,
-    pub done: usize,
-    pub total: usize,
-}
-
-/// Called by the pipeline after each transfer or file.
-pub type Hook = Box<dyn FnMut(Step<'_>) + Send>;
+pub use hub_engine::progress::{Hook, Step};
 
 /// A bar on stderr, redrawn at most every 100 ms and at the end; `None` off a terminal.
 pub fn terminal_bar(label: String) -> Option<Hook> {

@@ -396,11 +396,12 @@ impl SenderLoop {
             // Work another process put there (an enqueue or a settlement through another
             // worker or the CLI) is seen in the store, not only through a wake-up.
             let at = self.app.now();
+            let worker = self.app.worker.clone();
             for t in &self.realtime {
                 if retry.get(t).is_some_and(|(_, next)| *next > at) || pending.contains(t) {
                     continue;
                 }
-                match self.app.store.has_work(t, &self.app.worker, at) {
+                match self.app.store.has_work(t, &worker, at) {
                     Ok(true) => {
                         pending.insert(t.clone());
                     }

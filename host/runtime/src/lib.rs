@@ -11,7 +11,9 @@
 
 mod contract;
 mod convert;
+mod encoder;
 mod wasi;
+pub use encoder::WasmLoader;
 
 pub use contract::{CONTRACT_PACKAGE, CONTRACT_VERSION, compatible_range};
 

@@ -483,7 +483,7 @@ async fn enqueue(
                 problems: errors.0.iter().map(ToString::to_string).collect(),
             },
             EnqueueError::Store(e) => e.into(),
-            EnqueueError::App(e) => ApiError::internal(e),
+            EnqueueError::Engine(e) => ApiError::internal(e),
         })
     })
     .await?;

@@ -61,7 +61,7 @@ fn check_file(g: &super::Global, file: &Path) -> Vec<String> {
     for name in app.target_names() {
         match app.target(&name) {
             Ok(t) => {
-                if let Err(e) = app.identity(&t.config) {
+                if let Err(e) = crate::app::identity(&app.config, &app.user, &t.config) {
                     problems.push(e.to_string());
                 }
             }

@@ -29,16 +29,20 @@ pub fn run(g: &super::Global, args: &JsonArg) -> Result<ExitCode> {
     for name in names {
         let p = app.plugin(&name)?;
         let info = p.info();
+        let loaded = p.load_info();
         views.push(PluginView {
             name: name.clone(),
             plugin: info.name.clone(),
             version: info.version.clone(),
             sha256: p.sha256().to_string(),
-            path: p.path().display().to_string(),
+            path: loaded
+                .path
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
             delivery: info.delivery.as_str(),
             record_kinds: info.record_kinds.clone(),
-            load_ms: p.load_time().as_secs_f64() * 1e3,
-            from_cache: p.from_cache(),
+            load_ms: loaded.load_time.as_secs_f64() * 1e3,
+            from_cache: loaded.from_cache,
             targets: app
                 .config
                 .targets

@@ -23,8 +23,8 @@ pub fn run(g: &super::Global, args: &ResendArgs) -> Result<ExitCode> {
     // Files still on the receiver would have to be replaced, which the hub never does:
     // say so before anything changes.
     if hub_transports::delivers_files(&t.config.transport) {
-        let identity = app.identity(&t.config)?;
-        let mut transport = hub_transports::open(&t.config.transport, identity)
+        let mut transport = app
+            .open_transport(&t.config)
             .map_err(|e| anyhow::anyhow!("target {target}: {e}"))?;
         for p in &transfer.payloads {
             let remote = transport
@@ -39,8 +39,8 @@ pub fn run(g: &super::Global, args: &ResendArgs) -> Result<ExitCode> {
         }
     }
     let now = app.now();
-    app.store
-        .reopen_for_resend(id, &format!("{} (by {})", args.reason, app.user), now)?;
+    let why = format!("{} (by {})", args.reason, app.user);
+    app.store.reopen_for_resend(id, &why, now)?;
     // The pipeline finishes open transfers first; a file still on the receiver is not
     // replaced (the error says so) and the transfer stays open for the next try.
     let r = pipeline::send(&mut app, &target, false)?;

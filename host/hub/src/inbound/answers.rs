@@ -27,10 +27,8 @@ pub(super) fn request(
         }
         let name = retransmission_request_name(receiver.site(), &pair.sender, &pair.missing);
         let bytes = retransmission_request(receiver.site(), &pair.sender, &pair.missing, &created);
-        if app
-            .store
-            .inbound_request(&cfg.name, &name, &bytes, app.now())?
-        {
+        let now = app.now();
+        if app.store.inbound_request(&cfg.name, &name, &bytes, now)? {
             report.requests.push(name);
         }
     }
@@ -82,7 +80,8 @@ pub(super) fn deliver_answers(
         match put(transport.as_mut()) {
             Ok(()) => {
                 fault::point("answer-in-place");
-                app.store.answer_delivered(answer.id, app.now())?;
+                let now = app.now();
+                app.store.answer_delivered(answer.id, now)?;
                 report.answers_delivered.push(answer.name);
             }
             Err(e) => report

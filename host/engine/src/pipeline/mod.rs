@@ -11,24 +11,24 @@
 
 use std::collections::{HashMap, HashSet};
 
+use crate::ports::{EncoderError, OpenError};
 use hub_core::input::{InputErrors, LineError, parse_ndjson_all};
 use hub_core::names::{check_key, check_payload_name};
 use hub_core::state::AttemptResult;
 use hub_core::time::Timestamp;
+use hub_core::transport::{Transport, TransportError};
 use hub_plugin_sdk::{
     Context, DateTime, EncodeError, InterpretError, OutcomeStatus, Payload as PluginPayload, Record,
 };
-use hub_runtime::PluginError;
 use hub_store::{
     Batch, Completion, EnqueueReport, NewAttempt, NewPayload, NewRecord, RecordOutcome, StoreError,
     StoredRecord,
 };
-use hub_transports::{Transport, TransportError};
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::app::{App, AppError, TargetRuntime};
 use crate::fault;
+use crate::{Engine, EngineError, TargetRuntime};
 
 mod deliver;
 use deliver::deliver;
@@ -36,22 +36,22 @@ use deliver::deliver;
 /// A person's decision about a transfer in doubt, from the CLI, the API or the page: the
 /// one place that knows a delivered file of a receipt target still awaits its receipt.
 pub fn settle(
-    app: &mut App,
+    engine: &mut Engine,
     transfer_id: i64,
     delivered: bool,
     who: &str,
     reason: &str,
 ) -> Result<hub_core::state::TransferState, SendError> {
-    let transfer = app.store.transfer(transfer_id)?;
-    let awaits_receipt = app.target(&transfer.target)?.plugin.info().delivery
+    let transfer = engine.store.transfer(transfer_id)?;
+    let awaits_receipt = engine.target(&transfer.target)?.plugin.info().delivery
         == hub_plugin_sdk::Delivery::FileDropWithReceipt;
     let settlement = match (delivered, awaits_receipt) {
         (true, true) => hub_store::Settlement::DeliveredAwaitingReceipt,
         (true, false) => hub_store::Settlement::Delivered,
         (false, _) => hub_store::Settlement::NotDelivered,
     };
-    let now = app.now();
-    let state = app
+    let now = engine.now();
+    let state = engine
         .store
         .settle(transfer_id, settlement, who, reason.trim(), now)?;
     tracing::info!(transfer = transfer_id, target_name = %transfer.target, delivered, %who, "doubt settled");
@@ -67,7 +67,7 @@ pub enum EnqueueError {
     #[error(transparent)]
     Input(#[from] InputErrors),
     #[error(transparent)]
-    App(#[from] AppError),
+    Engine(#[from] EngineError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -76,11 +76,11 @@ pub enum EnqueueError {
 #[derive(Debug, Error)]
 pub enum SendError {
     #[error(transparent)]
-    App(#[from] AppError),
+    Engine(#[from] EngineError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
-    Plugin(#[from] PluginError),
+    Plugin(#[from] EncoderError),
     #[error("target {target}: transfer #{transfer}: {message}")]
     Delivery {
         target: String,
@@ -155,21 +155,23 @@ pub struct StuckFile {
 /// out of the folders; one left for longer than `stuck_after` minutes means the job did
 /// not run. Files seen gone are not looked at again.
 pub fn watch(
-    app: &mut App,
+    engine: &mut Engine,
     target: &str,
     transport: &mut dyn Transport,
     stuck_after: u64,
 ) -> Result<Vec<StuckFile>, SendError> {
-    let now = app.now();
+    let now = engine.now();
     let mut stuck = Vec::new();
-    for p in app.store.unclaimed_payloads(target)? {
+    for p in engine.store.unclaimed_payloads(target)? {
         let remote = transport
             .inspect(&p.name)
             .map_err(|e| SendError::Unreachable {
                 target: target.to_string(),
                 message: format!("cannot look for {}: {}", p.name, e.message),
             })?;
-        app.store.mark_checked(p.id, !remote.final_present, now)?;
+        engine
+            .store
+            .mark_checked(p.id, !remote.final_present, now)?;
         let Some(delivered) = p.delivered_at else {
             continue;
         };
@@ -201,8 +203,12 @@ pub struct DryRunPayload {
 
 /// Reads NDJSON and queues it for `target`, all or nothing: every line is checked by the
 /// host and validated by the target's plugin before the first record is stored.
-pub fn enqueue(app: &mut App, target: &str, text: &str) -> Result<EnqueueReport, EnqueueError> {
-    let t = app.target(target)?;
+pub fn enqueue(
+    engine: &mut Engine,
+    target: &str,
+    text: &str,
+) -> Result<EnqueueReport, EnqueueError> {
+    let t = engine.target(target)?;
     let (input, mut errors) = parse_ndjson_all(text);
     let kinds: HashSet<&str> = t
         .plugin
@@ -226,7 +232,7 @@ pub fn enqueue(app: &mut App, target: &str, text: &str) -> Result<EnqueueReport,
         let answers = t
             .plugin
             .validate(&t.settings, &batch)
-            .map_err(AppError::from)?;
+            .map_err(EngineError::from)?;
         for (input, answer) in chunk.iter().zip(answers) {
             let line = input.line;
             if !kinds.contains(input.kind.as_str()) {
@@ -278,8 +284,8 @@ pub fn enqueue(app: &mut App, target: &str, text: &str) -> Result<EnqueueReport,
         errors.sort_by_key(|e| e.line);
         return Err(InputErrors(errors).into());
     }
-    let now = app.now();
-    match app.store.enqueue(target, &records, now) {
+    let now = engine.now();
+    match engine.store.enqueue(target, &records, now) {
         Ok(report) => Ok(report),
         Err(StoreError::RecordsRefused(refused)) => {
             let mut errors: Vec<LineError> = refused
@@ -296,22 +302,22 @@ pub fn enqueue(app: &mut App, target: &str, text: &str) -> Result<EnqueueReport,
 /// Sends everything queued for `target`: first finishes transfers an earlier run left
 /// open, then encodes and delivers new ones batch by batch. With `dry_run` nothing is
 /// written or sent; the payloads are returned instead.
-pub fn send(app: &mut App, target: &str, dry_run: bool) -> Result<SendReport, SendError> {
-    let t = app.target(target)?;
+pub fn send(engine: &mut Engine, target: &str, dry_run: bool) -> Result<SendReport, SendError> {
+    let t = engine.target(target)?;
     let mut report = SendReport {
         target: target.to_string(),
         ..SendReport::default()
     };
-    let before = counts(app, target)?;
+    let before = counts(engine, target)?;
     let mut transport: Option<Box<dyn Transport>> = None;
     let mut claimed = HashSet::new();
     if !dry_run {
-        app.lock_for_sending()?;
-        let open = app.store.open_transfers(target)?;
+        engine.lock_for_sending()?;
+        let open = engine.store.open_transfers(target)?;
         let watching = t.config.stuck_after_minutes.is_some()
-            && hub_transports::delivers_files(&t.config.transport)
-            && !app.store.unclaimed_payloads(target)?.is_empty();
-        if open.is_empty() && app.store.queued_batches(target)?.is_empty() && !watching {
+            && hub_core::transport::delivers_files(&t.config.transport)
+            && !engine.store.unclaimed_payloads(target)?.is_empty();
+        if open.is_empty() && engine.store.queued_batches(target)?.is_empty() && !watching {
             return Ok(report);
         }
         // Credentials and reachability are checked before anything new is numbered, so
@@ -320,13 +326,19 @@ pub fn send(app: &mut App, target: &str, dry_run: bool) -> Result<SendReport, Se
             target: target.to_string(),
             message: e.message,
         };
-        let identity = app.identity(&t.config)?;
-        let mut opened =
-            hub_transports::open(&t.config.transport, identity).map_err(unreachable)?;
+        let mut opened = match engine.open_transport(&t.config) {
+            Ok(opened) => opened,
+            Err(OpenError::Setup(message)) => {
+                return Err(EngineError::Target(vec![message]).into());
+            }
+            Err(OpenError::Transport(e)) => return Err(unreachable(e)),
+        };
         // A server that is down or overloaded gets the target's retries, with backoff.
         let mut tries = 1;
         while let Err(e) = opened.health() {
-            if e.kind == hub_transports::ErrorKind::Permanent || tries >= t.config.retry.attempts {
+            if e.kind == hub_core::transport::ErrorKind::Permanent
+                || tries >= t.config.retry.attempts
+            {
                 return Err(unreachable(e));
             }
             tries += 1;
@@ -338,7 +350,7 @@ pub fn send(app: &mut App, target: &str, dry_run: bool) -> Result<SendReport, Se
             tracing::warn!(target_name = target, error = %e.message, try_no = tries, wait_ms = wait.as_millis() as u64, "target not reachable; retrying");
             std::thread::sleep(wait);
         }
-        deliver_claimed(app, &t, opened.as_mut(), &mut claimed, &mut report)?;
+        deliver_claimed(engine, &t, opened.as_mut(), &mut claimed, &mut report)?;
         transport = Some(opened);
     }
     let max = t
@@ -348,19 +360,19 @@ pub fn send(app: &mut App, target: &str, dry_run: bool) -> Result<SendReport, Se
         .min(t.config.max_batch.unwrap_or(u32::MAX));
     let max = usize::try_from(max).unwrap_or(usize::MAX);
     let mut dry_taken: HashSet<i64> = HashSet::new();
-    let total = app
+    let total = engine
         .store
         .counts(Some(target))?
         .first()
         .map_or(0, |c| c.queued);
     let mut done = 0;
-    for batch in app.store.queued_batches(target)? {
+    for batch in engine.store.queued_batches(target)? {
         loop {
-            if app.stop.load(std::sync::atomic::Ordering::SeqCst) {
+            if engine.stop.load(std::sync::atomic::Ordering::SeqCst) {
                 tracing::info!(target_name = target, "stopping: no new transfer started");
                 break;
             }
-            let mut records = app.store.queued_records(target, &batch, max)?;
+            let mut records = engine.store.queued_records(target, &batch, max)?;
             if dry_run {
                 records.retain(|r| !dry_taken.contains(&r.seq));
             }
@@ -374,14 +386,14 @@ pub fn send(app: &mut App, target: &str, dry_run: bool) -> Result<SendReport, Se
                 break;
             }
             done += records.len();
-            match create(app, &t, &batch, &records, dry_run, &mut report) {
+            match create(engine, &t, &batch, &records, dry_run, &mut report) {
                 Ok(Created::Transfer(id)) => {
                     tracing::debug!(target_name = target, transfer = id, "transfer created");
                     report.transfers_created += 1;
                     // Through a claim, not directly: another worker may hold an earlier
                     // transfer of the same scope, or have taken this one already.
                     if let Some(transport) = transport.as_mut() {
-                        deliver_claimed(app, &t, transport.as_mut(), &mut claimed, &mut report)?;
+                        deliver_claimed(engine, &t, transport.as_mut(), &mut claimed, &mut report)?;
                     }
                 }
                 Ok(Created::DryRun) => dry_taken.extend(records.iter().map(|r| r.seq)),
@@ -400,7 +412,7 @@ pub fn send(app: &mut App, target: &str, dry_run: bool) -> Result<SendReport, Se
                 }
                 Err(e) => return Err(e),
             }
-            if let Some(hook) = app.progress.as_mut() {
+            if let Some(hook) = engine.progress.as_mut() {
                 hook(crate::progress::Step {
                     what: "records",
                     done: done.min(total),
@@ -412,17 +424,17 @@ pub fn send(app: &mut App, target: &str, dry_run: bool) -> Result<SendReport, Se
     if let (Some(minutes), Some(transport)) = (t.config.stuck_after_minutes, transport.as_mut())
         && transport.delivers_files()
     {
-        report.stuck = watch(app, target, transport.as_mut(), minutes)?;
+        report.stuck = watch(engine, target, transport.as_mut(), minutes)?;
     }
-    let after = counts(app, target)?;
+    let after = counts(engine, target)?;
     report.records_delivered = after.0.saturating_sub(before.0);
     report.records_to_check = after.1.saturating_sub(before.1);
     Ok(report)
 }
 
 /// (delivered, failed) records of a target.
-fn counts(app: &mut App, target: &str) -> Result<(usize, usize), SendError> {
-    Ok(app
+fn counts(engine: &mut Engine, target: &str) -> Result<(usize, usize), SendError> {
+    Ok(engine
         .store
         .counts(Some(target))?
         .first()
@@ -437,7 +449,7 @@ fn counts(app: &mut App, target: &str) -> Result<(usize, usize), SendError> {
 /// than the record skipped: the records queued behind it wait too, so nothing overtakes
 /// it and every receiver gets its records in queue order. They stay queued and form the
 /// next transfer.
-fn one_transfer(t: &TargetRuntime, records: &mut Vec<StoredRecord>) -> Result<(), PluginError> {
+fn one_transfer(t: &TargetRuntime, records: &mut Vec<StoredRecord>) -> Result<(), EncoderError> {
     let keys = t.plugin.once_keys(&t.settings, &to_sdk(records))?;
     let cut = first_repeat(records, keys.as_deref());
     if let Some(cut) = cut {
@@ -473,7 +485,7 @@ enum Created {
 }
 
 enum CreateFail {
-    Plugin(PluginError),
+    Plugin(EncoderError),
     Records(Vec<hub_plugin_sdk::RecordError>),
     Other(String),
     DryRun(Vec<DryRunPayload>),
@@ -516,7 +528,7 @@ fn context(
 /// Checks what a plugin returned before it is stored: names the host can deliver safely,
 /// no name twice, only records of this batch, and every record carried by some payload
 /// (a record in no payload would never get an outcome).
-pub(crate) fn check_payloads(
+pub fn check_payloads(
     plugin: &str,
     payloads: &[PluginPayload],
     by_id: &HashMap<&str, i64>,
@@ -591,18 +603,18 @@ fn check_labels(labels: &[(String, String)]) -> Result<(), String> {
 /// store take the others. A transfer is claimed once per run: one left open (a
 /// retryable failure) waits for the next run.
 fn deliver_claimed(
-    app: &mut App,
+    engine: &mut Engine,
     t: &TargetRuntime,
     transport: &mut dyn Transport,
     done: &mut HashSet<i64>,
     report: &mut SendReport,
 ) -> Result<(), SendError> {
     loop {
-        let now = app.now();
-        let until = lease_until(app, now);
-        let Some(id) = app.store.claim_transfer(
+        let now = engine.now();
+        let until = lease_until(engine, now);
+        let Some(id) = engine.store.claim_transfer(
             &t.config.name,
-            &app.worker,
+            &engine.worker,
             until,
             t.config.max_in_flight,
             now,
@@ -611,23 +623,27 @@ fn deliver_claimed(
             return Ok(());
         };
         if !done.insert(id) {
-            app.store.release_lease(id, &app.worker)?;
+            engine.store.release_lease(id, &engine.worker)?;
             return Ok(());
         }
-        let result = deliver(app, t, transport, id, report);
-        app.store.release_lease(id, &app.worker)?;
+        let result = deliver(engine, t, transport, id, report);
+        engine.store.release_lease(id, &engine.worker)?;
         result?;
     }
 }
 
 /// When a lease taken or renewed now runs out.
-pub(super) fn lease_until(app: &App, now: hub_core::time::Timestamp) -> hub_core::time::Timestamp {
-    let ms = i64::try_from(app.config.store.lease_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
+pub(super) fn lease_until(
+    engine: &Engine,
+    now: hub_core::time::Timestamp,
+) -> hub_core::time::Timestamp {
+    let ms =
+        i64::try_from(engine.config.store.lease_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
     hub_core::time::Timestamp(now.0.saturating_add(ms))
 }
 
 fn create(
-    app: &mut App,
+    engine: &mut Engine,
     t: &TargetRuntime,
     batch: &Batch,
     records: &[StoredRecord],
@@ -635,14 +651,14 @@ fn create(
     report: &mut SendReport,
 ) -> Result<Created, SendError> {
     let plugin = t.plugin.clone();
-    let stamp = crate::app::stamp(&plugin);
+    let stamp = crate::stamp(plugin.as_ref());
     let sdk_records = to_sdk(records);
     let by_id: HashMap<&str, i64> = records.iter().map(|r| (r.id.as_str(), r.seq)).collect();
     let seqs: Vec<i64> = records.iter().map(|r| r.seq).collect();
-    let now = app.now();
+    let now = engine.now();
     let target = t.config.name.clone();
     let result = hub_store::create_transfer_with(
-        &mut *app.store,
+        &mut *engine.store,
         &target,
         batch,
         &seqs,
@@ -739,7 +755,7 @@ fn create(
             for (_, message) in &failures {
                 tracing::warn!(target_name = %target, %message, "record failed");
             }
-            app.store.fail_records(&failures, now)?;
+            engine.store.fail_records(&failures, now)?;
             Ok(Created::RecordsFailed)
         }
     }
@@ -769,19 +785,19 @@ pub struct ReceiptReport {
 /// outcome. "Mit dem Import der Quittungsdatei beim Absender ist der Transportvorgang
 /// abgeschlossen."
 pub fn import_receipt(
-    app: &mut App,
+    engine: &mut Engine,
     target: &str,
     receipt: &[u8],
 ) -> Result<ReceiptReport, SendError> {
-    let t = app.target(target)?;
+    let t = engine.target(target)?;
     let response = hub_plugin_sdk::Response {
         status: None,
         headers: Vec::new(),
         body: receipt.to_vec(),
     };
     let mut refusals = Vec::new();
-    for id in app.store.sent_transfers(target)? {
-        let transfer = app.store.transfer(id)?;
+    for id in engine.store.sent_transfers(target)? {
+        let transfer = engine.store.transfer(id)?;
         let batch = Batch {
             batch_key: transfer.batch_key.clone(),
             sequence_scope: transfer.sequence_scope.clone(),
@@ -797,7 +813,7 @@ pub fn import_receipt(
         // is written, so a receipt for another transport changes nothing.
         let mut answers = Vec::new();
         for p in transfer.payloads.iter() {
-            let records = app.store.payload_records(p.id)?;
+            let records = engine.store.payload_records(p.id)?;
             if records.is_empty() {
                 continue;
             }
@@ -816,7 +832,7 @@ pub fn import_receipt(
         if answers.is_empty() {
             continue;
         }
-        let now = app.now();
+        let now = engine.now();
         let (mut delivered, mut rejected) = (0, 0);
         let mut state = transfer.state;
         for (p, records, outcomes) in answers {
@@ -851,9 +867,12 @@ pub fn import_receipt(
                 result: AttemptResult::Delivered,
                 error: None,
             };
-            state =
-                app.store
-                    .complete_payload(p.id, Completion::Outcomes(&outcomes), &attempt, now)?;
+            state = engine.store.complete_payload(
+                p.id,
+                Completion::Outcomes(&outcomes),
+                &attempt,
+                now,
+            )?;
         }
         return Ok(ReceiptReport {
             transfer: transfer.id,

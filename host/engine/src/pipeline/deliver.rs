@@ -10,13 +10,13 @@ use std::time::Instant;
 use hub_core::config::OnUnknown;
 use hub_core::state::{AttemptResult, PayloadState, TransferState};
 use hub_core::time::Timestamp;
+use hub_core::transport::{Digest, ErrorKind, Transport, TransportError};
 use hub_plugin_sdk::{Delivery, InterpretError};
 use hub_store::{Batch, Completion, DoubtKind, NewAttempt, NewDoubt, Transfer};
-use hub_transports::{Digest, ErrorKind, Transport, TransportError};
 
 use super::{Held, SendError, SendReport, context, excerpt, per_record, summary, to_sdk};
-use crate::app::{App, TargetRuntime};
 use crate::fault;
+use crate::{Engine, TargetRuntime};
 
 /// What became of one payload in this run.
 enum Step {
@@ -28,13 +28,13 @@ enum Step {
 /// Delivers every payload of a transfer not yet delivered, resuming where an earlier run
 /// stopped. A payload in doubt is not touched.
 pub(super) fn deliver(
-    app: &mut App,
+    engine: &mut Engine,
     t: &TargetRuntime,
     transport: &mut dyn Transport,
     transfer_id: i64,
     report: &mut SendReport,
 ) -> Result<(), SendError> {
-    let transfer = app.store.transfer(transfer_id)?;
+    let transfer = engine.store.transfer(transfer_id)?;
     let mut state = transfer.state;
     let retry = t.config.retry;
     let pending: Vec<_> = transfer
@@ -47,11 +47,11 @@ pub(super) fn deliver(
         let mut tries = 1;
         let step = loop {
             // Still ours? A worker that was too slow has lost the transfer to another.
-            let now = app.now();
-            let until = super::lease_until(app, now);
-            if !app
+            let now = engine.now();
+            let until = super::lease_until(engine, now);
+            if !engine
                 .store
-                .renew_lease(transfer.id, &app.worker, until, now)?
+                .renew_lease(transfer.id, &engine.worker, until, now)?
             {
                 return Err(SendError::LeaseLost {
                     target: transfer.target.clone(),
@@ -60,9 +60,9 @@ pub(super) fn deliver(
             }
             let result = if transport.delivers_files() {
                 let receipt = t.plugin.info().delivery == Delivery::FileDropWithReceipt;
-                deliver_file(app, transport, &transfer, &p, receipt)
+                deliver_file(engine, transport, &transfer, &p, receipt)
             } else {
-                deliver_request(app, t, transport, &transfer, &p)
+                deliver_request(engine, t, transport, &transfer, &p)
             };
             match result {
                 Ok(s) => break s,
@@ -77,7 +77,7 @@ pub(super) fn deliver(
                     tracing::warn!(transfer = transfer.id, payload = %p.name, %message, try_no = tries, wait_ms = wait.as_millis() as u64, "retrying");
                     std::thread::sleep(wait);
                     // The failed try may have advanced the payload's recorded step.
-                    if let Some(now) = app
+                    if let Some(now) = engine
                         .store
                         .transfer(transfer.id)?
                         .payloads
@@ -136,7 +136,7 @@ fn new_attempt(
 
 /// Completes the attempt as failed and turns the error into the send's error.
 fn failed(
-    app: &mut App,
+    engine: &mut Engine,
     attempt: &NewAttempt,
     transfer: &Transfer,
     p: &hub_store::Payload,
@@ -153,7 +153,7 @@ fn failed(
         error: Some(e.message.clone()),
         ..attempt.clone()
     };
-    if let Err(store_error) = app.store.log_attempt(&attempt) {
+    if let Err(store_error) = engine.store.log_attempt(&attempt) {
         return store_error.into();
     }
     SendError::Delivery {
@@ -167,7 +167,7 @@ fn failed(
 
 /// Holds a payload in doubt, completing its attempt as `unknown`.
 fn hold(
-    app: &mut App,
+    engine: &mut Engine,
     attempt: &NewAttempt,
     p: &hub_store::Payload,
     started: Instant,
@@ -179,9 +179,9 @@ fn hold(
         error: Some(doubt.detail.clone()),
         ..attempt.clone()
     };
-    let now = app.now();
-    app.store.hold(p.id, &doubt, &attempt, now)?;
-    let state = app.store.transfer(attempt.transfer_id)?.state;
+    let now = engine.now();
+    engine.store.hold(p.id, &doubt, &attempt, now)?;
+    let state = engine.store.transfer(attempt.transfer_id)?.state;
     Ok(Step::Held(state, doubt.kind, doubt.detail))
 }
 
@@ -216,7 +216,7 @@ fn judge_found(p: &hub_store::Payload, found: &Digest) -> Result<(), NewDoubt> {
 /// One file: temp name, then final name, each step recorded first. After an interruption
 /// the recorded step and what the receiver holds (read back) say what is left to do.
 fn deliver_file(
-    app: &mut App,
+    engine: &mut Engine,
     transport: &mut dyn Transport,
     transfer: &Transfer,
     p: &hub_store::Payload,
@@ -229,23 +229,23 @@ fn deliver_file(
         started,
         receipt,
     };
-    let mut attempt = new_attempt(transport, transfer, p, app.now());
+    let mut attempt = new_attempt(transport, transfer, p, engine.now());
     if p.state == PayloadState::Uploaded {
         // The upload completed before an interruption: look before doing anything.
-        attempt.begun = Some(app.store.log_attempt(&attempt)?);
+        attempt.begun = Some(engine.store.log_attempt(&attempt)?);
         let remote = transport
             .inspect(&p.name)
-            .map_err(|e| failed(app, &attempt, transfer, p, started, &e))?;
+            .map_err(|e| failed(engine, &attempt, transfer, p, started, &e))?;
         if remote.final_present {
             let found = transport
                 .digest(&p.name)
-                .map_err(|e| failed(app, &attempt, transfer, p, started, &e))?;
+                .map_err(|e| failed(engine, &attempt, transfer, p, started, &e))?;
             match found.as_ref().map(|f| judge_found(p, f)) {
                 Some(Ok(())) => {
                     if remote.temp_present {
                         transport
                             .remove_temp(&p.name)
-                            .map_err(|e| failed(app, &attempt, transfer, p, started, &e))?;
+                            .map_err(|e| failed(engine, &attempt, transfer, p, started, &e))?;
                     }
                     attempt.result = AttemptResult::Recovered;
                     attempt.received = Some(
@@ -256,34 +256,37 @@ fn deliver_file(
                 Some(Err(conflict)) => {
                     // Ours stays unsent: remove our temporary copy, keep theirs as found.
                     let _ = transport.remove_temp(&p.name);
-                    return hold(app, &attempt, p, started, conflict);
+                    return hold(engine, &attempt, p, started, conflict);
                 }
                 // Gone between the two looks: the receiver took it, or someone removed it.
-                None => return vanished(app, &attempt, p, started),
+                None => return vanished(engine, &attempt, p, started),
             }
         } else if remote.temp_present {
             if let Err(e) = transport.make_final(&p.name) {
-                return look_after_failed_rename(app, transport, &attempt, file, e);
+                return look_after_failed_rename(engine, transport, &attempt, file, e);
             }
             attempt.received = Some("renamed into place after an interruption".into());
         } else {
-            return vanished(app, &attempt, p, started);
+            return vanished(engine, &attempt, p, started);
         }
     } else {
-        attempt.begun = Some(
-            app.store
-                .begin_attempt(p.id, PayloadState::Uploading, &attempt)?,
-        );
+        attempt.begun = Some(engine.store.begin_attempt(
+            p.id,
+            PayloadState::Uploading,
+            &attempt,
+        )?);
         fault::point("uploading");
-        let bytes = app.store.payload_bytes(p.id)?;
+        let bytes = engine.store.payload_bytes(p.id)?;
         transport
             .put_temp(&p.name, &bytes)
-            .map_err(|e| failed(app, &attempt, transfer, p, started, &e))?;
+            .map_err(|e| failed(engine, &attempt, transfer, p, started, &e))?;
         fault::point("uploaded-temp");
-        app.store.set_payload_state(p.id, PayloadState::Uploaded)?;
+        engine
+            .store
+            .set_payload_state(p.id, PayloadState::Uploaded)?;
         fault::point("recorded-uploaded");
         if let Err(e) = transport.make_final(&p.name) {
-            return look_after_failed_rename(app, transport, &attempt, file, e);
+            return look_after_failed_rename(engine, transport, &attempt, file, e);
         }
         fault::point("renamed");
     }
@@ -291,13 +294,13 @@ fn deliver_file(
     if attempt.result == AttemptResult::Started {
         attempt.result = AttemptResult::Delivered;
     }
-    let now = app.now();
+    let now = engine.now();
     let completion = if receipt {
         Completion::AwaitingReceipt
     } else {
         Completion::InPlace
     };
-    let state = app
+    let state = engine
         .store
         .complete_payload(p.id, completion, &attempt, now)?;
     fault::point("completed");
@@ -307,13 +310,13 @@ fn deliver_file(
 /// The hub's complete temporary file is gone and no final file is there: the receiver may
 /// have taken the file after a rename the hub did not record, or someone removed it.
 fn vanished(
-    app: &mut App,
+    engine: &mut Engine,
     attempt: &NewAttempt,
     p: &hub_store::Payload,
     started: Instant,
 ) -> Result<Step, SendError> {
     hold(
-        app,
+        engine,
         attempt,
         p,
         started,
@@ -343,7 +346,7 @@ struct FileTry<'a> {
 /// and only its answer was lost) or someone else's (a conflict); with none there, the
 /// error stands.
 fn look_after_failed_rename(
-    app: &mut App,
+    engine: &mut Engine,
     transport: &mut dyn Transport,
     attempt: &NewAttempt,
     file: FileTry<'_>,
@@ -357,10 +360,10 @@ fn look_after_failed_rename(
     } = file;
     let found = match transport.digest(&p.name) {
         Ok(found) => found,
-        Err(_) => return Err(failed(app, attempt, transfer, p, started, &e)),
+        Err(_) => return Err(failed(engine, attempt, transfer, p, started, &e)),
     };
     match found.as_ref().map(|f| judge_found(p, f)) {
-        None => Err(failed(app, attempt, transfer, p, started, &e)),
+        None => Err(failed(engine, attempt, transfer, p, started, &e)),
         Some(Ok(())) => {
             let _ = transport.remove_temp(&p.name);
             let attempt = NewAttempt {
@@ -373,20 +376,21 @@ fn look_after_failed_rename(
                 )),
                 ..attempt.clone()
             };
-            let now = app.now();
+            let now = engine.now();
             let completion = if receipt {
                 Completion::AwaitingReceipt
             } else {
                 Completion::InPlace
             };
             Ok(Step::Done(
-                app.store
+                engine
+                    .store
                     .complete_payload(p.id, completion, &attempt, now)?,
             ))
         }
         Some(Err(conflict)) => {
             let _ = transport.remove_temp(&p.name);
-            hold(app, attempt, p, started, conflict)
+            hold(engine, attempt, p, started, conflict)
         }
     }
 }
@@ -404,7 +408,7 @@ struct Unknown<'a> {
 /// 0.1.1 `inquiry`), the hub asks: arrived → delivered; not arrived → sent again; no
 /// answer that says → held in doubt for a person, as without a question.
 fn look_or_hold(
-    app: &mut App,
+    engine: &mut Engine,
     t: &TargetRuntime,
     transport: &mut dyn Transport,
     attempt: &NewAttempt,
@@ -417,9 +421,9 @@ fn look_or_hold(
         key,
         started,
     } = u;
-    let held = |app: &mut App, detail: String| {
+    let held = |engine: &mut Engine, detail: String| {
         hold(
-            app,
+            engine,
             attempt,
             p,
             started,
@@ -434,10 +438,10 @@ fn look_or_hold(
     let id = u64::try_from(transfer.id).unwrap_or(0);
     let question = match t.plugin.ask(&t.settings, id, &p.name, key) {
         Ok(Some(q)) => q,
-        Ok(None) => return held(app, detail),
+        Ok(None) => return held(engine, detail),
         Err(e) => {
             return held(
-                app,
+                engine,
                 format!("{detail}; the plugin's status question failed: {e}"),
             );
         }
@@ -446,7 +450,7 @@ fn look_or_hold(
         Ok(a) => a,
         Err(e) => {
             return held(
-                app,
+                engine,
                 format!("{detail}; asking the receiver failed: {}", e.message),
             );
         }
@@ -459,7 +463,7 @@ fn look_or_hold(
     let asked = format!("{} {} → status {status}", question.method, question.path);
     match finding {
         hub_plugin_sdk::Finding::Arrived => {
-            let records = app.store.payload_records(p.id)?;
+            let records = engine.store.payload_records(p.id)?;
             let note = format!("confirmed by the receiver's status query ({asked})");
             let outcomes: Vec<hub_store::RecordOutcome> = records
                 .iter()
@@ -475,8 +479,8 @@ fn look_or_hold(
                 received: Some(format!("{detail}; asked: arrived ({asked})")),
                 ..attempt.clone()
             };
-            let now = app.now();
-            Ok(Step::Done(app.store.complete_payload(
+            let now = engine.now();
+            Ok(Step::Done(engine.store.complete_payload(
                 p.id,
                 Completion::Outcomes(&outcomes),
                 &attempt,
@@ -492,8 +496,10 @@ fn look_or_hold(
                 )),
                 ..attempt.clone()
             };
-            app.store.log_attempt(&attempt)?;
-            app.store.set_payload_state(p.id, PayloadState::Pending)?;
+            engine.store.log_attempt(&attempt)?;
+            engine
+                .store
+                .set_payload_state(p.id, PayloadState::Pending)?;
             Err(SendError::Delivery {
                 target: transfer.target.clone(),
                 transfer: transfer.id,
@@ -506,7 +512,7 @@ fn look_or_hold(
             })
         }
         hub_plugin_sdk::Finding::Unknown => held(
-            app,
+            engine,
             format!("{detail}; the receiver's answer ({asked}) did not say"),
         ),
     }
@@ -517,7 +523,7 @@ fn look_or_hold(
 /// off), the payload is held in doubt, unless the target's `on_unknown = "resend"` says
 /// its receiver deduplicates by the `Idempotency-Key`.
 fn deliver_request(
-    app: &mut App,
+    engine: &mut Engine,
     t: &TargetRuntime,
     transport: &mut dyn Transport,
     transfer: &Transfer,
@@ -525,14 +531,14 @@ fn deliver_request(
 ) -> Result<Step, SendError> {
     let started = Instant::now();
     let resend = t.config.on_unknown == OnUnknown::Resend;
-    let mut attempt = new_attempt(transport, transfer, p, app.now());
+    let mut attempt = new_attempt(transport, transfer, p, engine.now());
     let key = format!("hub-{}-{}", transfer.id, p.sha256);
     if p.state != PayloadState::Pending {
         // An earlier attempt started and was cut off before its outcome was recorded.
         if !resend {
-            attempt.begun = Some(app.store.log_attempt(&attempt)?);
+            attempt.begun = Some(engine.store.log_attempt(&attempt)?);
             return look_or_hold(
-                app,
+                engine,
                 t,
                 transport,
                 &attempt,
@@ -555,16 +561,17 @@ fn deliver_request(
         );
     }
     attempt.begun = Some(
-        app.store
+        engine
+            .store
             .begin_attempt(p.id, PayloadState::Uploading, &attempt)?,
     );
     fault::point("requesting");
-    let bytes = app.store.payload_bytes(p.id)?;
+    let bytes = engine.store.payload_bytes(p.id)?;
     let response = match transport.request(&p.name, &p.media_type, &bytes, &key) {
         Ok(r) => r,
         Err(e) if e.kind == ErrorKind::Unknown && !resend => {
             return look_or_hold(
-                app,
+                engine,
                 t,
                 transport,
                 &attempt,
@@ -578,16 +585,18 @@ fn deliver_request(
             );
         }
         Err(e) => {
-            let err = failed(app, &attempt, transfer, p, started, &e);
+            let err = failed(engine, &attempt, transfer, p, started, &e);
             if e.kind != ErrorKind::Unknown {
                 // Nothing reached the receiver: the payload is untouched.
-                app.store.set_payload_state(p.id, PayloadState::Pending)?;
+                engine
+                    .store
+                    .set_payload_state(p.id, PayloadState::Pending)?;
             }
             return Err(err);
         }
     };
     fault::point("answered");
-    let records = app.store.payload_records(p.id)?;
+    let records = engine.store.payload_records(p.id)?;
     let sdk_records = to_sdk(&records);
     let batch = Batch {
         batch_key: transfer.batch_key.clone(),
@@ -618,14 +627,16 @@ fn deliver_request(
                 AttemptResult::Failed
             };
             attempt.error = Some(message.clone());
-            app.store.log_attempt(&attempt)?;
-            app.store.set_payload_state(p.id, PayloadState::Pending)?;
+            engine.store.log_attempt(&attempt)?;
+            engine
+                .store
+                .set_payload_state(p.id, PayloadState::Pending)?;
             return Err(SendError::Delivery {
                 target: transfer.target.clone(),
                 transfer: transfer.id,
                 message,
                 retryable,
-                retry_after: hub_transports::retry_after(
+                retry_after: hub_core::transport::retry_after(
                     &response.headers,
                     std::time::SystemTime::now(),
                 ),
@@ -633,7 +644,7 @@ fn deliver_request(
         }
         Ok(Err(InterpretError::Malformed(message))) => {
             return look_or_hold(
-                app,
+                engine,
                 t,
                 transport,
                 &attempt,
@@ -648,7 +659,7 @@ fn deliver_request(
         }
         Err(e) => {
             return look_or_hold(
-                app,
+                engine,
                 t,
                 transport,
                 &attempt,
@@ -668,10 +679,11 @@ fn deliver_request(
         outcomes,
         "the target's answer did not mention this record",
     );
-    let now = app.now();
-    let state = app
-        .store
-        .complete_payload(p.id, Completion::Outcomes(&outcomes), &attempt, now)?;
+    let now = engine.now();
+    let state =
+        engine
+            .store
+            .complete_payload(p.id, Completion::Outcomes(&outcomes), &attempt, now)?;
     fault::point("completed");
     Ok(Step::Done(state))
 }
