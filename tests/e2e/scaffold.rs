@@ -142,7 +142,10 @@ fn a_scaffolded_plugin_passes_its_golden_test_builds_and_runs_in_the_sandbox() {
         outcomes,
         [
             ("item-1".to_string(), "delivered".to_string()),
-            ("item-2".to_string(), "rejected".to_string())
+            ("item-2".to_string(), "rejected".to_string()),
+            // The receipt does not mention it: `hub receipt` rejects it, and so does the
+            // test, which runs the same pipeline.
+            ("item-3".to_string(), "rejected".to_string())
         ]
     );
     let human = ok(&args);
@@ -150,7 +153,10 @@ fn a_scaffolded_plugin_passes_its_golden_test_builds_and_runs_in_the_sandbox() {
         human.contains("== acme-target-000001.txt (text/plain, 223 bytes, 3 record(s), number=1)"),
         "{human}"
     );
-    assert!(human.contains("item-3 not mentioned"), "{human}");
+    assert!(
+        human.contains("item-3 rejected the receipt does not mention this record"),
+        "{human}"
+    );
 
     // A bad record: named with its field, and the exit code says so.
     let bad = tmp.path().join("bad.ndjson");

@@ -67,6 +67,9 @@ pub struct Engine {
     plugin_files: BTreeMap<String, Option<FileSeen>>,
     targets: BTreeMap<String, TargetRuntime>,
     lock: Option<std::fs::File>,
+    /// Whether other processes may send from this store (a file): then sending takes
+    /// the send lock. A store in memory is this process's alone.
+    shared_store: bool,
     /// The user the hub acts for: picks per-user credentials, signs resolutions.
     pub user: String,
     /// This process among the workers on one store: host, process id and start time, so
@@ -211,11 +214,18 @@ impl Engine {
             plugin_files: BTreeMap::new(),
             targets: BTreeMap::new(),
             lock: None,
+            shared_store: true,
             user,
             worker,
             stop: Arc::new(AtomicBool::new(false)),
             progress: None,
         }
+    }
+
+    /// Says the store is this process's alone (in memory): sending takes no lock file.
+    pub fn with_private_store(mut self) -> Self {
+        self.shared_store = false;
+        self
     }
 
     /// The current time.
@@ -370,7 +380,7 @@ impl Engine {
     pub fn lock_for_sending(&mut self) -> Result<(), EngineError> {
         // Workers on other machines share a PostgreSQL store: a lock file here proves
         // nothing about them, and their leases expire rather than being freed.
-        if self.lock.is_some() || hub_store::is_shared(&self.config.store) {
+        if self.lock.is_some() || !self.shared_store || hub_store::is_shared(&self.config.store) {
             return Ok(());
         }
         let path = self.config.store.path.with_extension("lock");

@@ -8,6 +8,7 @@ mod import;
 mod init;
 mod log;
 pub mod plugin;
+mod plugin_test;
 mod plugins;
 mod receipt;
 mod records;
