@@ -151,10 +151,19 @@ impl Scheduler {
     /// Targets whose next run is at or before `now`, in configuration order; their next
     /// runs move past `now`.
     pub fn due(&mut self, now: Timestamp) -> Vec<String> {
+        self.due_slots(now)
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect()
+    }
+
+    /// As [`Scheduler::due`], with the slot each target fell due at: several workers on
+    /// one store each see the slot, and the store lets one of them take it.
+    pub fn due_slots(&mut self, now: Timestamp) -> Vec<(String, Timestamp)> {
         let mut out = Vec::new();
         for (name, schedule, next) in &mut self.entries {
             if *next <= now {
-                out.push(name.clone());
+                out.push((name.clone(), *next));
                 *next = schedule.next_after(now);
             }
         }

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use hub_core::config::{Config, TargetConfig};
+use hub_core::config::{Config, TargetConfig, TransportConfig};
 use hub_core::transport::{Digest, RemoteState, Transport, TransportError};
 use hub_plugin_sdk::{Question, Response};
 use sha2::Digest as _;
@@ -68,6 +68,13 @@ impl Connector for CaptureConnector {
     ) -> Result<Box<dyn Transport>, OpenError> {
         Ok(Box::new(CapturingTransport {
             files: hub_core::transport::delivers_files(&target.transport),
+            shared: self.shared.clone(),
+        }))
+    }
+
+    fn open_plain(&mut self, transport: &TransportConfig) -> Result<Box<dyn Transport>, OpenError> {
+        Ok(Box::new(CapturingTransport {
+            files: hub_core::transport::delivers_files(transport),
             shared: self.shared.clone(),
         }))
     }

@@ -16,6 +16,7 @@ use hub_store::{HubStore, PluginStamp};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
+use crate::inbound::format::Formats;
 use crate::ports::{Connector, Encoder, EncoderError, OpenError, PluginLoader};
 
 /// Why the hub cannot work with a target as configured.
@@ -53,6 +54,8 @@ pub struct Ports {
     pub clock: Arc<dyn Clock>,
     pub plugins: Box<dyn PluginLoader>,
     pub connector: Box<dyn Connector>,
+    /// The formats of incoming transports (the receiving side).
+    pub formats: Box<dyn Formats>,
 }
 
 /// The hub's engine for one configuration file.
@@ -62,6 +65,8 @@ pub struct Engine {
     pub clock: Arc<dyn Clock>,
     loader: Box<dyn PluginLoader>,
     connector: Box<dyn Connector>,
+    /// The formats of incoming transports, by the name an `[[inbound]]` gives.
+    pub formats: Box<dyn Formats>,
     plugins: BTreeMap<String, Arc<dyn Encoder>>,
     /// Each loaded plugin's file as last seen: a change means "look again" at reload.
     plugin_files: BTreeMap<String, Option<FileSeen>>,
@@ -210,6 +215,7 @@ impl Engine {
             clock: ports.clock,
             loader: ports.plugins,
             connector: ports.connector,
+            formats: ports.formats,
             plugins: BTreeMap::new(),
             plugin_files: BTreeMap::new(),
             targets: BTreeMap::new(),
@@ -368,6 +374,14 @@ impl Engine {
         target: &TargetConfig,
     ) -> Result<Box<dyn Transport>, OpenError> {
         self.connector.open(&self.config, &self.user, target)
+    }
+
+    /// A connection with no credential of a target's (an inbound's `answers`).
+    pub fn open_answers(
+        &mut self,
+        transport: &hub_core::config::TransportConfig,
+    ) -> Result<Box<dyn Transport>, OpenError> {
+        self.connector.open_plain(transport)
     }
 
     /// Names of all configured targets.

@@ -21,6 +21,7 @@
 pub mod capture;
 mod engine;
 pub mod fault;
+pub mod inbound;
 pub mod package;
 pub mod pipeline;
 pub mod ports;

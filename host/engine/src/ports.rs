@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use hub_core::config::{Config, PluginConfig, TargetConfig};
+use hub_core::config::{Config, PluginConfig, TargetConfig, TransportConfig};
 use hub_core::transport::{Transport, TransportError};
 use hub_plugin_sdk as sdk;
 use thiserror::Error;
@@ -18,18 +18,39 @@ use thiserror::Error;
 /// A call into an encoder that did not complete (a crash, a timeout, a broken contract);
 /// the message names the plugin. Distinct from a refusal, which is an answer.
 #[derive(Debug, Error)]
-#[error(transparent)]
-pub struct EncoderError(Box<dyn std::error::Error + Send + Sync>);
+#[error("{source}")]
+pub struct EncoderError {
+    source: Box<dyn std::error::Error + Send + Sync>,
+    too_big: bool,
+}
 
 impl EncoderError {
     /// Wraps the encoder's own error, keeping its message.
     pub fn new(e: impl std::error::Error + Send + Sync + 'static) -> Self {
-        Self(Box::new(e))
+        Self {
+            source: Box::new(e),
+            too_big: false,
+        }
     }
 
     /// An error from a message alone.
     pub fn msg(message: impl Into<String>) -> Self {
-        Self(message.into().into())
+        Self {
+            source: message.into().into(),
+            too_big: false,
+        }
+    }
+
+    /// Marks the call as stopped at a memory limit: the same work in smaller pieces may
+    /// fit, so the engine splits a batch rather than leave it stuck.
+    pub fn too_big(mut self) -> Self {
+        self.too_big = true;
+        self
+    }
+
+    /// Whether the call was stopped at a memory limit.
+    pub fn is_too_big(&self) -> bool {
+        self.too_big
     }
 }
 
@@ -133,4 +154,7 @@ pub trait Connector: Send {
         user: &str,
         target: &TargetConfig,
     ) -> Result<Box<dyn Transport>, OpenError>;
+
+    /// A connection that needs no credential of a target's (an inbound's `answers`).
+    fn open_plain(&mut self, transport: &TransportConfig) -> Result<Box<dyn Transport>, OpenError>;
 }

@@ -20,6 +20,8 @@ use hub_plugin_sdk as sdk;
 #[derive(Debug)]
 struct Lines {
     info: sdk::PluginInfo,
+    /// The most records one encode call can hold before it runs out of memory.
+    fits: usize,
 }
 
 impl Lines {
@@ -33,6 +35,7 @@ impl Lines {
                 delivery,
                 max_batch,
             },
+            fits: usize::MAX,
         }
     }
 }
@@ -81,6 +84,9 @@ impl Encoder for Lines {
         ctx: &sdk::Context,
         records: &[sdk::Record],
     ) -> Result<Result<Vec<sdk::Payload>, sdk::EncodeError>, EncoderError> {
+        if records.len() > self.fits {
+            return Err(EncoderError::msg("lines: encode exceeded the memory limit").too_big());
+        }
         let bad: Vec<sdk::RecordError> = records
             .iter()
             .filter(|r| r.body.contains("\"bad\":true"))
@@ -167,6 +173,7 @@ fn engine(
         clock: Arc::new(FixedClock(Timestamp(1_706_788_800_000))),
         plugins: Box::new(Loader(Arc::new(encoder))),
         connector: Box::new(connector.clone()),
+        formats: Box::new(hub_engine::inbound::format::NoFormats),
     };
     let store = hub_store::SqliteStore::in_memory().expect("in-memory store");
     let e = Engine::new(config, Box::new(store), ports, "tester".into(), "w1".into());
@@ -345,4 +352,30 @@ fn a_lost_answer_is_held_in_doubt_and_never_sent_again_by_itself() {
     // The lost one never reached the capture; no later run sent it again.
     assert!(cap.captured().requests.is_empty());
     assert_eq!(counts(&mut e).1, 0);
+}
+
+#[test]
+fn a_batch_too_big_for_the_plugins_memory_goes_in_smaller_transfers_numbered_without_gaps() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut encoder = Lines::new(sdk::Delivery::FileDrop, 10);
+    encoder.fits = 3;
+    let (mut e, cap) = engine(tmp.path(), DIR, encoder, None);
+    let ids = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"];
+    pipeline::enqueue(&mut e, "t", &ndjson(&ids)).expect("enqueue");
+    let sent = pipeline::send(&mut e, "t", false).expect("send");
+    assert!(sent.errors.is_empty(), "{:?}", sent.errors);
+    // 10 does not fit, 5 does not, 2 does: five transfers of two, numbered 1 to 5.
+    assert_eq!(sent.transfers_created, 5);
+    let names: Vec<String> = cap
+        .captured()
+        .files
+        .iter()
+        .map(|(n, _)| n.clone())
+        .collect();
+    assert_eq!(
+        names,
+        ["n-1.txt", "n-2.txt", "n-3.txt", "n-4.txt", "n-5.txt"]
+    );
+    assert_eq!(cap.captured().files[4].1, b"i\nj\n");
+    assert_eq!(counts(&mut e), (0, 10, 0));
 }

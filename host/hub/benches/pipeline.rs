@@ -71,9 +71,6 @@ fn site(dir: &Path) -> PathBuf {
             r#"version = 1
 [store]
 path = "hub.db"
-[runtime]
-call_timeout_ms = 60000
-memory_limit_mb = 1024
 [plugins.prisme]
 path = "{}"
 [[target]]

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use hub_core::config::{Config, TargetConfig};
+use hub_core::config::{Config, TargetConfig, TransportConfig};
 use hub_core::time::{Clock, SystemClock, Timestamp};
 use hub_core::transport::Transport;
 use hub_engine::ports::{Connector, OpenError};
@@ -135,6 +135,10 @@ impl Connector for NetConnector {
             identity(config, user, target).map_err(|e| OpenError::Setup(e.to_string()))?;
         Ok(hub_transports::open(&target.transport, identity)?)
     }
+
+    fn open_plain(&mut self, transport: &TransportConfig) -> Result<Box<dyn Transport>, OpenError> {
+        Ok(hub_transports::open(transport, None)?)
+    }
 }
 
 /// The client identity for a target: the user's own credential if hub.toml maps the
@@ -198,6 +202,7 @@ impl App {
             clock: clock_from_env(),
             plugins: Box::new(WasmLoader::new(limits, config.runtime.cache_dir.clone())),
             connector: Box::new(NetConnector),
+            formats: Box::new(crate::survnet::HubFormats),
         };
         Ok(App {
             engine: Engine::new(config, store, ports, current_user(), worker_id()),

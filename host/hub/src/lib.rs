@@ -1,5 +1,5 @@
 //! The hub's shells over the engine (`hub-engine`): the CLI commands, `hub serve` with
-//! its API and page, the receiving side, and the wiring of store, WASM plugins and real
+//! its API and page, SurvNet as a receiving format (`survnet`), and the wiring of store, WASM plugins and real
 //! transports for one configuration (`app`).
 #![deny(unsafe_code)]
 
@@ -7,11 +7,11 @@ pub mod api;
 pub mod app;
 pub mod cli;
 pub mod commands;
-pub mod inbound;
 pub mod output;
 pub mod progress;
 pub mod service;
+pub mod survnet;
 pub mod view;
 
 // The engine's modules keep their old paths for the shells and the tests.
-pub use hub_engine::{fault, package, pipeline};
+pub use hub_engine::{fault, inbound, package, pipeline};

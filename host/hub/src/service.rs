@@ -208,10 +208,15 @@ pub fn serve(opts: &ServeOptions) -> Result<()> {
         let scheduled: Vec<&str> = schedules.iter().map(|(n, _)| n.as_str()).collect();
         // The schedule counts from now, before the start line: whoever reads that line may
         // move the clock, and the first slot after it must still be due. A slot that fell
-        // while the hub was off (after the last look recorded beside the store) is due at
+        // while every worker was off (after the last look recorded in the store) is due at
         // once, once.
-        let state_file = schedule_state_file(&app.config.store.path);
-        let mut looked = read_schedule_state(&state_file);
+        let mut looked: BTreeMap<String, Timestamp> =
+            app.store.schedule_looks()?.into_iter().collect();
+        // Before the store kept them, the looks were in a file beside it: read once.
+        let legacy = schedule_state_file(&app.config.store.path);
+        for (n, t) in read_schedule_state(&legacy) {
+            looked.entry(n).or_insert(t);
+        }
         let now = app.now();
         let scheduler = Scheduler::resume(
             schedules
@@ -236,9 +241,14 @@ pub fn serve(opts: &ServeOptions) -> Result<()> {
             );
         }
         for (n, _) in &schedules {
-            looked.entry(n.clone()).or_insert(now);
+            let at = *looked.entry(n.clone()).or_insert(now);
+            app.store.first_look(n, at)?;
         }
-        write_schedule_state(&state_file, &looked);
+        if legacy.exists()
+            && let Err(e) = std::fs::remove_file(&legacy)
+        {
+            tracing::warn!(file = %legacy.display(), error = %e, "the schedule looks are in the store now; cannot remove the old file");
+        }
         let next = scheduler
             .next_wake()
             .map_or("never".to_string(), |t| t.to_string());
@@ -268,8 +278,6 @@ pub fn serve(opts: &ServeOptions) -> Result<()> {
             site: name.clone(),
             app,
             scheduler,
-            state_file,
-            looked,
             realtime,
             rx,
             metrics: metrics.clone(),
@@ -362,9 +370,6 @@ struct SenderLoop {
     site: String,
     app: App,
     scheduler: Scheduler,
-    /// Where the last look at each target's schedule is kept across restarts.
-    state_file: PathBuf,
-    looked: BTreeMap<String, Timestamp>,
     realtime: Vec<String>,
     rx: Receiver<Wake>,
     metrics: Arc<Metrics>,
@@ -383,14 +388,22 @@ impl SenderLoop {
             // Between sends, so no batch sees two versions of a plugin.
             self.app.reload_plugins();
             let now = self.app.now();
-            let due = scheduler.due(now);
-            if !due.is_empty() {
-                for t in &due {
-                    self.looked.insert(t.clone(), now);
+            // Each worker on the store sees the slot; the store gives it to one of them.
+            for (t, slot) in scheduler.due_slots(now) {
+                match self.app.store.take_slot(&t, slot, now) {
+                    Ok(true) => {
+                        pending.insert(t);
+                    }
+                    Ok(false) => {
+                        tracing::debug!(site = %self.site, target_name = %t, "slot taken by another worker");
+                    }
+                    // Sending anyway is safe: deliveries go through claims.
+                    Err(e) => {
+                        tracing::warn!(site = %self.site, target_name = %t, error = %e, "cannot record the schedule look; sending");
+                        pending.insert(t);
+                    }
                 }
-                write_schedule_state(&self.state_file, &self.looked);
             }
-            pending.extend(due);
             // Targets whose last sends failed, as every worker on the store sees them.
             let retry = self.backoffs();
             // Work another process put there (an enqueue or a settlement through another
@@ -532,8 +545,9 @@ impl SenderLoop {
     }
 }
 
-/// The file beside the store that keeps, per scheduled target, when its schedule was last
-/// looked at (`<store>.schedule`, one `target unix-milliseconds` a line).
+/// The file beside the store in which earlier versions kept, per scheduled target, when
+/// its schedule was last looked at (`<store>.schedule`, one `target unix-milliseconds` a
+/// line); read once into the store, then removed.
 fn schedule_state_file(store: &Path) -> PathBuf {
     let mut name = store.file_name().unwrap_or_default().to_os_string();
     name.push(".schedule");
@@ -548,17 +562,4 @@ fn read_schedule_state(file: &Path) -> BTreeMap<String, Timestamp> {
             Some((name.to_string(), Timestamp(ms.trim().parse().ok()?)))
         })
         .collect()
-}
-
-/// Written beside and renamed, so a crash leaves the old state or the new one.
-fn write_schedule_state(file: &Path, looked: &BTreeMap<String, Timestamp>) {
-    let text: String = looked
-        .iter()
-        .map(|(n, t)| format!("{n} {}\n", t.0))
-        .collect();
-    let tmp = file.with_extension("schedule.tmp");
-    let result = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, file));
-    if let Err(e) = result {
-        tracing::warn!(file = %file.display(), error = %e, "cannot keep the schedule state; a slot missed while off may not run at the next start");
-    }
 }

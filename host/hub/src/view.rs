@@ -19,7 +19,7 @@ use hub_store::StoreError;
 use crate::app::App;
 
 use crate::inbound::archive::Archive;
-use crate::inbound::survnet::xml_limits;
+use crate::survnet::xml_limits;
 
 /// Records shown per view; the rest are counted, not shown.
 pub const MAX_RECORDS: usize = 1_000;

@@ -11,7 +11,9 @@ use crate::{Limits, Plugin, PluginError, Runtime};
 
 impl From<PluginError> for EncoderError {
     fn from(e: PluginError) -> Self {
-        EncoderError::new(e)
+        let too_big = matches!(e, PluginError::OutOfMemory { .. });
+        let e = EncoderError::new(e);
+        if too_big { e.too_big() } else { e }
     }
 }
 

@@ -519,6 +519,16 @@ pub trait Store {
     /// Records a failed send (`Some((failures in a row, next try))`) or a good one (`None`).
     fn set_backoff(&mut self, target: &str, backoff: Option<(u32, Timestamp)>) -> Result<()>;
 
+    /// When each scheduled target's schedule was last looked at, by any worker.
+    fn schedule_looks(&mut self) -> Result<Vec<(String, Timestamp)>>;
+
+    /// Notes `at` as the last look at `target`'s schedule unless one is noted already.
+    fn first_look(&mut self, target: &str, at: Timestamp) -> Result<()>;
+
+    /// Takes the slot of `target` that fell due at `slot`, for this worker: true (and the
+    /// look noted at `now`) unless some worker looked at or after `slot` already.
+    fn take_slot(&mut self, target: &str, slot: Timestamp, now: Timestamp) -> Result<bool>;
+
     /// Frees every lease not held by `worker`. Only for a worker that knows it is the one
     /// sender on the store (SQLite under the send lock): a killed run's leases then do not
     /// hold its transfers for the lease's length. Returns how many were freed.

@@ -57,6 +57,13 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/007_answer_bytes.sql"),
         postgres: include_str!("../migrations/postgres/007_answer_bytes.sql"),
     },
+    // 008–011 are taken by work on other branches; ids may have gaps.
+    Migration {
+        id: 12,
+        name: "schedule_looks",
+        sqlite: include_str!("../migrations/012_schedule_looks.sql"),
+        postgres: include_str!("../migrations/postgres/012_schedule_looks.sql"),
+    },
 ];
 
 /// The SQLite side of [`MIGRATIONS`], as `sqlite.rs`'s runner takes it.

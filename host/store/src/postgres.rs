@@ -24,6 +24,7 @@ mod inbound;
 mod lease;
 mod outbox;
 mod reads;
+mod schedule;
 mod view;
 
 use crate::migrations::MIGRATIONS;

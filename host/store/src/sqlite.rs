@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 mod doubt;
 mod lease;
 mod lookup;
+mod schedule;
 mod view;
 
 use crate::{
@@ -601,6 +602,18 @@ impl Store for SqliteStore {
 
     fn set_backoff(&mut self, target: &str, backoff: Option<(u32, Timestamp)>) -> Result<()> {
         lease::set_backoff(self, target, backoff)
+    }
+
+    fn schedule_looks(&mut self) -> Result<Vec<(String, Timestamp)>> {
+        schedule::looks(self)
+    }
+
+    fn first_look(&mut self, target: &str, at: Timestamp) -> Result<()> {
+        schedule::first_look(self, target, at)
+    }
+
+    fn take_slot(&mut self, target: &str, slot: Timestamp, now: Timestamp) -> Result<bool> {
+        schedule::take_slot(self, target, slot, now)
     }
 
     fn free_leases(&mut self, worker: &str) -> Result<usize> {

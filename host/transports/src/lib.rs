@@ -153,11 +153,11 @@ pub fn open(
     })
 }
 
-/// The layout of an `ftps` or `sftp` transport: Prisme's (the default) with its
+/// The layout of an `ftps` or `sftp` transport ([`FileLayout::of`]): Prisme's with its
 /// municipality, or plain. (A Prisme layout without municipality is refused by the
 /// configuration check, and by the transport if it gets this far.)
 fn file_layout(layout: Option<FileLayout>, municipality: Option<&str>) -> layout::Layout {
-    match layout.unwrap_or_default() {
+    match FileLayout::of(layout, municipality) {
         FileLayout::Prisme => layout::Layout::Prisme {
             municipality: municipality.unwrap_or_default().to_string(),
         },

@@ -29,8 +29,8 @@ pub struct InboundConfig {
     pub limits: InboundLimits,
     /// The senders whose transports this inbound takes: site codes (`1.01.0.02.`) or
     /// prefixes ending in `*` (`1.01.*`: every site whose code starts with `1.01.`).
-    /// Transports from any other sender are refused, naming it. Unset: the RKI (`1.`)
-    /// and the sites of this office's own state (`1.NN.*`).
+    /// Transports from any other sender are refused, naming it. Unset: the format's
+    /// default (SurvNet: the RKI `1.` and the sites of this office's own state `1.NN.*`).
     #[serde(default)]
     pub senders: Option<Vec<String>>,
     /// The format's settings (SurvNet: this office's `sender` site code and `role`, and
@@ -97,29 +97,11 @@ const fn default_max_record_kb() -> u64 {
     4096
 }
 
-impl InboundConfig {
-    /// The senders allowed, as configured or by default (see [`InboundConfig::senders`]);
-    /// `own` is this office's site code.
-    pub fn allowed_senders(&self, own: &str) -> Vec<String> {
-        if let Some(list) = &self.senders {
-            return list.clone();
-        }
-        // `1.01.0.02.` → state `1.01.`: the first two dot-terminated parts.
-        let state: String = own.split_inclusive('.').take(2).collect();
-        let mut out = vec!["1.".to_string()];
-        if state.len() > 2 && state != "1." {
-            out.push(format!("{state}*"));
-        }
-        out
-    }
-
-    /// Whether `sender` is among [`InboundConfig::allowed_senders`].
-    pub fn sender_allowed(&self, own: &str, sender: &str) -> bool {
-        self.allowed_senders(own)
-            .iter()
-            .any(|p| match p.strip_suffix('*') {
-                Some(prefix) => sender.starts_with(prefix),
-                None => sender == p,
-            })
-    }
+/// Whether `sender` matches one of `patterns`: a site code, or a prefix ending in `*`.
+/// Which senders an inbound allows when it lists none is its format's to say.
+pub fn sender_matches(patterns: &[String], sender: &str) -> bool {
+    patterns.iter().any(|p| match p.strip_suffix('*') {
+        Some(prefix) => sender.starts_with(prefix),
+        None => sender == p,
+    })
 }

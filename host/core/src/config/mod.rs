@@ -12,7 +12,7 @@ mod target;
 mod tests;
 mod transport;
 
-pub use inbound::{InboundConfig, InboundFormat, InboundLimits};
+pub use inbound::{InboundConfig, InboundFormat, InboundLimits, sender_matches};
 pub use settings::{check_settings, setting_text};
 pub use target::{CredentialConfig, OnUnknown, Package, RetryConfig, Sending, TargetConfig};
 use transport::check_file_transport;

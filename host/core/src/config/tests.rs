@@ -144,10 +144,10 @@ fn file_layouts_plain_without_municipality_and_prisme_with_it() {
     assert_eq!((*layout, municipality), (Some(FileLayout::Plain), &None));
     // Plain over FTPS: any user name, no municipality.
     with("{ type = \"ftps\", host = \"h\", user = \"gesundheitsamt\", password_env = \"P\", layout = \"plain\" }").unwrap();
-    // Prisme, explicit or by default, needs its municipality.
+    // Prisme, named, needs its municipality.
     for transport in [
         "{ type = \"ftps\", host = \"h\", user = \"ftp-winformatik-sermersooq\", password_env = \"P\", layout = \"prisme\" }",
-        "{ type = \"sftp\", host = \"h\", user = \"u\", key_file = \"id\", host_key = \"ssh-ed25519 AAAA\" }",
+        "{ type = \"sftp\", host = \"h\", user = \"u\", key_file = \"id\", host_key = \"ssh-ed25519 AAAA\", layout = \"prisme\" }",
     ] {
         let e = with(transport).unwrap_err();
         assert!(
@@ -164,6 +164,20 @@ fn file_layouts_plain_without_municipality_and_prisme_with_it() {
         panic!("ftps expected")
     };
     assert_eq!(*layout, Some(FileLayout::Prisme));
+    // Unnamed, the layout follows the configuration: a municipality means Prisme's tree
+    // (every configuration from before `layout`), none means plain: no receiver's tree is
+    // a generic transport's default.
+    assert_eq!(FileLayout::of(None, Some("sermersooq")), FileLayout::Prisme);
+    assert_eq!(FileLayout::of(None, None), FileLayout::Plain);
+    with("{ type = \"sftp\", host = \"h\", user = \"u\", key_file = \"id\", host_key = \"ssh-ed25519 AAAA\" }").unwrap();
+    let e = with(
+        "{ type = \"ftps\", host = \"h\", user = \"ftp-winformatik\", password_env = \"P\", municipality = \"sermersooq\" }",
+    )
+    .unwrap_err();
+    assert!(
+        e.contains("sermersooq"),
+        "the implied Prisme layout checks the user: {e}"
+    );
     // A municipality does not belong to the plain layout; an unknown layout is named.
     let e = with(
         "{ type = \"ftps\", host = \"h\", user = \"u\", password_env = \"P\", layout = \"plain\", municipality = \"sermersooq\" }",
@@ -264,25 +278,14 @@ schedule = { times = ["05:00"], timezone = "America/Nuuk" }
 }
 
 #[test]
-fn senders_default_to_the_rki_and_the_own_state() {
-    let inbound = |extra: &str| -> InboundConfig {
-        toml::from_str(&format!(
-            "name = \"in\"\nformat = \"survnet\"\ninbox = \"inbox\"\nanswers = {{ type = \"dir\", path = \"a\" }}\n{extra}"
-        ))
-        .unwrap()
-    };
-    let i = inbound("");
-    assert_eq!(i.allowed_senders("1.01."), ["1.", "1.01.*"]);
-    assert_eq!(i.allowed_senders("1.01.0.02."), ["1.", "1.01.*"]);
-    assert!(i.sender_allowed("1.01.", "1.01.0.02."));
-    assert!(i.sender_allowed("1.01.", "1."));
-    assert!(!i.sender_allowed("1.01.", "1.02.0.01."));
-    assert!(!i.sender_allowed("1.01.", "1.010.0.01."));
-    let i = inbound("senders = [\"1.01.0.02.\", \"1.03.*\"]");
-    assert!(i.sender_allowed("1.01.", "1.01.0.02."));
-    assert!(!i.sender_allowed("1.01.", "1.01.0.03."));
-    assert!(i.sender_allowed("1.01.", "1.03.0.01."));
-    assert!(!i.sender_allowed("1.01.", "1."));
+fn senders_match_a_code_or_a_prefix() {
+    let list = |l: &[&str]| -> Vec<String> { l.iter().map(|s| s.to_string()).collect() };
+    let allowed = list(&["1.01.0.02.", "1.03.*"]);
+    assert!(sender_matches(&allowed, "1.01.0.02."));
+    assert!(!sender_matches(&allowed, "1.01.0.03."));
+    assert!(sender_matches(&allowed, "1.03.0.01."));
+    assert!(!sender_matches(&allowed, "1."));
+    assert!(!sender_matches(&[], "1."));
 }
 
 #[test]

@@ -84,15 +84,27 @@ pub enum TransportConfig {
 }
 
 /// How an `ftps` or `sftp` transport maps payload names to folders on the server.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FileLayout {
     /// Prisme's tree `<municipality>/<prod|test>/<G|Q>/<file>`; its folders are never created.
-    /// Needs `municipality`. The default, so configurations from before `layout` keep working.
-    #[default]
+    /// Needs `municipality`.
     Prisme,
     /// Any safe relative payload name below `root`; missing folders below it are created.
     Plain,
+}
+
+impl FileLayout {
+    /// The layout a transport uses: the one it names; else Prisme's where it names a
+    /// `municipality` (every configuration from before `layout` did, and keeps working),
+    /// else plain. No receiver's tree is the default of a generic transport.
+    pub fn of(layout: Option<FileLayout>, municipality: Option<&str>) -> FileLayout {
+        match (layout, municipality) {
+            (Some(l), _) => l,
+            (None, Some(_)) => FileLayout::Prisme,
+            (None, None) => FileLayout::Plain,
+        }
+    }
 }
 
 const fn default_ftp_port() -> u16 {
@@ -143,8 +155,8 @@ impl TransportConfig {
     }
 }
 
-/// The file-drive rules: secrets come from exactly one place; in the Prisme layout (the
-/// default) the municipality is given and the municipality's FTP user name names it. (The
+/// The file-drive rules: secrets come from exactly one place; in the Prisme layout (named,
+/// or implied by a `municipality`) the municipality is given and the municipality's FTP user name names it. (The
 /// transports also refuse any payload outside `<municipality>/<prod|test>/<G|Q>/`, or in the
 /// plain layout any unsafe name.)
 pub(super) fn check_file_transport(t: &TransportConfig) -> Vec<String> {
@@ -193,16 +205,15 @@ pub(super) fn check_file_transport(t: &TransportConfig) -> Vec<String> {
             }
         ));
     }
-    match (layout.unwrap_or_default(), municipality) {
+    match (FileLayout::of(*layout, municipality.as_deref()), municipality) {
         (FileLayout::Plain, None) => {}
         (FileLayout::Plain, Some(_)) => problems.push(format!(
             "transport {}: `municipality` belongs to layout = \"prisme\"; layout = \"plain\" delivers any relative name below root",
             t.kind()
         )),
         (FileLayout::Prisme, None) => problems.push(format!(
-            "transport {}: layout = \"prisme\"{} needs `municipality` (the first folder of every payload name); other receivers use layout = \"plain\"",
+            "transport {}: layout = \"prisme\" needs `municipality` (the first folder of every payload name); other receivers use layout = \"plain\"",
             t.kind(),
-            if layout.is_none() { " (the default)" } else { "" }
         )),
         (FileLayout::Prisme, Some(municipality)) => {
             if municipality.is_empty()

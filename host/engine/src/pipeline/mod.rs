@@ -367,12 +367,15 @@ pub fn send(engine: &mut Engine, target: &str, dry_run: bool) -> Result<SendRepo
         .map_or(0, |c| c.queued);
     let mut done = 0;
     for batch in engine.store.queued_batches(target)? {
+        // Smaller than `max` after a batch hit the plugin's memory limit: the rest of the
+        // batch goes in transfers of the size that fit.
+        let mut size = max;
         loop {
             if engine.stop.load(std::sync::atomic::Ordering::SeqCst) {
                 tracing::info!(target_name = target, "stopping: no new transfer started");
                 break;
             }
-            let mut records = engine.store.queued_records(target, &batch, max)?;
+            let mut records = engine.store.queued_records(target, &batch, size)?;
             if dry_run {
                 records.retain(|r| !dry_taken.contains(&r.seq));
             }
@@ -399,6 +402,14 @@ pub fn send(engine: &mut Engine, target: &str, dry_run: bool) -> Result<SendRepo
                 Ok(Created::DryRun) => dry_taken.extend(records.iter().map(|r| r.seq)),
                 Ok(Created::DryRunFailed(seqs)) => dry_taken.extend(seqs),
                 Ok(Created::RecordsFailed) => {}
+                // Too big for the plugin's memory limit: nothing was written and no
+                // number used; the same records go again in transfers half the size.
+                Err(SendError::Plugin(e)) if e.is_too_big() && records.len() > 1 => {
+                    done -= records.len();
+                    size = records.len() / 2;
+                    tracing::warn!(target_name = target, records = records.len(), next = size, error = %e, "batch too big for the plugin's memory limit; trying smaller transfers");
+                    continue;
+                }
                 // This batch stays queued; the next batch may encode fine.
                 Err(e @ (SendError::Plugin(_) | SendError::Encode { .. })) => {
                     tracing::error!(error = %e, "batch not encoded");

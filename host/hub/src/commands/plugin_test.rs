@@ -236,6 +236,7 @@ fn engine(
         clock: Arc::new(FixedClock(Timestamp(SAMPLE_MS))),
         plugins: Box::new(Given(plugin)),
         connector: Box::new(CaptureConnector::new(answer)),
+        formats: Box::new(hub_engine::inbound::format::NoFormats),
     };
     let store = hub_store::SqliteStore::in_memory()?;
     Ok(Engine::new(

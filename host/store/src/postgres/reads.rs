@@ -88,6 +88,18 @@ impl Store for PgStore {
         self.set_backoff_of(target, backoff)
     }
 
+    fn schedule_looks(&mut self) -> Result<Vec<(String, Timestamp)>> {
+        self.looks_of()
+    }
+
+    fn first_look(&mut self, target: &str, at: Timestamp) -> Result<()> {
+        self.first_look_of(target, at)
+    }
+
+    fn take_slot(&mut self, target: &str, slot: Timestamp, now: Timestamp) -> Result<bool> {
+        self.take_slot_of(target, slot, now)
+    }
+
     fn records_by_id(&mut self, target: &str, id: &str) -> Result<Vec<RecordView>> {
         let rows = self
             .client

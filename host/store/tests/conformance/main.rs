@@ -73,4 +73,5 @@ conformance!(
     workers::the_one_sender_frees_a_killed_runs_leases,
     workers::has_work_sees_queued_records_and_claimable_transfers_only,
     workers::a_targets_backoff_is_shared_and_cleared_by_a_good_send,
+    workers::a_scheduled_slot_is_taken_by_one_worker_only,
 );

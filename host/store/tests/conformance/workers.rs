@@ -1,7 +1,7 @@
 //! Several workers on one store, through the `Store` trait alone: claims keep workers
 //! apart and scopes in order, a dead worker's transfer is taken over when its lease runs
 //! out, a target's limit holds across workers, `has_work` sees only what a worker could
-//! do, and retry times are shared.
+//! do, and retry times and scheduled slots are shared.
 
 use hub_core::time::Timestamp;
 use hub_plugin_sdk::RecordMeta;
@@ -261,4 +261,48 @@ pub fn a_targets_backoff_is_shared_and_cleared_by_a_good_send(b: &impl Backend) 
     );
     store.set_backoff("t", None).unwrap();
     assert_eq!(store.backoffs().unwrap().len(), 1);
+}
+
+/// Every worker sees a scheduled slot fall due; the store gives it to one of them, and a
+/// worker starting later does not move the last look back or forward.
+pub fn a_scheduled_slot_is_taken_by_one_worker_only(b: &impl Backend) {
+    let (mut one, mut two) = (b.open().unwrap(), b.open().unwrap());
+    let (one, two): (&mut dyn Store, &mut dyn Store) = (&mut one, &mut two);
+    assert!(one.schedule_looks().unwrap().is_empty());
+    one.first_look("t", Timestamp(1_000)).unwrap();
+    two.first_look("t", Timestamp(5_000)).unwrap();
+    assert_eq!(
+        two.schedule_looks().unwrap(),
+        [("t".to_string(), Timestamp(1_000))]
+    );
+    // The slot at one minute: both see it due, one takes it.
+    assert!(
+        one.take_slot("t", Timestamp(60_000), Timestamp(60_010))
+            .unwrap()
+    );
+    assert!(
+        !two.take_slot("t", Timestamp(60_000), Timestamp(60_020))
+            .unwrap()
+    );
+    // The next slot goes to whoever looks first.
+    assert!(
+        two.take_slot("t", Timestamp(120_000), Timestamp(120_005))
+            .unwrap()
+    );
+    assert!(
+        !one.take_slot("t", Timestamp(120_000), Timestamp(120_006))
+            .unwrap()
+    );
+    // A target never looked at: its slot is taken too.
+    assert!(
+        one.take_slot("u", Timestamp(60_000), Timestamp(60_001))
+            .unwrap()
+    );
+    assert_eq!(
+        one.schedule_looks().unwrap(),
+        [
+            ("t".to_string(), Timestamp(120_005)),
+            ("u".to_string(), Timestamp(60_001))
+        ]
+    );
 }

@@ -7,15 +7,14 @@
 use std::io::Seek;
 
 use hub_core::config::InboundConfig;
-use hub_plugin_rki::receiving::{Receiver, receipt_name};
-use hub_plugin_rki::{Receipt, ReceiptRecord, ReceiptResult, ReceiptWriter};
 use hub_plugin_sdk::text::excerpt;
-use hub_store::inbound::{Arrival, NewVersion};
+use hub_store::inbound::{Arrival, NewVersion, RecordFacts};
 
 use super::archive::Archive;
+use super::format::{Header, InboundFormat, Incoming, ReceiptLine};
 use super::inbox::{Arriving, set_aside_bytes, short};
-use super::{FileOutcome, FileReport, ImportReport, Imported, survnet};
-use crate::app::App;
+use super::{FileOutcome, FileReport, ImportReport, Imported};
+use crate::Engine;
 
 /// Why a file was not taken: refused (with a reason), or the store failed. Either way
 /// nothing of it stays in the store.
@@ -49,26 +48,28 @@ impl Taken {
 }
 
 /// Decides about one arriving archive by its number.
-pub fn take(
-    app: &mut App,
+pub(super) fn take(
+    engine: &mut Engine,
     cfg: &InboundConfig,
-    receiver: &Receiver,
+    format: &dyn InboundFormat,
     a: &Arriving,
     report: &mut ImportReport,
 ) -> Result<FileOutcome, Taken> {
-    let limits = survnet::xml_limits(&cfg.limits);
     let mut archive = Archive::open(&a.file_name, &a.bytes, &cfg.limits)?;
-    let h = survnet::header(receiver, &mut archive, limits)?;
-    let own = receiver.site();
-    if !cfg.sender_allowed(own, &h.sender) {
+    let h = format.header(&mut archive)?;
+    let allowed = cfg
+        .senders
+        .clone()
+        .unwrap_or_else(|| format.default_senders());
+    if !hub_core::config::sender_matches(&allowed, &h.sender) {
         return Err(Taken::Refused(format!(
             "sender {} may not send to inbound {} (allowed: {}; `senders` in its [[inbound]])",
             excerpt(&h.sender),
             cfg.name,
-            cfg.allowed_senders(own).join(", ")
+            allowed.join(", ")
         )));
     }
-    if let Some(k) = app
+    if let Some(k) = engine
         .store
         .inbound_known(&cfg.name, &h.sender, &h.receiver, h.number)?
     {
@@ -87,7 +88,9 @@ pub fn take(
             excerpt(&k.file_name)
         )));
     }
-    let next = app.store.inbound_next(&cfg.name, &h.sender, &h.receiver)?;
+    let next = engine
+        .store
+        .inbound_next(&cfg.name, &h.sender, &h.receiver)?;
     let stored_name = hub_plugin_sdk::text::excerpt_max(&a.file_name, usize::MAX);
     let arrival = Arrival {
         inbound: &cfg.name,
@@ -101,13 +104,14 @@ pub fn take(
     };
     if h.number > next {
         // Read through once, so what is held can be imported when its turn comes.
-        survnet::versions::<String>(&mut archive, limits, |_, _| Ok(()))?;
-        let now = app.now();
-        app.store.inbound_hold(&arrival, now)?;
+        format.versions(&mut archive, &h.sender, &mut |_, _| Ok(()))?;
+        let now = engine.now();
+        engine.store.inbound_hold(&arrival, now)?;
         let waiting_for: Vec<u64> = (next..h.number)
             .filter(|n| {
                 !matches!(
-                    app.store
+                    engine
+                        .store
                         .inbound_known(&cfg.name, &h.sender, &h.receiver, *n),
                     Ok(Some(_))
                 )
@@ -120,12 +124,12 @@ pub fn take(
             waiting_for,
         });
     }
-    import_one(app, cfg, receiver, &h, &mut archive, &arrival, report)?;
+    import_one(engine, cfg, format, &h, &mut archive, &arrival, report)?;
     // Committed: whatever happens to the held ones after it, this file was imported.
     if let Err(e) = follow_held(
-        app,
+        engine,
         cfg,
-        receiver,
+        format,
         &h.sender,
         &h.receiver,
         h.number + 1,
@@ -144,25 +148,24 @@ pub fn take(
 /// its number missing again (reported, and asked for with `--request-missing`), and the
 /// ones after it stay held until it is sent again.
 fn follow_held(
-    app: &mut App,
+    engine: &mut Engine,
     cfg: &InboundConfig,
-    receiver: &Receiver,
+    format: &dyn InboundFormat,
     sender: &str,
     rcv: &str,
     mut n: u64,
     report: &mut ImportReport,
 ) -> Result<(), Taken> {
-    while let Some(k) = app.store.inbound_known(&cfg.name, sender, rcv, n)? {
+    while let Some(k) = engine.store.inbound_known(&cfg.name, sender, rcv, n)? {
         if k.state != "held" {
             break;
         }
-        let (file_name, bytes) = app.store.inbound_held_bytes(k.id)?;
+        let (file_name, bytes) = engine.store.inbound_held_bytes(k.id)?;
         let held = Arriving::new(file_name, bytes);
         let done = Archive::open(&held.file_name, &held.bytes, &cfg.limits)
             .map_err(Taken::Refused)
             .and_then(|mut archive| {
-                let limits = survnet::xml_limits(&cfg.limits);
-                let h = survnet::header(receiver, &mut archive, limits)?;
+                let h = format.header(&mut archive)?;
                 if (h.sender.as_str(), h.receiver.as_str(), h.number) != (sender, rcv, n) {
                     return Err(Taken::Refused(format!(
                         "held as transport {n} from {sender}, but reads as {} from {}",
@@ -179,7 +182,7 @@ fn follow_held(
                     sha256: &held.sha256,
                     bytes: &held.bytes,
                 };
-                import_one(app, cfg, receiver, &h, &mut archive, &arrival, report)
+                import_one(engine, cfg, format, &h, &mut archive, &arrival, report)
             });
         if let Err(e) = done {
             let reason = short(&format!(
@@ -187,8 +190,8 @@ fn follow_held(
                 e.reason()
             ));
             tracing::error!(inbound = %cfg.name, file = %excerpt(&held.file_name), reason = %reason, "a held transport is refused; its number is missing again");
-            let now = app.now();
-            app.store.inbound_refuse_held(k.id, &reason, now)?;
+            let now = engine.now();
+            engine.store.inbound_refuse_held(k.id, &reason, now)?;
             if let Err(e) = set_aside_bytes(&cfg.inbox, &held, &reason) {
                 tracing::error!(inbound = %cfg.name, error = %e, "cannot write the refused held transport to refused/ (its bytes are gone from the store)");
             }
@@ -208,8 +211,8 @@ const SPOOL_CHUNK: usize = 64 << 10;
 
 /// An unnamed temporary file in the store's folder for a receipt being written (gone
 /// when closed, whatever happens).
-fn receipt_spool(app: &App) -> Result<std::io::BufWriter<std::fs::File>, Taken> {
-    let dir = match app.config.store.path.parent() {
+fn receipt_spool(engine: &Engine) -> Result<std::io::BufWriter<std::fs::File>, Taken> {
+    let dir = match engine.config.store.path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => std::path::PathBuf::from("."),
     };
@@ -227,65 +230,94 @@ fn spool_error(e: std::io::Error) -> Taken {
     Taken::Refused(format!("cannot write the receipt's temporary file: {e}"))
 }
 
+/// The verdict on one version: a refusal by the format, a version of a record the sender
+/// neither owns nor may edit, or a version already imported is rejected, with a code.
+fn verdict(
+    format: &dyn InboundFormat,
+    sender: &str,
+    v: &Incoming,
+    facts: &RecordFacts,
+) -> Option<(String, String)> {
+    if let Some((code, why)) = &v.refused {
+        Some(((*code).to_string(), why.clone()))
+    } else if let Some(owner) = facts.owner.as_deref()
+        && !format.may_edit(sender, owner)
+    {
+        Some((
+            "NOT_OWNER".into(),
+            format!(
+                "record {} belongs to {} (its first sender); {sender} neither owns it nor may edit it",
+                excerpt(&v.record_id),
+                excerpt(owner)
+            ),
+        ))
+    } else if facts.version_imported {
+        Some((
+            "VERSION_EXISTS".into(),
+            format!(
+                "version {} of record {} was already imported",
+                v.version,
+                excerpt(&v.record_id)
+            ),
+        ))
+    } else {
+        None
+    }
+}
+
 /// Judges every version as it is read, stores it and writes its receipt line, all in
 /// the transport's one transaction; the receipt goes with the commit.
 fn import_one(
-    app: &mut App,
+    engine: &mut Engine,
     cfg: &InboundConfig,
-    receiver: &Receiver,
-    h: &survnet::Header,
+    format: &dyn InboundFormat,
+    h: &Header,
     archive: &mut Archive<'_>,
     arrival: &Arrival<'_>,
     report: &mut ImportReport,
 ) -> Result<(), Taken> {
-    let now = app.now();
-    let limits = survnet::xml_limits(&cfg.limits);
-    let mut receipt = ReceiptWriter::new(&Receipt::imported(&h.first));
+    let now = engine.now();
+    let (receipt_name, mut receipt) = format.receipt(h)?;
     // The receipt goes to a temporary file beside the store as it is written (about 100
     // bytes a record), and from there into the store at the commit: never whole in memory.
-    let mut spool = receipt_spool(app)?;
+    let mut spool = receipt_spool(engine)?;
     let (mut records, mut rejected) = (0usize, 0usize);
-    let mut importing = app.store.inbound_begin(arrival, now)?;
-    survnet::versions::<Taken>(archive, limits, |file, r| {
-        let facts = importing.facts(&r.guid_record, r.version_no)?;
+    let mut importing = engine.store.inbound_begin(arrival, now)?;
+    format.versions(archive, &h.sender, &mut |file, v| {
+        let facts = importing.facts(&v.record_id, v.version)?;
         if facts.in_this_transport {
             return Err(Taken::Refused(format!(
                 "`{file}`: record {} version {} appears twice in the transport",
-                excerpt(&r.guid_record),
-                r.version_no
+                excerpt(&v.record_id),
+                v.version
             )));
         }
-        let v = survnet::judge(receiver, &h.sender, &r, &facts);
+        let refused = verdict(format, &h.sender, &v, &facts);
         importing.add(&NewVersion {
-            record_id: r.guid_record.clone(),
-            version: r.version_no,
-            kind: r.category.clone(),
-            action: v.action.map(str::to_string),
+            record_id: v.record_id.clone(),
+            version: v.version,
+            kind: v.kind,
+            action: v.action,
             file: file.to_string(),
-            imported: v.rejected.is_none(),
-            code: v.rejected.as_ref().map(|(c, _)| (*c).to_string()),
-            message: v.rejected.as_ref().map(|(_, m)| m.clone()),
-            body: survnet::body(&h.receiver, &r),
+            imported: refused.is_none(),
+            code: refused.as_ref().map(|(c, _)| c.clone()),
+            message: refused.as_ref().map(|(_, m)| m.clone()),
+            body: v.body,
         })?;
         records += 1;
-        rejected += usize::from(v.rejected.is_some());
-        receipt.record(&ReceiptRecord {
-            result: if v.rejected.is_some() {
-                ReceiptResult::Rejected
-            } else {
-                ReceiptResult::Imported
-            },
-            code: v.rejected.as_ref().map(|(c, _)| (*c).to_string()),
-            message: v.rejected.map(|(_, m)| m),
-            guid_record: r.guid_record,
-            version_no: r.version_no,
+        rejected += usize::from(refused.is_some());
+        receipt.record(ReceiptLine {
+            record_id: v.record_id,
+            version: v.version,
+            imported: refused.is_none(),
+            code: refused.as_ref().map(|(c, _)| c.clone()),
+            message: refused.map(|(_, m)| m),
         });
         if receipt.pending() >= SPOOL_CHUNK {
             receipt.drain_into(&mut spool).map_err(spool_error)?;
         }
         Ok(())
     })?;
-    let receipt_name = receipt_name(&h.first);
     receipt.finish_into(&mut spool).map_err(spool_error)?;
     let mut spooled = spool
         .into_inner()

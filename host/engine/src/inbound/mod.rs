@@ -13,7 +13,10 @@
 //! One bad file never stops the others: whatever fails while taking a file (a limit, a
 //! parse error, the store, reading it) rolls its transaction back, sets it aside in
 //! `refused/` with a short reason, and the run goes on with the next file. Memory is
-//! bounded by the per-record limit, not by the transport's size (see `survnet`).
+//! bounded by the per-record limit, not by the transport's size.
+//!
+//! What a transport looks like inside is the format's ([`format::InboundFormat`]; SurvNet
+//! in the hub); the order, the store, the limits and the answers are the engine's.
 //!
 //! Crash safety: the inbox file is removed only after the store committed what it
 //! brought, so a crash in between finds it again next run as a duplicate; an answer is
@@ -22,21 +25,18 @@
 
 mod answers;
 pub mod archive;
+pub mod format;
 mod inbox;
-pub(crate) mod survnet;
-mod take;
+pub mod take;
 
 use std::path::PathBuf;
 
-use hub_core::config::{InboundConfig, InboundFormat, setting_text};
-use hub_plugin_rki::receiving::Receiver;
-use hub_plugin_sdk::Settings;
 use hub_plugin_sdk::text::excerpt;
 use hub_store::inbound::PairView;
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::app::App;
+use crate::Engine;
 use crate::fault;
 pub use inbox::{REASON_CHARS, inbox_files};
 use inbox::{read_file, set_aside, short};
@@ -125,41 +125,28 @@ pub struct ImportReport {
     held_refused: Vec<FileReport>,
 }
 
-/// The checked settings of an inbound, as the format reads them.
-fn receiver(cfg: &InboundConfig) -> Result<Receiver, ImportError> {
-    let settings = Settings(
-        cfg.settings
-            .iter()
-            .filter_map(|(k, v)| setting_text(v).map(|v| (k.clone(), v)))
-            .collect(),
-    );
-    match cfg.format {
-        InboundFormat::Survnet => {
-            Receiver::from_settings(&settings).map_err(|message| ImportError::Config {
-                inbound: cfg.name.clone(),
-                message,
-            })
-        }
-    }
-}
-
 /// `hub serve`'s look at the inboxes: imports every inbound whose inbox holds a file or
 /// that still owes an answer, and logs what happened. Cheap when nothing arrived (one
 /// directory listing and one query per inbound).
-pub fn watch(app: &mut App) {
-    let names: Vec<String> = app.config.inbound.iter().map(|i| i.name.clone()).collect();
+pub fn watch(engine: &mut Engine) {
+    let names: Vec<String> = engine
+        .config
+        .inbound
+        .iter()
+        .map(|i| i.name.clone())
+        .collect();
     for name in names {
-        let Some(cfg) = app.config.inbound(&name) else {
+        let Some(cfg) = engine.config.inbound(&name) else {
             continue;
         };
         let arrived = inbox_files(&cfg.inbox)
             .map(|f| !f.is_empty())
             .unwrap_or(true);
-        let owed = app.store.answers_owed(&name).unwrap_or(true);
+        let owed = engine.store.answers_owed(&name).unwrap_or(true);
         if !arrived && !owed {
             continue;
         }
-        match import(app, &name, None, false) {
+        match import(engine, &name, None, false) {
             Ok(r) => {
                 for f in &r.files {
                     if let FileOutcome::Refused { reason } = &f.outcome {
@@ -180,20 +167,25 @@ pub fn watch(app: &mut App) {
 
 /// Imports the given files, or everything in the inbox (which then leaves it).
 pub fn import(
-    app: &mut App,
+    engine: &mut Engine,
     name: &str,
     files: Option<&[PathBuf]>,
     request_missing: bool,
 ) -> Result<ImportReport, ImportError> {
-    let cfg = app
+    let cfg = engine
         .config
         .inbound(name)
         .cloned()
         .ok_or_else(|| ImportError::Unknown {
             name: name.into(),
-            file: app.config.file.display().to_string(),
+            file: engine.config.file.display().to_string(),
             known: {
-                let names: Vec<&str> = app.config.inbound.iter().map(|i| i.name.as_str()).collect();
+                let names: Vec<&str> = engine
+                    .config
+                    .inbound
+                    .iter()
+                    .map(|i| i.name.as_str())
+                    .collect();
                 if names.is_empty() {
                     "none".into()
                 } else {
@@ -201,7 +193,13 @@ pub fn import(
                 }
             },
         })?;
-    let receiver = receiver(&cfg)?;
+    let format = engine
+        .formats
+        .format(&cfg)
+        .map_err(|message| ImportError::Config {
+            inbound: cfg.name.clone(),
+            message,
+        })?;
     let from_inbox = files.is_none();
     let paths = match files {
         Some(f) => f.to_vec(),
@@ -222,7 +220,7 @@ pub fn import(
         held_refused: Vec::new(),
     };
     for (done, path) in paths.iter().enumerate() {
-        if let Some(hook) = app.progress.as_mut() {
+        if let Some(hook) = engine.progress.as_mut() {
             hook(crate::progress::Step {
                 what: "files",
                 done,
@@ -241,7 +239,7 @@ pub fn import(
         let file_name = excerpt(&raw_name);
         let (outcome, sha256) = match read_file(&cfg, path, &raw_name) {
             Ok(arriving) => {
-                let outcome = match take(app, &cfg, &receiver, &arriving, &mut report) {
+                let outcome = match take(engine, &cfg, format.as_ref(), &arriving, &mut report) {
                     Ok(o) => o,
                     Err(t) => FileOutcome::Refused { reason: t.reason() },
                 };
@@ -258,8 +256,8 @@ pub fn import(
         fault::point("import-committed");
         if let FileOutcome::Refused { reason } = &outcome {
             tracing::warn!(inbound = %cfg.name, file = %file_name, reason = %reason, "transport refused");
-            let now = app.now();
-            if let Err(e) = app
+            let now = engine.now();
+            if let Err(e) = engine
                 .store
                 .inbound_refuse(&cfg.name, &file_name, &sha256, reason, now)
             {
@@ -282,7 +280,7 @@ pub fn import(
         let mut held = std::mem::take(&mut report.held_refused);
         report.files.append(&mut held);
     }
-    if let Some(hook) = app.progress.as_mut()
+    if let Some(hook) = engine.progress.as_mut()
         && !paths.is_empty()
     {
         hook(crate::progress::Step {
@@ -292,9 +290,9 @@ pub fn import(
         });
     }
     if request_missing {
-        answers::request(app, &cfg, &receiver, &mut report)?;
+        answers::request(engine, &cfg, format.as_ref(), &mut report)?;
     }
-    answers::deliver_answers(app, &cfg, &mut report)?;
-    report.pairs = app.store.inbound_pairs(&cfg.name)?;
+    answers::deliver_answers(engine, &cfg, &mut report)?;
+    report.pairs = engine.store.inbound_pairs(&cfg.name)?;
     Ok(report)
 }
