@@ -11,10 +11,14 @@ use hub_plugin_sdk::{InterpretError, Outcome, OutcomeStatus, Record, Response};
 use serde_json::{Map, Value};
 
 use crate::child;
+use hub_plugin_sdk::text::excerpt_max;
+
 use crate::fields::{FEHLGESCHLAGEN, KIND_ID_EXTERN, KITA_ID_EXTERN, STAMMDATENPRUEFUNG};
 
 /// How much of an unreadable error body goes into a message.
 const SNIPPET_CHARS: usize = 300;
+/// How much of one message of the server's is kept.
+const MESSAGE_CHARS: usize = 1_000;
 
 /// One entry of the answer's `datensaetze`.
 struct Entry {
@@ -245,17 +249,18 @@ fn entry(v: &Value) -> Result<Entry, String> {
     })
 }
 
-/// A message as the server wrote it: a string as is, anything else as its JSON text.
+/// A message as the server wrote it: a string as is, anything else as its JSON text;
+/// shortened and with control characters escaped.
 fn verbatim(v: &Value) -> String {
     match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+        Value::String(s) => excerpt_max(s, MESSAGE_CHARS),
+        other => excerpt_max(&other.to_string(), MESSAGE_CHARS),
     }
 }
 
 fn text(obj: &Map<String, Value>, key: &str) -> Option<String> {
     match obj.get(key) {
-        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
+        Some(Value::String(s)) if !s.trim().is_empty() => Some(excerpt_max(s, MESSAGE_CHARS)),
         _ => None,
     }
 }
@@ -272,12 +277,8 @@ fn error_text(body: &[u8]) -> Option<String> {
     (!s.is_empty()).then_some(s)
 }
 
+/// The start of a body as text: what the server sent, shortened and with control
+/// characters escaped (the SDK's one excerpt rule), never raw into a log or terminal.
 fn snippet(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let text = text.trim();
-    let mut out: String = text.chars().take(SNIPPET_CHARS).collect();
-    if text.chars().nth(SNIPPET_CHARS).is_some() {
-        out.push('…');
-    }
-    out
+    excerpt_max(String::from_utf8_lossy(body).trim(), SNIPPET_CHARS)
 }
