@@ -85,6 +85,8 @@ pub struct Engine {
     pub stop: Arc<AtomicBool>,
     /// Told after each transfer of a send and each file of an import (a terminal bar).
     pub progress: Option<crate::progress::Hook>,
+    /// Plugin files (sha256) whose encode was seen to give the same bytes twice.
+    pub(crate) deterministic: std::collections::HashSet<String>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -225,6 +227,7 @@ impl Engine {
             worker,
             stop: Arc::new(AtomicBool::new(false)),
             progress: None,
+            deterministic: std::collections::HashSet::new(),
         }
     }
 

@@ -22,6 +22,8 @@ struct Lines {
     info: sdk::PluginInfo,
     /// The most records one encode call can hold before it runs out of memory.
     fits: usize,
+    /// Writes a call counter into each payload: not a pure function.
+    counter: Option<std::sync::atomic::AtomicU64>,
 }
 
 impl Lines {
@@ -36,6 +38,7 @@ impl Lines {
                 max_batch,
             },
             fits: usize::MAX,
+            counter: None,
         }
     }
 }
@@ -96,7 +99,11 @@ impl Encoder for Lines {
             return Ok(Err(sdk::EncodeError::Records(bad)));
         }
         let n = ctx.sequence.unwrap_or(0);
-        let text: String = records.iter().map(|r| format!("{}\n", r.id)).collect();
+        let mut text: String = records.iter().map(|r| format!("{}\n", r.id)).collect();
+        if let Some(c) = &self.counter {
+            let call = c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            text.push_str(&format!("call {call}\n"));
+        }
         Ok(Ok(vec![sdk::Payload {
             name: format!("n-{n}.txt"),
             media_type: "text/plain".into(),
@@ -378,4 +385,25 @@ fn a_batch_too_big_for_the_plugins_memory_goes_in_smaller_transfers_numbered_wit
     );
     assert_eq!(cap.captured().files[4].1, b"i\nj\n");
     assert_eq!(counts(&mut e), (0, 10, 0));
+}
+
+#[test]
+fn a_plugin_that_encodes_the_same_records_differently_is_refused_and_nothing_is_numbered() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut encoder = Lines::new(sdk::Delivery::FileDrop, 10);
+    encoder.counter = Some(std::sync::atomic::AtomicU64::new(0));
+    let (mut e, cap) = engine(tmp.path(), DIR, encoder, None);
+    pipeline::enqueue(&mut e, "t", &ndjson(&["a", "b"])).expect("enqueue");
+    let sent = pipeline::send(&mut e, "t", false).expect("send");
+    assert_eq!(sent.transfers_created, 0);
+    assert!(
+        sent.errors
+            .iter()
+            .any(|m| m.contains("plugin lines is not deterministic")
+                && m.contains("payload n-1.txt")),
+        "{:?}",
+        sent.errors
+    );
+    assert!(cap.captured().files.is_empty());
+    assert_eq!(counts(&mut e), (2, 0, 0), "the records stay queued");
 }

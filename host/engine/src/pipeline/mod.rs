@@ -11,27 +11,25 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::ports::{EncoderError, OpenError};
 use hub_core::input::{InputErrors, LineError, parse_ndjson_all};
-use hub_core::names::{check_key, check_payload_name};
-use hub_core::state::AttemptResult;
-use hub_core::time::Timestamp;
+use hub_core::names::check_key;
 use hub_core::transport::{Transport, TransportError};
-use hub_plugin_sdk::{
-    Context, DateTime, EncodeError, InterpretError, OutcomeStatus, Payload as PluginPayload, Record,
-};
-use hub_store::{
-    Batch, Completion, EnqueueReport, NewAttempt, NewPayload, NewRecord, RecordOutcome, StoreError,
-    StoredRecord,
-};
+use hub_plugin_sdk::{OutcomeStatus, Record};
+use hub_store::{EnqueueReport, NewRecord, RecordOutcome, StoreError, StoredRecord};
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::fault;
+use crate::ports::{EncoderError, OpenError};
 use crate::{Engine, EngineError, TargetRuntime};
 
+mod create;
 mod deliver;
+mod receipt;
+
+pub use create::check_payloads;
+use create::{Created, context, create, one_transfer};
 use deliver::deliver;
+pub use receipt::{ReceiptReport, import_receipt};
 
 /// A person's decision about a transfer in doubt, from the CLI, the API or the page: the
 /// one place that knows a delivered file of a receipt target still awaits its receipt.
@@ -452,163 +450,6 @@ fn counts(engine: &mut Engine, target: &str) -> Result<(usize, usize), SendError
         .map_or((0, 0), |c| (c.delivered, c.failed)))
 }
 
-/// Ends a transfer before the first record that may not travel with the ones before it:
-/// a repeated source id (an id enqueued twice with different bodies and no supersede key,
-/// so the plugin's per-record answers stay unambiguous), or a repeated key the plugin
-/// declares once per transfer (contract 0.1.2 `batching`; SurvNet: a GUID, so version 2
-/// of a record waits for the transport after version 1's). The transfer is cut rather
-/// than the record skipped: the records queued behind it wait too, so nothing overtakes
-/// it and every receiver gets its records in queue order. They stay queued and form the
-/// next transfer.
-fn one_transfer(t: &TargetRuntime, records: &mut Vec<StoredRecord>) -> Result<(), EncoderError> {
-    let keys = t.plugin.once_keys(&t.settings, &to_sdk(records))?;
-    let cut = first_repeat(records, keys.as_deref());
-    if let Some(cut) = cut {
-        tracing::debug!(
-            target_name = %t.config.name,
-            record = %records[cut].id,
-            "record waits for the next transfer: it repeats an id or key of this one"
-        );
-        records.truncate(cut);
-    }
-    Ok(())
-}
-
-/// The position of the first record repeating the id or a once-per-transfer key of a
-/// record before it.
-fn first_repeat(records: &[StoredRecord], keys: Option<&[Vec<String>]>) -> Option<usize> {
-    let mut ids = HashSet::new();
-    let mut seen: HashSet<&str> = HashSet::new();
-    records.iter().enumerate().position(|(i, r)| {
-        let own = keys.and_then(|k| k.get(i)).map_or(&[][..], Vec::as_slice);
-        let repeats = !ids.insert(r.id.as_str()) || own.iter().any(|k| seen.contains(k.as_str()));
-        seen.extend(own.iter().map(String::as_str));
-        repeats
-    })
-}
-
-enum Created {
-    Transfer(i64),
-    DryRun,
-    RecordsFailed,
-    /// A dry run's refused records (sequence numbers): left out, as a real send fails them.
-    DryRunFailed(Vec<i64>),
-}
-
-enum CreateFail {
-    Plugin(EncoderError),
-    Records(Vec<hub_plugin_sdk::RecordError>),
-    Other(String),
-    DryRun(Vec<DryRunPayload>),
-}
-
-fn datetime(now: Timestamp, offset: i32) -> DateTime {
-    let c = now.civil(offset);
-    DateTime {
-        unix_seconds: now.unix_seconds(),
-        utc_offset_minutes: offset,
-        year: c.year,
-        month: c.month,
-        day: c.day,
-        hour: c.hour,
-        minute: c.minute,
-        second: c.second,
-    }
-}
-
-fn context(
-    t: &TargetRuntime,
-    batch: &Batch,
-    id: i64,
-    sequence: Option<u64>,
-    now: Timestamp,
-) -> Context {
-    Context {
-        target: t.config.name.clone(),
-        settings: t.settings.clone(),
-        sender: t.config.sender.clone(),
-        receiver: t.config.receiver.clone(),
-        batch_key: batch.batch_key.clone(),
-        sequence_scope: batch.sequence_scope.clone(),
-        sequence,
-        transfer_id: u64::try_from(id).unwrap_or(0),
-        now: datetime(now, t.config.utc_offset_minutes),
-    }
-}
-
-/// Checks what a plugin returned before it is stored: names the host can deliver safely,
-/// no name twice, only records of this batch, and every record carried by some payload
-/// (a record in no payload would never get an outcome).
-pub fn check_payloads(
-    plugin: &str,
-    payloads: &[PluginPayload],
-    by_id: &HashMap<&str, i64>,
-) -> Result<Vec<NewPayload>, String> {
-    if payloads.is_empty() {
-        return Err(format!("plugin {plugin} produced no payload"));
-    }
-    let mut names = HashSet::new();
-    let mut carried = HashSet::new();
-    let mut out = Vec::with_capacity(payloads.len());
-    for p in payloads {
-        check_payload_name(&p.name)
-            .map_err(|e| format!("plugin {plugin} proposed a bad payload name: {e}"))?;
-        if !names.insert(p.name.as_str()) {
-            return Err(format!(
-                "plugin {plugin} proposed the payload name `{}` twice",
-                p.name
-            ));
-        }
-        let mut seqs = Vec::with_capacity(p.records.len());
-        for id in &p.records {
-            let seq = by_id.get(id.as_str()).ok_or_else(|| {
-                format!(
-                    "plugin {plugin}: payload {} names record {id}, which is not in this transfer",
-                    p.name
-                )
-            })?;
-            carried.insert(*seq);
-            seqs.push(*seq);
-        }
-        check_labels(&p.labels).map_err(|e| format!("plugin {plugin}: payload {}: {e}", p.name))?;
-        out.push(NewPayload {
-            name: p.name.clone(),
-            media_type: p.media_type.clone(),
-            bytes: p.bytes.clone(),
-            records: seqs,
-            labels: p.labels.clone(),
-        });
-    }
-    if let Some((id, _)) = by_id.iter().find(|(_, seq)| !carried.contains(seq)) {
-        return Err(format!("plugin {plugin}: record {id} is in no payload"));
-    }
-    Ok(out)
-}
-
-/// Labels are shown and filtered by people: short printable keys and values, few of them.
-fn check_labels(labels: &[(String, String)]) -> Result<(), String> {
-    if labels.len() > 16 {
-        return Err(format!("{} labels, at most 16 are allowed", labels.len()));
-    }
-    for (k, v) in labels {
-        let key_ok = !k.is_empty()
-            && k.len() <= 32
-            && k.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-        if !key_ok {
-            return Err(format!(
-                "bad label key `{k}` (lower-case letters, digits, `-`)"
-            ));
-        }
-        if v.len() > 200 || v.chars().any(char::is_control) {
-            return Err(format!(
-                "label {k}: value longer than 200 bytes or with control characters"
-            ));
-        }
-    }
-    Ok(())
-}
-
 /// Delivers the target's open transfers this worker can claim, each under a lease that
 /// [`deliver`] renews before every step with the receiver; other workers on the same
 /// store take the others. A transfer is claimed once per run: one left open (a
@@ -653,125 +494,6 @@ pub(super) fn lease_until(
     hub_core::time::Timestamp(now.0.saturating_add(ms))
 }
 
-fn create(
-    engine: &mut Engine,
-    t: &TargetRuntime,
-    batch: &Batch,
-    records: &[StoredRecord],
-    dry_run: bool,
-    report: &mut SendReport,
-) -> Result<Created, SendError> {
-    let plugin = t.plugin.clone();
-    let stamp = crate::stamp(plugin.as_ref());
-    let sdk_records = to_sdk(records);
-    let by_id: HashMap<&str, i64> = records.iter().map(|r| (r.id.as_str(), r.seq)).collect();
-    let seqs: Vec<i64> = records.iter().map(|r| r.seq).collect();
-    let now = engine.now();
-    let target = t.config.name.clone();
-    let result = hub_store::create_transfer_with(
-        &mut *engine.store,
-        &target,
-        batch,
-        &seqs,
-        &stamp,
-        now,
-        |draft| {
-            let ctx = context(t, batch, draft.id, draft.sequence, now);
-            fault::point("encode");
-            let payloads = match plugin.encode(&ctx, &sdk_records) {
-                Err(e) => return Err(CreateFail::Plugin(e)),
-                Ok(Err(EncodeError::Records(errs))) => return Err(CreateFail::Records(errs)),
-                Ok(Err(EncodeError::Settings(m))) => {
-                    return Err(CreateFail::Other(format!("settings refused: {m}")));
-                }
-                Ok(Err(EncodeError::Other(m))) => return Err(CreateFail::Other(m)),
-                Ok(Ok(p)) => p,
-            };
-            let mut checked =
-                check_payloads(plugin.name(), &payloads, &by_id).map_err(CreateFail::Other)?;
-            if t.config.package == Some(hub_core::config::Package::Zip) {
-                let archive = crate::package::zip(checked, now.civil(t.config.utc_offset_minutes))
-                    .map_err(CreateFail::Other)?;
-                check_payload_name(&archive.name)
-                    .map_err(|e| CreateFail::Other(format!("archive name: {e}")))?;
-                checked = vec![archive];
-            }
-            if dry_run {
-                return Err(CreateFail::DryRun(
-                    checked
-                        .into_iter()
-                        .map(|p| DryRunPayload {
-                            sequence: draft.sequence,
-                            size: p.bytes.len(),
-                            records: p.records.len(),
-                            name: p.name,
-                            media_type: p.media_type,
-                            bytes: p.bytes,
-                        })
-                        .collect(),
-                ));
-            }
-            Ok(checked)
-        },
-    )?;
-    match result {
-        Ok(id) => {
-            fault::point("created");
-            Ok(Created::Transfer(id))
-        }
-        Err(CreateFail::DryRun(payloads)) => {
-            report.dry_run.extend(payloads);
-            Ok(Created::DryRun)
-        }
-        Err(CreateFail::Plugin(e)) => Err(e.into()),
-        Err(CreateFail::Other(message)) => Err(SendError::Encode {
-            target,
-            plugin: plugin.name().to_string(),
-            message,
-        }),
-        Err(CreateFail::Records(errs)) => {
-            let mut failures = Vec::new();
-            for e in &errs {
-                match by_id.get(e.record_id.as_str()) {
-                    Some(seq) => failures.push((*seq, e.to_string())),
-                    None => {
-                        return Err(SendError::Encode {
-                            target,
-                            plugin: plugin.name().to_string(),
-                            message: format!(
-                                "refused record {}, which is not in this batch",
-                                e.record_id
-                            ),
-                        });
-                    }
-                }
-            }
-            if failures.is_empty() {
-                return Err(SendError::Encode {
-                    target,
-                    plugin: plugin.name().to_string(),
-                    message: "refused the batch without naming a record".into(),
-                });
-            }
-            if dry_run {
-                // Nothing is written in a dry run: report what a real send would fail and
-                // encode the rest without it, as a real send does.
-                report
-                    .dry_run_failed
-                    .extend(failures.iter().map(|(_, m)| m.clone()));
-                return Ok(Created::DryRunFailed(
-                    failures.iter().map(|(s, _)| *s).collect(),
-                ));
-            }
-            for (_, message) in &failures {
-                tracing::warn!(target_name = %target, %message, "record failed");
-            }
-            engine.store.fail_records(&failures, now)?;
-            Ok(Created::RecordsFailed)
-        }
-    }
-}
-
 fn summary(p: &hub_store::Payload) -> String {
     format!(
         "{} ({} bytes, sha256 {})",
@@ -779,131 +501,6 @@ fn summary(p: &hub_store::Payload) -> String {
         p.size,
         p.sha256.get(..16).unwrap_or(&p.sha256)
     )
-}
-
-/// What importing a receipt did.
-#[derive(Debug, Clone, Serialize)]
-pub struct ReceiptReport {
-    pub transfer: i64,
-    pub sequence_no: Option<u64>,
-    pub delivered: usize,
-    pub rejected: usize,
-    pub state: String,
-}
-
-/// Imports a receipt for a transfer of `target` whose files were sent: the plugin says
-/// which transfer it answers (it refuses receipts for others) and gives each record its
-/// outcome. "Mit dem Import der Quittungsdatei beim Absender ist der Transportvorgang
-/// abgeschlossen."
-pub fn import_receipt(
-    engine: &mut Engine,
-    target: &str,
-    receipt: &[u8],
-) -> Result<ReceiptReport, SendError> {
-    let t = engine.target(target)?;
-    let response = hub_plugin_sdk::Response {
-        status: None,
-        headers: Vec::new(),
-        body: receipt.to_vec(),
-    };
-    let mut refusals = Vec::new();
-    for id in engine.store.sent_transfers(target)? {
-        let transfer = engine.store.transfer(id)?;
-        let batch = Batch {
-            batch_key: transfer.batch_key.clone(),
-            sequence_scope: transfer.sequence_scope.clone(),
-        };
-        let ctx = context(
-            &t,
-            &batch,
-            transfer.id,
-            transfer.sequence_no,
-            transfer.created_at,
-        );
-        // Every payload that carries records must accept the receipt before any outcome
-        // is written, so a receipt for another transport changes nothing.
-        let mut answers = Vec::new();
-        for p in transfer.payloads.iter() {
-            let records = engine.store.payload_records(p.id)?;
-            if records.is_empty() {
-                continue;
-            }
-            let sdk_records = to_sdk(&records);
-            match t.plugin.interpret(&ctx, &p.name, &sdk_records, &response)? {
-                Ok(outcomes) => answers.push((p.clone(), records, outcomes)),
-                Err(
-                    InterpretError::Failed { message, .. } | InterpretError::Malformed(message),
-                ) => {
-                    refusals.push(format!("#{}: {message}", transfer.id));
-                    answers.clear();
-                    break;
-                }
-            }
-        }
-        if answers.is_empty() {
-            continue;
-        }
-        let now = engine.now();
-        let (mut delivered, mut rejected) = (0, 0);
-        let mut state = transfer.state;
-        for (p, records, outcomes) in answers {
-            let outcomes = per_record(
-                t.plugin.name(),
-                &records,
-                outcomes,
-                "the receipt does not mention this record",
-            );
-            delivered += outcomes
-                .iter()
-                .filter(|o| o.status == OutcomeStatus::Delivered)
-                .count();
-            rejected += outcomes
-                .iter()
-                .filter(|o| o.status == OutcomeStatus::Rejected)
-                .count();
-            let attempt = NewAttempt {
-                begun: None,
-                transfer_id: transfer.id,
-                payload_id: Some(p.id),
-                started_at: now,
-                duration_ms: 0,
-                endpoint: "receipt".into(),
-                credential: None,
-                sent: summary(&p),
-                received: Some(format!(
-                    "receipt, {} bytes: {}",
-                    receipt.len(),
-                    excerpt(receipt)
-                )),
-                result: AttemptResult::Delivered,
-                error: None,
-            };
-            state = engine.store.complete_payload(
-                p.id,
-                Completion::Outcomes(&outcomes),
-                &attempt,
-                now,
-            )?;
-        }
-        return Ok(ReceiptReport {
-            transfer: transfer.id,
-            sequence_no: transfer.sequence_no,
-            delivered,
-            rejected,
-            state: state.to_string(),
-        });
-    }
-    Err(SendError::Receipt {
-        target: target.to_string(),
-        message: if refusals.is_empty() {
-            "no transfer is waiting for a receipt".into()
-        } else {
-            format!(
-                "the receipt answers no transfer waiting for one ({})",
-                refusals.join("; ")
-            )
-        },
-    })
 }
 
 /// Records as a plugin sees them.
@@ -966,36 +563,4 @@ fn excerpt(body: &[u8]) -> String {
         out.push('…');
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn rec(seq: i64, id: &str) -> StoredRecord {
-        StoredRecord {
-            seq,
-            id: id.into(),
-            kind: "case".into(),
-            body: "{}".into(),
-        }
-    }
-
-    #[test]
-    fn a_transfer_ends_before_a_repeated_id_or_once_key() {
-        let records = [rec(1, "a"), rec(2, "b"), rec(3, "c"), rec(4, "a")];
-        assert_eq!(first_repeat(&records, None), Some(3));
-        let keys = |k: &[&[&str]]| -> Vec<Vec<String>> {
-            k.iter()
-                .map(|ks| ks.iter().map(|s| s.to_string()).collect())
-                .collect()
-        };
-        // b repeats a's GUID: b and everything behind it wait.
-        let k = keys(&[&["g1", "t1"], &["g1"], &["g2"], &[]]);
-        assert_eq!(first_repeat(&records, Some(&k)), Some(1));
-        // One record may name a key twice; no keys at all cut nothing but ids.
-        let k = keys(&[&["g1", "g1"], &["g2"], &[], &[]]);
-        assert_eq!(first_repeat(&records[..3], Some(&k)), None);
-        assert_eq!(first_repeat(&[], Some(&[])), None);
-    }
 }
