@@ -7,19 +7,21 @@
 
 use std::time::Instant;
 
-use hub_core::config::OnUnknown;
 use hub_core::state::{AttemptResult, PayloadState, TransferState};
 use hub_core::time::Timestamp;
 use hub_core::transport::{Digest, ErrorKind, Transport, TransportError};
-use hub_plugin_sdk::{Delivery, InterpretError};
-use hub_store::{Batch, Completion, DoubtKind, NewAttempt, NewDoubt, Transfer};
+use hub_plugin_sdk::Delivery;
+use hub_store::{Completion, DoubtKind, NewAttempt, NewDoubt, Transfer};
 
-use super::{Held, SendError, SendReport, context, excerpt, per_record, summary, to_sdk};
+use super::{Held, SendError, SendReport, summary};
 use crate::fault;
 use crate::{Engine, TargetRuntime};
 
+mod request;
+use request::deliver_request;
+
 /// What became of one payload in this run.
-enum Step {
+pub(super) enum Step {
     Done(TransferState),
     /// Held in doubt: nothing more is sent for it until it is settled.
     Held(TransferState, DoubtKind, String),
@@ -113,7 +115,7 @@ pub(super) fn deliver(
 }
 
 /// The attempt as it is written before the remote side is touched.
-fn new_attempt(
+pub(super) fn new_attempt(
     transport: &dyn Transport,
     transfer: &Transfer,
     p: &hub_store::Payload,
@@ -135,7 +137,7 @@ fn new_attempt(
 }
 
 /// Completes the attempt as failed and turns the error into the send's error.
-fn failed(
+pub(super) fn failed(
     engine: &mut Engine,
     attempt: &NewAttempt,
     transfer: &Transfer,
@@ -166,7 +168,7 @@ fn failed(
 }
 
 /// Holds a payload in doubt, completing its attempt as `unknown`.
-fn hold(
+pub(super) fn hold(
     engine: &mut Engine,
     attempt: &NewAttempt,
     p: &hub_store::Payload,
@@ -393,297 +395,4 @@ fn look_after_failed_rename(
             hold(engine, attempt, p, started, conflict)
         }
     }
-}
-
-/// A request whose outcome is unknown.
-struct Unknown<'a> {
-    transfer: &'a Transfer,
-    p: &'a hub_store::Payload,
-    /// The `Idempotency-Key` it was sent with.
-    key: &'a str,
-    started: Instant,
-}
-
-/// Where the plugin knows how to ask the receiver about an earlier request (contract
-/// 0.1.1 `inquiry`), the hub asks: arrived → delivered; not arrived → sent again; no
-/// answer that says → held in doubt for a person, as without a question.
-fn look_or_hold(
-    engine: &mut Engine,
-    t: &TargetRuntime,
-    transport: &mut dyn Transport,
-    attempt: &NewAttempt,
-    u: Unknown<'_>,
-    detail: String,
-) -> Result<Step, SendError> {
-    let Unknown {
-        transfer,
-        p,
-        key,
-        started,
-    } = u;
-    let held = |engine: &mut Engine, detail: String| {
-        hold(
-            engine,
-            attempt,
-            p,
-            started,
-            NewDoubt {
-                kind: DoubtKind::UnknownOutcome,
-                detail,
-                expected: None,
-                found: None,
-            },
-        )
-    };
-    let id = u64::try_from(transfer.id).unwrap_or(0);
-    let question = match t.plugin.ask(&t.settings, id, &p.name, key) {
-        Ok(Some(q)) => q,
-        Ok(None) => return held(engine, detail),
-        Err(e) => {
-            return held(
-                engine,
-                format!("{detail}; the plugin's status question failed: {e}"),
-            );
-        }
-    };
-    let answer = match transport.ask(&question) {
-        Ok(a) => a,
-        Err(e) => {
-            return held(
-                engine,
-                format!("{detail}; asking the receiver failed: {}", e.message),
-            );
-        }
-    };
-    let status = answer.status.unwrap_or(0);
-    let finding = t
-        .plugin
-        .judge(&t.settings, &p.name, status, &answer.body)
-        .unwrap_or(hub_plugin_sdk::Finding::Unknown);
-    let asked = format!("{} {} → status {status}", question.method, question.path);
-    match finding {
-        hub_plugin_sdk::Finding::Arrived => {
-            let records = engine.store.payload_records(p.id)?;
-            let note = format!("confirmed by the receiver's status query ({asked})");
-            let outcomes: Vec<hub_store::RecordOutcome> = records
-                .iter()
-                .map(|r| hub_store::RecordOutcome {
-                    seq: r.seq,
-                    status: hub_plugin_sdk::OutcomeStatus::Delivered,
-                    messages: vec![note.clone()],
-                })
-                .collect();
-            let attempt = NewAttempt {
-                duration_ms: started.elapsed().as_millis() as u64,
-                result: AttemptResult::Recovered,
-                received: Some(format!("{detail}; asked: arrived ({asked})")),
-                ..attempt.clone()
-            };
-            let now = engine.now();
-            Ok(Step::Done(engine.store.complete_payload(
-                p.id,
-                Completion::Outcomes(&outcomes),
-                &attempt,
-                now,
-            )?))
-        }
-        hub_plugin_sdk::Finding::NotArrived => {
-            let attempt = NewAttempt {
-                duration_ms: started.elapsed().as_millis() as u64,
-                result: AttemptResult::Retryable,
-                error: Some(format!(
-                    "{detail}; asked: not arrived ({asked}), sent again"
-                )),
-                ..attempt.clone()
-            };
-            engine.store.log_attempt(&attempt)?;
-            engine
-                .store
-                .set_payload_state(p.id, PayloadState::Pending)?;
-            Err(SendError::Delivery {
-                target: transfer.target.clone(),
-                transfer: transfer.id,
-                message: format!(
-                    "{}: the receiver says it did not arrive; sent again",
-                    p.name
-                ),
-                retryable: true,
-                retry_after: None,
-            })
-        }
-        hub_plugin_sdk::Finding::Unknown => held(
-            engine,
-            format!("{detail}; the receiver's answer ({asked}) did not say"),
-        ),
-    }
-}
-
-/// One request: the answer is interpreted by the plugin into per-record outcomes. Where
-/// the outcome is unknown (no answer, an answer not understood, an attempt a crash cut
-/// off), the payload is held in doubt, unless the target's `on_unknown = "resend"` says
-/// its receiver deduplicates by the `Idempotency-Key`.
-fn deliver_request(
-    engine: &mut Engine,
-    t: &TargetRuntime,
-    transport: &mut dyn Transport,
-    transfer: &Transfer,
-    p: &hub_store::Payload,
-) -> Result<Step, SendError> {
-    let started = Instant::now();
-    let resend = t.config.on_unknown == OnUnknown::Resend;
-    let mut attempt = new_attempt(transport, transfer, p, engine.now());
-    let key = format!("hub-{}-{}", transfer.id, p.sha256);
-    if p.state != PayloadState::Pending {
-        // An earlier attempt started and was cut off before its outcome was recorded.
-        if !resend {
-            attempt.begun = Some(engine.store.log_attempt(&attempt)?);
-            return look_or_hold(
-                engine,
-                t,
-                transport,
-                &attempt,
-                Unknown {
-                    transfer,
-                    p,
-                    key: &key,
-                    started,
-                },
-                format!(
-                    "{}: an earlier attempt was cut off after it started (a crash or a \
-                         kill); the receiver may have imported it",
-                    p.name
-                ),
-            );
-        }
-        attempt.sent = format!(
-            "{} (sent again after an unknown outcome, key {key}; on_unknown = resend)",
-            summary(p)
-        );
-    }
-    attempt.begun = Some(
-        engine
-            .store
-            .begin_attempt(p.id, PayloadState::Uploading, &attempt)?,
-    );
-    fault::point("requesting");
-    let bytes = engine.store.payload_bytes(p.id)?;
-    let response = match transport.request(&p.name, &p.media_type, &bytes, &key) {
-        Ok(r) => r,
-        Err(e) if e.kind == ErrorKind::Unknown && !resend => {
-            return look_or_hold(
-                engine,
-                t,
-                transport,
-                &attempt,
-                Unknown {
-                    transfer,
-                    p,
-                    key: &key,
-                    started,
-                },
-                e.message.clone(),
-            );
-        }
-        Err(e) => {
-            let err = failed(engine, &attempt, transfer, p, started, &e);
-            if e.kind != ErrorKind::Unknown {
-                // Nothing reached the receiver: the payload is untouched.
-                engine
-                    .store
-                    .set_payload_state(p.id, PayloadState::Pending)?;
-            }
-            return Err(err);
-        }
-    };
-    fault::point("answered");
-    let records = engine.store.payload_records(p.id)?;
-    let sdk_records = to_sdk(&records);
-    let batch = Batch {
-        batch_key: transfer.batch_key.clone(),
-        sequence_scope: transfer.sequence_scope.clone(),
-    };
-    let ctx = context(
-        t,
-        &batch,
-        transfer.id,
-        transfer.sequence_no,
-        transfer.created_at,
-    );
-    attempt.duration_ms = started.elapsed().as_millis() as u64;
-    attempt.received = Some(format!(
-        "status {}, {} bytes: {}",
-        response.status.map_or("-".to_string(), |s| s.to_string()),
-        response.body.len(),
-        excerpt(&response.body)
-    ));
-    attempt.result = AttemptResult::Delivered;
-    let outcomes = match t.plugin.interpret(&ctx, &p.name, &sdk_records, &response) {
-        Ok(Ok(o)) => o,
-        Ok(Err(InterpretError::Failed { message, retryable })) => {
-            // The receiver refused the whole request: nothing was imported.
-            attempt.result = if retryable {
-                AttemptResult::Retryable
-            } else {
-                AttemptResult::Failed
-            };
-            attempt.error = Some(message.clone());
-            engine.store.log_attempt(&attempt)?;
-            engine
-                .store
-                .set_payload_state(p.id, PayloadState::Pending)?;
-            return Err(SendError::Delivery {
-                target: transfer.target.clone(),
-                transfer: transfer.id,
-                message,
-                retryable,
-                retry_after: hub_core::transport::retry_after(
-                    &response.headers,
-                    std::time::SystemTime::now(),
-                ),
-            });
-        }
-        Ok(Err(InterpretError::Malformed(message))) => {
-            return look_or_hold(
-                engine,
-                t,
-                transport,
-                &attempt,
-                Unknown {
-                    transfer,
-                    p,
-                    key: &key,
-                    started,
-                },
-                format!("{}: answer not understood: {message}", p.name),
-            );
-        }
-        Err(e) => {
-            return look_or_hold(
-                engine,
-                t,
-                transport,
-                &attempt,
-                Unknown {
-                    transfer,
-                    p,
-                    key: &key,
-                    started,
-                },
-                format!("{}: the answer could not be read: {e}", p.name),
-            );
-        }
-    };
-    let outcomes = per_record(
-        t.plugin.name(),
-        &records,
-        outcomes,
-        "the target's answer did not mention this record",
-    );
-    let now = engine.now();
-    let state =
-        engine
-            .store
-            .complete_payload(p.id, Completion::Outcomes(&outcomes), &attempt, now)?;
-    fault::point("completed");
-    Ok(Step::Done(state))
 }
