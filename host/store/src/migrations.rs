@@ -57,6 +57,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/007_answer_bytes.sql"),
         postgres: include_str!("../migrations/postgres/007_answer_bytes.sql"),
     },
+    Migration {
+        id: 8,
+        name: "pages",
+        sqlite: include_str!("../migrations/008_pages.sql"),
+        postgres: include_str!("../migrations/postgres/008_pages.sql"),
+    },
 ];
 
 /// The SQLite side of [`MIGRATIONS`], as `sqlite.rs`'s runner takes it.
