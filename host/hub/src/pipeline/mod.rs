@@ -737,7 +737,7 @@ fn create(
                 ));
             }
             for (_, message) in &failures {
-                tracing::warn!(target_name = %target, %message, "record failed");
+                tracing::warn!(target_name = %target, error = %message, "record failed");
             }
             app.store.fail_records(&failures, now)?;
             Ok(Created::RecordsFailed)
