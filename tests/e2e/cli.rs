@@ -541,3 +541,22 @@ fn status_and_log_page_and_filter() {
     let files: serde_json::Value = serde_json::from_str(&files).unwrap();
     assert_eq!(files.as_array().unwrap().len(), 3);
 }
+
+/// `--log-format json`: one `message` key per object (log collectors reject or mangle a
+/// second one), and the send is logged at the default level.
+#[test]
+fn json_logs_carry_one_message_key_and_every_send() {
+    let site = Site::prisme("");
+    let mut text = postings(1, 1);
+    text.push_str("{\"id\":\"lonely\",\"kind\":\"posting\",\"page\":\"522\",\"fiscal_year\":\"2024\",\"machine_no\":\"00777\",\"posting_date\":\"20240131\",\"account\":\"4210100000\",\"amount_ore\":1000,\"dk\":\"D\"}\n");
+    let input = site.write("in.ndjson", &text);
+    site.ok(&["enqueue", "prisme", input.to_str().unwrap()]);
+    let r = site.run(&["--log-format", "json", "send", "prisme"]);
+    let err = r.stderr();
+    let objects: Vec<&str> = err.lines().filter(|l| l.starts_with('{')).collect();
+    assert!(objects.iter().any(|l| l.contains("record failed")), "{err}");
+    assert!(objects.iter().any(|l| l.contains("send done")), "{err}");
+    for o in objects {
+        assert_eq!(o.matches("\"message\":").count(), 1, "{o}");
+    }
+}

@@ -76,5 +76,8 @@ CREATE INDEX transfers_done ON transfers(target, done_at) WHERE done_at IS NOT N
 CREATE INDEX records_by_target_state_seq ON records(target, state, seq);
 CREATE INDEX records_by_state_seq ON records(state, seq);
 CREATE INDEX attempts_by_started ON attempts(started_at);
-CREATE INDEX payloads_on_receiver ON payloads(transfer_id)
+-- Covering: the overview reads these columns of every file still on the receiver.
+CREATE INDEX payloads_on_receiver ON payloads(transfer_id, delivered_at, checked_at)
     WHERE state = 'delivered' AND gone_at IS NULL AND checked_at IS NOT NULL;
+-- The log by result (a result no entry has must not read the whole log).
+CREATE INDEX attempts_by_result ON attempts(result, id);

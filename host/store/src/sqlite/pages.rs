@@ -56,7 +56,10 @@ impl Pages for SqliteStore {
         out = with_configured(out, limits);
         let mut stmt = conn
             .prepare_cached(
-                "SELECT target, state, count(*) FROM transfers
+                // By state first: the open states are few rows whatever the history
+                // (measured: with statistics the planner preferred walking all of
+                // (target, state), 17 ms at 100,000 transfers).
+                "SELECT target, state, count(*) FROM transfers INDEXED BY transfers_by_state_id
                  WHERE state IN ('open', 'in-doubt', 'sent', 'needs-check')
                  GROUP BY target, state",
             )
