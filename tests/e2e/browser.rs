@@ -173,9 +173,10 @@ fn the_status_page_shows_a_failed_record_and_resolves_it() {
     text.push_str("{\"id\":\"lonely\",\"kind\":\"posting\",\"page\":\"522\",\"fiscal_year\":\"2024\",\"machine_no\":\"00777\",\"posting_date\":\"20240131\",\"account\":\"4210100000\",\"amount_ore\":1000,\"dk\":\"D\"}\n");
     let input = dir.path().join("in.ndjson");
     std::fs::write(&input, text).unwrap();
-    for args in [
-        vec!["enqueue", "prisme", input.to_str().unwrap()],
-        vec!["send", "prisme"],
+    // The send exits 1: a record failed and needs a person.
+    for (args, code) in [
+        (vec!["enqueue", "prisme", input.to_str().unwrap()], 0),
+        (vec!["send", "prisme"], 1),
     ] {
         let out = Command::new(HUB)
             .arg("--config")
@@ -183,8 +184,9 @@ fn the_status_page_shows_a_failed_record_and_resolves_it() {
             .args(&args)
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
+        assert_eq!(
+            out.status.code(),
+            Some(code),
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );

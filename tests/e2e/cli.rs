@@ -219,7 +219,14 @@ fn unbalanced_postings_fail_with_their_reason_and_are_resolved_by_hand() {
     text.push_str("{\"id\":\"lonely\",\"kind\":\"posting\",\"page\":\"522\",\"fiscal_year\":\"2024\",\"machine_no\":\"00777\",\"posting_date\":\"20240131\",\"account\":\"4210100000\",\"amount_ore\":1000,\"dk\":\"D\"}\n");
     let input = site.write("in.ndjson", &text);
     site.ok(&["enqueue", "prisme", input.to_str().unwrap()]);
-    let out = site.ok(&["send", "prisme"]);
+    let r = site.run(&["send", "prisme"]);
+    assert_eq!(
+        r.code(),
+        Some(1),
+        "a failed record is not done: {}",
+        r.stderr()
+    );
+    let out = r.stdout();
     assert!(
         out.contains("2 record(s) delivered, 1 need checking"),
         "{out}"
@@ -386,7 +393,8 @@ fn without_user_variables_a_resolution_is_signed_by_the_os_user() {
     let text = "{\"id\":\"lonely\",\"kind\":\"posting\",\"page\":\"522\",\"fiscal_year\":\"2024\",\"machine_no\":\"00777\",\"posting_date\":\"20240131\",\"account\":\"4210100000\",\"amount_ore\":1000,\"dk\":\"D\"}\n";
     let input = site.write("in.ndjson", text);
     site.ok(&["enqueue", "prisme", input.to_str().unwrap()]);
-    site.ok(&["send", "prisme"]);
+    // The record fails: the send is not done (exit 1) until a person resolves it.
+    assert_eq!(site.run(&["send", "prisme"]).code(), Some(1));
     let out = site
         .cmd(&["resolve", "lonely", "--reason", "booked by hand"])
         .env_remove("USER")
@@ -422,7 +430,13 @@ fn a_dry_run_ends_like_the_real_send_when_part_of_a_batch_is_refused() {
     let dry = site.run(&["send", "prisme", "--dry-run"]);
     let real_code = {
         let dry_out = dry.stdout();
-        assert_eq!(dry.code(), Some(0), "{dry_out}{}", dry.stderr());
+        // Not done, as the real send is not: a record would fail.
+        assert_eq!(dry.code(), Some(1), "{dry_out}{}", dry.stderr());
+        assert!(
+            dry.stderr().contains("1 record(s) would fail"),
+            "{}",
+            dry.stderr()
+        );
         assert!(
             dry_out.contains("would send sermersooq/test/G/522-24-001-G.txt"),
             "{dry_out}"
@@ -433,4 +447,116 @@ fn a_dry_run_ends_like_the_real_send_when_part_of_a_batch_is_refused() {
         site.run(&["send", "prisme"]).code()
     };
     assert_eq!(real_code, dry.code());
+}
+
+/// `hub status | head` and the like: a reader that went away ends the command quietly
+/// (killed by SIGPIPE, as Unix filters are), never with a panic (exit 101). The read end
+/// is closed before the command writes anything, so its first line meets the closed pipe.
+#[test]
+fn a_closed_pipe_ends_a_command_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    let site = Site::prisme("");
+    let input = site.write("in.ndjson", &postings(3, 1));
+    site.ok(&["enqueue", "prisme", input.to_str().unwrap()]);
+    site.ok(&["send", "prisme"]);
+    for args in [
+        vec!["status"],
+        vec!["log"],
+        vec!["status", "--json"],
+        vec!["completions", "zsh"],
+    ] {
+        let mut child = site
+            .cmd(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "hub {args:?}: {err}");
+        assert!(
+            out.status.success() || out.status.signal() == Some(13),
+            "hub {args:?}: {:?} {err}",
+            out.status
+        );
+    }
+}
+
+/// `hub status` and `hub log` show the newest `--limit` rows of what their filters leave,
+/// and say how to see the older ones.
+#[test]
+fn status_and_log_page_and_filter() {
+    let site = Site::prisme("");
+    for i in 0..3 {
+        let input = site.write("in.ndjson", &postings(1, 10 * i + 1));
+        site.ok(&["enqueue", "prisme", input.to_str().unwrap()]);
+        site.ok(&["send", "prisme"]);
+    }
+    let all = site.status();
+    assert_eq!(all["transfers"].as_array().unwrap().len(), 3);
+    let page: serde_json::Value =
+        serde_json::from_str(&site.ok(&["status", "--json", "--limit", "2"])).unwrap();
+    let ids: Vec<i64> = page["transfers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_i64().unwrap())
+        .collect();
+    // The newest two, oldest first; `next` continues before them.
+    assert_eq!(ids, [2, 3]);
+    assert_eq!(page["next"], 2);
+    let rest: serde_json::Value =
+        serde_json::from_str(&site.ok(&["status", "--json", "--limit", "2", "--before", "2"]))
+            .unwrap();
+    assert_eq!(rest["transfers"][0]["id"], 1);
+    assert!(rest["next"].is_null());
+    let text = site.ok(&["status", "--limit", "1"]);
+    assert!(text.contains("(older rows: --before 3"), "{text}");
+    let none = site.ok(&["status", "--state", "open", "--json"]);
+    let none: serde_json::Value = serde_json::from_str(&none).unwrap();
+    assert!(none["transfers"].as_array().unwrap().is_empty());
+    let r = site.run(&["status", "--state", "finished"]);
+    assert_eq!(r.code(), Some(1));
+    assert!(
+        r.stderr().contains("unknown transfer state `finished`"),
+        "{}",
+        r.stderr()
+    );
+    let log: serde_json::Value = serde_json::from_str(&site.ok(&[
+        "log",
+        "--json",
+        "--limit",
+        "1",
+        "--target",
+        "prisme",
+        "--state",
+        "delivered",
+    ]))
+    .unwrap();
+    assert_eq!(log.as_array().unwrap().len(), 1);
+    assert_eq!(log[0]["transfer_id"], 3);
+    let files = site.ok(&["status", "--files", "--where", "page=522", "--json"]);
+    let files: serde_json::Value = serde_json::from_str(&files).unwrap();
+    assert_eq!(files.as_array().unwrap().len(), 3);
+}
+
+/// `--log-format json`: one `message` key per object (log collectors reject or mangle a
+/// second one), and the send is logged at the default level.
+#[test]
+fn json_logs_carry_one_message_key_and_every_send() {
+    let site = Site::prisme("");
+    let mut text = postings(1, 1);
+    text.push_str("{\"id\":\"lonely\",\"kind\":\"posting\",\"page\":\"522\",\"fiscal_year\":\"2024\",\"machine_no\":\"00777\",\"posting_date\":\"20240131\",\"account\":\"4210100000\",\"amount_ore\":1000,\"dk\":\"D\"}\n");
+    let input = site.write("in.ndjson", &text);
+    site.ok(&["enqueue", "prisme", input.to_str().unwrap()]);
+    let r = site.run(&["--log-format", "json", "send", "prisme"]);
+    let err = r.stderr();
+    let objects: Vec<&str> = err.lines().filter(|l| l.starts_with('{')).collect();
+    assert!(objects.iter().any(|l| l.contains("record failed")), "{err}");
+    assert!(objects.iter().any(|l| l.contains("send done")), "{err}");
+    for o in objects {
+        assert_eq!(o.matches("\"message\":").count(), 1, "{o}");
+    }
 }

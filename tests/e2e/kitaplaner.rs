@@ -147,7 +147,15 @@ fn three_of_fifty_rejected_stay_open_until_resolved_by_hand() {
     let srv = server::start(pki(), b);
     let site = site(&srv, &pki().client);
     enqueue(&site, &text);
-    let out = site.ok(&["send", "kita"]);
+    // Not done while records need a person: exit 1, saying so.
+    let r = site.run(&["send", "kita"]);
+    assert_eq!(r.code(), Some(1), "{}", r.stderr());
+    assert!(
+        r.stderr().contains("3 record(s) rejected or failed"),
+        "{}",
+        r.stderr()
+    );
+    let out = r.stdout();
     assert!(
         out.contains("47 record(s) delivered, 3 need checking"),
         "{out}"

@@ -368,7 +368,7 @@ fn a_plugin_built_for_contract_0_1_1_loads_and_sends_as_it_did() {
         ),
     );
     site.ok(&["enqueue", "rki", f.to_str().unwrap()]);
-    site.ok(&["send", "rki"]);
+    assert_eq!(site.run(&["send", "rki"]).code(), Some(1));
     let status = site.status();
     assert_eq!(status["targets"][0]["failed"], 1, "{status}");
     let msgs = status["needs_check"][0]["messages"].to_string();

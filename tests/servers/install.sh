@@ -15,8 +15,10 @@ set -euo pipefail
 # wrk: `cargo xtask bench-api`.
 # postgresql: initdb, pg_ctl and postgres (under /usr/lib/postgresql/*/bin) and the
 # `postgres` user they run as when the tests run as root; openssl makes the test cluster's CA.
+# prometheus: its promtool checks a real scrape of `hub serve`'s /metrics (the server it
+# also brings is never started: see policy-rc.d below).
 python=(python3 python3-venv)
-packages=(proftpd-core proftpd-mod-crypto openssh-server openssl chromium chromium-driver wrk postgresql "${python[@]}")
+packages=(proftpd-core proftpd-mod-crypto openssh-server openssl chromium chromium-driver wrk postgresql prometheus "${python[@]}")
 [ "${1:-}" = python ] && packages=("${python[@]}")
 
 missing=()

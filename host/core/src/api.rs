@@ -19,6 +19,39 @@ pub struct ApiConfig {
     /// One entry per source system.
     #[serde(default)]
     pub tokens: Vec<ApiToken>,
+    /// How long and how many (`[api.limits]`); the defaults suit most sites.
+    pub limits: Option<ApiLimits>,
+}
+
+/// `[api.limits]`: what keeps `hub serve` answering when clients are slow or many. A
+/// burst of status calls is shed (503 with `Retry-After`) before it can delay `/healthz`,
+/// `/metrics` or an enqueue; a client that sends its headers or body too slowly is cut
+/// off; a stop waits for requests under way only so long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiLimits {
+    /// A request's headers must have arrived within this (slow-header clients).
+    pub header_timeout_ms: u64,
+    /// A whole request, body included, must be answered within this (408 after).
+    pub request_timeout_ms: u64,
+    /// Reads (status, transfers, log, doubts, views) at once; more are answered 503.
+    pub max_concurrent_reads: usize,
+    /// After SIGTERM, requests under way get this long to finish.
+    pub shutdown_deadline_ms: u64,
+    /// `/readyz` reports the store stalled when it does not answer within this.
+    pub ready_timeout_ms: u64,
+}
+
+impl Default for ApiLimits {
+    fn default() -> Self {
+        ApiLimits {
+            header_timeout_ms: 10_000,
+            request_timeout_ms: 60_000,
+            max_concurrent_reads: 8,
+            shutdown_deadline_ms: 20_000,
+            ready_timeout_ms: 2_000,
+        }
+    }
 }
 
 /// `[[api.tokens]]`: one source system's credential.

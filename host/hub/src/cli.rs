@@ -227,6 +227,8 @@ pub struct StatusArgs {
     #[arg(long = "where", value_name = "LABEL=VALUE")]
     pub filters: Vec<String>,
     #[command(flatten)]
+    pub page: PageArgs,
+    #[command(flatten)]
     pub json: JsonArg,
 }
 
@@ -235,8 +237,56 @@ pub struct LogArgs {
     /// Only this transfer.
     #[arg(long)]
     pub transfer: Option<i64>,
+    /// Only this target.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Only entries with this text in the endpoint, what was sent, what came back or the
+    /// error (case-insensitive).
+    #[arg(long)]
+    pub grep: Option<String>,
+    #[command(flatten)]
+    pub page: PageArgs,
     #[command(flatten)]
     pub json: JsonArg,
+}
+
+/// Which rows a listing shows: the newest `--limit` of those the filters leave, read
+/// through the store's indexes (a long history costs nothing to leave out).
+#[derive(Debug, Args)]
+pub struct PageArgs {
+    /// At most this many rows, the newest (at most 1000 a page).
+    #[arg(long, default_value_t = 100)]
+    pub limit: usize,
+    /// Only rows from this time on: RFC 3339 in UTC (`2026-11-24T03:00:00Z`) or Unix
+    /// seconds.
+    #[arg(long, value_parser = parse_time)]
+    pub since: Option<hub_core::time::Timestamp>,
+    /// Only rows in this state (`hub status`: a transfer's, with `--files` a file's;
+    /// `hub log`: an attempt's result).
+    #[arg(long)]
+    pub state: Option<String>,
+    /// The next page: the rows before this id (printed below a page that has more).
+    #[arg(long)]
+    pub before: Option<i64>,
+}
+
+fn parse_time(s: &str) -> Result<hub_core::time::Timestamp, String> {
+    hub_core::time::Timestamp::parse(s)
+        .ok_or_else(|| format!("`{s}` is neither RFC 3339 in UTC nor Unix seconds"))
+}
+
+impl PageArgs {
+    /// The store's query for these flags.
+    pub fn query(&self, target: Option<&str>) -> hub_store::Query {
+        hub_store::Query {
+            target: target.map(Into::into),
+            state: self.state.clone(),
+            since: self.since,
+            before: self.before,
+            limit: self.limit.max(1),
+            ..hub_store::Query::default()
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -285,7 +335,9 @@ pub fn init_logging(verbose: u8, format: &str) {
     // The TLS stack's own log lines (rustls, suppaftp) repeat what the hub reports in one
     // line (an untrusted certificate); they show from -vv on.
     let default = match verbose {
-        0 => "warn,rustls=off,rustls_platform_verifier=off,suppaftp=off",
+        // The hub's own info lines (every send, every operator action, the API's access
+        // log) by default; other crates' only from warnings.
+        0 => "warn,hub=info,rustls=off,rustls_platform_verifier=off,suppaftp=off",
         1 => "info,rustls=off,rustls_platform_verifier=off,suppaftp=off",
         _ => "debug",
     };

@@ -1,11 +1,27 @@
 //! `hub`: see `hub --help`.
 
+/// `hub status | head`: when the reader goes away, end quietly as Unix filters do (ended
+/// by SIGPIPE, exit status 141 in a shell) instead of Rust's default, which ignores
+/// SIGPIPE and then panics in `println!` on the broken pipe (exit 101). Not for `hub
+/// serve`: a service outlives its terminal. The network is not affected: Rust's sockets
+/// (std, tokio) write with `MSG_NOSIGNAL` and report a closed peer as an error.
+fn quiet_on_closed_pipe() {
+    // SAFETY: called first in `main`, before any other thread exists; `SIG_DFL` is a
+    // valid disposition for SIGPIPE, and nothing in the process installed a handler.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 use std::process::ExitCode;
 
 use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = hub::cli::Cli::parse();
+    if !matches!(cli.command, hub::cli::Command::Serve(_)) {
+        quiet_on_closed_pipe();
+    }
     hub::cli::init_logging(cli.verbose, &cli.log_format);
     match hub::commands::run(cli) {
         Ok(code) => code,

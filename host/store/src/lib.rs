@@ -12,7 +12,9 @@ pub mod inbound;
 pub mod migrations;
 mod open;
 mod postgres;
+mod query;
 mod sqlite;
+pub mod views;
 
 use hub_core::state::{AttemptResult, PayloadState, RecordState, TransferState};
 use hub_core::time::Timestamp;
@@ -24,6 +26,7 @@ use thiserror::Error;
 pub use open::{is_shared, open};
 pub use postgres::{PgOptions, PgStore, describe_store};
 pub use sqlite::SqliteStore;
+pub use views::{FileRow, Page, Pages, Query, TargetLimits, TargetSummary};
 
 /// Protocol-log entries of one target with one result (for metrics).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,9 +50,9 @@ pub struct Backoff {
 /// Everything the hub asks of a store: the sending side and the receiving side. One
 /// boxed `dyn HubStore` is what the pipeline, the API and the commands hold, whatever
 /// the backend.
-pub trait HubStore: Store + inbound::InboundStore + Send {}
+pub trait HubStore: Store + inbound::InboundStore + Pages + Send {}
 
-impl<T: Store + inbound::InboundStore + Send> HubStore for T {}
+impl<T: Store + inbound::InboundStore + Pages + Send> HubStore for T {}
 
 /// A store operation that failed. Each names what it was doing.
 #[derive(Debug, Error)]
@@ -412,7 +415,10 @@ pub struct Counts {
     /// Records whose delivery is in doubt (held for a look or a person).
     pub in_doubt: usize,
     pub delivered: usize,
+    /// Records that need a person: rejected by the target or failed in the plugin.
     pub failed: usize,
+    /// Of `failed`, those the target rejected (`/metrics` shows them apart).
+    pub rejected: usize,
     pub resolved: usize,
     pub superseded: usize,
 }

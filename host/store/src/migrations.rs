@@ -57,7 +57,13 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/007_answer_bytes.sql"),
         postgres: include_str!("../migrations/postgres/007_answer_bytes.sql"),
     },
-    // 008–011 are taken by work on other branches; ids may have gaps.
+    Migration {
+        id: 8,
+        name: "pages",
+        sqlite: include_str!("../migrations/008_pages.sql"),
+        postgres: include_str!("../migrations/postgres/008_pages.sql"),
+    },
+    // 009–011 are taken by work on other branches; ids may have gaps.
     Migration {
         id: 12,
         name: "schedule_looks",

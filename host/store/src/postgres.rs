@@ -23,6 +23,7 @@ mod doubt;
 mod inbound;
 mod lease;
 mod outbox;
+mod pages;
 mod reads;
 mod schedule;
 mod view;

@@ -293,7 +293,7 @@ pub(super) fn create(
                 ));
             }
             for (_, message) in &failures {
-                tracing::warn!(target_name = %target, %message, "record failed");
+                tracing::warn!(target_name = %target, error = %message, "record failed");
             }
             engine.store.fail_records(&failures, now)?;
             Ok(Created::RecordsFailed)

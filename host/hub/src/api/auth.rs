@@ -94,7 +94,11 @@ impl Tokens {
 
     /// The caller a request's `Authorization: Bearer …` belongs to, or 401.
     pub fn caller(&self, headers: &HeaderMap) -> Result<Caller, ApiError> {
-        let unauthorized = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, m);
+        // Every refusal is logged with its reason (never the token).
+        let unauthorized = |m: &str| {
+            tracing::warn!(reason = m, "api: login refused");
+            ApiError::new(StatusCode::UNAUTHORIZED, m)
+        };
         let value = headers
             .get(header::AUTHORIZATION)
             .ok_or_else(|| unauthorized("missing Authorization: Bearer <token>"))?;

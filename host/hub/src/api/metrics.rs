@@ -1,141 +1,274 @@
-//! `/metrics` in Prometheus' text format: records by state and the protocol log's
-//! attempts and durations come from each site's store (so they survive restarts);
-//! send runs and their durations from the sender threads.
-
-use std::fmt::Write;
+//! `/metrics` in Prometheus' text format (0.0.4), written by `prometheus-client` so names,
+//! types, `_total` suffixes and escaping are what `promtool check metrics` expects.
+//!
+//! Everything about records and transfers is read at scrape time from each site's store
+//! (the overview: kept counts and indexes over what is open, never the history), so it
+//! survives restarts and is the same on every worker of a shared store; every configured
+//! target has its series, also before its first record. Send runs come from this
+//! process's sender threads.
 
 use axum::extract::State as AxState;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use hub_store::{TargetLimits, TargetSummary};
+use prometheus_client::encoding::prometheus_text;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::Registry;
 
 use super::{ApiError, with_app};
 
 type St = AxState<std::sync::Arc<super::State>>;
+type Labels = Vec<(String, String)>;
 
-/// A label value with `\`, `"` and newlines escaped.
-fn esc(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+/// What one site's store says at scrape time.
+struct SiteReading {
+    site: String,
+    now_ms: i64,
+    targets: Vec<TargetSummary>,
+    attempts: Vec<hub_store::AttemptStats>,
+    inbound: Vec<(String, hub_store::inbound::PairView)>,
+}
+
+/// The families of one scrape, registered once each.
+#[derive(Default)]
+struct Families {
+    records: Family<Labels, Gauge>,
+    in_doubt: Family<Labels, Gauge>,
+    open: Family<Labels, Gauge>,
+    oldest_queued: Family<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    last_success: Family<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    on_receiver: Family<Labels, Gauge>,
+    stuck: Family<Labels, Gauge>,
+    no_receipt: Family<Labels, Gauge>,
+    attempts: Family<Labels, Counter>,
+    attempt_seconds: Family<Labels, Counter<f64, std::sync::atomic::AtomicU64>>,
+    sends: Family<Labels, Counter>,
+    send_seconds: Family<Labels, Counter<f64, std::sync::atomic::AtomicU64>>,
+    held: Family<Labels, Gauge>,
+    missing: Family<Labels, Gauge>,
+    waiting_since: Family<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+}
+
+fn labels(pairs: &[(&str, &str)]) -> Labels {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn count(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl Families {
+    fn target(&self, site: &str, now_ms: i64, s: &TargetSummary) {
+        let l = labels(&[("config", site), ("target", &s.target)]);
+        let c = &s.records;
+        // Rejected (the target said no) apart from failed (the plugin refused it): one
+        // is the receiver's data, the other the source's.
+        for (state, v) in [
+            ("queued", c.queued),
+            ("in_flight", c.in_flight),
+            ("in_doubt", c.in_doubt),
+            ("delivered", c.delivered),
+            ("rejected", c.rejected),
+            ("failed", c.failed.saturating_sub(c.rejected)),
+            ("resolved", c.resolved),
+            ("superseded", c.superseded),
+        ] {
+            let mut with_state = l.clone();
+            with_state.push(("state".into(), state.into()));
+            self.records.get_or_create(&with_state).set(count(v));
+        }
+        self.in_doubt
+            .get_or_create(&l)
+            .set(count(s.in_doubt_transfers));
+        self.open.get_or_create(&l).set(count(s.open_transfers));
+        let age = s
+            .oldest_queued_at
+            .map_or(0.0, |t| (now_ms - t.0).max(0) as f64 / 1e3);
+        self.oldest_queued.get_or_create(&l).set(age);
+        let last = s.last_done_at.map_or(0.0, |t| t.0 as f64 / 1e3);
+        self.last_success.get_or_create(&l).set(last);
+        self.on_receiver
+            .get_or_create(&l)
+            .set(count(s.files_on_receiver));
+        self.stuck.get_or_create(&l).set(count(s.stuck_files));
+        self.no_receipt
+            .get_or_create(&l)
+            .set(count(s.missing_receipts));
+    }
+
+    fn register(self, registry: &mut Registry) {
+        let r = registry;
+        r.register(
+            "hub_records",
+            "Records by target and state (queued, in_flight, in_doubt, delivered, rejected, failed, resolved, superseded)",
+            self.records,
+        );
+        r.register(
+            "hub_transfers_in_doubt",
+            "Transfers whose delivery is in doubt, held for a person (hub doubt list)",
+            self.in_doubt,
+        );
+        r.register(
+            "hub_transfers_open",
+            "Transfers still to deliver",
+            self.open,
+        );
+        r.register(
+            "hub_oldest_queued_age_seconds",
+            "Age of the oldest record still queued (0: none queued)",
+            self.oldest_queued,
+        );
+        r.register(
+            "hub_last_success_timestamp_seconds",
+            "When a transfer of the target was last done, Unix time (0: never)",
+            self.last_success,
+        );
+        r.register(
+            "hub_files_on_receiver",
+            "Delivered files seen still on the receiver at the last look",
+            self.on_receiver,
+        );
+        r.register(
+            "hub_files_stuck",
+            "Delivered files still on the receiver after the target's stuck_after_minutes",
+            self.stuck,
+        );
+        r.register(
+            "hub_receipts_missing",
+            "Sent transports without their receipt after the target's receipt_after_minutes",
+            self.no_receipt,
+        );
+        r.register(
+            "hub_attempts",
+            "Delivery attempts in the protocol log, by result",
+            self.attempts,
+        );
+        r.register(
+            "hub_attempt_duration_seconds",
+            "Time spent in delivery attempts, by result",
+            self.attempt_seconds,
+        );
+        r.register(
+            "hub_sends",
+            "Send runs of this process by outcome (error: something left to retry)",
+            self.sends,
+        );
+        r.register(
+            "hub_send_duration_seconds",
+            "Time spent in send runs of this process",
+            self.send_seconds,
+        );
+        r.register(
+            "hub_inbound_held",
+            "Transports held per inbound and sender, waiting for earlier numbers",
+            self.held,
+        );
+        r.register(
+            "hub_inbound_missing",
+            "Transport numbers missing below the highest held one",
+            self.missing,
+        );
+        r.register(
+            "hub_inbound_waiting_since_seconds",
+            "When the oldest held transport arrived, Unix time (0: nothing held)",
+            self.waiting_since,
+        );
+    }
+}
+
+/// Reads what `/metrics` shows from one site's store.
+async fn read_site(site: &std::sync::Arc<crate::service::Site>) -> Result<SiteReading, ApiError> {
+    let name = site.name.clone();
+    with_app(site, move |app| {
+        let now = app.now();
+        let limits: Vec<TargetLimits> = app
+            .config
+            .targets
+            .iter()
+            .map(|t| TargetLimits {
+                target: t.name.clone(),
+                stuck_after_ms: t
+                    .stuck_after_minutes
+                    .and_then(|m| i64::try_from(m).ok())
+                    .map(|m| m * 60_000),
+                receipt_after_ms: t
+                    .receipt_after_minutes
+                    .and_then(|m| i64::try_from(m).ok())
+                    .map(|m| m * 60_000),
+            })
+            .collect();
+        let targets = app.store.overview(&limits, now)?;
+        let attempts = app.store.attempt_stats()?;
+        let mut inbound = Vec::new();
+        let names: Vec<String> = app.config.inbound.iter().map(|i| i.name.clone()).collect();
+        for n in names {
+            for p in hub_store::inbound::InboundStore::inbound_pairs(&mut *app.store, &n)? {
+                inbound.push((n.clone(), p));
+            }
+        }
+        Ok(SiteReading {
+            site: name,
+            now_ms: now.0,
+            targets,
+            attempts,
+            inbound,
+        })
+    })
+    .await
 }
 
 pub async fn metrics(AxState(state): St) -> Result<Response, ApiError> {
-    let mut records = String::new();
-    let mut attempts = String::new();
-    let mut attempt_seconds = String::new();
-    let mut doubts = String::new();
-    let mut waiting = String::new();
+    let f = Families::default();
     for site in &state.sites {
-        let (counts, stats, held, pairs) = with_app(site, |app| {
-            let counts = app.store.counts(None)?;
-            let stats = app.store.attempt_stats()?;
-            let held = app.store.doubts(None, false)?;
-            let mut pairs = Vec::new();
-            let names: Vec<String> = app.config.inbound.iter().map(|i| i.name.clone()).collect();
-            for name in names {
-                for p in hub_store::inbound::InboundStore::inbound_pairs(&mut *app.store, &name)? {
-                    pairs.push((name.clone(), p));
-                }
-            }
-            Ok((counts, stats, held, pairs))
-        })
-        .await?;
-        let c = esc(&site.name);
-        for (inbound, p) in &pairs {
-            let (i, s) = (esc(inbound), esc(&p.sender));
-            let _ = writeln!(
-                waiting,
-                "hub_inbound_held{{config=\"{c}\",inbound=\"{i}\",sender=\"{s}\"}} {}\nhub_inbound_missing{{config=\"{c}\",inbound=\"{i}\",sender=\"{s}\"}} {}\nhub_inbound_waiting_since_seconds{{config=\"{c}\",inbound=\"{i}\",sender=\"{s}\"}} {}",
-                p.held.len(),
-                p.missing.len(),
-                p.waiting_since.map_or(0.0, |ms| ms as f64 / 1e3)
-            );
+        let reading = read_site(site).await?;
+        let c = reading.site.as_str();
+        for t in &reading.targets {
+            f.target(c, reading.now_ms, t);
         }
-        for n in &counts {
-            let k = held.iter().filter(|d| d.target == n.target).count();
-            let _ = writeln!(
-                doubts,
-                "hub_transfers_in_doubt{{config=\"{c}\",target=\"{}\"}} {k}",
-                esc(&n.target)
-            );
+        for s in &reading.attempts {
+            let l = labels(&[("config", c), ("target", &s.target), ("result", &s.result)]);
+            f.attempts.get_or_create(&l).inc_by(s.count);
+            f.attempt_seconds
+                .get_or_create(&l)
+                .inc_by(s.duration_ms as f64 / 1e3);
         }
-        for n in &counts {
-            let t = esc(&n.target);
-            for (state, v) in [
-                ("queued", n.queued),
-                ("in_flight", n.in_flight),
-                ("in_doubt", n.in_doubt),
-                ("delivered", n.delivered),
-                ("failed", n.failed),
-                ("resolved", n.resolved),
-                ("superseded", n.superseded),
-            ] {
-                let _ = writeln!(
-                    records,
-                    "hub_records{{config=\"{c}\",target=\"{t}\",state=\"{state}\"}} {v}"
-                );
-            }
-        }
-        for s in &stats {
-            let (t, r) = (esc(&s.target), esc(&s.result));
-            let _ = writeln!(
-                attempts,
-                "hub_attempts_total{{config=\"{c}\",target=\"{t}\",result=\"{r}\"}} {}",
-                s.count
-            );
-            let _ = writeln!(
-                attempt_seconds,
-                "hub_attempt_duration_seconds_sum{{config=\"{c}\",target=\"{t}\",result=\"{r}\"}} {}",
-                s.duration_ms as f64 / 1e3
-            );
+        for (inbound, p) in &reading.inbound {
+            let l = labels(&[("config", c), ("inbound", inbound), ("sender", &p.sender)]);
+            f.held.get_or_create(&l).set(count(p.held.len()));
+            f.missing.get_or_create(&l).set(count(p.missing.len()));
+            f.waiting_since
+                .get_or_create(&l)
+                .set(p.waiting_since.map_or(0.0, |ms| ms as f64 / 1e3));
         }
     }
-    let mut out = String::new();
-    out.push_str("# HELP hub_records Records by target and state (queued, in_flight, in_doubt, delivered, failed, resolved, superseded).\n# TYPE hub_records gauge\n");
-    out.push_str(&records);
-    out.push_str("# HELP hub_transfers_in_doubt Transfers whose delivery is in doubt, held for a person (hub doubt list).\n# TYPE hub_transfers_in_doubt gauge\n");
-    out.push_str(&doubts);
-    out.push_str("# HELP hub_attempts_total Delivery attempts in the protocol log, by result.\n# TYPE hub_attempts_total counter\n");
-    out.push_str(&attempts);
-    out.push_str("# HELP hub_attempt_duration_seconds_sum Time spent in delivery attempts, by result.\n# TYPE hub_attempt_duration_seconds_sum counter\n");
-    out.push_str(&attempt_seconds);
-    out.push_str("# HELP hub_inbound_held Transports held per inbound and sender, waiting for earlier numbers.\n# TYPE hub_inbound_held gauge\n# HELP hub_inbound_missing Transport numbers missing below the highest held one.\n# TYPE hub_inbound_missing gauge\n# HELP hub_inbound_waiting_since_seconds When the oldest held transport arrived (Unix time; 0: nothing held).\n# TYPE hub_inbound_waiting_since_seconds gauge\n");
-    out.push_str(&waiting);
-    out.push_str("# HELP hub_sends_total Send runs of this process by outcome (error: something left to retry).\n# TYPE hub_sends_total counter\n");
     let sends = state
         .metrics
         .sends
         .lock()
         .map(|m| m.clone())
         .unwrap_or_default();
-    let mut seconds = String::new();
     for ((site, target), s) in &sends {
-        let (c, t) = (esc(site), esc(target));
-        let _ = writeln!(
-            out,
-            "hub_sends_total{{config=\"{c}\",target=\"{t}\",outcome=\"ok\"}} {}",
-            s.ok
-        );
-        let _ = writeln!(
-            out,
-            "hub_sends_total{{config=\"{c}\",target=\"{t}\",outcome=\"error\"}} {}",
-            s.failed
-        );
-        let _ = writeln!(
-            seconds,
-            "hub_send_duration_seconds_sum{{config=\"{c}\",target=\"{t}\"}} {}\nhub_send_duration_seconds_count{{config=\"{c}\",target=\"{t}\"}} {}",
-            s.seconds,
-            s.ok + s.failed
-        );
+        for (outcome, n) in [("ok", s.ok), ("error", s.failed)] {
+            let l = labels(&[("config", site), ("target", target), ("outcome", outcome)]);
+            f.sends.get_or_create(&l).inc_by(n);
+        }
+        let l = labels(&[("config", site), ("target", target)]);
+        f.send_seconds.get_or_create(&l).inc_by(s.seconds);
     }
-    out.push_str("# HELP hub_send_duration_seconds Time spent in send runs.\n# TYPE hub_send_duration_seconds summary\n");
-    out.push_str(&seconds);
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        out,
-    )
-        .into_response())
+    let mut registry = Registry::default();
+    f.register(&mut registry);
+    registry.register(
+        "hub_build",
+        "The hub's version",
+        Info::new(labels(&[("version", env!("CARGO_PKG_VERSION"))])),
+    );
+    let mut out = String::new();
+    prometheus_text::encode(&mut out, &registry).map_err(ApiError::internal)?;
+    Ok(([(header::CONTENT_TYPE, prometheus_text::CONTENT_TYPE)], out).into_response())
 }

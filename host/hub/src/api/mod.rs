@@ -6,8 +6,11 @@
 //! site's sender thread, the one holder of the send lock.
 
 mod auth;
+mod harden;
 mod metrics;
 mod routes;
+mod serve;
+mod status;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -37,6 +40,8 @@ pub struct State {
     pub sites: Vec<Arc<Site>>,
     pub tokens: Tokens,
     pub metrics: Arc<Metrics>,
+    /// Timeouts and the concurrency limit (`[api.limits]`).
+    pub limits: hub_core::api::ApiLimits,
 }
 
 /// An answer other than success: a status and a reason (JSON `{"error", "problems"}`).
@@ -100,6 +105,8 @@ where
     tokio::task::spawn_blocking(move || {
         // A handler that panicked left the store consistent (each call is a transaction).
         let mut app = site.app.lock().unwrap_or_else(|p| p.into_inner());
+        // A store that hangs, on request (`HUB_FAULT=api-store`): `/readyz` must say so.
+        crate::fault::point("api-store");
         f(&mut app)
     })
     .await
@@ -129,7 +136,22 @@ fn listen_address(sites: &[Arc<Site>], flag: Option<String>) -> Result<SocketAdd
         .with_context(|| format!("`{text}` is not an address like 127.0.0.1:8080"))
 }
 
-/// Serves until `stop` is set; requests under way are finished first.
+/// The `[api.limits]` of the files: one table for the one listener, so files that name
+/// different limits are refused (as different `listen` addresses are).
+fn api_limits(sites: &[Arc<Site>]) -> Result<hub_core::api::ApiLimits> {
+    let named: Vec<hub_core::api::ApiLimits> = sites
+        .iter()
+        .filter_map(|s| s.config.api.as_ref()?.limits)
+        .collect();
+    match named.split_first() {
+        None => Ok(hub_core::api::ApiLimits::default()),
+        Some((first, rest)) if rest.iter().all(|l| l == first) => Ok(*first),
+        Some(_) => bail!("the configuration files name different [api.limits]; give them once"),
+    }
+}
+
+/// Serves until `stop` is set; requests under way get `[api.limits]
+/// shutdown_deadline_ms` to finish.
 pub fn run(
     sites: Vec<Arc<Site>>,
     metrics: Arc<Metrics>,
@@ -137,6 +159,7 @@ pub fn run(
     stop: Arc<AtomicBool>,
 ) -> Result<()> {
     let addr = listen_address(&sites, listen)?;
+    let limits = api_limits(&sites)?;
     let tokens = Tokens::load(&sites)?;
     // Load every plugin of the API's hubs now: readiness means an enqueue can validate.
     for site in &sites {
@@ -149,6 +172,7 @@ pub fn run(
         sites,
         tokens,
         metrics,
+        limits,
     });
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -166,9 +190,7 @@ pub fn run(
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         };
-        axum::serve(listener, router(state))
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("the HTTP server failed")
+        serve::serve(listener, router(state, &limits), limits, shutdown).await;
+        Ok(())
     })
 }

@@ -16,8 +16,8 @@ use super::{ApiError, MAX_BODY, OPENAPI, State, with_app};
 use crate::pipeline::{self, EnqueueError};
 use crate::service::{Site, Wake};
 
-type St = AxState<Arc<State>>;
-type ApiResult = Result<Response, ApiError>;
+pub(super) type St = AxState<Arc<State>>;
+pub(super) type ApiResult = Result<Response, ApiError>;
 
 /// Every route as (method, path): what `/openapi.json` must describe.
 pub const ROUTES: &[(&str, &str)] = &[
@@ -42,9 +42,19 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/transfers/{id}/settle"),
 ];
 
-/// The router with every route of [`ROUTES`].
-pub fn router(state: Arc<State>) -> Router {
-    Router::new()
+/// The router with every route of [`ROUTES`]. The reads that may queue on a site's store
+/// pass the concurrency limit of `limits` (shed with 503 beyond it, `harden.rs`); health,
+/// metrics, the page's files and every write stay outside it, so a burst of status calls
+/// never delays them.
+pub fn router(state: Arc<State>, limits: &hub_core::api::ApiLimits) -> Router {
+    let reads = Router::new()
+        .route("/api/v1/status", get(super::status::status))
+        .route("/api/v1/targets/{target}/transfers", get(transfers))
+        .route("/api/v1/transfers/{id}/log", get(log))
+        .route("/api/v1/transfers/{id}/view", get(view_sent))
+        .route("/api/v1/received/{id}/view", get(view_received))
+        .route("/api/v1/doubts", get(doubts));
+    let router = Router::new()
         .route("/", get(page))
         .route("/status.js", get(script))
         .route("/status.css", get(style))
@@ -53,22 +63,18 @@ pub fn router(state: Arc<State>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(super::metrics::metrics))
         .route("/api/v1/whoami", get(whoami))
-        .route("/api/v1/status", get(status))
         .route("/api/v1/targets/{target}/records", post(enqueue))
         .route("/api/v1/targets/{target}/records/{id}", get(record))
         .route(
             "/api/v1/targets/{target}/records/{id}/resolve",
             post(resolve),
         )
-        .route("/api/v1/targets/{target}/transfers", get(transfers))
         .route("/api/v1/targets/{target}/send", post(send))
-        .route("/api/v1/transfers/{id}/log", get(log))
-        .route("/api/v1/transfers/{id}/view", get(view_sent))
-        .route("/api/v1/received/{id}/view", get(view_received))
-        .route("/api/v1/doubts", get(doubts))
         .route("/api/v1/transfers/{id}/settle", post(settle))
+        .merge(super::harden::limit_reads(reads, limits))
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .with_state(state)
+        .with_state(state);
+    super::harden::harden(router, limits)
 }
 
 fn asset(media_type: &'static str, body: &'static str) -> Response {
@@ -105,18 +111,28 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// Ready when every site's store answers (its plugins were loaded at start).
+/// Ready when every site's store answers within `[api.limits] ready_timeout_ms` (its
+/// plugins were loaded at start): a store that hangs (a lock held, a database that does
+/// not answer) is reported as stalled rather than waited for.
 async fn readyz(AxState(state): St) -> Response {
+    let deadline = std::time::Duration::from_millis(state.limits.ready_timeout_ms.max(1));
     let mut problems = Vec::new();
     for site in &state.sites {
         let name = site.name.clone();
-        if let Err(e) = with_app(site, |app| Ok(app.store.counts(None)?)).await {
-            problems.push(format!("{name}: {}", e.error));
+        let asked = with_app(site, |app| Ok(app.store.counts(None)?));
+        match tokio::time::timeout(deadline, asked).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => problems.push(format!("{name}: {}", e.error)),
+            Err(_) => problems.push(format!(
+                "{name}: the store is stalled (no answer within {} ms)",
+                deadline.as_millis()
+            )),
         }
     }
     if problems.is_empty() {
         (StatusCode::OK, "ready\n").into_response()
     } else {
+        tracing::warn!(problems = %problems.join("; "), "api: not ready");
         (
             StatusCode::SERVICE_UNAVAILABLE,
             format!("not ready: {}\n", problems.join("; ")),
@@ -127,7 +143,7 @@ async fn readyz(AxState(state): St) -> Response {
 
 /// The caller and, for a target, that it may use it. Another site's target is simply
 /// not one it may use (403), whether or not it exists there.
-fn authorize(
+pub(super) fn authorize(
     state: &State,
     headers: &HeaderMap,
     target: Option<&str>,
@@ -149,7 +165,7 @@ fn authorize(
     Ok((caller, site))
 }
 
-fn visible_targets(caller: &Caller, site: &Site) -> Vec<String> {
+pub(super) fn visible_targets(caller: &Caller, site: &Site) -> Vec<String> {
     site.config
         .targets
         .iter()
@@ -173,139 +189,6 @@ async fn whoami(AxState(state): St, headers: HeaderMap) -> ApiResult {
         config: site.name.clone(),
     })
     .into_response())
-}
-
-/// The status page's view of one target.
-#[derive(Serialize)]
-struct TargetView {
-    name: String,
-    sending: &'static str,
-    counts: hub_store::Counts,
-    transfers: Vec<hub_store::Transfer>,
-    needs_check: Vec<hub_store::RecordView>,
-    /// Deliveries held in doubt for a person.
-    in_doubt: Vec<hub_store::Doubt>,
-    stuck: Vec<StuckView>,
-    /// Transfers carrying a SurvNet transport, which `/api/v1/transfers/{id}/view` shows.
-    viewable: Vec<i64>,
-}
-
-#[derive(Serialize)]
-struct StuckView {
-    transfer: i64,
-    name: String,
-    delivered_at: String,
-    minutes_waiting: i64,
-}
-
-/// Transfers shown per target, newest first.
-const RECENT_TRANSFERS: usize = 100;
-
-async fn status(AxState(state): St, headers: HeaderMap) -> ApiResult {
-    let (caller, site) = authorize(&state, &headers, None)?;
-    let targets = visible_targets(&caller, &site);
-    let config = site.config.clone();
-    // The receiving side belongs to no target: only the operator sees it.
-    let operator = caller.targets.is_none();
-    let (views, received) = with_app(&site, move |app| {
-        let now = app.now();
-        let mut views = Vec::new();
-        for name in targets {
-            let mut st = app.store.status(Some(&name))?;
-            let counts = st.targets.pop().unwrap_or_else(|| hub_store::Counts {
-                target: name.clone(),
-                ..Default::default()
-            });
-            st.transfers.reverse();
-            st.transfers.truncate(RECENT_TRANSFERS);
-            let tc = config.target(&name);
-            let mut stuck = Vec::new();
-            if let Some(minutes) = tc.and_then(|t| t.stuck_after_minutes) {
-                for p in app.store.unclaimed_payloads(&name)? {
-                    let Some(at) = p.delivered_at else { continue };
-                    let waiting = (now.0 - at.0) / 60_000;
-                    if waiting >= i64::try_from(minutes).unwrap_or(i64::MAX) {
-                        stuck.push(StuckView {
-                            transfer: p.transfer_id,
-                            name: p.name,
-                            delivered_at: at.to_string(),
-                            minutes_waiting: waiting,
-                        });
-                    }
-                }
-            }
-            let viewable = st
-                .transfers
-                .iter()
-                .filter(|t| {
-                    t.payloads
-                        .iter()
-                        .any(|p| crate::view::is_transport_name(&p.name))
-                })
-                .map(|t| t.id)
-                .collect();
-            views.push(TargetView {
-                viewable,
-                sending: match tc.map(|t| t.sending) {
-                    Some(hub_core::config::Sending::Realtime) => "realtime",
-                    _ => "manual",
-                },
-                name,
-                counts,
-                transfers: st.transfers,
-                needs_check: st.needs_check,
-                in_doubt: st.in_doubt,
-                stuck,
-            });
-        }
-        let received = if operator {
-            hub_store::inbound::InboundStore::inbound_transports(
-                &mut *app.store,
-                None,
-                RECENT_TRANSFERS,
-            )?
-            .into_iter()
-            .map(|t| ReceivedView {
-                arrived_at: hub_core::time::Timestamp(t.arrived_at).to_string(),
-                id: t.id,
-                inbound: t.inbound,
-                sender: t.sender,
-                receiver: t.receiver,
-                number: t.number,
-                state: t.state,
-                records: t.records,
-                rejected: t.rejected,
-                documents: t.documents,
-            })
-            .collect()
-        } else {
-            Vec::new()
-        };
-        Ok((views, received))
-    })
-    .await?;
-    Ok(Json(serde_json::json!({
-        "caller": caller.name,
-        "config": site.name,
-        "targets": views,
-        "received": received,
-    }))
-    .into_response())
-}
-
-/// A transport that arrived (`hub import`), as the status page lists it.
-#[derive(Serialize)]
-struct ReceivedView {
-    id: i64,
-    inbound: String,
-    sender: String,
-    receiver: String,
-    number: u64,
-    state: String,
-    arrived_at: String,
-    records: u64,
-    rejected: u64,
-    documents: u64,
 }
 
 /// An HTML view: no script may run in it, styles only inline, never framed elsewhere.
@@ -537,6 +420,7 @@ async fn resolve(
         ));
     }
     let who = format!("{} (api)", caller.name);
+    tracing::info!(caller = %caller.name, site = %site.name, target_name = %target, record = %id, reason = %hub_plugin_sdk::text::excerpt_max(body.reason.trim(), 300), "api: resolve");
     let res = with_app(&site, move |app| {
         let now = app.now();
         Ok(app
@@ -547,17 +431,35 @@ async fn resolve(
     Ok(Json(res).into_response())
 }
 
+/// `?state=&since=&before=&limit=` of the transfers route: one page, newest first.
+#[derive(Debug, Default, Deserialize)]
+struct PageQuery {
+    state: Option<String>,
+    /// Unix milliseconds.
+    since: Option<i64>,
+    before: Option<i64>,
+    limit: Option<usize>,
+}
+
+/// `GET /api/v1/targets/{target}/transfers`: a page of the target's transfers, newest
+/// first, with `next` (pass as `before`) while there are more.
 async fn transfers(
     AxState(state): St,
     Path(target): Path<String>,
+    Query(page): Query<PageQuery>,
     headers: HeaderMap,
 ) -> ApiResult {
     let (_, site) = authorize(&state, &headers, Some(&target))?;
-    let list = with_app(&site, move |app| {
-        Ok(app.store.status(Some(&target))?.transfers)
-    })
-    .await?;
-    Ok(Json(serde_json::json!({ "transfers": list })).into_response())
+    let query = hub_store::Query {
+        target: Some(target),
+        state: page.state,
+        since: page.since.map(hub_core::time::Timestamp),
+        before: page.before,
+        limit: page.limit.unwrap_or(super::status::RECENT_TRANSFERS),
+        ..hub_store::Query::default()
+    };
+    let page = with_app(&site, move |app| Ok(app.store.transfer_page(&query)?)).await?;
+    Ok(Json(serde_json::json!({ "transfers": page.items, "next": page.next })).into_response())
 }
 
 /// Hands the send to the site's sender thread (the one holder of the send lock).
@@ -640,7 +542,7 @@ async fn settle(
         ));
     }
     let who = format!("{} (api)", caller.name);
-    tracing::info!(caller = %caller.name, site = %site.name, transfer = id, delivered = body.delivered, "api: settle");
+    tracing::info!(caller = %caller.name, site = %site.name, transfer = id, delivered = body.delivered, reason = %hub_plugin_sdk::text::excerpt_max(body.reason.trim(), 300), "api: settle");
     let state = with_app(&site, move |app| {
         let t = app.store.transfer(id)?;
         if !caller.may(&t.target) {

@@ -80,6 +80,7 @@ fn settle(g: &super::Global, args: &DoubtSettleArgs) -> Result<ExitCode> {
     let target = app.store.transfer(args.transfer)?.target;
     let state =
         crate::pipeline::settle(&mut app, args.transfer, args.delivered, &who, &args.reason)?;
+    tracing::info!(%who, target_name = %target, transfer = args.transfer, delivered = args.delivered, reason = %hub_plugin_sdk::text::excerpt_max(&args.reason, 300), "settled by hand");
     if args.json.json {
         output::json(&serde_json::json!({
             "transfer": args.transfer,

@@ -9,7 +9,15 @@ use crate::output::{self, Table};
 
 pub fn run(g: &super::Global, args: &LogArgs) -> Result<ExitCode> {
     let mut app = g.open()?;
-    let attempts = app.store.attempts(args.transfer)?;
+    let query = hub_store::Query {
+        transfer: args.transfer,
+        text: args.grep.clone(),
+        ..args.page.query(args.target.as_deref())
+    };
+    // The newest `--limit` entries, shown oldest first.
+    let page = app.store.log_page(&query)?;
+    let mut attempts = page.items;
+    attempts.reverse();
     if args.json.json {
         output::json(&attempts)?;
         return Ok(ExitCode::SUCCESS);
@@ -52,5 +60,8 @@ pub fn run(g: &super::Global, args: &LogArgs) -> Result<ExitCode> {
         ]);
     }
     print!("{}", t.render());
+    if let Some(n) = page.next {
+        println!("(older entries: --before {n}, or a larger --limit)");
+    }
     Ok(ExitCode::SUCCESS)
 }

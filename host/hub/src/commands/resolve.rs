@@ -18,6 +18,7 @@ pub fn run(g: &super::Global, args: &ResolveArgs) -> Result<ExitCode> {
         &args.reason,
         now,
     )?;
+    tracing::info!(%who, target_name = %res.record.target, record = %res.record.id, reason = %hub_plugin_sdk::text::excerpt_max(&args.reason, 300), "resolved by hand");
     if args.json.json {
         output::json(&res)?;
     } else {

@@ -22,6 +22,23 @@ pub fn run(g: &super::Global, args: &SendArgs) -> Result<ExitCode> {
         }
         match pipeline::send(&mut app, target, args.dry_run) {
             Ok(r) => {
+                if args.dry_run && !r.dry_run_failed.is_empty() {
+                    // A dry run ends as the real send would.
+                    errors.push(format!(
+                        "{target}: {} record(s) would fail",
+                        r.dry_run_failed.len()
+                    ));
+                }
+                if !args.dry_run {
+                    tracing::info!(target_name = %target, transfers = r.transfers_created, completed = r.transfers_completed, delivered = r.records_delivered, to_check = r.records_to_check, "send done");
+                    // Not done while records of this run need a person.
+                    if r.records_to_check > 0 {
+                        errors.push(format!(
+                            "{target}: {} record(s) rejected or failed, they need a person: hub status",
+                            r.records_to_check
+                        ));
+                    }
+                }
                 errors.extend(r.errors.iter().cloned());
                 reports.push(r);
             }

@@ -7,26 +7,26 @@ use anyhow::Result;
 use crate::cli::StatusArgs;
 use crate::output::{self, Table};
 
-/// One row per payload: the seeds' page 333 for file targets.
-fn files(status: &hub_store::Status, json: bool) -> Result<ExitCode> {
-    let rows: Vec<serde_json::Value> = status
-        .transfers
+/// One row per payload: the seeds' page 333 for file targets (the newest `--limit`, shown
+/// oldest first).
+fn files(page: &hub_store::Page<hub_store::FileRow>, json: bool) -> Result<ExitCode> {
+    let shown: Vec<&hub_store::FileRow> = page.items.iter().rev().collect();
+    let rows: Vec<serde_json::Value> = shown
         .iter()
-        .flat_map(|t| {
-            t.payloads.iter().map(move |p| {
-                serde_json::json!({
-                    "transfer": t.id,
-                    "target": t.target,
-                    "name": p.name,
-                    "labels": serde_json::Value::Object(
-                        p.labels.iter().map(|(k, v)| (k.clone(), v.clone().into())).collect()
-                    ),
-                    "state": p.state.to_string(),
-                    "created_at": t.created_at.to_string(),
-                    "delivered_at": p.delivered_at.map(|d| d.to_string()),
-                    "picked_up_at": p.gone_at.map(|d| d.to_string()),
-                    "attempts": p.attempts,
-                })
+        .map(|f| {
+            let p = &f.payload;
+            serde_json::json!({
+                "transfer": p.transfer_id,
+                "target": f.target,
+                "name": p.name,
+                "labels": serde_json::Value::Object(
+                    p.labels.iter().map(|(k, v)| (k.clone(), v.clone().into())).collect()
+                ),
+                "state": p.state.to_string(),
+                "created_at": f.created_at.to_string(),
+                "delivered_at": p.delivered_at.map(|d| d.to_string()),
+                "picked_up_at": p.gone_at.map(|d| d.to_string()),
+                "attempts": p.attempts,
             })
         })
         .collect();
@@ -36,12 +36,10 @@ fn files(status: &hub_store::Status, json: bool) -> Result<ExitCode> {
     }
     // Label columns in the order the plugins first name them.
     let mut keys: Vec<String> = Vec::new();
-    for t in &status.transfers {
-        for p in &t.payloads {
-            for (k, _) in &p.labels {
-                if !keys.contains(k) {
-                    keys.push(k.clone());
-                }
+    for f in &shown {
+        for (k, _) in &f.payload.labels {
+            if !keys.contains(k) {
+                keys.push(k.clone());
             }
         }
     }
@@ -60,92 +58,154 @@ fn files(status: &hub_store::Status, json: bool) -> Result<ExitCode> {
     );
     let header_refs: Vec<&str> = header.iter().map(String::as_str).collect();
     let mut table = Table::new(&header_refs);
-    for t in &status.transfers {
-        for p in &t.payloads {
-            let mut row = vec![format!("#{}", t.id), t.target.clone()];
-            row.extend(keys.iter().map(|k| p.label(k).unwrap_or("-").to_string()));
-            row.push(p.state.to_string());
-            row.push(t.created_at.to_string());
-            row.push(p.delivered_at.map_or("-".into(), |d| d.to_string()));
-            row.push(p.gone_at.map_or("-".into(), |d| d.to_string()));
-            row.push(p.attempts.to_string());
-            row.push(p.name.clone());
-            table.row(row);
-        }
+    for f in &shown {
+        let p = &f.payload;
+        let mut row = vec![format!("#{}", p.transfer_id), f.target.clone()];
+        row.extend(keys.iter().map(|k| p.label(k).unwrap_or("-").to_string()));
+        row.push(p.state.to_string());
+        row.push(f.created_at.to_string());
+        row.push(p.delivered_at.map_or("-".into(), |d| d.to_string()));
+        row.push(p.gone_at.map_or("-".into(), |d| d.to_string()));
+        row.push(p.attempts.to_string());
+        row.push(p.name.clone());
+        table.row(row);
     }
     if table.is_empty() {
         println!("No files match.");
     } else {
         print!("{}", table.render());
+        more(page.next);
     }
     Ok(ExitCode::SUCCESS)
 }
 
+/// What `hub status` shows, and where the page of transfers goes on.
+struct Shown {
+    status: hub_store::Status,
+    next: Option<i64>,
+}
+
+/// The counts per target (kept counts), a page of transfers (shown oldest first), the
+/// records that need a person (the newest `--limit` of each state) and the open doubts.
+fn read(
+    app: &mut crate::app::App,
+    target: Option<&str>,
+    query: &hub_store::Query,
+) -> Result<Shown> {
+    let page = app.store.transfer_page(query)?;
+    let mut transfers = page.items;
+    transfers.reverse();
+    let mut needs_check = Vec::new();
+    for state in ["rejected", "failed"] {
+        let q = hub_store::Query {
+            target: target.map(Into::into),
+            state: Some(state.into()),
+            limit: query.limit,
+            ..hub_store::Query::default()
+        };
+        needs_check.extend(app.store.record_page(&q)?.items);
+    }
+    needs_check.sort_by_key(|r| r.seq);
+    let status = hub_store::Status {
+        targets: app.store.counts(target)?,
+        transfers,
+        needs_check,
+        in_doubt: app.store.doubts(target, false)?,
+    };
+    Ok(Shown {
+        status,
+        next: page.next,
+    })
+}
+
+/// Says how to see the rows before a page, when there are any.
+fn more(next: Option<i64>) {
+    if let Some(n) = next {
+        println!("(older rows: --before {n}, or a larger --limit)");
+    }
+}
+
 pub fn run(g: &super::Global, args: &StatusArgs) -> Result<ExitCode> {
     let mut app = g.open()?;
-    let mut status = app.store.status(args.target.as_deref())?;
-    let filters: Vec<(&str, &str)> = args
+    let target = args.target.as_deref();
+    let labels: Vec<(String, String)> = args
         .filters
         .iter()
         .map(|f| {
             f.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
                 .ok_or_else(|| anyhow::anyhow!("--where takes LABEL=VALUE, found `{f}`"))
         })
         .collect::<Result<_>>()?;
-    if !filters.is_empty() {
-        let keep = |p: &hub_store::Payload| filters.iter().all(|(k, v)| p.label(k) == Some(*v));
-        status.transfers.retain(|t| t.payloads.iter().any(keep));
-        for t in &mut status.transfers {
-            t.payloads.retain(keep);
-        }
+    if args.files {
+        let query = hub_store::Query {
+            labels,
+            ..args.page.query(target)
+        };
+        let page = app.store.file_page(&query)?;
+        return files(&page, args.json.json);
     }
-    // Files the receiver left in place too long, as of the last look (`hub send`/`serve`).
-    let stuck: Vec<serde_json::Value> = status
-        .transfers
+    let query = hub_store::Query {
+        labels,
+        ..args.page.query(target)
+    };
+    let shown = read(&mut app, target, &query)?;
+    let status = &shown.status;
+    let now = app.now();
+    // Files the receiver left in place too long, as of the last look (`hub send`/`serve`),
+    // and transports still without their receipt: read per target from what is still
+    // open (the files on the receiver, the sent transfers), never from the history.
+    let mut stuck: Vec<serde_json::Value> = Vec::new();
+    let mut no_receipt: Vec<serde_json::Value> = Vec::new();
+    let targets: Vec<(String, Option<u64>, Option<u64>)> = app
+        .config
+        .targets
         .iter()
-        .flat_map(|t| {
-            let limit = app
-                .config
-                .target(&t.target)
-                .and_then(|c| c.stuck_after_minutes);
-            t.payloads.iter().filter_map(move |p| {
-                let limit = i64::try_from(limit?).ok()?;
-                let (delivered, checked) = (p.delivered_at?, p.checked_at?);
-                let waited = (checked.0 - delivered.0) / 60_000;
-                (p.gone_at.is_none() && waited >= limit).then(|| {
-                    serde_json::json!({
-                        "transfer": t.id,
-                        "target": t.target,
+        .filter(|t| target.is_none_or(|n| n == t.name))
+        .map(|t| {
+            (
+                t.name.clone(),
+                t.stuck_after_minutes,
+                t.receipt_after_minutes,
+            )
+        })
+        .collect();
+    for (name, stuck_after, receipt_after) in targets {
+        if let Some(limit) = stuck_after.and_then(|m| i64::try_from(m).ok()) {
+            for p in app.store.unclaimed_payloads(&name)? {
+                let (Some(delivered), Some(checked)) = (p.delivered_at, p.checked_at) else {
+                    continue;
+                };
+                if hub_store::views::is_stuck(delivered, checked, limit * 60_000) {
+                    stuck.push(serde_json::json!({
+                        "transfer": p.transfer_id,
+                        "target": name,
                         "name": p.name,
                         "delivered_at": delivered.to_string(),
                         "checked_at": checked.to_string(),
-                        "minutes_waiting": waited,
-                    })
-                })
-            })
-        })
-        .collect();
-    // Transports still without their receipt after `receipt_after_minutes`.
-    let now = app.now();
-    let no_receipt: Vec<serde_json::Value> = status
-        .transfers
-        .iter()
-        .filter(|t| t.state == hub_core::state::TransferState::Sent)
-        .filter_map(|t| {
-            let limit = app.config.target(&t.target)?.receipt_after_minutes?;
-            let sent = t.payloads.iter().filter_map(|p| p.delivered_at).max()?;
-            let waited = (now.0 - sent.0) / 60_000;
-            (waited >= i64::try_from(limit).ok()?).then(|| {
-                serde_json::json!({
-                    "transfer": t.id,
-                    "target": t.target,
-                    "sequence_no": t.sequence_no,
-                    "sent_at": sent.to_string(),
-                    "minutes_waiting": waited,
-                })
-            })
-        })
-        .collect();
+                        "minutes_waiting": (checked.0 - delivered.0) / 60_000,
+                    }));
+                }
+            }
+        }
+        if let Some(limit) = receipt_after.and_then(|m| i64::try_from(m).ok()) {
+            for id in app.store.sent_transfers(&name)? {
+                let t = app.store.transfer(id)?;
+                let Some(sent) = t.payloads.iter().filter_map(|p| p.delivered_at).max() else {
+                    continue;
+                };
+                if hub_store::views::is_missing_receipt(sent, now, limit * 60_000) {
+                    no_receipt.push(serde_json::json!({
+                        "transfer": t.id,
+                        "target": t.target,
+                        "sequence_no": t.sequence_no,
+                        "sent_at": sent.to_string(),
+                        "minutes_waiting": (now.0 - sent.0) / 60_000,
+                    }));
+                }
+            }
+        }
+    }
     // Arrived transports waiting for earlier numbers, per inbound and sender.
     let mut waiting: Vec<serde_json::Value> = Vec::new();
     let inbounds: Vec<String> = app.config.inbound.iter().map(|i| i.name.clone()).collect();
@@ -164,11 +224,9 @@ pub fn run(g: &super::Global, args: &StatusArgs) -> Result<ExitCode> {
             }
         }
     }
-    if args.files {
-        return files(&status, args.json.json);
-    }
     if args.json.json {
-        let mut value = serde_json::to_value(&status)?;
+        let mut value = serde_json::to_value(status)?;
+        value["next"] = shown.next.into();
         value["stuck"] = serde_json::Value::Array(stuck);
         value["no_receipt"] = serde_json::Value::Array(no_receipt);
         value["waiting"] = serde_json::Value::Array(waiting);
@@ -261,6 +319,7 @@ pub fn run(g: &super::Global, args: &StatusArgs) -> Result<ExitCode> {
     if !transfers.is_empty() {
         println!();
         print!("{}", transfers.render());
+        more(shown.next);
     }
     let open_errors: Vec<_> = status
         .transfers

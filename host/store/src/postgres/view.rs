@@ -17,6 +17,8 @@ pub(super) enum Which<'a> {
     Target(Option<&'a str>),
     /// Those of a target with a delivered file the receiver has not taken yet.
     Unclaimed(&'a str),
+    /// Those whose ids are in this JSON array (a page, `pages.rs`).
+    Ids(&'a str),
 }
 
 impl<'a> Which<'a> {
@@ -29,6 +31,10 @@ impl<'a> Which<'a> {
                 "$1::bigint IS NULL AND t.target = $2 AND EXISTS (SELECT 1 FROM payloads u
                    WHERE u.transfer_id = t.id AND u.state = 'delivered' AND u.gone_at IS NULL)"
             }
+            Which::Ids(_) => {
+                "$1::bigint IS NULL
+                 AND t.id IN (SELECT jsonb_array_elements_text($2::text::jsonb)::bigint)"
+            }
         }
     }
 
@@ -36,7 +42,7 @@ impl<'a> Which<'a> {
         match self {
             Which::One(id) => (Some(id), None),
             Which::Target(t) => (None, t),
-            Which::Unclaimed(t) => (None, Some(t)),
+            Which::Unclaimed(t) | Which::Ids(t) => (None, Some(t)),
         }
     }
 }

@@ -7,7 +7,7 @@ use hub_store::{PgOptions, PgStore, Result, SqliteStore, Store};
 
 /// A store backend: a fresh, empty store, opened as often as a test needs.
 pub trait Backend: Sized {
-    type S: Store + InboundStore + Send + std::fmt::Debug;
+    type S: Store + InboundStore + hub_store::Pages + Send + std::fmt::Debug;
     /// A fresh store; `None` when the backend is not available here (skipped, with the
     /// reason printed; in CI a missing backend fails instead).
     fn fresh() -> Option<Self>;
@@ -22,6 +22,9 @@ pub trait Backend: Sized {
     fn dialect(m: &hub_store::migrations::Migration) -> &'static str;
     /// SQL recording `ids` as applied, as the runner does.
     fn bookkeeping(ids: &[u32]) -> String;
+    /// Records per target and state, counted from the records themselves (what the kept
+    /// counts must agree with).
+    fn group_by_state(&self) -> Vec<(String, String, i64)>;
 }
 
 /// SQLite on a real file in a temporary folder.
@@ -76,6 +79,16 @@ impl Backend for Sqlite {
             ids.iter().max().unwrap_or(&0)
         ));
         sql
+    }
+    fn group_by_state(&self) -> Vec<(String, String, i64)> {
+        let conn = rusqlite::Connection::open(self.path()).unwrap();
+        let mut stmt = conn
+            .prepare("SELECT target, state, count(*) FROM records GROUP BY target, state")
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
     }
 }
 
@@ -136,5 +149,16 @@ impl Backend for Pg {
             ));
         }
         sql
+    }
+    fn group_by_state(&self) -> Vec<(String, String, i64)> {
+        self.client()
+            .query(
+                "SELECT target, state, count(*) FROM records GROUP BY target, state",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect()
     }
 }

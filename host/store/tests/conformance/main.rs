@@ -12,6 +12,7 @@ mod inbound;
 mod leases;
 mod migrations;
 mod outbox;
+mod pages;
 mod pg_only;
 mod support;
 mod workers;
@@ -74,4 +75,8 @@ conformance!(
     workers::has_work_sees_queued_records_and_claimable_transfers_only,
     workers::a_targets_backoff_is_shared_and_cleared_by_a_good_send,
     workers::a_scheduled_slot_is_taken_by_one_worker_only,
+    pages::kept_counts_follow_every_change_of_state_and_survive_a_reopen,
+    pages::the_overview_counts_open_transfers_and_what_waits_too_long,
+    pages::pages_go_newest_first_and_continue_from_their_cursor,
+    pages::pages_filter_by_target_state_label_time_and_text,
 );

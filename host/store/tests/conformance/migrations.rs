@@ -53,6 +53,12 @@ pub fn a_store_of_every_earlier_schema_is_brought_up_to_date_with_its_data<B: Ba
         assert_eq!(b.applied(), all(), "from {upto:03}");
         let t = store.transfer(1).unwrap();
         assert_eq!(t.records, 1, "from {upto:03}");
+        // 008 counts what was there before its triggers.
+        assert_eq!(
+            store.counts(Some("t")).unwrap()[0].delivered,
+            1,
+            "from {upto:03}"
+        );
         if upto < 3 {
             // 003 splits what the old column held.
             assert_eq!(

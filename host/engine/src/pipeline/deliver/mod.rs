@@ -76,7 +76,7 @@ pub(super) fn deliver(
                 }) if tries < retry.attempts => {
                     tries += 1;
                     let wait = retry.backoff(tries).max(retry_after.unwrap_or_default());
-                    tracing::warn!(transfer = transfer.id, payload = %p.name, %message, try_no = tries, wait_ms = wait.as_millis() as u64, "retrying");
+                    tracing::warn!(transfer = transfer.id, payload = %p.name, error = %message, try_no = tries, wait_ms = wait.as_millis() as u64, "retrying");
                     std::thread::sleep(wait);
                     // The failed try may have advanced the payload's recorded step.
                     if let Some(now) = engine

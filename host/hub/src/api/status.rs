@@ -1,0 +1,164 @@
+//! `GET /api/v1/status`: what the status page shows per target, read so that it costs
+//! what it shows (kept counts, the newest transfers and records to check through the
+//! store's indexes, the open doubts), and the received transports for the operator.
+
+use axum::Json;
+use axum::extract::State as AxState;
+use axum::http::HeaderMap;
+use axum::response::IntoResponse;
+use serde::Serialize;
+
+use super::routes::{ApiResult, St, authorize, visible_targets};
+use super::with_app;
+
+/// The status page's view of one target.
+#[derive(Serialize)]
+struct TargetView {
+    name: String,
+    sending: &'static str,
+    counts: hub_store::Counts,
+    transfers: Vec<hub_store::Transfer>,
+    needs_check: Vec<hub_store::RecordView>,
+    /// Deliveries held in doubt for a person.
+    in_doubt: Vec<hub_store::Doubt>,
+    stuck: Vec<StuckView>,
+    /// Transfers carrying a SurvNet transport, which `/api/v1/transfers/{id}/view` shows.
+    viewable: Vec<i64>,
+}
+
+#[derive(Serialize)]
+struct StuckView {
+    transfer: i64,
+    name: String,
+    delivered_at: String,
+    minutes_waiting: i64,
+}
+
+/// Transfers shown per target, newest first.
+pub(super) const RECENT_TRANSFERS: usize = 100;
+
+pub(super) async fn status(AxState(state): St, headers: HeaderMap) -> ApiResult {
+    let (caller, site) = authorize(&state, &headers, None)?;
+    let targets = visible_targets(&caller, &site);
+    let config = site.config.clone();
+    // The receiving side belongs to no target: only the operator sees it.
+    let operator = caller.targets.is_none();
+    let (views, received) = with_app(&site, move |app| {
+        let now = app.now();
+        let mut views = Vec::new();
+        for name in targets {
+            // What is shown costs what it shows: kept counts, the newest transfers and
+            // records to check through the store's indexes, the open doubts.
+            let counts =
+                app.store
+                    .counts(Some(&name))?
+                    .pop()
+                    .unwrap_or_else(|| hub_store::Counts {
+                        target: name.clone(),
+                        ..Default::default()
+                    });
+            let recent = |state: Option<&str>| hub_store::Query {
+                target: Some(name.clone()),
+                state: state.map(Into::into),
+                limit: RECENT_TRANSFERS,
+                ..hub_store::Query::default()
+            };
+            let mut st = hub_store::Status {
+                transfers: app.store.transfer_page(&recent(None))?.items,
+                in_doubt: app.store.doubts(Some(&name), false)?,
+                ..hub_store::Status::default()
+            };
+            for state in ["rejected", "failed"] {
+                st.needs_check
+                    .extend(app.store.record_page(&recent(Some(state)))?.items);
+            }
+            st.needs_check.sort_by_key(|r| r.seq);
+            let tc = config.target(&name);
+            let mut stuck = Vec::new();
+            if let Some(minutes) = tc.and_then(|t| t.stuck_after_minutes) {
+                for p in app.store.unclaimed_payloads(&name)? {
+                    let Some(at) = p.delivered_at else { continue };
+                    let waiting = (now.0 - at.0) / 60_000;
+                    if waiting >= i64::try_from(minutes).unwrap_or(i64::MAX) {
+                        stuck.push(StuckView {
+                            transfer: p.transfer_id,
+                            name: p.name,
+                            delivered_at: at.to_string(),
+                            minutes_waiting: waiting,
+                        });
+                    }
+                }
+            }
+            let viewable = st
+                .transfers
+                .iter()
+                .filter(|t| {
+                    t.payloads
+                        .iter()
+                        .any(|p| crate::view::is_transport_name(&p.name))
+                })
+                .map(|t| t.id)
+                .collect();
+            views.push(TargetView {
+                viewable,
+                sending: match tc.map(|t| t.sending) {
+                    Some(hub_core::config::Sending::Realtime) => "realtime",
+                    _ => "manual",
+                },
+                name,
+                counts,
+                transfers: st.transfers,
+                needs_check: st.needs_check,
+                in_doubt: st.in_doubt,
+                stuck,
+            });
+        }
+        let received = if operator {
+            hub_store::inbound::InboundStore::inbound_transports(
+                &mut *app.store,
+                None,
+                RECENT_TRANSFERS,
+            )?
+            .into_iter()
+            .map(|t| ReceivedView {
+                arrived_at: hub_core::time::Timestamp(t.arrived_at).to_string(),
+                id: t.id,
+                inbound: t.inbound,
+                sender: t.sender,
+                receiver: t.receiver,
+                number: t.number,
+                state: t.state,
+                records: t.records,
+                rejected: t.rejected,
+                documents: t.documents,
+            })
+            .collect()
+        } else {
+            Vec::new()
+        };
+        Ok((views, received))
+    })
+    .await?;
+    Ok(Json(serde_json::json!({
+        "caller": caller.name,
+        "config": site.name,
+        "targets": views,
+        "received": received,
+    }))
+    .into_response())
+}
+
+/// A transport that arrived (`hub import`), as the status page lists it.
+#[derive(Serialize)]
+struct ReceivedView {
+    id: i64,
+    inbound: String,
+    sender: String,
+    receiver: String,
+    number: u64,
+    state: String,
+    arrived_at: String,
+    records: u64,
+    rejected: u64,
+    documents: u64,
+}
