@@ -540,6 +540,18 @@ fn status_and_log_page_and_filter() {
     let files = site.ok(&["status", "--files", "--where", "page=522", "--json"]);
     let files: serde_json::Value = serde_json::from_str(&files).unwrap();
     assert_eq!(files.as_array().unwrap().len(), 3);
+    // A mistyped label is named; a known one without a match is simply empty.
+    let r = site.run(&["status", "--files", "--where", "pge=522"]);
+    assert_eq!(r.code(), Some(1));
+    assert!(
+        r.stderr().contains("no file has a label `pge`"),
+        "{}",
+        r.stderr()
+    );
+    assert!(
+        site.ok(&["status", "--files", "--where", "page=999"])
+            .contains("No files match.")
+    );
 }
 
 /// `--log-format json`: one `message` key per object (log collectors reject or mangle a

@@ -127,6 +127,10 @@ pub trait Pages {
 
     /// The protocol log, newest first.
     fn log_page(&mut self, query: &Query) -> Result<Page<Attempt>>;
+
+    /// Whether any file carries a label named `key` (to tell a mistyped label from one
+    /// that matches nothing).
+    fn has_label(&mut self, key: &str) -> Result<bool>;
 }
 
 /// Cuts a page read with one row too many and says where the next one begins.

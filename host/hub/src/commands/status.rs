@@ -143,6 +143,16 @@ pub fn run(g: &super::Global, args: &StatusArgs) -> Result<ExitCode> {
             ..args.page.query(target)
         };
         let page = app.store.file_page(&query)?;
+        // A label no file has is a typing mistake more often than an empty result.
+        if page.items.is_empty() {
+            for (key, _) in &query.labels {
+                if !app.store.has_label(key)? {
+                    anyhow::bail!(
+                        "no file has a label `{key}`; see the labels in `hub status --files`"
+                    );
+                }
+            }
+        }
         return files(&page, args.json.json);
     }
     let query = hub_store::Query {

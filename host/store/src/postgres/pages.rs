@@ -217,4 +217,15 @@ impl Pages for PgStore {
             .collect::<Result<Vec<_>>>()?;
         Ok(paged(items, q.page_size(), |a| a.id))
     }
+
+    fn has_label(&mut self, key: &str) -> Result<bool> {
+        Ok(self
+            .client
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM payload_labels WHERE key = $1)",
+                &[&key],
+            )
+            .map_err(pg("look for a label"))?
+            .get(0))
+    }
 }

@@ -222,4 +222,14 @@ impl Pages for SqliteStore {
         }
         Ok(paged(items, q.page_size(), |a| a.id))
     }
+
+    fn has_label(&mut self, key: &str) -> Result<bool> {
+        self.conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM payload_labels WHERE key = ?1)",
+                [key],
+                |r| r.get(0),
+            )
+            .map_err(sql("look for a label"))
+    }
 }

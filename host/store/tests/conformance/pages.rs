@@ -342,6 +342,8 @@ pub fn pages_filter_by_target_state_label_time_and_text(b: &impl Backend) {
         .unwrap();
     assert_eq!(files.items.len(), 1);
     assert_eq!(files.items[0].payload.state, PayloadState::Delivered);
+    assert!(store.has_label("id").unwrap());
+    assert!(!store.has_label("pge").unwrap());
     let pending = store
         .file_page(&Query {
             state: Some("pending".into()),
