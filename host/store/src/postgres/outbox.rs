@@ -395,12 +395,15 @@ impl PgStore {
             ));
         }
         let mut tx = self.client.transaction().map_err(pg("begin resolution"))?;
+        // Found without a lock, then locked transfer first, record second: the order every
+        // other writer takes, so a resolve and a delivery never wait on each other in a
+        // circle. The record's state is checked again under its lock.
         let candidates: Vec<(i64, String, Option<i64>)> = tx
             .query(
                 "SELECT seq, target, transfer_id FROM records
                  WHERE record_id = $1 AND ($2::text IS NULL OR target = $2)
                    AND state IN ('rejected', 'failed')
-                 ORDER BY seq FOR NO KEY UPDATE",
+                 ORDER BY seq",
                 &[&record_id, &target],
             )
             .map_err(pg("find record to resolve"))?
@@ -444,6 +447,19 @@ impl PgStore {
                 &[&t],
             )
             .map_err(pg("lock transfer"))?;
+        }
+        let still: Option<String> = tx
+            .query_opt(
+                "SELECT state FROM records WHERE seq = $1 AND state IN ('rejected', 'failed')
+                 FOR NO KEY UPDATE",
+                &[&seq],
+            )
+            .map_err(pg("lock record"))?
+            .map(|r| r.get(0));
+        if still.is_none() {
+            return Err(StoreError::Refused(format!(
+                "record {record_id} changed while it was being resolved; look again (hub records)"
+            )));
         }
         tx.execute(
             "INSERT INTO resolutions (record_seq, who, reason, at) VALUES ($1, $2, $3, $4)",
