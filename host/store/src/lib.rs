@@ -7,11 +7,13 @@
 //! PostgreSQL backend for several workers implements the same trait (sequence rows
 //! locked `FOR UPDATE`, transfers claimed with `SKIP LOCKED`).
 
+pub mod audit;
 mod identity;
 pub mod inbound;
 pub mod migrations;
 mod open;
 mod postgres;
+pub mod protection;
 mod sqlite;
 
 use hub_core::state::{AttemptResult, PayloadState, RecordState, TransferState};
@@ -47,9 +49,9 @@ pub struct Backoff {
 /// Everything the hub asks of a store: the sending side and the receiving side. One
 /// boxed `dyn HubStore` is what the pipeline, the API and the commands hold, whatever
 /// the backend.
-pub trait HubStore: Store + inbound::InboundStore + Send {}
+pub trait HubStore: Store + inbound::InboundStore + protection::Protection + Send {}
 
-impl<T: Store + inbound::InboundStore + Send> HubStore for T {}
+impl<T: Store + inbound::InboundStore + protection::Protection + Send> HubStore for T {}
 
 /// A store operation that failed. Each names what it was doing.
 #[derive(Debug, Error)]

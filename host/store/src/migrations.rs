@@ -57,6 +57,14 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/007_answer_bytes.sql"),
         postgres: include_str!("../migrations/postgres/007_answer_bytes.sql"),
     },
+    // 008 is issue 15's (numbered on its branch); ids may have gaps, and a migration
+    // merged in below the highest applied one still runs.
+    Migration {
+        id: 9,
+        name: "data_protection",
+        sqlite: include_str!("../migrations/009_data_protection.sql"),
+        postgres: include_str!("../migrations/postgres/009_data_protection.sql"),
+    },
 ];
 
 /// The SQLite side of [`MIGRATIONS`], as `sqlite.rs`'s runner takes it.

@@ -19,11 +19,13 @@ use hub_core::state::{RecordState, TransferState};
 use hub_core::time::Timestamp;
 use postgres::{Client, Config, GenericClient, NoTls};
 
+mod audit;
 mod doubt;
 mod inbound;
 mod lease;
 mod outbox;
 mod reads;
+mod retention;
 mod view;
 
 use crate::migrations::MIGRATIONS;
@@ -90,6 +92,8 @@ pub struct PgStore {
     endpoint: String,
     /// Whether this connection listens for wake-ups.
     listening: bool,
+    /// `[audit] head_file`: where the audit trail's head is written after each append.
+    head_file: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -223,6 +227,7 @@ impl PgStore {
             client,
             endpoint,
             listening: false,
+            head_file: None,
         };
         store.migrate()?;
         Ok(store)

@@ -13,6 +13,7 @@ mod leases;
 mod migrations;
 mod outbox;
 mod pg_only;
+mod protection;
 mod support;
 mod workers;
 
@@ -73,4 +74,7 @@ conformance!(
     workers::the_one_sender_frees_a_killed_runs_leases,
     workers::has_work_sees_queued_records_and_claimable_transfers_only,
     workers::a_targets_backoff_is_shared_and_cleared_by_a_good_send,
+    protection::a_purge_keeps_hashes_and_the_log_and_refuses_a_resend,
+    protection::settlements_and_resolutions_are_in_the_trail_with_who_and_why,
+    protection::the_audit_trail_names_the_first_altered_or_missing_entry,
 );
