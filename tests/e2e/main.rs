@@ -16,6 +16,7 @@ mod import;
 mod import_attack;
 mod kitaplaner;
 mod prisme;
+mod protection;
 mod python;
 mod reload;
 mod rki;

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod app;
+pub mod certificates;
 pub mod cli;
 pub mod commands;
 pub mod fault;
@@ -12,5 +13,6 @@ pub mod output;
 pub mod package;
 pub mod pipeline;
 pub mod progress;
+pub mod retention;
 pub mod service;
 pub mod view;

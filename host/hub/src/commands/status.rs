@@ -167,8 +167,23 @@ pub fn run(g: &super::Global, args: &StatusArgs) -> Result<ExitCode> {
     if args.files {
         return files(&status, args.json.json);
     }
+    // Certificates about to expire or unusable (read, like at every send, from their files).
+    let certificates: Vec<serde_json::Value> = crate::certificates::all(&app.config, app.now())
+        .into_iter()
+        .filter_map(|(name, info)| match info {
+            Ok(c) if c.expiring => Some(serde_json::json!({
+                "credential": name,
+                "expires": c.expires,
+                "days_left": c.days_left,
+                "warning": crate::certificates::warning(&c),
+            })),
+            Ok(_) => None,
+            Err(e) => Some(serde_json::json!({ "credential": name, "warning": e })),
+        })
+        .collect();
     if args.json.json {
         let mut value = serde_json::to_value(&status)?;
+        value["certificates"] = serde_json::Value::Array(certificates);
         value["stuck"] = serde_json::Value::Array(stuck);
         value["no_receipt"] = serde_json::Value::Array(no_receipt);
         value["waiting"] = serde_json::Value::Array(waiting);
@@ -232,6 +247,9 @@ pub fn run(g: &super::Global, args: &StatusArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     print!("{}", counts.render());
+    for c in &certificates {
+        println!("warning: {}", c["warning"].as_str().unwrap_or_default());
+    }
     let mut transfers = Table::new(&[
         "TRANSFER", "TARGET", "BATCH", "NO", "STATE", "RECORDS", "ATTEMPTS", "CREATED", "DONE ON",
         "PAYLOADS",
