@@ -87,6 +87,9 @@ fn a_purge_takes_the_name_out_of_the_store_files_and_keeps_status_log_and_hashes
     let t = &status["transfers"][0];
     assert_eq!(t["state"], "done");
     assert_eq!(t["payloads"][0]["sha256"], sha.as_str());
+    assert_eq!(t["payloads"][0]["purged_at"], "2024-04-01T00:00:00.000Z");
+    let text = site.ok(&["status"]);
+    assert!(text.contains("delivered, purged]"), "{text}");
     assert_eq!(status["targets"][0]["delivered"], 6);
     let log = site.ok(&["log"]);
     assert!(log.contains(&sha[..16]), "{log}");

@@ -237,6 +237,10 @@ pub struct Payload {
     /// When the hub first saw the file taken away by the receiver.
     #[serde(serialize_with = "ser_opt_display")]
     pub gone_at: Option<Timestamp>,
+    /// When its bytes were purged under the target's retention (name, size and sha256
+    /// stay).
+    #[serde(serialize_with = "ser_opt_display")]
+    pub purged_at: Option<Timestamp>,
 }
 
 impl Payload {

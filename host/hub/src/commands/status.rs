@@ -271,7 +271,10 @@ pub fn run(g: &super::Global, args: &StatusArgs) -> Result<ExitCode> {
                 .unwrap_or_else(|| "-".into()),
             t.payloads
                 .iter()
-                .map(|p| format!("{} [{}]", p.name, p.state))
+                .map(|p| match p.purged_at {
+                    Some(_) => format!("{} [{}, purged]", p.name, p.state),
+                    None => format!("{} [{}]", p.name, p.state),
+                })
                 .collect::<Vec<_>>()
                 .join(", "),
         ]);

@@ -103,6 +103,7 @@ pub fn a_purge_keeps_hashes_and_the_log_and_refuses_a_resend(b: &impl Backend) {
         hex::encode(Sha256::digest(body.as_bytes()))
     );
     assert_eq!(t.payloads[0].size, body.len());
+    assert_eq!(t.payloads[0].purged_at, Some(later));
     assert_eq!(store.attempts(Some(id)).unwrap().len(), 5);
     // What went: the bytes and the bodies, each refusal saying why.
     let err = store.payload_bytes(payloads[0].id).unwrap_err();
