@@ -18,6 +18,7 @@ mod import_attack;
 mod kitaplaner;
 mod metrics;
 mod prisme;
+mod protection;
 mod python;
 mod reload;
 mod rki;

@@ -74,10 +74,8 @@ pub enum SecretSource {
 }
 
 impl SecretSource {
-    pub(crate) fn from_pair(
-        env: &Option<String>,
-        file: &Option<PathBuf>,
-    ) -> Option<Result<Self, ()>> {
+    /// The source of a `*_env`/`*_file` pair: `None` when neither is set, `Err` when both.
+    pub fn from_pair(env: &Option<String>, file: &Option<PathBuf>) -> Option<Result<Self, ()>> {
         match (env, file) {
             (Some(v), None) => Some(Ok(SecretSource::Env(v.clone()))),
             (None, Some(f)) => Some(Ok(SecretSource::File(f.clone()))),

@@ -162,31 +162,9 @@ pub fn identity(
             target.name
         )])
     })?;
-    let password = match (&c.password_file, &c.password_env) {
-        (Some(file), _) => std::fs::read_to_string(file)
-            .map(|s| s.lines().next().unwrap_or_default().to_string())
-            .map_err(|e| {
-                AppError::Target(vec![format!(
-                    "credential {name}: cannot read its password file {}: {e}",
-                    file.display()
-                )])
-            })?,
-        (None, Some(var)) => std::env::var(var).map_err(|_| {
-            AppError::Target(vec![format!(
-                "credential {name}: environment variable {var} (its password) is not set"
-            )])
-        })?,
-        (None, None) => {
-            return Err(AppError::Target(vec![format!(
-                "credential {name}: no password source"
-            )]));
-        }
-    };
-    Ok(Some(hub_transports::http::ClientIdentity {
-        name: name.clone(),
-        p12_file: c.p12.clone(),
-        password: password.into(),
-    }))
+    hub_transports::credential::identity(name, c)
+        .map(Some)
+        .map_err(|e| AppError::Target(vec![e.message]))
 }
 
 impl App {

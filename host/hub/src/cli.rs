@@ -65,6 +65,45 @@ pub enum Command {
     /// Deliveries whose outcome the hub cannot know, held for a person: list and settle.
     #[command(subcommand)]
     Doubt(DoubtCommand),
+    /// Remove record bodies and payload bytes the targets' `retention_days` no longer
+    /// allow (their SHA-256, sizes and the protocol log stay), then rewrite the store.
+    Purge(PurgeArgs),
+    /// The tamper-evident audit trail: `verify` the chain, `export` it as JSON lines.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Write a consistent copy of the SQLite store to FILE, also while `hub serve` runs.
+    Backup(BackupArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PurgeArgs {
+    /// Count what would go; remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the chain end to end (and against `[audit] head_file`); names the first entry
+    /// altered or missing, and exits non-zero then.
+    Verify(JsonArg),
+    /// Every entry (from `--since` on) as one JSON object a line, with its hashes.
+    Export(AuditExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditExportArgs {
+    /// From this time on: RFC 3339 (`2026-01-31T00:00:00Z`) or Unix seconds.
+    #[arg(long)]
+    pub since: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The new file (never overwritten).
+    pub file: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]

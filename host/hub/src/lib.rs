@@ -5,10 +5,12 @@
 
 pub mod api;
 pub mod app;
+pub mod certificates;
 pub mod cli;
 pub mod commands;
 pub mod output;
 pub mod progress;
+pub mod retention;
 pub mod service;
 pub mod survnet;
 pub mod view;

@@ -456,6 +456,7 @@ impl SenderLoop {
             // Arriving transports are imported at every look (each inbox is one listing).
             if !stop.load(Ordering::SeqCst) {
                 crate::inbound::watch(&mut self.app);
+                crate::retention::tick(&mut self.app);
             }
             let mut wait = TICK;
             if let Some(next) = scheduler.next_wake() {

@@ -7,11 +7,13 @@
 //! PostgreSQL backend for several workers implements the same trait (sequence rows
 //! locked `FOR UPDATE`, transfers claimed with `SKIP LOCKED`).
 
+pub mod audit;
 mod identity;
 pub mod inbound;
 pub mod migrations;
 mod open;
 mod postgres;
+pub mod protection;
 mod query;
 mod sqlite;
 pub mod views;
@@ -50,9 +52,9 @@ pub struct Backoff {
 /// Everything the hub asks of a store: the sending side and the receiving side. One
 /// boxed `dyn HubStore` is what the pipeline, the API and the commands hold, whatever
 /// the backend.
-pub trait HubStore: Store + inbound::InboundStore + Pages + Send {}
+pub trait HubStore: Store + inbound::InboundStore + Pages + protection::Protection + Send {}
 
-impl<T: Store + inbound::InboundStore + Pages + Send> HubStore for T {}
+impl<T: Store + inbound::InboundStore + Pages + protection::Protection + Send> HubStore for T {}
 
 /// A store operation that failed. Each names what it was doing.
 #[derive(Debug, Error)]
@@ -238,6 +240,10 @@ pub struct Payload {
     /// When the hub first saw the file taken away by the receiver.
     #[serde(serialize_with = "ser_opt_display")]
     pub gone_at: Option<Timestamp>,
+    /// When its bytes were purged under the target's retention (name, size and sha256
+    /// stay).
+    #[serde(serialize_with = "ser_opt_display")]
+    pub purged_at: Option<Timestamp>,
 }
 
 impl Payload {

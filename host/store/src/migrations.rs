@@ -63,7 +63,14 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/008_pages.sql"),
         postgres: include_str!("../migrations/postgres/008_pages.sql"),
     },
-    // 009–011 are taken by work on other branches; ids may have gaps.
+    Migration {
+        id: 9,
+        name: "data_protection",
+        sqlite: include_str!("../migrations/009_data_protection.sql"),
+        postgres: include_str!("../migrations/postgres/009_data_protection.sql"),
+    },
+    // Ids may have gaps (010 and 011 were kept free for parallel work), and a migration
+    // merged in below the highest applied one still runs.
     Migration {
         id: 12,
         name: "schedule_looks",

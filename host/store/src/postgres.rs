@@ -19,12 +19,14 @@ use hub_core::state::{RecordState, TransferState};
 use hub_core::time::Timestamp;
 use postgres::{Client, Config, GenericClient, NoTls};
 
+mod audit;
 mod doubt;
 mod inbound;
 mod lease;
 mod outbox;
 mod pages;
 mod reads;
+mod retention;
 mod schedule;
 mod view;
 
@@ -92,6 +94,8 @@ pub struct PgStore {
     endpoint: String,
     /// Whether this connection listens for wake-ups.
     listening: bool,
+    /// `[audit] head_file`: where the audit trail's head is written after each append.
+    head_file: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -225,6 +229,7 @@ impl PgStore {
             client,
             endpoint,
             listening: false,
+            head_file: None,
         };
         store.migrate()?;
         Ok(store)

@@ -10,10 +10,12 @@ use hub_plugin_sdk::OutcomeStatus;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use sha2::{Digest, Sha256};
 
+pub(crate) mod audit;
 mod doubt;
 mod lease;
 mod lookup;
 mod pages;
+mod retention;
 mod schedule;
 mod view;
 
@@ -34,6 +36,8 @@ const MIGRATIONS: &[(u32, &str)] = &crate::migrations::SQLITE;
 #[derive(Debug)]
 pub struct SqliteStore {
     pub(crate) conn: Connection,
+    /// `[audit] head_file`: where the audit trail's head is written after each append.
+    pub(crate) head_file: Option<std::path::PathBuf>,
 }
 
 pub(crate) fn sql(context: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
@@ -90,7 +94,10 @@ impl SqliteStore {
         migrate(&tx, MIGRATIONS)?;
         doubt::fill_content_hashes(&tx)?;
         tx.commit().map_err(sql("commit migration"))?;
-        Ok(Self { conn })
+        Ok(Self {
+            conn,
+            head_file: None,
+        })
     }
 
     pub(crate) fn write(&mut self) -> Result<Transaction<'_>> {
@@ -495,6 +502,7 @@ impl Store for SqliteStore {
         )
         .map_err(sql("insert transfer"))?;
         let id = tx.last_insert_rowid();
+        audit::plugin(&tx, target, id, plugin, now)?;
         // Dropping the transaction rolls back the number and the transfer row.
         let Some(payloads) = encode(TransferDraft { id, sequence }) else {
             return Ok(None);
@@ -536,6 +544,7 @@ impl Store for SqliteStore {
             .map_err(sql("move record into transfer"))?;
         }
         tx.commit().map_err(sql("commit transfer"))?;
+        self.publish_head();
         Ok(Some(id))
     }
 
@@ -648,7 +657,7 @@ impl Store for SqliteStore {
             )
             .optional()
             .map_err(sql("read payload"))?
-            .ok_or_else(|| StoreError::NotFound(format!("payload #{payload_id} does not exist")))
+            .ok_or_else(|| retention::missing_bytes(&self.conn, payload_id))
     }
 
     fn payload_records(&mut self, payload_id: i64) -> Result<Vec<StoredRecord>> {
@@ -688,6 +697,7 @@ impl Store for SqliteStore {
         let tx = self.write()?;
         let id = write_attempt(&tx, attempt)?;
         tx.commit().map_err(sql("commit attempt"))?;
+        self.publish_head();
         Ok(id)
     }
 
@@ -707,7 +717,9 @@ impl Store for SqliteStore {
         attempt: &NewAttempt,
         now: Timestamp,
     ) -> Result<i64> {
-        self.hold_tx(payload_id, doubt, attempt, now)
+        let id = self.hold_tx(payload_id, doubt, attempt, now)?;
+        self.publish_head();
+        Ok(id)
     }
 
     fn doubts(&mut self, target: Option<&str>, settled: bool) -> Result<Vec<Doubt>> {
@@ -722,7 +734,9 @@ impl Store for SqliteStore {
         reason: &str,
         now: Timestamp,
     ) -> Result<TransferState> {
-        self.settle_tx(transfer_id, settlement, who, reason, now)
+        let state = self.settle_tx(transfer_id, settlement, who, reason, now)?;
+        self.publish_head();
+        Ok(state)
     }
 
     fn complete_payload(
@@ -792,6 +806,7 @@ impl Store for SqliteStore {
         }
         let state = settle_transfer(&tx, transfer_id, now)?;
         tx.commit().map_err(sql("commit delivery"))?;
+        self.publish_head();
         Ok(state)
     }
 
@@ -880,7 +895,19 @@ impl Store for SqliteStore {
             None => None,
         };
         let record = record_view(&tx, seq)?;
+        audit::append(
+            &tx,
+            &crate::audit::NewAuditEntry {
+                at: now,
+                actor: who.to_string(),
+                action: "resolve".into(),
+                target: Some(record.target.clone()),
+                subject: format!("record {record_id} (#{seq})"),
+                detail: reason.to_string(),
+            },
+        )?;
         tx.commit().map_err(sql("commit resolution"))?;
+        self.publish_head();
         Ok(Resolution {
             record,
             transfer_done,
@@ -954,6 +981,7 @@ impl Store for SqliteStore {
             }
             Some(_) => {}
         }
+        retention::refuse_if_purged(&tx, transfer_id)?;
         tx.execute(
             "UPDATE payloads SET state = 'pending', delivered_at = NULL, checked_at = NULL,
                 gone_at = NULL WHERE transfer_id = ?1",
@@ -981,7 +1009,10 @@ impl Store for SqliteStore {
                 error: Some(format!("to be sent again on request: {reason}")),
             },
         )?;
-        tx.commit().map_err(sql("commit reopen"))
+        audit::resend(&tx, transfer_id, reason, now)?;
+        tx.commit().map_err(sql("commit reopen"))?;
+        self.publish_head();
+        Ok(())
     }
 
     fn unclaimed_payloads(&mut self, target: &str) -> Result<Vec<Payload>> {
@@ -1108,6 +1139,12 @@ fn load_counts(conn: &Connection, target: Option<&str>) -> Result<Vec<Counts>> {
 
 /// Completes the `begun` entry of an attempt, or adds a new one.
 fn write_attempt(tx: &Connection, a: &NewAttempt) -> Result<i64> {
+    let id = write_attempt_row(tx, a)?;
+    audit::attempt(tx, a)?;
+    Ok(id)
+}
+
+fn write_attempt_row(tx: &Connection, a: &NewAttempt) -> Result<i64> {
     let Some(id) = a.begun else {
         return insert_attempt(tx, a);
     };

@@ -141,8 +141,8 @@ impl fmt::Debug for HttpTransport {
 }
 
 /// A key and its certificate chain, read from a .p12.
-struct Loaded {
-    chain: Vec<CertificateDer<'static>>,
+pub(crate) struct Loaded {
+    pub(crate) chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
 }
 
@@ -559,7 +559,7 @@ fn without_userinfo(url: &str) -> String {
 }
 
 /// The CA certificates of a PEM file.
-fn read_roots(ca_file: &Path) -> Result<RootCertStore, TransportError> {
+pub(crate) fn read_roots(ca_file: &Path) -> Result<RootCertStore, TransportError> {
     let fail =
         |why: String| TransportError::permanent(format!("CA file {}: {why}", ca_file.display()));
     let certs = CertificateDer::pem_file_iter(ca_file)
@@ -586,7 +586,10 @@ fn pem_error(e: &rustls::pki_types::pem::Error) -> String {
 }
 
 /// Opens the .p12 and checks its certificate's validity period against `now`.
-fn load_identity(id: &ClientIdentity, now: SystemTime) -> Result<Loaded, TransportError> {
+pub(crate) fn load_identity(
+    id: &ClientIdentity,
+    now: SystemTime,
+) -> Result<Loaded, TransportError> {
     let fail = |why: String| {
         TransportError::permanent(format!(
             "credential {} ({}): {why}",

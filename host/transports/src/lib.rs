@@ -6,6 +6,7 @@
 //! A transport never sees a plugin, and a plugin never sees a transport.
 #![deny(unsafe_code)]
 
+pub mod credential;
 pub mod dir;
 pub mod ftps;
 pub mod http;
@@ -165,29 +166,25 @@ fn file_layout(layout: Option<FileLayout>, municipality: Option<&str>) -> layout
     }
 }
 
-/// Reads a secret from a file (its first line) or an environment variable; the error
-/// names where it looked, never a value.
+/// Reads a secret from a file (its first line) or an environment variable through the
+/// one secret reader of hub.toml's secrets; the error names where it looked, never a
+/// value.
 fn read_secret(
     what: &str,
     file: Option<&std::path::Path>,
     env: Option<&str>,
 ) -> Result<http::Secret, TransportError> {
-    match (file, env) {
-        (Some(file), _) => std::fs::read_to_string(file)
-            .map(|s| http::Secret::new(s.lines().next().unwrap_or_default()))
-            .map_err(|e| {
-                TransportError::permanent(format!(
-                    "cannot read the {what} file {}: {e}",
-                    file.display()
-                ))
-            }),
-        (None, Some(var)) => std::env::var(var).map(http::Secret::new).map_err(|_| {
-            TransportError::permanent(format!(
-                "the environment variable {var} (the {what}) is not set"
-            ))
-        }),
-        (None, None) => Err(TransportError::permanent(format!(
-            "no {what} source configured"
-        ))),
-    }
+    let source = match (file, env) {
+        (Some(file), _) => hub_core::api::SecretSource::File(file.to_path_buf()),
+        (None, Some(var)) => hub_core::api::SecretSource::Env(var.to_string()),
+        (None, None) => {
+            return Err(TransportError::permanent(format!(
+                "no {what} source configured"
+            )));
+        }
+    };
+    source
+        .read_secret()
+        .map(http::Secret::new)
+        .map_err(|e| TransportError::permanent(format!("the {what}: {e}")))
 }

@@ -77,6 +77,23 @@ struct RawConfig {
     #[serde(default)]
     inbound: Vec<InboundConfig>,
     api: Option<crate::api::ApiConfig>,
+    #[serde(default)]
+    audit: AuditConfig,
+}
+
+/// `[audit]`: the audit trail's safeguards outside the store.
+///
+/// ```toml
+/// [audit]
+/// head_file = "/var/log/hub/audit-head"   # the trail's last id and hash, rewritten on each append
+/// ```
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// A file (best on another disk or a log host) that holds the trail's last entry's id
+    /// and hash; `hub audit verify` then notices a trail cut short, which the chain alone
+    /// cannot.
+    pub head_file: Option<PathBuf>,
 }
 
 /// `[store]`: where the database lives: a SQLite file (the default), or PostgreSQL for
@@ -111,6 +128,9 @@ pub struct StoreConfig {
     /// (a request or upload with its retries), or a slow worker would be overtaken.
     #[serde(default = "default_lease_seconds")]
     pub lease_seconds: u64,
+    /// `[audit] head_file`, resolved: the store writes the trail's head there.
+    #[serde(skip)]
+    pub audit_head_file: Option<PathBuf>,
 }
 
 impl Default for StoreConfig {
@@ -122,6 +142,7 @@ impl Default for StoreConfig {
             password_env: None,
             ca_file: None,
             lease_seconds: default_lease_seconds(),
+            audit_head_file: None,
         }
     }
 }
@@ -458,6 +479,7 @@ impl Config {
             path: resolve(&raw.store.path),
             password_file: raw.store.password_file.as_deref().map(&resolve),
             ca_file: raw.store.ca_file.as_deref().map(&resolve),
+            audit_head_file: raw.audit.head_file.as_deref().map(&resolve),
             ..raw.store
         };
         let runtime = RuntimeConfig {
@@ -489,6 +511,8 @@ impl Config {
                     p12: resolve(&c.p12),
                     password_file: c.password_file.as_deref().map(&resolve),
                     password_env: c.password_env,
+                    ca_file: c.ca_file.as_deref().map(&resolve),
+                    expiry_warning_days: c.expiry_warning_days,
                 };
                 (name, c)
             })

@@ -18,6 +18,16 @@ pub struct CredentialConfig {
     pub password_file: Option<PathBuf>,
     /// An environment variable holding the password.
     pub password_env: Option<String>,
+    /// The CA (PEM) that issued this certificate: `hub check` verifies the chain against it.
+    pub ca_file: Option<PathBuf>,
+    /// `hub check`, `hub status` and the log warn this many days before the certificate
+    /// expires.
+    #[serde(default = "default_expiry_warning_days")]
+    pub expiry_warning_days: u32,
+}
+
+const fn default_expiry_warning_days() -> u32 {
+    30
 }
 
 /// How a transfer's payloads are packed for delivery.
@@ -146,6 +156,11 @@ pub struct TargetConfig {
     pub receipt_after_minutes: Option<u64>,
     /// `"zip"`: every payload of a transfer travels in one zip archive (SurvNet).
     pub package: Option<Package>,
+    /// Days a record's body and its transfer's bytes are kept once the record is final
+    /// (delivered, resolved, superseded) and its transfer done; then `hub purge` (and
+    /// `hub serve`, hourly) removes them, keeping their SHA-256, sizes and the protocol
+    /// log. Unset: kept for ever.
+    pub retention_days: Option<u32>,
     /// The plugin's settings, checked against what the plugin describes.
     #[serde(default)]
     pub settings: toml::Table,

@@ -37,6 +37,7 @@ fn check_file(g: &super::Global, file: &Path) -> Vec<String> {
         Err(e) => return vec![e.to_string()],
     };
     let mut problems = secret_files(&config);
+    problems.extend(certificates(&config, file));
     println!(
         "{}: store: {}",
         file.display(),
@@ -66,6 +67,38 @@ fn check_file(g: &super::Global, file: &Path) -> Vec<String> {
                 }
             }
             Err(e) => problems.push(e.to_string()),
+        }
+    }
+    problems
+}
+
+/// Every credential opened with its password: a wrong password, an unreadable file, an
+/// expired certificate or one its CA did not issue is a problem; one expiring within its
+/// `expiry_warning_days` is a warning. Credentials whose files cannot be read at all are
+/// already named by [`secret_files`].
+fn certificates(config: &Config, file: &Path) -> Vec<String> {
+    let now = crate::app::clock_from_env().now();
+    let mut problems = Vec::new();
+    for (name, info) in crate::certificates::all(config, now) {
+        let readable = config.credentials.get(&name).is_some_and(|c| {
+            std::fs::File::open(&c.p12).is_ok()
+                && c.password_file
+                    .as_ref()
+                    .is_none_or(|p| std::fs::File::open(p).is_ok())
+        });
+        match info {
+            Ok(c) => {
+                println!("{}: {}", file.display(), crate::certificates::describe(&c));
+                if c.expiring {
+                    println!(
+                        "{}: warning: {}",
+                        file.display(),
+                        crate::certificates::warning(&c)
+                    );
+                }
+            }
+            Err(e) if readable => problems.push(format!("{}: {e}", file.display())),
+            Err(_) => {}
         }
     }
     problems

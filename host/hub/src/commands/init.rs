@@ -36,6 +36,9 @@ name = "prisme"
 plugin = "prisme"
 # Dates in files are written in this offset from UTC (Greenland: -120, or -60 in summer).
 utc_offset_minutes = -120
+# Record bodies and the bytes sent are purged this many days after a record is final
+# (`hub purge`, and hourly in `hub serve`); hashes and the protocol log stay. Unset: kept.
+# retention_days = 90
 
 [target.transport]
 # dir: files into a local folder (temporary name, fsync, then the final name).

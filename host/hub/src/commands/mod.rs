@@ -1,5 +1,7 @@
 //! One file per subcommand.
 
+mod audit;
+mod backup;
 mod check;
 mod completions;
 mod doubt;
@@ -10,6 +12,7 @@ mod log;
 pub mod plugin;
 mod plugin_test;
 mod plugins;
+mod purge;
 mod receipt;
 mod records;
 mod resend;
@@ -67,5 +70,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Records(c) => records::run(&g, &c),
         Command::Doubt(c) => doubt::run(&g, &c),
         Command::Plugin(a) => plugin::run(&a),
+        Command::Purge(a) => purge::run(&g, &a),
+        Command::Audit(c) => audit::run(&g, &c),
+        Command::Backup(a) => backup::run(&g, &a),
     }
 }

@@ -234,9 +234,24 @@ pub fn run(g: &super::Global, args: &StatusArgs) -> Result<ExitCode> {
             }
         }
     }
+    // Certificates about to expire or unusable (read, like at every send, from their files).
+    let certificates: Vec<serde_json::Value> = crate::certificates::all(&app.config, app.now())
+        .into_iter()
+        .filter_map(|(name, info)| match info {
+            Ok(c) if c.expiring => Some(serde_json::json!({
+                "credential": name,
+                "expires": c.expires,
+                "days_left": c.days_left,
+                "warning": crate::certificates::warning(&c),
+            })),
+            Ok(_) => None,
+            Err(e) => Some(serde_json::json!({ "credential": name, "warning": e })),
+        })
+        .collect();
     if args.json.json {
         let mut value = serde_json::to_value(status)?;
         value["next"] = shown.next.into();
+        value["certificates"] = serde_json::Value::Array(certificates);
         value["stuck"] = serde_json::Value::Array(stuck);
         value["no_receipt"] = serde_json::Value::Array(no_receipt);
         value["waiting"] = serde_json::Value::Array(waiting);
@@ -300,6 +315,9 @@ pub fn run(g: &super::Global, args: &StatusArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     print!("{}", counts.render());
+    for c in &certificates {
+        println!("warning: {}", c["warning"].as_str().unwrap_or_default());
+    }
     let mut transfers = Table::new(&[
         "TRANSFER", "TARGET", "BATCH", "NO", "STATE", "RECORDS", "ATTEMPTS", "CREATED", "DONE ON",
         "PAYLOADS",
@@ -321,7 +339,10 @@ pub fn run(g: &super::Global, args: &StatusArgs) -> Result<ExitCode> {
                 .unwrap_or_else(|| "-".into()),
             t.payloads
                 .iter()
-                .map(|p| format!("{} [{}]", p.name, p.state))
+                .map(|p| match p.purged_at {
+                    Some(_) => format!("{} [{}, purged]", p.name, p.state),
+                    None => format!("{} [{}]", p.name, p.state),
+                })
                 .collect::<Vec<_>>()
                 .join(", "),
         ]);

@@ -151,6 +151,7 @@ impl PgStore {
             )?;
         }
         settle_transfer(&mut tx, transfer_id, now)?;
+        super::audit::attempt(&mut tx, attempt)?;
         tx.commit().map_err(pg("commit doubt"))?;
         Ok(id)
     }
@@ -310,6 +311,7 @@ impl PgStore {
         if state == TransferState::Open {
             super::lease::notify(&mut tx, &target)?;
         }
+        super::audit::settle(&mut tx, transfer_id, settled_as, who, reason, now)?;
         tx.commit().map_err(pg("commit settlement"))?;
         Ok(state)
     }

@@ -275,6 +275,7 @@ impl PgStore {
             &[&records, &id, &now.0],
         )
         .map_err(pg("move records into transfer"))?;
+        super::audit::plugin(&mut tx, target, id, plugin, now)?;
         tx.commit().map_err(pg("commit transfer"))?;
         Ok(Some(id))
     }
@@ -315,6 +316,7 @@ impl PgStore {
     pub(super) fn log_attempt_tx(&mut self, attempt: &NewAttempt) -> Result<i64> {
         let mut tx = self.client.transaction().map_err(pg("begin attempt"))?;
         let id = write_attempt(&mut tx, attempt)?;
+        super::audit::attempt(&mut tx, attempt)?;
         tx.commit().map_err(pg("commit attempt"))?;
         Ok(id)
     }
@@ -377,6 +379,7 @@ impl PgStore {
             }
         }
         let state = settle_transfer(&mut tx, transfer_id, now)?;
+        super::audit::attempt(&mut tx, attempt)?;
         tx.commit().map_err(pg("commit delivery"))?;
         Ok(state)
     }
@@ -479,6 +482,17 @@ impl PgStore {
             None => None,
         };
         let record = record_view(&mut tx, seq)?;
+        super::audit::append(
+            &mut tx,
+            &crate::audit::NewAuditEntry {
+                at: now,
+                actor: who.to_string(),
+                action: "resolve".into(),
+                target: Some(record.target.clone()),
+                subject: format!("record {record_id} (#{seq})"),
+                detail: reason.to_string(),
+            },
+        )?;
         tx.commit().map_err(pg("commit resolution"))?;
         Ok(Resolution {
             record,
@@ -520,6 +534,7 @@ impl PgStore {
             }
             Some(_) => {}
         }
+        super::retention::refuse_if_purged(&mut tx, transfer_id)?;
         tx.execute(
             "UPDATE payloads SET state = 'pending', delivered_at = NULL, checked_at = NULL,
                 gone_at = NULL WHERE transfer_id = $1",
@@ -548,6 +563,7 @@ impl PgStore {
             },
         )?;
         lease::notify(&mut tx, target.as_deref().unwrap_or_default())?;
+        super::audit::resend(&mut tx, transfer_id, reason, now)?;
         tx.commit().map_err(pg("commit reopen"))
     }
 

@@ -9,7 +9,7 @@ use crate::sqlite::parse_state;
 use crate::{
     Attempt, AttemptStats, Batch, Completion, Counts, Doubt, EnqueueReport, NewAttempt, NewDoubt,
     NewPayload, NewRecord, Payload, PluginStamp, RecordView, Resolution, Result, Settlement,
-    Status, Store, StoreError, StoredRecord, Transfer, TransferDraft,
+    Status, Store, StoredRecord, Transfer, TransferDraft,
 };
 
 impl Store for PgStore {
@@ -44,7 +44,9 @@ impl Store for PgStore {
         now: Timestamp,
         encode: &mut dyn FnMut(TransferDraft) -> Option<Vec<NewPayload>>,
     ) -> Result<Option<i64>> {
-        self.create_transfer_tx(target, batch, records, plugin, now, encode)
+        let out = self.create_transfer_tx(target, batch, records, plugin, now, encode)?;
+        self.publish_head();
+        Ok(out)
     }
 
     fn claim_transfer(
@@ -158,7 +160,7 @@ impl Store for PgStore {
             )
             .map_err(pg("read payload"))?
             .map(|r| r.get(0))
-            .ok_or_else(|| StoreError::NotFound(format!("payload #{payload_id} does not exist")))
+            .ok_or_else(|| super::retention::missing_bytes(&mut self.client, payload_id))
     }
 
     fn payload_records(&mut self, payload_id: i64) -> Result<Vec<StoredRecord>> {
@@ -181,7 +183,9 @@ impl Store for PgStore {
     }
 
     fn log_attempt(&mut self, attempt: &NewAttempt) -> Result<i64> {
-        self.log_attempt_tx(attempt)
+        let out = self.log_attempt_tx(attempt)?;
+        self.publish_head();
+        Ok(out)
     }
 
     fn begin_attempt(
@@ -200,7 +204,9 @@ impl Store for PgStore {
         attempt: &NewAttempt,
         now: Timestamp,
     ) -> Result<i64> {
-        self.hold_tx(payload_id, doubt, attempt, now)
+        let out = self.hold_tx(payload_id, doubt, attempt, now)?;
+        self.publish_head();
+        Ok(out)
     }
 
     fn doubts(&mut self, target: Option<&str>, settled: bool) -> Result<Vec<Doubt>> {
@@ -215,7 +221,9 @@ impl Store for PgStore {
         reason: &str,
         now: Timestamp,
     ) -> Result<TransferState> {
-        self.settle_tx(transfer_id, settlement, who, reason, now)
+        let out = self.settle_tx(transfer_id, settlement, who, reason, now)?;
+        self.publish_head();
+        Ok(out)
     }
 
     fn complete_payload(
@@ -225,7 +233,9 @@ impl Store for PgStore {
         attempt: &NewAttempt,
         now: Timestamp,
     ) -> Result<TransferState> {
-        self.complete_payload_tx(payload_id, completion, attempt, now)
+        let out = self.complete_payload_tx(payload_id, completion, attempt, now)?;
+        self.publish_head();
+        Ok(out)
     }
 
     fn resolve(
@@ -236,7 +246,9 @@ impl Store for PgStore {
         reason: &str,
         now: Timestamp,
     ) -> Result<Resolution> {
-        self.resolve_tx(target, record_id, who, reason, now)
+        let out = self.resolve_tx(target, record_id, who, reason, now)?;
+        self.publish_head();
+        Ok(out)
     }
 
     fn counts(&mut self, target: Option<&str>) -> Result<Vec<Counts>> {
@@ -306,7 +318,9 @@ impl Store for PgStore {
     }
 
     fn reopen_for_resend(&mut self, transfer_id: i64, reason: &str, now: Timestamp) -> Result<()> {
-        self.reopen_tx(transfer_id, reason, now)
+        self.reopen_tx(transfer_id, reason, now)?;
+        self.publish_head();
+        Ok(())
     }
 
     fn unclaimed_payloads(&mut self, target: &str) -> Result<Vec<Payload>> {

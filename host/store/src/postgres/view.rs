@@ -98,7 +98,8 @@ pub(super) fn transfers(c: &mut impl GenericClient, which: Which<'_>) -> Result<
         .query(
             &format!(
                 "SELECT p.id, p.transfer_id, p.name, p.media_type, p.size, p.sha256, p.state,
-                        p.delivered_at, p.labels, coalesce(a.n, 0), p.checked_at, p.gone_at
+                        p.delivered_at, p.labels, coalesce(a.n, 0), p.checked_at, p.gone_at,
+                        p.purged_at
                  FROM payloads p
                  LEFT JOIN (SELECT payload_id, count(*) AS n FROM attempts
                             WHERE payload_id IN (SELECT p2.id FROM payloads p2
@@ -127,6 +128,7 @@ pub(super) fn transfers(c: &mut impl GenericClient, which: Which<'_>) -> Result<
             attempts: r.get::<_, i64>(9) as usize,
             checked_at: r.get::<_, Option<i64>>(10).map(Timestamp),
             gone_at: r.get::<_, Option<i64>>(11).map(Timestamp),
+            purged_at: r.get::<_, Option<i64>>(12).map(Timestamp),
         };
         while at < out.len() && out[at].id < p.transfer_id {
             at += 1;

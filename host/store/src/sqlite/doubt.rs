@@ -314,6 +314,7 @@ impl SqliteStore {
             }
         }
         let state = settle_transfer(&tx, transfer_id, now)?;
+        super::audit::settle(&tx, transfer_id, settled_as, who, reason, now)?;
         tx.commit().map_err(sql("commit settlement"))?;
         Ok(state)
     }

@@ -7,7 +7,12 @@ use hub_store::{PgOptions, PgStore, Result, SqliteStore, Store};
 
 /// A store backend: a fresh, empty store, opened as often as a test needs.
 pub trait Backend: Sized {
-    type S: Store + InboundStore + hub_store::Pages + Send + std::fmt::Debug;
+    type S: Store
+        + InboundStore
+        + hub_store::Pages
+        + hub_store::protection::Protection
+        + Send
+        + std::fmt::Debug;
     /// A fresh store; `None` when the backend is not available here (skipped, with the
     /// reason printed; in CI a missing backend fails instead).
     fn fresh() -> Option<Self>;

@@ -14,6 +14,7 @@ mod migrations;
 mod outbox;
 mod pages;
 mod pg_only;
+mod protection;
 mod support;
 mod workers;
 
@@ -79,4 +80,7 @@ conformance!(
     pages::the_overview_counts_open_transfers_and_what_waits_too_long,
     pages::pages_go_newest_first_and_continue_from_their_cursor,
     pages::pages_filter_by_target_state_label_time_and_text,
+    protection::a_purge_keeps_hashes_and_the_log_and_refuses_a_resend,
+    protection::settlements_and_resolutions_are_in_the_trail_with_who_and_why,
+    protection::the_audit_trail_names_the_first_altered_or_missing_entry,
 );
