@@ -251,7 +251,9 @@ fn a_backup_during_serve_restored_continues_without_loss_doubles_or_gaps() {
     hub(&["enqueue", "prisme", input.to_str().unwrap()]);
     hub(&["send", "prisme"]);
 
-    let status: serde_json::Value = serde_json::from_str(&hub(&["status", "--json"])).unwrap();
+    // Every transfer, not the newest page of 100 that `hub status` shows by default.
+    let status: serde_json::Value =
+        serde_json::from_str(&hub(&["status", "--json", "--limit", "1000"])).unwrap();
     let c = &status["targets"][0];
     assert_eq!(
         (
