@@ -18,9 +18,10 @@ use thiserror::Error;
 /// A call into an encoder that did not complete (a crash, a timeout, a broken contract);
 /// the message names the plugin. Distinct from a refusal, which is an answer.
 #[derive(Debug, Error)]
-#[error("{source}")]
+#[error("{inner}")]
 pub struct EncoderError {
-    source: Box<dyn std::error::Error + Send + Sync>,
+    // Not named `source`: the message is this error's own, not a cause to print twice.
+    inner: Box<dyn std::error::Error + Send + Sync>,
     too_big: bool,
 }
 
@@ -28,7 +29,7 @@ impl EncoderError {
     /// Wraps the encoder's own error, keeping its message.
     pub fn new(e: impl std::error::Error + Send + Sync + 'static) -> Self {
         Self {
-            source: Box::new(e),
+            inner: Box::new(e),
             too_big: false,
         }
     }
@@ -36,7 +37,7 @@ impl EncoderError {
     /// An error from a message alone.
     pub fn msg(message: impl Into<String>) -> Self {
         Self {
-            source: message.into().into(),
+            inner: message.into().into(),
             too_big: false,
         }
     }
