@@ -12,10 +12,13 @@
 //!                                                   | capturing
 //! ```
 //!
+//! The receiving side ([`inbound`]) is here too, behind its own port: the format of the
+//! transports that arrive ([`inbound::format::InboundFormat`]; SurvNet in the hub).
+//!
 //! The CLI, `hub serve` and `hub plugin test` (all in the `hub` crate) build an
 //! [`Engine`] with their ports and call [`pipeline`] on it; the engine itself does no
 //! WASM and opens no connection, so its tests run with a native encoder, an in-memory
-//! store and a capturing transport.
+//! store and a capturing transport ([`capture`]).
 #![deny(unsafe_code)]
 
 pub mod capture;
