@@ -9,22 +9,7 @@
 #![allow(clippy::unwrap_used)] // tests may unwrap: a panic is the failure report
 
 use hub_core::input::{decode, parse_ndjson_all};
-
-/// xorshift64*: deterministic, so a failure reproduces from its case number.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        usize::try_from(self.next() % (n.max(1) as u64)).unwrap_or(0)
-    }
-}
+use hub_plugin_sdk::mutate::{Rng, cases, mutate};
 
 const VALID: &str = concat!(
     "{\"id\":\"a1\",\"kind\":\"posting\",\"amount\":12.5,\"text\":\"Kita Sonnenschein\"}\n",
@@ -62,48 +47,18 @@ fn pieces() -> Vec<Vec<u8>> {
     ]
 }
 
-fn mutate(rng: &mut Rng, input: &mut Vec<u8>, pieces: &[Vec<u8>]) {
-    for _ in 0..=rng.below(4) {
-        let at = rng.below(input.len() + 1);
-        match rng.below(5) {
-            0 => input.truncate(at),
-            1 if !input.is_empty() => {
-                let i = rng.below(input.len());
-                input[i] ^= 1 << rng.below(8);
-            }
-            2 => {
-                let p = &pieces[rng.below(pieces.len())];
-                input.splice(at..at, p.iter().copied());
-            }
-            3 => {
-                let end = (at + rng.below(64)).min(input.len());
-                let copy = input[at..end].to_vec();
-                let to = rng.below(input.len() + 1);
-                input.splice(to..to, copy);
-            }
-            _ => {
-                let end = (at + rng.below(16)).min(input.len());
-                input.drain(at..end);
-            }
-        }
-    }
-}
-
 fn plain(s: &str) -> bool {
     !s.chars().any(char::is_control)
 }
 
 #[test]
 fn mutated_ndjson_never_panics_and_every_line_is_a_record_or_a_named_error() {
-    let cases: u64 = std::env::var("HUB_MUTATIONS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3_000);
+    let cases = cases(3_000);
     let pieces = pieces();
     for case in 0..cases {
-        let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ case.wrapping_mul(0x1000_0001));
+        let mut rng = Rng::case(0x9E37_79B9_7F4A_7C15, case);
         let mut bytes = VALID.as_bytes().to_vec();
-        mutate(&mut rng, &mut bytes, &pieces);
+        mutate(&mut rng, &mut bytes, &pieces, 64, false);
         let text = match decode(&bytes, None) {
             Ok(text) => text,
             Err(e) => {

@@ -7,27 +7,13 @@
 
 #![allow(clippy::unwrap_used)] // tests may unwrap: a panic is the failure report
 
+use hub_plugin_sdk::mutate::{Rng, cases, mutate};
 use std::io::Write;
 
 use hub_core::config::InboundLimits;
 use hub_engine::inbound::archive::Archive;
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        usize::try_from(self.next() % (n.max(1) as u64)).unwrap_or(0)
-    }
-}
 
 fn valid_zip() -> Vec<u8> {
     let mut w = ZipWriter::new(std::io::Cursor::new(Vec::new()));
@@ -73,48 +59,13 @@ fn pieces() -> Vec<Vec<u8>> {
     ]
 }
 
-fn mutate(rng: &mut Rng, input: &mut Vec<u8>, pieces: &[Vec<u8>]) {
-    for _ in 0..=rng.below(4) {
-        let at = rng.below(input.len() + 1);
-        match rng.below(5) {
-            0 => input.truncate(at),
-            1 if !input.is_empty() => {
-                let i = rng.below(input.len());
-                input[i] ^= 1 << rng.below(8);
-            }
-            2 => {
-                let p = &pieces[rng.below(pieces.len())];
-                // Overwrite rather than insert half the time: offsets in a zip stay put.
-                if rng.below(2) == 0 && at + p.len() <= input.len() {
-                    input[at..at + p.len()].copy_from_slice(p);
-                } else {
-                    input.splice(at..at, p.iter().copied());
-                }
-            }
-            3 => {
-                let end = (at + rng.below(128)).min(input.len());
-                let copy = input[at..end].to_vec();
-                let to = rng.below(input.len() + 1);
-                input.splice(to..to, copy);
-            }
-            _ => {
-                let end = (at + rng.below(32)).min(input.len());
-                input.drain(at..end);
-            }
-        }
-    }
-}
-
 fn short_and_plain(s: &str) -> bool {
     s.chars().count() <= 600 && !s.chars().any(char::is_control)
 }
 
 #[test]
 fn mutated_archives_never_panic_and_never_unpack_past_the_limit() {
-    let cases: u64 = std::env::var("HUB_MUTATIONS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2_000);
+    let cases = cases(2_000);
     let valid = valid_zip();
     let pieces = pieces();
     // A small unpacked limit, so the zeros entry can cross it.
@@ -124,9 +75,9 @@ fn mutated_archives_never_panic_and_never_unpack_past_the_limit() {
     };
     let mut opened = 0;
     for case in 0..cases {
-        let mut rng = Rng(0xA076_1D64_78BD_642F ^ case.wrapping_mul(0x3000_0005));
+        let mut rng = Rng::case(0xA076_1D64_78BD_642F, case);
         let mut bytes = valid.clone();
-        mutate(&mut rng, &mut bytes, &pieces);
+        mutate(&mut rng, &mut bytes, &pieces, 128, true);
         let mut archive = match Archive::open("t.zip", &bytes, &limits) {
             Ok(a) => a,
             Err(e) => {

@@ -8,23 +8,9 @@
 #![allow(clippy::unwrap_used)] // tests may unwrap: a panic is the failure report
 
 use hub_plugin_kitaplaner::{KitaPlaner, examples};
+use hub_plugin_sdk::mutate::{Rng, cases, mutate};
 use hub_plugin_sdk::*;
 use serde_json::{Value, json};
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        usize::try_from(self.next() % (n.max(1) as u64)).unwrap_or(0)
-    }
-}
 
 fn ctx() -> Context {
     Context {
@@ -87,51 +73,21 @@ fn pieces() -> Vec<Vec<u8>> {
     ]
 }
 
-fn mutate(rng: &mut Rng, input: &mut Vec<u8>, pieces: &[Vec<u8>]) {
-    for _ in 0..=rng.below(4) {
-        let at = rng.below(input.len() + 1);
-        match rng.below(5) {
-            0 => input.truncate(at),
-            1 if !input.is_empty() => {
-                let i = rng.below(input.len());
-                input[i] ^= 1 << rng.below(8);
-            }
-            2 => {
-                let p = &pieces[rng.below(pieces.len())];
-                input.splice(at..at, p.iter().copied());
-            }
-            3 => {
-                let end = (at + rng.below(256)).min(input.len());
-                let copy = input[at..end].to_vec();
-                let to = rng.below(input.len() + 1);
-                input.splice(to..to, copy);
-            }
-            _ => {
-                let end = (at + rng.below(32)).min(input.len());
-                input.drain(at..end);
-            }
-        }
-    }
-}
-
 fn short_and_plain(s: &str) -> bool {
     s.chars().count() <= 2_000 && !s.chars().any(char::is_control)
 }
 
 #[test]
 fn mutated_answers_never_panic_and_name_only_records_of_the_payload() {
-    let cases: u64 = std::env::var("HUB_MUTATIONS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2_000);
+    let cases = cases(2_000);
     let records = examples::records(5);
     let valid = answer(&records);
     let pieces = pieces();
     let statuses = [200, 200, 200, 207, 400, 409, 422, 500, 503];
     for case in 0..cases {
-        let mut rng = Rng(0xD1B5_4A32_D192_ED03 ^ case.wrapping_mul(0x2000_0003));
+        let mut rng = Rng::case(0xD1B5_4A32_D192_ED03, case);
         let mut body = valid.clone();
-        mutate(&mut rng, &mut body, &pieces);
+        mutate(&mut rng, &mut body, &pieces, 256, false);
         let response = Response {
             status: Some(statuses[rng.below(statuses.len())]),
             headers: vec![("content-type".into(), "application/json".into())],

@@ -7,23 +7,8 @@
 #![allow(clippy::unwrap_used)] // tests may unwrap: a panic is the failure report
 
 use hub_plugin_rki::*;
+use hub_plugin_sdk::mutate::Rng;
 use hub_plugin_sdk::*;
-
-/// xorshift64*: deterministic, so a failure reproduces from its case number.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        usize::try_from(self.next() % (n.max(1) as u64)).unwrap_or(0)
-    }
-}
 
 const PIECES: &[&str] = &[
     "<!DOCTYPE Transport [<!ENTITY a \"aaaaaaaaaa\"><!ENTITY b \"&a;&a;&a;&a;\">]>",

@@ -104,6 +104,7 @@
 
 #![warn(missing_docs)]
 
+pub mod mutate;
 pub mod text;
 
 #[cfg(target_arch = "wasm32")]
