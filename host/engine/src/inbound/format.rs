@@ -66,8 +66,9 @@ pub trait ReceiptOut {
     fn finish_into(self: Box<Self>, out: &mut dyn Write) -> std::io::Result<()>;
 }
 
-/// A numbered transport format on the receiving side.
-pub trait InboundFormat {
+/// A numbered transport format on the receiving side. `Sync`: a transport's versions
+/// are read on a thread of their own while the store takes them.
+pub trait InboundFormat: Send + Sync {
     /// This office's code.
     fn site(&self) -> &str;
     /// Who may send here when the inbound lists no `senders`.

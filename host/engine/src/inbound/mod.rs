@@ -23,6 +23,7 @@
 //! marked delivered only after it is in place, and a run that finds it already in place
 //! marks it without writing it twice.
 
+mod ahead;
 mod answers;
 pub mod archive;
 pub mod format;

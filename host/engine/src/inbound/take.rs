@@ -283,7 +283,7 @@ fn import_one(
     let mut spool = receipt_spool(engine)?;
     let (mut records, mut rejected) = (0usize, 0usize);
     let mut importing = engine.store.inbound_begin(arrival, now)?;
-    format.versions(archive, &h.sender, &mut |file, v| {
+    super::ahead::versions(format, archive, &h.sender, &mut |file, v| {
         let facts = importing.facts(&v.record_id, v.version)?;
         if facts.in_this_transport {
             return Err(Taken::Refused(format!(
