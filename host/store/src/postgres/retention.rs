@@ -70,7 +70,7 @@ fn purge_target(
         .map_err(pg("mark payloads purged"))?;
         tx.execute(
             &format!(
-                "UPDATE records SET body = '', purged_at = $3 WHERE seq IN (SELECT seq {PURGEABLE_RECORDS})"
+                "UPDATE records SET body = '', body_key = NULL, purged_at = $3 WHERE seq IN (SELECT seq {PURGEABLE_RECORDS})"
             ),
             &[&p.target, &cutoff, &now.0],
         )

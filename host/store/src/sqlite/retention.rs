@@ -66,7 +66,7 @@ fn purge_target(tx: &Connection, p: &Retention, now: Timestamp, dry: bool) -> Re
         .map_err(sql("mark payloads purged"))?;
         tx.execute(
             &format!(
-                "UPDATE records SET body = '', purged_at = ?3 WHERE seq IN (SELECT seq {PURGEABLE_RECORDS})"
+                "UPDATE records SET body = '', body_key = NULL, purged_at = ?3 WHERE seq IN (SELECT seq {PURGEABLE_RECORDS})"
             ),
             params![p.target, cutoff, now.0],
         )
