@@ -372,6 +372,20 @@ impl Config {
                     t.name, t.plugin
                 ));
             }
+            if let Some(tz) = &t.timezone {
+                if jiff::tz::TimeZone::get(tz).is_err() {
+                    problems.push(format!(
+                        "target {}: timezone `{tz}` is not a known time zone (IANA, e.g. America/Nuuk)",
+                        t.name
+                    ));
+                }
+                if t.utc_offset_minutes != 0 {
+                    problems.push(format!(
+                        "target {}: give timezone or utc_offset_minutes, not both",
+                        t.name
+                    ));
+                }
+            }
             if !(-14 * 60..=14 * 60).contains(&t.utc_offset_minutes) {
                 problems.push(format!(
                     "target {}: utc_offset_minutes must be within ±840",
