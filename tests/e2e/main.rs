@@ -10,6 +10,7 @@ mod browser;
 mod cli;
 mod crash;
 mod doubt;
+mod encryption;
 mod hardening;
 mod hostile;
 mod identity;

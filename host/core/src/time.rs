@@ -178,3 +178,45 @@ mod tests {
         }
     }
 }
+
+/// The offset from UTC, in minutes, of time zone `tz` (IANA, from the bundled tz
+/// database) at `at`; `fixed` without a zone. A zone unknown here (refused when the
+/// configuration is read) falls back to `fixed`.
+pub fn offset_at(tz: Option<&str>, fixed: i32, at: Timestamp) -> i32 {
+    let Some(zone) = tz.and_then(|name| jiff::tz::TimeZone::get(name).ok()) else {
+        return fixed;
+    };
+    match jiff::Timestamp::from_millisecond(at.0) {
+        Ok(t) => zone.to_offset(t).seconds() / 60,
+        Err(_) => fixed,
+    }
+}
+
+#[cfg(test)]
+mod zone_tests {
+    use super::{Timestamp, offset_at};
+
+    fn at(s: &str) -> Timestamp {
+        Timestamp::parse(s).expect("a time")
+    }
+
+    #[test]
+    fn a_time_zone_follows_summer_time_across_the_change_and_a_fixed_offset_does_not() {
+        // Greenland (America/Nuuk since 2023: -02:00, summer -01:00 from the last Sunday
+        // of March, 01:00 UTC).
+        let nuuk = Some("America/Nuuk");
+        assert_eq!(offset_at(nuuk, 0, at("2024-01-15T12:00:00Z")), -120);
+        assert_eq!(offset_at(nuuk, 0, at("2024-03-31T00:59:59Z")), -120);
+        assert_eq!(offset_at(nuuk, 0, at("2024-03-31T01:00:00Z")), -60);
+        assert_eq!(offset_at(nuuk, 0, at("2024-07-15T12:00:00Z")), -60);
+        // Germany: +01:00, summer +02:00; back on the last Sunday of October, 01:00 UTC.
+        let berlin = Some("Europe/Berlin");
+        assert_eq!(offset_at(berlin, 0, at("2024-10-27T00:59:59Z")), 120);
+        assert_eq!(offset_at(berlin, 0, at("2024-10-27T01:00:00Z")), 60);
+        // The date a plugin writes just after midnight local time changes with the zone.
+        let t = at("2024-07-14T22:30:00Z");
+        assert_eq!(t.civil(offset_at(berlin, 0, t)).day, 15);
+        assert_eq!(t.civil(offset_at(None, 60, t)).day, 14);
+        assert_eq!(offset_at(None, -120, at("2024-07-15T12:00:00Z")), -120);
+    }
+}

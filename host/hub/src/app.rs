@@ -171,13 +171,15 @@ impl App {
     /// Reads the configuration and opens the store; plugins load when first needed.
     pub fn open(config_file: &Path) -> Result<App, AppError> {
         let config = Config::load(config_file)?;
-        let store: Box<dyn HubStore> = hub_store::open(&config.store)?;
+        let keyring = crate::encryption::keyring(&config).map_err(|e| AppError::Target(vec![e]))?;
+        let clock = clock_from_env();
+        let store: Box<dyn HubStore> = hub_store::open(&config.store, keyring, clock.now())?;
         let limits = Limits {
             memory_mb: config.runtime.memory_limit_mb,
             call_timeout_ms: config.runtime.call_timeout_ms,
         };
         let ports = Ports {
-            clock: clock_from_env(),
+            clock,
             plugins: Box::new(WasmLoader::new(limits, config.runtime.cache_dir.clone())),
             connector: Box::new(NetConnector),
             formats: Box::new(crate::survnet::HubFormats),

@@ -73,6 +73,18 @@ pub enum Command {
     Audit(AuditCommand),
     /// Write a consistent copy of the SQLite store to FILE, also while `hub serve` runs.
     Backup(BackupArgs),
+    /// Re-seal record bodies and payload bytes under `[encryption] current` (from older
+    /// keys, or stored plain), then rewrite the store; `--dry-run` counts per key.
+    Rekey(RekeyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RekeyArgs {
+    /// Count what each key sealed; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub json: JsonArg,
 }
 
 #[derive(Debug, Args)]

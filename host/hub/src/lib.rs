@@ -8,6 +8,7 @@ pub mod app;
 pub mod certificates;
 pub mod cli;
 pub mod commands;
+pub mod encryption;
 pub mod output;
 pub mod progress;
 pub mod retention;

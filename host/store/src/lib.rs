@@ -15,6 +15,7 @@ mod open;
 mod postgres;
 pub mod protection;
 mod query;
+pub mod seal;
 mod sqlite;
 pub mod views;
 
@@ -52,9 +53,15 @@ pub struct Backoff {
 /// Everything the hub asks of a store: the sending side and the receiving side. One
 /// boxed `dyn HubStore` is what the pipeline, the API and the commands hold, whatever
 /// the backend.
-pub trait HubStore: Store + inbound::InboundStore + Pages + protection::Protection + Send {}
+pub trait HubStore:
+    Store + inbound::InboundStore + Pages + protection::Protection + seal::Sealing + Send
+{
+}
 
-impl<T: Store + inbound::InboundStore + Pages + protection::Protection + Send> HubStore for T {}
+impl<T: Store + inbound::InboundStore + Pages + protection::Protection + seal::Sealing + Send>
+    HubStore for T
+{
+}
 
 /// A store operation that failed. Each names what it was doing.
 #[derive(Debug, Error)]
@@ -81,6 +88,10 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    /// A sealed body or payload that cannot be opened (its key missing or another), or a
+    /// key the store knows under another value.
+    #[error(transparent)]
+    Seal(#[from] seal::SealError),
     #[error("store holds data this hub cannot read ({0}); was it written by a newer hub?")]
     Corrupt(String),
     #[error("{0}")]

@@ -69,8 +69,14 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/009_data_protection.sql"),
         postgres: include_str!("../migrations/postgres/009_data_protection.sql"),
     },
-    // Ids may have gaps (010 and 011 were kept free for parallel work), and a migration
-    // merged in below the highest applied one still runs.
+    Migration {
+        id: 10,
+        name: "sealed",
+        sqlite: include_str!("../migrations/010_sealed.sql"),
+        postgres: include_str!("../migrations/postgres/010_sealed.sql"),
+    },
+    // Ids may have gaps (011 was kept free for parallel work), and a migration merged in
+    // below the highest applied one still runs.
     Migration {
         id: 12,
         name: "schedule_looks",

@@ -28,6 +28,7 @@ mod pages;
 mod reads;
 mod retention;
 mod schedule;
+mod sealing;
 mod view;
 
 use crate::migrations::MIGRATIONS;
@@ -96,6 +97,8 @@ pub struct PgStore {
     listening: bool,
     /// `[audit] head_file`: where the audit trail's head is written after each append.
     head_file: Option<PathBuf>,
+    /// The tenant's keys: bodies and bytes are sealed under the current one.
+    pub(crate) keyring: Option<std::sync::Arc<crate::seal::Keyring>>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -230,6 +233,7 @@ impl PgStore {
             endpoint,
             listening: false,
             head_file: None,
+            keyring: None,
         };
         store.migrate()?;
         Ok(store)

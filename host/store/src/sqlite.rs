@@ -17,6 +17,7 @@ mod lookup;
 mod pages;
 mod retention;
 mod schedule;
+mod sealing;
 mod view;
 
 use crate::{
@@ -38,6 +39,8 @@ pub struct SqliteStore {
     pub(crate) conn: Connection,
     /// `[audit] head_file`: where the audit trail's head is written after each append.
     pub(crate) head_file: Option<std::path::PathBuf>,
+    /// The tenant's keys: bodies and bytes are sealed under the current one.
+    pub(crate) keyring: Option<std::sync::Arc<crate::seal::Keyring>>,
 }
 
 pub(crate) fn sql(context: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
@@ -97,6 +100,7 @@ impl SqliteStore {
         Ok(Self {
             conn,
             head_file: None,
+            keyring: None,
         })
     }
 
@@ -282,6 +286,21 @@ fn settle_transfer(tx: &Connection, transfer_id: i64, now: Timestamp) -> Result<
     Ok(state)
 }
 
+/// A record row (seq, id, kind, stored body, key id) as read, before its body is opened.
+type SealedRecord = crate::seal::SealedRecord;
+
+fn sealed_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<SealedRecord> {
+    Ok((
+        StoredRecord {
+            seq: r.get(0)?,
+            id: r.get(1)?,
+            kind: r.get(2)?,
+            body: r.get(3)?,
+        },
+        r.get(4)?,
+    ))
+}
+
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
@@ -293,6 +312,7 @@ impl Store for SqliteStore {
         records: &[NewRecord],
         now: Timestamp,
     ) -> Result<EnqueueReport> {
+        let ring = self.keyring.clone();
         let tx = self.write()?;
         let mut report = EnqueueReport::default();
         {
@@ -309,8 +329,9 @@ impl Store for SqliteStore {
             let mut insert = tx
                 .prepare_cached(
                     "INSERT INTO records (target, record_id, kind, body, body_sha256, batch_key,
-                        sequence_scope, supersede_key, state, enqueued_at, updated_at, content_sha256)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'queued', ?9, ?9, ?10)",
+                        sequence_scope, supersede_key, state, enqueued_at, updated_at, content_sha256,
+                        body_key)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'queued', ?9, ?9, ?10, ?11)",
                 )
                 .map_err(sql("prepare insert"))?;
             let mut refused = Vec::new();
@@ -352,18 +373,21 @@ impl Store for SqliteStore {
                         report.superseded += 1;
                     }
                 }
+                // The hashes are of the plaintext; only the stored text is sealed.
+                let (body, key) = crate::seal::seal_body(ring.as_deref(), &r.body)?;
                 insert
                     .execute(params![
                         target,
                         r.id,
                         r.kind,
-                        r.body,
+                        body,
                         sha,
                         r.meta.batch_key,
                         r.meta.sequence_scope,
                         r.meta.supersede_key,
                         now.0,
-                        r.content_sha256
+                        r.content_sha256,
+                        key
                     ])
                     .map_err(sql("insert record"))?;
                 report.queued += 1;
@@ -407,7 +431,7 @@ impl Store for SqliteStore {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT seq, record_id, kind, body FROM records
+                "SELECT seq, record_id, kind, body, body_key FROM records
                  WHERE target = ?1 AND state = 'queued' AND batch_key = ?2
                    AND sequence_scope IS ?3
                  ORDER BY seq LIMIT ?4",
@@ -421,18 +445,13 @@ impl Store for SqliteStore {
                     batch.sequence_scope,
                     i64::try_from(limit).unwrap_or(i64::MAX)
                 ],
-                |r| {
-                    Ok(StoredRecord {
-                        seq: r.get(0)?,
-                        id: r.get(1)?,
-                        kind: r.get(2)?,
-                        body: r.get(3)?,
-                    })
-                },
+                sealed_record,
             )
             .map_err(sql("list queued records"))?;
-        rows.collect::<rusqlite::Result<_>>()
-            .map_err(sql("list queued records"))
+        let rows = rows
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(sql("list queued records"))?;
+        Ok(crate::seal::open_records(self.keyring.as_deref(), rows)?)
     }
 
     fn create_transfer(
@@ -444,6 +463,7 @@ impl Store for SqliteStore {
         now: Timestamp,
         encode: &mut dyn FnMut(TransferDraft) -> Option<Vec<NewPayload>>,
     ) -> Result<Option<i64>> {
+        let ring = self.keyring.clone();
         let tx = self.write()?;
         // Only records still queued may go in: a concurrent send may have taken them.
         for seq in records {
@@ -523,9 +543,10 @@ impl Store for SqliteStore {
             )
             .map_err(sql("insert payload"))?;
             let payload_id = tx.last_insert_rowid();
+            let (bytes, key) = crate::seal::seal_bytes(ring.as_deref(), &p.bytes)?;
             tx.execute(
-                "INSERT INTO payload_bytes (payload_id, bytes) VALUES (?1, ?2)",
-                params![payload_id, p.bytes],
+                "INSERT INTO payload_bytes (payload_id, bytes, key_id) VALUES (?1, ?2, ?3)",
+                params![payload_id, bytes, key],
             )
             .map_err(sql("insert payload bytes"))?;
             for seq in &p.records {
@@ -649,38 +670,40 @@ impl Store for SqliteStore {
     }
 
     fn payload_bytes(&mut self, payload_id: i64) -> Result<Vec<u8>> {
-        self.conn
+        let (bytes, key): (Vec<u8>, Option<String>) = self
+            .conn
             .query_row(
-                "SELECT bytes FROM payload_bytes WHERE payload_id = ?1",
+                "SELECT bytes, key_id FROM payload_bytes WHERE payload_id = ?1",
                 [payload_id],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()
             .map_err(sql("read payload"))?
-            .ok_or_else(|| retention::missing_bytes(&self.conn, payload_id))
+            .ok_or_else(|| retention::missing_bytes(&self.conn, payload_id))?;
+        Ok(crate::seal::open_bytes(
+            self.keyring.as_deref(),
+            key.as_deref(),
+            bytes,
+            payload_id,
+        )?)
     }
 
     fn payload_records(&mut self, payload_id: i64) -> Result<Vec<StoredRecord>> {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT r.seq, r.record_id, r.kind, r.body FROM payload_records pr
+                "SELECT r.seq, r.record_id, r.kind, r.body, r.body_key FROM payload_records pr
                  JOIN records r ON r.seq = pr.record_seq
                  WHERE pr.payload_id = ?1 ORDER BY r.seq",
             )
             .map_err(sql("prepare payload records"))?;
         let rows = stmt
-            .query_map([payload_id], |r| {
-                Ok(StoredRecord {
-                    seq: r.get(0)?,
-                    id: r.get(1)?,
-                    kind: r.get(2)?,
-                    body: r.get(3)?,
-                })
-            })
+            .query_map([payload_id], sealed_record)
             .map_err(sql("list payload records"))?;
-        rows.collect::<rusqlite::Result<_>>()
-            .map_err(sql("list payload records"))
+        let rows = rows
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(sql("list payload records"))?;
+        Ok(crate::seal::open_records(self.keyring.as_deref(), rows)?)
     }
 
     fn set_payload_state(&mut self, payload_id: i64, state: PayloadState) -> Result<()> {

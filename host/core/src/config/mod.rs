@@ -5,6 +5,7 @@
 //! Secrets never live here: a credential names the file or environment variable that
 //! holds it.
 
+mod encryption;
 mod inbound;
 mod settings;
 mod target;
@@ -12,6 +13,7 @@ mod target;
 mod tests;
 mod transport;
 
+pub use encryption::{EncryptionConfig, KeySource};
 pub use inbound::{InboundConfig, InboundFormat, InboundLimits, sender_matches};
 pub use settings::{check_settings, setting_text};
 pub use target::{CredentialConfig, OnUnknown, Package, RetryConfig, Sending, TargetConfig};
@@ -58,6 +60,8 @@ pub struct Config {
     pub inbound: Vec<InboundConfig>,
     /// `[api]`: `hub serve`'s HTTP API (absent: no API for this file).
     pub api: Option<crate::api::ApiConfig>,
+    /// `[encryption]`: this file's keys for what the store keeps (absent: kept plain).
+    pub encryption: Option<EncryptionConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -79,6 +83,7 @@ struct RawConfig {
     api: Option<crate::api::ApiConfig>,
     #[serde(default)]
     audit: AuditConfig,
+    encryption: Option<EncryptionConfig>,
 }
 
 /// `[audit]`: the audit trail's safeguards outside the store.
@@ -300,6 +305,7 @@ impl Config {
             }
         }
         problems.extend(raw.store.problems());
+        problems.extend(raw.encryption.iter().flat_map(EncryptionConfig::problems));
         for (name, c) in &raw.credentials {
             if let Err(e) = check_config_name(name) {
                 problems.push(format!("credentials.{name}: {e}"));
@@ -365,6 +371,20 @@ impl Config {
                     "target {}: plugin `{}` is not defined under [plugins]",
                     t.name, t.plugin
                 ));
+            }
+            if let Some(tz) = &t.timezone {
+                if jiff::tz::TimeZone::get(tz).is_err() {
+                    problems.push(format!(
+                        "target {}: timezone `{tz}` is not a known time zone (IANA, e.g. America/Nuuk)",
+                        t.name
+                    ));
+                }
+                if t.utc_offset_minutes != 0 {
+                    problems.push(format!(
+                        "target {}: give timezone or utc_offset_minutes, not both",
+                        t.name
+                    ));
+                }
             }
             if !(-14 * 60..=14 * 60).contains(&t.utc_offset_minutes) {
                 problems.push(format!(
@@ -538,6 +558,10 @@ impl Config {
             a.resolve_paths(&resolve);
             a
         });
+        let encryption = raw.encryption.map(|mut e| {
+            e.resolve_paths(&resolve);
+            e
+        });
         Ok(Config {
             file: file.to_path_buf(),
             store,
@@ -547,6 +571,7 @@ impl Config {
             targets,
             inbound,
             api,
+            encryption,
         })
     }
 

@@ -10,6 +10,7 @@ const TARGET_KEYS: &[&str] = &[
     "sender",
     "receiver",
     "utc_offset_minutes",
+    "timezone",
     "transport",
     "sending",
     "credential",

@@ -115,9 +115,13 @@ pub struct TargetConfig {
     pub sender: Option<String>,
     /// The target's code, passed to the plugin.
     pub receiver: Option<String>,
-    /// Offset from UTC for the dates plugins write (e.g. -120 for Greenland, 60 for Germany in winter).
+    /// A fixed offset from UTC for the dates plugins write (e.g. -120). Fixed all year:
+    /// prefer `timezone`, which follows summer time.
     #[serde(default)]
     pub utc_offset_minutes: i32,
+    /// The IANA time zone of the dates plugins write (`America/Nuuk`, `Europe/Berlin`),
+    /// from the tz database built in; replaces `utc_offset_minutes`.
+    pub timezone: Option<String>,
     pub transport: TransportConfig,
     /// `manual` or `realtime`.
     #[serde(default)]
@@ -176,4 +180,12 @@ pub enum OnUnknown {
     /// Send the same bytes again with the same idempotency key: only where the receiver
     /// is known to deduplicate (a repeated import is a double booking otherwise).
     Resend,
+}
+
+impl TargetConfig {
+    /// The offset from UTC, in minutes, of the dates a plugin writes at `at`: the
+    /// `timezone`'s at that moment (summer time included), else `utc_offset_minutes`.
+    pub fn utc_offset_at(&self, at: crate::time::Timestamp) -> i32 {
+        crate::time::offset_at(self.timezone.as_deref(), self.utc_offset_minutes, at)
+    }
 }

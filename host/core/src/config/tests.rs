@@ -330,3 +330,61 @@ fn a_postgres_store_names_its_password_source_and_never_holds_the_password() {
     let e = with("password_env = \"A\"").unwrap_err().to_string();
     assert!(e.contains("are for a PostgreSQL store"), "{e}");
 }
+
+#[test]
+fn a_targets_timezone_is_known_and_not_given_beside_a_fixed_offset() {
+    let with = |line: &str| {
+        GOOD.replace(
+            "plugin = \"prisme\"\n",
+            &format!("plugin = \"prisme\"\n{line}\n"),
+        )
+    };
+    let c = Config::parse(Path::new("hub.toml"), &with("timezone = \"America/Nuuk\"")).unwrap();
+    let winter = crate::time::Timestamp::parse("2024-01-15T12:00:00Z").unwrap();
+    let summer = crate::time::Timestamp::parse("2024-07-15T12:00:00Z").unwrap();
+    assert_eq!(
+        (
+            c.targets[0].utc_offset_at(winter),
+            c.targets[0].utc_offset_at(summer)
+        ),
+        (-120, -60)
+    );
+    // The older key still works, as a fixed offset.
+    let c = Config::parse(Path::new("hub.toml"), &with("utc_offset_minutes = -120")).unwrap();
+    assert_eq!(c.targets[0].utc_offset_at(summer), -120);
+    let e = Config::parse(Path::new("hub.toml"), &with("timezone = \"Mars/Olympus\""))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("`Mars/Olympus` is not a known time zone"), "{e}");
+    let e = Config::parse(
+        Path::new("hub.toml"),
+        &with("timezone = \"Europe/Berlin\"\nutc_offset_minutes = 60"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("not both"), "{e}");
+}
+
+#[test]
+fn encryption_keys_name_one_source_and_the_current_key_is_among_them() {
+    let with = |s: &str| format!("{GOOD}\n[encryption]\n{s}\n");
+    let c = Config::parse(
+        Path::new("/etc/hub/hub.toml"),
+        &with("current = \"k1\"\nkeys = { k1 = { file = \"keys/k1\" }, k0 = { env = \"K0\" } }"),
+    )
+    .unwrap();
+    let e = c.encryption.unwrap();
+    assert_eq!(e.keys["k1"].file, Some(PathBuf::from("/etc/hub/keys/k1")));
+    let e = Config::parse(
+        Path::new("hub.toml"),
+        &with("current = \"k2\"\nkeys = { k1 = { file = \"a\", env = \"B\" }, Bad_Id = { env = \"C\" } }"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("encryption.keys.k1: give exactly one of file and env"),
+        "{e}"
+    );
+    assert!(e.contains("encryption.keys.Bad_Id"), "{e}");
+    assert!(e.contains("current = `k2` is not one of"), "{e}");
+}

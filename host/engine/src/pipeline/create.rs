@@ -97,7 +97,7 @@ pub(super) fn context(
         sequence_scope: batch.sequence_scope.clone(),
         sequence,
         transfer_id: u64::try_from(id).unwrap_or(0),
-        now: datetime(now, t.config.utc_offset_minutes),
+        now: datetime(now, t.config.utc_offset_at(now)),
     }
 }
 
@@ -218,7 +218,7 @@ pub(super) fn create(
             let mut checked =
                 check_payloads(plugin.name(), &payloads, &by_id).map_err(CreateFail::Other)?;
             if t.config.package == Some(hub_core::config::Package::Zip) {
-                let archive = crate::package::zip(checked, now.civil(t.config.utc_offset_minutes))
+                let archive = crate::package::zip(checked, now.civil(t.config.utc_offset_at(now)))
                     .map_err(CreateFail::Other)?;
                 check_payload_name(&archive.name)
                     .map_err(|e| CreateFail::Other(format!("archive name: {e}")))?;

@@ -34,8 +34,9 @@ path = "{prisme}"
 [[target]]
 name = "prisme"
 plugin = "prisme"
-# Dates in files are written in this offset from UTC (Greenland: -120, or -60 in summer).
-utc_offset_minutes = -120
+# Dates in files are written in this time zone (IANA), summer time included. The older
+# `utc_offset_minutes = -120` still works: a fixed offset, the same all year.
+timezone = "America/Nuuk"
 # Record bodies and the bytes sent are purged this many days after a record is final
 # (`hub purge`, and hourly in `hub serve`); hashes and the protocol log stay. Unset: kept.
 # retention_days = 90

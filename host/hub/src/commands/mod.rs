@@ -15,6 +15,7 @@ mod plugins;
 mod purge;
 mod receipt;
 mod records;
+mod rekey;
 mod resend;
 mod resolve;
 mod send;
@@ -73,5 +74,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Purge(a) => purge::run(&g, &a),
         Command::Audit(c) => audit::run(&g, &c),
         Command::Backup(a) => backup::run(&g, &a),
+        Command::Rekey(a) => rekey::run(&g, &a),
     }
 }

@@ -26,6 +26,7 @@ impl PgStore {
         records: &[NewRecord],
         now: Timestamp,
     ) -> Result<EnqueueReport> {
+        let ring = self.keyring.clone();
         let mut tx = self.client.transaction().map_err(pg("begin enqueue"))?;
         tx.execute(
             "SELECT pg_advisory_xact_lock($1, hashtext($2))",
@@ -49,8 +50,9 @@ impl PgStore {
         let insert = tx
             .prepare(
                 "INSERT INTO records (target, record_id, kind, body, body_sha256, batch_key,
-                    sequence_scope, supersede_key, state, enqueued_at, updated_at, content_sha256)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', $9, $9, $10)",
+                    sequence_scope, supersede_key, state, enqueued_at, updated_at, content_sha256,
+                    body_key)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', $9, $9, $10, $11)",
             )
             .map_err(pg("prepare insert"))?;
         let mut report = EnqueueReport::default();
@@ -94,19 +96,22 @@ impl PgStore {
                     report.superseded += 1;
                 }
             }
+            // The hashes are of the plaintext; only the stored text is sealed.
+            let (body, key) = crate::seal::seal_body(ring.as_deref(), &r.body)?;
             tx.execute(
                 &insert,
                 &[
                     &target,
                     &r.id,
                     &r.kind,
-                    &r.body,
+                    &body,
                     &sha256_hex(r.body.as_bytes()),
                     &r.meta.batch_key,
                     &r.meta.sequence_scope,
                     &r.meta.supersede_key,
                     &now.0,
                     &r.content_sha256,
+                    &key,
                 ],
             )
             .map_err(pg("insert record"))?;
@@ -151,7 +156,7 @@ impl PgStore {
         let rows = self
             .client
             .query(
-                "SELECT seq, record_id, kind, body FROM records
+                "SELECT seq, record_id, kind, body, body_key FROM records
                  WHERE target = $1 AND state = 'queued' AND batch_key = $2
                    AND sequence_scope IS NOT DISTINCT FROM $3
                  ORDER BY seq LIMIT $4",
@@ -163,7 +168,8 @@ impl PgStore {
                 ],
             )
             .map_err(pg("list queued records"))?;
-        Ok(rows.iter().map(stored_record).collect())
+        let rows = rows.iter().map(stored_record).collect();
+        Ok(crate::seal::open_records(self.keyring.as_deref(), rows)?)
     }
 
     /// Creates a transfer in one transaction: the records are locked and must all still be
@@ -178,6 +184,7 @@ impl PgStore {
         now: Timestamp,
         encode: &mut dyn FnMut(TransferDraft) -> Option<Vec<NewPayload>>,
     ) -> Result<Option<i64>> {
+        let ring = self.keyring.clone();
         let mut tx = self.client.transaction().map_err(pg("begin transfer"))?;
         // Row locks in seq order (every creator takes them in the same order), then the
         // check: a record another worker put into its transfer meanwhile is not queued
@@ -257,9 +264,10 @@ impl PgStore {
                 )
                 .map_err(pg("insert payload"))?
                 .get(0);
+            let (bytes, key) = crate::seal::seal_bytes(ring.as_deref(), &p.bytes)?;
             tx.execute(
-                "INSERT INTO payload_bytes (payload_id, bytes) VALUES ($1, $2)",
-                &[&payload_id, &p.bytes],
+                "INSERT INTO payload_bytes (payload_id, bytes, key_id) VALUES ($1, $2, $3)",
+                &[&payload_id, &bytes.as_ref(), &key],
             )
             .map_err(pg("insert payload bytes"))?;
             tx.execute(
@@ -600,13 +608,17 @@ pub(super) fn lock_transfer_of(tx: &mut impl GenericClient, payload_id: i64) -> 
         .get(0))
 }
 
-pub(super) fn stored_record(r: &postgres::Row) -> StoredRecord {
-    StoredRecord {
-        seq: r.get(0),
-        id: r.get(1),
-        kind: r.get(2),
-        body: r.get(3),
-    }
+/// A record row (seq, id, kind, stored body, key id), its body still as stored.
+pub(super) fn stored_record(r: &postgres::Row) -> crate::seal::SealedRecord {
+    (
+        StoredRecord {
+            seq: r.get(0),
+            id: r.get(1),
+            kind: r.get(2),
+            body: r.get(3),
+        },
+        r.get(4),
+    )
 }
 
 /// The ids of a target's transfers in `state`, oldest first.

@@ -153,21 +153,28 @@ impl Store for PgStore {
     }
 
     fn payload_bytes(&mut self, payload_id: i64) -> Result<Vec<u8>> {
-        self.client
+        let (bytes, key): (Vec<u8>, Option<String>) = self
+            .client
             .query_opt(
-                "SELECT bytes FROM payload_bytes WHERE payload_id = $1",
+                "SELECT bytes, key_id FROM payload_bytes WHERE payload_id = $1",
                 &[&payload_id],
             )
             .map_err(pg("read payload"))?
-            .map(|r| r.get(0))
-            .ok_or_else(|| super::retention::missing_bytes(&mut self.client, payload_id))
+            .map(|r| (r.get(0), r.get(1)))
+            .ok_or_else(|| super::retention::missing_bytes(&mut self.client, payload_id))?;
+        Ok(crate::seal::open_bytes(
+            self.keyring.as_deref(),
+            key.as_deref(),
+            bytes,
+            payload_id,
+        )?)
     }
 
     fn payload_records(&mut self, payload_id: i64) -> Result<Vec<StoredRecord>> {
-        Ok(self
+        let rows = self
             .client
             .query(
-                "SELECT r.seq, r.record_id, r.kind, r.body FROM payload_records pr
+                "SELECT r.seq, r.record_id, r.kind, r.body, r.body_key FROM payload_records pr
                  JOIN records r ON r.seq = pr.record_seq
                  WHERE pr.payload_id = $1 ORDER BY r.seq",
                 &[&payload_id],
@@ -175,7 +182,8 @@ impl Store for PgStore {
             .map_err(pg("list payload records"))?
             .iter()
             .map(stored_record)
-            .collect())
+            .collect();
+        Ok(crate::seal::open_records(self.keyring.as_deref(), rows)?)
     }
 
     fn set_payload_state(&mut self, payload_id: i64, state: PayloadState) -> Result<()> {

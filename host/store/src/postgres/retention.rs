@@ -54,6 +54,32 @@ fn purge_target(
         .map_err(pg("count purgeable payloads"))?;
     let (payloads, payload_bytes): (i64, i64) = (r.get(0), r.get(1));
     if !dry {
+        // What the receiver answered and the doubts' notes may quote a record: they go
+        // with the bodies; results, times, sizes and hashes stay.
+        for (statement, context) in [
+            (
+                "UPDATE attempts SET received = NULL WHERE received IS NOT NULL
+                 AND transfer_id IN (SELECT id FROM transfers
+                     WHERE target = $1 AND state = 'done' AND done_at <= $2)",
+                "purge answers in the protocol log",
+            ),
+            (
+                "UPDATE doubts SET detail = '(purged)' WHERE detail <> '(purged)'
+                 AND transfer_id IN (SELECT id FROM transfers
+                     WHERE target = $1 AND state = 'done' AND done_at <= $2)",
+                "purge notes of doubts",
+            ),
+        ] {
+            tx.execute(statement, &[&p.target, &cutoff])
+                .map_err(pg(context))?;
+        }
+        tx.execute(
+            &format!(
+                "UPDATE outcomes SET messages = '[]' WHERE record_seq IN (SELECT seq {PURGEABLE_RECORDS})"
+            ),
+            &[&p.target, &cutoff],
+        )
+        .map_err(pg("purge outcome messages"))?;
         tx.execute(
             &format!(
                 "DELETE FROM payload_bytes WHERE payload_id IN (SELECT id {PURGEABLE_PAYLOADS})"
@@ -70,7 +96,7 @@ fn purge_target(
         .map_err(pg("mark payloads purged"))?;
         tx.execute(
             &format!(
-                "UPDATE records SET body = '', purged_at = $3 WHERE seq IN (SELECT seq {PURGEABLE_RECORDS})"
+                "UPDATE records SET body = '', body_key = NULL, messages = '[]', purged_at = $3 WHERE seq IN (SELECT seq {PURGEABLE_RECORDS})"
             ),
             &[&p.target, &cutoff, &now.0],
         )

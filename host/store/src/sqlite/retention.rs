@@ -50,6 +50,32 @@ fn purge_target(tx: &Connection, p: &Retention, now: Timestamp, dry: bool) -> Re
         )
         .map_err(sql("count purgeable payloads"))?;
     if !dry {
+        // What the receiver answered and the doubts' notes may quote a record: they go
+        // with the bodies; results, times, sizes and hashes stay.
+        for (statement, context) in [
+            (
+                "UPDATE attempts SET received = NULL WHERE received IS NOT NULL
+                 AND transfer_id IN (SELECT id FROM transfers
+                     WHERE target = ?1 AND state = 'done' AND done_at <= ?2)",
+                "purge answers in the protocol log",
+            ),
+            (
+                "UPDATE doubts SET detail = '(purged)' WHERE detail <> '(purged)'
+                 AND transfer_id IN (SELECT id FROM transfers
+                     WHERE target = ?1 AND state = 'done' AND done_at <= ?2)",
+                "purge notes of doubts",
+            ),
+        ] {
+            tx.execute(statement, params![p.target, cutoff])
+                .map_err(sql(context))?;
+        }
+        tx.execute(
+            &format!(
+                "UPDATE outcomes SET messages = '[]' WHERE record_seq IN (SELECT seq {PURGEABLE_RECORDS})"
+            ),
+            params![p.target, cutoff],
+        )
+        .map_err(sql("purge outcome messages"))?;
         tx.execute(
             &format!(
                 "DELETE FROM payload_bytes WHERE payload_id IN (SELECT id {PURGEABLE_PAYLOADS})"
@@ -66,7 +92,7 @@ fn purge_target(tx: &Connection, p: &Retention, now: Timestamp, dry: bool) -> Re
         .map_err(sql("mark payloads purged"))?;
         tx.execute(
             &format!(
-                "UPDATE records SET body = '', purged_at = ?3 WHERE seq IN (SELECT seq {PURGEABLE_RECORDS})"
+                "UPDATE records SET body = '', body_key = NULL, messages = '[]', purged_at = ?3 WHERE seq IN (SELECT seq {PURGEABLE_RECORDS})"
             ),
             params![p.target, cutoff, now.0],
         )

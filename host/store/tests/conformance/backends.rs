@@ -11,6 +11,7 @@ pub trait Backend: Sized {
         + InboundStore
         + hub_store::Pages
         + hub_store::protection::Protection
+        + hub_store::seal::Sealing
         + Send
         + std::fmt::Debug;
     /// A fresh store; `None` when the backend is not available here (skipped, with the
@@ -30,6 +31,9 @@ pub trait Backend: Sized {
     /// Records per target and state, counted from the records themselves (what the kept
     /// counts must agree with).
     fn group_by_state(&self) -> Vec<(String, String, i64)>;
+    /// Whether `needle` is anywhere in what the database keeps of bodies and bytes
+    /// (SQLite: the file and its write-ahead log, byte for byte).
+    fn holds(&self, needle: &str) -> bool;
 }
 
 /// SQLite on a real file in a temporary folder.
@@ -45,6 +49,11 @@ impl Sqlite {
 
 impl Backend for Sqlite {
     type S = SqliteStore;
+    fn holds(&self, needle: &str) -> bool {
+        let mut bytes = std::fs::read(self.path()).unwrap();
+        bytes.extend(std::fs::read(self.path().with_extension("db-wal")).unwrap_or_default());
+        bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
+    }
     fn fresh() -> Option<Self> {
         Some(Sqlite {
             dir: tempfile::tempdir().unwrap(),
@@ -121,6 +130,18 @@ impl Pg {
 
 impl Backend for Pg {
     type S = PgStore;
+    fn holds(&self, needle: &str) -> bool {
+        let row = self
+            .client()
+            .query_one(
+                "SELECT (SELECT count(*) FROM records WHERE strpos(body, $1) > 0)
+                      + (SELECT count(*) FROM payload_bytes
+                         WHERE position(convert_to($1, 'UTF8') IN bytes) > 0)",
+                &[&needle],
+            )
+            .unwrap();
+        row.get::<_, i64>(0) > 0
+    }
     fn fresh() -> Option<Self> {
         let cluster = hub_testpg::cluster()?;
         let url = cluster.database();

@@ -15,6 +15,7 @@ mod outbox;
 mod pages;
 mod pg_only;
 mod protection;
+mod sealing;
 mod support;
 mod workers;
 
@@ -83,4 +84,9 @@ conformance!(
     protection::a_purge_keeps_hashes_and_the_log_and_refuses_a_resend,
     protection::settlements_and_resolutions_are_in_the_trail_with_who_and_why,
     protection::the_audit_trail_names_the_first_altered_or_missing_entry,
+    protection::a_purge_takes_the_answers_and_outcome_messages_that_quote_a_record,
+    sealing::sealed_bodies_and_bytes_hold_no_plaintext_and_open_again,
+    sealing::a_deleted_tenant_key_shreds_that_tenant_only,
+    sealing::after_a_rotation_old_keys_read_and_rekey_moves_everything_to_the_new,
+    sealing::another_key_under_a_known_id_is_refused,
 );

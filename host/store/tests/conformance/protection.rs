@@ -352,3 +352,57 @@ fn a_purged_name_leaves_the_sqlite_file_and_its_log() {
         hex::encode(Sha256::digest(bodies[7].as_bytes()))
     );
 }
+
+/// The receiver's answer in the protocol log and the outcome messages may quote a record:
+/// a purge takes them with the body; results, times and hashes stay.
+pub fn a_purge_takes_the_answers_and_outcome_messages_that_quote_a_record(b: &impl Backend) {
+    let mut store = b.open().unwrap();
+    store
+        .enqueue(
+            "t",
+            &[rec(
+                "a",
+                Some("s"),
+                None,
+                &format!("{{\"name\":\"{NAME}\"}}"),
+            )],
+            Timestamp(0),
+        )
+        .unwrap();
+    let (id, _) = create(&mut store, Some("s"));
+    let payload = store.transfer(id).unwrap().payloads[0].id;
+    let seq = store.payload_records(payload).unwrap()[0].seq;
+    let mut answered = attempt(id, payload);
+    answered.received = Some(format!("200: imported {NAME}"));
+    store
+        .complete_payload(
+            payload,
+            Completion::Outcomes(&[hub_store::RecordOutcome {
+                seq,
+                status: hub_plugin_sdk::OutcomeStatus::Delivered,
+                messages: vec![format!("child {NAME} imported")],
+            }]),
+            &answered,
+            Timestamp(DAY),
+        )
+        .unwrap();
+    fn quoted(store: &mut impl Store, id: i64) -> bool {
+        let log = store.attempts(Some(id)).unwrap();
+        let records = store.records_by_id("t", "a").unwrap();
+        log.iter()
+            .any(|a| a.received.as_deref().is_some_and(|r| r.contains(NAME)))
+            || records
+                .iter()
+                .any(|r| r.messages.iter().any(|m| m.contains(NAME)))
+    }
+    assert!(quoted(&mut store, id));
+    store
+        .purge(&policy(30), "anna", Timestamp(40 * DAY), false)
+        .unwrap();
+    assert!(
+        !quoted(&mut store, id),
+        "the answer or a message still quotes the record"
+    );
+    let log = store.attempts(Some(id)).unwrap();
+    assert_eq!(log.last().unwrap().result.to_string(), "delivered");
+}
