@@ -133,11 +133,8 @@ impl<'a> Fields<'a> {
     /// `message`: a misspelt optional field is an error, not silently missing data.
     pub fn check_keys(&self, known: &[&str], message: &str) -> Result<(), RecordError> {
         let top = self.path.is_empty();
-        match self
-            .map
-            .keys()
-            .find(|k| !known.contains(&k.as_str()) && !(top && HOST_KEYS.contains(&k.as_str())))
-        {
+        let allowed = |k: &str| known.contains(&k) || (top && HOST_KEYS.contains(&k));
+        match self.map.keys().find(|k| !allowed(k)) {
             Some(k) => Err(self.err(k, message).code(ErrorCode::Unsupported)),
             None => Ok(()),
         }
