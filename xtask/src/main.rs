@@ -347,7 +347,8 @@ fn build_python_plugins(root: &Path, out_dir: &Path) -> Result<Vec<PathBuf>> {
             .current_dir(out_dir)
             .arg("-d")
             .arg(root.join("wit"))
-            .args(["-w", "target-plugin", "componentize", "-p"])
+            // Built for contract 0.1: the example of a plugin that stays on an older line.
+            .args(["-w", "hub:plugin/target-plugin@0.1.2", "componentize", "-p"])
             .arg(&dir)
             .arg("app")
             .arg("-o")

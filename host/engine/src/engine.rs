@@ -170,11 +170,18 @@ pub fn check_target(
     let settings = Settings(
         check_settings(&config.name, &info.settings, &given).map_err(EngineError::Target)?,
     );
-    if let Err(message) = plugin.check_settings(&settings)? {
-        return Err(EngineError::Target(vec![format!(
-            "target {}: plugin {} refuses the settings: {message}",
-            config.name, config.plugin
-        )]));
+    if let Err(errors) = plugin.check_settings(&settings)? {
+        return Err(EngineError::Target(
+            errors
+                .iter()
+                .map(|e| {
+                    format!(
+                        "target {}: plugin {} refuses the settings: {e}",
+                        config.name, config.plugin
+                    )
+                })
+                .collect(),
+        ));
     }
     let files = hub_core::transport::delivers_files(&config.transport);
     let fits = match info.delivery {

@@ -71,8 +71,11 @@ pub trait Encoder: Send + Sync + std::fmt::Debug {
     }
     /// What a record of `kind` does to the record it names (contract 0.1.1 `identity`).
     fn change_of(&self, kind: &str) -> sdk::Change;
-    /// Semantic checks of a target's settings.
-    fn check_settings(&self, settings: &sdk::Settings) -> Result<Result<(), String>, EncoderError>;
+    /// Semantic checks of a target's settings: every problem, naming its setting.
+    fn check_settings(
+        &self,
+        settings: &sdk::Settings,
+    ) -> Result<Result<(), Vec<sdk::SettingError>>, EncoderError>;
     /// One answer per record, in order.
     fn validate(
         &self,

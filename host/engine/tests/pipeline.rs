@@ -15,8 +15,9 @@ use hub_engine::{Engine, Ports};
 use hub_plugin_sdk as sdk;
 
 /// Writes each transfer as one text file, `n-<number>.txt`, one line per record; a record
-/// whose body says `"bad": true` is refused by name; a request's answer rejects records
-/// whose id is in the answer's body.
+/// whose body says `"bad": true` is refused by name; a request's answer (a comma-separated
+/// list) rejects records whose id is in it, and answers `retry-later` for `later:<id>` and
+/// `unknown` for `unknown:<id>` (contract 0.2).
 #[derive(Debug)]
 struct Lines {
     info: sdk::PluginInfo,
@@ -56,7 +57,10 @@ impl Encoder for Lines {
     fn change_of(&self, _kind: &str) -> sdk::Change {
         sdk::Change::Snapshot
     }
-    fn check_settings(&self, _s: &sdk::Settings) -> Result<Result<(), String>, EncoderError> {
+    fn check_settings(
+        &self,
+        _s: &sdk::Settings,
+    ) -> Result<Result<(), Vec<sdk::SettingError>>, EncoderError> {
         Ok(Ok(()))
     }
     fn validate(
@@ -123,12 +127,17 @@ impl Encoder for Lines {
         Ok(Ok(records
             .iter()
             .map(|r| {
-                if body.split(',').any(|id| id == r.id) {
+                let said = |word: &str| body.split(',').any(|w| w == format!("{word}{}", r.id));
+                if said("") {
                     sdk::Outcome {
                         record_id: r.id.clone(),
                         status: sdk::OutcomeStatus::Rejected,
                         messages: vec!["refused by the receiver".into()],
                     }
+                } else if said("later:") {
+                    sdk::Outcome::retry_later(&r.id, vec!["locked".into()])
+                } else if said("unknown:") {
+                    sdk::Outcome::unknown(&r.id, vec!["no word".into()])
                 } else {
                     sdk::Outcome::delivered(&r.id)
                 }
@@ -359,6 +368,71 @@ fn a_lost_answer_is_held_in_doubt_and_never_sent_again_by_itself() {
     // The lost one never reached the capture; no later run sent it again.
     assert!(cap.captured().requests.is_empty());
     assert_eq!(counts(&mut e).1, 0);
+}
+
+fn answer(body: &str) -> sdk::Response {
+    sdk::Response {
+        status: Some(200),
+        headers: Vec::new(),
+        body: body.as_bytes().to_vec(),
+    }
+}
+
+#[test]
+fn a_record_answered_retry_later_is_queued_again_and_goes_in_a_later_run() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (mut e, cap) = engine(
+        tmp.path(),
+        HTTP,
+        Lines::new(sdk::Delivery::RequestResponse, 10),
+        Some(answer("later:b")),
+    );
+    pipeline::enqueue(&mut e, "t", &ndjson(&["a", "b", "c"])).expect("enqueue");
+    let first = pipeline::send(&mut e, "t", false).expect("send");
+    assert_eq!(first.records_delivered, 2, "{first:?}");
+    // Not again in the same run, however often the receiver says "later".
+    assert_eq!(cap.captured().requests.len(), 1);
+    assert_eq!(counts(&mut e), (1, 2, 0));
+    cap.captured().answer = Some(answer(""));
+    let second = pipeline::send(&mut e, "t", false).expect("a later run");
+    assert_eq!(second.transfers_created, 1, "{second:?}");
+    let captured = cap.captured();
+    assert_eq!(captured.requests.len(), 2);
+    assert_eq!(captured.requests[1].bytes, b"b\n");
+    drop(captured);
+    assert_eq!(counts(&mut e), (0, 3, 0));
+}
+
+#[test]
+fn an_unknown_outcome_holds_the_payload_in_doubt_naming_each_records_outcome() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (mut e, cap) = engine(
+        tmp.path(),
+        HTTP,
+        Lines::new(sdk::Delivery::RequestResponse, 10),
+        Some(answer("unknown:b,c")),
+    );
+    pipeline::enqueue(&mut e, "t", &ndjson(&["a", "b", "c"])).expect("enqueue");
+    let first = pipeline::send(&mut e, "t", false).expect("send");
+    assert_eq!(first.in_doubt.len(), 1, "{first:?}");
+    assert_eq!(counts(&mut e), (0, 0, 0));
+    let doubts = e.store.doubts(Some("t"), false).expect("doubts");
+    assert_eq!(doubts.len(), 1);
+    assert!(
+        doubts[0]
+            .detail
+            .contains("a delivered, b unknown (no word), c rejected (refused by the receiver)"),
+        "{}",
+        doubts[0].detail
+    );
+    for _ in 0..2 {
+        pipeline::send(&mut e, "t", false).expect("later runs");
+    }
+    assert_eq!(
+        cap.captured().requests.len(),
+        1,
+        "never sent again by itself"
+    );
 }
 
 #[test]

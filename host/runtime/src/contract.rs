@@ -1,49 +1,130 @@
-//! The contract version this hub speaks, and which plugin versions it can load.
+//! The contract versions this hub speaks, and which of them a plugin is built for.
 //!
-//! A plugin names its contract in its export names (`hub:plugin/target@0.1.0`). wasmtime
-//! looks exports up semver-compatibly (0.1.0 and 0.1.1 match), so a plugin built against
-//! an older or newer patch of the same minor loads; anything else is refused at load, with
-//! both versions named, before bindgen's lookup would fail with a less helpful message.
+//! A plugin names its contract in its export names (`hub:plugin/target@0.1.0`). The hub
+//! links every version line it knows beside the others ([`KNOWN`]) and, at load, reads
+//! the versions off a component's exports: `target`'s line says which bindings drive it;
+//! an export of a version the hub does not know refuses the plugin, with both versions
+//! named, before bindgen's lookup would fail with a less helpful message. The policy is
+//! written once, in the header of `wit/hub-plugin.wit`.
 
-/// The contract package the hub's bindings are generated from (`wit/hub-plugin.wit`).
+/// The contract package the hub's bindings are generated from (`wit/`).
 pub const CONTRACT_PACKAGE: &str = "hub:plugin";
 
-/// The contract version the hub's bindings are generated from. Raise it together with
-/// `wit/` (a test checks they agree).
-pub const CONTRACT_VERSION: &str = "0.1.2";
+/// The newest contract version, the one `wit/hub-plugin.wit` declares (a test checks
+/// they agree). Older lines live under `wit/deps/` and are linked too.
+pub const CONTRACT_VERSION: &str = "0.2.0";
 
-/// The versions this hub loads, as semver's compatibility rule gives them: `0.1.*` (for
-/// 0.x, the minor is the breaking part), or `1.*` from 1.0 on.
-pub fn compatible_range() -> String {
-    match parse(CONTRACT_VERSION) {
-        Some((0, 0, patch)) => format!("0.0.{patch}"),
-        Some((0, minor, _)) => format!("0.{minor}.*"),
-        Some((major, _, _)) => format!("{major}.*"),
-        None => CONTRACT_VERSION.to_string(),
+/// A line of compatible contract versions: semver's rule, where for 0.x the minor is the
+/// breaking part (0.1.0 and 0.1.2 are one line, 0.2.0 another).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Line {
+    /// `hub:plugin@0.1.*`: string settings, no codes, delivered/rejected only.
+    V0_1,
+    /// `hub:plugin@0.2.*`: typed settings, error codes, diagnostics, retry-later/unknown.
+    V0_2,
+}
+
+impl Line {
+    /// The newest version of the line this hub has bindings for.
+    pub fn version(self) -> &'static str {
+        match self {
+            Line::V0_1 => "0.1.2",
+            Line::V0_2 => CONTRACT_VERSION,
+        }
+    }
+
+    /// The versions the line takes, e.g. `0.1.*`.
+    pub fn range(self) -> &'static str {
+        match self {
+            Line::V0_1 => "0.1.*",
+            Line::V0_2 => "0.2.*",
+        }
+    }
+
+    fn of(version: &str) -> Option<Line> {
+        match parse(version)? {
+            (0, 1, _) => Some(Line::V0_1),
+            (0, 2, _) => Some(Line::V0_2),
+            _ => None,
+        }
     }
 }
 
-/// The first contract version among `exports` that this hub cannot speak, if any.
-/// Exports outside the contract package (none today) are left to the bindings' check.
-pub(crate) fn incompatible_export(exports: &[String]) -> Option<String> {
-    let prefix = format!("{CONTRACT_PACKAGE}/");
-    exports
-        .iter()
-        .filter(|e| e.starts_with(&prefix))
-        .find_map(|e| match e.split_once('@') {
-            Some((_, version)) if compatible(version) => None,
-            Some((_, version)) => Some(version.to_string()),
-            None => Some("(no version)".to_string()),
-        })
+/// Every interface version the hub can drive: `target` in both lines; the optional
+/// interfaces in the line they were released in and have not changed since.
+pub const KNOWN: &[(&str, Line)] = &[
+    ("target", Line::V0_1),
+    ("target", Line::V0_2),
+    ("identity", Line::V0_1),
+    ("inquiry", Line::V0_1),
+    ("batching", Line::V0_1),
+];
+
+/// The lines a hub speaks, newest first: all of [`KNOWN`]'s, or fewer (a test's hub
+/// that speaks only 0.1, to show what an older hub does with a newer plugin).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Speaks(Vec<Line>);
+
+impl Default for Speaks {
+    fn default() -> Self {
+        Speaks(vec![Line::V0_2, Line::V0_1])
+    }
 }
 
-/// Whether a plugin built for `version` can be loaded by this hub.
-fn compatible(version: &str) -> bool {
-    match (parse(version), parse(CONTRACT_VERSION)) {
-        (Some((0, 0, p)), Some((0, 0, q))) => p == q,
-        (Some((0, m, _)), Some((0, n, _))) => m == n && m > 0,
-        (Some((a, _, _)), Some((b, _, _))) => a == b && a > 0,
-        _ => false,
+impl Speaks {
+    /// Only these lines.
+    pub fn only(lines: &[Line]) -> Self {
+        let mut l = lines.to_vec();
+        l.sort_unstable_by(|a, b| b.cmp(a));
+        l.dedup();
+        Speaks(l)
+    }
+
+    /// `hub:plugin@0.2.0 and hub:plugin@0.1.2`, for messages.
+    pub fn versions(&self) -> String {
+        self.0
+            .iter()
+            .map(|l| format!("{CONTRACT_PACKAGE}@{}", l.version()))
+            .collect::<Vec<_>>()
+            .join(" and ")
+    }
+
+    /// `0.2.*, 0.1.*`, for messages.
+    pub fn ranges(&self) -> String {
+        self.0
+            .iter()
+            .map(|l| l.range())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    fn knows(&self, interface: &str, line: Line) -> bool {
+        self.0.contains(&line) && KNOWN.contains(&(interface, line))
+    }
+
+    /// The line of `target` among a component's exports, or the first export of the
+    /// contract package whose version this hub cannot drive. `Ok(None)`: no `target`
+    /// export at all (left to the bindings' check, which names what is exported).
+    pub(crate) fn check(&self, exports: &[String]) -> Result<Option<Line>, String> {
+        let prefix = format!("{CONTRACT_PACKAGE}/");
+        let mut target = None;
+        for e in exports {
+            let Some(rest) = e.strip_prefix(&prefix) else {
+                continue;
+            };
+            let Some((interface, version)) = rest.split_once('@') else {
+                return Err("(no version)".into());
+            };
+            match Line::of(version) {
+                Some(line) if self.knows(interface, line) => {
+                    if interface == "target" {
+                        target = Some(line);
+                    }
+                }
+                _ => return Err(version.to_string()),
+            }
+        }
+        Ok(target)
     }
 }
 
@@ -58,35 +139,62 @@ fn parse(version: &str) -> Option<(u64, u64, u64)> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_constant_is_the_version_of_wit() {
-        let wit = include_str!("../../../wit/hub-plugin.wit");
-        let declared = wit
-            .lines()
+    fn declared(wit: &str) -> Option<&str> {
+        wit.lines()
             .find_map(|l| l.strip_prefix("package "))
-            .and_then(|l| l.strip_suffix(';'));
+            .and_then(|l| l.strip_suffix(';'))
+    }
+
+    #[test]
+    fn the_versions_are_those_of_wit() {
+        let new = include_str!("../../../wit/hub-plugin.wit");
         assert_eq!(
-            declared,
-            Some(format!("{CONTRACT_PACKAGE}@{CONTRACT_VERSION}").as_str())
+            declared(new),
+            Some(format!("{CONTRACT_PACKAGE}@{}", Line::V0_2.version()).as_str())
+        );
+        let old = include_str!("../../../wit/deps/hub-plugin-0.1.2/hub-plugin.wit");
+        assert_eq!(
+            declared(old),
+            Some(format!("{CONTRACT_PACKAGE}@{}", Line::V0_1.version()).as_str())
         );
     }
 
     #[test]
-    fn same_minor_is_compatible_and_nothing_else() {
-        assert_eq!(compatible_range(), "0.1.*");
-        for ok in ["0.1.0", "0.1.1", "0.1.2", "0.1.17"] {
-            assert!(compatible(ok), "{ok}");
+    fn known_lines_load_and_nothing_else() {
+        let all = Speaks::default();
+        let target = |v: &str| vec![format!("hub:plugin/target@{v}")];
+        for (v, line) in [
+            ("0.1.0", Line::V0_1),
+            ("0.1.17", Line::V0_1),
+            ("0.2.0", Line::V0_2),
+            ("0.2.3", Line::V0_2),
+        ] {
+            assert_eq!(all.check(&target(v)), Ok(Some(line)), "{v}");
         }
-        for bad in ["0.2.0", "1.0.0", "0.0.1", "0.1", "0.1.0-rc1", "x"] {
-            assert!(!compatible(bad), "{bad}");
+        for bad in ["0.3.0", "1.0.0", "0.0.1", "0.1", "0.2.0-rc1", "x"] {
+            assert_eq!(all.check(&target(bad)), Err(bad.to_string()), "{bad}");
         }
-        let exports = |v: &str| vec![format!("hub:plugin/target@{v}")];
-        assert_eq!(incompatible_export(&exports("0.1.1")), None);
-        assert_eq!(incompatible_export(&exports("0.2.0")), Some("0.2.0".into()));
         assert_eq!(
-            incompatible_export(&["hub:plugin/target".into()]),
-            Some("(no version)".into())
+            all.check(&["hub:plugin/target".into()]),
+            Err("(no version)".into())
         );
-        assert_eq!(incompatible_export(&["other:x/y@9.0.0".into()]), None);
+        assert_eq!(all.check(&["other:x/y@9.0.0".into()]), Ok(None));
+        // An optional interface is known only in the line it was released in.
+        let v2 = vec![
+            "hub:plugin/target@0.2.0".to_string(),
+            "hub:plugin/identity@0.1.2".to_string(),
+        ];
+        assert_eq!(all.check(&v2), Ok(Some(Line::V0_2)));
+        let identity_v2 = vec![
+            "hub:plugin/target@0.2.0".to_string(),
+            "hub:plugin/identity@0.2.0".to_string(),
+        ];
+        assert_eq!(all.check(&identity_v2), Err("0.2.0".into()));
+        // A hub that speaks only 0.1 refuses what 0.2 brings.
+        let old = Speaks::only(&[Line::V0_1]);
+        assert_eq!(old.check(&v2), Err("0.2.0".into()));
+        assert_eq!(old.versions(), "hub:plugin@0.1.2");
+        assert_eq!(all.versions(), "hub:plugin@0.2.0 and hub:plugin@0.1.2");
+        assert_eq!(all.ranges(), "0.2.*, 0.1.*");
     }
 }

@@ -42,7 +42,10 @@ impl Encoder for Plugin {
         Plugin::change_of(self, kind)
     }
 
-    fn check_settings(&self, settings: &sdk::Settings) -> Result<Result<(), String>, EncoderError> {
+    fn check_settings(
+        &self,
+        settings: &sdk::Settings,
+    ) -> Result<Result<(), Vec<sdk::SettingError>>, EncoderError> {
         Ok(Plugin::check_settings(self, settings)?)
     }
 

@@ -1,5 +1,6 @@
 //! The plugin sandbox. Each target plugin is a WebAssembly component that exports
-//! `hub:plugin/target` of a contract version compatible with [`CONTRACT_VERSION`]. Rust
+//! `hub:plugin/target` of a contract line the hub knows ([`contract::KNOWN`]: 0.1 and
+//! 0.2, linked side by side, each plugin driven in its own line's terms). Rust
 //! plugins import nothing. Plugins in other languages may import WASI 0.2 and get a
 //! locked-down context (`wasi.rs`): no filesystem, network or environment to reach, only
 //! clocks and randomness. Any other import is refused by name.
@@ -9,58 +10,69 @@
 //! ends only that call, with an error naming the plugin; the next call starts clean.
 //! Compiled components are cached by sha256 so the second start skips Cranelift.
 
-mod contract;
+pub mod contract;
 mod convert;
 mod encoder;
+mod plugin;
+mod sandbox;
 mod wasi;
 pub use encoder::WasmLoader;
+pub use plugin::Plugin;
 
-pub use contract::{CONTRACT_PACKAGE, CONTRACT_VERSION, compatible_range};
+pub use contract::{CONTRACT_PACKAGE, CONTRACT_VERSION, Line, Speaks};
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hub_plugin_sdk as sdk;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
+use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
-use wasmtime::{Engine, ResourceLimiter, Store, Trap};
 
-mod bindings {
+/// Contract 0.1 (`wit/deps/hub-plugin-0.1.2`), kept for plugins built against it.
+mod v1 {
     wasmtime::component::bindgen!({
         path: "../../wit",
-        world: "target-plugin",
+        world: "hub:plugin/target-plugin@0.1.2",
     });
 }
 
-/// The optional `identity` interface (0.1.1): a world of its own, so a plugin without it
-/// still loads through `bindings`.
+/// Contract 0.2 (`wit/hub-plugin.wit`).
+mod v2 {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "hub:plugin/target-plugin@0.2.0",
+    });
+}
+
+/// The optional interfaces, each in a world of its own with nothing else, so the host
+/// probes for each whatever `target` line the plugin exports.
 mod identity_bindings {
     wasmtime::component::bindgen!({
         path: "../../wit",
-        world: "target-plugin-identity",
+        inline: "package hub:probe; world identity { export hub:plugin/identity@0.1.2; }",
     });
 }
 
-/// The optional `inquiry` interface (0.1.1), likewise in a world of its own.
 mod inquiry_bindings {
     wasmtime::component::bindgen!({
         path: "../../wit",
-        world: "target-plugin-inquiry",
+        inline: "package hub:probe; world inquiry { export hub:plugin/inquiry@0.1.2; }",
     });
 }
 
-/// The optional `batching` interface (0.1.2), likewise in a world of its own.
 mod batching_bindings {
     wasmtime::component::bindgen!({
         path: "../../wit",
-        world: "target-plugin-batching",
+        inline: "package hub:probe; world batching { export hub:plugin/batching@0.1.2; }",
     });
 }
 
-use bindings::{TargetPlugin, TargetPluginPre};
+use batching_bindings::BatchingPre;
+use inquiry_bindings::InquiryPre;
+use sandbox::{CallState, Sandbox, Target};
 
 /// The epoch ticker's period: the granularity of call deadlines.
 const TICK: Duration = Duration::from_millis(10);
@@ -96,14 +108,19 @@ pub enum PluginError {
         imports: Vec<String>,
     },
     #[error(
-        "plugin {plugin}: incompatible with this hub's contract {CONTRACT_PACKAGE}/target@{CONTRACT_VERSION}: {message}"
+        "plugin {plugin}: does not export this hub's contract {CONTRACT_PACKAGE}/target as it knows it: {message}"
     )]
     Incompatible { plugin: String, message: String },
     #[error(
-        "plugin {plugin} was built for contract {CONTRACT_PACKAGE}@{found}; this hub speaks {CONTRACT_PACKAGE}@{CONTRACT_VERSION} (compatible: {})",
-        compatible_range()
+        "plugin {plugin} was built for contract {CONTRACT_PACKAGE}@{found}; this hub speaks {} (compatible: {})",
+        speaks.versions(),
+        speaks.ranges()
     )]
-    ContractVersion { plugin: String, found: String },
+    ContractVersion {
+        plugin: String,
+        found: String,
+        speaks: Speaks,
+    },
     #[error("plugin {plugin}: {call} took longer than the limit of {limit_ms} ms and was stopped")]
     Timeout {
         plugin: String,
@@ -148,6 +165,7 @@ pub struct Runtime {
     linker: Linker<CallState>,
     limits: Limits,
     cache_dir: Option<PathBuf>,
+    speaks: Speaks,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -156,55 +174,6 @@ impl std::fmt::Debug for Runtime {
             .field("limits", &self.limits)
             .field("cache_dir", &self.cache_dir)
             .finish()
-    }
-}
-
-/// Per-call host state: the memory guard, and WASI for the plugins that import it.
-struct CallState {
-    guard: MemoryGuard,
-    wasi: Option<wasi::WasiState>,
-}
-
-/// Caps a call's linear memory and remembers that it did, to tell a memory bomb from
-/// other traps.
-struct MemoryGuard {
-    max_bytes: usize,
-    hit: bool,
-}
-
-impl ResourceLimiter for MemoryGuard {
-    fn memory_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        if desired > self.max_bytes {
-            self.hit = true;
-            return Err(wasmtime::Error::msg("plugin memory limit reached"));
-        }
-        Ok(true)
-    }
-
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        Ok(desired <= 1 << 20)
-    }
-
-    fn instances(&self) -> usize {
-        64
-    }
-
-    fn tables(&self) -> usize {
-        64
-    }
-
-    fn memories(&self) -> usize {
-        16
     }
 }
 
@@ -244,7 +213,14 @@ impl Runtime {
             linker,
             limits,
             cache_dir,
+            speaks: Speaks::default(),
         })
+    }
+
+    /// The same runtime speaking only `speaks` (a hub of an older release, in tests).
+    pub fn speaking(mut self, speaks: Speaks) -> Self {
+        self.speaks = speaks;
+        self
     }
 
     /// The limits every call runs under.
@@ -295,57 +271,69 @@ impl Runtime {
             .map(|(name, _)| name.to_string())
             .collect();
         // Before bindgen's lookup, so a plugin of another contract version is named as such.
-        if let Some(found) = contract::incompatible_export(&exports) {
-            return Err(PluginError::ContractVersion {
+        let line = self
+            .speaks
+            .check(&exports)
+            .map_err(|found| PluginError::ContractVersion {
                 plugin: name.into(),
                 found,
-            });
-        }
-        let instance_pre = self.linker.instantiate_pre(&component);
-        let identity_pre = instance_pre
-            .as_ref()
-            .ok()
-            .and_then(|p| identity_bindings::TargetPluginIdentityPre::new(p.clone()).ok());
-        let inquiry_pre = instance_pre
-            .as_ref()
-            .ok()
-            .and_then(|p| inquiry_bindings::TargetPluginInquiryPre::new(p.clone()).ok())
-            .map(Arc::new);
-        let batching_pre = instance_pre
-            .as_ref()
-            .ok()
-            .and_then(|p| batching_bindings::TargetPluginBatchingPre::new(p.clone()).ok())
-            .map(Arc::new);
-        let pre =
-            instance_pre
-                .and_then(TargetPluginPre::new)
-                .map_err(|e| PluginError::Incompatible {
-                    plugin: name.into(),
-                    message: format!(
-                        "{e:#}; the component exports: {}",
-                        if exports.is_empty() {
-                            "nothing".to_string()
-                        } else {
-                            exports.join(", ")
-                        }
-                    ),
-                })?;
+                speaks: self.speaks.clone(),
+            })?;
+        let incompatible = |e: wasmtime::Error| PluginError::Incompatible {
+            plugin: name.into(),
+            message: format!(
+                "{e:#}; the component exports: {}",
+                if exports.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    exports.join(", ")
+                }
+            ),
+        };
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(incompatible)?;
+        let identity = identity_bindings::IdentityPre::new(pre.clone()).ok();
+        let inquiry = InquiryPre::new(pre.clone()).ok().map(Arc::new);
+        let batching = BatchingPre::new(pre.clone()).ok().map(Arc::new);
+        let target = match line {
+            Some(Line::V0_1) => Target::V1(Arc::new(
+                v1::TargetPluginPre::new(pre).map_err(incompatible)?,
+            )),
+            // No `target` export at all: the newest line's lookup says what is missing.
+            Some(Line::V0_2) | None => Target::V2(Arc::new(
+                v2::TargetPluginPre::new(pre).map_err(incompatible)?,
+            )),
+        };
         let sandbox = Sandbox {
             name: name.into(),
-            pre: Arc::new(pre),
+            target,
             engine: self.engine.clone(),
             limits: self.limits,
             uses_wasi: !imports.is_empty(),
         };
-        let info = sandbox.call("describe", |store, p| {
-            p.hub_plugin_target().call_describe(store)
-        })?;
-        let info = convert::plugin_info(info);
-        let changes = match &identity_pre {
+        let info = match &sandbox.target {
+            Target::V1(p) => convert::v1::plugin_info(sandbox.run("describe", |store| {
+                p.instantiate(&mut *store)?
+                    .hub_plugin0_1_2_target()
+                    .call_describe(store)
+            })?),
+            Target::V2(p) => convert::v2::plugin_info(sandbox.run("describe", |store| {
+                p.instantiate(&mut *store)?
+                    .hub_plugin0_2_0_target()
+                    .call_describe(store)
+            })?)
+            .map_err(|message| PluginError::Contract {
+                plugin: name.into(),
+                message,
+            })?,
+        };
+        let changes = match &identity {
             Some(ipre) => sandbox
                 .run("changes", |store| {
                     ipre.instantiate(&mut *store)?
-                        .hub_plugin_identity()
+                        .hub_plugin0_1_2_identity()
                         .call_changes(store)
                 })?
                 .into_iter()
@@ -360,15 +348,15 @@ impl Runtime {
             });
         }
         let load_time = started.elapsed();
-        tracing::debug!(plugin = name, sha256 = %sha256, from_cache, wasi = sandbox.uses_wasi, ms = load_time.as_secs_f64() * 1e3, "plugin loaded");
+        tracing::debug!(plugin = name, sha256 = %sha256, from_cache, wasi = sandbox.uses_wasi, contract = sandbox.target.line().version(), ms = load_time.as_secs_f64() * 1e3, "plugin loaded");
         Ok(Plugin {
             sandbox,
             path: path.to_path_buf(),
             sha256,
             info,
             changes,
-            inquiry: inquiry_pre,
-            batching: batching_pre,
+            inquiry,
+            batching,
             from_cache,
             load_time,
         })
@@ -421,348 +409,5 @@ impl Runtime {
             tracing::warn!(plugin = name, error = %e, "cannot write the compile cache; continuing without it");
         }
         Ok((component, false))
-    }
-}
-
-/// A loaded plugin. Calls take `&self` and run each in a fresh sandbox, so one plugin can
-/// serve several threads and a crashed call leaves nothing behind.
-pub struct Plugin {
-    sandbox: Sandbox,
-    path: PathBuf,
-    sha256: String,
-    info: sdk::PluginInfo,
-    /// What a changed body under a known id means, per kind (`identity`, 0.1.1).
-    changes: Vec<(String, sdk::Change)>,
-    /// How to ask the receiver about an earlier request (`inquiry`, 0.1.1), if offered.
-    inquiry: Option<Arc<inquiry_bindings::TargetPluginInquiryPre<CallState>>>,
-    /// What may occur only once in a transfer (`batching`, 0.1.2), if declared.
-    batching: Option<Arc<batching_bindings::TargetPluginBatchingPre<CallState>>>,
-    from_cache: bool,
-    load_time: Duration,
-}
-
-/// What a call needs: the pre-linked component, the engine and the limits.
-struct Sandbox {
-    name: String,
-    pre: Arc<TargetPluginPre<CallState>>,
-    engine: Engine,
-    limits: Limits,
-    /// The plugin imports WASI (all its imports are WASI, or it would not have loaded).
-    uses_wasi: bool,
-}
-
-impl std::fmt::Debug for Plugin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Plugin")
-            .field("name", &self.sandbox.name)
-            .field("path", &self.path)
-            .field("sha256", &self.sha256)
-            .finish()
-    }
-}
-
-impl Plugin {
-    /// The name hub.toml gives the plugin.
-    pub fn name(&self) -> &str {
-        &self.sandbox.name
-    }
-
-    /// Where the component was loaded from.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// The component's sha256, hex.
-    pub fn sha256(&self) -> &str {
-        &self.sha256
-    }
-
-    /// Whether the plugin imports WASI (a non-Rust runtime); Rust plugins import nothing.
-    pub fn uses_wasi(&self) -> bool {
-        self.sandbox.uses_wasi
-    }
-
-    /// Whether the compiled code came from the cache.
-    pub fn from_cache(&self) -> bool {
-        self.from_cache
-    }
-
-    /// How long loading took (read, hash, compile or cache, describe).
-    pub fn load_time(&self) -> Duration {
-        self.load_time
-    }
-
-    /// What the plugin said about itself at load time.
-    pub fn info(&self) -> &sdk::PluginInfo {
-        &self.info
-    }
-
-    /// What the same id with a different body means for records of `kind`: as the plugin
-    /// declares (contract 0.1.1), else `refuse`, the choice that never books twice.
-    pub fn change_of(&self, kind: &str) -> sdk::Change {
-        self.changes
-            .iter()
-            .find(|(k, _)| k == kind)
-            .map_or(sdk::Change::Refuse, |(_, c)| *c)
-    }
-
-    /// Whether the plugin declared its changes (exports `identity`, contract 0.1.1).
-    pub fn declares_changes(&self) -> bool {
-        !self.changes.is_empty()
-    }
-
-    /// The question to ask the receiver about a payload whose outcome is unknown, where
-    /// the plugin offers one (`inquiry`, 0.1.1).
-    pub fn ask(
-        &self,
-        settings: &sdk::Settings,
-        transfer_id: u64,
-        payload: &str,
-        key: &str,
-    ) -> Result<Option<sdk::Question>, PluginError> {
-        let Some(pre) = &self.inquiry else {
-            return Ok(None);
-        };
-        let s = settings.0.clone();
-        let q = self.sandbox.run("ask", |store| {
-            pre.instantiate(&mut *store)?.hub_plugin_inquiry().call_ask(
-                store,
-                &s,
-                transfer_id,
-                payload,
-                key,
-            )
-        })?;
-        Ok(q.map(|q| sdk::Question {
-            method: q.method,
-            path: q.path,
-            headers: q.headers,
-            body: q.body,
-        }))
-    }
-
-    /// What the receiver's answer to [`Plugin::ask`]'s question says.
-    pub fn judge(
-        &self,
-        settings: &sdk::Settings,
-        payload: &str,
-        status: u16,
-        body: &[u8],
-    ) -> Result<sdk::Finding, PluginError> {
-        let Some(pre) = &self.inquiry else {
-            return Ok(sdk::Finding::Unknown);
-        };
-        let s = settings.0.clone();
-        let f = self.sandbox.run("judge", |store| {
-            pre.instantiate(&mut *store)?
-                .hub_plugin_inquiry()
-                .call_judge(store, &s, payload, status, body)
-        })?;
-        use inquiry_bindings::exports::hub::plugin::inquiry::Finding as W;
-        Ok(match f {
-            W::Arrived => sdk::Finding::Arrived,
-            W::NotArrived => sdk::Finding::NotArrived,
-            W::Unknown => sdk::Finding::Unknown,
-        })
-    }
-
-    /// Whether the plugin declares keys that may occur only once per transfer (exports
-    /// `batching`, contract 0.1.2).
-    pub fn declares_once_keys(&self) -> bool {
-        self.batching.is_some()
-    }
-
-    /// For each record, in order, the keys it may share with no other record of one
-    /// transfer (`batching`, 0.1.2); `None` where the plugin does not declare any (built
-    /// for 0.1.0 or 0.1.1): then only record ids are kept apart.
-    pub fn once_keys(
-        &self,
-        settings: &sdk::Settings,
-        records: &[sdk::Record],
-    ) -> Result<Option<Vec<Vec<String>>>, PluginError> {
-        let Some(pre) = &self.batching else {
-            return Ok(None);
-        };
-        let s = settings.0.clone();
-        let r: Vec<_> = records
-            .iter()
-            .map(
-                |r| batching_bindings::exports::hub::plugin::batching::Record {
-                    id: r.id.clone(),
-                    kind: r.kind.clone(),
-                    body: r.body.clone(),
-                },
-            )
-            .collect();
-        let keys = self.sandbox.run("once-keys", |store| {
-            pre.instantiate(&mut *store)?
-                .hub_plugin_batching()
-                .call_once_keys(store, &s, &r)
-        })?;
-        if keys.len() != records.len() {
-            return Err(PluginError::Contract {
-                plugin: self.sandbox.name.clone(),
-                message: format!(
-                    "once-keys answered {} times for {} records",
-                    keys.len(),
-                    records.len()
-                ),
-            });
-        }
-        Ok(Some(keys))
-    }
-
-    /// Semantic checks of the target's settings.
-    pub fn check_settings(
-        &self,
-        settings: &sdk::Settings,
-    ) -> Result<Result<(), String>, PluginError> {
-        let s = convert::settings(settings);
-        self.sandbox.call("check-settings", |store, p| {
-            p.hub_plugin_target().call_check_settings(store, &s)
-        })
-    }
-
-    /// Validates records; one answer per record, in order.
-    pub fn validate(
-        &self,
-        settings: &sdk::Settings,
-        records: &[sdk::Record],
-    ) -> Result<Vec<Result<sdk::RecordMeta, sdk::RecordError>>, PluginError> {
-        let s = convert::settings(settings);
-        let r = convert::records(records);
-        let answers = self.sandbox.call("validate", |store, p| {
-            p.hub_plugin_target().call_validate(store, &s, &r)
-        })?;
-        if answers.len() != records.len() {
-            return Err(PluginError::Contract {
-                plugin: self.sandbox.name.clone(),
-                message: format!(
-                    "validate answered {} times for {} records",
-                    answers.len(),
-                    records.len()
-                ),
-            });
-        }
-        Ok(answers.into_iter().map(convert::validation).collect())
-    }
-
-    /// Encodes one transfer's records into payloads.
-    pub fn encode(
-        &self,
-        ctx: &sdk::Context,
-        records: &[sdk::Record],
-    ) -> Result<Result<Vec<sdk::Payload>, sdk::EncodeError>, PluginError> {
-        let c = convert::context(ctx);
-        let r = convert::records(records);
-        let answer = self.sandbox.call("encode", |store, p| {
-            p.hub_plugin_target().call_encode(store, &c, &r)
-        })?;
-        Ok(convert::encoded(answer))
-    }
-
-    /// Interprets the response to one payload.
-    pub fn interpret(
-        &self,
-        ctx: &sdk::Context,
-        payload: &str,
-        records: &[sdk::Record],
-        response: &sdk::Response,
-    ) -> Result<Result<Vec<sdk::Outcome>, sdk::InterpretError>, PluginError> {
-        let c = convert::context(ctx);
-        let r = convert::records(records);
-        let resp = convert::response(response);
-        let answer = self.sandbox.call("interpret", |store, p| {
-            p.hub_plugin_target()
-                .call_interpret(store, &c, payload, &r, &resp)
-        })?;
-        Ok(convert::interpreted(answer))
-    }
-}
-
-impl Sandbox {
-    /// Runs one call in a fresh store with the memory cap and the deadline.
-    fn call<R>(
-        &self,
-        call: &'static str,
-        f: impl FnOnce(&mut Store<CallState>, &TargetPlugin) -> wasmtime::Result<R>,
-    ) -> Result<R, PluginError> {
-        self.run(call, |store| {
-            let instance = self.pre.instantiate(&mut *store)?;
-            f(store, &instance)
-        })
-    }
-
-    /// Runs `f` (which instantiates what it needs) in a fresh store with the limits.
-    fn run<R>(
-        &self,
-        call: &'static str,
-        f: impl FnOnce(&mut Store<CallState>) -> wasmtime::Result<R>,
-    ) -> Result<R, PluginError> {
-        let max_bytes =
-            usize::try_from(self.limits.memory_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
-        let mut store = Store::new(
-            &self.engine,
-            CallState {
-                guard: MemoryGuard {
-                    max_bytes,
-                    hit: false,
-                },
-                wasi: self.uses_wasi.then(|| {
-                    let now = Instant::now();
-                    let limit = Duration::from_millis(self.limits.call_timeout_ms);
-                    wasi::WasiState::locked(now.checked_add(limit).unwrap_or(now))
-                }),
-            },
-        );
-        store.limiter(|s| &mut s.guard);
-        let ticks = self
-            .limits
-            .call_timeout_ms
-            .div_ceil(TICK.as_millis() as u64)
-            + 1;
-        store.set_epoch_deadline(ticks);
-        store.epoch_deadline_trap();
-        let mut result = f(&mut store);
-        if let Some(w) = &store.data().wasi {
-            w.log_output(&self.name, call);
-            if w.cut_off() {
-                result = Err(wasmtime::Error::new(Trap::Interrupt));
-            }
-        }
-        result.map_err(|e| self.classify(call, e, store.data().guard.hit))
-    }
-
-    fn classify(&self, call: &'static str, e: wasmtime::Error, memory_hit: bool) -> PluginError {
-        let plugin = self.name.clone();
-        if memory_hit {
-            return PluginError::OutOfMemory {
-                plugin,
-                call,
-                limit_mb: self.limits.memory_mb,
-            };
-        }
-        match e.downcast_ref::<Trap>() {
-            Some(Trap::Interrupt) => PluginError::Timeout {
-                plugin,
-                call,
-                limit_ms: self.limits.call_timeout_ms,
-            },
-            Some(Trap::UnreachableCodeReached) => PluginError::Trap {
-                plugin,
-                call,
-                message: "wasm `unreachable` executed (a panic or abort inside the plugin)".into(),
-            },
-            Some(trap) => PluginError::Trap {
-                plugin,
-                call,
-                message: trap.to_string(),
-            },
-            None => PluginError::Trap {
-                plugin,
-                call,
-                message: format!("{e:#}"),
-            },
-        }
     }
 }

@@ -1,13 +1,14 @@
-//! Contract versions: a plugin built against an older release of the contract keeps
-//! loading and giving the same bytes, and one built for an incompatible version is refused
-//! at load with both versions named.
+//! Contract versions: a plugin built against an older line of the contract (0.1) loads
+//! beside one of the current line (0.2) and keeps giving the same bytes; one built for a
+//! version the hub does not know is refused at load with both versions named, also on a
+//! hub that speaks only 0.1.
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
 use std::path::{Path, PathBuf};
 
 use hub_plugin_sdk::{Context, DateTime};
-use hub_runtime::{CONTRACT_VERSION, Limits, PluginError, Runtime, compatible_range};
+use hub_runtime::{CONTRACT_VERSION, Limits, Line, PluginError, Runtime, Speaks};
 use sha2::{Digest, Sha256};
 
 const FIXTURE_SHA256: &str = "2451d25391cd0be9f12a567ac8b17a4eb899f5d6f65e3e1bf5a425b85e7efa36";
@@ -45,6 +46,9 @@ fn the_contract_0_1_0_prisme_fixture_loads_and_encodes_like_the_current_build() 
     let rt = runtime();
     let old = rt.load("prisme-0.1.0", &fixture, None).unwrap();
     let new = rt.load("prisme", &plugin_path("prisme"), None).unwrap();
+    // Side by side on one hub, each driven in its own line.
+    assert_eq!(old.contract(), Line::V0_1);
+    assert_eq!(new.contract(), Line::V0_2);
     assert!(!old.uses_wasi());
     assert_eq!(old.info().name, "prisme");
     assert_eq!(old.info().record_kinds, new.info().record_kinds);
@@ -114,14 +118,23 @@ fn pad_account(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
-/// A component exporting the contract's world under `version`: the real WIT with its
-/// version changed, and a dummy core module (every function traps) behind it.
+/// A component exporting the contract's world under `version`: the real WIT (0.1.2's for
+/// a 0.1 version, else the current one) with its version changed, and a dummy core module
+/// (every function traps) behind it.
 fn component_for_version(version: &str) -> Vec<u8> {
-    let wit = std::fs::read_to_string(root().join("wit/hub-plugin.wit")).unwrap();
-    let declared = format!("package hub:plugin@{CONTRACT_VERSION};");
+    let old =
+        std::fs::read_to_string(root().join("wit/deps/hub-plugin-0.1.2/hub-plugin.wit")).unwrap();
+    let mut resolve = wit_parser::Resolve::default();
+    let (wit, declared) = if version.starts_with("0.1.") {
+        (old, "package hub:plugin@0.1.2;".to_string())
+    } else {
+        // The current worlds take the optional interfaces from 0.1.2.
+        resolve.push_str("deps/hub-plugin-0.1.2.wit", &old).unwrap();
+        let new = std::fs::read_to_string(root().join("wit/hub-plugin.wit")).unwrap();
+        (new, format!("package hub:plugin@{CONTRACT_VERSION};"))
+    };
     assert!(wit.contains(&declared), "wit/ declares {declared}");
     let wit = wit.replace(&declared, &format!("package hub:plugin@{version};"));
-    let mut resolve = wit_parser::Resolve::default();
     let package = resolve.push_str("hub-plugin.wit", &wit).unwrap();
     let world = resolve
         .select_world(&[package], Some("target-plugin"))
@@ -153,11 +166,10 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
 }
 
 #[test]
-fn a_plugin_for_an_incompatible_contract_is_refused_naming_both_versions() {
+fn a_plugin_for_an_unknown_contract_is_refused_naming_both_versions() {
     let dir = tempfile::tempdir().unwrap();
     let rt = runtime();
-    assert_eq!(compatible_range(), "0.1.*");
-    for version in ["0.2.0", "1.0.0"] {
+    for version in ["0.3.0", "1.0.0"] {
         let path = write(
             dir.path(),
             &format!("v{version}.wasm"),
@@ -171,29 +183,54 @@ fn a_plugin_for_an_incompatible_contract_is_refused_naming_both_versions() {
         assert_eq!(
             err.to_string(),
             format!(
-                "plugin future was built for contract hub:plugin@{version}; this hub speaks hub:plugin@{CONTRACT_VERSION} (compatible: 0.1.*)"
+                "plugin future was built for contract hub:plugin@{version}; this hub speaks \
+                 hub:plugin@0.2.0 and hub:plugin@0.1.2 (compatible: 0.2.*, 0.1.*)"
             )
         );
     }
 }
 
 #[test]
-fn a_plugin_for_a_later_patch_of_the_contract_passes_the_version_check() {
+fn a_hub_that_speaks_only_0_1_refuses_a_0_2_plugin_and_still_loads_0_1() {
+    let rt = runtime().speaking(Speaks::only(&[Line::V0_1]));
+    for name in ["prisme", "test-contract2"] {
+        let err = rt.load(name, &plugin_path(name), None).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "plugin {name} was built for contract hub:plugin@0.2.0; this hub speaks \
+                 hub:plugin@0.1.2 (compatible: 0.1.*)"
+            )
+        );
+    }
+    let fixture = root().join("tests/fixtures/contract-0.1.0/prisme.wasm");
+    let old = rt.load("prisme-0.1.0", &fixture, None).unwrap();
+    assert_eq!(old.contract(), Line::V0_1);
+}
+
+#[test]
+fn later_patches_of_both_lines_pass_the_version_check() {
     // The dummy module traps in `describe`: reaching that call shows that both the version
-    // check and wasmtime's semver-compatible export lookup let 0.1.9 through.
+    // check and wasmtime's semver-compatible export lookup let 0.1.9 and 0.2.9 through.
     let dir = tempfile::tempdir().unwrap();
-    let path = write(dir.path(), "v0.1.9.wasm", &component_for_version("0.1.9"));
-    let err = runtime().load("later", &path, None).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            PluginError::Trap {
-                call: "describe",
-                ..
-            }
-        ),
-        "{err}"
-    );
+    for version in ["0.1.9", "0.2.9"] {
+        let path = write(
+            dir.path(),
+            &format!("v{version}.wasm"),
+            &component_for_version(version),
+        );
+        let err = runtime().load("later", &path, None).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                PluginError::Trap {
+                    call: "describe",
+                    ..
+                }
+            ),
+            "{version}: {err}"
+        );
+    }
 }
 
 #[test]

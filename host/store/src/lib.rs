@@ -329,6 +329,20 @@ pub struct RecordOutcome {
     pub messages: Vec<String>,
 }
 
+impl RecordOutcome {
+    /// The state the outcome puts its record in: `retry-later` queues it again (a later
+    /// run's transfer takes it); `unknown` is the engine's to hold in doubt with its
+    /// payload before anything reaches the store, so here it can only mean in doubt.
+    pub fn record_state(&self) -> RecordState {
+        match self.status {
+            OutcomeStatus::Delivered => RecordState::Delivered,
+            OutcomeStatus::Rejected => RecordState::Rejected,
+            OutcomeStatus::RetryLater => RecordState::Queued,
+            OutcomeStatus::Unknown => RecordState::InDoubt,
+        }
+    }
+}
+
 /// A record as `hub status` lists it when it needs a person.
 #[derive(Debug, Clone, Serialize)]
 pub struct RecordView {

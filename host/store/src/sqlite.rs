@@ -6,7 +6,6 @@ use std::path::Path;
 
 use hub_core::state::{AttemptResult, PayloadState, RecordState, TransferState};
 use hub_core::time::Timestamp;
-use hub_plugin_sdk::OutcomeStatus;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use sha2::{Digest, Sha256};
 
@@ -788,10 +787,7 @@ impl Store for SqliteStore {
             Completion::AwaitingReceipt => {}
             Completion::Outcomes(outcomes) => {
                 for o in outcomes {
-                    let state = match o.status {
-                        OutcomeStatus::Delivered => RecordState::Delivered,
-                        OutcomeStatus::Rejected => RecordState::Rejected,
-                    };
+                    let state = o.record_state();
                     set_record_state(&tx, o.seq, state, Some(transfer_id), &o.messages, now)?;
                 }
             }

@@ -1,10 +1,8 @@
 //! Reads a `child` record body and checks it against the field table.
 
-use std::fmt;
-
+use hub_plugin_sdk::json;
 use hub_plugin_sdk::text::is_dd_mm_yyyy;
 use hub_plugin_sdk::{Record, RecordError};
-use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
 use crate::fields::{
@@ -92,8 +90,8 @@ pub fn parse(record: &Record, pass_unknown: bool) -> Result<Child, RecordError> 
             format!("record kind `{}` is not `{KIND}`", record.kind),
         ));
     }
-    let body: Body = serde_json::from_str(&record.body)
-        .map_err(|e| RecordError::record(id, format!("body is not a JSON object: {e}")))?;
+    // Members in order with keys given twice kept: every bad field is reported at once.
+    let body = json::parse_entries(record)?;
     let mut values: Vec<Option<String>> = vec![None; FIELDS.len()];
     // The key each value came under, to name both spellings of a field given twice.
     let mut given_as: Vec<Option<String>> = vec![None; FIELDS.len()];
@@ -250,30 +248,6 @@ fn type_name(v: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
-    }
-}
-
-/// A JSON object's members in their order, duplicates kept (serde_json's map would keep
-/// only the last one silently).
-struct Body(Vec<(String, Value)>);
-
-impl<'de> Deserialize<'de> for Body {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Body;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Body, A::Error> {
-                let mut members = Vec::new();
-                while let Some(member) = map.next_entry::<String, Value>()? {
-                    members.push(member);
-                }
-                Ok(Body(members))
-            }
-        }
-        d.deserialize_map(V)
     }
 }
 

@@ -84,7 +84,7 @@ impl Plugin for KitaPlaner {
         vec![(KIND.into(), Change::Snapshot)]
     }
 
-    fn check_settings(settings: &Settings) -> Result<(), String> {
+    fn check_settings(settings: &Settings) -> Result<(), SettingError> {
         user_and_carrier(settings).map(|_| ())
     }
 
@@ -104,8 +104,7 @@ impl Plugin for KitaPlaner {
     }
 
     fn encode(ctx: &Context, records: &[Record]) -> Result<Vec<Payload>, EncodeError> {
-        let (benutzer_id, traeger) =
-            user_and_carrier(&ctx.settings).map_err(EncodeError::Settings)?;
+        let (benutzer_id, traeger) = user_and_carrier(&ctx.settings)?;
         if records.is_empty() {
             return Ok(Vec::new());
         }
@@ -173,11 +172,11 @@ impl Plugin for KitaPlaner {
 }
 
 /// `benutzer_id` and `traeger`, both required and non-blank.
-fn user_and_carrier(settings: &Settings) -> Result<(&str, &str), String> {
+fn user_and_carrier(settings: &Settings) -> Result<(&str, &str), SettingError> {
     let get = |name: &str| {
         let v = settings.require(name)?;
         if v.trim().is_empty() {
-            Err(format!("setting `{name}` is empty"))
+            Err(SettingError::new(name, "is empty"))
         } else {
             Ok(v)
         }

@@ -1,11 +1,10 @@
 //! Reading a record body: a flat JSON object whose fields are checked one by one, so every
-//! refusal names the record and the field.
+//! refusal names the record and the field. The JSON side (parsing, keys given twice or
+//! unknown, null as absent, codes) is the SDK's `json`; the rules of G and Q files are here.
 
-use hub_plugin_sdk::{Record, RecordError};
+use hub_plugin_sdk::json::{self, Fields};
+use hub_plugin_sdk::{ErrorCode, Record, RecordError};
 use serde_json::{Map, Value};
-
-/// Keys the host leaves in every body (it keeps the whole NDJSON line); they carry no data.
-const HOST_KEYS: [&str; 2] = ["id", "kind"];
 
 /// How a digit field is fitted to its width.
 #[derive(Clone, Copy)]
@@ -28,35 +27,36 @@ impl<'a> Body<'a> {
     /// Parses `record.body`, refusing anything but a JSON object and any key not in `known`,
     /// so a misspelt optional field is an error rather than silently missing data.
     pub(crate) fn parse(record: &'a Record, known: &[&str]) -> Result<Self, RecordError> {
-        let value: Value = serde_json::from_str(&record.body)
-            .map_err(|e| RecordError::record(&record.id, format!("body is not valid JSON: {e}")))?;
-        let Value::Object(map) = value else {
-            return Err(RecordError::record(&record.id, "body is not a JSON object"));
-        };
-        if let Some(key) = map
-            .keys()
-            .find(|k| !known.contains(&k.as_str()) && !HOST_KEYS.contains(&k.as_str()))
-        {
-            return Err(RecordError::field(
-                &record.id,
-                key,
-                format!("unknown field for a {} record", record.kind),
-            ));
-        }
+        let map = json::parse_object(record)?;
+        Fields::top(&record.id, &map).check_keys(
+            known,
+            &format!("unknown field for a {} record", record.kind),
+        )?;
         Ok(Self {
             id: &record.id,
             map,
         })
     }
 
-    /// An error about `field` of this record.
+    fn fields(&self) -> Fields<'_> {
+        Fields::top(self.id, &self.map)
+    }
+
+    /// An error about `field` of this record: a value the files cannot carry.
     pub(crate) fn err(&self, field: &str, message: impl Into<String>) -> RecordError {
-        RecordError::field(self.id, field, message)
+        self.fields()
+            .err(field, message)
+            .code(ErrorCode::OutOfRange)
+    }
+
+    /// An error about `field` of this record that is not of the form it must have.
+    fn malformed(&self, field: &str, message: impl Into<String>) -> RecordError {
+        self.fields().err(field, message).code(ErrorCode::Malformed)
     }
 
     /// The value of a field; JSON `null` counts as absent.
     fn get(&self, field: &str) -> Option<&Value> {
-        self.map.get(field).filter(|v| !v.is_null())
+        self.fields().get(field)
     }
 
     /// True when the field is given (not absent, null or an empty string).
@@ -66,7 +66,7 @@ impl<'a> Body<'a> {
     }
 
     fn missing(&self, field: &str) -> RecordError {
-        self.err(field, "is required")
+        self.fields().missing(field)
     }
 
     /// An optional text field of at most `max` characters; an empty string counts as absent.
@@ -75,7 +75,7 @@ impl<'a> Body<'a> {
             return Ok(None);
         };
         let Value::String(s) = value else {
-            return Err(self.err(field, "must be a string"));
+            return Err(self.malformed(field, "must be a string"));
         };
         if s.is_empty() {
             return Ok(None);
@@ -112,12 +112,12 @@ impl<'a> Body<'a> {
             Value::String(s) => s.clone(),
             Value::Number(n) => match n.as_u64() {
                 Some(n) => n.to_string(),
-                None => return Err(self.err(field, format!("must be digits, found {n}"))),
+                None => return Err(self.malformed(field, format!("must be digits, found {n}"))),
             },
-            _ => return Err(self.err(field, "must be a string of digits")),
+            _ => return Err(self.malformed(field, "must be a string of digits")),
         };
         if !s.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(self.err(field, format!("must be digits only, found {s:?}")));
+            return Err(self.malformed(field, format!("must be digits only, found {s:?}")));
         }
         if s.len() > width {
             return Err(self.err(
@@ -171,13 +171,13 @@ impl<'a> Body<'a> {
             return Ok(None);
         };
         let Value::String(s) = value else {
-            return Err(self.err(field, "must be a YYYYMMDD string"));
+            return Err(self.malformed(field, "must be a YYYYMMDD string"));
         };
         if s.is_empty() {
             return Ok(None);
         }
         if !hub_plugin_sdk::text::is_yyyymmdd(s) {
-            return Err(self.err(field, format!("{s:?} is not a valid YYYYMMDD date")));
+            return Err(self.malformed(field, format!("{s:?} is not a valid YYYYMMDD date")));
         }
         Ok(Some(s.clone()))
     }
@@ -193,7 +193,7 @@ impl<'a> Body<'a> {
             return Ok(None);
         };
         let Some(n) = value.as_i64() else {
-            return Err(self.err(
+            return Err(self.malformed(
                 field,
                 "must be a whole number of øre (a JSON integer, no decimals, no quotes)",
             ));
@@ -244,7 +244,7 @@ impl<'a> Body<'a> {
             return Ok(Vec::new());
         };
         let Value::Array(items) = value else {
-            return Err(self.err(field, "must be a list of strings"));
+            return Err(self.malformed(field, "must be a list of strings"));
         };
         if items.len() > count {
             return Err(self.err(
@@ -255,7 +255,7 @@ impl<'a> Body<'a> {
         let mut out = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
             let Value::String(s) = item else {
-                return Err(self.err(field, format!("line {} is not a string", i + 1)));
+                return Err(self.malformed(field, format!("line {} is not a string", i + 1)));
             };
             check_text(s).map_err(|m| self.err(field, format!("line {}: {m}", i + 1)))?;
             let len = s.chars().count();

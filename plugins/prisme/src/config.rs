@@ -1,6 +1,6 @@
 //! The target's settings, checked once and turned into typed values.
 
-use hub_plugin_sdk::{SettingSpec, SettingType, Settings};
+use hub_plugin_sdk::{SettingError, SettingSpec, SettingType, Settings};
 
 /// Checked settings.
 #[derive(Debug, Clone)]
@@ -82,7 +82,7 @@ pub(crate) fn specs() -> Vec<SettingSpec> {
 impl Config {
     /// Checks the settings; absent optional settings take their defaults, so the plugin
     /// works the same whether or not the host filled them in.
-    pub(crate) fn from_settings(s: &Settings) -> Result<Self, String> {
+    pub(crate) fn from_settings(s: &Settings) -> Result<Self, SettingError> {
         let municipality = s.require("municipality")?.to_string();
         let valid_folder = municipality
             .bytes()
@@ -93,26 +93,31 @@ impl Config {
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
         if !valid_folder {
-            return Err(format!(
-                "setting `municipality` must be a lower-case folder name (a-z, 0-9, - or _, \
-                 starting with a letter), found {municipality:?}"
+            return Err(SettingError::new(
+                "municipality",
+                format!(
+                    "must be a lower-case folder name (a-z, 0-9, - or _, starting with a \
+                     letter), found {municipality:?}"
+                ),
             ));
         }
         let environment = s.require("environment")?.to_string();
         if environment != "prod" && environment != "test" {
-            return Err(format!(
-                "setting `environment` must be prod or test, found {environment:?}"
+            return Err(SettingError::new(
+                "environment",
+                format!("must be prod or test, found {environment:?}"),
             ));
         }
-        let digits = |name: &str, width: usize, default: Option<&str>| -> Result<String, String> {
+        let digits = |name: &str, width: usize, default: Option<&str>| {
             let v = match (s.get(name), default) {
                 (Some(v), _) => v,
                 (None, Some(d)) => d,
-                (None, None) => return Err(format!("setting `{name}` is missing")),
+                (None, None) => return Err(SettingError::new(name, "is missing")),
             };
             if v.len() != width || !v.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(format!(
-                    "setting `{name}` must be exactly {width} digits, found {v:?}"
+                return Err(SettingError::new(
+                    name,
+                    format!("must be exactly {width} digits, found {v:?}"),
                 ));
             }
             Ok(v.to_string())
@@ -126,17 +131,18 @@ impl Config {
             .unwrap_or(DEFAULT_SUPPLIER_IDENT)
             .to_string();
         if supplier_ident.len() != 4 || !supplier_ident.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            return Err(format!(
-                "setting `supplier_ident` must be exactly 4 letters or digits, found \
-                 {supplier_ident:?}"
+            return Err(SettingError::new(
+                "supplier_ident",
+                format!("must be exactly 4 letters or digits, found {supplier_ident:?}"),
             ));
         }
         let fiscal_year_field = match s.get("fiscal_year_field") {
             None | Some("false") => false,
             Some("true") => true,
             Some(other) => {
-                return Err(format!(
-                    "setting `fiscal_year_field` must be true or false, found {other:?}"
+                return Err(SettingError::new(
+                    "fiscal_year_field",
+                    format!("must be true or false, found {other:?}"),
                 ));
             }
         };

@@ -169,7 +169,7 @@ impl Plugin for Prisme {
         ]
     }
 
-    fn check_settings(settings: &Settings) -> Result<(), String> {
+    fn check_settings(settings: &Settings) -> Result<(), SettingError> {
         Config::from_settings(settings).map(|_| ())
     }
 
@@ -183,7 +183,7 @@ impl Plugin for Prisme {
     }
 
     fn encode(ctx: &Context, records: &[Record]) -> Result<Vec<Payload>, EncodeError> {
-        let cfg = Config::from_settings(&ctx.settings).map_err(EncodeError::Settings)?;
+        let cfg = Config::from_settings(&ctx.settings)?;
         let run = match ctx.sequence {
             Some(n) if n >= 1 => n,
             _ => {

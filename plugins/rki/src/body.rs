@@ -1,7 +1,9 @@
 //! Record bodies (JSON) into the SurvNet model, with errors that name record and field.
 
-use hub_plugin_sdk::{Record, RecordError, Settings};
-use serde_json::{Map, Value};
+use hub_plugin_sdk::ErrorCode;
+use hub_plugin_sdk::json::{self, Fields};
+use hub_plugin_sdk::{Record, RecordError, SettingError, Settings};
+use serde_json::Value;
 
 use crate::model::{Addressee, Field, Group, RecordVersion, Track};
 use crate::util::{
@@ -127,40 +129,48 @@ pub struct Config {
 }
 
 impl Config {
-    pub fn from_settings(settings: &Settings) -> Result<Config, String> {
+    pub fn from_settings(settings: &Settings) -> Result<Config, SettingError> {
         let sender = settings.require("sender")?;
-        check_site_code(sender).map_err(|e| format!("setting `sender`: {e}"))?;
+        check_site_code(sender).map_err(|e| SettingError::new("sender", e))?;
         let role_text = settings.require("role")?;
         let role = Role::parse(role_text).ok_or_else(|| {
-            format!("setting `role`: `{role_text}` is not one of health-office, state-office, rki")
+            SettingError::new(
+                "role",
+                format!("`{role_text}` is not one of health-office, state-office, rki"),
+            )
         })?;
         if Role::of_site(sender) != role {
-            return Err(format!(
-                "setting `role` is {role_text}, but the site code {sender} is that of {}",
-                Role::of_site(sender).describe()
+            return Err(SettingError::new(
+                "role",
+                format!(
+                    "is {role_text}, but the site code {sender} is that of {}",
+                    Role::of_site(sender).describe()
+                ),
             ));
         }
         let software = settings.get("software").unwrap_or("hub");
         if software.is_empty() {
-            return Err("setting `software` is empty".into());
+            return Err(SettingError::new("software", "is empty"));
         }
-        check_xml_text(software).map_err(|e| format!("setting `software` {e}"))?;
+        check_xml_text(software).map_err(|e| SettingError::new("software", e))?;
         let mut codes: Vec<String> = Vec::new();
         for a in Action::ALL {
             let code = settings.get(a.setting()).unwrap_or(a.placeholder());
             if code.is_empty() {
-                return Err(format!("setting `{}` is empty", a.setting()));
+                return Err(SettingError::new(a.setting(), "is empty"));
             }
-            check_xml_text(code).map_err(|e| format!("setting `{}` {e}", a.setting()))?;
+            check_xml_text(code).map_err(|e| SettingError::new(a.setting(), e))?;
             if let Some(other) = Action::ALL
                 .iter()
                 .zip(&codes)
                 .find(|(_, c)| c.as_str() == code)
             {
-                return Err(format!(
-                    "settings `{}` and `{}` have the same code `{code}`: the receiver could not tell the actions apart",
-                    other.0.setting(),
-                    a.setting()
+                return Err(SettingError::new(
+                    a.setting(),
+                    format!(
+                        "has the same code `{code}` as setting `{}`: the receiver could not tell the actions apart",
+                        other.0.setting()
+                    ),
                 ));
             }
             codes.push(code.to_string());
@@ -168,7 +178,7 @@ impl Config {
         let stylesheet = match settings.get("xml_stylesheet").unwrap_or_default() {
             "" => None,
             href => {
-                check_xml_text(href).map_err(|e| format!("setting `xml_stylesheet` {e}"))?;
+                check_xml_text(href).map_err(|e| SettingError::new("xml_stylesheet", e))?;
                 Some(href.to_string())
             }
         };
@@ -297,17 +307,8 @@ const MODELLED_ATTRIBUTES: &[&str] = &[
 
 /// Decodes and validates one record against the settings.
 pub fn decode(cfg: &Config, record: &Record) -> Result<Item, RecordError> {
-    let id = record.id.as_str();
-    let value: Value = serde_json::from_str(&record.body)
-        .map_err(|e| RecordError::record(id, format!("body is not JSON: {e}")))?;
-    let Value::Object(map) = &value else {
-        return Err(RecordError::record(id, "body is not a JSON object"));
-    };
-    let obj = Obj {
-        id,
-        prefix: String::new(),
-        map,
-    };
+    let map = json::parse_object(record)?;
+    let obj = Obj(Fields::top(&record.id, &map));
     match record.kind.as_str() {
         "case" => {
             obj.check_keys(&[VERSION_KEYS])?;
@@ -382,10 +383,11 @@ pub fn decode(cfg: &Config, record: &Record) -> Result<Item, RecordError> {
             document(cfg, &obj).map(Item::Document)
         }
         other => Err(RecordError::field(
-            id,
+            &record.id,
             "kind",
             format!("`{other}` is not a kind of this plugin (case, action, document)"),
-        )),
+        )
+        .code(ErrorCode::Unsupported)),
     }
 }
 
@@ -523,7 +525,7 @@ fn fields(obj: &Obj) -> Result<Vec<Field>, RecordError> {
         }
         let value = match f.get("value") {
             Some(v) => f.text_of("value", v)?,
-            None => return Err(f.err("value", "is missing")),
+            None => return Err(f.missing("value")),
         };
         out.push(Field { name, value });
     }
@@ -554,54 +556,30 @@ fn document(cfg: &Config, obj: &Obj) -> Result<Document, RecordError> {
     })
 }
 
-/// A JSON object with the path that leads to it, for error messages.
-struct Obj<'a> {
-    id: &'a str,
-    prefix: String,
-    map: &'a Map<String, Value>,
+/// A JSON object of the body (the SDK's `json::Fields`: paths, null as absent, codes)
+/// with SurvNet's own value rules on top.
+struct Obj<'a>(Fields<'a>);
+
+impl<'a> std::ops::Deref for Obj<'a> {
+    type Target = Fields<'a>;
+    fn deref(&self) -> &Fields<'a> {
+        &self.0
+    }
 }
 
 impl<'a> Obj<'a> {
-    fn path(&self, key: &str) -> String {
-        if self.prefix.is_empty() {
-            key.to_string()
-        } else {
-            format!("{}.{key}", self.prefix)
-        }
-    }
-
-    fn err(&self, key: &str, msg: impl Into<String>) -> RecordError {
-        RecordError::field(self.id, &self.path(key), msg)
-    }
-
     /// Unknown keys are refused: a misspelt key would otherwise drop data silently.
     fn check_keys(&self, allowed: &[&[&str]]) -> Result<(), RecordError> {
-        match self
-            .map
-            .keys()
-            .find(|k| !allowed.iter().any(|set| set.contains(&k.as_str())))
-        {
-            Some(k) => Err(self.err(k, "is not a known field")),
-            None => Ok(()),
-        }
-    }
-
-    /// A present, non-null value.
-    fn get(&self, key: &str) -> Option<&'a Value> {
-        self.map.get(key).filter(|v| !v.is_null())
+        let known: Vec<&str> = allowed.iter().flat_map(|set| set.iter().copied()).collect();
+        self.0.check_keys(&known, "is not a known field")
     }
 
     fn opt_str(&self, key: &str) -> Result<Option<&'a str>, RecordError> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s)),
-            Some(_) => Err(self.err(key, "must be text")),
-        }
+        self.0.str(key)
     }
 
     fn req_str(&self, key: &str) -> Result<&'a str, RecordError> {
-        self.opt_str(key)?
-            .ok_or_else(|| self.err(key, "is missing"))
+        self.0.req_str(key)
     }
 
     /// Text checked for XML: the content of a name or value.
@@ -616,8 +594,7 @@ impl<'a> Obj<'a> {
     }
 
     fn text(&self, key: &str) -> Result<String, RecordError> {
-        self.opt_text(key)?
-            .ok_or_else(|| self.err(key, "is missing"))
+        self.opt_text(key)?.ok_or_else(|| self.missing(key))
     }
 
     /// A field value: text, or a number or boolean written as JSON spells it.
@@ -626,34 +603,26 @@ impl<'a> Obj<'a> {
             Value::String(s) => s.clone(),
             Value::Number(n) => n.to_string(),
             Value::Bool(b) => b.to_string(),
-            _ => return Err(self.err(key, "must be text, a number or a boolean")),
+            _ => {
+                return Err(self
+                    .err(key, "must be text, a number or a boolean")
+                    .code(ErrorCode::Malformed));
+            }
         };
         check_xml_text(&s).map_err(|e| self.err(key, e))?;
         Ok(s)
     }
 
     fn opt_u32(&self, key: &str) -> Result<Option<u32>, RecordError> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(v) => v
-                .as_u64()
-                .and_then(|n| u32::try_from(n).ok())
-                .map(Some)
-                .ok_or_else(|| self.err(key, "must be a whole number from 0 to 4294967295")),
-        }
+        self.0.u32(key)
     }
 
     fn req_u32(&self, key: &str) -> Result<u32, RecordError> {
-        self.opt_u32(key)?
-            .ok_or_else(|| self.err(key, "is missing"))
+        self.opt_u32(key)?.ok_or_else(|| self.missing(key))
     }
 
     fn opt_bool(&self, key: &str) -> Result<Option<bool>, RecordError> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(_) => Err(self.err(key, "must be true or false")),
-        }
+        self.0.bool(key)
     }
 
     fn site(&self, key: &str) -> Result<String, RecordError> {
@@ -670,7 +639,7 @@ impl<'a> Obj<'a> {
     fn digits(&self, key: &str, width: usize) -> Result<u32, RecordError> {
         let bad = || self.err(key, format!("must be a number of at most {width} digits"));
         match self.get(key) {
-            None => Err(self.err(key, "is missing")),
+            None => Err(self.missing(key)),
             Some(Value::String(s)) => {
                 if s.len() != width || !s.bytes().all(|b| b.is_ascii_digit()) {
                     return Err(self.err(key, format!("`{s}` is not exactly {width} digits")));
@@ -689,21 +658,6 @@ impl<'a> Obj<'a> {
 
     /// The objects of an optional array, each with its path.
     fn list(&self, key: &str) -> Result<Vec<Obj<'a>>, RecordError> {
-        match self.get(key) {
-            None => Ok(Vec::new()),
-            Some(Value::Array(items)) => items
-                .iter()
-                .enumerate()
-                .map(|(i, v)| match v {
-                    Value::Object(map) => Ok(Obj {
-                        id: self.id,
-                        prefix: format!("{}[{i}]", self.path(key)),
-                        map,
-                    }),
-                    _ => Err(self.err(&format!("{key}[{i}]"), "must be an object")),
-                })
-                .collect(),
-            Some(_) => Err(self.err(key, "must be a list")),
-        }
+        Ok(self.0.list(key)?.into_iter().map(Obj).collect())
     }
 }

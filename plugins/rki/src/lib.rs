@@ -187,7 +187,7 @@ impl Plugin for Rki {
         ]
     }
 
-    fn check_settings(settings: &Settings) -> Result<(), String> {
+    fn check_settings(settings: &Settings) -> Result<(), SettingError> {
         Config::from_settings(settings).map(|_| ())
     }
 
@@ -223,7 +223,7 @@ impl Plugin for Rki {
     }
 
     fn encode(ctx: &Context, records: &[Record]) -> Result<Vec<Payload>, EncodeError> {
-        let cfg = Config::from_settings(&ctx.settings).map_err(EncodeError::Settings)?;
+        let cfg = Config::from_settings(&ctx.settings)?;
         let number = ctx.sequence.ok_or_else(|| {
             EncodeError::Other("the host allocated no transport number (sequence)".into())
         })?;

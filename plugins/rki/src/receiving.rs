@@ -91,7 +91,7 @@ impl Receiver {
     /// From the same settings the target side takes: `sender` is this office's own code.
     pub fn from_settings(settings: &Settings) -> Result<Receiver, String> {
         Ok(Receiver {
-            cfg: Config::from_settings(settings)?,
+            cfg: Config::from_settings(settings).map_err(|e| e.to_string())?,
         })
     }
 

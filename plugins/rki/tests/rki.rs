@@ -624,12 +624,13 @@ fn direction_rules() {
 fn settings_are_checked() {
     assert!(Rki::check_settings(&settings()).is_ok());
     let e = Rki::check_settings(&settings_for("1.01.", "health-office")).unwrap_err();
-    assert!(e.contains("state office"), "{e}");
+    assert_eq!(e.name, "role");
+    assert!(e.message.contains("state office"), "{e}");
     assert!(Rki::check_settings(&settings_for("1.01.", "landesstelle")).is_err());
     assert!(Rki::check_settings(&settings_for("01.02", "health-office")).is_err());
     let mut s = settings();
     s.0.push(("action_code_discard".into(), "PLACEHOLDER-RETRACT".into()));
-    let e = Rki::check_settings(&s).unwrap_err();
+    let e = Rki::check_settings(&s).unwrap_err().to_string();
     assert!(
         e.contains("action_code_retract") && e.contains("action_code_discard"),
         "{e}"

@@ -1,18 +1,73 @@
-//! Converts between the generated component bindings and the SDK's plain types.
+//! Converts between the generated component bindings (contract 0.2) and the SDK's plain
+//! types.
 
 use std::marker::PhantomData;
 
-use crate::bindings::exports::hub::plugin::target::{self as wit, Guest};
+use crate::bindings::exports::hub::plugin0_2_0::target::{self as wit, Guest};
 use crate::{
-    Context, DateTime, Delivery, EncodeError, InterpretError, OutcomeStatus, Plugin, Record,
-    RecordError, Response, SettingType, Settings,
+    Context, DateTime, Delivery, DiagnosticLevel, EncodeError, ErrorCode, InterpretError,
+    OutcomeStatus, Plugin, Record, RecordError, Response, SettingError, SettingType, Settings,
 };
 
 /// Implements the generated `Guest` trait for any [`Plugin`].
 pub struct Adapter<P>(PhantomData<P>);
 
+/// Typed values back into the canonical text [`Settings`] keeps.
 fn settings(list: Vec<wit::Setting>) -> Settings {
-    Settings(list.into_iter().map(|s| (s.name, s.value)).collect())
+    Settings(
+        list.into_iter()
+            .map(|s| {
+                let v = match s.value {
+                    wit::SettingValue::Text(t) => t,
+                    wit::SettingValue::Integer(i) => i.to_string(),
+                    wit::SettingValue::Boolean(b) => b.to_string(),
+                };
+                (s.name, v)
+            })
+            .collect(),
+    )
+}
+
+/// A default value in the type its spec declares; one that does not parse goes as text,
+/// and the host refuses it, naming the setting.
+fn typed(t: SettingType, v: String) -> wit::SettingValue {
+    match t {
+        SettingType::Integer => v
+            .trim()
+            .parse()
+            .map_or(wit::SettingValue::Text(v), wit::SettingValue::Integer),
+        SettingType::Boolean => match v.as_str() {
+            "true" => wit::SettingValue::Boolean(true),
+            "false" => wit::SettingValue::Boolean(false),
+            _ => wit::SettingValue::Text(v),
+        },
+        SettingType::Text => wit::SettingValue::Text(v),
+    }
+}
+
+fn setting_errors(errors: Vec<SettingError>) -> Vec<wit::SettingsError> {
+    errors
+        .into_iter()
+        .map(|e| wit::SettingsError {
+            name: e.name,
+            message: e.message,
+        })
+        .collect()
+}
+
+/// The notes collected during the call ([`crate::diag`]).
+fn diagnostics() -> Vec<wit::Diagnostic> {
+    crate::diag::take()
+        .into_iter()
+        .map(|d| wit::Diagnostic {
+            level: match d.level {
+                DiagnosticLevel::Info => wit::DiagnosticLevel::Info,
+                DiagnosticLevel::Warning => wit::DiagnosticLevel::Warning,
+            },
+            record_id: d.record_id,
+            message: d.message,
+        })
+        .collect()
 }
 
 fn record(r: wit::Record) -> Record {
@@ -27,6 +82,14 @@ fn record_error(e: RecordError) -> wit::RecordError {
     wit::RecordError {
         record_id: e.record_id,
         field: e.field,
+        code: match e.code {
+            ErrorCode::Missing => wit::ErrorCode::Missing,
+            ErrorCode::Malformed => wit::ErrorCode::Malformed,
+            ErrorCode::OutOfRange => wit::ErrorCode::OutOfRange,
+            ErrorCode::Duplicate => wit::ErrorCode::Duplicate,
+            ErrorCode::Unsupported => wit::ErrorCode::Unsupported,
+            ErrorCode::Other => wit::ErrorCode::Other,
+        },
         message: e.message,
     }
 }
@@ -74,7 +137,7 @@ impl<P: Plugin> Guest for Adapter<P> {
                         SettingType::Boolean => wit::SettingType::Boolean,
                     },
                     required: s.required,
-                    default_value: s.default_value,
+                    default_value: s.default_value.map(|v| typed(s.setting_type, v)),
                 })
                 .collect(),
             delivery: match info.delivery {
@@ -86,8 +149,8 @@ impl<P: Plugin> Guest for Adapter<P> {
         }
     }
 
-    fn check_settings(list: Vec<wit::Setting>) -> Result<(), String> {
-        P::check_settings(&settings(list))
+    fn check_settings(list: Vec<wit::Setting>) -> Result<(), Vec<wit::SettingsError>> {
+        P::check_settings(&settings(list)).map_err(|e| setting_errors(vec![e]))
     }
 
     fn validate(
@@ -112,23 +175,27 @@ impl<P: Plugin> Guest for Adapter<P> {
     fn encode(
         ctx: wit::Context,
         records: Vec<wit::Record>,
-    ) -> Result<Vec<wit::Payload>, wit::EncodeError> {
+    ) -> Result<wit::Encoded, wit::EncodeError> {
         let records: Vec<Record> = records.into_iter().map(record).collect();
+        crate::diag::take();
         match P::encode(&context(ctx), &records) {
-            Ok(payloads) => Ok(payloads
-                .into_iter()
-                .map(|p| wit::Payload {
-                    name: p.name,
-                    media_type: p.media_type,
-                    bytes: p.bytes,
-                    records: p.records,
-                    labels: p.labels,
-                })
-                .collect()),
+            Ok(payloads) => Ok(wit::Encoded {
+                payloads: payloads
+                    .into_iter()
+                    .map(|p| wit::Payload {
+                        name: p.name,
+                        media_type: p.media_type,
+                        bytes: p.bytes,
+                        records: p.records,
+                        labels: p.labels,
+                    })
+                    .collect(),
+                diagnostics: diagnostics(),
+            }),
             Err(EncodeError::Records(errors)) => Err(wit::EncodeError::Records(
                 errors.into_iter().map(record_error).collect(),
             )),
-            Err(EncodeError::Settings(m)) => Err(wit::EncodeError::Settings(m)),
+            Err(EncodeError::Settings(e)) => Err(wit::EncodeError::Settings(setting_errors(e))),
             Err(EncodeError::Other(m)) => Err(wit::EncodeError::Other(m)),
         }
     }
@@ -138,25 +205,31 @@ impl<P: Plugin> Guest for Adapter<P> {
         payload: String,
         records: Vec<wit::Record>,
         response: wit::Response,
-    ) -> Result<Vec<wit::Outcome>, wit::InterpretError> {
+    ) -> Result<wit::Interpreted, wit::InterpretError> {
         let records: Vec<Record> = records.into_iter().map(record).collect();
+        crate::diag::take();
         let response = Response {
             status: response.status,
             headers: response.headers,
             body: response.body,
         };
         match P::interpret(&context(ctx), &payload, &records, &response) {
-            Ok(outcomes) => Ok(outcomes
-                .into_iter()
-                .map(|o| wit::Outcome {
-                    record_id: o.record_id,
-                    status: match o.status {
-                        OutcomeStatus::Delivered => wit::OutcomeStatus::Delivered,
-                        OutcomeStatus::Rejected => wit::OutcomeStatus::Rejected,
-                    },
-                    messages: o.messages,
-                })
-                .collect()),
+            Ok(outcomes) => Ok(wit::Interpreted {
+                outcomes: outcomes
+                    .into_iter()
+                    .map(|o| wit::Outcome {
+                        record_id: o.record_id,
+                        status: match o.status {
+                            OutcomeStatus::Delivered => wit::OutcomeStatus::Delivered,
+                            OutcomeStatus::Rejected => wit::OutcomeStatus::Rejected,
+                            OutcomeStatus::RetryLater => wit::OutcomeStatus::RetryLater,
+                            OutcomeStatus::Unknown => wit::OutcomeStatus::Unknown,
+                        },
+                        messages: o.messages,
+                    })
+                    .collect(),
+                diagnostics: diagnostics(),
+            }),
             Err(InterpretError::Failed { message, retryable }) => {
                 Err(wit::InterpretError::Failed(wit::Failure {
                     message,
@@ -168,9 +241,9 @@ impl<P: Plugin> Guest for Adapter<P> {
     }
 }
 
-impl<P: Plugin> crate::bindings::exports::hub::plugin::identity::Guest for Adapter<P> {
-    fn changes() -> Vec<crate::bindings::exports::hub::plugin::identity::KindChange> {
-        use crate::bindings::exports::hub::plugin::identity::{Change as W, KindChange};
+impl<P: Plugin> crate::bindings::exports::hub::plugin0_1_2::identity::Guest for Adapter<P> {
+    fn changes() -> Vec<crate::bindings::exports::hub::plugin0_1_2::identity::KindChange> {
+        use crate::bindings::exports::hub::plugin0_1_2::identity::{Change as W, KindChange};
         P::changes()
             .into_iter()
             .map(|(kind, change)| KindChange {
@@ -185,15 +258,15 @@ impl<P: Plugin> crate::bindings::exports::hub::plugin::identity::Guest for Adapt
     }
 }
 
-impl<P: Plugin> crate::bindings::exports::hub::plugin::inquiry::Guest for Adapter<P> {
+impl<P: Plugin> crate::bindings::exports::hub::plugin0_1_2::inquiry::Guest for Adapter<P> {
     fn ask(
         settings: Vec<(String, String)>,
         transfer_id: u64,
         payload: String,
         key: String,
-    ) -> Option<crate::bindings::exports::hub::plugin::inquiry::Question> {
+    ) -> Option<crate::bindings::exports::hub::plugin0_1_2::inquiry::Question> {
         P::ask(&Settings(settings), transfer_id, &payload, &key).map(|q| {
-            crate::bindings::exports::hub::plugin::inquiry::Question {
+            crate::bindings::exports::hub::plugin0_1_2::inquiry::Question {
                 method: q.method,
                 path: q.path,
                 headers: q.headers,
@@ -207,8 +280,8 @@ impl<P: Plugin> crate::bindings::exports::hub::plugin::inquiry::Guest for Adapte
         payload: String,
         status: u16,
         body: Vec<u8>,
-    ) -> crate::bindings::exports::hub::plugin::inquiry::Finding {
-        use crate::bindings::exports::hub::plugin::inquiry::Finding as W;
+    ) -> crate::bindings::exports::hub::plugin0_1_2::inquiry::Finding {
+        use crate::bindings::exports::hub::plugin0_1_2::inquiry::Finding as W;
         match P::judge(&Settings(settings), &payload, status, &body) {
             crate::Finding::Arrived => W::Arrived,
             crate::Finding::NotArrived => W::NotArrived,
@@ -217,10 +290,10 @@ impl<P: Plugin> crate::bindings::exports::hub::plugin::inquiry::Guest for Adapte
     }
 }
 
-impl<P: Plugin> crate::bindings::exports::hub::plugin::batching::Guest for Adapter<P> {
+impl<P: Plugin> crate::bindings::exports::hub::plugin0_1_2::batching::Guest for Adapter<P> {
     fn once_keys(
         settings: Vec<(String, String)>,
-        records: Vec<crate::bindings::exports::hub::plugin::batching::Record>,
+        records: Vec<crate::bindings::exports::hub::plugin0_1_2::batching::Record>,
     ) -> Vec<Vec<String>> {
         let settings = Settings(settings);
         records

@@ -36,10 +36,10 @@
 //!         }
 //!     }
 //!
-//!     fn check_settings(settings: &Settings) -> Result<(), String> {
+//!     fn check_settings(settings: &Settings) -> Result<(), SettingError> {
 //!         let customer = settings.integer("customer")?;
 //!         if !(0..=99_999_999).contains(&customer) {
-//!             return Err(format!("setting `customer`: {customer} has more than 8 digits"));
+//!             return Err(SettingError::new("customer", format!("{customer} has more than 8 digits")));
 //!         }
 //!         Ok(())
 //!     }
@@ -47,7 +47,8 @@
 //!     fn validate(_settings: &Settings, r: &Record) -> Result<RecordMeta, RecordError> {
 //!         // Real plugins parse `r.body` as JSON (serde_json); errors name record and field.
 //!         if r.body.len() > 40 {
-//!             return Err(RecordError::field(&r.id, "body", "is longer than 40 bytes"));
+//!             return Err(RecordError::field(&r.id, "body", "is longer than 40 bytes")
+//!                 .code(ErrorCode::OutOfRange));
 //!         }
 //!         Ok(RecordMeta::single_batch())
 //!     }
@@ -104,8 +105,12 @@
 
 #![warn(missing_docs)]
 
+pub mod diag;
+pub mod json;
 pub mod mutate;
 pub mod text;
+
+pub use diag::{Diagnostic, DiagnosticLevel};
 
 #[cfg(target_arch = "wasm32")]
 mod adapter;
@@ -114,7 +119,7 @@ mod adapter;
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../../wit",
-        world: "target-plugin-full",
+        world: "hub:plugin/target-plugin-full@0.2.0",
         default_bindings_module: "hub_plugin_sdk::bindings",
         pub_export_macro: true,
         export_macro_name: "export_guest",
@@ -294,25 +299,54 @@ pub enum Finding {
 
 /// The target's settings as the host passes them: already type-checked, defaults filled in.
 ///
+/// Values are kept in their canonical text (`42`, `true`): contract 0.2 passes them typed,
+/// and the SDK's adapter writes them back in that form, so the typed getters below never
+/// see a value of the wrong type from the host.
+///
 /// The typed getters ([`text`](Settings::text), [`integer`](Settings::integer),
-/// [`boolean`](Settings::boolean)) return a [`SettingError`] that names the setting and
-/// converts into the error types of [`Plugin::check_settings`] (`String`) and
-/// [`Plugin::encode`] ([`EncodeError::Settings`]), so `?` works in both.
+/// [`boolean`](Settings::boolean)) return a [`SettingError`] that names the setting and is
+/// the error of [`Plugin::check_settings`] and converts into [`EncodeError::Settings`], so
+/// `?` works in both.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Settings(pub Vec<(String, String)>);
 
-/// A setting that is missing or does not parse as the type asked for; names the setting.
+/// A setting the plugin cannot work with, naming it (contract 0.2 `settings-error`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SettingError {
-    /// The setting's name.
+    /// The setting's name; empty when the problem is a combination of settings.
     pub name: String,
     /// What is wrong with it.
     pub message: String,
 }
 
+impl SettingError {
+    /// A problem with the setting `name`.
+    pub fn new(name: &str, message: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl SettingError {
+    /// Several problems as one line, for messages: `setting `a` …; setting `b` …`.
+    pub fn join(errors: &[SettingError]) -> String {
+        errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
 impl std::fmt::Display for SettingError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "setting `{}` {}", self.name, self.message)
+        if self.name.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "setting `{}` {}", self.name, self.message)
+        }
     }
 }
 
@@ -326,7 +360,7 @@ impl From<SettingError> for String {
 
 impl From<SettingError> for EncodeError {
     fn from(e: SettingError) -> Self {
-        EncodeError::Settings(e.to_string())
+        EncodeError::Settings(vec![e])
     }
 }
 
@@ -378,11 +412,10 @@ impl Settings {
             .map(|(_, v)| v.as_str())
     }
 
-    /// The value of a setting the plugin declared as required (see also
-    /// [`text`](Settings::text), whose error names the setting as a typed value).
-    pub fn require(&self, name: &str) -> Result<&str, String> {
-        self.get(name)
-            .ok_or_else(|| format!("setting `{name}` is missing"))
+    /// The value of a setting the plugin declared as required (the same as
+    /// [`text`](Settings::text)).
+    pub fn require(&self, name: &str) -> Result<&str, SettingError> {
+        self.text(name)
     }
 
     /// A boolean setting (`true`/`false`); absent means `false`.
@@ -414,6 +447,38 @@ impl RecordMeta {
     }
 }
 
+/// What kind of problem a record has (contract 0.2 `error-code`), so a source system can
+/// act on it by kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// A required field is absent (or null).
+    Missing,
+    /// Not of the form it must have: not JSON, a wrong type, a date that does not parse.
+    Malformed,
+    /// Well-formed, but not allowed: too long, out of range, not a known value.
+    OutOfRange,
+    /// Repeats something that may occur once.
+    Duplicate,
+    /// A kind or combination of fields the plugin cannot send.
+    Unsupported,
+    /// Anything else; the message says what.
+    Other,
+}
+
+impl ErrorCode {
+    /// The contract's spelling, used in `--json` output and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::Missing => "missing",
+            ErrorCode::Malformed => "malformed",
+            ErrorCode::OutOfRange => "out-of-range",
+            ErrorCode::Duplicate => "duplicate",
+            ErrorCode::Unsupported => "unsupported",
+            ErrorCode::Other => "other",
+        }
+    }
+}
+
 /// A problem with one record, naming the field where there is one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordError {
@@ -421,6 +486,9 @@ pub struct RecordError {
     pub record_id: String,
     /// The body field at fault, where there is one (dotted for nested ones, e.g. `address.zip`).
     pub field: Option<String>,
+    /// Its kind; [`ErrorCode::Other`] unless the plugin says (plugins built for contract
+    /// 0.1 have no codes).
+    pub code: ErrorCode,
     /// What is wrong, for the person who fixes the source data.
     pub message: String,
 }
@@ -431,6 +499,7 @@ impl RecordError {
         Self {
             record_id: record_id.into(),
             field: Some(field.into()),
+            code: ErrorCode::Other,
             message: message.into(),
         }
     }
@@ -440,8 +509,15 @@ impl RecordError {
         Self {
             record_id: record_id.into(),
             field: None,
+            code: ErrorCode::Other,
             message: message.into(),
         }
+    }
+
+    /// The same error with its kind.
+    pub fn code(mut self, code: ErrorCode) -> Self {
+        self.code = code;
+        self
     }
 }
 
@@ -579,7 +655,7 @@ pub enum EncodeError {
     /// These records are bad; the host fails them and encodes the rest again.
     Records(Vec<RecordError>),
     /// The settings are unusable; the records stay queued.
-    Settings(String),
+    Settings(Vec<SettingError>),
     /// Anything else; the records stay queued.
     Other(String),
 }
@@ -608,6 +684,11 @@ pub enum OutcomeStatus {
     Delivered,
     /// The target refused it; its messages say why.
     Rejected,
+    /// Not taken this time, may be later (contract 0.2): queued again for a later run.
+    RetryLater,
+    /// The answer does not say whether it was taken (contract 0.2): the payload is held
+    /// in doubt, never sent again by itself.
+    Unknown,
 }
 
 /// The target's answer for one record.
@@ -636,6 +717,24 @@ impl Outcome {
         Self {
             record_id: record_id.into(),
             status: OutcomeStatus::Rejected,
+            messages,
+        }
+    }
+
+    /// The target did not take the record this time and may later.
+    pub fn retry_later(record_id: &str, messages: Vec<String>) -> Self {
+        Self {
+            record_id: record_id.into(),
+            status: OutcomeStatus::RetryLater,
+            messages,
+        }
+    }
+
+    /// The answer does not say whether the target took the record.
+    pub fn unknown(record_id: &str, messages: Vec<String>) -> Self {
+        Self {
+            record_id: record_id.into(),
+            status: OutcomeStatus::Unknown,
             messages,
         }
     }
@@ -692,15 +791,16 @@ pub trait Plugin {
         Vec::new()
     }
 
-    /// Semantic checks of the settings beyond their types.
-    fn check_settings(_settings: &Settings) -> Result<(), String> {
+    /// Semantic checks of the settings beyond their types; the error names the setting.
+    fn check_settings(_settings: &Settings) -> Result<(), SettingError> {
         Ok(())
     }
 
     /// Validates one record before it is queued.
     fn validate(settings: &Settings, record: &Record) -> Result<RecordMeta, RecordError>;
 
-    /// Encodes one transfer's records.
+    /// Encodes one transfer's records. What a person should read besides (a value
+    /// rounded, a field left out) goes to [`diag::warn`]; the host logs it.
     fn encode(ctx: &Context, records: &[Record]) -> Result<Vec<Payload>, EncodeError>;
 
     /// Interprets the response to one payload; `records` are those the payload carried.
@@ -745,7 +845,10 @@ mod tests {
         assert_eq!(s.boolean("bad").map_err(|e| e.name), Err("bad".to_string()));
         assert_eq!(
             s.text("gone").map_err(EncodeError::from),
-            Err(EncodeError::Settings("setting `gone` is missing".into()))
+            Err(EncodeError::Settings(vec![SettingError::new(
+                "gone",
+                "is missing"
+            )]))
         );
     }
 

@@ -205,8 +205,11 @@ pub(super) fn create(
             let payloads = match plugin.encode(&ctx, &sdk_records) {
                 Err(e) => return Err(CreateFail::Plugin(e)),
                 Ok(Err(EncodeError::Records(errs))) => return Err(CreateFail::Records(errs)),
-                Ok(Err(EncodeError::Settings(m))) => {
-                    return Err(CreateFail::Other(format!("settings refused: {m}")));
+                Ok(Err(EncodeError::Settings(e))) => {
+                    return Err(CreateFail::Other(format!(
+                        "settings refused: {}",
+                        hub_plugin_sdk::SettingError::join(&e)
+                    )));
                 }
                 Ok(Err(EncodeError::Other(m))) => return Err(CreateFail::Other(m)),
                 Ok(Ok(p)) => p,

@@ -358,6 +358,9 @@ pub fn send(engine: &mut Engine, target: &str, dry_run: bool) -> Result<SendRepo
         .min(t.config.max_batch.unwrap_or(u32::MAX));
     let max = usize::try_from(max).unwrap_or(usize::MAX);
     let mut dry_taken: HashSet<i64> = HashSet::new();
+    // Records put in a transfer in this run: one the receiver answered `retry-later` is
+    // queued again and waits for the next run instead of going round again now.
+    let mut taken: HashSet<i64> = HashSet::new();
     let total = engine
         .store
         .counts(Some(target))?
@@ -377,6 +380,7 @@ pub fn send(engine: &mut Engine, target: &str, dry_run: bool) -> Result<SendRepo
             if dry_run {
                 records.retain(|r| !dry_taken.contains(&r.seq));
             }
+            records.retain(|r| !taken.contains(&r.seq));
             if let Err(e) = one_transfer(&t, &mut records) {
                 // This batch stays queued; the next batch may do fine.
                 tracing::error!(error = %e, "batch not formed");
@@ -389,6 +393,7 @@ pub fn send(engine: &mut Engine, target: &str, dry_run: bool) -> Result<SendRepo
             done += records.len();
             match create(engine, &t, &batch, &records, dry_run, &mut report) {
                 Ok(Created::Transfer(id)) => {
+                    taken.extend(records.iter().map(|r| r.seq));
                     tracing::debug!(target_name = target, transfer = id, "transfer created");
                     report.transfers_created += 1;
                     // Through a claim, not directly: another worker may hold an earlier

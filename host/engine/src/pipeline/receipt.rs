@@ -60,6 +60,16 @@ pub fn import_receipt(
             }
             let sdk_records = to_sdk(&records);
             match t.plugin.interpret(&ctx, &p.name, &sdk_records, &response)? {
+                // A receipt that does not say for a record settles nothing: the transfer
+                // keeps waiting for one that does.
+                Ok(outcomes) if outcomes.iter().any(|o| o.status == OutcomeStatus::Unknown) => {
+                    refusals.push(format!(
+                        "#{}: the receipt does not say for every record of {}",
+                        transfer.id, p.name
+                    ));
+                    answers.clear();
+                    break;
+                }
                 Ok(outcomes) => answers.push((p.clone(), records, outcomes)),
                 Err(
                     InterpretError::Failed { message, .. } | InterpretError::Malformed(message),

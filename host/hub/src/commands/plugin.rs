@@ -103,6 +103,8 @@ const GITIGNORE: &str = include_str!("scaffold/gitignore");
 /// The golden file: the sample records in `Context::sample` (it does not depend on the name).
 const EXPECTED: &[u8] = include_bytes!("scaffold/expected.txt");
 const WIT: &str = include_str!("../../../../wit/hub-plugin.wit");
+/// The 0.1.2 package the 0.2 worlds take their optional interfaces from.
+const WIT_0_1_2: &str = include_str!("../../../../wit/deps/hub-plugin-0.1.2/hub-plugin.wit");
 
 /// Plugin names become file names, crate names and payload names: keep them plain.
 fn check_name(name: &str) -> Result<()> {
@@ -177,6 +179,10 @@ fn new(args: &NewArgs) -> Result<ExitCode> {
             EXPECTED.to_vec(),
         ),
         ("wit/hub-plugin.wit".into(), WIT.into()),
+        (
+            "wit/deps/hub-plugin-0.1.2/hub-plugin.wit".into(),
+            WIT_0_1_2.into(),
+        ),
         ("README.md".into(), fill(README).into_bytes()),
         (".gitignore".into(), GITIGNORE.into()),
     ];

@@ -147,7 +147,9 @@ pub fn run(args: &TestArgs) -> Result<ExitCode> {
         hub_core::config::check_settings("(hub plugin test)", &info.settings, &given)
             .map_err(|problems| anyhow::anyhow!("{}", problems.join("; ")))?,
     );
-    let settings_check = plugin.check_settings(&settings)?;
+    let settings_check = plugin
+        .check_settings(&settings)?
+        .map_err(|e| hub_plugin_sdk::SettingError::join(&e));
     let mut report = Report {
         file: args.file.clone(),
         sha256: plugin.sha256().to_string(),

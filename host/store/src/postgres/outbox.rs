@@ -3,7 +3,6 @@
 
 use hub_core::state::{AttemptResult, PayloadState, RecordState, TransferState};
 use hub_core::time::Timestamp;
-use hub_plugin_sdk::OutcomeStatus;
 use postgres::GenericClient;
 
 use super::{
@@ -349,10 +348,7 @@ impl PgStore {
             Completion::AwaitingReceipt => {}
             Completion::Outcomes(outcomes) => {
                 for o in outcomes {
-                    let state = match o.status {
-                        OutcomeStatus::Delivered => RecordState::Delivered,
-                        OutcomeStatus::Rejected => RecordState::Rejected,
-                    };
+                    let state = o.record_state();
                     set_record_state(&mut tx, o.seq, state, Some(transfer_id), &o.messages, now)?;
                 }
             }

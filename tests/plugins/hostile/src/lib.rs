@@ -5,9 +5,9 @@
 
 #[cfg(target_arch = "wasm32")]
 mod component {
-    wit_bindgen::generate!({ path: "../../../wit", world: "target-plugin" });
+    wit_bindgen::generate!({ path: "../../../wit", world: "hub:plugin/target-plugin@0.1.2" });
 
-    use exports::hub::plugin::target::*;
+    use exports::hub::plugin0_1_2::target::*;
 
     struct Hostile;
 

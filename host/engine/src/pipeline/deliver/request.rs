@@ -140,6 +140,35 @@ fn look_or_hold(
     }
 }
 
+/// Where the plugin read `unknown` for any record (contract 0.2): what a person settling
+/// the doubt needs, every record's outcome as the plugin read it.
+fn unknown_outcomes(payload: &str, outcomes: &[hub_plugin_sdk::Outcome]) -> Option<String> {
+    use hub_plugin_sdk::OutcomeStatus as S;
+    if !outcomes.iter().any(|o| o.status == S::Unknown) {
+        return None;
+    }
+    let each: Vec<String> = outcomes
+        .iter()
+        .map(|o| {
+            let status = match o.status {
+                S::Delivered => "delivered",
+                S::Rejected => "rejected",
+                S::RetryLater => "retry-later",
+                S::Unknown => "unknown",
+            };
+            if o.messages.is_empty() {
+                format!("{} {status}", o.record_id)
+            } else {
+                format!("{} {status} ({})", o.record_id, o.messages.join("; "))
+            }
+        })
+        .collect();
+    Some(format!(
+        "{payload}: the answer does not say whether every record arrived: {}",
+        each.join(", ")
+    ))
+}
+
 /// One request: the answer is interpreted by the plugin into per-record outcomes. Where
 /// the outcome is unknown (no answer, an answer not understood, an attempt a crash cut
 /// off), the payload is held in doubt, unless the target's `on_unknown = "resend"` says
@@ -295,6 +324,23 @@ pub(super) fn deliver_request(
             );
         }
     };
+    if let Some(detail) = unknown_outcomes(&p.name, &outcomes) {
+        // The answer does not say for some records: the payload is one unit of bytes, so
+        // it is asked about or held as a whole, as an answer not understood is.
+        return look_or_hold(
+            engine,
+            t,
+            transport,
+            &attempt,
+            Unknown {
+                transfer,
+                p,
+                key: &key,
+                started,
+            },
+            detail,
+        );
+    }
     let outcomes = per_record(
         t.plugin.name(),
         &records,

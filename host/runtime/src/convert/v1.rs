@@ -1,9 +1,10 @@
-//! Conversions between wasmtime's generated types and the SDK's plain ones, so the rest
-//! of the host speaks one Rust spelling of the contract.
+//! Contract 0.1: what a plugin built for it says, in the SDK's (0.2-shaped) terms. It has
+//! no error codes (`other`), settings errors as one text, no diagnostics, and only the
+//! outcomes delivered and rejected; its settings are text.
 
 use hub_plugin_sdk as sdk;
 
-use crate::bindings::exports::hub::plugin::target as wit;
+use crate::v1::exports::hub::plugin0_1_2::target as wit;
 
 pub(crate) fn plugin_info(i: wit::PluginInfo) -> sdk::PluginInfo {
     sdk::PluginInfo {
@@ -57,6 +58,7 @@ fn record_error(e: wit::RecordError) -> sdk::RecordError {
     sdk::RecordError {
         record_id: e.record_id,
         field: e.field,
+        code: sdk::ErrorCode::Other,
         message: e.message,
     }
 }
@@ -113,7 +115,11 @@ pub(crate) fn encoded(
         Err(wit::EncodeError::Records(errors)) => Err(sdk::EncodeError::Records(
             errors.into_iter().map(record_error).collect(),
         )),
-        Err(wit::EncodeError::Settings(m)) => Err(sdk::EncodeError::Settings(m)),
+        Err(wit::EncodeError::Settings(m)) => {
+            Err(sdk::EncodeError::Settings(vec![sdk::SettingError::new(
+                "", m,
+            )]))
+        }
         Err(wit::EncodeError::Other(m)) => Err(sdk::EncodeError::Other(m)),
     }
 }
@@ -147,18 +153,4 @@ pub(crate) fn interpreted(
         }),
         Err(wit::InterpretError::Malformed(m)) => Err(sdk::InterpretError::Malformed(m)),
     }
-}
-
-pub(crate) fn kind_change(
-    c: crate::identity_bindings::exports::hub::plugin::identity::KindChange,
-) -> (String, sdk::Change) {
-    use crate::identity_bindings::exports::hub::plugin::identity::Change;
-    (
-        c.kind,
-        match c.change {
-            Change::Snapshot => sdk::Change::Snapshot,
-            Change::Version => sdk::Change::Version,
-            Change::Refuse => sdk::Change::Refuse,
-        },
-    )
 }

@@ -1,0 +1,263 @@
+//! Reading a record's JSON body field by field, so every refusal names the record, the
+//! field (a dotted path for nested ones, `tracks[2].guid`) and its [`ErrorCode`].
+//!
+//! The built-in plugins each had their own accessor for this; this is the one they share
+//! (each keeps only the rules of its own format on top). JSON `null` counts as absent, a
+//! key given twice in an object is refused (serde_json would keep the last one silently),
+//! and the host's `id` and `kind` keys are never "unknown".
+//!
+//! ```
+//! use hub_plugin_sdk::{ErrorCode, Record, json};
+//!
+//! let r = Record::new("r1", "case", r#"{"name": "Mia", "tracks": [{"n": "x"}]}"#);
+//! let map = json::parse_object(&r).unwrap();
+//! let body = json::Fields::top(&r.id, &map);
+//! assert_eq!(body.req_str("name").unwrap(), "Mia");
+//! let e = body.list("tracks").unwrap()[0].i64("n").unwrap_err();
+//! assert_eq!(e.field.as_deref(), Some("tracks[0].n"));
+//! assert_eq!(e.code, ErrorCode::Malformed);
+//! assert_eq!(body.req_str("city").unwrap_err().code, ErrorCode::Missing);
+//! let twice = Record::new("r2", "case", r#"{"a": 1, "a": 2}"#);
+//! assert_eq!(json::parse_object(&twice).unwrap_err().code, ErrorCode::Duplicate);
+//! ```
+
+use std::fmt;
+
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::{Map, Value};
+
+use crate::{ErrorCode, Record, RecordError};
+
+/// Keys the host leaves in every body (it keeps the whole NDJSON line); they carry no data.
+pub const HOST_KEYS: [&str; 2] = ["id", "kind"];
+
+/// A JSON object's members in their order, keys given twice kept, so a reader can refuse
+/// them by name (or report every bad field at once, as Kita-Planer's does).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Entries(pub Vec<(String, Value)>);
+
+impl<'de> Deserialize<'de> for Entries {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Entries;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entries, A::Error> {
+                let mut out = Vec::new();
+                while let Some(entry) = map.next_entry::<String, Value>()? {
+                    out.push(entry);
+                }
+                Ok(Entries(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// A record's body as a JSON object's members in their order, duplicates kept.
+pub fn parse_entries(record: &Record) -> Result<Entries, RecordError> {
+    serde_json::from_str(&record.body).map_err(|e| {
+        let what = if e.is_data() {
+            "a JSON object"
+        } else {
+            "valid JSON"
+        };
+        RecordError::record(&record.id, format!("body is not {what}: {e}"))
+            .code(ErrorCode::Malformed)
+    })
+}
+
+/// A record's body as a JSON object; a key given twice at its top is refused by name.
+pub fn parse_object(record: &Record) -> Result<Map<String, Value>, RecordError> {
+    let entries = parse_entries(record)?;
+    let mut map = Map::new();
+    for (k, v) in entries.0 {
+        if map.contains_key(&k) {
+            return Err(
+                RecordError::field(&record.id, &k, "appears twice in the body")
+                    .code(ErrorCode::Duplicate),
+            );
+        }
+        map.insert(k, v);
+    }
+    Ok(map)
+}
+
+/// One JSON object of a record's body (the body, or an object inside it) with the record's
+/// id and the object's path, so every error names both.
+#[derive(Debug, Clone)]
+pub struct Fields<'a> {
+    record_id: &'a str,
+    /// Empty for the body; `address`, `tracks[2]` below it.
+    path: String,
+    map: &'a Map<String, Value>,
+}
+
+impl<'a> Fields<'a> {
+    /// The body of record `record_id` (from [`parse_object`]).
+    pub fn top(record_id: &'a str, map: &'a Map<String, Value>) -> Self {
+        Self {
+            record_id,
+            path: String::new(),
+            map,
+        }
+    }
+
+    /// The record's id.
+    pub fn record_id(&self) -> &'a str {
+        self.record_id
+    }
+
+    /// The path of `key` in the body, as errors name it.
+    pub fn path(&self, key: &str) -> String {
+        if self.path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}.{key}", self.path)
+        }
+    }
+
+    /// An error about `key` (code [`ErrorCode::Other`]; chain `.code(…)` for another).
+    pub fn err(&self, key: &str, message: impl Into<String>) -> RecordError {
+        RecordError::field(self.record_id, &self.path(key), message)
+    }
+
+    /// The error for a required key that is absent.
+    pub fn missing(&self, key: &str) -> RecordError {
+        self.err(key, "is required").code(ErrorCode::Missing)
+    }
+
+    /// Refuses a key not in `known` (and not a host key, at the top), naming it, with
+    /// `message`: a misspelt optional field is an error, not silently missing data.
+    pub fn check_keys(&self, known: &[&str], message: &str) -> Result<(), RecordError> {
+        let top = self.path.is_empty();
+        let allowed = |k: &str| known.contains(&k) || (top && HOST_KEYS.contains(&k));
+        match self.map.keys().find(|k| !allowed(k)) {
+            Some(k) => Err(self.err(k, message).code(ErrorCode::Unsupported)),
+            None => Ok(()),
+        }
+    }
+
+    /// The keys, in the map's order.
+    pub fn keys(&self) -> impl Iterator<Item = &'a str> {
+        self.map.keys().map(String::as_str)
+    }
+
+    /// The value of a key; `null` counts as absent.
+    pub fn get(&self, key: &str) -> Option<&'a Value> {
+        self.map.get(key).filter(|v| !v.is_null())
+    }
+
+    fn wrong(&self, key: &str, wanted: &str, found: &Value) -> RecordError {
+        self.err(key, format!("must be {wanted}, found {}", type_name(found)))
+            .code(ErrorCode::Malformed)
+    }
+
+    /// An optional string.
+    pub fn str(&self, key: &str) -> Result<Option<&'a str>, RecordError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(other) => Err(self.wrong(key, "a string", other)),
+        }
+    }
+
+    /// A required string.
+    pub fn req_str(&self, key: &str) -> Result<&'a str, RecordError> {
+        self.str(key)?.ok_or_else(|| self.missing(key))
+    }
+
+    /// An optional whole number (a JSON integer).
+    pub fn i64(&self, key: &str) -> Result<Option<i64>, RecordError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => v
+                .as_i64()
+                .map(Some)
+                .ok_or_else(|| self.wrong(key, "a whole number", v)),
+        }
+    }
+
+    /// An optional whole number from 0 to `u32::MAX`.
+    pub fn u32(&self, key: &str) -> Result<Option<u32>, RecordError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => v
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .map(Some)
+                .ok_or_else(|| {
+                    self.err(key, "must be a whole number from 0 to 4294967295")
+                        .code(if v.is_number() {
+                            ErrorCode::OutOfRange
+                        } else {
+                            ErrorCode::Malformed
+                        })
+                }),
+        }
+    }
+
+    /// An optional `true` or `false`.
+    pub fn bool(&self, key: &str) -> Result<Option<bool>, RecordError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(other) => Err(self.wrong(key, "true or false", other)),
+        }
+    }
+
+    /// An optional list (absent: empty).
+    pub fn array(&self, key: &str) -> Result<&'a [Value], RecordError> {
+        match self.get(key) {
+            None => Ok(&[]),
+            Some(Value::Array(items)) => Ok(items),
+            Some(other) => Err(self.wrong(key, "a list", other)),
+        }
+    }
+
+    /// An optional list of objects (absent: empty), each read with `key[i]` in its path.
+    pub fn list(&self, key: &str) -> Result<Vec<Fields<'a>>, RecordError> {
+        self.array(key)?
+            .iter()
+            .enumerate()
+            .map(|(i, item)| {
+                let at = format!("{key}[{i}]");
+                match item {
+                    Value::Object(map) => Ok(Fields {
+                        record_id: self.record_id,
+                        path: self.path(&at),
+                        map,
+                    }),
+                    other => Err(self.wrong(&at, "an object", other)),
+                }
+            })
+            .collect()
+    }
+
+    /// An optional object inside this one.
+    pub fn object(&self, key: &str) -> Result<Option<Fields<'a>>, RecordError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Object(map)) => Ok(Some(Fields {
+                record_id: self.record_id,
+                path: self.path(key),
+                map,
+            })),
+            Some(other) => Err(self.wrong(key, "an object", other)),
+        }
+    }
+}
+
+/// A JSON value's type, as messages name it.
+pub fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
