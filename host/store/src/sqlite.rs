@@ -1063,37 +1063,9 @@ impl Store for SqliteStore {
             )
             .map_err(sql("prepare protocol log"))?;
         let rows = stmt
-            .query_map([transfer], |r| {
-                Ok((
-                    Attempt {
-                        id: r.get(0)?,
-                        transfer_id: r.get(1)?,
-                        target: r.get(2)?,
-                        payload: r.get(3)?,
-                        started_at: Timestamp(r.get(4)?),
-                        duration_ms: r.get::<_, i64>(5)?.max(0) as u64,
-                        endpoint: r.get(6)?,
-                        credential: r.get(7)?,
-                        sent: r.get(8)?,
-                        received: r.get(9)?,
-                        result: AttemptResult::Delivered,
-                        error: r.get(11)?,
-                        plugin: PluginStamp {
-                            name: r.get(12)?,
-                            version: r.get(13)?,
-                            sha256: r.get(14)?,
-                        },
-                    },
-                    r.get::<_, String>(10)?,
-                ))
-            })
+            .query_map([transfer], attempt_row)
             .map_err(sql("read protocol log"))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (mut a, result) = row.map_err(sql("read protocol log"))?;
-            a.result = parse_state(&result, AttemptResult::parse)?;
-            out.push(a);
-        }
+        let out = attempts_from(rows)?;
         Ok(out)
     }
 }
@@ -1207,6 +1179,45 @@ fn insert_attempt(tx: &Connection, a: &NewAttempt) -> Result<i64> {
     )
     .map_err(sql("insert attempt"))?;
     Ok(tx.last_insert_rowid())
+}
+
+/// One protocol-log row (the columns of the log's SELECT, in order), its result still
+/// text: [`attempts_from`] parses it, so a bad value is a store error, not a SQL one.
+pub(crate) fn attempt_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Attempt, String)> {
+    Ok((
+        Attempt {
+            id: r.get(0)?,
+            transfer_id: r.get(1)?,
+            target: r.get(2)?,
+            payload: r.get(3)?,
+            started_at: Timestamp(r.get(4)?),
+            duration_ms: r.get::<_, i64>(5)?.max(0) as u64,
+            endpoint: r.get(6)?,
+            credential: r.get(7)?,
+            sent: r.get(8)?,
+            received: r.get(9)?,
+            result: AttemptResult::Delivered,
+            error: r.get(11)?,
+            plugin: PluginStamp {
+                name: r.get(12)?,
+                version: r.get(13)?,
+                sha256: r.get(14)?,
+            },
+        },
+        r.get::<_, String>(10)?,
+    ))
+}
+
+/// The attempts of [`attempt_row`]s, each with its result parsed.
+pub(crate) fn attempts_from(
+    rows: impl Iterator<Item = rusqlite::Result<(Attempt, String)>>,
+) -> Result<Vec<Attempt>> {
+    rows.map(|row| {
+        let (mut a, result) = row.map_err(sql("read protocol log"))?;
+        a.result = parse_state(&result, AttemptResult::parse)?;
+        Ok(a)
+    })
+    .collect()
 }
 
 #[cfg(test)]

@@ -4,17 +4,16 @@
 
 use std::collections::BTreeMap;
 
-use hub_core::state::AttemptResult;
 use hub_core::time::Timestamp;
 use postgres::types::ToSql;
 
+use super::reads::attempt_row;
 use super::{PgStore, VIEW_COLUMNS, pg, row_to_view, view};
 use crate::query::{self, Dialect, Param, Sql};
-use crate::sqlite::parse_state;
 use crate::views::{
     FileRow, Page, Pages, Query, TargetLimits, TargetSummary, paged, with_configured,
 };
-use crate::{Attempt, PluginStamp, RecordView, Result, Transfer};
+use crate::{Attempt, RecordView, Result, Transfer};
 
 /// Delta rows of `record_counts` beyond which the overview folds them into one row per
 /// target and state: reading stays a few hundred rows, and folding is rare.
@@ -193,27 +192,7 @@ impl Pages for PgStore {
         let items = self
             .page_rows(&s)?
             .iter()
-            .map(|r| {
-                Ok(Attempt {
-                    id: r.get(0),
-                    transfer_id: r.get(1),
-                    target: r.get(2),
-                    payload: r.get(3),
-                    started_at: Timestamp(r.get(4)),
-                    duration_ms: r.get::<_, i64>(5).max(0) as u64,
-                    endpoint: r.get(6),
-                    credential: r.get(7),
-                    sent: r.get(8),
-                    received: r.get(9),
-                    result: parse_state(r.get(10), AttemptResult::parse)?,
-                    error: r.get(11),
-                    plugin: PluginStamp {
-                        name: r.get(12),
-                        version: r.get(13),
-                        sha256: r.get(14),
-                    },
-                })
-            })
+            .map(attempt_row)
             .collect::<Result<Vec<_>>>()?;
         Ok(paged(items, q.page_size(), |a| a.id))
     }

@@ -300,29 +300,7 @@ impl Store for PgStore {
                 &[&transfer],
             )
             .map_err(pg("read protocol log"))?;
-        rows.iter()
-            .map(|r| {
-                Ok(Attempt {
-                    id: r.get(0),
-                    transfer_id: r.get(1),
-                    target: r.get(2),
-                    payload: r.get(3),
-                    started_at: Timestamp(r.get(4)),
-                    duration_ms: r.get::<_, i64>(5).max(0) as u64,
-                    endpoint: r.get(6),
-                    credential: r.get(7),
-                    sent: r.get(8),
-                    received: r.get(9),
-                    result: parse_state(r.get(10), AttemptResult::parse)?,
-                    error: r.get(11),
-                    plugin: PluginStamp {
-                        name: r.get(12),
-                        version: r.get(13),
-                        sha256: r.get(14),
-                    },
-                })
-            })
-            .collect()
+        rows.iter().map(attempt_row).collect()
     }
 
     fn reopen_for_resend(&mut self, transfer_id: i64, reason: &str, now: Timestamp) -> Result<()> {
@@ -388,4 +366,27 @@ impl PgStore {
         }
         Ok(out)
     }
+}
+
+/// One protocol-log row (the columns of the log's SELECT, in order).
+pub(super) fn attempt_row(r: &postgres::Row) -> Result<Attempt> {
+    Ok(Attempt {
+        id: r.get(0),
+        transfer_id: r.get(1),
+        target: r.get(2),
+        payload: r.get(3),
+        started_at: Timestamp(r.get(4)),
+        duration_ms: r.get::<_, i64>(5).max(0) as u64,
+        endpoint: r.get(6),
+        credential: r.get(7),
+        sent: r.get(8),
+        received: r.get(9),
+        result: parse_state(r.get(10), AttemptResult::parse)?,
+        error: r.get(11),
+        plugin: PluginStamp {
+            name: r.get(12),
+            version: r.get(13),
+            sha256: r.get(14),
+        },
+    })
 }

@@ -3,16 +3,17 @@
 
 use std::collections::BTreeMap;
 
-use hub_core::state::AttemptResult;
 use hub_core::time::Timestamp;
 use rusqlite::{Connection, ToSql, types::ToSqlOutput};
 
-use super::{SqliteStore, load_counts, parse_state, row_to_view, sql, view, view_row};
+use super::{
+    SqliteStore, attempt_row, attempts_from, load_counts, row_to_view, sql, view, view_row,
+};
 use crate::query::{self, Dialect, Param, Sql};
 use crate::views::{
     FileRow, Page, Pages, Query, TargetLimits, TargetSummary, paged, with_configured,
 };
-use crate::{Attempt, PluginStamp, RecordView, Result, Transfer};
+use crate::{Attempt, RecordView, Result, Transfer};
 
 impl ToSql for Param {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
@@ -189,37 +190,9 @@ impl Pages for SqliteStore {
             .prepare_cached(&s.text)
             .map_err(sql("prepare protocol log"))?;
         let rows = stmt
-            .query_map(rusqlite::params_from_iter(&s.params), |r| {
-                Ok((
-                    Attempt {
-                        id: r.get(0)?,
-                        transfer_id: r.get(1)?,
-                        target: r.get(2)?,
-                        payload: r.get(3)?,
-                        started_at: Timestamp(r.get(4)?),
-                        duration_ms: r.get::<_, i64>(5)?.max(0) as u64,
-                        endpoint: r.get(6)?,
-                        credential: r.get(7)?,
-                        sent: r.get(8)?,
-                        received: r.get(9)?,
-                        result: AttemptResult::Delivered,
-                        error: r.get(11)?,
-                        plugin: PluginStamp {
-                            name: r.get(12)?,
-                            version: r.get(13)?,
-                            sha256: r.get(14)?,
-                        },
-                    },
-                    r.get::<_, String>(10)?,
-                ))
-            })
+            .query_map(rusqlite::params_from_iter(&s.params), attempt_row)
             .map_err(sql("read protocol log"))?;
-        let mut items = Vec::new();
-        for row in rows {
-            let (mut a, result) = row.map_err(sql("read protocol log"))?;
-            a.result = parse_state(&result, AttemptResult::parse)?;
-            items.push(a);
-        }
+        let items = attempts_from(rows)?;
         Ok(paged(items, q.page_size(), |a| a.id))
     }
 

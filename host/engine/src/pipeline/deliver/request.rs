@@ -18,6 +18,7 @@ use crate::fault;
 use crate::{Engine, TargetRuntime};
 
 /// A request whose outcome is unknown.
+#[derive(Clone, Copy)]
 struct Unknown<'a> {
     transfer: &'a Transfer,
     p: &'a hub_store::Payload,
@@ -184,6 +185,12 @@ pub(super) fn deliver_request(
     let resend = t.config.on_unknown == OnUnknown::Resend;
     let mut attempt = new_attempt(transport, transfer, p, engine.now());
     let key = format!("hub-{}-{}", transfer.id, p.sha256);
+    let unknown = Unknown {
+        transfer,
+        p,
+        key: &key,
+        started,
+    };
     if p.state != PayloadState::Pending {
         // An earlier attempt started and was cut off before its outcome was recorded.
         if !resend {
@@ -193,12 +200,7 @@ pub(super) fn deliver_request(
                 t,
                 transport,
                 &attempt,
-                Unknown {
-                    transfer,
-                    p,
-                    key: &key,
-                    started,
-                },
+                unknown,
                 format!(
                     "{}: an earlier attempt was cut off after it started (a crash or a \
                          kill); the receiver may have imported it",
@@ -221,19 +223,7 @@ pub(super) fn deliver_request(
     let response = match transport.request(&p.name, &p.media_type, &bytes, &key) {
         Ok(r) => r,
         Err(e) if e.kind == ErrorKind::Unknown && !resend => {
-            return look_or_hold(
-                engine,
-                t,
-                transport,
-                &attempt,
-                Unknown {
-                    transfer,
-                    p,
-                    key: &key,
-                    started,
-                },
-                e.message.clone(),
-            );
+            return look_or_hold(engine, t, transport, &attempt, unknown, e.message.clone());
         }
         Err(e) => {
             let err = failed(engine, &attempt, transfer, p, started, &e);
@@ -299,12 +289,7 @@ pub(super) fn deliver_request(
                 t,
                 transport,
                 &attempt,
-                Unknown {
-                    transfer,
-                    p,
-                    key: &key,
-                    started,
-                },
+                unknown,
                 format!("{}: answer not understood: {message}", p.name),
             );
         }
@@ -314,12 +299,7 @@ pub(super) fn deliver_request(
                 t,
                 transport,
                 &attempt,
-                Unknown {
-                    transfer,
-                    p,
-                    key: &key,
-                    started,
-                },
+                unknown,
                 format!("{}: the answer could not be read: {e}", p.name),
             );
         }
@@ -327,19 +307,7 @@ pub(super) fn deliver_request(
     if let Some(detail) = unknown_outcomes(&p.name, &outcomes) {
         // The answer does not say for some records: the payload is one unit of bytes, so
         // it is asked about or held as a whole, as an answer not understood is.
-        return look_or_hold(
-            engine,
-            t,
-            transport,
-            &attempt,
-            Unknown {
-                transfer,
-                p,
-                key: &key,
-                started,
-            },
-            detail,
-        );
+        return look_or_hold(engine, t, transport, &attempt, unknown, detail);
     }
     let outcomes = per_record(
         t.plugin.name(),
