@@ -121,7 +121,7 @@ pub fn render(
             documents.push((name.clone(), bytes.len() as u64));
             continue;
         }
-        let mut archive = match Archive::open(name, bytes, limits) {
+        let mut archive = match Archive::open(name, std::io::Cursor::new(bytes), limits) {
             Ok(a) => a,
             Err(e) => {
                 out.file(name);

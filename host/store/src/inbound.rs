@@ -13,7 +13,9 @@ use serde::Serialize;
 use crate::sqlite::sql;
 use crate::{Result, SqliteStore, StoreError};
 
+mod bytes;
 mod importing;
+pub use bytes::{Bytes, FileAt};
 pub use importing::RecordFacts;
 
 /// Where one transport number of a pair stands.
@@ -37,7 +39,7 @@ pub struct Arrival<'a> {
     pub transport_guid: &'a str,
     pub file_name: &'a str,
     pub sha256: &'a str,
-    pub bytes: &'a [u8],
+    pub bytes: Bytes<'a>,
 }
 
 /// One record version to store with an imported transport.
@@ -113,8 +115,8 @@ pub trait InboundStore {
     /// Keeps a transport that arrived before its turn, with its bytes.
     fn inbound_hold(&mut self, a: &Arrival<'_>, now: Timestamp) -> Result<i64>;
 
-    /// The bytes and file name of a held transport.
-    fn inbound_held_bytes(&mut self, id: i64) -> Result<(String, Vec<u8>)>;
+    /// Writes a held transport's bytes to `into`, as a stream; returns its file name.
+    fn inbound_held_bytes(&mut self, id: i64, into: &mut dyn std::io::Write) -> Result<String>;
 
     /// Refuses a held transport that cannot be imported after all (unreadable, over a
     /// limit, a store error): its row and bytes go, the refusal is noted, and its number
@@ -214,39 +216,57 @@ pub trait ImportTx {
     ) -> Result<i64>;
 }
 
-/// Stores an answer's `len` bytes, read from `bytes`, through SQLite's incremental blob
-/// I/O: the row is made with a zeroblob (the blob is its row's last column, so SQLite
-/// never builds it in memory) and filled piece by piece. The caller commits.
+/// Stores `len` bytes, read from `bytes`, as the blob of row `rowid` of `table` (whose
+/// `bytes` column is its last) through SQLite's incremental blob I/O: the row is made with
+/// a zeroblob, so SQLite never builds the value in memory, and filled piece by piece.
+/// `what` names it in errors. The caller commits.
+fn put_blob(
+    tx: &rusqlite::Connection,
+    table: &'static str,
+    rowid: i64,
+    bytes: &mut dyn std::io::Read,
+    len: u64,
+    what: &'static str,
+) -> Result<()> {
+    let key = match table {
+        "inbound_answer_bytes" => "answer",
+        _ => "transport",
+    };
+    tx.execute(
+        &format!("INSERT INTO {table} ({key}, bytes) VALUES (?1, zeroblob(?2))"),
+        params![rowid, to_i64(len)],
+    )
+    .map_err(sql(what))?;
+    let mut blob = tx
+        .blob_open(rusqlite::MAIN_DB, table, "bytes", rowid, false)
+        .map_err(sql(what))?;
+    let copied = std::io::copy(bytes, &mut blob).map_err(|source| StoreError::Io {
+        context: what,
+        source,
+    })?;
+    if copied != len {
+        return Err(StoreError::Refused(format!(
+            "{what}: {copied} bytes, {len} were announced"
+        )));
+    }
+    Ok(())
+}
+
+/// Stores an answer's `len` bytes, read from `bytes` (see [`put_blob`]).
 fn put_answer_bytes(
     tx: &rusqlite::Connection,
     answer: i64,
     bytes: &mut dyn std::io::Read,
     len: u64,
 ) -> Result<()> {
-    tx.execute(
-        "INSERT INTO inbound_answer_bytes (answer, bytes) VALUES (?1, zeroblob(?2))",
-        params![answer, to_i64(len)],
+    put_blob(
+        tx,
+        "inbound_answer_bytes",
+        answer,
+        bytes,
+        len,
+        "store an answer",
     )
-    .map_err(sql("store an answer"))?;
-    let mut blob = tx
-        .blob_open(
-            rusqlite::MAIN_DB,
-            "inbound_answer_bytes",
-            "bytes",
-            answer,
-            false,
-        )
-        .map_err(sql("write an answer"))?;
-    let copied = std::io::copy(bytes, &mut blob).map_err(|source| StoreError::Io {
-        context: "write an answer",
-        source,
-    })?;
-    if copied != len {
-        return Err(StoreError::Refused(format!(
-            "the answer was {copied} bytes, {len} were announced"
-        )));
-    }
-    Ok(())
 }
 
 /// A transport that arrived, for the status page and `hub records view`.
@@ -315,18 +335,21 @@ fn insert_arrival(
             a.transport_guid,
             a.file_name,
             a.sha256,
-            a.bytes.len() as i64,
+            to_i64(a.bytes.size()),
             state,
             now.0
         ],
     )
     .map_err(sql("store an arriving transport"))?;
     let id = tx.last_insert_rowid();
-    tx.execute(
-        "INSERT INTO inbound_bytes (transport, bytes) VALUES (?1, ?2)",
-        params![id, a.bytes],
-    )
-    .map_err(sql("keep a transport's bytes"))?;
+    put_blob(
+        tx,
+        "inbound_bytes",
+        id,
+        &mut a.bytes.reader(),
+        a.bytes.size(),
+        "keep a transport's bytes",
+    )?;
     Ok(id)
 }
 
@@ -427,15 +450,25 @@ impl InboundStore for SqliteStore {
         Ok(id)
     }
 
-    fn inbound_held_bytes(&mut self, id: i64) -> Result<(String, Vec<u8>)> {
-        self.conn
+    fn inbound_held_bytes(&mut self, id: i64, into: &mut dyn std::io::Write) -> Result<String> {
+        let name: String = self
+            .conn
             .query_row(
-                "SELECT t.file_name, b.bytes FROM inbound_transports t
+                "SELECT t.file_name FROM inbound_transports t
                  JOIN inbound_bytes b ON b.transport = t.id WHERE t.id = ?1",
                 params![id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| r.get(0),
             )
-            .map_err(sql("read a held transport"))
+            .map_err(sql("read a held transport"))?;
+        let mut blob = self
+            .conn
+            .blob_open(rusqlite::MAIN_DB, "inbound_bytes", "bytes", id, true)
+            .map_err(sql("read a held transport"))?;
+        std::io::copy(&mut blob, into).map_err(|source| StoreError::Io {
+            context: "read a held transport",
+            source,
+        })?;
+        Ok(name)
     }
 
     fn inbound_refuse_held(&mut self, id: i64, reason: &str, now: Timestamp) -> Result<()> {

@@ -149,8 +149,12 @@ mod tests {
         format: &Counting,
         mut store: impl FnMut(&str, Incoming) -> Result<(), Taken>,
     ) -> Result<(), Taken> {
-        let mut archive =
-            Archive::open("t.xml", b"<x/>", &InboundLimits::default()).expect("archive");
+        let mut archive = Archive::open(
+            "t.xml",
+            std::io::Cursor::new(b"<x/>"),
+            &InboundLimits::default(),
+        )
+        .expect("archive");
         versions(format, &mut archive, "s", &mut store)
     }
 

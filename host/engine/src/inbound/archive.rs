@@ -4,7 +4,7 @@
 //! disk and no entry is held whole, so a hostile archive can neither escape a folder, fill
 //! one, nor fill the memory.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Seek};
 
 use hub_core::config::InboundLimits;
 use hub_plugin_sdk::text::excerpt;
@@ -35,15 +35,20 @@ fn check_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-enum Source<'a> {
-    Zip(Box<zip::ZipArchive<std::io::Cursor<&'a [u8]>>>),
+/// What an archive is read from: the arrived file (by position, see
+/// `hub_store::inbound::FileAt`) or bytes in memory.
+pub trait Source: Read + Seek + Send {}
+impl<T: Read + Seek + Send> Source for T {}
+
+enum Kind<'a> {
+    Zip(Box<zip::ZipArchive<Box<dyn Source + 'a>>>),
     /// A single transport file (`.xml`) as it arrived.
-    Single(&'a [u8]),
+    Single(Box<dyn Source + 'a>),
 }
 
 /// An archive opened and its entry names checked; entries are read one at a time.
 pub struct Archive<'a> {
-    source: Source<'a>,
+    source: Kind<'a>,
     /// The files in it (directories left out), in archive order, with their zip index.
     entries: Vec<(usize, String)>,
     budget: u64,
@@ -53,11 +58,16 @@ pub struct Archive<'a> {
 
 impl<'a> Archive<'a> {
     /// Opens a `.zip` (names, count, kinds checked) or takes a single `.xml` file.
-    pub fn open(file_name: &str, bytes: &'a [u8], limits: &InboundLimits) -> Result<Self, String> {
+    pub fn open(
+        file_name: &str,
+        bytes: impl Source + 'a,
+        limits: &InboundLimits,
+    ) -> Result<Self, String> {
+        let bytes: Box<dyn Source + 'a> = Box::new(bytes);
         let budget = limits.max_unpacked_mb.saturating_mul(MIB);
         if file_name.ends_with(".xml") {
             return Ok(Archive {
-                source: Source::Single(bytes),
+                source: Kind::Single(bytes),
                 entries: vec![(0, file_name.to_string())],
                 budget,
                 used: 0,
@@ -67,7 +77,7 @@ impl<'a> Archive<'a> {
         if !file_name.ends_with(".zip") {
             return Err("neither a transport archive (.zip) nor a transport file (.xml)".into());
         }
-        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes))
+        let mut zip = zip::ZipArchive::new(bytes)
             .map_err(|e| format!("not a readable zip archive: {}", excerpt(&e.to_string())))?;
         if zip.len() > limits.max_entries {
             return Err(format!(
@@ -109,7 +119,7 @@ impl<'a> Archive<'a> {
             entries.push((i, name));
         }
         Ok(Archive {
-            source: Source::Zip(Box::new(zip)),
+            source: Kind::Zip(Box::new(zip)),
             entries,
             budget,
             used: 0,
@@ -135,12 +145,15 @@ impl<'a> Archive<'a> {
         };
         let left = self.budget.saturating_sub(self.used);
         let (out, used) = match &mut self.source {
-            Source::Single(bytes) => {
-                let mut r = Counted::new(*bytes, left, &name, self.limit_mb);
+            Kind::Single(bytes) => {
+                bytes
+                    .rewind()
+                    .map_err(|e| E::from(format!("cannot read `{}`: {e}", excerpt(&name))))?;
+                let mut r = Counted::new(bytes, left, &name, self.limit_mb);
                 let out = read(&mut BufReader::with_capacity(64 << 10, &mut r));
                 (out, r.read)
             }
-            Source::Zip(zip) => {
+            Kind::Zip(zip) => {
                 let file = zip.by_index(index).map_err(|e| {
                     E::from(format!(
                         "entry `{}`: {}",
@@ -219,7 +232,7 @@ mod tests {
     }
 
     fn unzip(bytes: &[u8], limits: &InboundLimits) -> Result<Vec<(String, Vec<u8>)>, String> {
-        let mut a = Archive::open("x.zip", bytes, limits)?;
+        let mut a = Archive::open("x.zip", std::io::Cursor::new(bytes), limits)?;
         let names: Vec<String> = a.names().map(str::to_string).collect();
         let mut out = Vec::new();
         for (i, name) in names.into_iter().enumerate() {

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use hub_core::config::InboundConfig;
 use hub_plugin_sdk::text::excerpt_max;
+use hub_store::inbound::{Bytes, FileAt};
 use sha2::{Digest, Sha256};
 
 /// At most this many characters of a reason are kept, shown or written anywhere.
@@ -16,20 +17,32 @@ pub fn short(reason: &str) -> String {
     excerpt_max(reason, REASON_CHARS)
 }
 
-/// One archive as it arrived (or as it was held).
+/// One archive as it arrived (or as it was held), in its file: read by position
+/// wherever it is needed (hashing, unpacking, storing), never whole into memory.
 pub struct Arriving {
     pub file_name: String,
     pub sha256: String,
-    pub bytes: Vec<u8>,
+    file: std::fs::File,
+    size: u64,
 }
 
 impl Arriving {
-    pub fn new(file_name: String, bytes: Vec<u8>) -> Self {
-        Arriving {
+    /// Takes an open file as it is now (its length and hash).
+    pub fn from_file(file_name: String, file: std::fs::File) -> std::io::Result<Self> {
+        let size = file.metadata()?.len();
+        let mut hasher = Sha256::new();
+        std::io::copy(&mut FileAt::new(&file, size), &mut hasher)?;
+        Ok(Arriving {
             file_name,
-            sha256: hex::encode(Sha256::digest(&bytes)),
-            bytes,
-        }
+            sha256: hex::encode(hasher.finalize()),
+            file,
+            size,
+        })
+    }
+
+    /// The bytes, for the store and for reading (each reader starts at the beginning).
+    pub fn bytes(&self) -> Bytes<'_> {
+        Bytes::File(&self.file, self.size)
     }
 }
 
@@ -54,10 +67,12 @@ pub fn inbox_files(inbox: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Reads a file within the archive size limit and hashes it.
+/// Opens a file within the archive size limit and hashes it (as a stream).
 pub fn read_file(cfg: &InboundConfig, path: &Path, file_name: &str) -> Result<Arriving, String> {
     let limit = cfg.limits.max_archive_mb.saturating_mul(1 << 20);
-    let size = std::fs::symlink_metadata(path)
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read it: {e}"))?;
+    let size = file
+        .metadata()
         .map_err(|e| format!("cannot read it: {e}"))?
         .len();
     if size > limit {
@@ -66,8 +81,7 @@ pub fn read_file(cfg: &InboundConfig, path: &Path, file_name: &str) -> Result<Ar
             cfg.limits.max_archive_mb
         ));
     }
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read it: {e}"))?;
-    Ok(Arriving::new(file_name.to_string(), bytes))
+    Arriving::from_file(file_name.to_string(), file).map_err(|e| format!("cannot read it: {e}"))
 }
 
 /// The folder refused files go to, `refused/` in the inbox. Whatever stands in its place
@@ -145,6 +159,7 @@ pub fn set_aside_bytes(inbox: &Path, a: &Arriving, reason: &str) -> std::io::Res
         .unwrap_or_else(|| "held-transport".into());
     let target = free_name(&aside, &name);
     write_reason(&target, reason)?;
-    std::fs::write(&target, &a.bytes)?;
+    let mut out = std::fs::File::create(&target)?;
+    std::io::copy(&mut a.bytes().reader(), &mut out)?;
     Ok(target)
 }

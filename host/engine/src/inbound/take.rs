@@ -55,7 +55,7 @@ pub(super) fn take(
     a: &Arriving,
     report: &mut ImportReport,
 ) -> Result<FileOutcome, Taken> {
-    let mut archive = Archive::open(&a.file_name, &a.bytes, &cfg.limits)?;
+    let mut archive = Archive::open(&a.file_name, a.bytes().reader(), &cfg.limits)?;
     let h = format.header(&mut archive)?;
     let allowed = cfg
         .senders
@@ -100,7 +100,7 @@ pub(super) fn take(
         transport_guid: &h.guid,
         file_name: &stored_name,
         sha256: &a.sha256,
-        bytes: &a.bytes,
+        bytes: a.bytes(),
     };
     if h.number > next {
         // Read through once, so what is held can be imported when its turn comes.
@@ -160,9 +160,8 @@ fn follow_held(
         if k.state != "held" {
             break;
         }
-        let (file_name, bytes) = engine.store.inbound_held_bytes(k.id)?;
-        let held = Arriving::new(file_name, bytes);
-        let done = Archive::open(&held.file_name, &held.bytes, &cfg.limits)
+        let held = held_file(engine, k.id)?;
+        let done = Archive::open(&held.file_name, held.bytes().reader(), &cfg.limits)
             .map_err(Taken::Refused)
             .and_then(|mut archive| {
                 let h = format.header(&mut archive)?;
@@ -180,7 +179,7 @@ fn follow_held(
                     transport_guid: &h.guid,
                     file_name: &held.file_name,
                     sha256: &held.sha256,
-                    bytes: &held.bytes,
+                    bytes: held.bytes(),
                 };
                 import_one(engine, cfg, format, &h, &mut archive, &arrival, report)
             });
@@ -206,12 +205,22 @@ fn follow_held(
     Ok(())
 }
 
+/// A held transport's bytes, out of the store into an unnamed temporary file beside it
+/// (as a stream), to be read like one that just arrived.
+fn held_file(engine: &mut Engine, id: i64) -> Result<Arriving, Taken> {
+    let io = |e: std::io::Error| Taken::Refused(format!("cannot spool a held transport: {e}"));
+    let mut spool = temp_beside_store(engine)?;
+    let name = engine.store.inbound_held_bytes(id, &mut spool)?;
+    let file = spool.into_inner().map_err(|e| io(e.into_error()))?;
+    Arriving::from_file(name, file).map_err(io)
+}
+
 /// How much of a receipt is held before it goes to its temporary file.
 const SPOOL_CHUNK: usize = 64 << 10;
 
-/// An unnamed temporary file in the store's folder for a receipt being written (gone
-/// when closed, whatever happens).
-fn receipt_spool(engine: &Engine) -> Result<std::io::BufWriter<std::fs::File>, Taken> {
+/// An unnamed temporary file in the store's folder, for a receipt being written or a held
+/// transport read back (gone when closed, whatever happens).
+fn temp_beside_store(engine: &Engine) -> Result<std::io::BufWriter<std::fs::File>, Taken> {
     let dir = match engine.config.store.path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => std::path::PathBuf::from("."),
@@ -220,7 +229,7 @@ fn receipt_spool(engine: &Engine) -> Result<std::io::BufWriter<std::fs::File>, T
         .map(|f| std::io::BufWriter::with_capacity(SPOOL_CHUNK, f))
         .map_err(|e| {
             Taken::Refused(format!(
-                "cannot create a temporary file for the receipt in {}: {e}",
+                "cannot create a temporary file in {}: {e}",
                 dir.display()
             ))
         })
@@ -280,7 +289,7 @@ fn import_one(
     let (receipt_name, mut receipt) = format.receipt(h)?;
     // The receipt goes to a temporary file beside the store as it is written (about 100
     // bytes a record), and from there into the store at the commit: never whole in memory.
-    let mut spool = receipt_spool(engine)?;
+    let mut spool = temp_beside_store(engine)?;
     let (mut records, mut rejected) = (0usize, 0usize);
     let mut importing = engine.store.inbound_begin(arrival, now)?;
     super::ahead::versions(format, archive, &h.sender, &mut |file, v| {

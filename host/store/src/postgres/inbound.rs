@@ -11,8 +11,8 @@ use super::{PgStore, pg};
 use std::cell::RefCell;
 
 use crate::inbound::{
-    Answer, Arrival, ImportTx, InboundStore, InboundTransportView, KnownTransport, NewVersion,
-    PairView, RecordFacts, VersionView, pairs_from, to_i64,
+    Answer, Arrival, Bytes, ImportTx, InboundStore, InboundTransportView, KnownTransport,
+    NewVersion, PairView, RecordFacts, VersionView, pairs_from, to_i64,
 };
 use crate::{Result, StoreError};
 
@@ -57,19 +57,53 @@ fn insert_arrival(
                 &a.transport_guid,
                 &a.file_name,
                 &a.sha256,
-                &(a.bytes.len() as i64),
+                &to_i64(a.bytes.size()),
                 &state,
                 &now.0,
             ],
         )
         .map_err(pg("store an arriving transport"))?
         .get(0);
-    tx.execute(
-        "INSERT INTO inbound_bytes (transport, bytes) VALUES ($1, $2)",
-        &[&id, &a.bytes],
-    )
-    .map_err(pg("keep a transport's bytes"))?;
+    copy_bytes_in(tx, id, a.bytes)?;
     Ok(id)
+}
+
+/// Streams a transport's bytes into `inbound_bytes` with a binary `COPY`: one row whose
+/// length is known beforehand, written piece by piece, so the hub never holds the value
+/// whole (PostgreSQL assembles it on its side).
+fn copy_bytes_in(tx: &mut impl GenericClient, id: i64, bytes: Bytes<'_>) -> Result<()> {
+    use std::io::Write;
+    let what = "keep a transport's bytes";
+    let io = |source| StoreError::Io {
+        context: what,
+        source,
+    };
+    let len = i32::try_from(bytes.size()).map_err(|_| {
+        StoreError::Refused(format!(
+            "{what}: {} bytes, more than PostgreSQL takes in one value",
+            bytes.size()
+        ))
+    })?;
+    let mut w = tx
+        .copy_in("COPY inbound_bytes (transport, bytes) FROM STDIN (FORMAT binary)")
+        .map_err(pg(what))?;
+    // Header (signature, flags, extension length), one tuple of two fields, trailer.
+    w.write_all(b"PGCOPY\n\xff\r\n\0").map_err(io)?;
+    w.write_all(&[0u8; 8]).map_err(io)?;
+    w.write_all(&2i16.to_be_bytes()).map_err(io)?;
+    w.write_all(&8i32.to_be_bytes()).map_err(io)?;
+    w.write_all(&id.to_be_bytes()).map_err(io)?;
+    w.write_all(&len.to_be_bytes()).map_err(io)?;
+    let copied = std::io::copy(&mut bytes.reader(), &mut w).map_err(io)?;
+    if copied != bytes.size() {
+        return Err(StoreError::Refused(format!(
+            "{what}: {copied} bytes, {} were announced",
+            bytes.size()
+        )));
+    }
+    w.write_all(&(-1i16).to_be_bytes()).map_err(io)?;
+    w.finish().map_err(pg(what))?;
+    Ok(())
 }
 
 impl InboundStore for PgStore {
@@ -118,16 +152,27 @@ impl InboundStore for PgStore {
         Ok(id)
     }
 
-    fn inbound_held_bytes(&mut self, id: i64) -> Result<(String, Vec<u8>)> {
-        let r = self
+    fn inbound_held_bytes(&mut self, id: i64, into: &mut dyn std::io::Write) -> Result<String> {
+        let name: String = self
             .client
             .query_one(
-                "SELECT t.file_name, b.bytes FROM inbound_transports t
+                "SELECT t.file_name FROM inbound_transports t
                  JOIN inbound_bytes b ON b.transport = t.id WHERE t.id = $1",
                 &[&id],
             )
-            .map_err(pg("read a held transport"))?;
-        Ok((r.get(0), r.get(1)))
+            .map_err(pg("read a held transport"))?
+            .get(0);
+        let mut r = ByteaReader::new(
+            &mut self.client,
+            "SELECT substring(bytes FROM $2::int4 FOR $3::int4) FROM inbound_bytes
+             WHERE transport = $1",
+            id,
+        );
+        std::io::copy(&mut r, into).map_err(|source| StoreError::Io {
+            context: "read a held transport",
+            source,
+        })?;
+        Ok(name)
     }
 
     fn inbound_refuse_held(&mut self, id: i64, reason: &str, now: Timestamp) -> Result<()> {
@@ -187,14 +232,12 @@ impl InboundStore for PgStore {
     }
 
     fn answer_bytes(&mut self, id: i64) -> Result<Box<dyn std::io::Read + '_>> {
-        Ok(Box::new(AnswerReader {
-            client: &mut self.client,
+        Ok(Box::new(ByteaReader::new(
+            &mut self.client,
+            "SELECT substring(bytes FROM $2::int4 FOR $3::int4) FROM inbound_answers
+             WHERE id = $1",
             id,
-            at: 0,
-            chunk: Vec::new(),
-            used: 0,
-            done: false,
-        }))
+        )))
     }
 
     fn answers_owed(&mut self, inbound: &str) -> Result<bool> {
@@ -484,10 +527,12 @@ impl ImportTx for PgImporting<'_> {
     }
 }
 
-/// An answer's bytes read from PostgreSQL a megabyte at a time (`substring` of the
-/// `bytea`), so delivering a long receipt never holds it whole.
-struct AnswerReader<'a> {
+/// A `bytea` read from PostgreSQL a megabyte at a time (`substring` of the value, by the
+/// query given), so a long receipt or a held transport is never held whole.
+struct ByteaReader<'a> {
     client: &'a mut postgres::Client,
+    /// Takes the row's id, the 1-based start and the length.
+    query: &'static str,
     id: i64,
     /// 1-based position of the next chunk in the value.
     at: i64,
@@ -498,14 +543,27 @@ struct AnswerReader<'a> {
 
 const ANSWER_CHUNK: i32 = 1 << 20;
 
-impl std::io::Read for AnswerReader<'_> {
+impl<'a> ByteaReader<'a> {
+    fn new(client: &'a mut postgres::Client, query: &'static str, id: i64) -> Self {
+        ByteaReader {
+            client,
+            query,
+            id,
+            at: 0,
+            chunk: Vec::new(),
+            used: 0,
+            done: false,
+        }
+    }
+}
+
+impl std::io::Read for ByteaReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         if self.used == self.chunk.len() && !self.done {
             let row = self
                 .client
                 .query_opt(
-                    "SELECT substring(bytes FROM $2::int4 FOR $3::int4) FROM inbound_answers
-                     WHERE id = $1",
+                    self.query,
                     &[
                         &self.id,
                         &i32::try_from(self.at + 1).unwrap_or(i32::MAX),
@@ -513,9 +571,7 @@ impl std::io::Read for AnswerReader<'_> {
                     ],
                 )
                 .map_err(std::io::Error::other)?
-                .ok_or_else(|| {
-                    std::io::Error::new(std::io::ErrorKind::NotFound, "no such answer")
-                })?;
+                .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no such row"))?;
             self.chunk = row.get(0);
             self.used = 0;
             self.at += self.chunk.len() as i64;

@@ -61,6 +61,7 @@ conformance!(
     doubts::a_started_attempt_is_completed_not_duplicated,
     inbound::an_import_is_all_or_nothing_and_knows_owners_and_versions,
     inbound::a_held_transport_refused_after_all_leaves_its_number_missing,
+    inbound::a_held_transport_streams_in_and_out_of_its_file,
     inbound::answers_are_owed_until_delivered_and_requests_are_written_once,
     inbound::a_receipt_streamed_into_the_store_must_be_as_long_as_announced,
     inbound::arrived_transports_are_listed_newest_first_with_their_bytes,
