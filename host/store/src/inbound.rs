@@ -13,8 +13,10 @@ use serde::Serialize;
 use crate::sqlite::sql;
 use crate::{Result, SqliteStore, StoreError};
 
+mod archive_bytes;
 mod bytes;
 mod importing;
+pub(crate) use archive_bytes::reseal_received;
 pub use bytes::{Bytes, FileAt};
 pub use importing::RecordFacts;
 
@@ -216,57 +218,17 @@ pub trait ImportTx {
     ) -> Result<i64>;
 }
 
-/// Stores `len` bytes, read from `bytes`, as the blob of row `rowid` of `table` (whose
-/// `bytes` column is its last) through SQLite's incremental blob I/O: the row is made with
-/// a zeroblob, so SQLite never builds the value in memory, and filled piece by piece.
-/// `what` names it in errors. The caller commits.
-fn put_blob(
-    tx: &rusqlite::Connection,
-    table: &'static str,
-    rowid: i64,
-    bytes: &mut dyn std::io::Read,
-    len: u64,
-    what: &'static str,
-) -> Result<()> {
-    let key = match table {
-        "inbound_answer_bytes" => "answer",
-        _ => "transport",
-    };
-    tx.execute(
-        &format!("INSERT INTO {table} ({key}, bytes) VALUES (?1, zeroblob(?2))"),
-        params![rowid, to_i64(len)],
-    )
-    .map_err(sql(what))?;
-    let mut blob = tx
-        .blob_open(rusqlite::MAIN_DB, table, "bytes", rowid, false)
-        .map_err(sql(what))?;
-    let copied = std::io::copy(bytes, &mut blob).map_err(|source| StoreError::Io {
-        context: what,
-        source,
-    })?;
-    if copied != len {
-        return Err(StoreError::Refused(format!(
-            "{what}: {copied} bytes, {len} were announced"
-        )));
-    }
-    Ok(())
-}
-
-/// Stores an answer's `len` bytes, read from `bytes` (see [`put_blob`]).
+/// Stores an answer's `len` bytes, read from `bytes`, through SQLite's incremental blob
+/// I/O, so a receipt of any length is never held whole. The caller commits.
 fn put_answer_bytes(
     tx: &rusqlite::Connection,
     answer: i64,
     bytes: &mut dyn std::io::Read,
     len: u64,
 ) -> Result<()> {
-    put_blob(
-        tx,
-        "inbound_answer_bytes",
-        answer,
-        bytes,
-        len,
-        "store an answer",
-    )
+    let what = "store an answer";
+    let mut blob = archive_bytes::new_blob(tx, "inbound_answer_bytes", answer, len, what)?;
+    archive_bytes::fill(&mut blob, bytes, len, what)
 }
 
 /// A transport that arrived, for the status page and `hub records view`.
@@ -319,6 +281,7 @@ fn next_number(
 /// Stores an arriving transport's row and its bytes; the caller commits.
 fn insert_arrival(
     tx: &rusqlite::Connection,
+    ring: Option<&crate::seal::Keyring>,
     a: &Arrival<'_>,
     state: &str,
     now: Timestamp,
@@ -342,14 +305,7 @@ fn insert_arrival(
     )
     .map_err(sql("store an arriving transport"))?;
     let id = tx.last_insert_rowid();
-    put_blob(
-        tx,
-        "inbound_bytes",
-        id,
-        &mut a.bytes.reader(),
-        a.bytes.size(),
-        "keep a transport's bytes",
-    )?;
+    archive_bytes::store(tx, ring, id, a.bytes)?;
     Ok(id)
 }
 
@@ -444,31 +400,15 @@ impl InboundStore for SqliteStore {
     }
 
     fn inbound_hold(&mut self, a: &Arrival<'_>, now: Timestamp) -> Result<i64> {
+        let ring = self.keyring.clone();
         let tx = self.write()?;
-        let id = insert_arrival(&tx, a, "held", now)?;
+        let id = insert_arrival(&tx, ring.as_deref(), a, "held", now)?;
         tx.commit().map_err(sql("commit a held transport"))?;
         Ok(id)
     }
 
     fn inbound_held_bytes(&mut self, id: i64, into: &mut dyn std::io::Write) -> Result<String> {
-        let name: String = self
-            .conn
-            .query_row(
-                "SELECT t.file_name FROM inbound_transports t
-                 JOIN inbound_bytes b ON b.transport = t.id WHERE t.id = ?1",
-                params![id],
-                |r| r.get(0),
-            )
-            .map_err(sql("read a held transport"))?;
-        let mut blob = self
-            .conn
-            .blob_open(rusqlite::MAIN_DB, "inbound_bytes", "bytes", id, true)
-            .map_err(sql("read a held transport"))?;
-        std::io::copy(&mut blob, into).map_err(|source| StoreError::Io {
-            context: "read a held transport",
-            source,
-        })?;
-        Ok(name)
+        archive_bytes::read(&self.conn, self.keyring.as_deref(), id, into)
     }
 
     fn inbound_refuse_held(&mut self, id: i64, reason: &str, now: Timestamp) -> Result<()> {
@@ -650,14 +590,8 @@ impl InboundStore for SqliteStore {
             .ok_or_else(|| {
                 StoreError::NotFound(format!("received transport {id} does not exist"))
             })?;
-        let bytes = self
-            .conn
-            .query_row(
-                "SELECT bytes FROM inbound_bytes WHERE transport = ?1",
-                params![id],
-                |r| r.get(0),
-            )
-            .map_err(sql("read an arrived transport's bytes"))?;
+        let mut bytes = Vec::new();
+        archive_bytes::read(&self.conn, self.keyring.as_deref(), id, &mut bytes)?;
         Ok((view, bytes))
     }
 
@@ -666,32 +600,64 @@ impl InboundStore for SqliteStore {
             .conn
             .prepare(
                 "SELECT v.record_id, v.version, v.kind, v.action, v.result, v.code, v.message,
-                        t.inbound, t.sender, t.number, v.file, t.imported_at, v.body
+                        t.inbound, t.sender, t.number, v.file, t.imported_at, v.body,
+                        v.body_key, v.id
                  FROM record_versions v JOIN inbound_transports t ON t.id = v.transport
                  WHERE v.record_id = ?1 ORDER BY v.version, v.id",
             )
             .map_err(sql("read record versions"))?;
         let rows = stmt
             .query_map(params![record_id], |r| {
-                let body: String = r.get(12)?;
-                Ok(VersionView {
-                    record_id: r.get(0)?,
-                    version: r.get(1)?,
-                    kind: r.get(2)?,
-                    action: r.get(3)?,
-                    result: r.get(4)?,
-                    code: r.get(5)?,
-                    message: r.get(6)?,
-                    inbound: r.get(7)?,
-                    sender: r.get(8)?,
-                    transport_number: u64::try_from(r.get::<_, i64>(9)?).unwrap_or(0),
-                    file: r.get(10)?,
-                    imported_at: r.get(11)?,
-                    body: serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)),
-                })
+                let (stored, key, id): (String, Option<String>, i64) =
+                    (r.get(12)?, r.get(13)?, r.get(14)?);
+                Ok((
+                    stored,
+                    key,
+                    id,
+                    VersionView {
+                        record_id: r.get(0)?,
+                        version: r.get(1)?,
+                        kind: r.get(2)?,
+                        action: r.get(3)?,
+                        result: r.get(4)?,
+                        code: r.get(5)?,
+                        message: r.get(6)?,
+                        inbound: r.get(7)?,
+                        sender: r.get(8)?,
+                        transport_number: u64::try_from(r.get::<_, i64>(9)?).unwrap_or(0),
+                        file: r.get(10)?,
+                        imported_at: r.get(11)?,
+                        body: serde_json::Value::Null,
+                    },
+                ))
             })
+            .map_err(sql("read record versions"))?
+            .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(sql("read record versions"))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(sql("read record versions"))
+        let ring = self.keyring.as_deref();
+        rows.into_iter()
+            .map(|(stored, key, id, mut v)| {
+                v.body = version_body(ring, stored, key.as_deref(), id)?;
+                Ok(v)
+            })
+            .collect()
     }
+}
+
+/// A received version's body as stored, opened when sealed, as JSON (as text when it is
+/// not JSON).
+pub(crate) fn version_body(
+    ring: Option<&crate::seal::Keyring>,
+    stored: String,
+    key: Option<&str>,
+    id: i64,
+) -> Result<serde_json::Value> {
+    let body = crate::seal::open_text(
+        ring,
+        crate::seal::Purpose::ReceivedBody,
+        key,
+        stored,
+        &|| format!("the body of received version #{id}"),
+    )?;
+    Ok(serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)))
 }

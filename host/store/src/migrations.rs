@@ -83,6 +83,13 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/012_schedule_looks.sql"),
         postgres: include_str!("../migrations/postgres/012_schedule_looks.sql"),
     },
+    // 013 is kept free for parallel work.
+    Migration {
+        id: 14,
+        name: "received_sealed",
+        sqlite: include_str!("../migrations/014_received_sealed.sql"),
+        postgres: include_str!("../migrations/postgres/014_received_sealed.sql"),
+    },
 ];
 
 /// The SQLite side of [`MIGRATIONS`], as `sqlite.rs`'s runner takes it.

@@ -26,6 +26,9 @@ use serde::Serialize;
 use thiserror::Error;
 
 /// Plaintext bytes per frame.
+mod stream;
+pub use stream::{open_stream, sealed_len};
+
 pub const CHUNK: usize = 64 * 1024;
 const NONCE: usize = 24;
 const TAG: usize = 16;
@@ -37,6 +40,10 @@ pub enum Purpose {
     RecordBody,
     PayloadBytes,
     KeyCheck,
+    /// A record version's body on the receiving side.
+    ReceivedBody,
+    /// An archive as it arrived.
+    ReceivedArchive,
 }
 
 impl Purpose {
@@ -45,6 +52,8 @@ impl Purpose {
             Purpose::RecordBody => "record-body",
             Purpose::PayloadBytes => "payload-bytes",
             Purpose::KeyCheck => "key-check",
+            Purpose::ReceivedBody => "received-body",
+            Purpose::ReceivedArchive => "received-archive",
         }
     }
 }
@@ -80,6 +89,8 @@ pub enum SealError {
     NoCurrentKey,
     #[error("no randomness from the operating system: {0}")]
     Random(String),
+    #[error("{0}")]
+    Io(String),
 }
 
 type Result<T> = std::result::Result<T, SealError>;
@@ -107,7 +118,9 @@ pub trait Sealing {
 pub struct KeyUse {
     /// `None`: stored plain (before encryption was configured).
     pub key: Option<String>,
+    /// Record bodies, sent (not purged) and received.
     pub records: u64,
+    /// Payloads sent and archives arrived.
     pub payloads: u64,
 }
 
@@ -263,34 +276,17 @@ impl Keyring {
     }
 
     fn seal_with(&self, id: &str, purpose: Purpose, plain: &[u8]) -> Result<Vec<u8>> {
-        let cipher = self.cipher(id, || "a value".into())?;
+        let cipher = self.cipher(id, &|| "a value".into())?;
         let chunks = plain.len().div_ceil(CHUNK).max(1);
         let mut out = Vec::with_capacity(plain.len() + chunks * (NONCE + TAG));
         for i in 0..chunks {
             let chunk = &plain[(i * CHUNK).min(plain.len())..((i + 1) * CHUNK).min(plain.len())];
-            let mut nonce = [0u8; NONCE];
-            chacha20poly1305::aead::common::getrandom::fill(&mut nonce)
-                .map_err(|e| SealError::Random(e.to_string()))?;
-            let aad = aad(purpose, id, i, i + 1 == chunks);
-            let sealed = cipher
-                .encrypt(
-                    &XNonce::from(nonce),
-                    Payload {
-                        msg: chunk,
-                        aad: &aad,
-                    },
-                )
-                .map_err(|_| SealError::Malformed {
-                    what: "a value".into(),
-                    why: "too long",
-                })?;
-            out.extend_from_slice(&nonce);
-            out.extend_from_slice(&sealed);
+            out.extend_from_slice(&seal_frame(cipher, purpose, id, i, i + 1 == chunks, chunk)?);
         }
         Ok(out)
     }
 
-    fn cipher(&self, id: &str, what: impl FnOnce() -> String) -> Result<&XChaCha20Poly1305> {
+    fn cipher(&self, id: &str, what: &dyn Fn() -> String) -> Result<&XChaCha20Poly1305> {
         self.keys.get(id).ok_or_else(|| SealError::KeyMissing {
             what: what(),
             key: id.to_string(),
@@ -359,31 +355,82 @@ pub fn open_frames(
     let frames = sealed.len().div_ceil(frame).max(1);
     for i in 0..frames {
         let part = &sealed[(i * frame).min(sealed.len())..((i + 1) * frame).min(sealed.len())];
-        if part.len() < NONCE + TAG {
-            return Err(SealError::Malformed {
-                what: what(),
-                why: "a frame is cut short",
-            });
-        }
-        let (nonce, body) = part.split_at(NONCE);
-        let mut n = [0u8; NONCE];
-        n.copy_from_slice(nonce);
-        let aad = aad(purpose, id, i, i + 1 == frames);
-        let plain = cipher
-            .decrypt(
-                &XNonce::from(n),
-                Payload {
-                    msg: body,
-                    aad: &aad,
-                },
-            )
-            .map_err(|_| SealError::Refused {
-                what: what(),
-                key: id.to_string(),
-            })?;
-        sink(&plain);
+        sink(&open_frame(
+            cipher,
+            purpose,
+            id,
+            i,
+            i + 1 == frames,
+            part,
+            what,
+        )?);
     }
     Ok(())
+}
+
+/// Seals frame `index` of a value: a fresh random nonce, then the ciphertext and tag.
+fn seal_frame(
+    cipher: &XChaCha20Poly1305,
+    purpose: Purpose,
+    id: &str,
+    index: usize,
+    last: bool,
+    chunk: &[u8],
+) -> Result<Vec<u8>> {
+    let mut nonce = [0u8; NONCE];
+    chacha20poly1305::aead::common::getrandom::fill(&mut nonce)
+        .map_err(|e| SealError::Random(e.to_string()))?;
+    let aad = aad(purpose, id, index, last);
+    let sealed = cipher
+        .encrypt(
+            &XNonce::from(nonce),
+            Payload {
+                msg: chunk,
+                aad: &aad,
+            },
+        )
+        .map_err(|_| SealError::Malformed {
+            what: "a value".into(),
+            why: "too long",
+        })?;
+    let mut out = Vec::with_capacity(NONCE + sealed.len());
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(&sealed);
+    Ok(out)
+}
+
+/// Opens frame `index` of a value sealed under key `id`.
+fn open_frame(
+    cipher: &XChaCha20Poly1305,
+    purpose: Purpose,
+    id: &str,
+    index: usize,
+    last: bool,
+    part: &[u8],
+    what: &dyn Fn() -> String,
+) -> Result<Vec<u8>> {
+    if part.len() < NONCE + TAG {
+        return Err(SealError::Malformed {
+            what: what(),
+            why: "a frame is cut short",
+        });
+    }
+    let (nonce, body) = part.split_at(NONCE);
+    let mut n = [0u8; NONCE];
+    n.copy_from_slice(nonce);
+    let aad = aad(purpose, id, index, last);
+    cipher
+        .decrypt(
+            &XNonce::from(n),
+            Payload {
+                msg: body,
+                aad: &aad,
+            },
+        )
+        .map_err(|_| SealError::Refused {
+            what: what(),
+            key: id.to_string(),
+        })
 }
 
 /// A body as the store keeps it: sealed as base64 text under the current key, or as it
@@ -392,7 +439,16 @@ pub(crate) fn seal_body<'a>(
     ring: Option<&'a Keyring>,
     body: &'a str,
 ) -> Result<(std::borrow::Cow<'a, str>, Option<&'a str>)> {
-    match ring.map(|r| r.seal(Purpose::RecordBody, body.as_bytes())) {
+    seal_text(ring, Purpose::RecordBody, body)
+}
+
+/// Text sealed for `purpose` as base64 under the current key, or as it is without one.
+pub(crate) fn seal_text<'a>(
+    ring: Option<&'a Keyring>,
+    purpose: Purpose,
+    body: &'a str,
+) -> Result<(std::borrow::Cow<'a, str>, Option<&'a str>)> {
+    match ring.map(|r| r.seal(purpose, body.as_bytes())) {
         Some(Ok(Some((id, sealed)))) => Ok((
             base64::engine::general_purpose::STANDARD
                 .encode(sealed)
@@ -411,10 +467,22 @@ pub(crate) fn open_body(
     stored: String,
     seq: i64,
 ) -> Result<String> {
+    open_text(ring, Purpose::RecordBody, key, stored, &|| {
+        format!("the body of record #{seq}")
+    })
+}
+
+/// Text from [`seal_text`] opened again; `what` names it in an error.
+pub(crate) fn open_text(
+    ring: Option<&Keyring>,
+    purpose: Purpose,
+    key: Option<&str>,
+    stored: String,
+    what: &dyn Fn() -> String,
+) -> Result<String> {
     let Some(id) = key else {
         return Ok(stored);
     };
-    let what = || format!("the body of record #{seq}");
     let ring = ring.ok_or_else(|| SealError::KeyMissing {
         what: what(),
         key: id.to_string(),
@@ -425,9 +493,9 @@ pub(crate) fn open_body(
             what: what(),
             why: "not base64",
         })?;
-    let plain = ring.open(id, Purpose::RecordBody, &sealed, what)?;
+    let plain = ring.open(id, purpose, &sealed, what)?;
     String::from_utf8(plain).map_err(|_| SealError::Malformed {
-        what: format!("the body of record #{seq}"),
+        what: what(),
         why: "not UTF-8",
     })
 }

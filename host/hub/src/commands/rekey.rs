@@ -42,7 +42,7 @@ pub fn run(g: &super::Global, args: &RekeyArgs) -> Result<ExitCode> {
         output::json(&serde_json::json!({ "resealed": done, "compacted": compacted }))?;
     } else {
         println!(
-            "{} record bodies and {} payloads re-sealed under key `{}`.",
+            "{} record bodies (sent and received) and {} payloads and arrived archives re-sealed under key `{}`.",
             done.records, done.payloads, done.key
         );
         for u in &done.unreadable {
@@ -71,7 +71,8 @@ pub fn run(g: &super::Global, args: &RekeyArgs) -> Result<ExitCode> {
 }
 
 fn print_uses(uses: &[hub_store::seal::KeyUse], current: Option<&str>) {
-    let mut t = Table::new(&["KEY", "BODIES", "PAYLOADS", ""]);
+    // Bodies: sent records and received versions; files: payloads and arrived archives.
+    let mut t = Table::new(&["KEY", "BODIES", "FILES", ""]);
     for u in uses {
         let note = match u.key.as_deref() {
             None => "stored plain",

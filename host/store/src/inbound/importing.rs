@@ -27,6 +27,8 @@ const IMPORT_CACHE_KIB: i64 = -32 * 1024;
 /// A transport being imported, inside its transaction.
 pub struct Importing<'a> {
     tx: rusqlite::Transaction<'a>,
+    /// The tenant's keys: bodies are sealed under the current one.
+    ring: Option<std::sync::Arc<crate::seal::Keyring>>,
     id: i64,
     records: i64,
     rejected: i64,
@@ -48,6 +50,7 @@ impl SqliteStore {
         self.conn
             .pragma_update(None, "cache_size", IMPORT_CACHE_KIB)
             .map_err(sql("size the page cache"))?;
+        let ring = self.keyring.clone();
         let tx = self.write()?;
         let next = next_number(&tx, a.inbound, a.sender, a.receiver)?;
         if a.number != next {
@@ -68,10 +71,11 @@ impl SqliteStore {
         // A transport that waited its turn already has its row and bytes.
         let id = match held {
             Some(id) => id,
-            None => insert_arrival(&tx, a, "held", now)?,
+            None => insert_arrival(&tx, ring.as_deref(), a, "held", now)?,
         };
         Ok(Importing {
             tx,
+            ring,
             id,
             records: 0,
             rejected: 0,
@@ -115,11 +119,17 @@ impl ImportTx for Importing<'_> {
     }
 
     fn add(&mut self, v: &NewVersion) -> Result<()> {
+        let (body, key) = crate::seal::seal_text(
+            self.ring.as_deref(),
+            crate::seal::Purpose::ReceivedBody,
+            &v.body,
+        )?;
         self.tx
             .prepare_cached(
                 "INSERT INTO record_versions
-                 (transport, record_id, version, kind, action, file, result, code, message, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                 (transport, record_id, version, kind, action, file, result, code, message, body,
+                  body_key)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             )
             .and_then(|mut s| {
                 s.execute(params![
@@ -132,7 +142,8 @@ impl ImportTx for Importing<'_> {
                     if v.imported { "imported" } else { "rejected" },
                     v.code,
                     v.message,
-                    v.body
+                    body,
+                    key
                 ])
             })
             .map_err(sql("store a record version"))?;

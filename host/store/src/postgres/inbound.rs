@@ -12,8 +12,9 @@ use std::cell::RefCell;
 
 use crate::inbound::{
     Answer, Arrival, Bytes, ImportTx, InboundStore, InboundTransportView, KnownTransport,
-    NewVersion, PairView, RecordFacts, VersionView, pairs_from, to_i64,
+    NewVersion, PairView, RecordFacts, VersionView, pairs_from, to_i64, version_body,
 };
+use crate::seal::{self, Keyring, Purpose};
 use crate::{Result, StoreError};
 
 /// Advisory-lock class of a sender/receiver pair's imports.
@@ -39,6 +40,7 @@ fn next_number(
 /// Stores an arriving transport's row and its bytes; the caller commits.
 fn insert_arrival(
     tx: &mut impl GenericClient,
+    ring: Option<&Keyring>,
     a: &Arrival<'_>,
     state: &str,
     now: Timestamp,
@@ -64,24 +66,41 @@ fn insert_arrival(
         )
         .map_err(pg("store an arriving transport"))?
         .get(0);
-    copy_bytes_in(tx, id, a.bytes)?;
+    let key = copy_bytes_in(tx, ring, id, a.bytes)?;
+    if key.is_some() {
+        tx.execute(
+            "UPDATE inbound_transports SET bytes_key = $2 WHERE id = $1",
+            &[&id, &key],
+        )
+        .map_err(pg("keep a transport's bytes"))?;
+    }
     Ok(id)
 }
 
 /// Streams a transport's bytes into `inbound_bytes` with a binary `COPY`: one row whose
 /// length is known beforehand, written piece by piece, so the hub never holds the value
-/// whole (PostgreSQL assembles it on its side).
-fn copy_bytes_in(tx: &mut impl GenericClient, id: i64, bytes: Bytes<'_>) -> Result<()> {
+/// whole (PostgreSQL assembles it on its side). Sealed under `ring`'s current key when
+/// there is one; returns that key's id.
+fn copy_bytes_in<'r>(
+    tx: &mut impl GenericClient,
+    ring: Option<&'r Keyring>,
+    id: i64,
+    bytes: Bytes<'_>,
+) -> Result<Option<&'r str>> {
+    let ring = ring.filter(|r| r.current().is_some());
+    let stored = match ring {
+        Some(_) => seal::sealed_len(bytes.size()),
+        None => bytes.size(),
+    };
     use std::io::Write;
     let what = "keep a transport's bytes";
     let io = |source| StoreError::Io {
         context: what,
         source,
     };
-    let len = i32::try_from(bytes.size()).map_err(|_| {
+    let len = i32::try_from(stored).map_err(|_| {
         StoreError::Refused(format!(
-            "{what}: {} bytes, more than PostgreSQL takes in one value",
-            bytes.size()
+            "{what}: {stored} bytes, more than PostgreSQL takes in one value"
         ))
     })?;
     let mut w = tx
@@ -94,16 +113,132 @@ fn copy_bytes_in(tx: &mut impl GenericClient, id: i64, bytes: Bytes<'_>) -> Resu
     w.write_all(&8i32.to_be_bytes()).map_err(io)?;
     w.write_all(&id.to_be_bytes()).map_err(io)?;
     w.write_all(&len.to_be_bytes()).map_err(io)?;
-    let copied = std::io::copy(&mut bytes.reader(), &mut w).map_err(io)?;
-    if copied != bytes.size() {
-        return Err(StoreError::Refused(format!(
-            "{what}: {copied} bytes, {} were announced",
-            bytes.size()
-        )));
-    }
+    let key = match ring {
+        Some(r) => r.seal_stream(
+            Purpose::ReceivedArchive,
+            &mut bytes.reader(),
+            bytes.size(),
+            &mut w,
+            &|| format!("received transport #{id}"),
+        )?,
+        None => {
+            let copied = std::io::copy(&mut bytes.reader(), &mut w).map_err(io)?;
+            if copied != bytes.size() {
+                return Err(StoreError::Refused(format!(
+                    "{what}: {copied} bytes, {} were announced",
+                    bytes.size()
+                )));
+            }
+            None
+        }
+    };
     w.write_all(&(-1i16).to_be_bytes()).map_err(io)?;
     w.finish().map_err(pg(what))?;
-    Ok(())
+    Ok(key)
+}
+
+/// As SQLite's `reseal_received`: re-seals up to `limit` received bodies and arrived
+/// archives sealed under `from` under the current key, in the caller's transaction.
+pub(super) fn reseal_received(
+    tx: &mut postgres::Transaction<'_>,
+    ring: &Keyring,
+    from: Option<&str>,
+    limit: i64,
+) -> Result<(usize, usize)> {
+    let versions = tx
+        .query(
+            "SELECT id, body FROM record_versions WHERE body_key IS NOT DISTINCT FROM $1
+             ORDER BY id LIMIT $2 FOR UPDATE",
+            &[&from, &limit],
+        )
+        .map_err(pg("read received bodies to re-seal"))?;
+    for row in &versions {
+        let id: i64 = row.get(0);
+        let body = seal::open_text(Some(ring), Purpose::ReceivedBody, from, row.get(1), &|| {
+            format!("the body of received version #{id}")
+        })?;
+        let (sealed, key) = seal::seal_text(Some(ring), Purpose::ReceivedBody, &body)?;
+        tx.execute(
+            "UPDATE record_versions SET body = $2, body_key = $3 WHERE id = $1",
+            &[&id, &sealed.as_ref(), &key],
+        )
+        .map_err(pg("re-seal a received body"))?;
+    }
+    let archives: Vec<i64> = tx
+        .query(
+            "SELECT t.id FROM inbound_transports t JOIN inbound_bytes b ON b.transport = t.id
+             WHERE t.bytes_key IS NOT DISTINCT FROM $1 ORDER BY t.id LIMIT $2 FOR UPDATE OF t",
+            &[&from, &limit],
+        )
+        .map_err(pg("read archives to re-seal"))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for id in &archives {
+        let mut plain = Vec::new();
+        read_archive(tx, Some(ring), *id, &mut plain)?;
+        tx.execute("DELETE FROM inbound_bytes WHERE transport = $1", &[id])
+            .map_err(pg("re-seal an archive"))?;
+        let key = copy_bytes_in(tx, Some(ring), *id, Bytes::Memory(&plain))?;
+        tx.execute(
+            "UPDATE inbound_transports SET bytes_key = $2 WHERE id = $1",
+            &[id, &key],
+        )
+        .map_err(pg("re-seal an archive"))?;
+    }
+    Ok((versions.len(), archives.len()))
+}
+
+/// Writes transport `id`'s bytes, opened when sealed, to `into`, a megabyte at a time;
+/// returns its file name.
+fn read_archive(
+    client: &mut impl GenericClient,
+    ring: Option<&Keyring>,
+    id: i64,
+    into: &mut dyn std::io::Write,
+) -> Result<String> {
+    let what = "read an arrived transport's bytes";
+    let row = client
+        .query_opt(
+            "SELECT t.file_name, t.bytes_key, octet_length(b.bytes) FROM inbound_transports t
+             JOIN inbound_bytes b ON b.transport = t.id WHERE t.id = $1",
+            &[&id],
+        )
+        .map_err(pg(what))?
+        .ok_or_else(|| StoreError::NotFound(format!("no bytes of received transport {id}")))?;
+    let (name, key, len): (String, Option<String>, i32) = (row.get(0), row.get(1), row.get(2));
+    let mut r = ByteaReader::new(
+        client,
+        "SELECT substring(bytes FROM $2::int4 FOR $3::int4) FROM inbound_bytes
+         WHERE transport = $1",
+        id,
+    );
+    match key {
+        Some(key) => {
+            let name_it = || format!("received transport #{id}");
+            let ring = ring.ok_or_else(|| seal::SealError::KeyMissing {
+                what: name_it(),
+                key: key.clone(),
+            })?;
+            let len = u64::try_from(len).unwrap_or(0);
+            seal::open_stream(
+                ring,
+                &key,
+                Purpose::ReceivedArchive,
+                &mut r,
+                len,
+                into,
+                &name_it,
+            )?;
+        }
+        None => {
+            std::io::copy(&mut r, into).map_err(|source| StoreError::Io {
+                context: what,
+                source,
+            })?;
+        }
+    }
+    Ok(name)
 }
 
 impl InboundStore for PgStore {
@@ -146,33 +281,16 @@ impl InboundStore for PgStore {
     }
 
     fn inbound_hold(&mut self, a: &Arrival<'_>, now: Timestamp) -> Result<i64> {
+        let ring = self.keyring.clone();
         let mut tx = self.client.transaction().map_err(pg("begin hold"))?;
-        let id = insert_arrival(&mut tx, a, "held", now)?;
+        let id = insert_arrival(&mut tx, ring.as_deref(), a, "held", now)?;
         tx.commit().map_err(pg("commit a held transport"))?;
         Ok(id)
     }
 
     fn inbound_held_bytes(&mut self, id: i64, into: &mut dyn std::io::Write) -> Result<String> {
-        let name: String = self
-            .client
-            .query_one(
-                "SELECT t.file_name FROM inbound_transports t
-                 JOIN inbound_bytes b ON b.transport = t.id WHERE t.id = $1",
-                &[&id],
-            )
-            .map_err(pg("read a held transport"))?
-            .get(0);
-        let mut r = ByteaReader::new(
-            &mut self.client,
-            "SELECT substring(bytes FROM $2::int4 FOR $3::int4) FROM inbound_bytes
-             WHERE transport = $1",
-            id,
-        );
-        std::io::copy(&mut r, into).map_err(|source| StoreError::Io {
-            context: "read a held transport",
-            source,
-        })?;
-        Ok(name)
+        let ring = self.keyring.clone();
+        read_archive(&mut self.client, ring.as_deref(), id, into)
     }
 
     fn inbound_refuse_held(&mut self, id: i64, reason: &str, now: Timestamp) -> Result<()> {
@@ -324,14 +442,9 @@ impl InboundStore for PgStore {
             .ok_or_else(|| {
                 StoreError::NotFound(format!("received transport {id} does not exist"))
             })?;
-        let bytes: Vec<u8> = self
-            .client
-            .query_one(
-                "SELECT bytes FROM inbound_bytes WHERE transport = $1",
-                &[&id],
-            )
-            .map_err(pg("read an arrived transport's bytes"))?
-            .get(0);
+        let mut bytes = Vec::new();
+        let ring = self.keyring.clone();
+        read_archive(&mut self.client, ring.as_deref(), id, &mut bytes)?;
         Ok((view, bytes))
     }
 
@@ -340,17 +453,18 @@ impl InboundStore for PgStore {
             .client
             .query(
                 "SELECT v.record_id, v.version, v.kind, v.action, v.result, v.code, v.message,
-                        t.inbound, t.sender, t.number, v.file, t.imported_at, v.body
+                        t.inbound, t.sender, t.number, v.file, t.imported_at, v.body,
+                        v.body_key, v.id
                  FROM record_versions v JOIN inbound_transports t ON t.id = v.transport
                  WHERE v.record_id = $1 ORDER BY v.version, v.id",
                 &[&record_id],
             )
             .map_err(pg("read record versions"))?;
-        Ok(rows
-            .iter()
+        let ring = self.keyring.as_deref();
+        rows.iter()
             .map(|r| {
-                let body: String = r.get(12);
-                VersionView {
+                let key: Option<String> = r.get(13);
+                Ok(VersionView {
                     record_id: r.get(0),
                     version: u32::try_from(r.get::<_, i64>(1)).unwrap_or(0),
                     kind: r.get(2),
@@ -363,10 +477,10 @@ impl InboundStore for PgStore {
                     transport_number: u64::try_from(r.get::<_, i64>(9)).unwrap_or(0),
                     file: r.get(10),
                     imported_at: r.get(11),
-                    body: serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)),
-                }
+                    body: version_body(ring, r.get(12), key.as_deref(), r.get(14))?,
+                })
             })
-            .collect())
+            .collect()
     }
 }
 
@@ -374,6 +488,8 @@ impl InboundStore for PgStore {
 /// transaction mutably; [`ImportTx::facts`] reads through a shared reference.)
 pub(crate) struct PgImporting<'a> {
     tx: RefCell<postgres::Transaction<'a>>,
+    /// The tenant's keys: bodies are sealed under the current one.
+    ring: Option<std::sync::Arc<Keyring>>,
     id: i64,
     records: i64,
     rejected: i64,
@@ -384,6 +500,7 @@ impl PgStore {
     /// stores it (or takes its held row) in a transaction that [`ImportTx::finish`]
     /// commits. The pair stays locked until then.
     fn begin_import(&mut self, a: &Arrival<'_>, now: Timestamp) -> Result<PgImporting<'_>> {
+        let ring = self.keyring.clone();
         let mut tx = self.client.transaction().map_err(pg("begin import"))?;
         let pair = format!("{}\u{1f}{}\u{1f}{}", a.inbound, a.sender, a.receiver);
         tx.execute(
@@ -410,10 +527,11 @@ impl PgStore {
         // A transport that waited its turn already has its row and bytes.
         let id = match held {
             Some(id) => id,
-            None => insert_arrival(&mut tx, a, "held", now)?,
+            None => insert_arrival(&mut tx, ring.as_deref(), a, "held", now)?,
         };
         Ok(PgImporting {
             tx: RefCell::new(tx),
+            ring,
             id,
             records: 0,
             rejected: 0,
@@ -452,12 +570,14 @@ impl ImportTx for PgImporting<'_> {
     }
 
     fn add(&mut self, v: &NewVersion) -> Result<()> {
+        let (body, key) = seal::seal_text(self.ring.as_deref(), Purpose::ReceivedBody, &v.body)?;
         self.tx
             .get_mut()
             .execute(
                 "INSERT INTO record_versions
-                 (transport, record_id, version, kind, action, file, result, code, message, body)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                 (transport, record_id, version, kind, action, file, result, code, message, body,
+                  body_key)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
                 &[
                     &self.id,
                     &v.record_id,
@@ -468,7 +588,8 @@ impl ImportTx for PgImporting<'_> {
                     &if v.imported { "imported" } else { "rejected" },
                     &v.code,
                     &v.message,
-                    &v.body,
+                    &body,
+                    &key,
                 ],
             )
             .map_err(pg("store a record version"))?;
@@ -529,8 +650,8 @@ impl ImportTx for PgImporting<'_> {
 
 /// A `bytea` read from PostgreSQL a megabyte at a time (`substring` of the value, by the
 /// query given), so a long receipt or a held transport is never held whole.
-struct ByteaReader<'a> {
-    client: &'a mut postgres::Client,
+struct ByteaReader<'a, C> {
+    client: &'a mut C,
     /// Takes the row's id, the 1-based start and the length.
     query: &'static str,
     id: i64,
@@ -543,8 +664,8 @@ struct ByteaReader<'a> {
 
 const ANSWER_CHUNK: i32 = 1 << 20;
 
-impl<'a> ByteaReader<'a> {
-    fn new(client: &'a mut postgres::Client, query: &'static str, id: i64) -> Self {
+impl<'a, C: GenericClient> ByteaReader<'a, C> {
+    fn new(client: &'a mut C, query: &'static str, id: i64) -> Self {
         ByteaReader {
             client,
             query,
@@ -557,7 +678,7 @@ impl<'a> ByteaReader<'a> {
     }
 }
 
-impl std::io::Read for ByteaReader<'_> {
+impl<C: GenericClient> std::io::Read for ByteaReader<'_, C> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         if self.used == self.chunk.len() && !self.done {
             let row = self

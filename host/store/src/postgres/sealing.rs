@@ -48,6 +48,15 @@ impl Sealing for PgStore {
                 "SELECT key_id, count(*) FROM payload_bytes GROUP BY key_id",
                 false,
             ),
+            (
+                "SELECT body_key, count(*) FROM record_versions GROUP BY body_key",
+                true,
+            ),
+            (
+                "SELECT t.bytes_key, count(*) FROM inbound_transports t
+                 JOIN inbound_bytes b ON b.transport = t.id GROUP BY t.bytes_key",
+                false,
+            ),
         ] {
             for row in self
                 .client
@@ -100,7 +109,11 @@ impl Sealing for PgStore {
             )
             .map_err(pg("re-seal payload bytes"))?;
         }
+        let (versions, archives) = super::inbound::reseal_received(&mut tx, &ring, from, limit)?;
         tx.commit().map_err(pg("commit re-seal"))?;
-        Ok((records.len() as u64, payloads.len() as u64))
+        Ok((
+            (records.len() + versions) as u64,
+            (payloads.len() + archives) as u64,
+        ))
     }
 }

@@ -51,6 +51,15 @@ impl Sealing for SqliteStore {
                 "SELECT key_id, count(*) FROM payload_bytes GROUP BY key_id",
                 false,
             ),
+            (
+                "SELECT body_key, count(*) FROM record_versions GROUP BY body_key",
+                true,
+            ),
+            (
+                "SELECT t.bytes_key, count(*) FROM inbound_transports t
+                 JOIN inbound_bytes b ON b.transport = t.id GROUP BY t.bytes_key",
+                false,
+            ),
         ] {
             let mut stmt = self.conn.prepare(query).map_err(sql("prepare key uses"))?;
             let rows = stmt
@@ -113,7 +122,11 @@ impl Sealing for SqliteStore {
             )
             .map_err(sql("re-seal payload bytes"))?;
         }
+        let (versions, archives) = crate::inbound::reseal_received(&tx, &ring, from, limit)?;
         tx.commit().map_err(sql("commit re-seal"))?;
-        Ok((records.len() as u64, payloads.len() as u64))
+        Ok((
+            (records.len() + versions) as u64,
+            (payloads.len() + archives) as u64,
+        ))
     }
 }

@@ -136,6 +136,9 @@ impl Backend for Pg {
             .query_one(
                 "SELECT (SELECT count(*) FROM records WHERE strpos(body, $1) > 0)
                       + (SELECT count(*) FROM payload_bytes
+                         WHERE position(convert_to($1, 'UTF8') IN bytes) > 0)
+                      + (SELECT count(*) FROM record_versions WHERE strpos(body, $1) > 0)
+                      + (SELECT count(*) FROM inbound_bytes
                          WHERE position(convert_to($1, 'UTF8') IN bytes) > 0)",
                 &[&needle],
             )

@@ -6,7 +6,7 @@ use hub_store::inbound::{Arrival, Bytes, InboundStore, NewVersion, RecordFacts};
 
 use crate::Backend;
 
-fn arrival<'a>(sender: &'a str, number: u64, bytes: &'a [u8]) -> Arrival<'a> {
+pub fn arrival<'a>(sender: &'a str, number: u64, bytes: &'a [u8]) -> Arrival<'a> {
     Arrival {
         inbound: "in",
         sender,
@@ -19,7 +19,7 @@ fn arrival<'a>(sender: &'a str, number: u64, bytes: &'a [u8]) -> Arrival<'a> {
     }
 }
 
-fn version(record: &str, n: u32) -> NewVersion {
+pub fn version(record: &str, n: u32) -> NewVersion {
     NewVersion {
         record_id: record.into(),
         version: n,

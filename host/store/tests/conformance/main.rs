@@ -90,4 +90,5 @@ conformance!(
     sealing::a_deleted_tenant_key_shreds_that_tenant_only,
     sealing::after_a_rotation_old_keys_read_and_rekey_moves_everything_to_the_new,
     sealing::another_key_under_a_known_id_is_refused,
+    sealing::received_versions_and_archives_are_sealed_and_rekeyed,
 );

@@ -177,3 +177,73 @@ pub fn another_key_under_a_known_id_is_refused(b: &impl Backend) {
     // Refused before it wrote anything under the wrong key.
     assert_eq!(uses(&mut store), vec![(Some("a".into()), 1, 0)]);
 }
+
+/// The receiving side is sealed as the sending side: a received version's body and an
+/// arrived archive (held or imported, longer than one frame) hold no plaintext, open again
+/// with the key, name the key without it, and `reseal` moves them to a new key.
+pub fn received_versions_and_archives_are_sealed_and_rekeyed(b: &impl Backend) {
+    use hub_store::inbound::InboundStore;
+    let now = Timestamp(1_000);
+    let archive = |n: u32| -> Vec<u8> {
+        format!("<SAL n=\"{n}\"><Field Name=\"Name\" Value=\"{NAME}\"/></SAL>")
+            .repeat(2_000)
+            .into_bytes()
+    };
+    let (first, second) = (archive(1), archive(2));
+    let mut store = open_with(b, ring("a", &[("a", 1)]));
+    let held = store
+        .inbound_hold(&crate::inbound::arrival("1.01.0.02.", 2, &second), now)
+        .unwrap();
+    let mut v = crate::inbound::version("r1", 1);
+    v.body = format!("{{\"Name\":\"{NAME}\"}}");
+    let mut tx = store
+        .inbound_begin(&crate::inbound::arrival("1.01.0.02.", 1, &first), now)
+        .unwrap();
+    tx.add(&v).unwrap();
+    let imported = tx.finish(0, ("receipt.xml", b"ok"), now).unwrap();
+    drop(store);
+    assert!(
+        !b.holds(NAME),
+        "a received name is in the database in plain text"
+    );
+
+    let mut store = open_with(b, ring("a", &[("a", 1)]));
+    assert_eq!(store.record_versions("r1").unwrap()[0].body["Name"], NAME);
+    let mut back = Vec::new();
+    store.inbound_held_bytes(held, &mut back).unwrap();
+    assert!(back == second, "held: {} bytes back", back.len());
+    assert!(store.inbound_archive(imported).unwrap().1 == first);
+    assert_eq!(uses(&mut store), vec![(Some("a".into()), 1, 2)]);
+
+    let mut bare = b.open().unwrap();
+    let e = bare.record_versions("r1").unwrap_err().to_string();
+    assert!(
+        e.contains("key `a`") && e.contains("received version"),
+        "{e}"
+    );
+    let e = bare
+        .inbound_held_bytes(held, &mut Vec::new())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("key `a`") && e.contains("received transport"),
+        "{e}"
+    );
+
+    let rotated = ring("b", &[("a", 1), ("b", 2)]).unwrap();
+    let mut store = open_with(b, Some(rotated.clone()));
+    let done = reseal(&mut store, &rotated, "anna", Timestamp(9), 1).unwrap();
+    assert_eq!((done.records, done.payloads), (1, 2));
+    assert_eq!(uses(&mut store), vec![(Some("b".into()), 1, 2)]);
+    let mut store = open_with(b, ring("b", &[("b", 2)]));
+    assert_eq!(store.record_versions("r1").unwrap()[0].body["Name"], NAME);
+    let mut back = Vec::new();
+    store.inbound_held_bytes(held, &mut back).unwrap();
+    assert!(
+        back == second,
+        "held after rekey: {} bytes back",
+        back.len()
+    );
+    drop(store);
+    assert!(!b.holds(NAME), "plaintext after the rekey");
+}
