@@ -148,3 +148,33 @@ fn another_key_under_a_known_id_is_refused_without_quoting_it() {
         r.stderr()
     );
 }
+
+/// The receiving side: a SurvNet case carrying the name arrives and is imported under the
+/// receiver's key; neither its version nor the archive as it arrived shows the name in
+/// `hub.db` or its log, `hub records show` opens it, and without the key it names the key.
+#[test]
+fn with_encryption_a_received_case_is_in_neither_the_store_nor_its_log() {
+    use crate::import::{LS, arrive, case, guid, import_json, line, receiver, send, sender};
+    let (ga, ls) = (sender(), receiver(""));
+    std::fs::create_dir_all(ls.path("keys")).unwrap();
+    set_keys(&ls, "state-2026", &[("state-2026", 9)]);
+    send(&ga, &line("a", "case", &case(1, 1, LS, NAME)));
+    arrive(&ga, &ls, &crate::import::zip_name(LS, 1));
+    let r = import_json(&ls, &[]);
+    assert_eq!(r["imported"][0]["records"], 1, "{r}");
+    assert!(
+        !holds_name(&ls),
+        "a received name is in the receiver's store"
+    );
+    let shown = ls.ok(&["records", "show", &guid(1), "--json"]);
+    assert!(shown.contains(NAME), "{shown}");
+    // The key deleted: the version cannot be read, and the error names the key.
+    let text = std::fs::read_to_string(ls.config()).unwrap();
+    ls.write_config(text.split("\n[encryption]").next().unwrap());
+    let out = ls.run(&["records", "show", &guid(1), "--json"]);
+    assert!(
+        out.code() != Some(0) && out.stderr().contains("key `state-2026`"),
+        "{}",
+        out.stderr()
+    );
+}
