@@ -21,9 +21,13 @@ pub struct InboundConfig {
     pub inbox: PathBuf,
     /// Where receipts and re-transmission requests go: any file transport.
     pub answers: TransportConfig,
-    /// Offset from UTC for the times written into answers.
+    /// A fixed offset from UTC for the times written into answers, all year: prefer
+    /// `timezone`, which follows summer time.
     #[serde(default)]
     pub utc_offset_minutes: i32,
+    /// The IANA time zone of the times written into answers (`Europe/Berlin`); replaces
+    /// `utc_offset_minutes`.
+    pub timezone: Option<String>,
     /// Limits against hostile archives.
     #[serde(default)]
     pub limits: InboundLimits,
@@ -37,6 +41,14 @@ pub struct InboundConfig {
     /// the action codes, as for an `rki` target).
     #[serde(default)]
     pub settings: toml::Table,
+}
+
+impl InboundConfig {
+    /// The offset from UTC of the times written into answers at `at`: `timezone`'s at
+    /// that moment (summer time included), else `utc_offset_minutes`.
+    pub fn utc_offset_at(&self, at: crate::time::Timestamp) -> i32 {
+        crate::time::offset_at(self.timezone.as_deref(), self.utc_offset_minutes, at)
+    }
 }
 
 /// The formats `[[inbound]]` reads.

@@ -210,6 +210,26 @@ impl StoreConfig {
     }
 }
 
+/// A target's or inbound's time for the dates written for it: a known IANA `timezone`,
+/// or a fixed `utc_offset_minutes` within ±14 h, not both. `who` names it in a problem.
+fn check_time(who: &str, timezone: Option<&str>, offset: i32, problems: &mut Vec<String>) {
+    if let Some(tz) = timezone {
+        if jiff::tz::TimeZone::get(tz).is_err() {
+            problems.push(format!(
+                "{who}: timezone `{tz}` is not a known time zone (IANA, e.g. America/Nuuk)"
+            ));
+        }
+        if offset != 0 {
+            problems.push(format!(
+                "{who}: give timezone or utc_offset_minutes, not both"
+            ));
+        }
+    }
+    if !(-14 * 60..=14 * 60).contains(&offset) {
+        problems.push(format!("{who}: utc_offset_minutes must be within ±840"));
+    }
+}
+
 fn default_lease_seconds() -> u64 {
     300
 }
@@ -372,26 +392,12 @@ impl Config {
                     t.name, t.plugin
                 ));
             }
-            if let Some(tz) = &t.timezone {
-                if jiff::tz::TimeZone::get(tz).is_err() {
-                    problems.push(format!(
-                        "target {}: timezone `{tz}` is not a known time zone (IANA, e.g. America/Nuuk)",
-                        t.name
-                    ));
-                }
-                if t.utc_offset_minutes != 0 {
-                    problems.push(format!(
-                        "target {}: give timezone or utc_offset_minutes, not both",
-                        t.name
-                    ));
-                }
-            }
-            if !(-14 * 60..=14 * 60).contains(&t.utc_offset_minutes) {
-                problems.push(format!(
-                    "target {}: utc_offset_minutes must be within ±840",
-                    t.name
-                ));
-            }
+            check_time(
+                &format!("target {}", t.name),
+                t.timezone.as_deref(),
+                t.utc_offset_minutes,
+                &mut problems,
+            );
             for (user, table) in &t.user_settings {
                 for (key, value) in table {
                     if setting_text(value).is_none() {
@@ -439,6 +445,12 @@ impl Config {
                 check_file_transport(&i.answers)
                     .into_iter()
                     .map(|p| format!("inbound {}: {p}", i.name)),
+            );
+            check_time(
+                &format!("inbound {}", i.name),
+                i.timezone.as_deref(),
+                i.utc_offset_minutes,
+                &mut problems,
             );
             if i.limits.max_entries == 0
                 || i.limits.max_archive_mb == 0

@@ -30,6 +30,7 @@ const INBOUND_KEYS: &[&str] = &[
     "inbox",
     "answers",
     "utc_offset_minutes",
+    "timezone",
     "limits",
 ];
 

@@ -366,6 +366,46 @@ fn a_targets_timezone_is_known_and_not_given_beside_a_fixed_offset() {
 }
 
 #[test]
+fn an_inbounds_timezone_follows_summer_time_for_the_times_in_its_answers() {
+    let inbound = |line: &str| {
+        format!(
+            "{GOOD}\n[[inbound]]\nname = \"in\"\nformat = \"survnet\"\ninbox = \"inbox\"\n{line}\nanswers = {{ type = \"dir\", path = \"answers\" }}\n"
+        )
+    };
+    let c = Config::parse(
+        Path::new("hub.toml"),
+        &inbound("timezone = \"Europe/Berlin\""),
+    )
+    .unwrap();
+    let winter = crate::time::Timestamp::parse("2024-01-15T12:00:00Z").unwrap();
+    let summer = crate::time::Timestamp::parse("2024-07-15T12:00:00Z").unwrap();
+    let i = c.inbound("in").unwrap();
+    assert_eq!(
+        (i.utc_offset_at(winter), i.utc_offset_at(summer)),
+        (60, 120)
+    );
+    let c = Config::parse(Path::new("hub.toml"), &inbound("utc_offset_minutes = 60")).unwrap();
+    assert_eq!(c.inbound("in").unwrap().utc_offset_at(summer), 60);
+    let e = Config::parse(
+        Path::new("hub.toml"),
+        &inbound("timezone = \"Europe/Berlin\"\nutc_offset_minutes = 60"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("inbound in: give timezone or utc_offset_minutes, not both"),
+        "{e}"
+    );
+    let e = Config::parse(
+        Path::new("hub.toml"),
+        &inbound("timezone = \"Nowhere/Else\""),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("inbound in: timezone `Nowhere/Else`"), "{e}");
+}
+
+#[test]
 fn encryption_keys_name_one_source_and_the_current_key_is_among_them() {
     let with = |s: &str| format!("{GOOD}\n[encryption]\n{s}\n");
     let c = Config::parse(

@@ -17,7 +17,8 @@ pub(super) fn request(
     format: &dyn InboundFormat,
     report: &mut ImportReport,
 ) -> Result<(), ImportError> {
-    let created = engine.now().civil(cfg.utc_offset_minutes);
+    let now = engine.now();
+    let created = now.civil(cfg.utc_offset_at(now));
     for pair in engine.store.inbound_pairs(&cfg.name)? {
         if pair.missing.is_empty() {
             continue;
