@@ -90,6 +90,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/014_received_sealed.sql"),
         postgres: include_str!("../migrations/postgres/014_received_sealed.sql"),
     },
+    Migration {
+        id: 15,
+        name: "transfer_states",
+        sqlite: include_str!("../migrations/015_transfer_states.sql"),
+        postgres: include_str!("../migrations/postgres/015_transfer_states.sql"),
+    },
 ];
 
 /// The SQLite side of [`MIGRATIONS`], as `sqlite.rs`'s runner takes it.

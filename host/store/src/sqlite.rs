@@ -231,15 +231,16 @@ fn set_record_state(
     now: Timestamp,
 ) -> Result<()> {
     let m = messages_json(messages);
-    tx.execute(
+    // Once per record of every transfer: cached statements, parsed once per connection.
+    tx.prepare_cached(
         "UPDATE records SET state = ?2, messages = ?3, updated_at = ?4 WHERE seq = ?1",
-        params![seq, state.as_str(), m, now.0],
     )
+    .and_then(|mut s| s.execute(params![seq, state.as_str(), m, now.0]))
     .map_err(sql("update record"))?;
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO outcomes (record_seq, transfer_id, state, messages, at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![seq, transfer_id, state.as_str(), m, now.0],
     )
+    .and_then(|mut s| s.execute(params![seq, transfer_id, state.as_str(), m, now.0]))
     .map_err(sql("log outcome"))?;
     Ok(())
 }
@@ -247,22 +248,21 @@ fn set_record_state(
 /// Recomputes a transfer's state from its payloads and records; sets "done on" once.
 fn settle_transfer(tx: &Connection, transfer_id: i64, now: Timestamp) -> Result<TransferState> {
     let (undelivered, in_doubt): (i64, i64) = tx
-        .query_row(
+        .prepare_cached(
             "SELECT coalesce(sum(state != 'delivered'), 0), coalesce(sum(state = 'in-doubt'), 0)
              FROM payloads WHERE transfer_id = ?1",
-            [transfer_id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
         )
+        .and_then(|mut s| s.query_row([transfer_id], |r| Ok((r.get(0)?, r.get(1)?))))
         .map_err(sql("count payloads"))?;
+    // Reads the index on (transfer_id, state) only, not the records' rows (migration 015).
     let (in_transfer, needing): (i64, i64) = tx
-        .query_row(
+        .prepare_cached(
             "SELECT
                 coalesce(sum(state = 'in-transfer'), 0),
                 coalesce(sum(state IN ('rejected', 'failed')), 0)
              FROM records WHERE transfer_id = ?1",
-            [transfer_id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
         )
+        .and_then(|mut s| s.query_row([transfer_id], |r| Ok((r.get(0)?, r.get(1)?))))
         .map_err(sql("count transfer records"))?;
     let state = if in_doubt > 0 {
         TransferState::InDoubt
@@ -275,12 +275,12 @@ fn settle_transfer(tx: &Connection, transfer_id: i64, now: Timestamp) -> Result<
     } else {
         TransferState::Done
     };
-    tx.execute(
+    tx.prepare_cached(
         "UPDATE transfers SET state = ?2,
             done_at = CASE WHEN ?2 = 'done' THEN coalesce(done_at, ?3) ELSE NULL END
          WHERE id = ?1",
-        params![transfer_id, state.as_str(), now.0],
     )
+    .and_then(|mut s| s.execute(params![transfer_id, state.as_str(), now.0]))
     .map_err(sql("update transfer"))?;
     Ok(state)
 }
