@@ -12,6 +12,7 @@ mod identity;
 pub mod inbound;
 pub mod migrations;
 mod open;
+pub mod pause;
 mod postgres;
 pub mod protection;
 mod query;
@@ -54,12 +55,25 @@ pub struct Backoff {
 /// boxed `dyn HubStore` is what the pipeline, the API and the commands hold, whatever
 /// the backend.
 pub trait HubStore:
-    Store + inbound::InboundStore + Pages + protection::Protection + seal::Sealing + Send
+    Store
+    + inbound::InboundStore
+    + Pages
+    + protection::Protection
+    + seal::Sealing
+    + pause::Pausing
+    + Send
 {
 }
 
-impl<T: Store + inbound::InboundStore + Pages + protection::Protection + seal::Sealing + Send>
-    HubStore for T
+impl<
+    T: Store
+        + inbound::InboundStore
+        + Pages
+        + protection::Protection
+        + seal::Sealing
+        + pause::Pausing
+        + Send,
+> HubStore for T
 {
 }
 

@@ -96,6 +96,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/015_transfer_states.sql"),
         postgres: include_str!("../migrations/postgres/015_transfer_states.sql"),
     },
+    Migration {
+        id: 16,
+        name: "pauses",
+        sqlite: include_str!("../migrations/016_pauses.sql"),
+        postgres: include_str!("../migrations/postgres/016_pauses.sql"),
+    },
 ];
 
 /// The SQLite side of [`MIGRATIONS`], as `sqlite.rs`'s runner takes it.

@@ -25,6 +25,7 @@ mod inbound;
 mod lease;
 mod outbox;
 mod pages;
+mod pause;
 mod reads;
 mod retention;
 mod schedule;

@@ -14,6 +14,7 @@ mod doubt;
 mod lease;
 mod lookup;
 mod pages;
+mod pause;
 mod retention;
 mod schedule;
 mod sealing;

@@ -12,6 +12,7 @@ pub trait Backend: Sized {
         + hub_store::Pages
         + hub_store::protection::Protection
         + hub_store::seal::Sealing
+        + hub_store::pause::Pausing
         + Send
         + std::fmt::Debug;
     /// A fresh store; `None` when the backend is not available here (skipped, with the

@@ -13,6 +13,7 @@ mod leases;
 mod migrations;
 mod outbox;
 mod pages;
+mod pauses;
 mod pg_only;
 mod protection;
 mod sealing;
@@ -91,4 +92,5 @@ conformance!(
     sealing::after_a_rotation_old_keys_read_and_rekey_moves_everything_to_the_new,
     sealing::another_key_under_a_known_id_is_refused,
     sealing::received_versions_and_archives_are_sealed_and_rekeyed,
+    pauses::a_pause_is_shared_kept_and_audited_until_resumed,
 );
