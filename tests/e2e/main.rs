@@ -18,6 +18,7 @@ mod import;
 mod import_attack;
 mod kitaplaner;
 mod metrics;
+mod pause;
 mod prisme;
 mod protection;
 mod python;

@@ -76,6 +76,25 @@ pub enum Command {
     /// Re-seal record bodies and payload bytes under `[encryption] current` (from older
     /// keys, or stored plain), then rewrite the store; `--dry-run` counts per key.
     Rekey(RekeyArgs),
+    /// Stop sending to a target (every worker) until `hub resume`; records still queue.
+    Pause(PauseArgs),
+    /// Send to a paused target again.
+    Resume(ResumeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PauseArgs {
+    /// The target's name, as in hub.toml.
+    pub target: String,
+    /// Why (kept with who and when, shown in `hub status`, in the audit trail).
+    #[arg(long)]
+    pub reason: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// The target's name, as in hub.toml.
+    pub target: String,
 }
 
 #[derive(Debug, Args)]

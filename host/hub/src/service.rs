@@ -430,6 +430,15 @@ impl SenderLoop {
                     .filter(|(_, (_, next))| *next <= at)
                     .map(|(t, _)| t.clone()),
             );
+            // Paused targets wait for `hub resume`, whatever is due for them.
+            let paused: Vec<String> = match self.app.store.paused_targets() {
+                Ok(p) => p.into_iter().map(|p| p.target).collect(),
+                Err(e) => {
+                    tracing::warn!(site = %self.site, error = %e, "cannot read paused targets; sending none this round");
+                    pending.iter().cloned().collect()
+                }
+            };
+            pending.retain(|t| !paused.contains(t));
             for target in std::mem::take(&mut pending) {
                 if stop.load(Ordering::SeqCst) {
                     break;

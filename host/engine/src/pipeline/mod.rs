@@ -98,6 +98,17 @@ pub enum SendError {
     LeaseLost { target: String, transfer: i64 },
     #[error("target {target}: {message}; nothing was changed")]
     Receipt { target: String, message: String },
+    /// An operator paused the target (`hub pause`).
+    #[error(
+        "target {target} is paused (by {by} at {since}: {reason}); nothing was sent, the \
+         records stay queued; `hub resume {target}` sends again"
+    )]
+    Paused {
+        target: String,
+        by: String,
+        since: hub_core::time::Timestamp,
+        reason: String,
+    },
     #[error("target {target}: plugin {plugin}: {message}; the records stay queued")]
     Encode {
         target: String,
@@ -310,6 +321,14 @@ pub fn send(engine: &mut Engine, target: &str, dry_run: bool) -> Result<SendRepo
     let mut transport: Option<Box<dyn Transport>> = None;
     let mut claimed = HashSet::new();
     if !dry_run {
+        if let Some(p) = engine.store.paused(target)? {
+            return Err(SendError::Paused {
+                target: p.target,
+                by: hub_plugin_sdk::text::excerpt(&p.by),
+                since: p.since,
+                reason: hub_plugin_sdk::text::excerpt(&p.reason),
+            });
+        }
         engine.lock_for_sending()?;
         let open = engine.store.open_transfers(target)?;
         let watching = t.config.stuck_after_minutes.is_some()

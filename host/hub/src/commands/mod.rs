@@ -9,6 +9,7 @@ mod enqueue;
 mod import;
 mod init;
 mod log;
+mod pause;
 pub mod plugin;
 mod plugin_test;
 mod plugins;
@@ -75,5 +76,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Audit(c) => audit::run(&g, &c),
         Command::Backup(a) => backup::run(&g, &a),
         Command::Rekey(a) => rekey::run(&g, &a),
+        Command::Pause(a) => pause::pause(&g, &a),
+        Command::Resume(a) => pause::resume(&g, &a),
     }
 }

@@ -248,8 +248,10 @@ pub fn run(g: &super::Global, args: &StatusArgs) -> Result<ExitCode> {
             Err(e) => Some(serde_json::json!({ "credential": name, "warning": e })),
         })
         .collect();
+    let paused = app.store.paused_targets()?;
     if args.json.json {
         let mut value = serde_json::to_value(status)?;
+        value["paused"] = serde_json::to_value(&paused)?;
         value["next"] = shown.next.into();
         value["certificates"] = serde_json::Value::Array(certificates);
         value["stuck"] = serde_json::Value::Array(stuck);
@@ -315,6 +317,16 @@ pub fn run(g: &super::Global, args: &StatusArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     print!("{}", counts.render());
+    for p in &paused {
+        println!(
+            "paused: {} (by {} at {}: {}); `hub resume {}` sends again",
+            p.target,
+            crate::output::clean(&p.by),
+            p.since,
+            crate::output::clean(&p.reason),
+            p.target
+        );
+    }
     for c in &certificates {
         println!("warning: {}", c["warning"].as_str().unwrap_or_default());
     }
