@@ -671,3 +671,69 @@ fn the_enqueue_route_reads_the_body_in_its_charset_and_names_line_and_byte_other
     // (An unbalanced single posting may be refused by the plugin; it must not be a 400.)
     assert_ne!(r.status().as_u16(), 400, "{}", r.text().unwrap());
 }
+
+/// An operator pauses a target through the API: a send through the API is refused with
+/// 409 naming the pause; a source token may not pause a target it does not use; the
+/// store (every worker, the CLI) sees the pause, and a resume lifts it.
+#[test]
+fn a_target_paused_through_the_api_refuses_sends_until_resumed() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = municipality(dir.path(), "a", "manual");
+    let serve = Serve::start(&config, &[]);
+    let c = client();
+    let post = |path: &str, token: &str, body: &str| {
+        let r = c
+            .post(serve.url(path))
+            .bearer_auth(token)
+            .body(body.to_string())
+            .send()
+            .unwrap();
+        (r.status().as_u16(), r.json_body())
+    };
+    let (s, body) = post(
+        "/api/v1/targets/other/pause",
+        SOURCE_A,
+        "{\"reason\":\"not mine\"}",
+    );
+    assert_eq!(s, 403, "{body}");
+    let (s, body) = post(
+        "/api/v1/targets/prisme/pause",
+        OPERATOR_A,
+        "{\"reason\":\" \"}",
+    );
+    assert_eq!(s, 400, "{body}");
+    let (s, body) = post(
+        "/api/v1/targets/prisme/pause",
+        OPERATOR_A,
+        "{\"reason\":\"receiver down\"}",
+    );
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["paused"]["reason"], "receiver down");
+    assert!(
+        body["paused"]["by"].as_str().unwrap().ends_with("(api)"),
+        "{body}"
+    );
+    assert_eq!(store_status(&config)["paused"][0]["target"], "prisme");
+    assert_eq!(
+        post_ndjson(
+            &serve.url("/api/v1/targets/prisme/records"),
+            SOURCE_A,
+            &postings(1, 1)
+        )
+        .0,
+        200
+    );
+    let (s, body) = post("/api/v1/targets/prisme/send", OPERATOR_A, "");
+    assert_eq!(s, 409, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("is paused"),
+        "{body}"
+    );
+    let (s, body) = post("/api/v1/targets/prisme/resume", OPERATOR_A, "");
+    assert_eq!(
+        (s, &body["resumed"]),
+        (200, &serde_json::json!(true)),
+        "{body}"
+    );
+    assert_eq!(store_status(&config)["paused"], serde_json::json!([]));
+}

@@ -117,6 +117,17 @@ pub enum SendError {
     },
 }
 
+impl From<hub_store::pause::Pause> for SendError {
+    fn from(p: hub_store::pause::Pause) -> Self {
+        SendError::Paused {
+            target: p.target,
+            by: hub_plugin_sdk::text::excerpt(&p.by),
+            since: p.since,
+            reason: hub_plugin_sdk::text::excerpt(&p.reason),
+        }
+    }
+}
+
 /// What a send did for one target.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SendReport {
@@ -322,12 +333,7 @@ pub fn send(engine: &mut Engine, target: &str, dry_run: bool) -> Result<SendRepo
     let mut claimed = HashSet::new();
     if !dry_run {
         if let Some(p) = engine.store.paused(target)? {
-            return Err(SendError::Paused {
-                target: p.target,
-                by: hub_plugin_sdk::text::excerpt(&p.by),
-                since: p.since,
-                reason: hub_plugin_sdk::text::excerpt(&p.reason),
-            });
+            return Err(p.into());
         }
         engine.lock_for_sending()?;
         let open = engine.store.open_transfers(target)?;

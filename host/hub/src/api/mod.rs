@@ -8,6 +8,7 @@
 mod auth;
 mod harden;
 mod metrics;
+mod pause;
 mod routes;
 mod serve;
 mod status;

@@ -35,6 +35,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/targets/{target}/records/{id}/resolve"),
     ("get", "/api/v1/targets/{target}/transfers"),
     ("post", "/api/v1/targets/{target}/send"),
+    ("post", "/api/v1/targets/{target}/pause"),
+    ("post", "/api/v1/targets/{target}/resume"),
     ("get", "/api/v1/transfers/{id}/log"),
     ("get", "/api/v1/transfers/{id}/view"),
     ("get", "/api/v1/received/{id}/view"),
@@ -70,6 +72,11 @@ pub fn router(state: Arc<State>, limits: &hub_core::api::ApiLimits) -> Router {
             post(resolve),
         )
         .route("/api/v1/targets/{target}/send", post(send))
+        .route("/api/v1/targets/{target}/pause", post(super::pause::pause))
+        .route(
+            "/api/v1/targets/{target}/resume",
+            post(super::pause::resume),
+        )
         .route("/api/v1/transfers/{id}/settle", post(settle))
         .merge(super::harden::limit_reads(reads, limits))
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -466,6 +473,11 @@ async fn transfers(
 async fn send(AxState(state): St, Path(target): Path<String>, headers: HeaderMap) -> ApiResult {
     let (caller, site) = authorize(&state, &headers, Some(&target))?;
     tracing::info!(caller = %caller.name, site = %site.name, target_name = %target, "api: send requested");
+    // A paused target is refused here, not silently skipped by the service.
+    let t = target.clone();
+    if let Some(p) = with_app(&site, move |app| Ok(app.store.paused(&t)?)).await? {
+        return Err(pipeline::SendError::from(p).into());
+    }
     site.wake
         .send(Wake::Send(target.clone()))
         .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the service is stopping"))?;
