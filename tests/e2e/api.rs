@@ -714,6 +714,11 @@ fn a_target_paused_through_the_api_refuses_sends_until_resumed() {
         "{body}"
     );
     assert_eq!(store_status(&config)["paused"][0]["target"], "prisme");
+    let metrics = c.get(serve.url("/metrics")).send().unwrap().text().unwrap();
+    assert!(
+        metrics.contains("hub_target_paused{config=\"a\",target=\"prisme\"} 1"),
+        "{metrics}"
+    );
     assert_eq!(
         post_ndjson(
             &serve.url("/api/v1/targets/prisme/records"),

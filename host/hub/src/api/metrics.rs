@@ -30,6 +30,7 @@ struct SiteReading {
     targets: Vec<TargetSummary>,
     attempts: Vec<hub_store::AttemptStats>,
     inbound: Vec<(String, hub_store::inbound::PairView)>,
+    paused: Vec<String>,
 }
 
 /// The families of one scrape, registered once each.
@@ -50,6 +51,7 @@ struct Families {
     held: Family<Labels, Gauge>,
     missing: Family<Labels, Gauge>,
     waiting_since: Family<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    paused: Family<Labels, Gauge>,
 }
 
 fn labels(pairs: &[(&str, &str)]) -> Labels {
@@ -179,6 +181,11 @@ impl Families {
             "When the oldest held transport arrived, Unix time (0: nothing held)",
             self.waiting_since,
         );
+        r.register(
+            "hub_target_paused",
+            "1 while an operator has paused the target (hub pause), else 0",
+            self.paused,
+        );
     }
 }
 
@@ -212,12 +219,19 @@ async fn read_site(site: &std::sync::Arc<crate::service::Site>) -> Result<SiteRe
                 inbound.push((n.clone(), p));
             }
         }
+        let paused = app
+            .store
+            .paused_targets()?
+            .into_iter()
+            .map(|p| p.target)
+            .collect();
         Ok(SiteReading {
             site: name,
             now_ms: now.0,
             targets,
             attempts,
             inbound,
+            paused,
         })
     })
     .await
@@ -230,6 +244,10 @@ pub async fn metrics(AxState(state): St) -> Result<Response, ApiError> {
         let c = reading.site.as_str();
         for t in &reading.targets {
             f.target(c, reading.now_ms, t);
+            let l = labels(&[("config", c), ("target", &t.target)]);
+            f.paused
+                .get_or_create(&l)
+                .set(i64::from(reading.paused.contains(&t.target)));
         }
         for s in &reading.attempts {
             let l = labels(&[("config", c), ("target", &s.target), ("result", &s.result)]);
