@@ -366,4 +366,33 @@ fn check_opens_every_credential_and_fails_on_a_wrong_password_or_an_expired_cert
         .unwrap();
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(status["certificates"][0]["days_left"], 12, "{status}");
+
+    // The page's status (for the operator) and `/metrics` of a running `hub serve` say
+    // the same: the warning, the expiry time, and that the credential is usable.
+    let text = std::fs::read_to_string(good.config()).unwrap();
+    good.write_config(&format!(
+        "{text}\n[api]\noperator_token_env = \"HUB_OP_A\"\n"
+    ));
+    let serve = crate::api::Serve::start(&good.config(), &[("HUB_NOW", late)]);
+    let (code, body) = crate::api::get_json(&serve.url("/api/v1/status"), crate::api::OPERATOR_A);
+    assert_eq!(code, 200, "{body}");
+    assert!(
+        body["warnings"][0]
+            .as_str()
+            .unwrap_or_default()
+            .contains("expires in 12 days"),
+        "{body}"
+    );
+    let metrics = crate::api::client()
+        .get(serve.url("/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        metrics.contains("hub_certificate_usable{config=\"hub\",credential=\"good\"} 1")
+            && metrics
+                .contains("hub_certificate_expiry_seconds{config=\"hub\",credential=\"good\"} 6"),
+        "{metrics}"
+    );
 }

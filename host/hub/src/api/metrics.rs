@@ -31,6 +31,9 @@ struct SiteReading {
     attempts: Vec<hub_store::AttemptStats>,
     inbound: Vec<(String, hub_store::inbound::PairView)>,
     paused: Vec<String>,
+    /// Per credential: its certificate's notAfter (Unix seconds), or `None` when it
+    /// cannot be used (wrong password, expired, not issued by its CA).
+    certificates: Vec<(String, Option<i64>)>,
 }
 
 /// The families of one scrape, registered once each.
@@ -52,6 +55,8 @@ struct Families {
     missing: Family<Labels, Gauge>,
     waiting_since: Family<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     paused: Family<Labels, Gauge>,
+    cert_expiry: Family<Labels, Gauge>,
+    cert_usable: Family<Labels, Gauge>,
 }
 
 fn labels(pairs: &[(&str, &str)]) -> Labels {
@@ -186,6 +191,16 @@ impl Families {
             "1 while an operator has paused the target (hub pause), else 0",
             self.paused,
         );
+        r.register(
+            "hub_certificate_expiry_seconds",
+            "When the credential's client certificate expires (notAfter), Unix time",
+            self.cert_expiry,
+        );
+        r.register(
+            "hub_certificate_usable",
+            "1 when the credential's .p12 opens with its password and is valid now, else 0",
+            self.cert_usable,
+        );
     }
 }
 
@@ -225,6 +240,12 @@ async fn read_site(site: &std::sync::Arc<crate::service::Site>) -> Result<SiteRe
             .into_iter()
             .map(|p| p.target)
             .collect();
+        // The .p12 files are read at every scrape, as at every send: a replaced file
+        // counts at once.
+        let certificates = crate::certificates::all(&app.config, now)
+            .into_iter()
+            .map(|(name, c)| (name, c.ok().map(|c| c.not_after)))
+            .collect();
         Ok(SiteReading {
             site: name,
             now_ms: now.0,
@@ -232,6 +253,7 @@ async fn read_site(site: &std::sync::Arc<crate::service::Site>) -> Result<SiteRe
             attempts,
             inbound,
             paused,
+            certificates,
         })
     })
     .await
@@ -255,6 +277,15 @@ pub async fn metrics(AxState(state): St) -> Result<Response, ApiError> {
             f.attempt_seconds
                 .get_or_create(&l)
                 .inc_by(s.duration_ms as f64 / 1e3);
+        }
+        for (credential, not_after) in &reading.certificates {
+            let l = labels(&[("config", c), ("credential", credential)]);
+            f.cert_usable
+                .get_or_create(&l)
+                .set(i64::from(not_after.is_some()));
+            if let Some(t) = not_after {
+                f.cert_expiry.get_or_create(&l).set(*t);
+            }
         }
         for (inbound, p) in &reading.inbound {
             let l = labels(&[("config", c), ("inbound", inbound), ("sender", &p.sender)]);

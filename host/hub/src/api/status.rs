@@ -43,8 +43,26 @@ pub(super) async fn status(AxState(state): St, headers: HeaderMap) -> ApiResult 
     let config = site.config.clone();
     // The receiving side belongs to no target: only the operator sees it.
     let operator = caller.targets.is_none();
-    let (views, received) = with_app(&site, move |app| {
+    let (views, received, warnings) = with_app(&site, move |app| {
         let now = app.now();
+        // What an operator must act on before it hurts: paused targets, certificates
+        // about to expire or unusable (credentials are the operator's, not a source's).
+        let mut warnings: Vec<String> = app
+            .store
+            .paused_targets()?
+            .into_iter()
+            .filter(|p| targets.contains(&p.target))
+            .map(|p| crate::pipeline::SendError::from(p).to_string())
+            .collect();
+        if operator {
+            for (_, info) in crate::certificates::all(&app.config, now) {
+                match info {
+                    Ok(c) if c.expiring => warnings.push(crate::certificates::warning(&c)),
+                    Ok(_) => {}
+                    Err(e) => warnings.push(e),
+                }
+            }
+        }
         let mut views = Vec::new();
         for name in targets {
             // What is shown costs what it shows: kept counts, the newest transfers and
@@ -136,12 +154,13 @@ pub(super) async fn status(AxState(state): St, headers: HeaderMap) -> ApiResult 
         } else {
             Vec::new()
         };
-        Ok((views, received))
+        Ok((views, received, warnings))
     })
     .await?;
     Ok(Json(serde_json::json!({
         "caller": caller.name,
         "config": site.name,
+        "warnings": warnings,
         "targets": views,
         "received": received,
     }))

@@ -28,6 +28,7 @@ function showLogin(message) {
   $("refresh").hidden = $("logout").hidden = true;
   $("targets").replaceChildren();
   $("received").replaceChildren();
+  $("warnings").replaceChildren();
   $("who").textContent = "";
   showError(message);
 }
@@ -161,6 +162,7 @@ async function load() {
     $("login").hidden = true;
     $("refresh").hidden = $("logout").hidden = false;
     $("who").textContent = `${s.config} (${s.caller})`;
+    $("warnings").replaceChildren(...(s.warnings || []).map((w) => el("li", {}, w)));
     $("targets").replaceChildren(...s.targets.map(target));
     $("received").replaceChildren(...received(s.received));
     document.body.dataset.loaded = "yes";
