@@ -7,7 +7,8 @@
 # installed example configuration as the user hub. Needs root (debootstrap, chroot) and
 # Debian's mirror; the bare chroot is kept under <target>/packaging/ for the next run
 # (each run installs into a fresh copy of it). Any failed step ends the script with one
-# line: "packaging/check.sh: FAILED: <step>: <why>".
+# line: "packaging/check.sh: FAILED: <step>: <why>". PACKAGING_DEB=<file> checks a .deb
+# built before instead of building one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root_dir=$PWD
@@ -40,9 +41,14 @@ if [ -z "$mirror" ]; then
 fi
 mirror=${mirror:-http://deb.debian.org/debian}
 
-step "building the .deb (cargo xtask package)"
-out=$(cargo xtask package) || fail "build: cargo xtask package failed (its output is above)"
-deb=$(printf '%s\n' "$out" | tail -n1)
+if [ -n "${PACKAGING_DEB:-}" ]; then
+    step "the .deb given in PACKAGING_DEB: $PACKAGING_DEB"
+    deb=$PACKAGING_DEB
+else
+    step "building the .deb (cargo xtask package)"
+    out=$(cargo xtask package) || fail "build: cargo xtask package failed (its output is above)"
+    deb=$(printf '%s\n' "$out" | tail -n1)
+fi
 [ -f "$deb" ] || fail "build: cargo xtask package named no .deb ($deb)"
 
 step "the package's contents"
