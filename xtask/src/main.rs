@@ -23,6 +23,8 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 use hub_componentize::{WASM_TARGET, componentize, ensure_wasm_target, write_if_changed};
 
+mod package;
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (cmd, rest) = args
@@ -58,14 +60,16 @@ fn main() -> Result<()> {
             build_plugins(&root)?;
             bench_api(&root, &rest)
         }
+        "package" => package::package(&root).map(|_| ()),
         _ => {
             eprintln!(
-                "usage: cargo xtask <plugins|test|demo|bench|bench-api> [args]\n\
+                "usage: cargo xtask <plugins|test|demo|bench|bench-api|package> [args]\n\
                  \n  plugins  build every plugin into target/plugins/<name>.wasm (Python ones with componentize-py)\
                  \n  test     build plugins, then cargo test --workspace [args]\
                  \n  demo     build plugins and hub, then enqueue, send and show status with ./hub.toml\
                  \n  bench    build plugins, then run the pipeline benchmark\
-                 \n  bench-api  release build, `hub serve` on loopback, wrk: enqueue throughput and latency [seconds]"
+                 \n  bench-api  release build, `hub serve` on loopback, wrk: enqueue throughput and latency [seconds]\
+                 \n  package  release build, plugins, then the Debian package (cargo-deb) in target/debian/"
             );
             if cmd == "help" {
                 Ok(())
