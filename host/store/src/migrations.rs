@@ -83,6 +83,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/012_schedule_looks.sql"),
         postgres: include_str!("../migrations/postgres/012_schedule_looks.sql"),
     },
+    Migration {
+        id: 13,
+        name: "encode_inputs",
+        sqlite: include_str!("../migrations/013_encode_inputs.sql"),
+        postgres: include_str!("../migrations/postgres/013_encode_inputs.sql"),
+    },
 ];
 
 /// The SQLite side of [`MIGRATIONS`], as `sqlite.rs`'s runner takes it.

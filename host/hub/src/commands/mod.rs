@@ -10,6 +10,7 @@ mod import;
 mod init;
 mod log;
 pub mod plugin;
+mod plugin_determinism;
 mod plugin_test;
 mod plugins;
 mod purge;
