@@ -122,6 +122,18 @@ pub enum AuditCommand {
     Verify(JsonArg),
     /// Every entry (from `--since` on) as one JSON object a line, with its hashes.
     Export(AuditExportArgs),
+    /// Encode a past transfer again with the plugin loaded now and the inputs recorded for
+    /// it, and compare with the bytes sent; exits non-zero unless a re-send would carry
+    /// the same bytes from the same plugin file.
+    Reencode(ReencodeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReencodeArgs {
+    /// The transfer's number (`hub status`, `hub log`), e.g. `12` or `#12`.
+    pub transfer: String,
+    #[command(flatten)]
+    pub json: JsonArg,
 }
 
 #[derive(Debug, Args)]

@@ -18,6 +18,7 @@ mod sandbox;
 mod wasi;
 pub use encoder::WasmLoader;
 pub use plugin::Plugin;
+pub use wasi::WasiSeed;
 
 pub use contract::{CONTRACT_PACKAGE, CONTRACT_VERSION, Line, Speaks};
 
@@ -312,6 +313,7 @@ impl Runtime {
             engine: self.engine.clone(),
             limits: self.limits,
             uses_wasi: !imports.is_empty(),
+            seed: None,
         };
         let info = match &sandbox.target {
             Target::V1(p) => convert::v1::plugin_info(sandbox.run("describe", |store| {

@@ -10,7 +10,7 @@ use hub_plugin_sdk as sdk;
 use crate::contract::Line;
 use crate::convert::{v1, v2};
 use crate::sandbox::{CallState, Sandbox, Target};
-use crate::{BatchingPre, InquiryPre, PluginError};
+use crate::{BatchingPre, InquiryPre, PluginError, WasiSeed};
 
 /// A loaded plugin. Calls take `&self` and run each in a fresh sandbox, so one plugin can
 /// serve several threads and a crashed call leaves nothing behind.
@@ -58,6 +58,26 @@ impl Plugin {
     /// Whether the plugin imports WASI (a non-Rust runtime); Rust plugins import nothing.
     pub fn uses_wasi(&self) -> bool {
         self.sandbox.uses_wasi
+    }
+
+    /// The same component, whose calls see `seed`'s clocks and randomness through WASI
+    /// instead of the machine's (the determinism check); each call still runs in a fresh
+    /// store. A plugin that imports no WASI sees no difference.
+    pub fn seeded(&self, seed: WasiSeed) -> Plugin {
+        Plugin {
+            sandbox: Sandbox {
+                seed: Some(seed),
+                ..self.sandbox.clone()
+            },
+            path: self.path.clone(),
+            sha256: self.sha256.clone(),
+            info: self.info.clone(),
+            changes: self.changes.clone(),
+            inquiry: self.inquiry.clone(),
+            batching: self.batching.clone(),
+            from_cache: self.from_cache,
+            load_time: self.load_time,
+        }
     }
 
     /// Whether the compiled code came from the cache.

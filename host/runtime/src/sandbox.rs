@@ -59,6 +59,7 @@ impl ResourceLimiter for MemoryGuard {
 }
 
 /// What a call needs: the pre-linked component, the engine and the limits.
+#[derive(Clone)]
 pub(crate) struct Sandbox {
     pub(crate) name: String,
     pub(crate) target: Target,
@@ -66,6 +67,9 @@ pub(crate) struct Sandbox {
     pub(crate) limits: Limits,
     /// The plugin imports WASI (all its imports are WASI, or it would not have loaded).
     pub(crate) uses_wasi: bool,
+    /// The clocks and randomness WASI gives each call, when the host fixes them (the
+    /// determinism check); `None`: the machine's.
+    pub(crate) seed: Option<wasi::WasiSeed>,
 }
 
 /// `target` pre-linked in the contract line the component exports: the hub drives each
@@ -104,7 +108,7 @@ impl Sandbox {
                 wasi: self.uses_wasi.then(|| {
                     let now = Instant::now();
                     let limit = Duration::from_millis(self.limits.call_timeout_ms);
-                    wasi::WasiState::locked(now.checked_add(limit).unwrap_or(now))
+                    wasi::WasiState::locked(now.checked_add(limit).unwrap_or(now), self.seed)
                 }),
             },
         );

@@ -9,6 +9,10 @@
 //! into the debug log. What such a plugin does see is a wall clock, a monotonic clock and
 //! randomness: the contract still asks it not to let them into its output.
 //!
+//! `hub plugin test --determinism` checks that promise: it gives each run a [`WasiSeed`],
+//! a wall clock starting at another instant and randomness from another seed, so a
+//! plugin that lets either into its payload encodes different bytes in different runs.
+//!
 //! The call's wall-clock limit holds here too: epoch interruption stops wasm code, but a
 //! guest sleeping in a host call (`subscribe-duration` + `poll`) would block the host thread
 //! past it, so the monotonic clock's sleeps are cut off at the call's deadline.
@@ -25,7 +29,8 @@ use wasmtime::component::{Linker, Resource};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{DynPollable, OutputStream, Pollable, StreamResult, subscribe};
 use wasmtime_wasi::{
-    HostMonotonicClock, ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView,
+    Deterministic, HostMonotonicClock, HostWallClock, ResourceTable, WasiCtx, WasiCtxBuilder,
+    WasiCtxView, WasiView,
 };
 
 use crate::CallState;
@@ -66,7 +71,9 @@ pub(crate) fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<
         "subscribe-instant",
         |mut store: StoreContextMut<'_, CallState>, (when,): (u64,)| {
             let state = store.data_mut().wasi_state();
-            let until = state.clock.start.checked_add(Duration::from_nanos(when));
+            let until = state.clock.start.checked_add(Duration::from_nanos(
+                when.saturating_sub(state.clock.offset),
+            ));
             Ok((state.sleep_until(until)?,))
         },
     )?;
@@ -80,6 +87,55 @@ pub(crate) fn is_provided(import: &str) -> bool {
         && import
             .split_once('@')
             .is_some_and(|(_, version)| version.starts_with("0.2."))
+}
+
+/// The clocks and randomness one sandbox's WASI gives a plugin, fixed by the host instead
+/// of taken from the machine: two sandboxes with different seeds see different times and
+/// different random bytes (and the same seed the same bytes), which is what the
+/// determinism check needs to vary. Never used for `hub send`, which gives the real ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WasiSeed {
+    /// The wall clock's time, in nanoseconds since the Unix epoch; it stands still.
+    pub wall_clock_ns: u64,
+    /// Where the monotonic clock starts, in nanoseconds; it runs (sleeps are timed by it).
+    pub monotonic_ns: u64,
+    /// The seed of every random source (`wasi:random/random`, `insecure`, `insecure-seed`).
+    pub random: u64,
+}
+
+impl WasiSeed {
+    /// Seed number `n` of a check: each a different clock (about a year apart) and a
+    /// different random stream.
+    pub fn nth(n: u64) -> Self {
+        let year = 365 * 24 * 3_600 * 1_000_000_000_u64;
+        Self {
+            // 2001-09-09 plus n years: far from today's date, so a clock in the output
+            // shows as a difference even against a run with the real clock.
+            wall_clock_ns: 1_000_000_000_000_000_000_u64.saturating_add(n.saturating_mul(year)),
+            monotonic_ns: n.saturating_mul(1_000_000_007),
+            random: splitmix(n ^ 0x6875_622d_7365_6564),
+        }
+    }
+
+    /// The bytes the random sources cycle through: long enough that no plugin asking for
+    /// a few values sees a repeat.
+    fn random_bytes(&self) -> Vec<u8> {
+        let mut state = self.random;
+        (0..512)
+            .flat_map(|_| {
+                state = splitmix(state);
+                state.to_le_bytes()
+            })
+            .collect()
+    }
+}
+
+/// SplitMix64's step: spreads a small seed over all 64 bits.
+fn splitmix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// One call's WASI state: the locked-down context, its resources, the captured output, and
@@ -97,12 +153,15 @@ pub(crate) struct WasiState {
 
 impl WasiState {
     /// A context with nothing in it but clocks and randomness (see the module docs), whose
-    /// sleeps end at `deadline` at the latest.
-    pub(crate) fn locked(deadline: Instant) -> Self {
+    /// sleeps end at `deadline` at the latest; with `seed`, the clocks and randomness are
+    /// the seed's instead of the machine's.
+    pub(crate) fn locked(deadline: Instant, seed: Option<WasiSeed>) -> Self {
         let stdout = CappedOutput::default();
         let stderr = CappedOutput::default();
+        let start = Instant::now();
         let clock = Monotonic {
-            start: Instant::now(),
+            start,
+            offset: seed.map_or(0, |s| s.monotonic_ns),
         };
         let mut b = WasiCtxBuilder::new();
         // The defaults already close stdin and have no env, args or preopens; the network
@@ -114,6 +173,17 @@ impl WasiState {
             .stdout(stdout.clone())
             .stderr(stderr.clone())
             .monotonic_clock(clock);
+        if let Some(seed) = seed {
+            let bytes = seed.random_bytes();
+            let mut wide = [0u8; 16];
+            wide.copy_from_slice(&bytes[..16]);
+            b.wall_clock(WallClock {
+                unix_ns: seed.wall_clock_ns,
+            })
+            .secure_random(Deterministic::new(bytes.clone()))
+            .insecure_random(Deterministic::new(bytes.into_iter().rev().collect()))
+            .insecure_random_seed(u128::from_le_bytes(wide));
+        }
         Self {
             ctx: b.build(),
             table: ResourceTable::new(),
@@ -163,7 +233,7 @@ impl CallState {
     /// fallback (no time at all) is never used.
     fn wasi_state(&mut self) -> &mut WasiState {
         self.wasi
-            .get_or_insert_with(|| WasiState::locked(Instant::now()))
+            .get_or_insert_with(|| WasiState::locked(Instant::now(), None))
     }
 }
 
@@ -177,11 +247,12 @@ impl WasiView for CallState {
     }
 }
 
-/// The guest's monotonic clock: nanoseconds since the call's WASI state was made, so
-/// `subscribe-instant` can turn its instants back into host time.
+/// The guest's monotonic clock: nanoseconds since the call's WASI state was made (plus a
+/// seed's offset), so `subscribe-instant` can turn its instants back into host time.
 #[derive(Clone, Copy)]
 struct Monotonic {
     start: Instant,
+    offset: u64,
 }
 
 impl HostMonotonicClock for Monotonic {
@@ -190,7 +261,26 @@ impl HostMonotonicClock for Monotonic {
     }
 
     fn now(&self) -> u64 {
-        u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX)
+        u64::try_from(self.start.elapsed().as_nanos())
+            .unwrap_or(u64::MAX)
+            .saturating_add(self.offset)
+    }
+}
+
+/// A seed's wall clock: it stands at the seed's instant, so two calls with one seed see
+/// the same time (the send pipeline's own second encode compares them) and calls with
+/// different seeds different times.
+struct WallClock {
+    unix_ns: u64,
+}
+
+impl HostWallClock for WallClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_nanos(1)
+    }
+
+    fn now(&self) -> Duration {
+        Duration::from_nanos(self.unix_ns)
     }
 }
 
@@ -303,6 +393,16 @@ mod tests {
         assert!(!is_provided("wasi:io/streams"));
         assert!(!is_provided("evil:net/socket@0.1.0"));
         assert!(!is_provided("wasi:io-evil/streams@0.2.0"));
+    }
+
+    #[test]
+    fn seeds_give_different_clocks_and_random_streams_and_repeat_themselves() {
+        let (a, b) = (WasiSeed::nth(1), WasiSeed::nth(2));
+        assert_ne!(a.wall_clock_ns, b.wall_clock_ns);
+        assert_ne!(a.monotonic_ns, b.monotonic_ns);
+        assert_ne!(a.random_bytes(), b.random_bytes());
+        assert_eq!(a.random_bytes(), WasiSeed::nth(1).random_bytes());
+        assert_eq!(a.random_bytes().len(), 4096);
     }
 
     #[test]

@@ -91,6 +91,7 @@ fn round(n: usize, ring: Option<Arc<Keyring>>) -> (f64, f64) {
             &batch,
             &seqs,
             &stamp,
+            None,
             Timestamp(2),
             |_| Ok::<_, ()>(vec![payload]),
         )

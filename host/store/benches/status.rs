@@ -59,15 +59,23 @@ fn main() {
         let queued = store.queued_records("prisme", &batch, 10).unwrap();
         let seqs: Vec<i64> = queued.iter().map(|r| r.seq).collect();
         let id = store
-            .create_transfer("prisme", &batch, &seqs, &stamp, Timestamp(1), &mut |d| {
-                Some(vec![NewPayload {
-                    name: format!("522-24-{:03}-G.txt", d.sequence.unwrap_or(0)),
-                    media_type: "text/plain".into(),
-                    bytes: vec![b'x'; 2048],
-                    records: seqs.clone(),
-                    labels: vec![("page".into(), "522".into())],
-                }])
-            })
+            .create_transfer(
+                "prisme",
+                &batch,
+                &seqs,
+                &stamp,
+                None,
+                Timestamp(1),
+                &mut |d| {
+                    Some(vec![NewPayload {
+                        name: format!("522-24-{:03}-G.txt", d.sequence.unwrap_or(0)),
+                        media_type: "text/plain".into(),
+                        bytes: vec![b'x'; 2048],
+                        records: seqs.clone(),
+                        labels: vec![("page".into(), "522".into())],
+                    }])
+                },
+            )
             .unwrap()
             .unwrap();
         let p = store.transfer(id).unwrap().payloads[0].id;

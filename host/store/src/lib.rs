@@ -212,6 +212,30 @@ impl std::fmt::Display for PluginStamp {
     }
 }
 
+/// What a transfer was encoded from, as the store keeps it (`hub audit reencode`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedInputs {
+    /// The engine's record of the context it encoded with (JSON it writes and reads);
+    /// `None` for a transfer created before the store kept it (migration 013).
+    pub context: Option<String>,
+    /// Every record the transfer's payloads carry, by record number.
+    pub records: Vec<InputRecord>,
+}
+
+/// A record a transfer carries, with what proves its body unchanged since enqueue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputRecord {
+    pub seq: i64,
+    pub id: String,
+    pub kind: String,
+    /// The body as enqueued (opened if sealed); empty once purged.
+    pub body: String,
+    /// SHA-256 of the body as enqueued, hex; kept after a purge.
+    pub body_sha256: String,
+    /// When the body was purged under the target's retention.
+    pub purged_at: Option<Timestamp>,
+}
+
 /// A transfer as `hub status` shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Transfer {
@@ -512,13 +536,17 @@ pub trait Store {
     /// the batch's scope, calls `encode` with it, stores the payloads and moves the
     /// records into the transfer. If `encode` gives up (`None`) nothing is written: no
     /// number is used and `None` is returned. Records no longer queued (another worker
-    /// took them) are refused. [`create_transfer_with`] carries the encoder's error out.
+    /// took them) are refused. `inputs` (the engine's JSON of what it encodes from) is
+    /// kept with the transfer for [`Store::recorded_inputs`]. [`create_transfer_with`]
+    /// carries the encoder's error out.
+    #[allow(clippy::too_many_arguments)]
     fn create_transfer(
         &mut self,
         target: &str,
         batch: &Batch,
         records: &[i64],
         plugin: &PluginStamp,
+        inputs: Option<&str>,
         now: Timestamp,
         encode: &mut dyn FnMut(TransferDraft) -> Option<Vec<NewPayload>>,
     ) -> Result<Option<i64>>;
@@ -596,6 +624,10 @@ pub trait Store {
 
     /// The records a payload carries.
     fn payload_records(&mut self, payload_id: i64) -> Result<Vec<StoredRecord>>;
+
+    /// What a transfer was encoded from: the inputs given at creation and every record
+    /// its payloads carry, with their bodies (empty where purged) and enqueue hashes.
+    fn recorded_inputs(&mut self, transfer_id: i64) -> Result<RecordedInputs>;
 
     /// Records a delivery step of a payload (before the remote side is touched).
     fn set_payload_state(&mut self, payload_id: i64, state: PayloadState) -> Result<()>;
@@ -696,21 +728,23 @@ pub fn create_transfer_with<S: Store + ?Sized, E>(
     batch: &Batch,
     records: &[i64],
     plugin: &PluginStamp,
+    inputs: Option<&str>,
     now: Timestamp,
     encode: impl FnOnce(TransferDraft) -> std::result::Result<Vec<NewPayload>, E>,
 ) -> Result<std::result::Result<i64, E>> {
     let mut encode = Some(encode);
     let mut failed = None;
-    let created = store.create_transfer(target, batch, records, plugin, now, &mut |draft| {
-        let encode = encode.take()?;
-        match encode(draft) {
-            Ok(payloads) => Some(payloads),
-            Err(e) => {
-                failed = Some(e);
-                None
+    let created =
+        store.create_transfer(target, batch, records, plugin, inputs, now, &mut |draft| {
+            let encode = encode.take()?;
+            match encode(draft) {
+                Ok(payloads) => Some(payloads),
+                Err(e) => {
+                    failed = Some(e);
+                    None
+                }
             }
-        }
-    })?;
+        })?;
     match (created, failed) {
         (Some(id), _) => Ok(Ok(id)),
         (None, Some(e)) => Ok(Err(e)),

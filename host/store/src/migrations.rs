@@ -83,7 +83,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/012_schedule_looks.sql"),
         postgres: include_str!("../migrations/postgres/012_schedule_looks.sql"),
     },
-    // 013 is kept free for parallel work.
+    Migration {
+        id: 13,
+        name: "encode_inputs",
+        sqlite: include_str!("../migrations/013_encode_inputs.sql"),
+        postgres: include_str!("../migrations/postgres/013_encode_inputs.sql"),
+    },
     Migration {
         id: 14,
         name: "received_sealed",

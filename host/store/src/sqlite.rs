@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 
 pub(crate) mod audit;
 mod doubt;
+mod inputs;
 mod lease;
 mod lookup;
 mod pages;
@@ -460,6 +461,7 @@ impl Store for SqliteStore {
         batch: &Batch,
         records: &[i64],
         plugin: &PluginStamp,
+        inputs: Option<&str>,
         now: Timestamp,
         encode: &mut dyn FnMut(TransferDraft) -> Option<Vec<NewPayload>>,
     ) -> Result<Option<i64>> {
@@ -506,8 +508,8 @@ impl Store for SqliteStore {
         };
         tx.execute(
             "INSERT INTO transfers (target, batch_key, sequence_scope, sequence_no, state, plugin,
-                plugin_sha256, created_at, plugin_name, plugin_version)
-             VALUES (?1, ?2, ?3, ?4, 'open', ?5, ?6, ?7, ?8, ?9)",
+                plugin_sha256, created_at, plugin_name, plugin_version, encode_inputs)
+             VALUES (?1, ?2, ?3, ?4, 'open', ?5, ?6, ?7, ?8, ?9, ?10)",
             params![
                 target,
                 batch.batch_key,
@@ -517,7 +519,8 @@ impl Store for SqliteStore {
                 plugin.sha256,
                 now.0,
                 plugin.name,
-                plugin.version
+                plugin.version,
+                inputs
             ],
         )
         .map_err(sql("insert transfer"))?;
@@ -704,6 +707,10 @@ impl Store for SqliteStore {
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(sql("list payload records"))?;
         Ok(crate::seal::open_records(self.keyring.as_deref(), rows)?)
+    }
+
+    fn recorded_inputs(&mut self, transfer_id: i64) -> Result<crate::RecordedInputs> {
+        inputs::recorded(self, transfer_id)
     }
 
     fn set_payload_state(&mut self, payload_id: i64, state: PayloadState) -> Result<()> {

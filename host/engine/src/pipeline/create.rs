@@ -9,6 +9,7 @@ use hub_core::time::Timestamp;
 use hub_plugin_sdk::{Context, DateTime, EncodeError, Payload as PluginPayload};
 use hub_store::{Batch, NewPayload, StoredRecord};
 
+use super::reencode::EncodeInputs;
 use super::{DryRunPayload, SendError, SendReport, to_sdk};
 use crate::fault;
 use crate::ports::EncoderError;
@@ -67,7 +68,7 @@ enum CreateFail {
     DryRun(Vec<DryRunPayload>),
 }
 
-fn datetime(now: Timestamp, offset: i32) -> DateTime {
+pub(super) fn datetime(now: Timestamp, offset: i32) -> DateTime {
     let c = now.civil(offset);
     DateTime {
         unix_seconds: now.unix_seconds(),
@@ -192,12 +193,16 @@ pub(super) fn create(
     // Each plugin file's first transfer in this process is encoded twice (see
     // `same_again`); later ones once.
     let verify = !engine.deterministic.contains(plugin.sha256());
+    // What `hub audit reencode` needs to encode this transfer again, kept with it.
+    let zip = t.config.package == Some(hub_core::config::Package::Zip);
+    let inputs = EncodeInputs::of(&context(t, batch, 0, None, now), now, zip, records).to_json();
     let result = hub_store::create_transfer_with(
         &mut *engine.store,
         &target,
         batch,
         &seqs,
         &stamp,
+        inputs.as_deref(),
         now,
         |draft| {
             let ctx = context(t, batch, draft.id, draft.sequence, now);
@@ -220,7 +225,7 @@ pub(super) fn create(
             }
             let mut checked =
                 check_payloads(plugin.name(), &payloads, &by_id).map_err(CreateFail::Other)?;
-            if t.config.package == Some(hub_core::config::Package::Zip) {
+            if zip {
                 let archive = crate::package::zip(checked, now.civil(t.config.utc_offset_at(now)))
                     .map_err(CreateFail::Other)?;
                 check_payload_name(&archive.name)

@@ -25,11 +25,15 @@ use crate::{Engine, EngineError, TargetRuntime};
 mod create;
 mod deliver;
 mod receipt;
+mod reencode;
 
 pub use create::check_payloads;
 use create::{Created, context, create, one_transfer};
 use deliver::deliver;
 pub use receipt::{ReceiptReport, import_receipt};
+pub use reencode::{
+    EncodeInputs, PayloadCheck, ReencodeReport, Verdict, first_difference, reencode,
+};
 
 /// A person's decision about a transfer in doubt, from the CLI, the API or the page: the
 /// one place that knows a delivered file of a receipt target still awaits its receipt.

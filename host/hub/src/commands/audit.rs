@@ -1,4 +1,5 @@
 //! `hub audit verify|export`: the tamper-evident audit trail (see `hub_store::audit`).
+//! `hub audit reencode`: whether a past transfer's bytes can be made again.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -7,14 +8,77 @@ use anyhow::{Context, Result, bail};
 use hub_core::time::Timestamp;
 use hub_store::protection::{read_head_file, verify};
 
-use crate::cli::{AuditCommand, AuditExportArgs, JsonArg};
+use crate::cli::{AuditCommand, AuditExportArgs, JsonArg, ReencodeArgs};
 use crate::output;
 
 pub fn run(g: &super::Global, c: &AuditCommand) -> Result<ExitCode> {
     match c {
         AuditCommand::Verify(a) => verify_trail(g, a),
         AuditCommand::Export(a) => export(g, a),
+        AuditCommand::Reencode(a) => reencode(g, a),
     }
+}
+
+/// Encodes a transfer again (`hub_engine::pipeline::reencode`) and says whether a
+/// re-send would carry the same bytes, and if not, which payload differs and why.
+fn reencode(g: &super::Global, args: &ReencodeArgs) -> Result<ExitCode> {
+    use hub_engine::pipeline::{self, Verdict};
+    let id: i64 = args
+        .transfer
+        .trim_start_matches('#')
+        .parse()
+        .with_context(|| format!("`{}` is not a transfer number", args.transfer))?;
+    let mut app = g.open()?;
+    let r = pipeline::reencode(&mut app, id)?;
+    if args.json.json {
+        output::json(&r)?;
+    } else {
+        let number = r
+            .sequence
+            .map_or(String::new(), |n| format!(", number {n}"));
+        println!(
+            "transfer #{} (target {}{number}), encoded by {}",
+            r.transfer, r.target, r.recorded_plugin
+        );
+        if let Some(p) = &r.loaded_plugin {
+            println!("  encoded again by {p}");
+        }
+        for p in &r.payloads {
+            match &p.difference {
+                None if p.same => println!("  {}: same bytes (sha256 {})", p.name, p.sent_sha256),
+                Some(d) => println!("  {}: DIFFERS: {d}", p.name),
+                None => println!(
+                    "  {}: not encoded again (sent: sha256 {})",
+                    p.name, p.sent_sha256
+                ),
+            }
+        }
+        if r.verdict != Verdict::CannotReencode {
+            for f in &r.findings {
+                println!("  why: {f}");
+            }
+        }
+        match r.verdict {
+            Verdict::Reproduced => println!(
+                "reproduced byte for byte: a re-send of transfer #{} carries the bytes sent",
+                r.transfer
+            ),
+            Verdict::NotReproduced => println!(
+                "NOT reproduced: transfer #{} cannot be claimed to re-send byte for byte",
+                r.transfer
+            ),
+            Verdict::CannotReencode => println!(
+                "CANNOT re-encode transfer #{}: {}",
+                r.transfer,
+                r.findings.first().map_or("", String::as_str)
+            ),
+        }
+    }
+    Ok(if r.verdict == Verdict::Reproduced {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// Checks the chain from its first entry to its last, and against the head file.

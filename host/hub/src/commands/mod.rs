@@ -11,6 +11,7 @@ mod init;
 mod log;
 mod pause;
 pub mod plugin;
+mod plugin_determinism;
 mod plugin_test;
 mod plugins;
 mod purge;

@@ -78,6 +78,13 @@ pub struct TestArgs {
     /// The HTTP status of `--response` (none: a receipt file).
     #[arg(long, requires = "response")]
     pub status: Option<u16>,
+    /// Encode the records again in fresh sandboxes (a WASI plugin with another clock and
+    /// random seed each time) and fail on any byte that differs.
+    #[arg(long, requires = "records")]
+    pub determinism: bool,
+    /// How many runs `--determinism` compares.
+    #[arg(long, default_value_t = 2, requires = "determinism", value_parser = clap::value_parser!(u32).range(2..=20))]
+    pub runs: u32,
     #[command(flatten)]
     pub json: crate::cli::JsonArg,
 }

@@ -26,7 +26,7 @@ use super::plugin::TestArgs;
 use crate::output::{self, Table};
 
 /// The target's name in the report and in every context the plugin sees.
-const TARGET: &str = "test";
+pub(super) const TARGET: &str = "test";
 /// `Context::sample`'s time, so golden files match.
 const SAMPLE_MS: i64 = 1_706_788_800_000;
 
@@ -44,6 +44,9 @@ struct Report {
     refused: Vec<String>,
     /// Batches the plugin could not encode at all; `hub send` keeps them queued.
     errors: Vec<String>,
+    /// `--determinism`: whether further runs gave the same bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    determinism: Option<super::plugin_determinism::Determinism>,
 }
 
 #[derive(Debug, Serialize)]
@@ -177,7 +180,11 @@ pub fn run(args: &TestArgs) -> Result<ExitCode> {
         transfers: Vec::new(),
         refused: Vec::new(),
         errors: Vec::new(),
+        determinism: None,
     };
+    if args.determinism && args.records.is_none() {
+        anyhow::bail!("--determinism needs records to encode: give --records FILE.ndjson");
+    }
     if let (Some(file), Ok(())) = (&args.records, &settings_check) {
         let text = std::fs::read_to_string(file)
             .with_context(|| format!("cannot read {}", file.display()))?;
@@ -189,14 +196,34 @@ pub fn run(args: &TestArgs) -> Result<ExitCode> {
             }),
             None => None,
         };
-        let mut engine = engine(&args.file, plugin.clone(), given, response.clone())?;
-        exercise(&mut engine, plugin.as_ref(), &text, response, &mut report)?;
+        let mut engine = engine(&args.file, plugin.clone(), given.clone(), response.clone())?;
+        exercise(
+            &mut engine,
+            plugin.as_ref(),
+            &text,
+            response.clone(),
+            &mut report,
+        )?;
+        if args.determinism {
+            report.determinism = Some(super::plugin_determinism::check(
+                plugin.as_ref(),
+                &args.file,
+                &given,
+                &text,
+                response,
+                args.runs,
+            )?);
+        }
     }
     let failed = report.settings_check.is_err()
         || report.records.iter().any(|r| !r.ok)
         || report.transfers.iter().any(|t| t.error.is_some())
         || !report.refused.is_empty()
-        || !report.errors.is_empty();
+        || !report.errors.is_empty()
+        || report
+            .determinism
+            .as_ref()
+            .is_some_and(|d| d.difference.is_some());
     if args.json.json {
         output::json(&report)?;
     } else {
@@ -211,7 +238,7 @@ pub fn run(args: &TestArgs) -> Result<ExitCode> {
 
 /// An engine with one target `test` for the component, a store in memory and a
 /// capturing transport whose requests all get `answer`.
-fn engine(
+pub(super) fn engine(
     file: &Path,
     plugin: Arc<Plugin>,
     settings: toml::Table,
@@ -261,21 +288,8 @@ fn exercise(
     response: Option<Response>,
     report: &mut Report,
 ) -> Result<()> {
-    let (input, syntax) = parse_ndjson_all(text);
-    let mut bad: BTreeMap<usize, String> =
-        syntax.into_iter().map(|e| (e.line, e.message)).collect();
-    // The real enqueue is all or nothing: learn its refusals, then queue the rest.
-    if let Err(pipeline::EnqueueError::Input(errors)) = pipeline::enqueue(engine, TARGET, text) {
-        bad.extend(errors.0.into_iter().map(|e| (e.line, e.message)));
-    }
-    let good: String = text
-        .lines()
-        .enumerate()
-        .filter(|(i, _)| !bad.contains_key(&(i + 1)))
-        .map(|(_, l)| format!("{l}\n"))
-        .collect();
-    pipeline::enqueue(engine, TARGET, &good)
-        .map_err(|e| anyhow::anyhow!("records the checks passed were not queued: {e}"))?;
+    let (input, _) = parse_ndjson_all(text);
+    let bad = queue_valid(engine, text)?;
     // The keys the plugin gave each record, shown beside its line.
     let records: Vec<Record> = input
         .iter()
@@ -380,6 +394,27 @@ fn exercise(
     Ok(())
 }
 
+/// Queues the lines the real enqueue accepts and leaves out the others, which it
+/// returns with why (by line number): `hub enqueue` refuses a file with any bad line.
+pub(super) fn queue_valid(engine: &mut Engine, text: &str) -> Result<BTreeMap<usize, String>> {
+    let (_, syntax) = parse_ndjson_all(text);
+    let mut bad: BTreeMap<usize, String> =
+        syntax.into_iter().map(|e| (e.line, e.message)).collect();
+    // The real enqueue is all or nothing: learn its refusals, then queue the rest.
+    if let Err(pipeline::EnqueueError::Input(errors)) = pipeline::enqueue(engine, TARGET, text) {
+        bad.extend(errors.0.into_iter().map(|e| (e.line, e.message)));
+    }
+    let good: String = text
+        .lines()
+        .enumerate()
+        .filter(|(i, _)| !bad.contains_key(&(i + 1)))
+        .map(|(_, l)| format!("{l}\n"))
+        .collect();
+    pipeline::enqueue(engine, TARGET, &good)
+        .map_err(|e| anyhow::anyhow!("records the checks passed were not queued: {e}"))?;
+    Ok(bad)
+}
+
 fn print_report(r: &Report, had_records: bool) {
     let d = &r.describe;
     println!("plugin {} {} ({})", d.name, d.version, r.file.display());
@@ -440,6 +475,27 @@ fn print_report(r: &Report, had_records: bool) {
     for e in &r.errors {
         println!("NOT ENCODED (stays queued in a real send): {e}");
     }
+    print_transfers(r);
+    match &r.determinism {
+        None => {}
+        Some(d) => {
+            let varied = if d.varied_wasi {
+                "fresh sandboxes, another wall clock, monotonic clock and random seed each"
+            } else {
+                "fresh sandboxes; the plugin imports no WASI, so no clock or randomness to vary"
+            };
+            match &d.difference {
+                None => println!(
+                    "\ndeterminism: ok: {} runs ({varied}) gave the same bytes for {} payload(s)",
+                    d.runs, d.payloads
+                ),
+                Some(why) => println!("\ndeterminism: FAILED: {why}"),
+            }
+        }
+    }
+}
+
+fn print_transfers(r: &Report) {
     for t in &r.transfers {
         println!(
             "\ntransfer: batch key {:?}, number {}, {} record(s)",

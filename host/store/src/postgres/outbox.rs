@@ -174,12 +174,14 @@ impl PgStore {
     /// Creates a transfer in one transaction: the records are locked and must all still be
     /// queued, the scope's number is taken under its row lock, `encode` sees the draft;
     /// `None` from it rolls everything back (no number used).
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn create_transfer_tx(
         &mut self,
         target: &str,
         batch: &Batch,
         records: &[i64],
         plugin: &PluginStamp,
+        inputs: Option<&str>,
         now: Timestamp,
         encode: &mut dyn FnMut(TransferDraft) -> Option<Vec<NewPayload>>,
     ) -> Result<Option<i64>> {
@@ -225,8 +227,8 @@ impl PgStore {
         let id: i64 = tx
             .query_one(
                 "INSERT INTO transfers (target, batch_key, sequence_scope, sequence_no, state,
-                    plugin, plugin_sha256, created_at, plugin_name, plugin_version)
-                 VALUES ($1, $2, $3, $4, 'open', $5, $6, $7, $8, $9) RETURNING id",
+                    plugin, plugin_sha256, created_at, plugin_name, plugin_version, encode_inputs)
+                 VALUES ($1, $2, $3, $4, 'open', $5, $6, $7, $8, $9, $10) RETURNING id",
                 &[
                     &target,
                     &batch.batch_key,
@@ -237,6 +239,7 @@ impl PgStore {
                     &now.0,
                     &plugin.name,
                     &plugin.version,
+                    &inputs,
                 ],
             )
             .map_err(pg("insert transfer"))?

@@ -41,10 +41,11 @@ impl Store for PgStore {
         batch: &Batch,
         records: &[i64],
         plugin: &PluginStamp,
+        inputs: Option<&str>,
         now: Timestamp,
         encode: &mut dyn FnMut(TransferDraft) -> Option<Vec<NewPayload>>,
     ) -> Result<Option<i64>> {
-        let out = self.create_transfer_tx(target, batch, records, plugin, now, encode)?;
+        let out = self.create_transfer_tx(target, batch, records, plugin, inputs, now, encode)?;
         self.publish_head();
         Ok(out)
     }
@@ -184,6 +185,10 @@ impl Store for PgStore {
             .map(stored_record)
             .collect();
         Ok(crate::seal::open_records(self.keyring.as_deref(), rows)?)
+    }
+
+    fn recorded_inputs(&mut self, transfer_id: i64) -> Result<crate::RecordedInputs> {
+        super::inputs::recorded(self, transfer_id)
     }
 
     fn set_payload_state(&mut self, payload_id: i64, state: PayloadState) -> Result<()> {

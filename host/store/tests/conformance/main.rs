@@ -58,6 +58,7 @@ conformance!(
     outbox::a_receipt_completes_a_sent_transfer,
     outbox::a_delivered_transfer_is_sent_again_on_request_and_looks_are_recorded,
     outbox::a_record_already_in_a_transfer_cannot_go_into_another,
+    outbox::a_transfer_keeps_what_it_was_encoded_from,
     doubts::a_delivery_in_doubt_is_held_until_a_person_settles_it,
     doubts::a_started_attempt_is_completed_not_duplicated,
     inbound::an_import_is_all_or_nothing_and_knows_owners_and_versions,

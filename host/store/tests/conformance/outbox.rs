@@ -7,7 +7,7 @@ use hub_plugin_sdk::OutcomeStatus;
 use hub_store::{Change, Completion, RecordOutcome, Store, StoreError};
 
 use crate::Backend;
-use crate::support::{attempt, batch, create, rec, try_create};
+use crate::support::{INPUTS, attempt, batch, create, rec, try_create};
 
 pub fn a_transfer_lives_from_enqueue_to_done_and_survives_a_reopen(b: &impl Backend) {
     let mut store = b.open().unwrap();
@@ -476,4 +476,38 @@ pub fn a_record_already_in_a_transfer_cannot_go_into_another(b: &impl Backend) {
         .enqueue("t", &[rec("c", Some("s"), None, "3")], Timestamp(0))
         .unwrap();
     assert_eq!(create(&mut second, Some("s")).1, Some(2));
+}
+
+/// `hub audit reencode` reads back what a transfer was encoded from: the inputs as given,
+/// and each record once (even when several payloads carry it) with its enqueue hash; a
+/// purged body is empty with its hash and purge time kept.
+pub fn a_transfer_keeps_what_it_was_encoded_from(b: &impl Backend) {
+    let mut store = b.open().unwrap();
+    store
+        .enqueue(
+            "t",
+            &[
+                rec("a", None, None, "{\"a\":1}"),
+                rec("b", None, None, "{\"b\":2}"),
+            ],
+            Timestamp(1_000),
+        )
+        .unwrap();
+    let (id, _) = create(&mut store, None);
+    drop(store);
+    let mut store = b.open().unwrap();
+    let got = store.recorded_inputs(id).unwrap();
+    assert_eq!(got.context.as_deref(), Some(INPUTS));
+    let ids: Vec<&str> = got.records.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["a", "b"]);
+    assert_eq!(got.records[0].body, "{\"a\":1}");
+    assert_eq!(
+        got.records[0].body_sha256,
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"{\"a\":1}"))
+    );
+    assert_eq!(got.records[0].purged_at, None);
+    assert!(matches!(
+        store.recorded_inputs(id + 100),
+        Err(StoreError::NotFound(_))
+    ));
 }

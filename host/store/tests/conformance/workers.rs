@@ -42,7 +42,7 @@ fn transfer(store: &mut dyn Store, id: &str, batch: &str, scope: Option<&str>) -
         sha256: "00".into(),
     };
     store
-        .create_transfer("t", &b, &seqs, &stamp, Timestamp(1), &mut |_| {
+        .create_transfer("t", &b, &seqs, &stamp, None, Timestamp(1), &mut |_| {
             Some(vec![NewPayload {
                 name: format!("{id}.txt"),
                 media_type: "text/plain".into(),
@@ -205,7 +205,7 @@ pub fn has_work_sees_queued_records_and_claimable_transfers_only(b: &impl Backen
         sha256: "00".into(),
     };
     let id = store
-        .create_transfer("t", &b, &seqs, &stamp, Timestamp(1), &mut |_| {
+        .create_transfer("t", &b, &seqs, &stamp, None, Timestamp(1), &mut |_| {
             Some(vec![NewPayload {
                 name: "q.txt".into(),
                 media_type: "text/plain".into(),

@@ -5,6 +5,9 @@
 //!
 //! `encode` acts on the kind of its first record: `ok` encodes, `probe` reports what it can
 //! reach, `print` writes 1 MiB to stdout, `sleep` sleeps for twenty seconds (the tests allow it 300 ms).
+//! `clock` and `random` break the contract's promise of determinism on purpose: they write
+//! the wall clock or a random number into the payload (`hub plugin test --determinism`
+//! must catch them; a plain encode with the same inputs gives other bytes each time).
 
 #[cfg(target_arch = "wasm32")]
 mod component {
@@ -30,7 +33,9 @@ mod component {
             PluginInfo {
                 name: "wasi".into(),
                 version: "0.1.0".into(),
-                record_kinds: vec!["ok".into(), "probe".into(), "print".into(), "sleep".into()],
+                record_kinds: ["ok", "probe", "print", "sleep", "clock", "random"]
+                    .map(String::from)
+                    .to_vec(),
                 settings: vec![],
                 delivery: Delivery::FileDrop,
                 max_batch: 1,
@@ -78,6 +83,11 @@ mod component {
                     }
                     "printed".to_string()
                 }
+                "clock" => {
+                    let now = wasi::clocks::wall_clock::now();
+                    format!("encoded at {}.{:09}", now.seconds, now.nanoseconds)
+                }
+                "random" => format!("nonce {:016x}", wasi::random::random::get_random_u64()),
                 "sleep" => {
                     wasi::clocks::monotonic_clock::subscribe_duration(20_000_000_000).block();
                     "woke".to_string()
