@@ -75,6 +75,7 @@ fn round(n: usize, old_index: bool) -> f64 {
         &batch,
         &seqs,
         &stamp,
+        None,
         Timestamp(2),
         |_| Ok::<_, ()>(payloads),
     )
