@@ -22,6 +22,7 @@ use postgres::{Client, Config, GenericClient, NoTls};
 mod audit;
 mod doubt;
 mod inbound;
+mod inbound_bytes;
 mod inputs;
 mod lease;
 mod outbox;

@@ -109,7 +109,8 @@ impl Sealing for PgStore {
             )
             .map_err(pg("re-seal payload bytes"))?;
         }
-        let (versions, archives) = super::inbound::reseal_received(&mut tx, &ring, from, limit)?;
+        let (versions, archives) =
+            super::inbound_bytes::reseal_received(&mut tx, &ring, from, limit)?;
         tx.commit().map_err(pg("commit re-seal"))?;
         Ok((
             (records.len() + versions) as u64,
