@@ -6,7 +6,8 @@
 use hub_core::time::Timestamp;
 use rusqlite::{OptionalExtension, params};
 
-use super::{Arrival, ImportTx, NewVersion, insert_arrival, next_number, put_answer_bytes, to_i64};
+use super::sqlite::{insert_arrival, next_number, put_answer_bytes};
+use super::{Arrival, ImportTx, NewVersion, to_i64};
 use crate::sqlite::sql;
 use crate::{Result, SqliteStore, StoreError};
 
