@@ -124,6 +124,28 @@ pub struct KeyUse {
     pub payloads: u64,
 }
 
+/// What [`Sealing::key_uses`] counts, in SQL both backends run as it is: (a query of
+/// key id and count, whether it counts bodies rather than files).
+pub(crate) const KEY_USES: &[(&str, bool)] = &[
+    (
+        "SELECT body_key, count(*) FROM records WHERE purged_at IS NULL GROUP BY body_key",
+        true,
+    ),
+    (
+        "SELECT key_id, count(*) FROM payload_bytes GROUP BY key_id",
+        false,
+    ),
+    (
+        "SELECT body_key, count(*) FROM record_versions GROUP BY body_key",
+        true,
+    ),
+    (
+        "SELECT t.bytes_key, count(*) FROM inbound_transports t
+         JOIN inbound_bytes b ON b.transport = t.id GROUP BY t.bytes_key",
+        false,
+    ),
+];
+
 /// Adds `n` bodies (`records`) or payloads under `key` to `uses`.
 pub(crate) fn add_use(uses: &mut Vec<KeyUse>, key: Option<String>, records: bool, n: i64) {
     let n = u64::try_from(n).unwrap_or(0);

@@ -42,25 +42,7 @@ impl Sealing for SqliteStore {
 
     fn key_uses(&mut self) -> Result<Vec<KeyUse>> {
         let mut uses: Vec<KeyUse> = Vec::new();
-        for (query, records) in [
-            (
-                "SELECT body_key, count(*) FROM records WHERE purged_at IS NULL GROUP BY body_key",
-                true,
-            ),
-            (
-                "SELECT key_id, count(*) FROM payload_bytes GROUP BY key_id",
-                false,
-            ),
-            (
-                "SELECT body_key, count(*) FROM record_versions GROUP BY body_key",
-                true,
-            ),
-            (
-                "SELECT t.bytes_key, count(*) FROM inbound_transports t
-                 JOIN inbound_bytes b ON b.transport = t.id GROUP BY t.bytes_key",
-                false,
-            ),
-        ] {
+        for &(query, records) in seal::KEY_USES {
             let mut stmt = self.conn.prepare(query).map_err(sql("prepare key uses"))?;
             let rows = stmt
                 .query_map([], |r| {
