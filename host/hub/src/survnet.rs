@@ -10,7 +10,7 @@ use hub_core::config::{InboundConfig, InboundFormat as FormatName, InboundLimits
 use hub_core::time::Civil;
 use hub_engine::inbound::archive::Archive;
 use hub_engine::inbound::format::{
-    Formats, Header, InboundFormat, Incoming, ReceiptLine, ReceiptOut,
+    Body, Formats, Header, InboundFormat, Incoming, ReceiptLine, ReceiptOut,
 };
 use hub_engine::inbound::take::Taken;
 use hub_plugin_rki::receiving::{
@@ -143,6 +143,8 @@ impl InboundFormat for Survnet {
                 FileKind::Transport { .. } => archive.read::<(), Taken>(i, |r| {
                     let (mut reader, t) = TransportReader::open(r, self.limits)
                         .map_err(|m| Taken::from(format!("`{name}`: {m}")))?;
+                    let receiver: std::sync::Arc<str> = t.code_site_receiver.as_str().into();
+                    let mut at = reader.position();
                     while let Some(v) = reader
                         .next_record()
                         .map_err(|m| Taken::from(format!("`{name}`: {m}")))?
@@ -153,15 +155,22 @@ impl InboundFormat for Survnet {
                             Some(Err(why)) => Some(("WRONG_DIRECTION", excerpt(&why))),
                             _ => None,
                         };
-                        let body = version_json_text(&v, &t.code_site_receiver);
+                        let size = usize::try_from(reader.position() - at).unwrap_or(usize::MAX);
+                        at = reader.position();
+                        let (record_id, version, kind) =
+                            (v.guid_record.clone(), v.version_no, v.category.clone());
+                        let action = action.map(str::to_string);
+                        let receiver = receiver.clone();
+                        // Written as JSON on the storing thread (see `Body`).
+                        let write = Box::new(move || version_json_text(&v, &receiver));
                         each(
                             name,
                             Incoming {
-                                record_id: v.guid_record,
-                                version: v.version_no,
-                                kind: v.category,
-                                action: action.map(str::to_string),
-                                body,
+                                record_id,
+                                version,
+                                kind,
+                                action,
+                                body: Body::Later { size, write },
                                 refused,
                             },
                         )?;

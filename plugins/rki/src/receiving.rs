@@ -407,6 +407,15 @@ fn list<T>(out: &mut String, items: &[T], mut each: impl FnMut(&mut String, &T))
 /// control characters, everything else as is.
 fn json_str(out: &mut String, s: &str) {
     out.push('"');
+    // Most values need no escape: one pass without early exit (which the compiler turns
+    // into wide compares) decides, and they are copied whole.
+    if !s.bytes().fold(false, |any, b| {
+        any | (b < 0x20) | (b == b'"') | (b == b'\\')
+    }) {
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     let mut start = 0;
     for (i, b) in s.bytes().enumerate() {
         let esc: &str = match b {

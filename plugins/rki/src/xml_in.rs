@@ -9,6 +9,7 @@
 //! `other_attributes`. DOCTYPE declarations are refused outright (no DTD, internal or
 //! external, is ever read). Every name or value quoted in an error is an excerpt.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 use hub_plugin_sdk::text::{excerpt, excerpt_bytes};
@@ -27,11 +28,70 @@ pub(crate) const MAX_DEPTH: usize = 16;
 pub(crate) const DOCTYPE_REFUSED: &str =
     "a DOCTYPE declaration: refused (SurvNet files have none, and no DTD is ever read)";
 
+/// An element or attribute name: the names SurvNet files use are borrowed from a table
+/// instead of allocated once per element (a million-record transport has tens of millions).
+pub(crate) type Name = Cow<'static, str>;
+
+/// `s` as a [`Name`]: borrowed when it is one of the names transports and receipts use
+/// (a `match`, which compiles to a switch on length and bytes), else an excerpt of it
+/// (names from outside reach messages).
+fn name_of(s: &str) -> Name {
+    macro_rules! known {
+        ($($n:literal),* $(,)?) => {
+            match s {
+                $($n => Cow::Borrowed($n),)*
+                _ => Cow::Owned(excerpt(s)),
+            }
+        };
+    }
+    known!(
+        "Field",
+        "Name",
+        "Value",
+        "Group",
+        "Track",
+        "Addressee",
+        "GuidTrack",
+        "Action",
+        "TrackedAt",
+        "CodeSite",
+        "VersionNoSite",
+        "Software",
+        "Implicit",
+        "Explicit",
+        "GuidRecord",
+        "VersionNo",
+        "Schema",
+        "CodeRecordOwner",
+        "CodeVersionEditor",
+        "Token",
+        "ToTransportManual",
+        "ChangedAt",
+        "TransportRequestType",
+        "ReportingDate",
+        "ReportingCounty",
+        "CaseDefEpiManual",
+        "SAL",
+        "Transport",
+        "Receipt",
+        "Record",
+        "Result",
+        "Code",
+        "Message",
+        "GuidTransport",
+        "CodeSiteSender",
+        "CodeSiteReceiver",
+        "TransportNumber",
+        "CreatedAt",
+        "xmlns",
+    )
+}
+
 pub(crate) struct Elem {
     /// Local name (any namespace prefix dropped).
-    pub(crate) name: String,
+    pub(crate) name: Name,
     pub(crate) namespace: Option<String>,
-    pub(crate) attrs: Vec<(String, String)>,
+    pub(crate) attrs: Vec<(Name, String)>,
     pub(crate) children: Vec<Elem>,
 }
 
@@ -53,7 +113,7 @@ pub(crate) fn read_elem<R>(
     let raw_name = e.local_name();
     let name = std::str::from_utf8(raw_name.as_ref())
         .map_err(|err| format!("element name is not UTF-8: {err}"))?;
-    let name = excerpt(name);
+    let name = name_of(name);
     let mut namespace = None;
     let mut attrs = Vec::new();
     let mut too_big: Option<(String, usize)> = None;
@@ -70,8 +130,7 @@ pub(crate) fn read_elem<R>(
             )
         })?;
         let key = std::str::from_utf8(a.key.as_ref())
-            .map_err(|err| format!("element <{name}>: attribute name is not UTF-8: {err}"))?
-            .to_string();
+            .map_err(|err| format!("element <{name}>: attribute name is not UTF-8: {err}"))?;
         let k: &[u8] = a.key.into_inner();
         let again = if seen.is_empty() && few.len() < 16 {
             let again = few.contains(&k);
@@ -86,11 +145,11 @@ pub(crate) fn read_elem<R>(
         if again {
             return Err(format!(
                 "element <{name}>: attribute {} appears twice",
-                excerpt(&key)
+                excerpt(key)
             ));
         }
         if a.value.len() > limits.max_value_bytes {
-            too_big = Some((key, a.value.len()));
+            too_big = Some((key.to_string(), a.value.len()));
             continue;
         }
         let value = a
@@ -98,7 +157,7 @@ pub(crate) fn read_elem<R>(
             .map_err(|err| {
                 format!(
                     "element <{name}>: attribute {}: {}",
-                    excerpt(&key),
+                    excerpt(key),
                     excerpt(&err.to_string())
                 )
             })?
@@ -106,7 +165,7 @@ pub(crate) fn read_elem<R>(
         if key == "xmlns" {
             namespace = Some(value);
         } else if !key.starts_with("xmlns:") {
-            attrs.push((key, value));
+            attrs.push((name_of(key), value));
         }
     }
     let elem = Elem {
@@ -201,8 +260,8 @@ fn parse_tree(xml: &[u8]) -> Result<Elem, String> {
 
 /// An element's attributes, taken one by one; what is left over is "other".
 pub(crate) struct Attrs {
-    elem: String,
-    pub(crate) list: Vec<(String, String)>,
+    elem: Name,
+    pub(crate) list: Vec<(Name, String)>,
 }
 
 impl Attrs {
@@ -211,6 +270,14 @@ impl Attrs {
             elem: e.name.clone(),
             list: std::mem::take(&mut e.attrs),
         }
+    }
+
+    /// What is left, for `other_attributes`.
+    pub(crate) fn rest(self) -> Vec<(String, String)> {
+        self.list
+            .into_iter()
+            .map(|(k, v)| (k.into_owned(), v))
+            .collect()
     }
 
     pub(crate) fn opt(&mut self, name: &str) -> Option<String> {
@@ -262,7 +329,7 @@ fn field(mut e: Elem) -> Result<Field, String> {
 pub(crate) fn record(mut e: Elem) -> Result<RecordVersion, String> {
     let mut a = Attrs::new(&mut e);
     let mut r = RecordVersion {
-        category: e.name.clone(),
+        category: e.name.to_string(),
         guid_record: a.req("GuidRecord")?,
         version_no: a.num("VersionNo")?,
         schema: a.req("Schema")?,
@@ -281,9 +348,9 @@ pub(crate) fn record(mut e: Elem) -> Result<RecordVersion, String> {
         addressees: Vec::new(),
         track: Vec::new(),
     };
-    r.other_attributes = a.list;
+    r.other_attributes = a.rest();
     for mut c in e.children {
-        match c.name.as_str() {
+        match c.name.as_ref() {
             "Group" => {
                 let name = Attrs::new(&mut c).req("Name")?;
                 let mut fields = Vec::with_capacity(c.children.len());

@@ -126,6 +126,12 @@ pub struct TransportReader<R: BufRead> {
 }
 
 impl<R: BufRead> TransportReader<R> {
+    /// Bytes of XML read so far: the difference across [`Self::next_record`] is about
+    /// what one record takes.
+    pub fn position(&self) -> u64 {
+        self.reader.get_ref().pos
+    }
+
     /// Reads up to the root element and returns its header (`records` empty).
     pub fn open(mut src: R, limits: XmlLimits) -> Result<(Self, ParsedTransport), String> {
         let bom = src
@@ -191,7 +197,7 @@ impl<R: BufRead> TransportReader<R> {
                 other_attributes: Vec::new(),
                 records: Vec::new(),
             };
-            t.other_attributes = a.list;
+            t.other_attributes = a.rest();
             if empty {
                 me.finished = true;
                 me.rest()?;

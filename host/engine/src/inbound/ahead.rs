@@ -57,7 +57,7 @@ pub(super) fn versions(
                     tx.send(b).map_err(|_| Taken::Refused(STOPPED.into()))?;
                 }
                 let b = batch.get_or_insert_with(|| Batch::new(file));
-                b.bytes += v.body.len();
+                b.bytes += v.body.size();
                 b.versions.push(v);
                 Ok(())
             });
@@ -89,7 +89,7 @@ mod tests {
     use hub_core::config::InboundLimits;
     use hub_core::time::Civil;
 
-    use super::super::format::{Header, ReceiptOut};
+    use super::super::format::{Body, Header, ReceiptOut};
     use super::*;
 
     /// Emits `n` versions, the first 700 from `a.xml` and the rest from `b.xml`, and
@@ -127,7 +127,7 @@ mod tests {
                         version: 1,
                         kind: "SAL".into(),
                         action: None,
-                        body: "{}".into(),
+                        body: Body::Text("{}".into()),
                         refused: None,
                     },
                 )?;

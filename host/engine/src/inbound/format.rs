@@ -33,16 +33,57 @@ impl std::fmt::Debug for Header {
     }
 }
 
+/// A version's body: its text, or a function that writes it. Reading a transport runs on
+/// one thread and storing on another; the reader was the longer of the two (`hub import`
+/// of SurvNet: parsing plus writing each body as JSON), so a format may leave the writing
+/// to the storing thread.
+pub enum Body {
+    Text(String),
+    Later {
+        /// About what the text will take (the version's bytes as read): what bounds the
+        /// versions in flight between the threads.
+        size: usize,
+        write: Box<dyn FnOnce() -> String + Send>,
+    },
+}
+
+impl std::fmt::Debug for Body {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Body::Text(t) => f.debug_tuple("Text").field(t).finish(),
+            Body::Later { size, .. } => f.debug_struct("Later").field("size", size).finish(),
+        }
+    }
+}
+
+impl Body {
+    /// Bytes it takes, or about what it will.
+    pub fn size(&self) -> usize {
+        match self {
+            Body::Text(t) => t.len(),
+            Body::Later { size, .. } => *size,
+        }
+    }
+
+    /// The text, written now if it was left for later.
+    pub fn into_text(self) -> String {
+        match self {
+            Body::Text(t) => t,
+            Body::Later { write, .. } => write(),
+        }
+    }
+}
+
 /// One record version as it arrives.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Incoming {
     pub record_id: String,
     pub version: u32,
     pub kind: String,
     /// What the version does (the format's name for it), where it says.
     pub action: Option<String>,
-    /// The version as the store keeps it (JSON text).
-    pub body: String,
+    /// The version as the store keeps it (JSON text), or what writes it.
+    pub body: Body,
     /// Refused whatever the store knows (an action the sender may not send): code, why.
     pub refused: Option<(&'static str, String)>,
 }

@@ -311,7 +311,7 @@ fn import_one(
             imported: refused.is_none(),
             code: refused.as_ref().map(|(c, _)| c.clone()),
             message: refused.as_ref().map(|(_, m)| m.clone()),
-            body: v.body,
+            body: v.body.into_text(),
         })?;
         records += 1;
         rejected += usize::from(refused.is_some());
