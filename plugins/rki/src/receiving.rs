@@ -402,16 +402,26 @@ fn list<T>(out: &mut String, items: &[T], mut each: impl FnMut(&mut String, &T))
     out.push(']');
 }
 
+/// The bytes [`json_str`] escapes: control characters, `"` and `\`.
+const ESCAPED: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        t[b] = true;
+        b += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
 /// A JSON string as serde_json writes it: `"` and `\` escaped, the short escapes for
 /// backspace, form feed, newline, carriage return and tab, `\u00xx` for the other
 /// control characters, everything else as is.
 fn json_str(out: &mut String, s: &str) {
     out.push('"');
-    // Most values need no escape: one pass without early exit (which the compiler turns
-    // into wide compares) decides, and they are copied whole.
-    if !s.bytes().fold(false, |any, b| {
-        any | (b < 0x20) | (b == b'"') | (b == b'\\')
-    }) {
+    // Most values need no escape: a table says so byte by byte, and they are copied whole.
+    if !s.bytes().any(|b| ESCAPED[usize::from(b)]) {
         out.push_str(s);
         out.push('"');
         return;
