@@ -1,0 +1,216 @@
+//! The console's reads over HTTP on a store of years (`cargo bench -p hub --bench
+//! console`): `hub serve` on a SQLite store of 1,000,000 records and 100,000 transfers
+//! over five targets (the fill of `hub-store`'s `pages` bench), every target paused so
+//! nothing is sent meanwhile, then p50 and p99 of
+//!
+//! - the status overview (`GET /api/v1/status`),
+//! - the newest page of one target's transfers and a page of its done ones,
+//! - `GET /metrics`,
+//!
+//! each with 1 and with 64 clients at once (keep-alive connections, one thread each).
+//! Answers other than 200 are counted apart: under load the hub sheds reads with 503.
+//!
+//! `BENCH_TRANSFERS=10000` for a smaller store (records are ten per transfer);
+//! `BENCH_REQUESTS` requests per read and client count (default 640). Needs the plugins
+//! (`cargo xtask plugins`, or `HUB_PLUGIN_DIR`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark fails loudly
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[path = "../../store/benches/fill.rs"]
+mod fill;
+
+const HUB: &str = env!("CARGO_BIN_EXE_hub");
+const TOKEN: &str = "console-bench-operator-token";
+
+fn plugin_dir() -> PathBuf {
+    std::env::var_os("HUB_PLUGIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../target/plugins")
+                .canonicalize()
+                .expect("target/plugins: run `cargo xtask plugins` first")
+        })
+}
+
+fn env_num(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// hub.toml with the five targets the fill uses, each a Prisme target into a folder.
+fn config(dir: &Path) -> PathBuf {
+    let mut text = format!(
+        "version = 1\n[store]\npath = \"hub.db\"\n[plugins.prisme]\npath = \"{}\"\n\
+         [api]\noperator_token_env = \"HUB_BENCH_OP\"\n",
+        plugin_dir().join("prisme.wasm").display()
+    );
+    for t in 0..5 {
+        text.push_str(&format!(
+            "\n[[target]]\nname = \"t{t}\"\nplugin = \"prisme\"\n\
+             transport = {{ type = \"dir\", path = \"out-t{t}\" }}\n[target.settings]\n\
+             municipality = \"sermersooq\"\nenvironment = \"test\"\norganisation_unit = \"0956\"\n"
+        ));
+    }
+    let file = dir.join("hub.toml");
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
+fn hub(config: &Path, args: &[&str]) {
+    let out = Command::new(HUB)
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env_remove("HUB_CONFIG")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "hub {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `hub serve` on an ephemeral loopback port: the child and its base URL.
+fn serve(config: &Path) -> (Child, String) {
+    let mut child = Command::new(HUB)
+        .arg("--config")
+        .arg(config)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("HUB_BENCH_OP", TOKEN)
+        .env("HUB_LOG", "hub=warn")
+        .env_remove("HUB_CONFIG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let base = loop {
+        let line = lines
+            .next()
+            .expect("hub serve ended before listening")
+            .unwrap();
+        if let Some(url) = line.strip_prefix("hub serve: listening on ") {
+            break url.trim().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    (child, base)
+}
+
+/// `requests` GETs of `url` spread over `clients` threads: latencies of the 200s (ms,
+/// sorted), how many answered otherwise, and the wall time.
+fn load(url: &str, clients: usize, requests: usize) -> (Vec<f64>, usize, f64) {
+    let started = Instant::now();
+    let per = requests.div_ceil(clients);
+    let threads: Vec<_> = (0..clients)
+        .map(|_| {
+            let url = url.to_string();
+            std::thread::spawn(move || {
+                let client = reqwest::blocking::Client::builder()
+                    .timeout(Duration::from_secs(60))
+                    .build()
+                    .unwrap();
+                let (mut ok, mut other) = (Vec::with_capacity(per), 0usize);
+                for _ in 0..per {
+                    let t = Instant::now();
+                    let res = client.get(&url).bearer_auth(TOKEN).send().unwrap();
+                    let status = res.status();
+                    let _ = res.bytes().unwrap();
+                    if status == reqwest::StatusCode::OK {
+                        ok.push(t.elapsed().as_secs_f64() * 1000.0);
+                    } else {
+                        other += 1;
+                    }
+                }
+                (ok, other)
+            })
+        })
+        .collect();
+    let (mut all, mut other) = (Vec::new(), 0);
+    for t in threads {
+        let (ok, o) = t.join().unwrap();
+        all.extend(ok);
+        other += o;
+    }
+    all.sort_by(f64::total_cmp);
+    (all, other, started.elapsed().as_secs_f64())
+}
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i]
+}
+
+fn main() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let n = env_num("BENCH_TRANSFERS", 100_000) as i64;
+    let requests = env_num("BENCH_REQUESTS", 640);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    // Paused first (which also creates the store): the fill's queued records and open
+    // transfers are not sent while the reads are timed.
+    for t in 0..5 {
+        hub(
+            &cfg,
+            &["pause", &format!("t{t}"), "--reason", "console benchmark"],
+        );
+    }
+    let started = Instant::now();
+    fill::fill_sqlite(&dir.path().join("hub.db"), n);
+    println!(
+        "hub console benchmark: {n} transfers, {} records filled in {:.1} s; {requests} requests per line",
+        n * 10,
+        started.elapsed().as_secs_f64()
+    );
+    let (mut child, base) = serve(&cfg);
+    let reads = [
+        ("status overview", "/api/v1/status".to_string()),
+        (
+            "newest 50 transfers of t1",
+            "/api/v1/targets/t1/transfers?limit=50".to_string(),
+        ),
+        (
+            "50 done transfers of t2, older than the newest half",
+            format!(
+                "/api/v1/targets/t2/transfers?state=done&limit=50&before={}",
+                n / 2
+            ),
+        ),
+        ("/metrics", "/metrics".to_string()),
+    ];
+    println!(
+        "  {:<52} {:>7} {:>9} {:>9} {:>8} {:>6}",
+        "read", "clients", "p50 ms", "p99 ms", "req/s", "not 200"
+    );
+    for (what, path) in &reads {
+        // One unmeasured call warms the page cache and the statements.
+        let _ = load(&format!("{base}{path}"), 1, 1);
+        for clients in [1, 64] {
+            let (lat, other, secs) = load(&format!("{base}{path}"), clients, requests);
+            println!(
+                "  {:<52} {:>7} {:>9.2} {:>9.2} {:>8.0} {:>6}",
+                what,
+                clients,
+                pct(&lat, 0.50),
+                pct(&lat, 0.99),
+                (lat.len() + other) as f64 / secs,
+                other
+            );
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
