@@ -4,6 +4,7 @@
 //! would. Shared by `hub-store`'s `pages` bench and `hub`'s `console` bench.
 
 #![allow(dead_code)] // each bench uses what it needs
+#![allow(clippy::unwrap_used)] // a benchmark fails loudly
 
 /// The fill, in SQL both dialects read: `{n}` is the number of transfers, `{series}` a
 /// table of integers `i` from 1 to `{n}` (or to `{n} * 10` for records).
