@@ -107,6 +107,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/016_pauses.sql"),
         postgres: include_str!("../migrations/postgres/016_pauses.sql"),
     },
+    Migration {
+        id: 18,
+        name: "attempt_counts",
+        sqlite: include_str!("../migrations/018_attempt_counts.sql"),
+        postgres: include_str!("../migrations/postgres/018_attempt_counts.sql"),
+    },
 ];
 
 /// The SQLite side of [`MIGRATIONS`], as `sqlite.rs`'s runner takes it.

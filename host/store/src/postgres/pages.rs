@@ -51,20 +51,35 @@ impl PgStore {
     /// other folders: a delta not yet committed is not deleted, and a row another folder
     /// deleted first is skipped by this one.
     fn fold_counts(&mut self) -> Result<()> {
+        self.fold(
+            "record_counts",
+            "WITH gone AS (DELETE FROM record_counts RETURNING target, state, n)
+             INSERT INTO record_counts (target, state, n)
+             SELECT target, state, sum(n)::bigint FROM gone GROUP BY target, state
+             HAVING sum(n) <> 0",
+        )
+    }
+
+    /// [`Self::fold_counts`] for the protocol log's totals (schema 018).
+    pub(super) fn fold_attempt_counts(&mut self) -> Result<()> {
+        self.fold(
+            "attempt_counts",
+            "WITH gone AS (DELETE FROM attempt_counts RETURNING target, result, n, duration_ms)
+             INSERT INTO attempt_counts (target, result, n, duration_ms)
+             SELECT target, result, sum(n)::bigint, sum(duration_ms)::bigint FROM gone
+             GROUP BY target, result HAVING sum(n) <> 0",
+        )
+    }
+
+    /// Runs `fold` once `table` has more than [`FOLD_AT`] delta rows.
+    fn fold(&mut self, table: &str, fold: &str) -> Result<()> {
         let rows: i64 = self
             .client
-            .query_one("SELECT count(*) FROM record_counts", &[])
+            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
             .map_err(pg("count count rows"))?
             .get(0);
         if rows > FOLD_AT {
-            self.client
-                .batch_execute(
-                    "WITH gone AS (DELETE FROM record_counts RETURNING target, state, n)
-                     INSERT INTO record_counts (target, state, n)
-                     SELECT target, state, sum(n)::bigint FROM gone GROUP BY target, state
-                     HAVING sum(n) <> 0",
-                )
-                .map_err(pg("fold counts"))?;
+            self.client.batch_execute(fold).map_err(pg("fold counts"))?;
         }
         Ok(())
     }

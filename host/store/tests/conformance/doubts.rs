@@ -141,6 +141,15 @@ pub fn a_started_attempt_is_completed_not_duplicated(b: &impl Backend) {
     let log = after_crash.attempts(Some(id)).unwrap();
     assert_eq!((log.len(), log[0].result), (1, AttemptResult::Started));
     assert_eq!(
+        after_crash.attempt_stats().unwrap(),
+        vec![hub_store::AttemptStats {
+            target: "t".into(),
+            result: "started".into(),
+            count: 1,
+            duration_ms: 3
+        }]
+    );
+    assert_eq!(
         after_crash.transfer(id).unwrap().payloads[0].state,
         PayloadState::Uploading
     );
@@ -158,4 +167,37 @@ pub fn a_started_attempt_is_completed_not_duplicated(b: &impl Backend) {
     done.begun = Some(9_999);
     assert_ne!(after_crash.log_attempt(&done).unwrap(), 9_999);
     assert_eq!(after_crash.attempts(None).unwrap().len(), 2);
+    // The totals `/metrics` reads are kept as the log changes (schema 018): the started
+    // entry completed is counted once, as delivered, not also as started.
+    assert_eq!(
+        stats_of_log(&mut after_crash),
+        vec![("t".into(), "delivered".into(), 2, 6)]
+    );
+    assert_eq!(
+        after_crash.attempt_stats().unwrap(),
+        stats_of_log(&mut after_crash)
+            .into_iter()
+            .map(
+                |(target, result, count, duration_ms)| hub_store::AttemptStats {
+                    target,
+                    result,
+                    count,
+                    duration_ms
+                }
+            )
+            .collect::<Vec<_>>()
+    );
+}
+
+/// The protocol log grouped by target and result, as `attempt_stats` must say it.
+fn stats_of_log(store: &mut impl hub_store::Store) -> Vec<(String, String, u64, u64)> {
+    let mut by: std::collections::BTreeMap<(String, String), (u64, u64)> = Default::default();
+    for a in store.attempts(None).unwrap() {
+        let e = by.entry((a.target, a.result.to_string())).or_default();
+        e.0 += 1;
+        e.1 += a.duration_ms;
+    }
+    by.into_iter()
+        .map(|((t, r), (n, d))| (t, r, n, d))
+        .collect()
 }
