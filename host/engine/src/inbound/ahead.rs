@@ -6,7 +6,7 @@
 //! calling thread, which keeps the store's transaction; a failure on either side stops
 //! both, and the store's own error wins over the reader's "stopped".
 
-use std::sync::mpsc::sync_channel;
+use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 
 use super::archive::Archive;
 use super::format::{InboundFormat, Incoming};
@@ -38,6 +38,22 @@ impl Batch {
 /// storing side's own error is returned instead.
 const STOPPED: &str = "reading stopped: storing the versions failed";
 
+/// Hands a batch to the storing side. While that side is still busy with the one before,
+/// the reader writes the batch's bodies itself instead of waiting idle: whichever thread
+/// has time writes them (see [`super::format::Body`]).
+fn hand_over(tx: &SyncSender<Batch>, b: Batch) -> Result<(), Taken> {
+    match tx.try_send(b) {
+        Ok(()) => Ok(()),
+        Err(TrySendError::Full(mut b)) => {
+            for v in &mut b.versions {
+                v.body.write_now();
+            }
+            tx.send(b).map_err(|_| Taken::Refused(STOPPED.into()))
+        }
+        Err(TrySendError::Disconnected(_)) => Err(Taken::Refused(STOPPED.into())),
+    }
+}
+
 /// [`InboundFormat::versions`] with the reading on a thread of its own.
 pub(super) fn versions(
     format: &dyn InboundFormat,
@@ -54,7 +70,7 @@ pub(super) fn versions(
                     b.file != file || b.versions.len() >= BATCH_RECORDS || b.bytes >= BATCH_BYTES
                 });
                 if full && let Some(b) = batch.take() {
-                    tx.send(b).map_err(|_| Taken::Refused(STOPPED.into()))?;
+                    hand_over(&tx, b)?;
                 }
                 let b = batch.get_or_insert_with(|| Batch::new(file));
                 b.bytes += v.body.size();
@@ -62,7 +78,7 @@ pub(super) fn versions(
                 Ok(())
             });
             match (read, batch) {
-                (Ok(()), Some(b)) => tx.send(b).map_err(|_| Taken::Refused(STOPPED.into())),
+                (Ok(()), Some(b)) => hand_over(&tx, b),
                 (read, _) => read,
             }
         });

@@ -65,6 +65,15 @@ impl Body {
         }
     }
 
+    /// Writes the text now if it was left for later (the reader does, while the storing
+    /// side is too busy to take the next batch).
+    pub fn write_now(&mut self) {
+        if let Body::Later { .. } = self {
+            let later = std::mem::replace(self, Body::Text(String::new()));
+            *self = Body::Text(later.into_text());
+        }
+    }
+
     /// The text, written now if it was left for later.
     pub fn into_text(self) -> String {
         match self {
