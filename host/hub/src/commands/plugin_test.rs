@@ -3,7 +3,8 @@
 //! checks of payloads, packaging, delivery and the plugin's reading of answers or
 //! receipts. Only the ports differ: a store in memory, a transport that keeps what it is
 //! given, and the fixed clock of golden tests (`Context::sample`: 2024-02-01 12:00 UTC,
-//! target `test`, transfer ids from 1).
+//! target `test`, transfer ids from 1). What the plugin noted in its calls (contract 0.2
+//! diagnostics), which `hub send` only logs, is shown per call (`plugin_notes.rs`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
