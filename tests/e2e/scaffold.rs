@@ -157,6 +157,13 @@ fn a_scaffolded_plugin_passes_its_golden_test_builds_and_runs_in_the_sandbox() {
         human.contains("item-3 rejected the receipt does not mention this record"),
         "{human}"
     );
+    // Its diagnostic, which `hub send` would only log.
+    assert!(
+        human.contains(
+            "-- diagnostics of encode (transfer 1)\n  warning  record item-3: amount is 0\n"
+        ),
+        "{human}"
+    );
 
     // A bad record: named with its field, and the exit code says so.
     let bad = tmp.path().join("bad.ndjson");
@@ -176,7 +183,8 @@ fn a_scaffolded_plugin_passes_its_golden_test_builds_and_runs_in_the_sandbox() {
     ]);
     assert!(!out.status.success());
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains("record x1: field amount: is required"),
+        String::from_utf8_lossy(&out.stdout)
+            .contains("record x1: field amount: must be a whole number, found a string"),
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );

@@ -129,10 +129,15 @@ fn workspace_root() -> Result<PathBuf> {
         .context("xtask lives one level below the workspace root")
 }
 
-/// Guest crates: every package under `plugins/` and `tests/plugins/` except the SDK.
+/// Guest crates: every package under `plugins/`, `examples/plugins/` (worked examples, not
+/// shipped, built so their tests keep them working) and `tests/plugins/`, except the SDK.
 fn plugin_crates(root: &Path) -> Result<Vec<(String, String)>> {
     let mut out = Vec::new();
-    for (dir, prefix) in [("plugins", ""), ("tests/plugins", "test-")] {
+    for (dir, prefix) in [
+        ("plugins", ""),
+        ("examples/plugins", ""),
+        ("tests/plugins", "test-"),
+    ] {
         let mut entries: Vec<_> = std::fs::read_dir(root.join(dir))
             .with_context(|| format!("cannot list {dir}"))?
             .filter_map(|e| e.ok())

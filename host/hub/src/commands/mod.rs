@@ -12,6 +12,7 @@ mod log;
 mod pause;
 pub mod plugin;
 mod plugin_determinism;
+mod plugin_notes;
 mod plugin_test;
 mod plugins;
 mod purge;

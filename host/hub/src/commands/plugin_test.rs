@@ -3,7 +3,8 @@
 //! checks of payloads, packaging, delivery and the plugin's reading of answers or
 //! receipts. Only the ports differ: a store in memory, a transport that keeps what it is
 //! given, and the fixed clock of golden tests (`Context::sample`: 2024-02-01 12:00 UTC,
-//! target `test`, transfer ids from 1).
+//! target `test`, transfer ids from 1). What the plugin noted in its calls (contract 0.2
+//! diagnostics), which `hub send` only logs, is shown per call (`plugin_notes.rs`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -23,6 +24,7 @@ use hub_runtime::{Limits, Plugin, Runtime};
 use serde::Serialize;
 
 use super::plugin::TestArgs;
+use super::plugin_notes::{self, CallNotes, Noting};
 use crate::output::{self, Table};
 
 /// The target's name in the report and in every context the plugin sees.
@@ -44,6 +46,9 @@ struct Report {
     refused: Vec<String>,
     /// Batches the plugin could not encode at all; `hub send` keeps them queued.
     errors: Vec<String>,
+    /// What the plugin noted in each `encode` and `interpret` call that returned
+    /// diagnostics (`hub send` writes them to the log).
+    diagnostics: Vec<CallNotes>,
     /// `--determinism`: whether further runs gave the same bytes.
     #[serde(skip_serializing_if = "Option::is_none")]
     determinism: Option<super::plugin_determinism::Determinism>,
@@ -121,7 +126,7 @@ fn setting_type(t: SettingType) -> &'static str {
 }
 
 /// Hands the engine the one component under test, whatever name it asks for.
-struct Given(Arc<Plugin>);
+struct Given(Arc<dyn Encoder>);
 
 impl PluginLoader for Given {
     fn load(&mut self, _name: &str, _c: &PluginConfig) -> Result<Arc<dyn Encoder>, EncoderError> {
@@ -180,6 +185,7 @@ pub fn run(args: &TestArgs) -> Result<ExitCode> {
         transfers: Vec::new(),
         refused: Vec::new(),
         errors: Vec::new(),
+        diagnostics: Vec::new(),
         determinism: None,
     };
     if args.determinism && args.records.is_none() {
@@ -196,7 +202,8 @@ pub fn run(args: &TestArgs) -> Result<ExitCode> {
             }),
             None => None,
         };
-        let mut engine = engine(&args.file, plugin.clone(), given.clone(), response.clone())?;
+        let noting = Arc::new(Noting::new(plugin.clone()));
+        let mut engine = engine(&args.file, noting.clone(), given.clone(), response.clone())?;
         exercise(
             &mut engine,
             plugin.as_ref(),
@@ -204,6 +211,7 @@ pub fn run(args: &TestArgs) -> Result<ExitCode> {
             response.clone(),
             &mut report,
         )?;
+        report.diagnostics = noting.take();
         if args.determinism {
             report.determinism = Some(super::plugin_determinism::check(
                 plugin.as_ref(),
@@ -240,7 +248,7 @@ pub fn run(args: &TestArgs) -> Result<ExitCode> {
 /// capturing transport whose requests all get `answer`.
 pub(super) fn engine(
     file: &Path,
-    plugin: Arc<Plugin>,
+    plugin: Arc<dyn Encoder>,
     settings: toml::Table,
     answer: Option<Response>,
 ) -> Result<Engine> {
@@ -476,6 +484,7 @@ fn print_report(r: &Report, had_records: bool) {
         println!("NOT ENCODED (stays queued in a real send): {e}");
     }
     print_transfers(r);
+    plugin_notes::print(&r.diagnostics);
     match &r.determinism {
         None => {}
         Some(d) => {
