@@ -107,6 +107,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/016_pauses.sql"),
         postgres: include_str!("../migrations/postgres/016_pauses.sql"),
     },
+    Migration {
+        id: 17,
+        name: "request_shape",
+        sqlite: include_str!("../migrations/017_request_shape.sql"),
+        postgres: include_str!("../migrations/postgres/017_request_shape.sql"),
+    },
 ];
 
 /// The SQLite side of [`MIGRATIONS`], as `sqlite.rs`'s runner takes it.

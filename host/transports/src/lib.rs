@@ -11,6 +11,7 @@ pub mod dir;
 pub mod ftps;
 pub mod http;
 pub mod layout;
+mod shape;
 pub mod sftp;
 
 use hub_core::config::{FileLayout, TransportConfig};

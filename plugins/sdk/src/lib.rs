@@ -108,6 +108,7 @@
 pub mod diag;
 pub mod json;
 pub mod mutate;
+pub mod schema;
 pub mod text;
 
 pub use diag::{Diagnostic, DiagnosticLevel};
@@ -119,7 +120,7 @@ mod adapter;
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../../wit",
-        world: "hub:plugin/target-plugin-full@0.2.0",
+        world: "hub:plugin/target-plugin-full@0.2.1",
         default_bindings_module: "hub_plugin_sdk::bindings",
         pub_export_macro: true,
         export_macro_name: "export_guest",
@@ -754,6 +755,68 @@ pub enum InterpretError {
     Malformed(String),
 }
 
+/// An HTTP method a payload may be sent with (contract 0.2.1 `request-shape`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Method {
+    /// The default.
+    #[default]
+    Post,
+    /// Replaces the resource at the path.
+    Put,
+    /// Changes part of the resource at the path.
+    Patch,
+    /// Removes the resource at the path (the payload is the body).
+    Delete,
+}
+
+impl Method {
+    /// `POST`, `PUT`, `PATCH`, `DELETE`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+        }
+    }
+}
+
+/// How one request-response payload is sent (contract 0.2.1 `request-shape`); the
+/// default is a `POST` to the target's URL. The host checks it and records it with the
+/// payload, so a retry sends the same request.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct RequestShape {
+    /// The method.
+    pub method: Method,
+    /// Below the target's URL: `""` is the URL itself, `children/42` is `<url>/children/42`.
+    pub path: String,
+    /// Extra headers from the host's allow-list (e.g. `Accept`, `If-Match`, `Prefer`).
+    pub headers: Vec<(String, String)>,
+}
+
+impl RequestShape {
+    /// A request with `method` to `path` below the target's URL.
+    pub fn new(method: Method, path: impl Into<String>) -> Self {
+        Self {
+            method,
+            path: path.into(),
+            headers: Vec::new(),
+        }
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Whether this is the default, a `POST` to the target's URL without extra headers.
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
 /// A target plugin, written as plain Rust.
 pub trait Plugin {
     /// Name, version, kinds, settings, delivery shape.
@@ -789,6 +852,26 @@ pub trait Plugin {
     /// GUIDs, so version 2 of a record waits for the transport after version 1's.
     fn once_keys(_settings: &Settings, _record: &Record) -> Vec<String> {
         Vec::new()
+    }
+
+    /// A JSON Schema per record kind (contract 0.2.1 `schema`): `(kind, schema text)`,
+    /// e.g. from [`schema::Object::for_kind`]. The host validates each body against its
+    /// kind's schema before [`Plugin::validate`] and serves the schemas to source systems.
+    /// The default, none: bodies reach `validate` unchecked.
+    fn schemas() -> Vec<(String, String)> {
+        Vec::new()
+    }
+
+    /// How the request for `payload` is sent (contract 0.2.1 `request-shape`; called once
+    /// per payload when the transfer is created, request-response targets only). The
+    /// default: a `POST` to the target's URL. An `Err` stops the transfer's creation.
+    fn request_shape(
+        _settings: &Settings,
+        _transfer_id: u64,
+        _payload: &str,
+        _media_type: &str,
+    ) -> Result<RequestShape, String> {
+        Ok(RequestShape::default())
     }
 
     /// Semantic checks of the settings beyond their types; the error names the setting.

@@ -245,7 +245,7 @@ pub fn enqueue(
     // The input line of each record, to name it when the store refuses it.
     let mut lines = Vec::with_capacity(input.len());
     for chunk in input.chunks(VALIDATE_CHUNK) {
-        let batch: Vec<Record> = chunk
+        let all: Vec<Record> = chunk
             .iter()
             .map(|r| Record {
                 id: r.id.clone(),
@@ -253,11 +253,30 @@ pub fn enqueue(
                 body: r.body.clone(),
             })
             .collect();
+        // The kind's JSON Schema first (contract 0.2.1): the plugin sees only bodies of
+        // the shape it declared.
+        let mut passed = Vec::with_capacity(chunk.len());
+        let mut batch = Vec::with_capacity(chunk.len());
+        for (input, record) in chunk.iter().zip(all) {
+            match t.plugin.check_schema(&record) {
+                Some(e) => errors.push(LineError {
+                    line: input.line,
+                    message: e.to_string(),
+                }),
+                None => {
+                    passed.push(input);
+                    batch.push(record);
+                }
+            }
+        }
+        if batch.is_empty() {
+            continue;
+        }
         let answers = t
             .plugin
             .validate(&t.settings, &batch)
             .map_err(EngineError::from)?;
-        for (input, answer) in chunk.iter().zip(answers) {
+        for (input, answer) in passed.into_iter().zip(answers) {
             let line = input.line;
             if !kinds.contains(input.kind.as_str()) {
                 errors.push(LineError {
