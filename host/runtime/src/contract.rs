@@ -111,6 +111,9 @@ impl Speaks {
     pub(crate) fn check(&self, exports: &[String]) -> Result<Option<Line>, String> {
         let prefix = format!("{CONTRACT_PACKAGE}/");
         let mut target = None;
+        // The version named when refusing: `target`'s where that is the unknown one (the
+        // version the plugin is built for), else the first unknown export's.
+        let mut unknown: Option<(bool, String)> = None;
         for e in exports {
             let Some(rest) = e.strip_prefix(&prefix) else {
                 continue;
@@ -124,10 +127,18 @@ impl Speaks {
                         target = Some(line);
                     }
                 }
-                _ => return Err(version.to_string()),
+                _ => {
+                    let is_target = interface == "target";
+                    if unknown.as_ref().is_none_or(|(t, _)| is_target && !t) {
+                        unknown = Some((is_target, version.to_string()));
+                    }
+                }
             }
         }
-        Ok(target)
+        match unknown {
+            Some((_, version)) => Err(version),
+            None => Ok(target),
+        }
     }
 }
 
@@ -207,6 +218,12 @@ mod tests {
             "hub:plugin/request-shape@0.2.1".to_string(),
         ];
         assert_eq!(all.check(&v21), Ok(Some(Line::V0_2)));
+        // Refused, the plugin is named by `target`'s version, whatever the export order.
+        let v21_on_old = vec![
+            "hub:plugin/schema@0.2.1".to_string(),
+            "hub:plugin/target@0.2.0".to_string(),
+        ];
+        assert_eq!(old.check(&v21_on_old), Err("0.2.0".into()));
         let schema_v1 = vec![
             "hub:plugin/target@0.1.2".to_string(),
             "hub:plugin/schema@0.1.2".to_string(),
