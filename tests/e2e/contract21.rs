@@ -69,11 +69,7 @@ fn a_record_against_its_schema_is_refused_with_the_path_by_the_cli_and_the_api()
     );
 
     let serve = Serve::start(&site.config(), &[]);
-    let (status, body) = post_ndjson(
-        &serve.url("/api/v1/targets/items/records"),
-        OPERATOR_A,
-        BAD,
-    );
+    let (status, body) = post_ndjson(&serve.url("/api/v1/targets/items/records"), OPERATOR_A, BAD);
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["problems"][0], format!("line 1: {MESSAGE}"), "{body}");
     let get = |target: &str| {
@@ -92,10 +88,12 @@ fn a_record_against_its_schema_is_refused_with_the_path_by_the_cli_and_the_api()
     assert_eq!(all["item"]["required"][0], "n", "{all}");
     let (status, kita) = get("kita");
     assert_eq!(status, 200);
-    assert!(kita["child"]["required"]
-        .as_array()
-        .unwrap()
-        .contains(&"KITA_ID_EXTERN".into()));
+    assert!(
+        kita["child"]["required"]
+            .as_array()
+            .unwrap()
+            .contains(&"KITA_ID_EXTERN".into())
+    );
     let (status, none) = get("prisme");
     assert_eq!(status, 404);
     assert!(none["error"].as_str().unwrap().contains("no JSON Schema"));
@@ -131,8 +129,14 @@ fn a_shaped_request_arrives_with_its_method_path_and_header() {
 fn a_forbidden_header_or_a_path_out_of_the_url_is_refused_and_nothing_is_sent() {
     for (shape, why) in [
         ("bad-header", "header `Authorization` is the host's own"),
-        ("bad-path", "`.` and `..` segments would leave the target's path"),
-        ("refuse", "the plugin gives no request for it: no request for items-000001.txt"),
+        (
+            "bad-path",
+            "`.` and `..` segments would leave the target's path",
+        ),
+        (
+            "refuse",
+            "the plugin gives no request for it: no request for items-000001.txt",
+        ),
     ] {
         let srv = server::start(pki(), Behaviour::default());
         let site = site(&srv, shape);

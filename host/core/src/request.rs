@@ -166,7 +166,10 @@ mod tests {
     #[test]
     fn only_allowed_headers_with_clean_values() {
         assert_eq!(
-            check_shape(&shape("x", &[("Accept", "application/json"), ("If-Match", "\"7\"")])),
+            check_shape(&shape(
+                "x",
+                &[("Accept", "application/json"), ("If-Match", "\"7\"")]
+            )),
             Ok(())
         );
         for name in [

@@ -62,9 +62,8 @@ impl Schemas {
                     text.len()
                 ));
             }
-            let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-                format!("schemas: the schema of kind `{name}` is not JSON: {e}")
-            })?;
+            let value: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| format!("schemas: the schema of kind `{name}` is not JSON: {e}"))?;
             let validator = jsonschema::options()
                 .should_validate_formats(true)
                 .build(&value)
@@ -169,12 +168,22 @@ mod tests {
         let e = s.check(&r(r#"{"birth_date":"2020-12-01"}"#)).unwrap();
         assert_eq!(e.code, sdk::ErrorCode::Missing);
         assert_eq!(e.message, r#"/: "name" is a required property"#);
-        assert!(s.check(&r(r#"{"name":"x","birth_date":"2020-12-01"}"#)).is_none());
+        assert!(
+            s.check(&r(r#"{"name":"x","birth_date":"2020-12-01"}"#))
+                .is_none()
+        );
         // Other kinds are not checked; control characters are escaped, values bounded.
         assert!(s.check(&sdk::Record::new("o", "other", "{}")).is_none());
-        let long = format!(r#"{{"name":"x","birth_date":"\u001b[31m{}"}}"#, "9".repeat(5000));
+        let long = format!(
+            r#"{{"name":"x","birth_date":"\u001b[31m{}"}}"#,
+            "9".repeat(5000)
+        );
         let e = s.check(&r(&long)).unwrap();
-        assert!(!e.message.contains('\u{1b}') && e.message.len() < 400, "{}", e.message);
+        assert!(
+            !e.message.contains('\u{1b}') && e.message.len() < 400,
+            "{}",
+            e.message
+        );
     }
 
     #[test]

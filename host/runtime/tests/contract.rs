@@ -131,9 +131,8 @@ fn component_for_version(version: &str) -> Vec<u8> {
         // The 0.2 line's `target` is 0.2.0's; its worlds take the optional interfaces
         // from 0.1.2.
         resolve.push_str("deps/hub-plugin-0.1.2.wit", &old).unwrap();
-        let v020 =
-            std::fs::read_to_string(root().join("wit/deps/hub-plugin-0.2.0/hub-plugin.wit"))
-                .unwrap();
+        let v020 = std::fs::read_to_string(root().join("wit/deps/hub-plugin-0.2.0/hub-plugin.wit"))
+            .unwrap();
         (v020, "package hub:plugin@0.2.0;".to_string())
     };
     assert!(wit.contains(&declared), "wit/ declares {declared}");

@@ -77,7 +77,11 @@ fn plugins_of_every_line_load_side_by_side_and_only_0_2_1_has_the_new_parts() {
     let schemas = new.schemas();
     assert_eq!(schemas.len(), 1);
     assert_eq!(schemas[0].0, "item");
-    assert!(schemas[0].1.contains(r#""format":"date""#), "{}", schemas[0].1);
+    assert!(
+        schemas[0].1.contains(r#""format":"date""#),
+        "{}",
+        schemas[0].1
+    );
 
     // The same records give the same bytes from the 0.2.0 build and the 0.2.1 one.
     let records = [
@@ -105,7 +109,11 @@ fn the_schema_is_checked_before_validate_and_names_the_path() {
         .load("contract2", &built("test-contract2"), None)
         .unwrap();
     let e = p
-        .check_schema(&Record::new("c-7", "item", r#"{"n": 1, "when": "2020-13-01"}"#))
+        .check_schema(&Record::new(
+            "c-7",
+            "item",
+            r#"{"n": 1, "when": "2020-13-01"}"#,
+        ))
         .unwrap();
     assert_eq!(
         e.to_string(),
@@ -116,7 +124,10 @@ fn the_schema_is_checked_before_validate_and_names_the_path() {
         .check_schema(&Record::new("c-8", "item", r#"{"when": "2020-12-01"}"#))
         .unwrap();
     assert_eq!(e.code, ErrorCode::Missing);
-    assert_eq!(e.to_string(), r#"record c-8: /: "n" is a required property"#);
+    assert_eq!(
+        e.to_string(),
+        r#"record c-8: /: "n" is a required property"#
+    );
     assert!(
         p.check_schema(&Record::new("ok", "item", r#"{"n": 3}"#))
             .is_none()
@@ -141,10 +152,17 @@ fn the_plugin_shapes_each_request_and_may_refuse() {
     );
     // The default request is no shape at all: nothing is recorded for it.
     assert_eq!(shape("post"), Ok(None));
-    assert_eq!(shape("refuse"), Err("no request for items-000001.txt".into()));
+    assert_eq!(
+        shape("refuse"),
+        Err("no request for items-000001.txt".into())
+    );
     // What the plugin proposes is checked by the host (hub_core::request), not here.
     let bad = shape("bad-header").unwrap().unwrap();
-    assert!(hub_core::request::check_shape(&bad).unwrap_err().contains("Authorization"));
+    assert!(
+        hub_core::request::check_shape(&bad)
+            .unwrap_err()
+            .contains("Authorization")
+    );
 }
 
 #[test]
@@ -170,7 +188,8 @@ fn kitaplaners_schema_takes_every_golden_record() {
     );
     let e = p.check_schema(&bad).unwrap();
     assert!(
-        e.to_string().starts_with("record k-1: /VER_VERTRAG_AB: \"2024-08-01\" does not match"),
+        e.to_string()
+            .starts_with("record k-1: /VER_VERTRAG_AB: \"2024-08-01\" does not match"),
         "{e}"
     );
 }
@@ -178,9 +197,7 @@ fn kitaplaners_schema_takes_every_golden_record() {
 #[test]
 fn a_bad_schema_or_one_for_an_unknown_kind_refuses_the_plugin() {
     let rt = Runtime::new(Limits::default(), None).unwrap();
-    let err = rt
-        .load("bad", &built("test-schema-bad"), None)
-        .unwrap_err();
+    let err = rt.load("bad", &built("test-schema-bad"), None).unwrap_err();
     assert!(matches!(err, PluginError::Contract { .. }), "{err}");
     let text = err.to_string();
     assert!(

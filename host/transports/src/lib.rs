@@ -11,8 +11,8 @@ pub mod dir;
 pub mod ftps;
 pub mod http;
 pub mod layout;
-mod shape;
 pub mod sftp;
+mod shape;
 
 use hub_core::config::{FileLayout, TransportConfig};
 

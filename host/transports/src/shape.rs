@@ -8,7 +8,10 @@ use hub_plugin_sdk::{Method, RequestShape};
 use reqwest::Url;
 
 /// The method and URL of a shaped request, or why it cannot be sent.
-pub(crate) fn target_url(base: &Url, shape: &RequestShape) -> Result<(reqwest::Method, Url), String> {
+pub(crate) fn target_url(
+    base: &Url,
+    shape: &RequestShape,
+) -> Result<(reqwest::Method, Url), String> {
     check_shape(shape)?;
     let method = match shape.method {
         Method::Post => reqwest::Method::POST,

@@ -74,7 +74,13 @@ fn a_post_returns_the_per_record_answer() {
     let mut t = transport(&server.url(), &pki().client);
     t.health().unwrap();
     let r = t
-        .request("datenquelle-1.json", JSON, &body(&["K1", "K2"]), "key-1", None)
+        .request(
+            "datenquelle-1.json",
+            JSON,
+            &body(&["K1", "K2"]),
+            "key-1",
+            None,
+        )
         .unwrap();
     assert_eq!(r.status, Some(200));
     assert!(
@@ -344,7 +350,13 @@ fn records_arrive_exactly_once_over_many_requests() {
     for i in 0..20 {
         let kind = format!("K{i}");
         let r = t
-            .request("d.json", JSON, &body(&[kind.as_str()]), &format!("key-{i}"), None)
+            .request(
+                "d.json",
+                JSON,
+                &body(&[kind.as_str()]),
+                &format!("key-{i}"),
+                None,
+            )
             .unwrap();
         assert_eq!(r.status, Some(200));
     }

@@ -78,7 +78,10 @@ pub fn router(state: Arc<State>, limits: &hub_core::api::ApiLimits) -> Router {
             "/api/v1/targets/{target}/resume",
             post(super::pause::resume),
         )
-        .route("/api/v1/targets/{target}/schema", get(super::schema::schema))
+        .route(
+            "/api/v1/targets/{target}/schema",
+            get(super::schema::schema),
+        )
         .route("/api/v1/transfers/{id}/settle", post(settle))
         .merge(super::harden::limit_reads(reads, limits))
         .layer(DefaultBodyLimit::max(MAX_BODY))
