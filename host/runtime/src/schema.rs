@@ -11,6 +11,8 @@ use jsonschema::error::ValidationErrorKind as K;
 /// At most this many schemas, each at most this long: they are kept and served.
 const MAX_SCHEMAS: usize = 256;
 const MAX_SCHEMA_BYTES: usize = 1 << 20;
+/// At most this many of a record's problems go into its message.
+const MAX_SHOWN: usize = 5;
 
 /// One kind's schema: its text as the plugin gave it (what is served) and its validator.
 struct KindSchema {
@@ -104,35 +106,51 @@ impl Schemas {
                 );
             }
         };
-        let mut errors = schema.validator.iter_errors(&body);
-        let first = errors.next()?;
-        let more = errors.count();
-        let path = first.instance_path().to_string();
-        let code = match first.kind() {
-            K::Required { .. } => sdk::ErrorCode::Missing,
-            K::Enum { .. }
-            | K::Constant { .. }
-            | K::Minimum { .. }
-            | K::Maximum { .. }
-            | K::ExclusiveMinimum { .. }
-            | K::ExclusiveMaximum { .. }
-            | K::MinLength { .. }
-            | K::MaxLength { .. }
-            | K::MinItems { .. }
-            | K::MaxItems { .. }
-            | K::MultipleOf { .. } => sdk::ErrorCode::OutOfRange,
-            _ => sdk::ErrorCode::Malformed,
-        };
-        let mut message = format!(
-            "{}: {}",
-            if path.is_empty() { "/" } else { &path },
-            sdk::text::excerpt(&first.to_string())
-        );
+        // Every problem of the record at once (up to a few), as the plugins report theirs:
+        // the source fixes the record in one go.
+        let mut shown = Vec::new();
+        let mut more = 0;
+        let mut code = None;
+        for e in schema.validator.iter_errors(&body) {
+            if shown.len() == MAX_SHOWN {
+                more += 1;
+                continue;
+            }
+            code.get_or_insert_with(|| code_of(e.kind()));
+            let path = e.instance_path().to_string();
+            shown.push(format!(
+                "{}: {}",
+                if path.is_empty() { "/" } else { &path },
+                sdk::text::excerpt(&e.to_string())
+            ));
+        }
+        let code = code?;
+        let mut message = shown.join("; ");
         if more > 0 {
             message.push_str(&format!(" (and {more} more against the schema)"));
         }
         // The pointer leads the message, so no `field` beside it (it would print twice).
         Some(sdk::RecordError::record(&record.id, message).code(code))
+    }
+}
+
+/// The code a source system acts on: a property absent, a value out of its bounds, or
+/// a value (or the body) of the wrong form.
+fn code_of(kind: &K) -> sdk::ErrorCode {
+    match kind {
+        K::Required { .. } => sdk::ErrorCode::Missing,
+        K::Enum { .. }
+        | K::Constant { .. }
+        | K::Minimum { .. }
+        | K::Maximum { .. }
+        | K::ExclusiveMinimum { .. }
+        | K::ExclusiveMaximum { .. }
+        | K::MinLength { .. }
+        | K::MaxLength { .. }
+        | K::MinItems { .. }
+        | K::MaxItems { .. }
+        | K::MultipleOf { .. } => sdk::ErrorCode::OutOfRange,
+        _ => sdk::ErrorCode::Malformed,
     }
 }
 
@@ -172,6 +190,13 @@ mod tests {
             s.check(&r(r#"{"name":"x","birth_date":"2020-12-01"}"#))
                 .is_none()
         );
+        // Every problem at once; the first one's code.
+        let e = s.check(&r(r#"{"birth_date":"2020-13-01"}"#)).unwrap();
+        assert_eq!(
+            e.message,
+            r#"/: "name" is a required property; /birth_date: "2020-13-01" is not a "date""#
+        );
+        assert_eq!(e.code, sdk::ErrorCode::Missing);
         // Other kinds are not checked; control characters are escaped, values bounded.
         assert!(s.check(&sdk::Record::new("o", "other", "{}")).is_none());
         let long = format!(
