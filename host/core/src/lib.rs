@@ -9,6 +9,7 @@ pub mod api;
 pub mod config;
 pub mod input;
 pub mod names;
+pub mod request;
 pub mod schedule;
 pub mod state;
 pub mod time;

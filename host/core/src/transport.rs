@@ -145,13 +145,16 @@ pub trait Transport: Send {
     /// or `None` when there is none.
     fn digest(&mut self, name: &str) -> Result<Option<Digest>, TransportError>;
 
-    /// Sends one payload as a request and returns the answer (request-response targets).
+    /// Sends one payload as a request and returns the answer (request-response targets):
+    /// a `POST` to the target's URL, or as `shape` says (contract 0.2.1, checked by
+    /// [`crate::request::check_shape`] when it was recorded; the transport checks again).
     fn request(
         &mut self,
         name: &str,
         _media_type: &str,
         _bytes: &[u8],
         _idempotency_key: &str,
+        _shape: Option<&hub_plugin_sdk::RequestShape>,
     ) -> Result<Response, TransportError> {
         Err(TransportError::permanent(format!(
             "{} cannot send {name} as a request: it delivers files",

@@ -20,6 +20,8 @@ pub struct Request {
     pub media_type: String,
     pub bytes: Vec<u8>,
     pub idempotency_key: String,
+    /// Method, path and headers where the plugin shaped the request (contract 0.2.1).
+    pub shape: Option<hub_plugin_sdk::RequestShape>,
 }
 
 /// Everything the transports of one [`CaptureConnector`] were given.
@@ -159,6 +161,7 @@ impl Transport for CapturingTransport {
         media_type: &str,
         bytes: &[u8],
         idempotency_key: &str,
+        shape: Option<&hub_plugin_sdk::RequestShape>,
     ) -> Result<Response, TransportError> {
         self.injected("request")?;
         let mut s = self.state();
@@ -167,6 +170,7 @@ impl Transport for CapturingTransport {
             media_type: media_type.to_string(),
             bytes: bytes.to_vec(),
             idempotency_key: idempotency_key.to_string(),
+            shape: shape.cloned(),
         });
         s.answer
             .clone()

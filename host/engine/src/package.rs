@@ -61,6 +61,7 @@ pub fn zip(payloads: Vec<NewPayload>, when: Civil) -> Result<NewPayload, String>
         bytes,
         records,
         labels,
+        request: None,
     })
 }
 
@@ -75,6 +76,7 @@ mod tests {
             bytes: bytes.to_vec(),
             records,
             labels: vec![("transport".into(), "1".into())],
+            request: None,
         }
     }
 

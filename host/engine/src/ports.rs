@@ -76,6 +76,27 @@ pub trait Encoder: Send + Sync + std::fmt::Debug {
         &self,
         settings: &sdk::Settings,
     ) -> Result<Result<(), Vec<sdk::SettingError>>, EncoderError>;
+    /// A JSON Schema per record kind, `(kind, schema text)` (contract 0.2.1 `schema`);
+    /// empty when the encoder declares none.
+    fn schemas(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+    /// Why a record's body does not match its kind's schema, if it does not; the engine
+    /// asks before [`Encoder::validate`], which sees only records that pass.
+    fn check_schema(&self, _record: &sdk::Record) -> Option<sdk::RecordError> {
+        None
+    }
+    /// How one request-response payload is sent (contract 0.2.1 `request-shape`):
+    /// `Ok(None)` for the default, a `POST` to the target's URL; `Ok(Err)`: refused.
+    fn request_shape(
+        &self,
+        _settings: &sdk::Settings,
+        _transfer_id: u64,
+        _payload: &str,
+        _media_type: &str,
+    ) -> Result<Result<Option<sdk::RequestShape>, String>, EncoderError> {
+        Ok(Ok(None))
+    }
     /// One answer per record, in order.
     fn validate(
         &self,

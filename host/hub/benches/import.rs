@@ -104,6 +104,7 @@ fn transport_with(n: usize, doc: usize, dir: &Path) -> (f64, f64) {
             bytes: p.bytes,
             records: Vec::new(),
             labels: Vec::new(),
+            request: None,
         })
         .collect();
     let xml: usize = new.iter().map(|p| p.bytes.len()).sum();
@@ -125,6 +126,7 @@ fn transport_with(n: usize, doc: usize, dir: &Path) -> (f64, f64) {
             bytes,
             records: Vec::new(),
             labels: Vec::new(),
+            request: None,
         });
     }
     let when = hub_core::time::Timestamp::from_unix_seconds(1_706_788_800).civil(60);

@@ -624,6 +624,7 @@ fn rki_transport(n: usize) {
             bytes: p.bytes,
             records: Vec::new(),
             labels: Vec::new(),
+            request: None,
         })
         .collect();
     let xml_bytes: usize = new.iter().map(|p| p.bytes.len()).sum();

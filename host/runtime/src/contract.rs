@@ -12,7 +12,7 @@ pub const CONTRACT_PACKAGE: &str = "hub:plugin";
 
 /// The newest contract version, the one `wit/hub-plugin.wit` declares (a test checks
 /// they agree). Older lines live under `wit/deps/` and are linked too.
-pub const CONTRACT_VERSION: &str = "0.2.0";
+pub const CONTRACT_VERSION: &str = "0.2.1";
 
 /// A line of compatible contract versions: semver's rule, where for 0.x the minor is the
 /// breaking part (0.1.0 and 0.1.2 are one line, 0.2.0 another).
@@ -20,7 +20,8 @@ pub const CONTRACT_VERSION: &str = "0.2.0";
 pub enum Line {
     /// `hub:plugin@0.1.*`: string settings, no codes, delivered/rejected only.
     V0_1,
-    /// `hub:plugin@0.2.*`: typed settings, error codes, diagnostics, retry-later/unknown.
+    /// `hub:plugin@0.2.*`: typed settings, error codes, diagnostics, retry-later/unknown;
+    /// from 0.2.1 the optional `schema` and `request-shape`.
     V0_2,
 }
 
@@ -58,6 +59,8 @@ pub const KNOWN: &[(&str, Line)] = &[
     ("identity", Line::V0_1),
     ("inquiry", Line::V0_1),
     ("batching", Line::V0_1),
+    ("schema", Line::V0_2),
+    ("request-shape", Line::V0_2),
 ];
 
 /// The lines a hub speaks, newest first: all of [`KNOWN`]'s, or fewer (a test's hub
@@ -80,7 +83,7 @@ impl Speaks {
         Speaks(l)
     }
 
-    /// `hub:plugin@0.2.0 and hub:plugin@0.1.2`, for messages.
+    /// `hub:plugin@0.2.1 and hub:plugin@0.1.2`, for messages.
     pub fn versions(&self) -> String {
         self.0
             .iter()
@@ -108,6 +111,9 @@ impl Speaks {
     pub(crate) fn check(&self, exports: &[String]) -> Result<Option<Line>, String> {
         let prefix = format!("{CONTRACT_PACKAGE}/");
         let mut target = None;
+        // The version named when refusing: `target`'s where that is the unknown one (the
+        // version the plugin is built for), else the first unknown export's.
+        let mut unknown: Option<(bool, String)> = None;
         for e in exports {
             let Some(rest) = e.strip_prefix(&prefix) else {
                 continue;
@@ -121,10 +127,18 @@ impl Speaks {
                         target = Some(line);
                     }
                 }
-                _ => return Err(version.to_string()),
+                _ => {
+                    let is_target = interface == "target";
+                    if unknown.as_ref().is_none_or(|(t, _)| is_target && !t) {
+                        unknown = Some((is_target, version.to_string()));
+                    }
+                }
             }
         }
-        Ok(target)
+        match unknown {
+            Some((_, version)) => Err(version),
+            None => Ok(target),
+        }
     }
 }
 
@@ -152,6 +166,8 @@ mod tests {
             declared(new),
             Some(format!("{CONTRACT_PACKAGE}@{}", Line::V0_2.version()).as_str())
         );
+        let released = include_str!("../../../wit/deps/hub-plugin-0.2.0/hub-plugin.wit");
+        assert_eq!(declared(released), Some("hub:plugin@0.2.0"));
         let old = include_str!("../../../wit/deps/hub-plugin-0.1.2/hub-plugin.wit");
         assert_eq!(
             declared(old),
@@ -194,7 +210,25 @@ mod tests {
         let old = Speaks::only(&[Line::V0_1]);
         assert_eq!(old.check(&v2), Err("0.2.0".into()));
         assert_eq!(old.versions(), "hub:plugin@0.1.2");
-        assert_eq!(all.versions(), "hub:plugin@0.2.0 and hub:plugin@0.1.2");
+        assert_eq!(all.versions(), "hub:plugin@0.2.1 and hub:plugin@0.1.2");
+        // 0.2.1's interfaces beside 0.2.0's target; not in the 0.1 line.
+        let v21 = vec![
+            "hub:plugin/target@0.2.0".to_string(),
+            "hub:plugin/schema@0.2.1".to_string(),
+            "hub:plugin/request-shape@0.2.1".to_string(),
+        ];
+        assert_eq!(all.check(&v21), Ok(Some(Line::V0_2)));
+        // Refused, the plugin is named by `target`'s version, whatever the export order.
+        let v21_on_old = vec![
+            "hub:plugin/schema@0.2.1".to_string(),
+            "hub:plugin/target@0.2.0".to_string(),
+        ];
+        assert_eq!(old.check(&v21_on_old), Err("0.2.0".into()));
+        let schema_v1 = vec![
+            "hub:plugin/target@0.1.2".to_string(),
+            "hub:plugin/schema@0.1.2".to_string(),
+        ];
+        assert_eq!(all.check(&schema_v1), Err("0.1.2".into()));
         assert_eq!(all.ranges(), "0.2.*, 0.1.*");
     }
 }

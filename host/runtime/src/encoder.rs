@@ -57,6 +57,30 @@ impl Encoder for Plugin {
         Ok(Plugin::validate(self, settings, records)?)
     }
 
+    fn schemas(&self) -> Vec<(String, String)> {
+        Plugin::schemas(self)
+    }
+
+    fn check_schema(&self, record: &sdk::Record) -> Option<sdk::RecordError> {
+        Plugin::check_schema(self, record)
+    }
+
+    fn request_shape(
+        &self,
+        settings: &sdk::Settings,
+        transfer_id: u64,
+        payload: &str,
+        media_type: &str,
+    ) -> Result<Result<Option<sdk::RequestShape>, String>, EncoderError> {
+        Ok(Plugin::request_shape(
+            self,
+            settings,
+            transfer_id,
+            payload,
+            media_type,
+        )?)
+    }
+
     fn once_keys(
         &self,
         settings: &sdk::Settings,

@@ -15,6 +15,7 @@ mod convert;
 mod encoder;
 mod plugin;
 mod sandbox;
+mod schema;
 mod wasi;
 pub use encoder::WasmLoader;
 pub use plugin::Plugin;
@@ -68,6 +69,21 @@ mod batching_bindings {
     wasmtime::component::bindgen!({
         path: "../../wit",
         inline: "package hub:probe; world batching { export hub:plugin/batching@0.1.2; }",
+    });
+}
+
+/// 0.2.1's optional interfaces, probed the same way.
+mod schema_bindings {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        inline: "package hub:probe; world schema { export hub:plugin/schema@0.2.1; }",
+    });
+}
+
+mod request_shape_bindings {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        inline: "package hub:probe; world request-shape { export hub:plugin/request-shape@0.2.1; }",
     });
 }
 
@@ -298,6 +314,10 @@ impl Runtime {
         let identity = identity_bindings::IdentityPre::new(pre.clone()).ok();
         let inquiry = InquiryPre::new(pre.clone()).ok().map(Arc::new);
         let batching = BatchingPre::new(pre.clone()).ok().map(Arc::new);
+        let schema = schema_bindings::SchemaPre::new(pre.clone()).ok();
+        let shape = request_shape_bindings::RequestShapePre::new(pre.clone())
+            .ok()
+            .map(Arc::new);
         let target = match line {
             Some(Line::V0_1) => Target::V1(Arc::new(
                 v1::TargetPluginPre::new(pre).map_err(incompatible)?,
@@ -343,6 +363,22 @@ impl Runtime {
                 .collect(),
             None => Vec::new(),
         };
+        let schemas = match &schema {
+            Some(spre) => {
+                let list = sandbox.run("schemas", |store| {
+                    spre.instantiate(&mut *store)?
+                        .hub_plugin0_2_1_schema()
+                        .call_schemas(store)
+                })?;
+                schema::Schemas::compile(&info.record_kinds, list).map_err(|message| {
+                    PluginError::Contract {
+                        plugin: name.into(),
+                        message,
+                    }
+                })?
+            }
+            None => schema::Schemas::default(),
+        };
         if info.max_batch == 0 {
             return Err(PluginError::Contract {
                 plugin: name.into(),
@@ -359,6 +395,8 @@ impl Runtime {
             changes,
             inquiry,
             batching,
+            schemas,
+            shape,
             from_cache,
             load_time,
         })

@@ -9,7 +9,9 @@ use hub_plugin_sdk as sdk;
 
 use crate::contract::Line;
 use crate::convert::{v1, v2};
+use crate::request_shape_bindings::RequestShapePre;
 use crate::sandbox::{CallState, Sandbox, Target};
+use crate::schema::Schemas;
 use crate::{BatchingPre, InquiryPre, PluginError, WasiSeed};
 
 /// A loaded plugin. Calls take `&self` and run each in a fresh sandbox, so one plugin can
@@ -25,6 +27,10 @@ pub struct Plugin {
     pub(crate) inquiry: Option<Arc<InquiryPre<CallState>>>,
     /// What may occur only once in a transfer (`batching`, 0.1.2), if declared.
     pub(crate) batching: Option<Arc<BatchingPre<CallState>>>,
+    /// A JSON Schema per record kind (`schema`, 0.2.1), compiled at load; empty if none.
+    pub(crate) schemas: Schemas,
+    /// How each request-response payload is sent (`request-shape`, 0.2.1), if offered.
+    pub(crate) shape: Option<Arc<RequestShapePre<CallState>>>,
     pub(crate) from_cache: bool,
     pub(crate) load_time: Duration,
 }
@@ -75,6 +81,8 @@ impl Plugin {
             changes: self.changes.clone(),
             inquiry: self.inquiry.clone(),
             batching: self.batching.clone(),
+            schemas: self.schemas.clone(),
+            shape: self.shape.clone(),
             from_cache: self.from_cache,
             load_time: self.load_time,
         }
@@ -209,6 +217,53 @@ impl Plugin {
             });
         }
         Ok(Some(keys))
+    }
+
+    /// The plugin's JSON Schemas, `(kind, schema text)` (`schema`, 0.2.1); empty when it
+    /// declares none.
+    pub fn schemas(&self) -> Vec<(String, String)> {
+        self.schemas.texts()
+    }
+
+    /// Why `record`'s body does not match its kind's schema, if it does not (checked
+    /// before `validate`; `None` also where the kind has no schema).
+    pub fn check_schema(&self, record: &sdk::Record) -> Option<sdk::RecordError> {
+        self.schemas.check(record)
+    }
+
+    /// How the request for one payload is sent, as the plugin proposes it (`request-shape`,
+    /// 0.2.1): `Ok(None)` where the plugin does not shape requests or gives the default (a
+    /// `POST` to the target's URL); `Ok(Err)` when it refuses. The host checks the shape.
+    pub fn request_shape(
+        &self,
+        settings: &sdk::Settings,
+        transfer_id: u64,
+        payload: &str,
+        media_type: &str,
+    ) -> Result<Result<Option<sdk::RequestShape>, String>, PluginError> {
+        let Some(pre) = &self.shape else {
+            return Ok(Ok(None));
+        };
+        let s = settings.0.clone();
+        let answer = self.sandbox.run("shape", |store| {
+            pre.instantiate(&mut *store)?
+                .hub_plugin0_2_1_request_shape()
+                .call_shape(store, &s, transfer_id, payload, media_type)
+        })?;
+        use crate::request_shape_bindings::exports::hub::plugin0_2_1::request_shape::Method as W;
+        Ok(answer.map(|r| {
+            let shape = sdk::RequestShape {
+                method: match r.method {
+                    W::Post => sdk::Method::Post,
+                    W::Put => sdk::Method::Put,
+                    W::Patch => sdk::Method::Patch,
+                    W::Delete => sdk::Method::Delete,
+                },
+                path: r.path,
+                headers: r.headers,
+            };
+            (!shape.is_default()).then_some(shape)
+        }))
     }
 
     /// Semantic checks of the target's settings; every problem, each naming its setting

@@ -128,10 +128,12 @@ fn component_for_version(version: &str) -> Vec<u8> {
     let (wit, declared) = if version.starts_with("0.1.") {
         (old, "package hub:plugin@0.1.2;".to_string())
     } else {
-        // The current worlds take the optional interfaces from 0.1.2.
+        // The 0.2 line's `target` is 0.2.0's; its worlds take the optional interfaces
+        // from 0.1.2.
         resolve.push_str("deps/hub-plugin-0.1.2.wit", &old).unwrap();
-        let new = std::fs::read_to_string(root().join("wit/hub-plugin.wit")).unwrap();
-        (new, format!("package hub:plugin@{CONTRACT_VERSION};"))
+        let v020 = std::fs::read_to_string(root().join("wit/deps/hub-plugin-0.2.0/hub-plugin.wit"))
+            .unwrap();
+        (v020, "package hub:plugin@0.2.0;".to_string())
     };
     assert!(wit.contains(&declared), "wit/ declares {declared}");
     let wit = wit.replace(&declared, &format!("package hub:plugin@{version};"));
@@ -184,7 +186,7 @@ fn a_plugin_for_an_unknown_contract_is_refused_naming_both_versions() {
             err.to_string(),
             format!(
                 "plugin future was built for contract hub:plugin@{version}; this hub speaks \
-                 hub:plugin@0.2.0 and hub:plugin@0.1.2 (compatible: 0.2.*, 0.1.*)"
+                 hub:plugin@{CONTRACT_VERSION} and hub:plugin@0.1.2 (compatible: 0.2.*, 0.1.*)"
             )
         );
     }

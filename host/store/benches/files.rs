@@ -62,6 +62,7 @@ fn round(n: usize, old_index: bool) -> f64 {
             bytes: r.body.clone().into_bytes(),
             records: vec![r.seq],
             labels: vec![],
+            request: None,
         })
         .collect();
     let stamp = PluginStamp {

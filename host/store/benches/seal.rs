@@ -84,6 +84,7 @@ fn round(n: usize, ring: Option<Arc<Keyring>>) -> (f64, f64) {
             bytes,
             records: seqs.clone(),
             labels: vec![],
+            request: None,
         };
         let id = hub_store::create_transfer_with(
             &mut store,

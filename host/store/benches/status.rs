@@ -73,6 +73,7 @@ fn main() {
                         bytes: vec![b'x'; 2048],
                         records: seqs.clone(),
                         labels: vec![("page".into(), "522".into())],
+                        request: None,
                     }])
                 },
             )

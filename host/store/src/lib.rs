@@ -186,6 +186,9 @@ pub struct NewPayload {
     pub records: Vec<i64>,
     /// What the status view shows and filters by (checked by the host).
     pub labels: Vec<(String, String)>,
+    /// How a request-response payload is sent, where the plugin shaped it (checked by the
+    /// host); `None`: a `POST` to the target's URL.
+    pub request: Option<hub_plugin_sdk::RequestShape>,
 }
 
 /// Which plugin encoded a transfer: stored with it when it is created, shown in the
@@ -622,6 +625,10 @@ pub trait Store {
     /// A payload's bytes, as created.
     fn payload_bytes(&mut self, payload_id: i64) -> Result<Vec<u8>>;
 
+    /// How a payload's request is sent, as recorded when it was created; `None`: a `POST`
+    /// to the target's URL.
+    fn payload_request(&mut self, payload_id: i64) -> Result<Option<hub_plugin_sdk::RequestShape>>;
+
     /// The records a payload carries.
     fn payload_records(&mut self, payload_id: i64) -> Result<Vec<StoredRecord>>;
 
@@ -752,6 +759,29 @@ pub fn create_transfer_with<S: Store + ?Sized, E>(
             "the encoder was called twice for one transfer".into(),
         )),
     }
+}
+
+/// A payload's recorded request shape as stored (JSON), or `None`.
+pub(crate) fn request_json(p: &NewPayload) -> Option<String> {
+    p.request
+        .as_ref()
+        .and_then(|r| serde_json::to_string(r).ok())
+}
+
+/// A recorded request shape read back; text that does not parse is refused rather than
+/// sent as the default, which would be another request than the first.
+pub(crate) fn parse_request(
+    payload_id: i64,
+    text: Option<String>,
+) -> Result<Option<hub_plugin_sdk::RequestShape>> {
+    text.map(|t| {
+        serde_json::from_str(&t).map_err(|e| {
+            StoreError::Corrupt(format!(
+                "payload {payload_id}: its recorded request shape does not parse: {e}"
+            ))
+        })
+    })
+    .transpose()
 }
 
 fn ser_display<T: std::fmt::Display, S: serde::Serializer>(

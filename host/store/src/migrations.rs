@@ -108,6 +108,12 @@ pub const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/016_pauses.sql"),
     },
     Migration {
+        id: 17,
+        name: "request_shape",
+        sqlite: include_str!("../migrations/017_request_shape.sql"),
+        postgres: include_str!("../migrations/postgres/017_request_shape.sql"),
+    },
+    Migration {
         id: 18,
         name: "attempt_counts",
         sqlite: include_str!("../migrations/018_attempt_counts.sql"),

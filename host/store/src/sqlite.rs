@@ -538,8 +538,9 @@ impl Store for SqliteStore {
         };
         for (idx, p) in payloads.iter().enumerate() {
             tx.execute(
-                "INSERT INTO payloads (transfer_id, idx, name, media_type, size, sha256, state, labels)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7)",
+                "INSERT INTO payloads (transfer_id, idx, name, media_type, size, sha256, state, labels,
+                                       request)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8)",
                 params![
                     id,
                     idx as i64,
@@ -547,7 +548,8 @@ impl Store for SqliteStore {
                     p.media_type,
                     p.bytes.len() as i64,
                     sha256_hex(&p.bytes),
-                    serde_json::to_string(&p.labels).unwrap_or_else(|_| "[]".into())
+                    serde_json::to_string(&p.labels).unwrap_or_else(|_| "[]".into()),
+                    crate::request_json(p)
                 ],
             )
             .map_err(sql("insert payload"))?;
@@ -695,6 +697,18 @@ impl Store for SqliteStore {
             bytes,
             payload_id,
         )?)
+    }
+
+    fn payload_request(&mut self, payload_id: i64) -> Result<Option<hub_plugin_sdk::RequestShape>> {
+        let text: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT request FROM payloads WHERE id = ?1",
+                [payload_id],
+                |r| r.get(0),
+            )
+            .map_err(sql("read payload request"))?;
+        crate::parse_request(payload_id, text)
     }
 
     fn payload_records(&mut self, payload_id: i64) -> Result<Vec<StoredRecord>> {

@@ -422,6 +422,7 @@ impl Transport for HttpTransport {
         media_type: &str,
         bytes: &[u8],
         idempotency_key: &str,
+        shape: Option<&hub_plugin_sdk::RequestShape>,
     ) -> Result<Response, TransportError> {
         let header = |what: &str, value: &str| {
             HeaderValue::from_str(value).map_err(|_| {
@@ -433,10 +434,23 @@ impl Transport for HttpTransport {
         };
         let content_type = header("media type", media_type)?;
         let key = header("idempotency key", idempotency_key)?;
-        tracing::debug!(endpoint = %self.endpoint, payload = name, bytes = bytes.len(), "POST");
-        let response = self
-            .client
-            .post(self.url.clone())
+        // A shaped request is checked before anything goes out: refused, nothing is sent.
+        let (method, url) = match shape {
+            None => (reqwest::Method::POST, self.url.clone()),
+            Some(s) => crate::shape::target_url(&self.url, s).map_err(|why| {
+                TransportError::permanent(format!(
+                    "{}: payload {name}: the plugin's request refused: {why}; nothing was sent",
+                    self.endpoint
+                ))
+            })?,
+        };
+        let mut req = self.client.request(method.clone(), url.clone());
+        for (k, v) in shape.map(|s| s.headers.as_slice()).unwrap_or_default() {
+            let value = header(&format!("header {k}"), v)?;
+            req = req.header(k.as_str(), value);
+        }
+        tracing::debug!(endpoint = %self.endpoint, payload = name, bytes = bytes.len(), method = %method, path = url.path(), "request");
+        let response = req
             .header(CONTENT_TYPE, content_type)
             .header("Idempotency-Key", key)
             .body(bytes.to_vec())

@@ -12,6 +12,7 @@ pub mod ftps;
 pub mod http;
 pub mod layout;
 pub mod sftp;
+mod shape;
 
 use hub_core::config::{FileLayout, TransportConfig};
 

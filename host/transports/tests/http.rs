@@ -74,7 +74,13 @@ fn a_post_returns_the_per_record_answer() {
     let mut t = transport(&server.url(), &pki().client);
     t.health().unwrap();
     let r = t
-        .request("datenquelle-1.json", JSON, &body(&["K1", "K2"]), "key-1")
+        .request(
+            "datenquelle-1.json",
+            JSON,
+            &body(&["K1", "K2"]),
+            "key-1",
+            None,
+        )
         .unwrap();
     assert_eq!(r.status, Some(200));
     assert!(
@@ -111,7 +117,7 @@ fn a_post_returns_the_per_record_answer() {
     );
     // Second request on the same transport (keep-alive or not) works as well.
     let r = t
-        .request("datenquelle-2.json", JSON, &body(&["K3"]), "key-2")
+        .request("datenquelle-2.json", JSON, &body(&["K3"]), "key-2", None)
         .unwrap();
     assert_eq!(r.status, Some(200));
     assert_eq!(server.records().len(), 3);
@@ -142,13 +148,13 @@ fn a_503_is_an_answer_not_an_error() {
     let server = start(pki(), Behaviour::default().fail_first(1));
     let mut t = transport(&server.url(), &pki().client);
     let r = t
-        .request("datenquelle-1.json", JSON, &body(&["K1"]), "key-1")
+        .request("datenquelle-1.json", JSON, &body(&["K1"]), "key-1", None)
         .unwrap();
     assert_eq!(r.status, Some(503));
     assert!(String::from_utf8_lossy(&r.body).contains("Wartungsarbeiten"));
     assert!(server.records().is_empty());
     let r = t
-        .request("datenquelle-1.json", JSON, &body(&["K1"]), "key-1")
+        .request("datenquelle-1.json", JSON, &body(&["K1"]), "key-1", None)
         .unwrap();
     assert_eq!(r.status, Some(200));
     assert_eq!(server.record_keys(), ["010570012/K1".to_string()]);
@@ -159,7 +165,7 @@ fn a_401_is_an_answer_not_an_error() {
     let server = start(pki(), Behaviour::default().require_user("someone-else"));
     let mut t = transport(&server.url(), &pki().client);
     let r = t
-        .request("datenquelle-1.json", JSON, &body(&["K1"]), "key-1")
+        .request("datenquelle-1.json", JSON, &body(&["K1"]), "key-1", None)
         .unwrap();
     assert_eq!(r.status, Some(401));
     let answer: Value = serde_json::from_slice(&r.body).unwrap();
@@ -209,7 +215,7 @@ fn an_untrusted_client_certificate_is_permanent() {
     )
     .unwrap();
     let e = t
-        .request("datenquelle-1.json", JSON, &body(&["K1"]), "key-1")
+        .request("datenquelle-1.json", JSON, &body(&["K1"]), "key-1", None)
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::Permanent, "{}", e.message);
     assert!(
@@ -231,7 +237,7 @@ fn no_client_certificate_is_permanent() {
     let server = start(pki(), Behaviour::default());
     let mut t = HttpTransport::new(config(&server.url()), None).unwrap();
     let e = t
-        .request("datenquelle-1.json", JSON, &body(&["K1"]), "key-1")
+        .request("datenquelle-1.json", JSON, &body(&["K1"]), "key-1", None)
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::Permanent, "{}", e.message);
     assert!(e.message.contains("CertificateRequired"), "{}", e.message);
@@ -246,7 +252,7 @@ fn a_server_certificate_we_do_not_trust_is_permanent() {
     no_ca.ca_file = None;
     let mut t = HttpTransport::new(no_ca, Some(identity("kita-central", &pki().client))).unwrap();
     let e = t
-        .request("datenquelle-1.json", JSON, &body(&["K1"]), "key-1")
+        .request("datenquelle-1.json", JSON, &body(&["K1"]), "key-1", None)
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::Permanent, "{}", e.message);
     assert!(
@@ -275,7 +281,7 @@ fn a_server_that_is_down_is_retryable() {
     let url = format!("https://127.0.0.1:{port}/kitaplaner/api/import");
     let mut t = transport(&url, &pki().client);
     let e = t
-        .request("datenquelle-1.json", JSON, &body(&["K1"]), "key-1")
+        .request("datenquelle-1.json", JSON, &body(&["K1"]), "key-1", None)
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::Retryable, "{}", e.message);
     assert!(e.message.contains(&url), "{}", e.message);
@@ -293,7 +299,7 @@ fn a_slow_server_beyond_the_timeout_is_unknown() {
     short.timeout = Duration::from_millis(400);
     let mut t = HttpTransport::new(short, Some(identity("kita-central", &pki().client))).unwrap();
     let e = t
-        .request("datenquelle-1.json", JSON, &body(&["K1"]), "key-1")
+        .request("datenquelle-1.json", JSON, &body(&["K1"]), "key-1", None)
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::Unknown, "{}", e.message);
     assert!(e.message.contains("may have arrived"), "{}", e.message);
@@ -312,7 +318,7 @@ fn a_legacy_p12_works() {
     .unwrap();
     assert_eq!(t.credential().as_deref(), Some("kita-legacy"));
     let r = t
-        .request("datenquelle-1.json", JSON, &body(&["K1"]), "key-1")
+        .request("datenquelle-1.json", JSON, &body(&["K1"]), "key-1", None)
         .unwrap();
     assert_eq!(r.status, Some(200));
     assert_eq!(server.client_cns(), [Some(pki().client_legacy.cn.clone())]);
@@ -344,7 +350,13 @@ fn records_arrive_exactly_once_over_many_requests() {
     for i in 0..20 {
         let kind = format!("K{i}");
         let r = t
-            .request("d.json", JSON, &body(&[kind.as_str()]), &format!("key-{i}"))
+            .request(
+                "d.json",
+                JSON,
+                &body(&[kind.as_str()]),
+                &format!("key-{i}"),
+                None,
+            )
             .unwrap();
         assert_eq!(r.status, Some(200));
     }
@@ -369,7 +381,7 @@ fn reachability_is_a_handshake_that_sends_no_request_so_a_post_only_server_works
     t.health().unwrap();
     assert_eq!(server.request_count(), 0, "the check sent a request");
     let r = t
-        .request("datenquelle-1.json", JSON, &body(&["K1"]), "key-1")
+        .request("datenquelle-1.json", JSON, &body(&["K1"]), "key-1", None)
         .unwrap();
     assert_eq!(r.status, Some(200));
     // A health URL is asked only where configured, with GET; a 501 there is reported.

@@ -29,6 +29,7 @@ mod child;
 pub mod fields;
 mod interpret;
 mod json;
+mod schema;
 
 pub use child::KIND;
 
@@ -82,6 +83,11 @@ impl Plugin for KitaPlaner {
     /// Kita-Planer takes the latest state, so it is sent again.
     fn changes() -> Vec<(String, Change)> {
         vec![(KIND.into(), Change::Snapshot)]
+    }
+
+    /// The field table as a JSON Schema, for source systems and the host's first check.
+    fn schemas() -> Vec<(String, String)> {
+        vec![schema::child()]
     }
 
     fn check_settings(settings: &Settings) -> Result<(), SettingError> {

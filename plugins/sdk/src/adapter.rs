@@ -311,3 +311,31 @@ impl<P: Plugin> crate::bindings::exports::hub::plugin0_1_2::batching::Guest for 
             .collect()
     }
 }
+
+impl<P: Plugin> crate::bindings::exports::hub::plugin0_2_1::schema::Guest for Adapter<P> {
+    fn schemas() -> Vec<(String, String)> {
+        P::schemas()
+    }
+}
+
+impl<P: Plugin> crate::bindings::exports::hub::plugin0_2_1::request_shape::Guest for Adapter<P> {
+    fn shape(
+        settings: Vec<(String, String)>,
+        transfer_id: u64,
+        payload: String,
+        media_type: String,
+    ) -> Result<crate::bindings::exports::hub::plugin0_2_1::request_shape::Request, String> {
+        use crate::bindings::exports::hub::plugin0_2_1::request_shape::{Method as W, Request};
+        let shape = P::request_shape(&Settings(settings), transfer_id, &payload, &media_type)?;
+        Ok(Request {
+            method: match shape.method {
+                crate::Method::Post => W::Post,
+                crate::Method::Put => W::Put,
+                crate::Method::Patch => W::Patch,
+                crate::Method::Delete => W::Delete,
+            },
+            path: shape.path,
+            headers: shape.headers,
+        })
+    }
+}

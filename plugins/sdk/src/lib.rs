@@ -108,9 +108,12 @@
 pub mod diag;
 pub mod json;
 pub mod mutate;
+mod request;
+pub mod schema;
 pub mod text;
 
 pub use diag::{Diagnostic, DiagnosticLevel};
+pub use request::{Method, RequestShape};
 
 #[cfg(target_arch = "wasm32")]
 mod adapter;
@@ -119,7 +122,7 @@ mod adapter;
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../../wit",
-        world: "hub:plugin/target-plugin-full@0.2.0",
+        world: "hub:plugin/target-plugin-full@0.2.1",
         default_bindings_module: "hub_plugin_sdk::bindings",
         pub_export_macro: true,
         export_macro_name: "export_guest",
@@ -789,6 +792,26 @@ pub trait Plugin {
     /// GUIDs, so version 2 of a record waits for the transport after version 1's.
     fn once_keys(_settings: &Settings, _record: &Record) -> Vec<String> {
         Vec::new()
+    }
+
+    /// A JSON Schema per record kind (contract 0.2.1 `schema`): `(kind, schema text)`,
+    /// e.g. from [`schema::Object::for_kind`]. The host validates each body against its
+    /// kind's schema before [`Plugin::validate`] and serves the schemas to source systems.
+    /// The default, none: bodies reach `validate` unchecked.
+    fn schemas() -> Vec<(String, String)> {
+        Vec::new()
+    }
+
+    /// How the request for `payload` is sent (contract 0.2.1 `request-shape`; called once
+    /// per payload when the transfer is created, request-response targets only). The
+    /// default: a `POST` to the target's URL. An `Err` stops the transfer's creation.
+    fn request_shape(
+        _settings: &Settings,
+        _transfer_id: u64,
+        _payload: &str,
+        _media_type: &str,
+    ) -> Result<RequestShape, String> {
+        Ok(RequestShape::default())
     }
 
     /// Semantic checks of the settings beyond their types; the error names the setting.

@@ -143,6 +143,7 @@ pub fn check_payloads(
             bytes: p.bytes.clone(),
             records: seqs,
             labels: p.labels.clone(),
+            request: None,
         });
     }
     if let Some((id, _)) = by_id.iter().find(|(_, seq)| !carried.contains(seq)) {
@@ -171,6 +172,45 @@ fn check_labels(labels: &[(String, String)]) -> Result<(), String> {
                 "label {k}: value longer than 200 bytes or with control characters"
             ));
         }
+    }
+    Ok(())
+}
+
+enum ShapeFail {
+    Plugin(EncoderError),
+    Refused(String),
+}
+
+/// Asks the plugin how each payload's request is sent (contract 0.2.1 `request-shape`)
+/// and checks the answer, so what is stored with the payload, and later sent and re-sent,
+/// is a request the host allows. Any refusal stops the transfer: nothing is stored.
+fn shape_requests(
+    t: &TargetRuntime,
+    transfer_id: i64,
+    payloads: &mut [NewPayload],
+) -> Result<(), ShapeFail> {
+    let id = u64::try_from(transfer_id).unwrap_or(0);
+    for p in payloads {
+        let shape = t
+            .plugin
+            .request_shape(&t.settings, id, &p.name, &p.media_type)
+            .map_err(ShapeFail::Plugin)?
+            .map_err(|m| {
+                ShapeFail::Refused(format!(
+                    "payload {}: the plugin gives no request for it: {}",
+                    p.name,
+                    hub_plugin_sdk::text::excerpt(&m)
+                ))
+            })?;
+        if let Some(shape) = &shape {
+            hub_core::request::check_shape(shape).map_err(|m| {
+                ShapeFail::Refused(format!(
+                    "payload {}: the plugin's request refused: {m}; nothing was sent",
+                    p.name
+                ))
+            })?;
+        }
+        p.request = shape;
     }
     Ok(())
 }
@@ -231,6 +271,12 @@ pub(super) fn create(
                 check_payload_name(&archive.name)
                     .map_err(|e| CreateFail::Other(format!("archive name: {e}")))?;
                 checked = vec![archive];
+            }
+            if plugin.info().delivery == hub_plugin_sdk::Delivery::RequestResponse {
+                shape_requests(t, draft.id, &mut checked).map_err(|e| match e {
+                    ShapeFail::Plugin(e) => CreateFail::Plugin(e),
+                    ShapeFail::Refused(m) => CreateFail::Other(m),
+                })?;
             }
             if dry_run {
                 return Err(CreateFail::DryRun(

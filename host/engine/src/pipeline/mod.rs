@@ -11,11 +11,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use hub_core::input::{InputErrors, LineError, parse_ndjson_all};
-use hub_core::names::check_key;
 use hub_core::transport::{Transport, TransportError};
 use hub_plugin_sdk::{OutcomeStatus, Record};
-use hub_store::{EnqueueReport, NewRecord, RecordOutcome, StoreError, StoredRecord};
+use hub_store::{RecordOutcome, StoreError, StoredRecord};
 use serde::Serialize;
 use thiserror::Error;
 
@@ -24,12 +22,14 @@ use crate::{Engine, EngineError, TargetRuntime};
 
 mod create;
 mod deliver;
+mod enqueue;
 mod receipt;
 mod reencode;
 
 pub use create::check_payloads;
 use create::{Created, context, create, one_transfer};
 use deliver::deliver;
+pub use enqueue::{EnqueueError, enqueue};
 pub use receipt::{ReceiptReport, import_receipt};
 pub use reencode::{
     EncodeInputs, PayloadCheck, ReencodeReport, Verdict, first_difference, reencode,
@@ -58,20 +58,6 @@ pub fn settle(
         .settle(transfer_id, settlement, who, reason.trim(), now)?;
     tracing::info!(transfer = transfer_id, target_name = %transfer.target, delivered, %who, "doubt settled");
     Ok(state)
-}
-
-/// Records validated per plugin call at enqueue.
-const VALIDATE_CHUNK: usize = 1_000;
-
-/// Why records could not be enqueued. Nothing was queued.
-#[derive(Debug, Error)]
-pub enum EnqueueError {
-    #[error(transparent)]
-    Input(#[from] InputErrors),
-    #[error(transparent)]
-    Engine(#[from] EngineError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
 }
 
 /// Why a send stopped for a target.
@@ -223,104 +209,6 @@ pub struct DryRunPayload {
     pub records: usize,
     #[serde(skip)]
     pub bytes: Vec<u8>,
-}
-
-/// Reads NDJSON and queues it for `target`, all or nothing: every line is checked by the
-/// host and validated by the target's plugin before the first record is stored.
-pub fn enqueue(
-    engine: &mut Engine,
-    target: &str,
-    text: &str,
-) -> Result<EnqueueReport, EnqueueError> {
-    let t = engine.target(target)?;
-    let (input, mut errors) = parse_ndjson_all(text);
-    let kinds: HashSet<&str> = t
-        .plugin
-        .info()
-        .record_kinds
-        .iter()
-        .map(String::as_str)
-        .collect();
-    let mut records = Vec::with_capacity(input.len());
-    // The input line of each record, to name it when the store refuses it.
-    let mut lines = Vec::with_capacity(input.len());
-    for chunk in input.chunks(VALIDATE_CHUNK) {
-        let batch: Vec<Record> = chunk
-            .iter()
-            .map(|r| Record {
-                id: r.id.clone(),
-                kind: r.kind.clone(),
-                body: r.body.clone(),
-            })
-            .collect();
-        let answers = t
-            .plugin
-            .validate(&t.settings, &batch)
-            .map_err(EngineError::from)?;
-        for (input, answer) in chunk.iter().zip(answers) {
-            let line = input.line;
-            if !kinds.contains(input.kind.as_str()) {
-                errors.push(LineError {
-                    line,
-                    message: format!(
-                        "record {}: kind `{}` is not one target {target} takes ({})",
-                        input.id,
-                        input.kind,
-                        t.plugin.info().record_kinds.join(", ")
-                    ),
-                });
-                continue;
-            }
-            match answer {
-                Ok(meta) => {
-                    let keys = std::iter::once(&meta.batch_key)
-                        .chain(meta.sequence_scope.as_ref())
-                        .chain(meta.supersede_key.as_ref());
-                    if let Some(problem) = keys.filter_map(|k| check_key(k).err()).next() {
-                        errors.push(LineError {
-                            line,
-                            message: format!(
-                                "record {}: plugin {} proposed a bad key: {problem}",
-                                input.id,
-                                t.plugin.name()
-                            ),
-                        });
-                        continue;
-                    }
-                    lines.push(line);
-                    records.push(NewRecord {
-                        id: input.id.clone(),
-                        kind: input.kind.clone(),
-                        body: input.body.clone(),
-                        content_sha256: input.content_sha256.clone(),
-                        change: t.plugin.change_of(&input.kind),
-                        meta,
-                    });
-                }
-                Err(e) => errors.push(LineError {
-                    line,
-                    message: e.to_string(),
-                }),
-            }
-        }
-    }
-    if !errors.is_empty() {
-        errors.sort_by_key(|e| e.line);
-        return Err(InputErrors(errors).into());
-    }
-    let now = engine.now();
-    match engine.store.enqueue(target, &records, now) {
-        Ok(report) => Ok(report),
-        Err(StoreError::RecordsRefused(refused)) => {
-            let mut errors: Vec<LineError> = refused
-                .into_iter()
-                .filter_map(|(i, message)| lines.get(i).map(|&line| LineError { line, message }))
-                .collect();
-            errors.sort_by_key(|e| e.line);
-            Err(InputErrors(errors).into())
-        }
-        Err(e) => Err(e.into()),
-    }
 }
 
 /// Sends everything queued for `target`: first finishes transfers an earlier run left

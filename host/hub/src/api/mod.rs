@@ -10,6 +10,7 @@ mod harden;
 mod metrics;
 mod pause;
 mod routes;
+mod schema;
 mod serve;
 mod status;
 

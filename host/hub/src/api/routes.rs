@@ -37,6 +37,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/targets/{target}/send"),
     ("post", "/api/v1/targets/{target}/pause"),
     ("post", "/api/v1/targets/{target}/resume"),
+    ("get", "/api/v1/targets/{target}/schema"),
     ("get", "/api/v1/transfers/{id}/log"),
     ("get", "/api/v1/transfers/{id}/view"),
     ("get", "/api/v1/received/{id}/view"),
@@ -76,6 +77,10 @@ pub fn router(state: Arc<State>, limits: &hub_core::api::ApiLimits) -> Router {
         .route(
             "/api/v1/targets/{target}/resume",
             post(super::pause::resume),
+        )
+        .route(
+            "/api/v1/targets/{target}/schema",
+            get(super::schema::schema),
         )
         .route("/api/v1/transfers/{id}/settle", post(settle))
         .merge(super::harden::limit_reads(reads, limits))

@@ -13,6 +13,7 @@ mod pause;
 pub mod plugin;
 mod plugin_determinism;
 mod plugin_notes;
+pub(crate) mod plugin_schema;
 mod plugin_test;
 mod plugins;
 mod purge;
@@ -73,7 +74,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Import(a) => import::run(&g, &a),
         Command::Records(c) => records::run(&g, &c),
         Command::Doubt(c) => doubt::run(&g, &c),
-        Command::Plugin(a) => plugin::run(&a),
+        Command::Plugin(a) => plugin::run(&g, &a),
         Command::Purge(a) => purge::run(&g, &a),
         Command::Audit(c) => audit::run(&g, &c),
         Command::Backup(a) => backup::run(&g, &a),

@@ -1,4 +1,4 @@
-//! `hub plugin new|build|test`: for people who write target plugins.
+//! `hub plugin new|build|test|schema`: for people who write target plugins.
 //!
 //! - `new` scaffolds a plugin crate outside this workspace that builds and passes its
 //!   golden test as written.
@@ -36,6 +36,8 @@ pub enum PluginCommand {
     Build(BuildArgs),
     /// Run a component in the hub's sandbox: describe, validate, encode, interpret.
     Test(TestArgs),
+    /// Print the JSON Schemas a target's plugin declares for its record kinds.
+    Schema(super::plugin_schema::SchemaArgs),
 }
 
 #[derive(Debug, Args)]
@@ -89,11 +91,12 @@ pub struct TestArgs {
     pub json: crate::cli::JsonArg,
 }
 
-pub fn run(args: &PluginArgs) -> Result<ExitCode> {
+pub fn run(g: &super::Global, args: &PluginArgs) -> Result<ExitCode> {
     match &args.command {
         PluginCommand::New(a) => new(a),
         PluginCommand::Build(a) => build(a),
         PluginCommand::Test(a) => super::plugin_test::run(a),
+        PluginCommand::Schema(a) => super::plugin_schema::run(g, a),
     }
 }
 
@@ -112,6 +115,8 @@ const EXPECTED: &[u8] = include_bytes!("scaffold/expected.txt");
 const WIT: &str = include_str!("../../../../wit/hub-plugin.wit");
 /// The 0.1.2 package the 0.2 worlds take their optional interfaces from.
 const WIT_0_1_2: &str = include_str!("../../../../wit/deps/hub-plugin-0.1.2/hub-plugin.wit");
+/// The 0.2.0 package the 0.2.1 worlds take `target` from.
+const WIT_0_2_0: &str = include_str!("../../../../wit/deps/hub-plugin-0.2.0/hub-plugin.wit");
 
 /// Plugin names become file names, crate names and payload names: keep them plain.
 fn check_name(name: &str) -> Result<()> {
@@ -189,6 +194,10 @@ fn new(args: &NewArgs) -> Result<ExitCode> {
         (
             "wit/deps/hub-plugin-0.1.2/hub-plugin.wit".into(),
             WIT_0_1_2.into(),
+        ),
+        (
+            "wit/deps/hub-plugin-0.2.0/hub-plugin.wit".into(),
+            WIT_0_2_0.into(),
         ),
         ("README.md".into(), fill(README).into_bytes()),
         (".gitignore".into(), GITIGNORE.into()),

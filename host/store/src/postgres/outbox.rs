@@ -252,8 +252,8 @@ impl PgStore {
             let payload_id: i64 = tx
                 .query_one(
                     "INSERT INTO payloads (transfer_id, idx, name, media_type, size, sha256,
-                        state, labels)
-                     VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7) RETURNING id",
+                        state, labels, request)
+                     VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8) RETURNING id",
                     &[
                         &id,
                         &(idx as i64),
@@ -262,6 +262,7 @@ impl PgStore {
                         &(p.bytes.len() as i64),
                         &sha256_hex(&p.bytes),
                         &serde_json::to_string(&p.labels).unwrap_or_else(|_| "[]".into()),
+                        &crate::request_json(p),
                     ],
                 )
                 .map_err(pg("insert payload"))?

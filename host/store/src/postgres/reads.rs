@@ -173,6 +173,15 @@ impl Store for PgStore {
         )?)
     }
 
+    fn payload_request(&mut self, payload_id: i64) -> Result<Option<hub_plugin_sdk::RequestShape>> {
+        let text: Option<String> = self
+            .client
+            .query_one("SELECT request FROM payloads WHERE id = $1", &[&payload_id])
+            .map_err(pg("read payload request"))?
+            .get(0);
+        crate::parse_request(payload_id, text)
+    }
+
     fn payload_records(&mut self, payload_id: i64) -> Result<Vec<StoredRecord>> {
         let rows = self
             .client

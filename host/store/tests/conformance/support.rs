@@ -61,6 +61,7 @@ pub fn payloads(records: &[hub_store::StoredRecord]) -> Vec<NewPayload> {
             bytes: r.body.as_bytes().to_vec(),
             records: vec![r.seq],
             labels: vec![("id".into(), r.id.clone())],
+            request: None,
         })
         .collect()
 }

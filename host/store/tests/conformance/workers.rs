@@ -49,6 +49,7 @@ fn transfer(store: &mut dyn Store, id: &str, batch: &str, scope: Option<&str>) -
                 bytes: id.as_bytes().to_vec(),
                 records: seqs.clone(),
                 labels: Vec::new(),
+                request: None,
             }])
         })
         .unwrap()
@@ -212,6 +213,7 @@ pub fn has_work_sees_queued_records_and_claimable_transfers_only(b: &impl Backen
                 bytes: b"q".to_vec(),
                 records: seqs.clone(),
                 labels: Vec::new(),
+                request: None,
             }])
         })
         .unwrap()

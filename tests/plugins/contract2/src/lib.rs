@@ -4,6 +4,12 @@
 //!
 //! Settings: `prefix` (text, required) and `limit` (integer, default 10, must be > 0). An
 //! `n` above the limit is encoded with a warning diagnostic naming the record.
+//!
+//! Contract 0.2.1: a JSON Schema for `item` (`n` an integer, `when` an RFC 3339 date), and
+//! each payload sent as `PUT items/<payload name>` with `Accept: text/plain`. The setting
+//! `shape` (default `put`) makes it propose what the host must refuse: `bad-header` adds
+//! an `Authorization` header, `bad-path` puts the payload at `../<name>`, `refuse` gives
+//! no request at all; `post` keeps the default request.
 
 use hub_plugin_sdk::*;
 
@@ -19,9 +25,41 @@ impl Plugin for Contract2 {
             settings: vec![
                 SettingSpec::required("prefix", SettingType::Text, "the first word of each line"),
                 SettingSpec::optional("limit", SettingType::Integer, "10", "above it: a warning"),
+                SettingSpec::optional(
+                    "shape",
+                    SettingType::Text,
+                    "put",
+                    "put, post, bad-header, bad-path or refuse",
+                ),
             ],
             delivery: Delivery::RequestResponse,
             max_batch: 100,
+        }
+    }
+
+    fn schemas() -> Vec<(String, String)> {
+        vec![
+            schema::Object::new()
+                .required("n", schema::Field::integer())
+                .field("when", schema::Field::date())
+                .for_kind("item"),
+        ]
+    }
+
+    fn request_shape(
+        settings: &Settings,
+        _transfer_id: u64,
+        payload: &str,
+        _media_type: &str,
+    ) -> Result<RequestShape, String> {
+        let put = RequestShape::new(Method::Put, format!("items/{payload}"))
+            .header("Accept", "text/plain");
+        match settings.text("shape").unwrap_or("put") {
+            "post" => Ok(RequestShape::default()),
+            "bad-header" => Ok(put.header("Authorization", "Bearer stolen")),
+            "bad-path" => Ok(RequestShape::new(Method::Put, format!("../{payload}"))),
+            "refuse" => Err(format!("no request for {payload}")),
+            _ => Ok(put),
         }
     }
 

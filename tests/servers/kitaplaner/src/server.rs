@@ -102,6 +102,8 @@ pub struct Received {
     pub path: String,
     pub content_type: Option<String>,
     pub idempotency_key: Option<String>,
+    /// Every header as received, names in lower case (to see a plugin's shaped request).
+    pub headers: Vec<(String, String)>,
     /// The subject CN of the client certificate the request came with.
     pub client_cn: Option<String>,
     pub body: Vec<u8>,
@@ -287,6 +289,7 @@ fn serve_connection(mut tcp: TcpStream, config: Arc<ServerConfig>, state: &State
             path: request.path,
             content_type: request.content_type,
             idempotency_key: request.idempotency_key,
+            headers: request.headers,
             client_cn: cn.clone(),
             body: request.body,
             status,
@@ -337,6 +340,7 @@ struct Request {
     path: String,
     content_type: Option<String>,
     idempotency_key: Option<String>,
+    headers: Vec<(String, String)>,
     close: bool,
     body: Vec<u8>,
 }
@@ -412,6 +416,7 @@ fn read_request(stream: &mut impl Read, buf: &mut Vec<u8>) -> Result<Option<Requ
         idempotency_key: header("idempotency-key"),
         close,
         body,
+        headers,
     }))
 }
 

@@ -213,6 +213,10 @@ pub(super) fn deliver_request(
             summary(p)
         );
     }
+    // The shape recorded when the payload was created: a retry sends the same request.
+    // Read before the attempt begins, so a store that cannot give it leaves no attempt
+    // that looks cut off after it started.
+    let shape = engine.store.payload_request(p.id)?;
     attempt.begun = Some(
         engine
             .store
@@ -220,7 +224,7 @@ pub(super) fn deliver_request(
     );
     fault::point("requesting");
     let bytes = engine.store.payload_bytes(p.id)?;
-    let response = match transport.request(&p.name, &p.media_type, &bytes, &key) {
+    let response = match transport.request(&p.name, &p.media_type, &bytes, &key, shape.as_ref()) {
         Ok(r) => r,
         Err(e) if e.kind == ErrorKind::Unknown && !resend => {
             return look_or_hold(engine, t, transport, &attempt, unknown, e.message.clone());
