@@ -278,7 +278,7 @@ pub fn version_json_text(r: &RecordVersion, receiver: &str) -> String {
         w.key("attributes");
         let mut e = JsonObject::open(w.out);
         for (k, v) in attrs {
-            e.str(k, v);
+            e.any_str(k, v);
         }
         e.close();
     }
@@ -361,26 +361,41 @@ impl<'a> JsonObject<'a> {
         JsonObject { out, first: true }
     }
 
-    fn key(&mut self, k: &str) {
+    /// A key of the hub's own (a literal: nothing to escape, so not scanned).
+    fn key(&mut self, k: &'static str) {
+        debug_assert!(!k.bytes().any(|b| ESCAPED[usize::from(b)]));
+        self.comma();
+        self.out.push('"');
+        self.out.push_str(k);
+        self.out.push_str("\":");
+    }
+
+    fn comma(&mut self) {
         if !self.first {
             self.out.push(',');
         }
         self.first = false;
-        json_str(self.out, k);
-        self.out.push(':');
     }
 
-    fn str(&mut self, k: &str, v: &str) {
+    fn str(&mut self, k: &'static str, v: &str) {
         self.key(k);
         json_str(self.out, v);
     }
 
-    fn bool(&mut self, k: &str, v: bool) {
+    /// A pair whose key came from outside (an unknown attribute's name): escaped.
+    fn any_str(&mut self, k: &str, v: &str) {
+        self.comma();
+        json_str(self.out, k);
+        self.out.push(':');
+        json_str(self.out, v);
+    }
+
+    fn bool(&mut self, k: &'static str, v: bool) {
         self.key(k);
         self.out.push_str(if v { "true" } else { "false" });
     }
 
-    fn num(&mut self, k: &str, v: u32) {
+    fn num(&mut self, k: &'static str, v: u32) {
         use std::fmt::Write as _;
         self.key(k);
         let _ = write!(self.out, "{v}");
