@@ -5,6 +5,9 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
+mod common;
+use common::{plugin_path, root};
+
 use std::path::{Path, PathBuf};
 
 use hub_plugin_sdk::{Context, DateTime};
@@ -12,23 +15,6 @@ use hub_runtime::{CONTRACT_VERSION, Limits, Line, PluginError, Runtime, Speaks};
 use sha2::{Digest, Sha256};
 
 const FIXTURE_SHA256: &str = "2451d25391cd0be9f12a567ac8b17a4eb899f5d6f65e3e1bf5a425b85e7efa36";
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn plugin_path(name: &str) -> PathBuf {
-    let dir = std::env::var_os("HUB_PLUGIN_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target/plugins"));
-    let path = dir.join(format!("{name}.wasm"));
-    assert!(
-        path.exists(),
-        "{} is missing: build the plugins first with `cargo xtask plugins`",
-        path.display()
-    );
-    path
-}
 
 fn runtime() -> Runtime {
     Runtime::new(Limits::default(), None).unwrap()

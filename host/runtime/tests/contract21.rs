@@ -6,28 +6,14 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
+mod common;
+use common::{plugin_path, root};
+
 use std::path::PathBuf;
 
 use hub_plugin_sdk::{Context, ErrorCode, Method, Record, RequestShape, Settings};
 use hub_runtime::{Limits, Line, PluginError, Runtime};
 use sha2::{Digest, Sha256};
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn built(name: &str) -> PathBuf {
-    let dir = std::env::var_os("HUB_PLUGIN_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target/plugins"));
-    let path = dir.join(format!("{name}.wasm"));
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo xtask plugins`",
-        path.display()
-    );
-    path
-}
 
 fn fixture_0_2_0() -> PathBuf {
     let path = root().join("tests/fixtures/contract-0.2.0/contract2.wasm");
@@ -62,7 +48,7 @@ fn plugins_of_every_line_load_side_by_side_and_only_0_2_1_has_the_new_parts() {
         .unwrap();
     let old = rt.load("contract2-0.2.0", &fixture_0_2_0(), None).unwrap();
     let new = rt
-        .load("contract2", &built("test-contract2"), None)
+        .load("contract2", &plugin_path("test-contract2"), None)
         .unwrap();
     assert_eq!(p010.contract(), Line::V0_1);
     assert_eq!(p011.contract(), Line::V0_1);
@@ -106,7 +92,7 @@ fn plugins_of_every_line_load_side_by_side_and_only_0_2_1_has_the_new_parts() {
 fn the_schema_is_checked_before_validate_and_names_the_path() {
     let rt = Runtime::new(Limits::default(), None).unwrap();
     let p = rt
-        .load("contract2", &built("test-contract2"), None)
+        .load("contract2", &plugin_path("test-contract2"), None)
         .unwrap();
     let e = p
         .check_schema(&Record::new(
@@ -138,7 +124,7 @@ fn the_schema_is_checked_before_validate_and_names_the_path() {
 fn the_plugin_shapes_each_request_and_may_refuse() {
     let rt = Runtime::new(Limits::default(), None).unwrap();
     let p = rt
-        .load("contract2", &built("test-contract2"), None)
+        .load("contract2", &plugin_path("test-contract2"), None)
         .unwrap();
     let shape = |s: &str| {
         p.request_shape(&settings(s), 4, "items-000001.txt", "text/plain")
@@ -168,7 +154,9 @@ fn the_plugin_shapes_each_request_and_may_refuse() {
 #[test]
 fn kitaplaners_schema_takes_every_golden_record() {
     let rt = Runtime::new(Limits::default(), None).unwrap();
-    let p = rt.load("kitaplaner", &built("kitaplaner"), None).unwrap();
+    let p = rt
+        .load("kitaplaner", &plugin_path("kitaplaner"), None)
+        .unwrap();
     assert_eq!(p.schemas().len(), 1);
     let golden =
         std::fs::read_to_string(root().join("plugins/kitaplaner/tests/golden/children.ndjson"))
@@ -197,7 +185,9 @@ fn kitaplaners_schema_takes_every_golden_record() {
 #[test]
 fn a_bad_schema_or_one_for_an_unknown_kind_refuses_the_plugin() {
     let rt = Runtime::new(Limits::default(), None).unwrap();
-    let err = rt.load("bad", &built("test-schema-bad"), None).unwrap_err();
+    let err = rt
+        .load("bad", &plugin_path("test-schema-bad"), None)
+        .unwrap_err();
     assert!(matches!(err, PluginError::Contract { .. }), "{err}");
     let text = err.to_string();
     assert!(
@@ -207,7 +197,7 @@ fn a_bad_schema_or_one_for_an_unknown_kind_refuses_the_plugin() {
         "{text}"
     );
     let err = rt
-        .load("stray", &built("test-schema-stray"), None)
+        .load("stray", &plugin_path("test-schema-stray"), None)
         .unwrap_err();
     assert_eq!(
         err.to_string(),

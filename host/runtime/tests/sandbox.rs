@@ -4,24 +4,13 @@
 
 #![allow(clippy::unwrap_used)] // test helpers fail loudly by design
 
-use std::path::PathBuf;
+mod common;
+use common::plugin_path;
+
 use std::time::Instant;
 
 use hub_plugin_sdk::{Context, Record, Settings};
 use hub_runtime::{Limits, PluginError, Runtime};
-
-fn plugin_path(name: &str) -> PathBuf {
-    let dir = std::env::var_os("HUB_PLUGIN_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/plugins"));
-    let path = dir.join(format!("{name}.wasm"));
-    assert!(
-        path.exists(),
-        "{} is missing: build the plugins first with `cargo xtask plugins`",
-        path.display()
-    );
-    path
-}
 
 fn runtime() -> Runtime {
     Runtime::new(
