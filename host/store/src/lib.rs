@@ -8,6 +8,7 @@
 //! locked `FOR UPDATE`, transfers claimed with `SKIP LOCKED`).
 
 pub mod audit;
+pub mod by_hand;
 mod identity;
 pub mod inbound;
 pub mod migrations;
@@ -61,6 +62,7 @@ pub trait HubStore:
     + protection::Protection
     + seal::Sealing
     + pause::Pausing
+    + by_hand::Requeuing
     + Send
 {
 }
@@ -72,6 +74,7 @@ impl<
         + protection::Protection
         + seal::Sealing
         + pause::Pausing
+        + by_hand::Requeuing
         + Send,
 > HubStore for T
 {

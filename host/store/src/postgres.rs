@@ -20,6 +20,7 @@ use hub_core::time::Timestamp;
 use postgres::{Client, Config, GenericClient, NoTls};
 
 mod audit;
+mod by_hand;
 mod doubt;
 mod inbound;
 mod inbound_bytes;

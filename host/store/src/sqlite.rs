@@ -10,6 +10,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use sha2::{Digest, Sha256};
 
 pub(crate) mod audit;
+mod by_hand;
 mod doubt;
 mod inputs;
 mod lease;
@@ -865,100 +866,7 @@ impl Store for SqliteStore {
         reason: &str,
         now: Timestamp,
     ) -> Result<Resolution> {
-        if reason.trim().is_empty() {
-            return Err(StoreError::Refused(
-                "a resolution needs a reason (--reason)".into(),
-            ));
-        }
-        let tx = self.write()?;
-        let candidates: Vec<(i64, String)> = {
-            let mut stmt = tx
-                .prepare(
-                    "SELECT seq, target FROM records
-                     WHERE record_id = ?1 AND (?2 IS NULL OR target = ?2)
-                       AND state IN ('rejected', 'failed')
-                     ORDER BY seq",
-                )
-                .map_err(sql("prepare resolve lookup"))?;
-            let rows = stmt
-                .query_map(params![record_id, target], |r| Ok((r.get(0)?, r.get(1)?)))
-                .map_err(sql("find record to resolve"))?;
-            rows.collect::<rusqlite::Result<_>>()
-                .map_err(sql("find record to resolve"))?
-        };
-        let seq = match candidates.as_slice() {
-            [] => {
-                let any: Option<String> = tx
-                    .query_row(
-                        "SELECT state FROM records WHERE record_id = ?1 AND (?2 IS NULL OR target = ?2)
-                         ORDER BY seq DESC LIMIT 1",
-                        params![record_id, target],
-                        |r| r.get(0),
-                    )
-                    .optional()
-                    .map_err(sql("find record"))?;
-                return Err(match any {
-                    Some(state) if state == "in-doubt" => StoreError::Refused(format!(
-                        "record {record_id} is in doubt: whether it arrived is unknown; ask the \
-                         receiver, then settle its transfer (hub doubt list, hub doubt settle)"
-                    )),
-                    Some(state) => StoreError::Refused(format!(
-                        "record {record_id} is {state}; only rejected or failed records can be resolved"
-                    )),
-                    None => StoreError::NotFound(format!("no record {record_id}")),
-                });
-            }
-            [(seq, _)] => *seq,
-            many => {
-                let targets: Vec<&str> = many.iter().map(|(_, t)| t.as_str()).collect();
-                return Err(StoreError::Refused(format!(
-                    "record {record_id} needs checking in more than one place ({}); name the target with --target",
-                    targets.join(", ")
-                )));
-            }
-        };
-        let transfer_id: Option<i64> = tx
-            .query_row(
-                "SELECT transfer_id FROM records WHERE seq = ?1",
-                [seq],
-                |r| r.get(0),
-            )
-            .map_err(sql("read record"))?;
-        tx.execute(
-            "INSERT INTO resolutions (record_seq, who, reason, at) VALUES (?1, ?2, ?3, ?4)",
-            params![seq, who, reason, now.0],
-        )
-        .map_err(sql("insert resolution"))?;
-        set_record_state(
-            &tx,
-            seq,
-            RecordState::Resolved,
-            transfer_id,
-            &[format!("completed without import by {who}: {reason}")],
-            now,
-        )?;
-        let transfer_done = match transfer_id {
-            Some(t) => (settle_transfer(&tx, t, now)? == TransferState::Done).then_some(t),
-            None => None,
-        };
-        let record = record_view(&tx, seq)?;
-        audit::append(
-            &tx,
-            &crate::audit::NewAuditEntry {
-                at: now,
-                actor: who.to_string(),
-                action: "resolve".into(),
-                target: Some(record.target.clone()),
-                subject: format!("record {record_id} (#{seq})"),
-                detail: reason.to_string(),
-            },
-        )?;
-        tx.commit().map_err(sql("commit resolution"))?;
-        self.publish_head();
-        Ok(Resolution {
-            record,
-            transfer_done,
-        })
+        self.resolve_by_hand(target, record_id, who, reason, now)
     }
 
     fn records_by_id(&mut self, target: &str, id: &str) -> Result<Vec<RecordView>> {

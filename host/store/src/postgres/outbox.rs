@@ -6,17 +6,16 @@ use hub_core::time::Timestamp;
 use postgres::GenericClient;
 
 use super::{
-    PgStore, doubt, insert_attempt, lease, pg, record_view, set_record_state, settle_transfer,
-    write_attempt,
+    PgStore, doubt, insert_attempt, lease, pg, set_record_state, settle_transfer, write_attempt,
 };
 use crate::sqlite::sha256_hex;
 use crate::{
-    Batch, Completion, EnqueueReport, NewAttempt, NewPayload, NewRecord, PluginStamp, Resolution,
-    Result, StoreError, StoredRecord, TransferDraft,
+    Batch, Completion, EnqueueReport, NewAttempt, NewPayload, NewRecord, PluginStamp, Result,
+    StoreError, StoredRecord, TransferDraft,
 };
 
 /// Advisory-lock class of a target's enqueues (the second key is the target's hash).
-const ENQUEUE_LOCK: i32 = 72_612;
+pub(super) const ENQUEUE_LOCK: i32 = 72_612;
 
 impl PgStore {
     pub(super) fn enqueue_tx(
@@ -390,122 +389,6 @@ impl PgStore {
         super::audit::attempt(&mut tx, attempt)?;
         tx.commit().map_err(pg("commit delivery"))?;
         Ok(state)
-    }
-
-    pub(super) fn resolve_tx(
-        &mut self,
-        target: Option<&str>,
-        record_id: &str,
-        who: &str,
-        reason: &str,
-        now: Timestamp,
-    ) -> Result<Resolution> {
-        if reason.trim().is_empty() {
-            return Err(StoreError::Refused(
-                "a resolution needs a reason (--reason)".into(),
-            ));
-        }
-        let mut tx = self.client.transaction().map_err(pg("begin resolution"))?;
-        // Found without a lock, then locked transfer first, record second: the order every
-        // other writer takes, so a resolve and a delivery never wait on each other in a
-        // circle. The record's state is checked again under its lock.
-        let candidates: Vec<(i64, String, Option<i64>)> = tx
-            .query(
-                "SELECT seq, target, transfer_id FROM records
-                 WHERE record_id = $1 AND ($2::text IS NULL OR target = $2)
-                   AND state IN ('rejected', 'failed')
-                 ORDER BY seq",
-                &[&record_id, &target],
-            )
-            .map_err(pg("find record to resolve"))?
-            .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2)))
-            .collect();
-        let (seq, transfer_id) = match candidates.as_slice() {
-            [] => {
-                let any: Option<String> = tx
-                    .query_opt(
-                        "SELECT state FROM records
-                         WHERE record_id = $1 AND ($2::text IS NULL OR target = $2)
-                         ORDER BY seq DESC LIMIT 1",
-                        &[&record_id, &target],
-                    )
-                    .map_err(pg("find record"))?
-                    .map(|r| r.get(0));
-                return Err(match any {
-                    Some(state) if state == "in-doubt" => StoreError::Refused(format!(
-                        "record {record_id} is in doubt: whether it arrived is unknown; ask the \
-                         receiver, then settle its transfer (hub doubt list, hub doubt settle)"
-                    )),
-                    Some(state) => StoreError::Refused(format!(
-                        "record {record_id} is {state}; only rejected or failed records can be resolved"
-                    )),
-                    None => StoreError::NotFound(format!("no record {record_id}")),
-                });
-            }
-            [(seq, _, transfer)] => (*seq, *transfer),
-            many => {
-                let targets: Vec<&str> = many.iter().map(|(_, t, _)| t.as_str()).collect();
-                return Err(StoreError::Refused(format!(
-                    "record {record_id} needs checking in more than one place ({}); name the target with --target",
-                    targets.join(", ")
-                )));
-            }
-        };
-        if let Some(t) = transfer_id {
-            tx.execute(
-                "SELECT 1 FROM transfers WHERE id = $1 FOR NO KEY UPDATE",
-                &[&t],
-            )
-            .map_err(pg("lock transfer"))?;
-        }
-        let still: Option<String> = tx
-            .query_opt(
-                "SELECT state FROM records WHERE seq = $1 AND state IN ('rejected', 'failed')
-                 FOR NO KEY UPDATE",
-                &[&seq],
-            )
-            .map_err(pg("lock record"))?
-            .map(|r| r.get(0));
-        if still.is_none() {
-            return Err(StoreError::Refused(format!(
-                "record {record_id} changed while it was being resolved; look again (hub records)"
-            )));
-        }
-        tx.execute(
-            "INSERT INTO resolutions (record_seq, who, reason, at) VALUES ($1, $2, $3, $4)",
-            &[&seq, &who, &reason, &now.0],
-        )
-        .map_err(pg("insert resolution"))?;
-        set_record_state(
-            &mut tx,
-            seq,
-            RecordState::Resolved,
-            transfer_id,
-            &[format!("completed without import by {who}: {reason}")],
-            now,
-        )?;
-        let transfer_done = match transfer_id {
-            Some(t) => (settle_transfer(&mut tx, t, now)? == TransferState::Done).then_some(t),
-            None => None,
-        };
-        let record = record_view(&mut tx, seq)?;
-        super::audit::append(
-            &mut tx,
-            &crate::audit::NewAuditEntry {
-                at: now,
-                actor: who.to_string(),
-                action: "resolve".into(),
-                target: Some(record.target.clone()),
-                subject: format!("record {record_id} (#{seq})"),
-                detail: reason.to_string(),
-            },
-        )?;
-        tx.commit().map_err(pg("commit resolution"))?;
-        Ok(Resolution {
-            record,
-            transfer_done,
-        })
     }
 
     pub(super) fn reopen_tx(

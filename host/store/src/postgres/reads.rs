@@ -270,7 +270,7 @@ impl Store for PgStore {
         reason: &str,
         now: Timestamp,
     ) -> Result<Resolution> {
-        let out = self.resolve_tx(target, record_id, who, reason, now)?;
+        let out = self.resolve_by_hand(target, record_id, who, reason, now)?;
         self.publish_head();
         Ok(out)
     }

@@ -13,6 +13,7 @@ pub trait Backend: Sized {
         + hub_store::protection::Protection
         + hub_store::seal::Sealing
         + hub_store::pause::Pausing
+        + hub_store::by_hand::Requeuing
         + Send
         + std::fmt::Debug;
     /// A fresh store; `None` when the backend is not available here (skipped, with the

@@ -16,6 +16,7 @@ mod pages;
 mod pauses;
 mod pg_only;
 mod protection;
+mod requeues;
 mod sealing;
 mod support;
 mod workers;
@@ -55,6 +56,8 @@ conformance!(
     outbox::a_changed_body_is_refused_or_queued_as_the_plugin_declares,
     outbox::rejected_records_need_checking_until_resolved_by_hand,
     outbox::failed_records_leave_the_queue_with_their_reason,
+    requeues::a_rejected_record_is_queued_again_once_and_its_transfer_completes,
+    requeues::a_requeue_is_refused_when_the_source_sent_a_newer_record,
     outbox::a_receipt_completes_a_sent_transfer,
     outbox::a_delivered_transfer_is_sent_again_on_request_and_looks_are_recorded,
     outbox::a_record_already_in_a_transfer_cannot_go_into_another,
