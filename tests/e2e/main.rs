@@ -21,6 +21,7 @@ mod import_attack;
 mod kitaplaner;
 mod kitastat;
 mod metrics;
+mod operator;
 mod pause;
 mod plugin_notes;
 mod prisme;

@@ -80,6 +80,40 @@ pub enum Command {
     Pause(PauseArgs),
     /// Send to a paused target again.
     Resume(ResumeArgs),
+    /// Send a rejected or failed record again (e.g. after the data was corrected at the
+    /// receiver): queued as a new record, the old one complete with who, when and why.
+    Requeue(RequeueArgs),
+    /// Deliver a transfer left open now, instead of waiting for the target's backoff or
+    /// schedule; nothing new is numbered.
+    Retry(RetryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RequeueArgs {
+    /// The record's id, as the source gave it.
+    pub record: String,
+    /// Why it goes again (kept with who and when, in the audit trail).
+    #[arg(long)]
+    pub reason: String,
+    /// The target, where the id needs checking in more than one.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Send the target's queue at once after requeueing.
+    #[arg(long)]
+    pub send: bool,
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+#[derive(Debug, Args)]
+pub struct RetryArgs {
+    /// The transfer number shown by `hub status` (`#12` or `12`).
+    pub transfer: String,
+    /// Why (kept with who and when, in the audit trail).
+    #[arg(long)]
+    pub reason: String,
+    #[command(flatten)]
+    pub json: JsonArg,
 }
 
 #[derive(Debug, Args)]

@@ -33,6 +33,8 @@ const TICK: Duration = Duration::from_secs(1);
 pub enum Wake {
     /// Send this target now (a real-time enqueue, or "send" through the API).
     Send(String),
+    /// Deliver this target's open transfers now, nothing new (a person's retry).
+    Retry(String),
     /// Stop after what is under way.
     Stop,
 }
@@ -383,6 +385,9 @@ impl SenderLoop {
         );
         // Real-time targets first catch up with what was queued while the hub was down.
         let mut pending: BTreeSet<String> = self.realtime.iter().cloned().collect();
+        // Targets a person asked to retry: their open transfers only, unless a send of the
+        // whole queue is due anyway.
+        let mut retries: BTreeSet<String> = BTreeSet::new();
         let stop = self.app.stop.clone();
         while !stop.load(Ordering::SeqCst) {
             // Between sends, so no batch sees two versions of a plugin.
@@ -438,12 +443,17 @@ impl SenderLoop {
                     pending.iter().cloned().collect()
                 }
             };
+            let open_only: BTreeSet<String> = std::mem::take(&mut retries)
+                .into_iter()
+                .filter(|t| !pending.contains(t))
+                .collect();
+            pending.extend(open_only.iter().cloned());
             pending.retain(|t| !paused.contains(t));
             for target in std::mem::take(&mut pending) {
                 if stop.load(Ordering::SeqCst) {
                     break;
                 }
-                let sent = self.send(&target);
+                let sent = self.send(&target, open_only.contains(&target));
                 if let Err(asked) = sent {
                     let failures = retry.get(&target).map_or(0, |(n, _)| *n) + 1;
                     // The target's backoff, or longer where the receiver said so.
@@ -477,16 +487,20 @@ impl SenderLoop {
                 wait = wait.min(Duration::from_millis(ms));
             }
             match self.rx.recv_timeout(wait) {
-                Ok(Wake::Send(t)) => {
-                    pending.insert(t);
+                Ok(w @ (Wake::Send(_) | Wake::Retry(_))) => {
                     // Many enqueues in a burst make one send.
-                    while let Ok(w) = self.rx.try_recv() {
+                    let mut next = Some(w);
+                    while let Some(w) = next {
                         match w {
                             Wake::Send(t) => {
                                 pending.insert(t);
                             }
+                            Wake::Retry(t) => {
+                                retries.insert(t);
+                            }
                             Wake::Stop => return,
                         }
+                        next = self.rx.try_recv().ok();
                     }
                 }
                 Ok(Wake::Stop) | Err(RecvTimeoutError::Disconnected) => break,
@@ -517,12 +531,17 @@ impl SenderLoop {
         }
     }
 
-    /// One send for a target; an error when something is left to retry, with the wait the
-    /// receiver asked for (`Retry-After`), if it did. Deliveries held in doubt are not
-    /// retried: they wait for a person.
-    fn send(&mut self, target: &str) -> Result<(), Option<Duration>> {
+    /// One send for a target (with `open_only`, its open transfers only); an error when
+    /// something is left to retry, with the wait the receiver asked for (`Retry-After`),
+    /// if it did. Deliveries held in doubt are not retried: they wait for a person.
+    fn send(&mut self, target: &str, open_only: bool) -> Result<(), Option<Duration>> {
         let started = Instant::now();
-        let ok = match pipeline::send(&mut self.app, target, false) {
+        let run = if open_only {
+            pipeline::retry(&mut self.app, target)
+        } else {
+            pipeline::send(&mut self.app, target, false)
+        };
+        let ok = match run {
             Ok(r) => {
                 tracing::info!(site = %self.site, target_name = %target, transfers = r.transfers_created, delivered = r.records_delivered, to_check = r.records_to_check, "send done");
                 for e in &r.errors {

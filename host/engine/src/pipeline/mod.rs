@@ -25,6 +25,7 @@ mod deliver;
 mod enqueue;
 mod receipt;
 mod reencode;
+mod retry;
 
 pub use create::check_payloads;
 use create::{Created, context, create, one_transfer};
@@ -34,6 +35,7 @@ pub use receipt::{ReceiptReport, import_receipt};
 pub use reencode::{
     EncodeInputs, PayloadCheck, ReencodeReport, Verdict, first_difference, reencode,
 };
+pub use retry::{ask_retry, retry};
 
 /// A person's decision about a transfer in doubt, from the CLI, the API or the page: the
 /// one place that knows a delivered file of a receipt target still awaits its receipt.
@@ -224,49 +226,10 @@ pub fn send(engine: &mut Engine, target: &str, dry_run: bool) -> Result<SendRepo
     let mut transport: Option<Box<dyn Transport>> = None;
     let mut claimed = HashSet::new();
     if !dry_run {
-        if let Some(p) = engine.store.paused(target)? {
-            return Err(p.into());
+        match begin(engine, &t, Work::All, &mut claimed, &mut report)? {
+            Some(opened) => transport = Some(opened),
+            None => return Ok(report),
         }
-        engine.lock_for_sending()?;
-        let open = engine.store.open_transfers(target)?;
-        let watching = t.config.stuck_after_minutes.is_some()
-            && hub_core::transport::delivers_files(&t.config.transport)
-            && !engine.store.unclaimed_payloads(target)?.is_empty();
-        if open.is_empty() && engine.store.queued_batches(target)?.is_empty() && !watching {
-            return Ok(report);
-        }
-        // Credentials and reachability are checked before anything new is numbered, so
-        // a wrong password or a refused certificate leaves the records queued.
-        let unreachable = |e: TransportError| SendError::Unreachable {
-            target: target.to_string(),
-            message: e.message,
-        };
-        let mut opened = match engine.open_transport(&t.config) {
-            Ok(opened) => opened,
-            Err(OpenError::Setup(message)) => {
-                return Err(EngineError::Target(vec![message]).into());
-            }
-            Err(OpenError::Transport(e)) => return Err(unreachable(e)),
-        };
-        // A server that is down or overloaded gets the target's retries, with backoff.
-        let mut tries = 1;
-        while let Err(e) = opened.health() {
-            if e.kind == hub_core::transport::ErrorKind::Permanent
-                || tries >= t.config.retry.attempts
-            {
-                return Err(unreachable(e));
-            }
-            tries += 1;
-            let wait = t
-                .config
-                .retry
-                .backoff(tries)
-                .max(e.retry_after.unwrap_or_default());
-            tracing::warn!(target_name = target, error = %e.message, try_no = tries, wait_ms = wait.as_millis() as u64, "target not reachable; retrying");
-            std::thread::sleep(wait);
-        }
-        deliver_claimed(engine, &t, opened.as_mut(), &mut claimed, &mut report)?;
-        transport = Some(opened);
     }
     let max = t
         .plugin
@@ -361,6 +324,75 @@ pub fn send(engine: &mut Engine, target: &str, dry_run: bool) -> Result<SendRepo
     report.records_delivered = after.0.saturating_sub(before.0);
     report.records_to_check = after.1.saturating_sub(before.1);
     Ok(report)
+}
+
+/// What a run is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Work {
+    /// Open transfers, then the queue.
+    All,
+    /// Open transfers only (`retry`).
+    Open,
+}
+
+/// The start of every run that sends: refuses a paused target, takes the send lock,
+/// opens the transport and checks the receiver answers (with the target's retries), and
+/// delivers the transfers left open. `None` when there is nothing to do.
+fn begin(
+    engine: &mut Engine,
+    t: &TargetRuntime,
+    work: Work,
+    claimed: &mut HashSet<i64>,
+    report: &mut SendReport,
+) -> Result<Option<Box<dyn Transport>>, SendError> {
+    let target = t.config.name.as_str();
+    if let Some(p) = engine.store.paused(target)? {
+        return Err(p.into());
+    }
+    engine.lock_for_sending()?;
+    let open = engine.store.open_transfers(target)?;
+    let watching = t.config.stuck_after_minutes.is_some()
+        && hub_core::transport::delivers_files(&t.config.transport)
+        && !engine.store.unclaimed_payloads(target)?.is_empty();
+    let nothing = match work {
+        Work::All => {
+            open.is_empty() && engine.store.queued_batches(target)?.is_empty() && !watching
+        }
+        Work::Open => open.is_empty(),
+    };
+    if nothing {
+        return Ok(None);
+    }
+    // Credentials and reachability are checked before anything new is numbered, so
+    // a wrong password or a refused certificate leaves the records queued.
+    let unreachable = |e: TransportError| SendError::Unreachable {
+        target: target.to_string(),
+        message: e.message,
+    };
+    let mut opened = match engine.open_transport(&t.config) {
+        Ok(opened) => opened,
+        Err(OpenError::Setup(message)) => {
+            return Err(EngineError::Target(vec![message]).into());
+        }
+        Err(OpenError::Transport(e)) => return Err(unreachable(e)),
+    };
+    // A server that is down or overloaded gets the target's retries, with backoff.
+    let mut tries = 1;
+    while let Err(e) = opened.health() {
+        if e.kind == hub_core::transport::ErrorKind::Permanent || tries >= t.config.retry.attempts {
+            return Err(unreachable(e));
+        }
+        tries += 1;
+        let wait = t
+            .config
+            .retry
+            .backoff(tries)
+            .max(e.retry_after.unwrap_or_default());
+        tracing::warn!(target_name = target, error = %e.message, try_no = tries, wait_ms = wait.as_millis() as u64, "target not reachable; retrying");
+        std::thread::sleep(wait);
+    }
+    deliver_claimed(engine, t, opened.as_mut(), claimed, report)?;
+    Ok(Some(opened))
 }
 
 /// (delivered, failed) records of a target.

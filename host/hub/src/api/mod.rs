@@ -5,6 +5,7 @@
 //! store and plugins are synchronous); sending is never done here but handed to the
 //! site's sender thread, the one holder of the send lock.
 
+mod actions;
 mod auth;
 mod harden;
 mod metrics;

@@ -33,6 +33,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/targets/{target}/records"),
     ("get", "/api/v1/targets/{target}/records/{id}"),
     ("post", "/api/v1/targets/{target}/records/{id}/resolve"),
+    ("post", "/api/v1/targets/{target}/records/{id}/requeue"),
     ("get", "/api/v1/targets/{target}/transfers"),
     ("post", "/api/v1/targets/{target}/send"),
     ("post", "/api/v1/targets/{target}/pause"),
@@ -43,6 +44,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/received/{id}/view"),
     ("get", "/api/v1/doubts"),
     ("post", "/api/v1/transfers/{id}/settle"),
+    ("post", "/api/v1/transfers/{id}/retry"),
 ];
 
 /// The router with every route of [`ROUTES`]. The reads that may queue on a site's store
@@ -83,6 +85,11 @@ pub fn router(state: Arc<State>, limits: &hub_core::api::ApiLimits) -> Router {
             get(super::schema::schema),
         )
         .route("/api/v1/transfers/{id}/settle", post(settle))
+        .route(
+            "/api/v1/targets/{target}/records/{id}/requeue",
+            post(super::actions::requeue),
+        )
+        .route("/api/v1/transfers/{id}/retry", post(super::actions::retry))
         .merge(super::harden::limit_reads(reads, limits))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state);
@@ -220,7 +227,7 @@ fn html_view(html: String) -> Response {
         .into_response()
 }
 
-fn number(id: &str, what: &str) -> Result<i64, ApiError> {
+pub(super) fn number(id: &str, what: &str) -> Result<i64, ApiError> {
     id.trim_start_matches('#')
         .parse()
         .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, format!("{what} is an integer")))

@@ -23,11 +23,7 @@ pub fn run(g: &super::Global, c: &AuditCommand) -> Result<ExitCode> {
 /// re-send would carry the same bytes, and if not, which payload differs and why.
 fn reencode(g: &super::Global, args: &ReencodeArgs) -> Result<ExitCode> {
     use hub_engine::pipeline::{self, Verdict};
-    let id: i64 = args
-        .transfer
-        .trim_start_matches('#')
-        .parse()
-        .with_context(|| format!("`{}` is not a transfer number", args.transfer))?;
+    let id = super::transfer_number(&args.transfer)?;
     let mut app = g.open()?;
     let r = pipeline::reencode(&mut app, id)?;
     if args.json.json {

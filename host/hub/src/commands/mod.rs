@@ -20,6 +20,7 @@ mod purge;
 mod receipt;
 mod records;
 mod rekey;
+mod requeue;
 mod resend;
 mod resolve;
 mod send;
@@ -52,6 +53,13 @@ impl Global {
     }
 }
 
+/// A transfer's number as `hub status` shows it: `12` or `#12`.
+pub(crate) fn transfer_number(text: &str) -> Result<i64> {
+    text.trim_start_matches('#')
+        .parse()
+        .map_err(|_| anyhow::anyhow!("`{text}` is not a transfer number"))
+}
+
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let g = Global {
@@ -81,5 +89,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Rekey(a) => rekey::run(&g, &a),
         Command::Pause(a) => pause::pause(&g, &a),
         Command::Resume(a) => pause::resume(&g, &a),
+        Command::Requeue(a) => requeue::requeue(&g, &a),
+        Command::Retry(a) => requeue::retry(&g, &a),
     }
 }

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
 use crate::cli::ResendArgs;
 use crate::pipeline;
@@ -11,11 +11,7 @@ pub fn run(g: &super::Global, args: &ResendArgs) -> Result<ExitCode> {
     if args.reason.trim().is_empty() {
         bail!("a resend needs a reason (--reason)");
     }
-    let id: i64 = args
-        .transfer
-        .trim_start_matches('#')
-        .parse()
-        .with_context(|| format!("`{}` is not a transfer number", args.transfer))?;
+    let id = super::transfer_number(&args.transfer)?;
     let mut app = g.open()?;
     let transfer = app.store.transfer(id)?;
     let target = transfer.target.clone();

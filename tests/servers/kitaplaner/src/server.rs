@@ -121,6 +121,8 @@ struct Log {
     next_datenquelle: u64,
     /// Idempotency keys of imports whose records were taken (before a slow answer).
     taken_keys: Vec<String>,
+    /// Children whose master data was corrected since: no longer rejected.
+    corrected: std::collections::BTreeSet<String>,
 }
 
 struct State {
@@ -523,7 +525,11 @@ fn answer(state: &State, request: &Request, _cn: Option<&str>) -> (u16, Vec<u8>,
                 1,
                 vec!["KITA_ID_EXTERN und KIND_ID_EXTERN müssen gefüllt sein".to_string()],
             )
-        } else if let Some(messages) = b.reject.get(&kind) {
+        } else if let Some(messages) = b
+            .reject
+            .get(&kind)
+            .filter(|_| !state.log().corrected.contains(&kind))
+        {
             (1, messages.clone())
         } else {
             imported += 1;
@@ -673,6 +679,15 @@ impl ServerHandle {
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The child's master data was corrected at the receiver: from now on its records are
+    /// imported, not rejected (what a person does before `hub requeue`).
+    pub fn correct(&self, kind_id_extern: &str) {
+        self.state
+            .log()
+            .corrected
+            .insert(kind_id_extern.to_string());
     }
 
     /// How many HTTP requests arrived (every method and path, answered or not yet).

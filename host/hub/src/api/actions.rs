@@ -1,0 +1,98 @@
+//! A person's actions through the API besides resolve and pause: `POST
+//! /api/v1/targets/{target}/records/{id}/requeue` and `POST /api/v1/transfers/{id}/retry`
+//! (`{"reason": "…"}` each), kept with the token's name as who did it.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::Path;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use serde::Deserialize;
+
+use super::routes::{ApiResult, St, authorize};
+use super::{ApiError, with_app};
+use crate::pipeline;
+use crate::service::Wake;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReasonBody {
+    reason: String,
+}
+
+/// The body's reason, trimmed; 400 when missing or empty.
+fn reason(body: &Bytes, what: &str) -> Result<String, ApiError> {
+    let body: ReasonBody = serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("the body must be {{\"reason\": \"…\"}}: {e}"),
+        )
+    })?;
+    let reason = body.reason.trim().to_string();
+    if reason.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("a {what} needs a reason"),
+        ));
+    }
+    Ok(reason)
+}
+
+/// Sends the record again: a new queued record; a real-time target sends it at once.
+pub(super) async fn requeue(
+    axum::extract::State(state): St,
+    Path((target, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let (caller, site) = authorize(&state, &headers, Some(&target))?;
+    let reason = reason(&body, "requeue")?;
+    let who = format!("{} (api)", caller.name);
+    tracing::info!(caller = %caller.name, site = %site.name, target_name = %target, record = %hub_plugin_sdk::text::excerpt_max(&id, 200), reason = %hub_plugin_sdk::text::excerpt_max(&reason, 300), "api: requeue");
+    let t = target.clone();
+    let r = with_app(&site, move |app| {
+        let now = app.now();
+        Ok(app.store.requeue(Some(&t), &id, &who, &reason, now)?)
+    })
+    .await?;
+    if site.realtime(&target) {
+        let _ = site.wake.send(Wake::Send(target));
+    }
+    Ok(Json(serde_json::json!({ "requeued": r })).into_response())
+}
+
+/// Delivers the transfer's target's open transfers now, on the site's sender thread.
+pub(super) async fn retry(
+    axum::extract::State(state): St,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let (caller, site) = authorize(&state, &headers, None)?;
+    let id = super::routes::number(&id, "a transfer number")?;
+    let reason = reason(&body, "retry")?;
+    let who = format!("{} (api)", caller.name);
+    tracing::info!(caller = %caller.name, site = %site.name, transfer = id, reason = %hub_plugin_sdk::text::excerpt_max(&reason, 300), "api: retry");
+    let target = with_app(&site, move |app| {
+        let t = app.store.transfer(id)?;
+        if !caller.may(&t.target) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!("this token may not retry transfer #{id}"),
+            ));
+        }
+        if let Some(p) = app.store.paused(&t.target)? {
+            return Err(pipeline::SendError::from(p).into());
+        }
+        pipeline::ask_retry(app, id, &who, &reason).map_err(ApiError::from)
+    })
+    .await?;
+    site.wake
+        .send(Wake::Retry(target.clone()))
+        .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the service is stopping"))?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({ "transfer": id, "target": target, "retry": "started" })),
+    )
+        .into_response())
+}
