@@ -245,6 +245,50 @@ fn the_status_page_shows_a_failed_record_and_resolves_it() {
 }
 
 #[test]
+fn the_status_page_sends_a_failed_record_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = municipality(dir.path(), "a", "manual");
+    let input = dir.path().join("in.ndjson");
+    std::fs::write(&input, "{\"id\":\"lonely\",\"kind\":\"posting\",\"page\":\"522\",\"fiscal_year\":\"2024\",\"machine_no\":\"00777\",\"posting_date\":\"20240131\",\"account\":\"4210100000\",\"amount_ore\":1000,\"dk\":\"D\"}\n").unwrap();
+    for args in [
+        vec!["enqueue", "prisme", input.to_str().unwrap()],
+        vec!["send", "prisme"],
+    ] {
+        Command::new(HUB)
+            .arg("--config")
+            .arg(&config)
+            .args(&args)
+            .output()
+            .unwrap();
+    }
+    assert_eq!(store_status(&config)["targets"][0]["failed"], 1);
+    let serve = Serve::start(&config, &[]);
+    let browser = Browser::start();
+    browser.goto(&serve.url("/"));
+    browser.type_into("#token", OPERATOR_A);
+    browser.click("#signin");
+    browser.find("body[data-loaded] tr.failed[data-record=lonely]");
+    browser.type_into(
+        "tr.failed[data-record=lonely] input.reason",
+        "page corrected in Prisme",
+    );
+    let label = browser.js(
+        "return document.querySelector('tr.failed[data-record=lonely] input.reason').getAttribute('aria-label')",
+    );
+    assert_eq!(label, Value::String("Reason for record lonely".into()));
+    browser.click("tr.failed[data-record=lonely] button.requeue");
+    wait_for("the record queued again", Duration::from_secs(20), || {
+        let st = store_status(&config);
+        st["targets"][0]["queued"] == 1 && st["targets"][0]["failed"] == 0
+    });
+    assert_eq!(store_status(&config)["needs_check"], json!([]));
+    wait_for("the row to go", Duration::from_secs(20), || {
+        browser.js("return document.querySelector('tr.failed[data-record=lonely]') === null")
+            == Value::Bool(true)
+    });
+}
+
+#[test]
 fn the_view_buttons_show_a_sent_and_a_received_transport_in_a_sandboxed_frame() {
     let site = crate::view::sent_and_received();
     let serve = Serve::start(&site.config(), &[]);

@@ -7,7 +7,10 @@ const $ = (id) => document.getElementById(id);
 function el(tag, attrs, ...children) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
-    if (k === "class") e.className = v; else if (k.startsWith("data-")) e.setAttribute(k, v); else e[k] = v;
+    // data-*, aria-* and role are attributes; a property of that name would be ignored.
+    if (k === "class") e.className = v;
+    else if (k.startsWith("data-") || k.startsWith("aria-") || k === "role") e.setAttribute(k, v);
+    else e[k] = v;
   }
   for (const c of children) e.append(c instanceof Node ? c : document.createTextNode(c == null ? "" : String(c)));
   return e;
@@ -62,17 +65,20 @@ function target(t) {
     return row;
   });
   const failed = t.needs_check.map((r) => {
-    const reason = el("input", { class: "reason", placeholder: "Reason", required: true });
-    const button = el("button", { class: "resolve primary", type: "submit" }, "Resolve");
-    const form = el("form", { class: "resolve-form" }, reason, button);
+    const reason = el("input", { class: "reason", placeholder: "Reason", "aria-label": "Reason for record " + r.id, required: true });
+    const button = el("button", { class: "resolve primary", type: "submit", value: "resolve" }, "Resolve");
+    // After the data was corrected at the receiver: a new queued record with the same body.
+    const again = el("button", { class: "requeue", type: "submit", value: "requeue", title: "Queue it again, e.g. after the data was corrected at the receiver" }, "Send again");
+    const form = el("form", { class: "resolve-form" }, reason, button, again);
     form.addEventListener("submit", async (ev) => {
       ev.preventDefault();
+      const action = ev.submitter && ev.submitter.value === "requeue" ? "requeue" : "resolve";
       try {
-        await api(`/api/v1/targets/${encodeURIComponent(t.name)}/records/${encodeURIComponent(r.id)}/resolve`, {
+        await api(`/api/v1/targets/${encodeURIComponent(t.name)}/records/${encodeURIComponent(r.id)}/${action}`, {
           method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ reason: reason.value }) });
         showError("");
         load();
-      } catch (e) { showError("Not resolved: " + e.message); }
+      } catch (e) { showError((action === "requeue" ? "Not queued again: " : "Not resolved: ") + e.message); }
     });
     return el("tr", { class: "failed", "data-record": r.id },
       el("td", {}, r.id), el("td", { class: "state-" + r.state }, r.state), el("td", {}, r.transfer_id ? "#" + r.transfer_id : ""),
