@@ -105,6 +105,9 @@ impl Elem {
     }
 }
 
+/// Attributes compared in a list on the stack before a set is built.
+const FEW: usize = 16;
+
 pub(crate) fn read_elem<R>(
     reader: &Reader<R>,
     e: &BytesStart,
@@ -120,7 +123,8 @@ pub(crate) fn read_elem<R>(
     // quick-xml's own duplicate check compares each attribute with all before it
     // (quadratic: 100,000 attributes took seconds); a set does it in one pass. The few
     // attributes of an ordinary element are compared in a list (no set to allocate).
-    let mut few: Vec<&[u8]> = Vec::new();
+    let mut few: [&[u8]; FEW] = [&[]; FEW];
+    let mut nfew = 0;
     let mut seen: HashSet<&[u8]> = HashSet::new();
     for a in e.attributes().with_checks(false) {
         let a = a.map_err(|err| {
@@ -132,13 +136,14 @@ pub(crate) fn read_elem<R>(
         let key = std::str::from_utf8(a.key.as_ref())
             .map_err(|err| format!("element <{name}>: attribute name is not UTF-8: {err}"))?;
         let k: &[u8] = a.key.into_inner();
-        let again = if seen.is_empty() && few.len() < 16 {
-            let again = few.contains(&k);
-            few.push(k);
+        let again = if seen.is_empty() && nfew < FEW {
+            let again = few[..nfew].contains(&k);
+            few[nfew] = k;
+            nfew += 1;
             again
         } else {
             if seen.is_empty() {
-                seen.extend(few.drain(..));
+                seen.extend(few[..nfew].iter().copied());
             }
             !seen.insert(k)
         };

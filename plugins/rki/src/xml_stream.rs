@@ -123,6 +123,9 @@ pub struct TransportReader<R: BufRead> {
     limits: XmlLimits,
     records: usize,
     finished: bool,
+    /// The open elements of the record being read; kept between records so its
+    /// allocation is made once.
+    stack: Vec<Elem>,
 }
 
 impl<R: BufRead> TransportReader<R> {
@@ -153,6 +156,7 @@ impl<R: BufRead> TransportReader<R> {
             limits,
             records: 0,
             finished: false,
+            stack: Vec::new(),
         };
         loop {
             me.buf.clear();
@@ -211,7 +215,8 @@ impl<R: BufRead> TransportReader<R> {
         if self.finished {
             return Ok(None);
         }
-        let mut stack: Vec<Elem> = Vec::new();
+        let mut stack = std::mem::take(&mut self.stack);
+        stack.clear();
         self.reader.get_mut().mark();
         loop {
             self.buf.clear();
@@ -272,6 +277,7 @@ impl<R: BufRead> TransportReader<R> {
                     None => {
                         self.records += 1;
                         let n = self.records;
+                        self.stack = stack;
                         return record(el).map(Some).map_err(|e| format!("record {n}: {e}"));
                     }
                 }
