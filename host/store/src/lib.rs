@@ -9,6 +9,7 @@
 
 pub mod audit;
 pub mod by_hand;
+pub mod enqueueing;
 mod identity;
 pub mod inbound;
 pub mod migrations;
@@ -517,15 +518,23 @@ pub struct Resolution {
 }
 
 /// The one interface the pipeline uses. Each method is one transaction.
-pub trait Store {
+pub trait Store: enqueueing::BeginEnqueue {
     /// Queues validated records all or nothing: duplicates (same id and body as before)
-    /// are skipped, and a record with a supersede key replaces older queued ones.
+    /// are skipped, and a record with a supersede key replaces older queued ones. (A
+    /// whole input at once; a large one goes through [`enqueueing::BeginEnqueue`].)
     fn enqueue(
         &mut self,
         target: &str,
         records: &[NewRecord],
         now: Timestamp,
-    ) -> Result<EnqueueReport>;
+    ) -> Result<EnqueueReport> {
+        let mut s = self.begin_enqueue(target, now)?;
+        let refused = s.add(records)?;
+        if !refused.is_empty() {
+            return Err(StoreError::RecordsRefused(refused));
+        }
+        s.finish()
+    }
 
     /// The batches that have queued records, oldest first.
     fn queued_batches(&mut self, target: &str) -> Result<Vec<Batch>>;

@@ -22,6 +22,7 @@ use postgres::{Client, Config, GenericClient, NoTls};
 mod audit;
 mod by_hand;
 mod doubt;
+mod enqueue;
 mod inbound;
 mod inbound_bytes;
 mod inputs;

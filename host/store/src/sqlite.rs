@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 pub(crate) mod audit;
 mod by_hand;
 mod doubt;
+mod enqueue;
 mod inputs;
 mod lease;
 mod lookup;
@@ -23,9 +24,9 @@ mod sealing;
 mod view;
 
 use crate::{
-    Attempt, Backoff, Batch, Completion, Counts, Doubt, EnqueueReport, NewAttempt, NewDoubt,
-    NewPayload, NewRecord, Payload, PluginStamp, RecordView, Resolution, Result, Settlement,
-    Status, Store, StoreError, StoredRecord, Transfer, TransferDraft,
+    Attempt, Backoff, Batch, Completion, Counts, Doubt, NewAttempt, NewDoubt, NewPayload, Payload,
+    PluginStamp, RecordView, Resolution, Result, Settlement, Status, Store, StoreError,
+    StoredRecord, Transfer, TransferDraft,
 };
 
 /// Migrations by number, ascending. Numbers may have gaps (a migration numbered on another
@@ -314,101 +315,6 @@ pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 impl Store for SqliteStore {
-    fn enqueue(
-        &mut self,
-        target: &str,
-        records: &[NewRecord],
-        now: Timestamp,
-    ) -> Result<EnqueueReport> {
-        let ring = self.keyring.clone();
-        let tx = self.write()?;
-        let mut report = EnqueueReport::default();
-        {
-            let mut dup = tx
-                .prepare_cached(
-                    "SELECT 1 FROM records WHERE target = ?1 AND record_id = ?2 AND content_sha256 = ?3 LIMIT 1",
-                )
-                .map_err(sql("prepare duplicate check"))?;
-            let mut older = tx
-                .prepare_cached(
-                    "SELECT seq FROM records WHERE target = ?1 AND supersede_key = ?2 AND state = 'queued'",
-                )
-                .map_err(sql("prepare supersede lookup"))?;
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT INTO records (target, record_id, kind, body, body_sha256, batch_key,
-                        sequence_scope, supersede_key, state, enqueued_at, updated_at, content_sha256,
-                        body_key)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'queued', ?9, ?9, ?10, ?11)",
-                )
-                .map_err(sql("prepare insert"))?;
-            let mut refused = Vec::new();
-            for (i, r) in records.iter().enumerate() {
-                let sha = sha256_hex(r.body.as_bytes());
-                if dup
-                    .exists(params![target, r.id, r.content_sha256])
-                    .map_err(sql("check duplicate"))?
-                {
-                    report.duplicates += 1;
-                    continue;
-                }
-                match doubt::changed_body(&tx, target, r)? {
-                    doubt::Earlier::None => {}
-                    doubt::Earlier::Delivered => report.changed += 1,
-                    doubt::Earlier::Refused(why) => {
-                        refused.push((i, why));
-                        continue;
-                    }
-                }
-                if !refused.is_empty() {
-                    continue;
-                }
-                if let Some(key) = &r.meta.supersede_key {
-                    let seqs: Vec<i64> = older
-                        .query_map(params![target, key], |row| row.get(0))
-                        .map_err(sql("find superseded"))?
-                        .collect::<rusqlite::Result<_>>()
-                        .map_err(sql("find superseded"))?;
-                    for seq in seqs {
-                        set_record_state(
-                            &tx,
-                            seq,
-                            RecordState::Superseded,
-                            None,
-                            &[format!("superseded by record {} before it was sent", r.id)],
-                            now,
-                        )?;
-                        report.superseded += 1;
-                    }
-                }
-                // The hashes are of the plaintext; only the stored text is sealed.
-                let (body, key) = crate::seal::seal_body(ring.as_deref(), &r.body)?;
-                insert
-                    .execute(params![
-                        target,
-                        r.id,
-                        r.kind,
-                        body,
-                        sha,
-                        r.meta.batch_key,
-                        r.meta.sequence_scope,
-                        r.meta.supersede_key,
-                        now.0,
-                        r.content_sha256,
-                        key
-                    ])
-                    .map_err(sql("insert record"))?;
-                report.queued += 1;
-            }
-            if !refused.is_empty() {
-                // All or nothing: the transaction is dropped, nothing was queued.
-                return Err(StoreError::RecordsRefused(refused));
-            }
-        }
-        tx.commit().map_err(sql("commit enqueue"))?;
-        Ok(report)
-    }
-
     fn queued_batches(&mut self, target: &str) -> Result<Vec<Batch>> {
         let mut stmt = self
             .conn

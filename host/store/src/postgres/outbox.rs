@@ -5,127 +5,17 @@ use hub_core::state::{AttemptResult, PayloadState, RecordState, TransferState};
 use hub_core::time::Timestamp;
 use postgres::GenericClient;
 
-use super::{
-    PgStore, doubt, insert_attempt, lease, pg, set_record_state, settle_transfer, write_attempt,
-};
+use super::{PgStore, insert_attempt, lease, pg, set_record_state, settle_transfer, write_attempt};
 use crate::sqlite::sha256_hex;
 use crate::{
-    Batch, Completion, EnqueueReport, NewAttempt, NewPayload, NewRecord, PluginStamp, Result,
-    StoreError, StoredRecord, TransferDraft,
+    Batch, Completion, NewAttempt, NewPayload, PluginStamp, Result, StoreError, StoredRecord,
+    TransferDraft,
 };
 
 /// Advisory-lock class of a target's enqueues (the second key is the target's hash).
 pub(super) const ENQUEUE_LOCK: i32 = 72_612;
 
 impl PgStore {
-    pub(super) fn enqueue_tx(
-        &mut self,
-        target: &str,
-        records: &[NewRecord],
-        now: Timestamp,
-    ) -> Result<EnqueueReport> {
-        let ring = self.keyring.clone();
-        let mut tx = self.client.transaction().map_err(pg("begin enqueue"))?;
-        tx.execute(
-            "SELECT pg_advisory_xact_lock($1, hashtext($2))",
-            &[&ENQUEUE_LOCK, &target],
-        )
-        .map_err(pg("lock the target's outbox"))?;
-        let dup = tx
-            .prepare(
-                "SELECT 1 FROM records WHERE target = $1 AND record_id = $2
-                   AND content_sha256 = $3 LIMIT 1",
-            )
-            .map_err(pg("prepare duplicate check"))?;
-        // Locked: a transfer being created at the same time either took the record first
-        // (then it is no longer queued here) or finds it superseded.
-        let older = tx
-            .prepare(
-                "SELECT seq FROM records WHERE target = $1 AND supersede_key = $2
-                   AND state = 'queued' ORDER BY seq FOR NO KEY UPDATE",
-            )
-            .map_err(pg("prepare supersede lookup"))?;
-        let insert = tx
-            .prepare(
-                "INSERT INTO records (target, record_id, kind, body, body_sha256, batch_key,
-                    sequence_scope, supersede_key, state, enqueued_at, updated_at, content_sha256,
-                    body_key)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', $9, $9, $10, $11)",
-            )
-            .map_err(pg("prepare insert"))?;
-        let mut report = EnqueueReport::default();
-        let mut refused = Vec::new();
-        for (i, r) in records.iter().enumerate() {
-            if !tx
-                .query(&dup, &[&target, &r.id, &r.content_sha256])
-                .map_err(pg("check duplicate"))?
-                .is_empty()
-            {
-                report.duplicates += 1;
-                continue;
-            }
-            match doubt::changed_body(&mut tx, target, r)? {
-                crate::identity::Earlier::None => {}
-                crate::identity::Earlier::Delivered => report.changed += 1,
-                crate::identity::Earlier::Refused(why) => {
-                    refused.push((i, why));
-                    continue;
-                }
-            }
-            if !refused.is_empty() {
-                continue;
-            }
-            if let Some(key) = &r.meta.supersede_key {
-                let seqs: Vec<i64> = tx
-                    .query(&older, &[&target, key])
-                    .map_err(pg("find superseded"))?
-                    .iter()
-                    .map(|row| row.get(0))
-                    .collect();
-                for seq in seqs {
-                    set_record_state(
-                        &mut tx,
-                        seq,
-                        RecordState::Superseded,
-                        None,
-                        &[format!("superseded by record {} before it was sent", r.id)],
-                        now,
-                    )?;
-                    report.superseded += 1;
-                }
-            }
-            // The hashes are of the plaintext; only the stored text is sealed.
-            let (body, key) = crate::seal::seal_body(ring.as_deref(), &r.body)?;
-            tx.execute(
-                &insert,
-                &[
-                    &target,
-                    &r.id,
-                    &r.kind,
-                    &body,
-                    &sha256_hex(r.body.as_bytes()),
-                    &r.meta.batch_key,
-                    &r.meta.sequence_scope,
-                    &r.meta.supersede_key,
-                    &now.0,
-                    &r.content_sha256,
-                    &key,
-                ],
-            )
-            .map_err(pg("insert record"))?;
-            report.queued += 1;
-        }
-        if !refused.is_empty() {
-            // All or nothing: the transaction is dropped, nothing was queued.
-            return Err(StoreError::RecordsRefused(refused));
-        }
-        if report.queued > 0 {
-            lease::notify(&mut tx, target)?;
-        }
-        tx.commit().map_err(pg("commit enqueue"))?;
-        Ok(report)
-    }
-
     pub(super) fn queued_batches_of(&mut self, target: &str) -> Result<Vec<Batch>> {
         let rows = self
             .client

@@ -7,21 +7,12 @@ use super::outbox::{stored_record, transfers_in};
 use super::{PgStore, VIEW_COLUMNS, pg, row_to_view, view};
 use crate::sqlite::parse_state;
 use crate::{
-    Attempt, AttemptStats, Batch, Completion, Counts, Doubt, EnqueueReport, NewAttempt, NewDoubt,
-    NewPayload, NewRecord, Payload, PluginStamp, RecordView, Resolution, Result, Settlement,
-    Status, Store, StoredRecord, Transfer, TransferDraft,
+    Attempt, AttemptStats, Batch, Completion, Counts, Doubt, NewAttempt, NewDoubt, NewPayload,
+    Payload, PluginStamp, RecordView, Resolution, Result, Settlement, Status, Store, StoredRecord,
+    Transfer, TransferDraft,
 };
 
 impl Store for PgStore {
-    fn enqueue(
-        &mut self,
-        target: &str,
-        records: &[NewRecord],
-        now: Timestamp,
-    ) -> Result<EnqueueReport> {
-        self.enqueue_tx(target, records, now)
-    }
-
     fn queued_batches(&mut self, target: &str) -> Result<Vec<Batch>> {
         self.queued_batches_of(target)
     }

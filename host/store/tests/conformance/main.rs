@@ -58,6 +58,7 @@ conformance!(
     outbox::failed_records_leave_the_queue_with_their_reason,
     requeues::a_rejected_record_is_queued_again_once_and_its_transfer_completes,
     requeues::a_requeue_is_refused_when_the_source_sent_a_newer_record,
+    requeues::an_input_streamed_in_chunks_is_queued_all_or_nothing,
     outbox::a_receipt_completes_a_sent_transfer,
     outbox::a_delivered_transfer_is_sent_again_on_request_and_looks_are_recorded,
     outbox::a_record_already_in_a_transfer_cannot_go_into_another,

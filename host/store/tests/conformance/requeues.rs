@@ -156,3 +156,39 @@ pub fn a_requeue_is_refused_when_the_source_sent_a_newer_record(b: &impl Backend
             .all(|e| e.action != "requeue")
     );
 }
+
+/// An input added in chunks: the ids of earlier lines are known, nothing is visible (to
+/// another connection either) before `finish`, and a dropped one leaves nothing.
+pub fn an_input_streamed_in_chunks_is_queued_all_or_nothing(b: &impl Backend) {
+    use hub_store::enqueueing::BeginEnqueue;
+    let mut store = b.open().unwrap();
+    {
+        let mut s = store.begin_enqueue("t", Timestamp(1)).unwrap();
+        assert_eq!(s.first_line("a", 1).unwrap(), None);
+        assert_eq!(s.first_line("b", 2).unwrap(), None);
+        assert_eq!(s.first_line("a", 7).unwrap(), Some(1));
+        assert!(s.add(&[rec("a", None, None, r#"{"n":1}"#)]).unwrap().is_empty());
+        assert!(s.add(&[rec("b", None, None, r#"{"n":2}"#)]).unwrap().is_empty());
+        // Dropped unfinished.
+    }
+    assert!(store.queued_records("t", &batch(None), 10).unwrap().is_empty());
+    let mut s = store.begin_enqueue("t", Timestamp(2)).unwrap();
+    // A new input: the ids of the dropped one are forgotten.
+    assert_eq!(s.first_line("a", 3).unwrap(), None);
+    s.add(&[rec("a", None, None, r#"{"n":1}"#)]).unwrap();
+    s.add(&[
+        rec("b", None, None, r#"{"n":2}"#),
+        rec("a", None, None, r#"{"n":1}"#),
+    ])
+    .unwrap();
+    let report = s.finish().unwrap();
+    assert_eq!((report.queued, report.duplicates), (2, 1));
+    let mut other = b.open().unwrap();
+    let ids: Vec<String> = other
+        .queued_records("t", &batch(None), 10)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(ids, ["a", "b"]);
+}
