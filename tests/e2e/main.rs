@@ -13,6 +13,7 @@ mod crash;
 mod determinism;
 mod doubt;
 mod encryption;
+mod enqueue_stream;
 mod hardening;
 mod hostile;
 mod identity;

@@ -7,6 +7,8 @@ use std::collections::HashMap;
 
 use thiserror::Error;
 
+pub mod lines;
+
 /// The largest line accepted, so one runaway line cannot exhaust memory.
 pub const MAX_LINE_BYTES: usize = 4 << 20;
 
@@ -137,27 +139,40 @@ pub fn parse_ndjson_all(text: &str) -> (Vec<InputRecord>, Vec<LineError>) {
         if raw.trim().is_empty() {
             continue;
         }
-        match parse_line(raw) {
-            Ok((id, kind, content_sha256)) => {
-                if let Some(first) = seen.insert(id.clone(), line) {
+        match parse_record(line, raw) {
+            Ok(record) => {
+                if let Some(first) = seen.insert(record.id.clone(), line) {
                     errors.push(LineError {
                         line,
-                        message: format!("record id `{id}` already appears on line {first}"),
+                        message: duplicate_id(&record.id, first),
                     });
                     continue;
                 }
-                records.push(InputRecord {
-                    line,
-                    id,
-                    kind,
-                    body: raw.trim().to_string(),
-                    content_sha256,
-                });
+                records.push(record);
             }
-            Err(message) => errors.push(LineError { line, message }),
+            Err(e) => errors.push(e),
         }
     }
     (records, errors)
+}
+
+/// The problem of a record id that came before in the same input.
+pub fn duplicate_id(id: &str, first: usize) -> String {
+    format!("record id `{id}` already appears on line {first}")
+}
+
+/// One non-blank NDJSON line (without its line break) as a record.
+pub fn parse_record(line: usize, raw: &str) -> Result<InputRecord, LineError> {
+    match parse_line(raw) {
+        Ok((id, kind, content_sha256)) => Ok(InputRecord {
+            line,
+            id,
+            kind,
+            body: raw.trim().to_string(),
+            content_sha256,
+        }),
+        Err(message) => Err(LineError { line, message }),
+    }
 }
 
 fn parse_line(raw: &str) -> Result<(String, String, String), String> {

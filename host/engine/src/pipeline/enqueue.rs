@@ -1,39 +1,178 @@
 //! Enqueue: NDJSON checked by the host, each body against its kind's JSON Schema
-//! (contract 0.2.1), then validated by the plugin, and queued all or nothing.
+//! (contract 0.2.1), then validated by the plugin, and queued all or nothing. The input is
+//! a stream of lines: records go to the store's transaction chunk by chunk, so memory is
+//! one chunk, whatever the input's size.
 
 use std::collections::HashSet;
 
-use hub_core::input::{InputErrors, LineError, parse_ndjson_all};
+use hub_core::input::lines::{RawLine, ReadError};
+use hub_core::input::{
+    DecodeError, InputErrors, InputRecord, LineError, MAX_LINE_BYTES, duplicate_id, parse_record,
+};
 use hub_core::names::check_key;
 use hub_plugin_sdk::Record;
+use hub_store::enqueueing::Enqueueing;
 use hub_store::{EnqueueReport, NewRecord, StoreError};
 use thiserror::Error;
 
-use crate::{Engine, EngineError};
+use crate::{Engine, EngineError, TargetRuntime};
 
 /// Records validated per plugin call at enqueue.
 const VALIDATE_CHUNK: usize = 1_000;
+
+/// Bytes of record bodies per chunk at most (lines may be up to 4 MiB each).
+const CHUNK_BYTES: usize = 8 << 20;
+
+/// Problems listed at most; the rest are counted (a file of a million bad lines does not
+/// make a million messages).
+const MAX_LISTED: usize = 10_000;
 
 /// Why records could not be enqueued. Nothing was queued.
 #[derive(Debug, Error)]
 pub enum EnqueueError {
     #[error(transparent)]
     Input(#[from] InputErrors),
+    /// The input stops being text in its encoding (or an unknown encoding was named).
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error("cannot read the input: {0}")]
+    Read(std::io::Error),
     #[error(transparent)]
     Engine(#[from] EngineError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
-/// Reads NDJSON and queues it for `target`, all or nothing: every line is checked by the
-/// host and validated by the target's plugin before the first record is stored.
+impl From<ReadError> for EnqueueError {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::Decode(d) => Self::Decode(d),
+            ReadError::Io(io) => Self::Read(io),
+        }
+    }
+}
+
+/// Reads NDJSON text and queues it for `target`, all or nothing (see [`enqueue_lines`]).
 pub fn enqueue(
     engine: &mut Engine,
     target: &str,
     text: &str,
 ) -> Result<EnqueueReport, EnqueueError> {
+    let lines = text.split('\n').enumerate().map(|(i, raw)| {
+        Ok(RawLine {
+            line: i + 1,
+            text: Ok(raw.strip_suffix('\r').unwrap_or(raw).to_string()),
+        })
+    });
+    enqueue_lines(engine, target, lines)
+}
+
+/// The problems found so far: the first [`MAX_LISTED`], and how many more.
+#[derive(Default)]
+struct Problems {
+    listed: Vec<LineError>,
+    more: usize,
+    last_line: usize,
+}
+
+impl Problems {
+    fn push(&mut self, e: LineError) {
+        self.last_line = self.last_line.max(e.line);
+        if self.listed.len() < MAX_LISTED {
+            self.listed.push(e);
+        } else {
+            self.more += 1;
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.listed.is_empty()
+    }
+
+    fn into_error(mut self) -> InputErrors {
+        self.listed.sort_by_key(|e| e.line);
+        if self.more > 0 {
+            self.listed.push(LineError {
+                line: self.last_line,
+                message: format!("and {} more bad line(s), not listed", self.more),
+            });
+        }
+        InputErrors(self.listed)
+    }
+}
+
+/// Queues NDJSON lines for `target`, all or nothing: every line is checked by the host
+/// and validated by the target's plugin, chunk by chunk, into one store transaction that
+/// commits only when no line had a problem. Every problem is reported with its line.
+pub fn enqueue_lines(
+    engine: &mut Engine,
+    target: &str,
+    lines: impl Iterator<Item = Result<RawLine, ReadError>>,
+) -> Result<EnqueueReport, EnqueueError> {
     let t = engine.target(target)?;
-    let (input, mut errors) = parse_ndjson_all(text);
+    let now = engine.now();
+    let mut problems = Problems::default();
+    let mut session = engine.store.begin_enqueue(target, now)?;
+    let mut chunk: Vec<InputRecord> = Vec::with_capacity(VALIDATE_CHUNK);
+    let mut bytes = 0;
+    for item in lines {
+        let raw = item?;
+        let text = match raw.text {
+            Ok(text) => text,
+            Err(len) => {
+                problems.push(LineError {
+                    line: raw.line,
+                    message: format!(
+                        "line is {len} bytes long, at most {MAX_LINE_BYTES} are accepted"
+                    ),
+                });
+                continue;
+            }
+        };
+        if text.trim().is_empty() {
+            continue;
+        }
+        match parse_record(raw.line, &text) {
+            Ok(record) => {
+                if let Some(first) = session.first_line(&record.id, record.line)? {
+                    problems.push(LineError {
+                        line: record.line,
+                        message: duplicate_id(&record.id, first),
+                    });
+                    continue;
+                }
+                bytes += record.body.len();
+                chunk.push(record);
+                if chunk.len() >= VALIDATE_CHUNK || bytes >= CHUNK_BYTES {
+                    add_chunk(&t, target, session.as_mut(), &chunk, &mut problems)?;
+                    chunk.clear();
+                    bytes = 0;
+                }
+            }
+            Err(e) => problems.push(e),
+        }
+    }
+    add_chunk(&t, target, session.as_mut(), &chunk, &mut problems)?;
+    if !problems.is_empty() {
+        // Dropped: the transaction rolls back, nothing was queued.
+        drop(session);
+        return Err(problems.into_error().into());
+    }
+    Ok(session.finish()?)
+}
+
+/// Checks one chunk (schema, kinds, the plugin's validation, its keys) and, while no line
+/// had a problem, adds it to the store's transaction.
+fn add_chunk(
+    t: &TargetRuntime,
+    target: &str,
+    session: &mut dyn Enqueueing,
+    input: &[InputRecord],
+    errors: &mut Problems,
+) -> Result<(), EnqueueError> {
+    if input.is_empty() {
+        return Ok(());
+    }
     let kinds: HashSet<&str> = t
         .plugin
         .info()
@@ -44,100 +183,91 @@ pub fn enqueue(
     let mut records = Vec::with_capacity(input.len());
     // The input line of each record, to name it when the store refuses it.
     let mut lines = Vec::with_capacity(input.len());
-    for chunk in input.chunks(VALIDATE_CHUNK) {
-        let all: Vec<Record> = chunk
-            .iter()
-            .map(|r| Record {
-                id: r.id.clone(),
-                kind: r.kind.clone(),
-                body: r.body.clone(),
-            })
-            .collect();
-        // The kind's JSON Schema first (contract 0.2.1): the plugin sees only bodies of
-        // the shape it declared.
-        let mut passed = Vec::with_capacity(chunk.len());
-        let mut batch = Vec::with_capacity(chunk.len());
-        for (input, record) in chunk.iter().zip(all) {
-            match t.plugin.check_schema(&record) {
-                Some(e) => errors.push(LineError {
-                    line: input.line,
-                    message: e.to_string(),
-                }),
-                None => {
-                    passed.push(input);
-                    batch.push(record);
-                }
+    let chunk = input;
+    let all: Vec<Record> = chunk
+        .iter()
+        .map(|r| Record {
+            id: r.id.clone(),
+            kind: r.kind.clone(),
+            body: r.body.clone(),
+        })
+        .collect();
+    // The kind's JSON Schema first (contract 0.2.1): the plugin sees only bodies of
+    // the shape it declared.
+    let mut passed = Vec::with_capacity(chunk.len());
+    let mut batch = Vec::with_capacity(chunk.len());
+    for (input, record) in chunk.iter().zip(all) {
+        match t.plugin.check_schema(&record) {
+            Some(e) => errors.push(LineError {
+                line: input.line,
+                message: e.to_string(),
+            }),
+            None => {
+                passed.push(input);
+                batch.push(record);
             }
         }
-        if batch.is_empty() {
+    }
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let answers = t
+        .plugin
+        .validate(&t.settings, &batch)
+        .map_err(EngineError::from)?;
+    for (input, answer) in passed.into_iter().zip(answers) {
+        let line = input.line;
+        if !kinds.contains(input.kind.as_str()) {
+            errors.push(LineError {
+                line,
+                message: format!(
+                    "record {}: kind `{}` is not one target {target} takes ({})",
+                    input.id,
+                    input.kind,
+                    t.plugin.info().record_kinds.join(", ")
+                ),
+            });
             continue;
         }
-        let answers = t
-            .plugin
-            .validate(&t.settings, &batch)
-            .map_err(EngineError::from)?;
-        for (input, answer) in passed.into_iter().zip(answers) {
-            let line = input.line;
-            if !kinds.contains(input.kind.as_str()) {
-                errors.push(LineError {
-                    line,
-                    message: format!(
-                        "record {}: kind `{}` is not one target {target} takes ({})",
-                        input.id,
-                        input.kind,
-                        t.plugin.info().record_kinds.join(", ")
-                    ),
-                });
-                continue;
-            }
-            match answer {
-                Ok(meta) => {
-                    let keys = std::iter::once(&meta.batch_key)
-                        .chain(meta.sequence_scope.as_ref())
-                        .chain(meta.supersede_key.as_ref());
-                    if let Some(problem) = keys.filter_map(|k| check_key(k).err()).next() {
-                        errors.push(LineError {
-                            line,
-                            message: format!(
-                                "record {}: plugin {} proposed a bad key: {problem}",
-                                input.id,
-                                t.plugin.name()
-                            ),
-                        });
-                        continue;
-                    }
-                    lines.push(line);
-                    records.push(NewRecord {
-                        id: input.id.clone(),
-                        kind: input.kind.clone(),
-                        body: input.body.clone(),
-                        content_sha256: input.content_sha256.clone(),
-                        change: t.plugin.change_of(&input.kind),
-                        meta,
+        match answer {
+            Ok(meta) => {
+                let keys = std::iter::once(&meta.batch_key)
+                    .chain(meta.sequence_scope.as_ref())
+                    .chain(meta.supersede_key.as_ref());
+                if let Some(problem) = keys.filter_map(|k| check_key(k).err()).next() {
+                    errors.push(LineError {
+                        line,
+                        message: format!(
+                            "record {}: plugin {} proposed a bad key: {problem}",
+                            input.id,
+                            t.plugin.name()
+                        ),
                     });
+                    continue;
                 }
-                Err(e) => errors.push(LineError {
-                    line,
-                    message: e.to_string(),
-                }),
+                lines.push(line);
+                records.push(NewRecord {
+                    id: input.id.clone(),
+                    kind: input.kind.clone(),
+                    body: input.body.clone(),
+                    content_sha256: input.content_sha256.clone(),
+                    change: t.plugin.change_of(&input.kind),
+                    meta,
+                });
             }
+            Err(e) => errors.push(LineError {
+                line,
+                message: e.to_string(),
+            }),
         }
     }
     if !errors.is_empty() {
-        errors.sort_by_key(|e| e.line);
-        return Err(InputErrors(errors).into());
+        return Ok(());
     }
-    let now = engine.now();
-    match engine.store.enqueue(target, &records, now) {
-        Ok(report) => Ok(report),
-        Err(StoreError::RecordsRefused(refused)) => {
-            let mut errors: Vec<LineError> = refused
-                .into_iter()
-                .filter_map(|(i, message)| lines.get(i).map(|&line| LineError { line, message }))
-                .collect();
-            errors.sort_by_key(|e| e.line);
-            Err(InputErrors(errors).into())
+    for (i, why) in session.add(&records)? {
+        if let Some(&line) = lines.get(i) {
+            errors.push(LineError { line, message: why });
         }
-        Err(e) => Err(e.into()),
     }
+    Ok(())
 }

@@ -30,7 +30,7 @@ mod retry;
 pub use create::check_payloads;
 use create::{Created, context, create, one_transfer};
 use deliver::deliver;
-pub use enqueue::{EnqueueError, enqueue};
+pub use enqueue::{EnqueueError, enqueue, enqueue_lines};
 pub use receipt::{ReceiptReport, import_receipt};
 pub use reencode::{
     EncodeInputs, PayloadCheck, ReencodeReport, Verdict, first_difference, reencode,

@@ -385,6 +385,10 @@ async fn enqueue(
                 problems: errors.0.iter().map(ToString::to_string).collect(),
             },
             EnqueueError::Store(e) => e.into(),
+            // The body was decoded whole before: not reached, but answered as the input's.
+            e @ (EnqueueError::Decode(_) | EnqueueError::Read(_)) => {
+                ApiError::new(StatusCode::BAD_REQUEST, format!("nothing was queued: {e}"))
+            }
             EnqueueError::Engine(e) => ApiError::internal(e),
         })
     })

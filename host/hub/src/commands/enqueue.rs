@@ -11,30 +11,32 @@ use crate::output;
 use crate::pipeline::{self, EnqueueError};
 
 pub fn run(g: &super::Global, args: &EnqueueArgs) -> Result<ExitCode> {
-    let (name, bytes) = match args.file.as_deref() {
+    // Read as a stream: a file of any size is one read buffer and one chunk in memory.
+    let (name, src): (String, Box<dyn Read>) = match args.file.as_deref() {
         Some(p) if p != Path::new("-") => (
             p.display().to_string(),
-            std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?,
+            Box::new(
+                std::fs::File::open(p).with_context(|| format!("cannot read {}", p.display()))?,
+            ),
         ),
-        _ => {
-            let mut bytes = Vec::new();
-            std::io::stdin()
-                .read_to_end(&mut bytes)
-                .context("cannot read standard input")?;
-            ("standard input".to_string(), bytes)
-        }
+        _ => (
+            "standard input".to_string(),
+            Box::new(std::io::stdin().lock()),
+        ),
     };
-    let text = hub_core::input::decode(&bytes, args.encoding.as_deref()).map_err(|e| {
-        let hint = match (&e, &args.encoding) {
+    let decode_error = |e: &hub_core::input::DecodeError| {
+        let hint = match (e, &args.encoding) {
             (hub_core::input::DecodeError::Malformed { .. }, None) => {
                 "; give the file's encoding with --encoding (e.g. windows-1252)"
             }
             _ => "",
         };
         anyhow::anyhow!("{name}: nothing was queued: {e}{hint}")
-    })?;
+    };
+    let lines = hub_core::input::lines::Lines::new(src, args.encoding.as_deref())
+        .map_err(|e| decode_error(&e))?;
     let mut app = g.open()?;
-    match pipeline::enqueue(&mut app, &args.target, &text) {
+    match pipeline::enqueue_lines(&mut app, &args.target, lines) {
         Ok(report) => {
             if args.json.json {
                 output::json(&report)?;
@@ -77,6 +79,10 @@ pub fn run(g: &super::Global, args: &EnqueueArgs) -> Result<ExitCode> {
             }
             anyhow::bail!("{name}: {errors}")
         }
+        Err(EnqueueError::Decode(e)) => Err(decode_error(&e)),
+        Err(EnqueueError::Read(e)) => Err(anyhow::anyhow!(
+            "{name}: nothing was queued: cannot read: {e}"
+        )),
         Err(e) => Err(e.into()),
     }
 }
