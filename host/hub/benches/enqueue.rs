@@ -1,0 +1,168 @@
+//! `hub enqueue` side by side with a plain script (`cargo bench -p hub --bench enqueue`):
+//! the same NDJSON file of Prisme postings queued by the hub (a process of its own, default
+//! settings) and stored by `benches/baseline/enqueue.py` (Python's sqlite3, batched
+//! INSERTs in one transaction, WAL, synchronous=FULL), alternating which goes first.
+//! Prints rows/s, CPU and peak RSS (GNU time) of each, and the hub/script ratio of rows/s.
+//!
+//! `BENCH_RECORDS=100000,1000000` chooses the sizes, `BENCH_ROUNDS` the pairs per size
+//! (default 2). Needs the plugins (`cargo xtask plugins`), python3 and `/usr/bin/time`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark fails loudly
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const HUB: &str = env!("CARGO_BIN_EXE_hub");
+
+/// One run: seconds, CPU seconds (user + system), peak RSS in MiB.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    wall: f64,
+    cpu: f64,
+    rss: f64,
+}
+
+fn plugin_dir() -> PathBuf {
+    std::env::var_os("HUB_PLUGIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/plugins"))
+}
+
+/// `n` postings (balanced pairs on one page) as an NDJSON file.
+fn input(n: usize, path: &Path) {
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    for i in 0..n / 2 {
+        for (s, dk, account) in [("d", "D", "9002009002"), ("k", "K", "4210100000")] {
+            writeln!(
+                f,
+                "{{\"id\":\"p{i}{s}\",\"kind\":\"posting\",\"page\":\"522\",\"fiscal_year\":\"2024\",\"machine_no\":\"00123\",\"posting_date\":\"20240131\",\"account\":\"{account}\",\"amount_ore\":{},\"dk\":\"{dk}\",\"text\":\"Daginstitution {i}\"}}",
+                1000 + i
+            )
+            .unwrap();
+        }
+    }
+    f.flush().unwrap();
+}
+
+/// A site with the Prisme target, default settings.
+fn site(dir: &Path) -> PathBuf {
+    let config = dir.join("hub.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"version = 1
+[store]
+path = "hub.db"
+[plugins.prisme]
+path = "{}"
+[[target]]
+name = "prisme"
+plugin = "prisme"
+transport = {{ type = "dir", path = "out" }}
+[target.settings]
+municipality = "sermersooq"
+environment = "test"
+organisation_unit = "0956"
+"#,
+            plugin_dir().join("prisme.wasm").display()
+        ),
+    )
+    .unwrap();
+    config
+}
+
+/// Runs `cmd` under GNU time.
+fn timed(cmd: &mut Command) -> Run {
+    let out = cmd.output().expect("/usr/bin/time");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let last = err.lines().last().unwrap_or_default();
+    let f: Vec<f64> = last
+        .split_whitespace()
+        .map(|x| x.parse().unwrap())
+        .collect();
+    Run {
+        wall: f[0],
+        cpu: f[1] + f[2],
+        rss: f[3] / 1024.0,
+    }
+}
+
+fn hub(input: &Path) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let config = site(dir.path());
+    timed(
+        Command::new("/usr/bin/time")
+            .args(["-f", "%e %U %S %M", HUB, "--config"])
+            .arg(&config)
+            .args(["enqueue", "prisme"])
+            .arg(input)
+            .env_remove("HUB_CONFIG"),
+    )
+}
+
+fn script(input: &Path) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let py = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/baseline/enqueue.py");
+    timed(
+        Command::new("/usr/bin/time")
+            .args(["-f", "%e %U %S %M", "python3"])
+            .arg(py)
+            .arg(input)
+            .arg(dir.path().join("baseline.db")),
+    )
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let sizes: Vec<usize> = std::env::var("BENCH_RECORDS")
+        .unwrap_or_else(|_| "100000,1000000".into())
+        .split(',')
+        .map(|s| s.trim().parse().unwrap())
+        .collect();
+    let rounds: usize = std::env::var("BENCH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2);
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    println!("hub enqueue vs a Python sqlite3 script, same file, alternating ({cores} cores)");
+    println!(
+        "{:>9}  {:<6} {:>10} {:>9} {:>10} {:>9}",
+        "records", "side", "rows/s", "CPU s", "peak MiB", "runs"
+    );
+    for n in sizes {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("postings.ndjson");
+        input(n, &file);
+        let (mut h, mut s) = (Vec::new(), Vec::new());
+        for round in 0..rounds {
+            if round % 2 == 0 {
+                h.push(hub(&file));
+                s.push(script(&file));
+            } else {
+                s.push(script(&file));
+                h.push(hub(&file));
+            }
+        }
+        let show = |side: &str, runs: &[Run]| {
+            let rates: Vec<f64> = runs.iter().map(|r| n as f64 / r.wall).collect();
+            let list: Vec<String> = rates.iter().map(|r| format!("{r:.0}")).collect();
+            println!(
+                "{n:>9}  {side:<6} {:>10.0} {:>9.2} {:>10.0} {:>9}",
+                median(rates.clone()),
+                median(runs.iter().map(|r| r.cpu).collect()),
+                runs.iter().map(|r| r.rss).fold(0.0, f64::max),
+                list.join(" ")
+            );
+            median(rates)
+        };
+        let hr = show("hub", &h);
+        let sr = show("script", &s);
+        println!("{n:>9}  hub/script rows/s: {:.2}", hr / sr);
+    }
+}
