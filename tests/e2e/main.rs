@@ -14,6 +14,7 @@ mod determinism;
 mod doubt;
 mod encryption;
 mod enqueue_stream;
+mod folder;
 mod hardening;
 mod hostile;
 mod identity;

@@ -9,9 +9,13 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "hub", version, about)]
 pub struct Cli {
-    /// The configuration file.
+    /// The configuration file, or a folder of them (one `*.toml` per municipality).
     #[arg(long, global = true, env = "HUB_CONFIG", default_value = "hub.toml")]
     pub config: PathBuf,
+    /// Of a folder of configuration files, the municipality to act on: its file's name
+    /// without `.toml` (`hub status` without it shows every municipality).
+    #[arg(long, global = true, env = "HUB_MUNICIPALITY")]
+    pub municipality: Option<String>,
     /// More log output on stderr (-v: info, -vv: debug); `HUB_LOG` takes a full filter.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,

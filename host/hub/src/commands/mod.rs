@@ -40,17 +40,87 @@ use crate::cli::{Cli, Command};
 pub struct Global {
     pub config: PathBuf,
     pub as_user: Option<String>,
+    /// Of a folder of configuration files, the one (by its name without `.toml`).
+    pub municipality: Option<String>,
 }
 
 impl Global {
+    /// The configuration file meant: `--config` itself, or of a folder the file
+    /// `--municipality` names (or its only one).
+    pub fn config_file(&self) -> Result<PathBuf> {
+        if !self.config.is_dir() {
+            if let Some(m) = &self.municipality {
+                let stem = self.config.file_stem().and_then(|s| s.to_str());
+                if stem != Some(m.as_str()) {
+                    anyhow::bail!(
+                        "--municipality {m}: {} is one file, not a folder of municipalities",
+                        self.config.display()
+                    );
+                }
+            }
+            return Ok(self.config.clone());
+        }
+        let files = crate::service::config_files(&self.config)?;
+        let names: Vec<String> = files.iter().map(|f| municipality_of(f)).collect();
+        match (&self.municipality, files.as_slice()) {
+            (None, [only]) => Ok(only.clone()),
+            (None, _) => anyhow::bail!(
+                "{} holds {} municipalities ({}); name one with --municipality",
+                self.config.display(),
+                files.len(),
+                names.join(", ")
+            ),
+            (Some(m), _) => files
+                .iter()
+                .zip(&names)
+                .find(|(_, n)| *n == m)
+                .map(|(f, _)| f.clone())
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "no municipality {m} in {} (there are: {})",
+                        self.config.display(),
+                        names.join(", ")
+                    )
+                }),
+        }
+    }
+
+    /// Every municipality `--config` stands for, as a `Global` of one file each (of a
+    /// folder without `--municipality`, all of them, in name order).
+    pub fn each(&self) -> Result<Vec<(String, Global)>> {
+        if !self.config.is_dir() || self.municipality.is_some() {
+            let file = self.config_file()?;
+            return Ok(vec![(municipality_of(&file), self.with_file(file))]);
+        }
+        Ok(crate::service::config_files(&self.config)?
+            .into_iter()
+            .map(|f| (municipality_of(&f), self.with_file(f)))
+            .collect())
+    }
+
+    fn with_file(&self, file: PathBuf) -> Global {
+        Global {
+            config: file,
+            as_user: self.as_user.clone(),
+            municipality: None,
+        }
+    }
+
     /// Opens the hub for the configuration, acting for `--as` or the current user.
     pub fn open(&self) -> Result<App> {
-        let mut app = App::open(&self.config)?;
+        let mut app = App::open(&self.config_file()?)?;
         if let Some(user) = &self.as_user {
             app.user = user.clone();
         }
         Ok(app)
     }
+}
+
+/// A municipality's name: its configuration file's name without `.toml`.
+fn municipality_of(file: &std::path::Path) -> String {
+    file.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// A transfer's number as `hub status` shows it: `12` or `#12`.
@@ -65,6 +135,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let g = Global {
         config: cli.config,
         as_user: cli.as_user,
+        municipality: cli.municipality,
     };
     match cli.command {
         Command::Init(a) => init::run(&g, &a),

@@ -13,7 +13,12 @@ use crate::service::{self, ServeOptions};
 
 pub fn run(g: &super::Global, args: &ServeArgs) -> Result<ExitCode> {
     service::serve(&ServeOptions {
-        config: args.config_dir.clone().unwrap_or_else(|| g.config.clone()),
+        config: match (&args.config_dir, &g.municipality) {
+            (Some(dir), _) => dir.clone(),
+            // One municipality of a folder: only it.
+            (None, Some(_)) => g.config_file()?,
+            (None, None) => g.config.clone(),
+        },
         listen: args.listen.clone(),
         as_user: g.as_user.clone(),
     })?;

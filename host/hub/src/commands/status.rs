@@ -126,6 +126,32 @@ fn more(next: Option<i64>) {
 }
 
 pub fn run(g: &super::Global, args: &StatusArgs) -> Result<ExitCode> {
+    let each = g.each()?;
+    if each.len() == 1 {
+        return one(g, args);
+    }
+    // A folder: every municipality, one after another, each under its name.
+    if args.json.json {
+        anyhow::bail!(
+            "{} holds {} municipalities; with --json name one with --municipality",
+            g.config.display(),
+            each.len()
+        );
+    }
+    let mut code = ExitCode::SUCCESS;
+    for (i, (name, g)) in each.iter().enumerate() {
+        if i > 0 {
+            println!();
+        }
+        println!("== {} ==", hub_plugin_sdk::text::excerpt(name));
+        if one(g, args)? != ExitCode::SUCCESS {
+            code = ExitCode::FAILURE;
+        }
+    }
+    Ok(code)
+}
+
+fn one(g: &super::Global, args: &StatusArgs) -> Result<ExitCode> {
     let mut app = g.open()?;
     let target = args.target.as_deref();
     let labels: Vec<(String, String)> = args
