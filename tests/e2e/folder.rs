@@ -15,6 +15,8 @@ fn hub(config: &Path, args: &[&str]) -> Output {
         .args(args)
         .env_remove("HUB_CONFIG")
         .env_remove("HUB_MUNICIPALITY")
+        .env("HUB_OP_KUJALLEQ", "operator-token-kujalleq-0001")
+        .env("HUB_OP_SERMERSOOQ", "operator-token-sermersooq-01")
         .output()
         .unwrap()
 }
@@ -82,4 +84,74 @@ fn a_folder_of_municipalities_is_read_one_by_name_or_all_in_turn() {
     let out = hub(&conf, &["status", "--json"]);
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("with --json name one with --municipality"));
+}
+
+#[test]
+fn municipality_files_share_plugins_and_api_settings_through_one_included_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("conf.d");
+    std::fs::create_dir(&conf).unwrap();
+    std::fs::write(
+        conf.join("_shared.toml"),
+        format!(
+            "version = 1\n[runtime]\ncache_dir = \"{}\"\n[plugins.prisme]\npath = \"{}\"\n[api]\nlisten = \"127.0.0.1:0\"\n",
+            crate::common::shared_cache().display(),
+            crate::common::plugin("prisme").display()
+        ),
+    )
+    .unwrap();
+    for name in ["kujalleq", "sermersooq"] {
+        std::fs::write(
+            conf.join(format!("{name}.toml")),
+            format!(
+                r#"include = "_shared.toml"
+version = 1
+[store]
+path = "data-{name}/hub.db"
+[api]
+operator_token_env = "HUB_OP_{upper}"
+[[target]]
+name = "prisme"
+plugin = "prisme"
+transport = {{ type = "dir", path = "out-{name}" }}
+[target.settings]
+municipality = "{name}"
+environment = "test"
+organisation_unit = "0956"
+"#,
+                upper = name.to_uppercase()
+            ),
+        )
+        .unwrap();
+    }
+    // The shared file is not a municipality: two files checked, both with the plugin.
+    let out = hub(&conf, &["check"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("2 configuration file(s) OK"),
+        "{}",
+        text(&out.stdout)
+    );
+    let input = dir.path().join("in.ndjson");
+    std::fs::write(&input, postings(1, 1)).unwrap();
+    let out = hub(
+        &conf,
+        &[
+            "--municipality",
+            "kujalleq",
+            "enqueue",
+            "prisme",
+            input.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = hub(&conf, &["--municipality", "kujalleq", "send", "prisme"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        std::fs::read_dir(conf.join("out-kujalleq"))
+            .unwrap()
+            .count(),
+        1
+    );
+    assert!(!conf.join("out-sermersooq").exists());
 }

@@ -87,7 +87,8 @@ impl Metrics {
 }
 
 /// The configuration files `path` stands for: the file itself, or every `*.toml` in a
-/// folder (sorted, so the order is stable).
+/// folder (sorted, so the order is stable) but those whose name starts with `_`, which
+/// are settings the others include (`include = "_shared.toml"`), not municipalities.
 pub fn config_files(path: &Path) -> Result<Vec<PathBuf>> {
     if !path.is_dir() {
         return Ok(vec![path.to_path_buf()]);
@@ -96,6 +97,10 @@ pub fn config_files(path: &Path) -> Result<Vec<PathBuf>> {
         .with_context(|| format!("cannot list {}", path.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "toml"))
+        .filter(|p| {
+            !p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('_'))
+        })
         .collect();
     files.sort();
     if files.is_empty() {

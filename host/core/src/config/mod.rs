@@ -7,6 +7,7 @@
 
 mod encryption;
 mod inbound;
+mod include;
 mod settings;
 mod target;
 #[cfg(test)]
@@ -291,11 +292,16 @@ impl Config {
 
     /// Parses and checks hub.toml text; `file` names it in errors and anchors relative paths.
     pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+        let syntax = |e: toml::de::Error| ConfigError::Syntax {
             file: file.to_path_buf(),
             // Multi-line as toml writes it: the caret under the mistake must stay aligned.
             message: e.to_string().trim_end().to_string(),
-        })?;
+        };
+        let raw: RawConfig = match include::resolve(file, text)? {
+            // Parsed from the text: errors point into it.
+            None => toml::from_str(text).map_err(syntax)?,
+            Some(merged) => merged.try_into().map_err(syntax)?,
+        };
         let mut problems = Vec::new();
         if raw.version != 1 {
             problems.push(format!(

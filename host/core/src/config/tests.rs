@@ -428,3 +428,70 @@ fn encryption_keys_name_one_source_and_the_current_key_is_among_them() {
     assert!(e.contains("encryption.keys.Bad_Id"), "{e}");
     assert!(e.contains("current = `k2` is not one of"), "{e}");
 }
+
+#[test]
+fn an_included_file_shares_api_and_plugins_and_the_file_wins_key_by_key() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("_shared.toml"),
+        r#"
+version = 1
+[api]
+listen = "127.0.0.1:9090"
+[plugins.prisme]
+path = "plugins/prisme.wasm"
+[runtime]
+memory_limit_mb = 128
+"#,
+    )
+    .unwrap();
+    let text = r#"
+include = "_shared.toml"
+version = 1
+[store]
+path = "data/hub.db"
+[runtime]
+call_timeout_ms = 500
+[[target]]
+name = "prisme"
+plugin = "prisme"
+transport = { type = "dir", path = "out" }
+settings = { municipality = "sermersooq" }
+"#;
+    let c = Config::parse(&dir.path().join("nuuk.toml"), text).unwrap();
+    assert_eq!(
+        c.api.as_ref().and_then(|a| a.listen.as_deref()),
+        Some("127.0.0.1:9090")
+    );
+    assert_eq!(
+        c.plugins["prisme"].path,
+        dir.path().join("plugins/prisme.wasm")
+    );
+    // Tables merged key by key: the shared limit and the file's own timeout.
+    assert_eq!(c.runtime.memory_limit_mb, 128);
+    assert_eq!(c.runtime.call_timeout_ms, 500);
+
+    // What belongs to one municipality cannot be shared.
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "version = 1\n[store]\npath = \"one.db\"\n",
+    )
+    .unwrap();
+    let e = Config::parse(
+        &dir.path().join("x.toml"),
+        "include = \"bad.toml\"\nversion = 1\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("bad.toml") && e.contains("store cannot be shared"),
+        "{e}"
+    );
+    let e = Config::parse(
+        &dir.path().join("x.toml"),
+        "include = \"gone.toml\"\nversion = 1\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("cannot read") && e.contains("gone.toml"), "{e}");
+}
