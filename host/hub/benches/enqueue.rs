@@ -3,6 +3,8 @@
 //! settings) and stored by `benches/baseline/enqueue.py` (Python's sqlite3, batched
 //! INSERTs in one transaction, WAL, synchronous=FULL), alternating which goes first.
 //! Prints rows/s, CPU and peak RSS (GNU time) of each, and the hub/script ratio of rows/s.
+//! Then the backlog the hub queued is sent through the `dir` transport with the default
+//! settings: time, peak RSS, and the store's size per record afterwards.
 //!
 //! `BENCH_RECORDS=100000,1000000` chooses the sizes, `BENCH_ROUNDS` the pairs per size
 //! (default 2). Needs the plugins (`cargo xtask plugins`), python3 and `/usr/bin/time`.
@@ -89,17 +91,32 @@ fn timed(cmd: &mut Command) -> Run {
     }
 }
 
-fn hub(input: &Path) -> Run {
-    let dir = tempfile::tempdir().unwrap();
-    let config = site(dir.path());
+/// `hub <args>` on the site in `dir`, under GNU time.
+fn hub_in(dir: &Path, args: &[&str]) -> Run {
     timed(
         Command::new("/usr/bin/time")
             .args(["-f", "%e %U %S %M", HUB, "--config"])
-            .arg(&config)
-            .args(["enqueue", "prisme"])
-            .arg(input)
+            .arg(dir.join("hub.toml"))
+            .args(args)
             .env_remove("HUB_CONFIG"),
     )
+}
+
+/// The hub's enqueue of `input` into a fresh site, kept for the send.
+fn hub(input: &Path) -> (Run, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    site(dir.path());
+    let run = hub_in(dir.path(), &["enqueue", "prisme", input.to_str().unwrap()]);
+    (run, dir)
+}
+
+/// Bytes of the store's files (database and write-ahead log).
+fn store_bytes(dir: &Path) -> u64 {
+    ["hub.db", "hub.db-wal"]
+        .iter()
+        .filter_map(|f| std::fs::metadata(dir.join(f)).ok())
+        .map(|m| m.len())
+        .sum()
 }
 
 fn script(input: &Path) -> Run {
@@ -140,13 +157,18 @@ fn main() {
         let file = dir.path().join("postings.ndjson");
         input(n, &file);
         let (mut h, mut s) = (Vec::new(), Vec::new());
+        let mut backlog = None;
         for round in 0..rounds {
             if round % 2 == 0 {
-                h.push(hub(&file));
+                let (run, dir) = hub(&file);
+                h.push(run);
+                backlog.get_or_insert(dir);
                 s.push(script(&file));
             } else {
                 s.push(script(&file));
-                h.push(hub(&file));
+                let (run, dir) = hub(&file);
+                h.push(run);
+                backlog.get_or_insert(dir);
             }
         }
         let show = |side: &str, runs: &[Run]| {
@@ -164,5 +186,16 @@ fn main() {
         let hr = show("hub", &h);
         let sr = show("script", &s);
         println!("{n:>9}  hub/script rows/s: {:.2}", hr / sr);
+        if let Some(dir) = backlog {
+            let send = hub_in(dir.path(), &["send", "prisme"]);
+            let files = std::fs::read_dir(dir.path().join("out")).map_or(0, Iterator::count);
+            println!(
+                "{n:>9}  send of the backlog (dir, defaults): {:.1} s, {:.0} records/s, peak {:.0} MiB, {files} file(s), store {:.0} B/record after",
+                send.wall,
+                n as f64 / send.wall,
+                send.rss,
+                store_bytes(dir.path()) as f64 / n as f64
+            );
+        }
     }
 }
