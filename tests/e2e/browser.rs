@@ -103,6 +103,19 @@ impl Browser {
         self.session("POST", "/url", Some(json!({ "url": url })));
     }
 
+    /// Keeps what the page looks like now as `<target tmp>/screenshots/<name>.png`, a test
+    /// artifact to look at (the assertions are on the DOM).
+    fn screenshot(&self, name: &str) {
+        use base64::Engine as _;
+        let shot = self.session("GET", "/screenshot", None);
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(shot.as_str().unwrap_or_default())
+            .unwrap();
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    }
+
     /// Runs JavaScript in the page; its result.
     fn js(&self, script: &str) -> Value {
         self.session(
@@ -286,6 +299,76 @@ fn the_status_page_sends_a_failed_record_again() {
         browser.js("return document.querySelector('tr.failed[data-record=lonely]') === null")
             == Value::Bool(true)
     });
+}
+
+#[test]
+fn the_status_page_sums_up_first_and_filters_transfers_by_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = municipality(dir.path(), "a", "manual");
+    let run = |args: &[&str]| {
+        Command::new(HUB)
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    for first in [1, 2] {
+        let input = dir.path().join(format!("in{first}.ndjson"));
+        std::fs::write(&input, postings(1, first)).unwrap();
+        run(&["enqueue", "prisme", input.to_str().unwrap()]);
+        run(&["send", "prisme"]);
+    }
+    let lonely = dir.path().join("lonely.ndjson");
+    std::fs::write(&lonely, "{\"id\":\"lonely\",\"kind\":\"posting\",\"page\":\"522\",\"fiscal_year\":\"2024\",\"machine_no\":\"00777\",\"posting_date\":\"20240131\",\"account\":\"4210100000\",\"amount_ore\":1000,\"dk\":\"D\"}\n").unwrap();
+    run(&["enqueue", "prisme", lonely.to_str().unwrap()]);
+    run(&["send", "prisme"]);
+    let serve = Serve::start(&config, &[]);
+    let browser = Browser::start();
+    browser.goto(&serve.url("/"));
+    browser.type_into("#token", OPERATOR_A);
+    browser.click("#signin");
+    browser.find("body[data-loaded] section.summary tr[data-summary=prisme]");
+    // The summary comes before the targets' sections, with what needs a person.
+    let first = browser.js("return document.querySelector('#targets').firstElementChild.className");
+    assert_eq!(first, Value::String("summary".into()));
+    let row = browser.js(
+        "return [...document.querySelectorAll('tr[data-summary=prisme] td')].map(td => td.textContent)",
+    );
+    assert_eq!(row, json!(["prisme", "0", "0", "0", "1", "0", "4"]));
+    browser.screenshot("status-desktop");
+    let rows = "return document.querySelectorAll('section[data-target=prisme] table.transfers tbody tr').length";
+    assert_eq!(browser.js(rows), json!(2));
+    // Narrowed to open transfers through the paged route: none; then every state again.
+    browser.js(
+        "const s = document.querySelector('section[data-target=prisme] select.transfer-state'); s.value = 'open'; s.dispatchEvent(new Event('change')); return 0",
+    );
+    wait_for("no open transfers", Duration::from_secs(20), || {
+        browser.js(rows) == json!(0)
+    });
+    browser.js(
+        "const s = document.querySelector('section[data-target=prisme] select.transfer-state'); s.value = 'done'; s.dispatchEvent(new Event('change')); return 0",
+    );
+    wait_for("the done transfers", Duration::from_secs(20), || {
+        browser.js(rows) == json!(2)
+    });
+    // Rows open their log from the keyboard too.
+    let focusable = browser
+        .js("return document.querySelector('section[data-target=prisme] tr.transfer').tabIndex");
+    assert_eq!(focusable, json!(0));
+    browser.session(
+        "POST",
+        "/window/rect",
+        Some(json!({"width": 390, "height": 844})),
+    );
+    browser.screenshot("status-phone");
+    assert_eq!(
+        browser.js(
+            "return document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+        ),
+        Value::Bool(true),
+        "the page is wider than a phone"
+    );
 }
 
 #[test]

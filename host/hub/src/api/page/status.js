@@ -48,22 +48,77 @@ function table(headers, rows, empty) {
     el("tbody", {}, ...rows)));
 }
 
+// One transfer as a row; a click shows its protocol log.
+function transferRow(t, x) {
+  const row = el("tr", { class: "transfer", "data-transfer": x.id, tabIndex: 0, title: "Show the protocol log" },
+    el("td", {}, "#" + x.id), el("td", { class: "state-" + x.state }, x.state),
+    el("td", {}, x.records), el("td", {}, x.attempts),
+    el("td", { class: "hide-narrow" }, x.payloads.map((p) => p.name).join(", ")),
+    el("td", { class: "hide-narrow" }, x.created_at), el("td", { class: "msg" }, x.last_error || ""),
+    el("td", {}, t.viewable.includes(x.id)
+      ? viewButton(`/api/v1/transfers/${x.id}/view`, `Transfer #${x.id} (sent)`) : ""));
+  row.addEventListener("click", () => showLog(x.id));
+  row.addEventListener("keydown", (ev) => { if (ev.key === "Enter") showLog(x.id); });
+  return row;
+}
+
+// The transfers of one target a page at a time, newest first, through the paged route;
+// `state` narrows them ("" for all). Replaces the table body, or appends with `more`.
+async function pageTransfers(t, tbody, state, before, more) {
+  const q = new URLSearchParams({ limit: "50" });
+  if (state) q.set("state", state);
+  if (before) q.set("before", String(before));
+  const page = await api(`/api/v1/targets/${encodeURIComponent(t.name)}/transfers?${q}`);
+  const rows = page.transfers.map((x) => transferRow(t, x));
+  if (more) tbody.append(...rows); else tbody.replaceChildren(...rows);
+  return page.next;
+}
+
+// The transfers table with its state filter and a "More" button.
+function transfersPanel(t, rows) {
+  const tbody = el("tbody", {}, ...rows);
+  const tableEl = el("div", { class: "scroll" }, el("table", { class: "transfers" },
+    el("thead", {}, el("tr", {}, ...["#", "State", "Records", "Attempts", "Payloads", "Created", "Last error", "Transport"].map((h) => el("th", {}, h)))),
+    tbody));
+  const state = el("select", { class: "transfer-state", "aria-label": "Show transfers of " + t.name + " in state" },
+    ...[["", "every state"], ["open", "open"], ["in-doubt", "in doubt"], ["needs-check", "needs check"], ["sent", "sent"], ["done", "done"]]
+      .map(([v, label]) => el("option", { value: v }, label)));
+  let next = t.transfers.length >= 100 ? t.transfers[t.transfers.length - 1].id : null;
+  const more = el("button", { class: "more", type: "button", hidden: next == null }, "More");
+  const run = async (append) => {
+    try {
+      next = await pageTransfers(t, tbody, state.value, append ? next : null, append);
+      more.hidden = next == null;
+      showError("");
+    } catch (e) { showError("Transfers not shown: " + e.message); }
+  };
+  state.addEventListener("change", () => run(false));
+  more.addEventListener("click", () => run(true));
+  return el("div", {}, el("div", { class: "filters" }, state), tableEl, more);
+}
+
+// The summary across targets: what waits, what needs a person, at a glance.
+function summary(targets) {
+  const rows = targets.map((t) => {
+    const c = t.counts;
+    const name = el("a", { href: "#target-" + t.name }, t.name);
+    return el("tr", { "data-summary": t.name },
+      el("td", {}, name), el("td", {}, c.queued), el("td", {}, c.in_flight),
+      el("td", { class: c.in_doubt ? "state-in-doubt" : "" }, c.in_doubt),
+      el("td", { class: t.needs_check.length ? "state-failed" : "" }, t.needs_check.length),
+      el("td", { class: t.stuck.length ? "state-failed" : "" }, t.stuck.length),
+      el("td", {}, c.delivered));
+  });
+  return el("section", { class: "summary", "aria-label": "Summary" }, el("h2", {}, "Summary"),
+    table(["Target", "Queued", "In flight", "In doubt", "Needs a person", "Files stuck", "Delivered"], rows, "No targets."));
+}
+
 function target(t) {
   const c = t.counts;
   const counts = el("div", { class: "counts" },
     ...[["queued", c.queued], ["in flight", c.in_flight], ["in doubt", c.in_doubt], ["failed", c.failed], ["delivered", c.delivered], ["resolved", c.resolved]]
       .map(([k, v]) => el("div", { class: "count " + k.replace(" ", "-"), "data-count": k }, el("b", {}, v), k)));
-  const transfers = t.transfers.map((x) => {
-    const row = el("tr", { class: "transfer", "data-transfer": x.id, title: "Show the protocol log" },
-      el("td", {}, "#" + x.id), el("td", { class: "state-" + x.state }, x.state),
-      el("td", {}, x.records), el("td", {}, x.attempts),
-      el("td", { class: "hide-narrow" }, x.payloads.map((p) => p.name).join(", ")),
-      el("td", { class: "hide-narrow" }, x.created_at), el("td", { class: "msg" }, x.last_error || ""),
-      el("td", {}, t.viewable.includes(x.id)
-        ? viewButton(`/api/v1/transfers/${x.id}/view`, `Transfer #${x.id} (sent)`) : ""));
-    row.addEventListener("click", () => showLog(x.id));
-    return row;
-  });
+  const transfers = t.transfers.map((x) => transferRow(t, x));
   const failed = t.needs_check.map((r) => {
     const reason = el("input", { class: "reason", placeholder: "Reason", "aria-label": "Reason for record " + r.id, required: true });
     const button = el("button", { class: "resolve primary", type: "submit", value: "resolve" }, "Resolve");
@@ -106,7 +161,7 @@ function target(t) {
   });
   const stuck = t.stuck.map((f) => el("tr", { class: "stuck" },
     el("td", {}, f.name), el("td", {}, "#" + f.transfer), el("td", {}, f.delivered_at), el("td", {}, f.minutes_waiting)));
-  return el("section", { class: "target", "data-target": t.name },
+  return el("section", { class: "target", "data-target": t.name, id: "target-" + t.name },
     el("h2", {}, t.name + (t.sending === "realtime" ? " (real-time)" : "")), counts,
     el("h3", {}, "In doubt: ask the receiver, then settle"),
     table(["Transfer", "Payload", "Why", "Records", "What the hub saw", ""], doubts, "None."),
@@ -115,7 +170,7 @@ function target(t) {
     el("h3", {}, "Files still on the receiver"),
     table(["File", "Transfer", "Delivered", "Minutes"], stuck, "None."),
     el("h3", {}, "Transfers (newest first)"),
-    table(["#", "State", "Records", "Attempts", "Payloads", "Created", "Last error", "Transport"], transfers, "None yet."));
+    transfersPanel(t, transfers));
 }
 
 // A transport's readable view: HTML the hub rendered (every value escaped), shown in a
@@ -169,7 +224,7 @@ async function load() {
     $("refresh").hidden = $("logout").hidden = false;
     $("who").textContent = `${s.config} (${s.caller})`;
     $("warnings").replaceChildren(...(s.warnings || []).map((w) => el("li", {}, w)));
-    $("targets").replaceChildren(...s.targets.map(target));
+    $("targets").replaceChildren(summary(s.targets), ...s.targets.map(target));
     $("received").replaceChildren(...received(s.received));
     document.body.dataset.loaded = "yes";
   } catch (e) { if (e.message !== "unauthorized") showError(e.message); }
@@ -183,6 +238,14 @@ $("login").addEventListener("submit", (ev) => {
   load();
 });
 $("refresh").addEventListener("click", load);
+// Live: looked at again every 15 s while the tab is shown, unless a person is typing a
+// reason or has narrowed a table (their work is not thrown away under them).
+setInterval(() => {
+  if (document.hidden || !document.body.dataset.loaded || !$("login").hidden) return;
+  const busy = [...document.querySelectorAll("#targets input, #targets select")]
+    .some((i) => i === document.activeElement || i.value);
+  if (!busy) load();
+}, 15000);
 $("view-close").addEventListener("click", () => { $("view").hidden = true; $("view-frame").srcdoc = ""; });
 $("logout").addEventListener("click", () => { sessionStorage.removeItem(KEY); showLogin(""); });
 if (sessionStorage.getItem(KEY)) load(); else showLogin("");
