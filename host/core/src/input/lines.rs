@@ -34,8 +34,9 @@ pub struct Lines<R: Read> {
     decoder: encoding_rs::Decoder,
     encoding: &'static encoding_rs::Encoding,
     input: Vec<u8>,
-    /// Decoded text not yet handed out (the start of the next line).
+    /// Decoded text; from `start` on not yet handed out.
     text: String,
+    start: usize,
     /// The next line's number.
     line: usize,
     /// Input bytes decoded so far, and the offset just after the last `\n` among them
@@ -66,6 +67,7 @@ impl<R: Read> Lines<R> {
             encoding: enc,
             input: vec![0; READ],
             text: String::new(),
+            start: 0,
             line: 1,
             offset: 0,
             line_start: 0,
@@ -156,29 +158,22 @@ impl<R: Read> Lines<R> {
     /// The next line, if the text so far holds one (or the input ended).
     fn take(&mut self) -> Option<RawLine> {
         let line = self.line;
-        if let Some(i) = self.text.find('\n') {
+        if let Some(n) = self.text[self.start..].find('\n') {
+            let end = self.start + n;
+            let raw = &self.text[self.start..end];
+            let raw = raw.strip_suffix('\r').unwrap_or(raw);
+            let text = match self.skipping.take() {
+                Some(skipped) => Err(skipped + raw.len()),
+                None if raw.len() > MAX_LINE_BYTES => Err(raw.len()),
+                None => Ok(raw.to_string()),
+            };
+            self.start = end + 1;
             self.line += 1;
-            let mut rest = self.text.split_off(i + 1);
-            std::mem::swap(&mut rest, &mut self.text);
-            rest.truncate(i);
-            if rest.ends_with('\r') {
-                rest.pop();
-            }
-            return Some(match self.skipping.take() {
-                Some(skipped) => RawLine {
-                    line,
-                    text: Err(skipped + rest.len()),
-                },
-                None if rest.len() > MAX_LINE_BYTES => RawLine {
-                    line,
-                    text: Err(rest.len()),
-                },
-                None => RawLine {
-                    line,
-                    text: Ok(rest),
-                },
-            });
+            return Some(RawLine { line, text });
         }
+        // No whole line left: what was handed out goes (once per block read, not per line).
+        self.text.drain(..self.start);
+        self.start = 0;
         if self.text.len() > MAX_LINE_BYTES || self.skipping.is_some() {
             // Too long already: dropped, only its length is kept.
             *self.skipping.get_or_insert(0) += self.text.len();
@@ -276,6 +271,21 @@ mod tests {
             Lines::new(&b""[..], Some("klingon")),
             Err(DecodeError::UnknownEncoding(_))
         ));
+    }
+
+    #[test]
+    fn lines_across_many_reads_come_whole_and_in_order() {
+        let input: String = (0..20_000)
+            .map(|i| format!("{{\"n\":{i},\"pad\":\"{}\"}}\n", "é".repeat(i % 50)))
+            .collect();
+        let got: Vec<RawLine> = Lines::new(input.as_bytes(), None)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(got.len(), 20_000);
+        for (i, (l, want)) in got.iter().zip(input.lines()).enumerate() {
+            assert_eq!((l.line, l.text.as_deref()), (i + 1, Ok(want)));
+        }
     }
 
     #[test]
