@@ -100,6 +100,11 @@ impl SqliteStore {
             .map_err(sql("set synchronous"))?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(sql("enable foreign keys"))?;
+        // Statement journals (every insert that fires the count triggers opens one) and
+        // temporary tables in memory, not in temp files written with a syscall per page:
+        // `hub enqueue` of 20,000 records spent 1.1 s in the kernel on them.
+        conn.pragma_update(None, "temp_store", "MEMORY")
+            .map_err(sql("set temp_store"))?;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sql("begin migration"))?;
