@@ -167,11 +167,24 @@ pub fn an_input_streamed_in_chunks_is_queued_all_or_nothing(b: &impl Backend) {
         assert_eq!(s.first_line("a", 1).unwrap(), None);
         assert_eq!(s.first_line("b", 2).unwrap(), None);
         assert_eq!(s.first_line("a", 7).unwrap(), Some(1));
-        assert!(s.add(&[rec("a", None, None, r#"{"n":1}"#)]).unwrap().is_empty());
-        assert!(s.add(&[rec("b", None, None, r#"{"n":2}"#)]).unwrap().is_empty());
+        assert!(
+            s.add(&[rec("a", None, None, r#"{"n":1}"#)])
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            s.add(&[rec("b", None, None, r#"{"n":2}"#)])
+                .unwrap()
+                .is_empty()
+        );
         // Dropped unfinished.
     }
-    assert!(store.queued_records("t", &batch(None), 10).unwrap().is_empty());
+    assert!(
+        store
+            .queued_records("t", &batch(None), 10)
+            .unwrap()
+            .is_empty()
+    );
     let mut s = store.begin_enqueue("t", Timestamp(2)).unwrap();
     // A new input: the ids of the dropped one are forgotten.
     assert_eq!(s.first_line("a", 3).unwrap(), None);
