@@ -235,3 +235,104 @@ fn readyz_reports_a_store_that_does_not_answer() {
     let r = c.get(serve.url("/healthz")).send().unwrap();
     assert_eq!(r.status().as_u16(), 200);
 }
+
+/// The next stderr line of `serve` that contains `text` (10 s at most).
+fn await_stderr(serve: &Serve, text: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match serve.stderr.recv_timeout(left) {
+            Ok(line) if line.contains(text) => return,
+            Ok(_) => {}
+            Err(e) => panic!("no `{text}` on stderr: {e}"),
+        }
+    }
+}
+
+#[test]
+fn reads_answer_while_a_write_holds_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = with_limits(dir.path(), "ready_timeout_ms = 300");
+    // The first write of the API hangs while it holds the site's writing hub.
+    let serve = Serve::start(&config, &[("HUB_FAULT", "api-store:1")]);
+    let url = serve.url("/api/v1/targets/prisme/records");
+    let held = std::thread::spawn(move || {
+        // Answered only when the server goes away.
+        let _ = reqwest::blocking::Client::new()
+            .post(&url)
+            .bearer_auth(SOURCE_A)
+            .header("content-type", "application/x-ndjson")
+            .body(postings(1, 1))
+            .send();
+    });
+    await_stderr(&serve, "HUB-FAULT api-store");
+    let c = client();
+    for path in [
+        "/api/v1/status",
+        "/api/v1/targets/prisme/transfers?limit=5",
+        "/api/v1/doubts",
+        "/metrics",
+    ] {
+        let started = Instant::now();
+        let r = c
+            .get(serve.url(path))
+            .bearer_auth(OPERATOR_A)
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{path}");
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{path} waited {:?} for the write",
+            started.elapsed()
+        );
+    }
+    // Readiness names the writer that does not answer, and only it.
+    let r = c.get(serve.url("/readyz")).send().unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+    let text = r.text().unwrap();
+    assert!(text.contains("a: the store is stalled"), "{text}");
+    assert!(!text.contains("(reads)"), "{text}");
+    drop(serve);
+    held.join().unwrap();
+}
+
+#[test]
+fn reads_answer_while_another_connection_holds_a_write_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = with_limits(dir.path(), "ready_timeout_ms = 300");
+    let serve = Serve::start(&config, &[]);
+    let (code, _) = post_ndjson(
+        &serve.url("/api/v1/targets/prisme/records"),
+        SOURCE_A,
+        &postings(3, 1),
+    );
+    assert_eq!(code, 200);
+    // A writer elsewhere (another worker, `hub import`) in the middle of its transaction:
+    // the store is in WAL, so the API's reads go on beside it.
+    let db = rusqlite::Connection::open(dir.path().join("data-a/hub.db")).unwrap();
+    db.execute_batch("BEGIN IMMEDIATE; DELETE FROM schedule_looks;")
+        .unwrap();
+    let r = client()
+        .get(serve.url("/api/v1/status"))
+        .bearer_auth(OPERATOR_A)
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let body: serde_json::Value = serde_json::from_str(&r.text().unwrap()).unwrap();
+    assert_eq!(body["targets"][0]["counts"]["queued"], 3, "{body}");
+    db.execute_batch("ROLLBACK").unwrap();
+}
+
+#[test]
+fn readyz_reports_reads_that_do_not_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = with_limits(dir.path(), "ready_timeout_ms = 300");
+    // The second read of the API hangs (holding one read hub).
+    let serve = Serve::start(&config, &[("HUB_FAULT", "api-read-store:2")]);
+    let c = client();
+    assert_eq!(c.get(serve.url("/readyz")).send().unwrap().status(), 200);
+    let r = c.get(serve.url("/readyz")).send().unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+    let text = r.text().unwrap();
+    assert!(text.contains("the store (reads) is stalled"), "{text}");
+}

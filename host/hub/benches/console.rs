@@ -5,6 +5,7 @@
 //!
 //! - the status overview (`GET /api/v1/status`),
 //! - the newest page of one target's transfers and a page of its done ones,
+//! - a page of one target's files found by label and state, and by a text in the name,
 //! - `GET /metrics`,
 //!
 //! each with 1 and with 64 clients at once (keep-alive connections, one thread each).
@@ -176,6 +177,7 @@ fn main() {
         started.elapsed().as_secs_f64()
     );
     let (mut child, base) = serve(&cfg);
+    println!("  load average at the start: {}", load_average());
     let reads = [
         ("status overview", "/api/v1/status".to_string()),
         (
@@ -188,6 +190,14 @@ fn main() {
                 "/api/v1/targets/t2/transfers?state=done&limit=50&before={}",
                 n / 2
             ),
+        ),
+        (
+            "files of t1 by label, state (page of 50)",
+            "/api/v1/targets/t1/files?label=page=521&state=delivered&limit=50".to_string(),
+        ),
+        (
+            "files of t1 by a text in the name (page of 50)",
+            "/api/v1/targets/t1/files?text=-24-77&limit=50".to_string(),
         ),
         ("/metrics", "/metrics".to_string()),
     ];
@@ -211,6 +221,15 @@ fn main() {
             );
         }
     }
+    println!("  load average at the end: {}", load_average());
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// The machine's load (1, 5, 15 minutes) from `/proc/loadavg`: the clients share the
+/// cores with the hub, so a busy machine shows in every figure.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
 }

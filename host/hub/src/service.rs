@@ -44,8 +44,10 @@ pub struct Site {
     /// The file's stem (`sermersooq` for `sermersooq.toml`): the `config` label in metrics.
     pub name: String,
     pub config: Config,
-    /// The API's own hub for this file (a second store connection).
+    /// The API's own hub for this file (a second store connection): its writes.
     pub app: Mutex<App>,
+    /// The API's read hubs for this file, beside `app` (reads never wait for it).
+    pub readers: Arc<crate::api::Readers>,
     /// Wakes this site's sender.
     pub wake: Sender<Wake>,
 }
@@ -204,6 +206,25 @@ pub fn serve(opts: &ServeOptions) -> Result<()> {
             .unwrap_or_default();
         let config = app.config.clone();
         let api_app = open(file)?;
+        let pool = crate::api::Readers::size_for(
+            config
+                .api
+                .as_ref()
+                .and_then(|a| a.limits)
+                .unwrap_or_default()
+                .max_concurrent_reads,
+        );
+        let (reader_file, reader_user) = (file.to_path_buf(), opts.as_user.clone());
+        let readers = Arc::new(crate::api::Readers::new(
+            pool,
+            Box::new(move || {
+                let mut app = App::open(&reader_file)?;
+                if let Some(u) = &reader_user {
+                    app.user = u.clone();
+                }
+                Ok(app)
+            }),
+        ));
         signal_hook::flag::register(signal_hook::consts::SIGHUP, api_app.reload.clone())
             .context("cannot install the SIGHUP handler")?;
         let (tx, rx) = std::sync::mpsc::channel();
@@ -299,6 +320,7 @@ pub fn serve(opts: &ServeOptions) -> Result<()> {
             name,
             config,
             app: Mutex::new(api_app),
+            readers,
             wake: tx,
         }));
     }

@@ -2,10 +2,10 @@
 //! 1,000 status calls once made an enqueue wait 73 s, and 200 clients dribbling headers
 //! stayed connected for a minute):
 //!
-//! - reads that may queue on a site's store (status, transfers, log, doubts, views) pass a
-//!   concurrency limit; beyond it they are shed at once with 503 and `Retry-After`
-//!   (tower's `ConcurrencyLimit` + `LoadShed`), so `/healthz`, `/metrics` and enqueues
-//!   never wait behind a queue of them;
+//! - reads that may queue on a site's store (status, transfers, files, log, doubts,
+//!   views) pass a concurrency limit; beyond it they are shed at once with 503 and
+//!   `Retry-After` (tower's `ConcurrencyLimit` + `LoadShed`), so `/healthz`, `/metrics`
+//!   and enqueues never wait behind a queue of them;
 //! - every request has a deadline (408 after it, body included: a body that dribbles in
 //!   is cut off), and a connection whose headers do not arrive in time is closed
 //!   (hyper's header read timeout, in `serve.rs`);

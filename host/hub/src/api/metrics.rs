@@ -18,7 +18,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
-use super::{ApiError, with_app};
+use super::{ApiError, with_reader};
 
 type St = AxState<std::sync::Arc<super::State>>;
 type Labels = Vec<(String, String)>;
@@ -207,7 +207,7 @@ impl Families {
 /// Reads what `/metrics` shows from one site's store.
 async fn read_site(site: &std::sync::Arc<crate::service::Site>) -> Result<SiteReading, ApiError> {
     let name = site.name.clone();
-    with_app(site, move |app| {
+    with_reader(site, move |app| {
         let now = app.now();
         let limits: Vec<TargetLimits> = app
             .config
@@ -260,6 +260,16 @@ async fn read_site(site: &std::sync::Arc<crate::service::Site>) -> Result<SiteRe
 }
 
 pub async fn metrics(AxState(state): St) -> Result<Response, ApiError> {
+    let text = state.scrapes.fresh(|| scrape(&state)).await?;
+    Ok((
+        [(header::CONTENT_TYPE, prometheus_text::CONTENT_TYPE)],
+        String::clone(&text),
+    )
+        .into_response())
+}
+
+/// One reading of every site's store, in the text format.
+async fn scrape(state: &super::State) -> Result<String, ApiError> {
     let f = Families::default();
     for site in &state.sites {
         let reading = read_site(site).await?;
@@ -319,5 +329,5 @@ pub async fn metrics(AxState(state): St) -> Result<Response, ApiError> {
     );
     let mut out = String::new();
     prometheus_text::encode(&mut out, &registry).map_err(ApiError::internal)?;
-    Ok(([(header::CONTENT_TYPE, prometheus_text::CONTENT_TYPE)], out).into_response())
+    Ok(out)
 }

@@ -1,18 +1,23 @@
 //! `hub serve`'s HTTP side: the API for source systems, the status page for people,
 //! `/metrics`, `/healthz` and `/readyz`.
 //!
-//! Every store access runs on tokio's blocking pool with the site's own [`App`] (the
-//! store and plugins are synchronous); sending is never done here but handed to the
-//! site's sender thread, the one holder of the send lock.
+//! Every store access runs on tokio's blocking pool (the store and plugins are
+//! synchronous): writes with the site's own [`App`] ([`with_app`]), reads with one of its
+//! read hubs ([`with_reader`], [`Readers`]) so they neither queue behind each other nor
+//! behind a write. Sending is never done here but handed to the site's sender thread,
+//! the one holder of the send lock.
 
 mod actions;
 mod auth;
+mod files;
 mod harden;
 mod metrics;
 mod pause;
+mod readers;
 mod routes;
 mod schema;
 mod serve;
+mod shared;
 mod status;
 
 use std::net::SocketAddr;
@@ -30,6 +35,7 @@ use crate::app::App;
 use crate::service::{Metrics, Site};
 
 pub use auth::Tokens;
+pub use readers::Readers;
 pub use routes::{ROUTES, router};
 
 /// The largest request body taken (a batch of NDJSON); larger ones get 413.
@@ -45,7 +51,17 @@ pub struct State {
     pub metrics: Arc<Metrics>,
     /// Timeouts and the concurrency limit (`[api.limits]`).
     pub limits: hub_core::api::ApiLimits,
+    /// `/metrics` readings shared by the scrapes that wait for one.
+    pub scrapes: shared::Shared<String>,
+    /// Status overviews shared by the calls alike that wait for one.
+    pub overviews: std::sync::Mutex<std::collections::HashMap<OverviewKey, Arc<Overviews>>>,
 }
+
+/// Whose overview: the site, the token's name and its targets (`None`: the operator).
+pub type OverviewKey = (usize, String, Option<std::collections::BTreeSet<String>>);
+
+/// One key's overviews, encoded.
+pub type Overviews = shared::Shared<axum::body::Bytes>;
 
 /// An answer other than success: a status and a reason (JSON `{"error", "problems"}`).
 #[derive(Debug, Serialize)]
@@ -98,7 +114,16 @@ impl From<crate::pipeline::SendError> for ApiError {
     }
 }
 
-/// Runs `f` with the site's API hub on the blocking pool.
+/// Runs `f`, which only reads, with one of the site's read hubs on the blocking pool.
+pub async fn with_reader<T, F>(site: &Arc<Site>, f: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut App) -> Result<T, ApiError> + Send + 'static,
+{
+    site.readers.with(f).await
+}
+
+/// Runs `f` with the site's API hub (its writer) on the blocking pool.
 pub async fn with_app<T, F>(site: &Arc<Site>, f: F) -> Result<T, ApiError>
 where
     T: Send + 'static,
@@ -164,18 +189,23 @@ pub fn run(
     let addr = listen_address(&sites, listen)?;
     let limits = api_limits(&sites)?;
     let tokens = Tokens::load(&sites)?;
-    // Load every plugin of the API's hubs now: readiness means an enqueue can validate.
+    // Load every plugin of the API's hubs now and open a read hub: readiness means an
+    // enqueue can validate and a read is answered.
     for site in &sites {
         let mut app = site.app.lock().unwrap_or_else(|p| p.into_inner());
         for name in app.target_names() {
             app.target(&name)?;
         }
+        drop(app);
+        site.readers.prepare()?;
     }
     let state = Arc::new(State {
         sites,
         tokens,
         metrics,
         limits,
+        scrapes: shared::Shared::default(),
+        overviews: std::sync::Mutex::default(),
     });
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -12,7 +12,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use super::auth::Caller;
-use super::{ApiError, MAX_BODY, OPENAPI, State, with_app};
+use super::{ApiError, MAX_BODY, OPENAPI, State, with_app, with_reader};
 use crate::pipeline::{self, EnqueueError};
 use crate::service::{Site, Wake};
 
@@ -35,6 +35,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/targets/{target}/records/{id}/resolve"),
     ("post", "/api/v1/targets/{target}/records/{id}/requeue"),
     ("get", "/api/v1/targets/{target}/transfers"),
+    ("get", "/api/v1/targets/{target}/files"),
     ("post", "/api/v1/targets/{target}/send"),
     ("post", "/api/v1/targets/{target}/pause"),
     ("post", "/api/v1/targets/{target}/resume"),
@@ -55,6 +56,7 @@ pub fn router(state: Arc<State>, limits: &hub_core::api::ApiLimits) -> Router {
     let reads = Router::new()
         .route("/api/v1/status", get(super::status::status))
         .route("/api/v1/targets/{target}/transfers", get(transfers))
+        .route("/api/v1/targets/{target}/files", get(super::files::files))
         .route("/api/v1/transfers/{id}/log", get(log))
         .route("/api/v1/transfers/{id}/view", get(view_sent))
         .route("/api/v1/received/{id}/view", get(view_received))
@@ -138,14 +140,24 @@ async fn readyz(AxState(state): St) -> Response {
     let mut problems = Vec::new();
     for site in &state.sites {
         let name = site.name.clone();
-        let asked = with_app(site, |app| Ok(app.store.counts(None)?));
-        match tokio::time::timeout(deadline, asked).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => problems.push(format!("{name}: {}", e.error)),
-            Err(_) => problems.push(format!(
-                "{name}: the store is stalled (no answer within {} ms)",
-                deadline.as_millis()
-            )),
+        // The writer (enqueue, resolve) and the reads (status, pages, metrics), asked
+        // together: either may stall on its own.
+        let written =
+            tokio::time::timeout(deadline, with_app(site, |app| Ok(app.store.counts(None)?)));
+        let read = tokio::time::timeout(
+            deadline,
+            with_reader(site, |app| Ok(app.store.counts(None)?)),
+        );
+        let (written, read) = tokio::join!(written, read);
+        for (side, answer) in [("", written), (" (reads)", read)] {
+            match answer {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => problems.push(format!("{name}{side}: {}", e.error)),
+                Err(_) => problems.push(format!(
+                    "{name}: the store{side} is stalled (no answer within {} ms)",
+                    deadline.as_millis()
+                )),
+            }
         }
     }
     if problems.is_empty() {
@@ -237,7 +249,7 @@ pub(super) fn number(id: &str, what: &str) -> Result<i64, ApiError> {
 async fn view_sent(AxState(state): St, Path(id): Path<String>, headers: HeaderMap) -> ApiResult {
     let (caller, site) = authorize(&state, &headers, None)?;
     let id = number(&id, "a transfer number")?;
-    let html = with_app(&site, move |app| {
+    let html = with_reader(&site, move |app| {
         let t = app.store.transfer(id)?;
         if !caller.may(&t.target) {
             return Err(ApiError::new(
@@ -265,7 +277,7 @@ async fn view_received(
         ));
     }
     let id = number(&id, "a received transport's number")?;
-    let html = with_app(&site, move |app| {
+    let html = with_reader(&site, move |app| {
         Ok(crate::view::received(app, id, crate::view::Format::Html)?)
     })
     .await?;
@@ -407,7 +419,7 @@ async fn record(
 ) -> ApiResult {
     let (_, site) = authorize(&state, &headers, Some(&target))?;
     let t = target.clone();
-    let found = with_app(&site, move |app| Ok(app.store.records_by_id(&t, &id)?)).await?;
+    let found = with_reader(&site, move |app| Ok(app.store.records_by_id(&t, &id)?)).await?;
     if found.is_empty() {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -481,7 +493,7 @@ async fn transfers(
         limit: page.limit.unwrap_or(super::status::RECENT_TRANSFERS),
         ..hub_store::Query::default()
     };
-    let page = with_app(&site, move |app| Ok(app.store.transfer_page(&query)?)).await?;
+    let page = with_reader(&site, move |app| Ok(app.store.transfer_page(&query)?)).await?;
     Ok(Json(serde_json::json!({ "transfers": page.items, "next": page.next })).into_response())
 }
 
@@ -510,7 +522,7 @@ async fn log(AxState(state): St, Path(id): Path<String>, headers: HeaderMap) -> 
         .trim_start_matches('#')
         .parse()
         .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "a transfer number is an integer"))?;
-    let attempts = with_app(&site, move |app| {
+    let attempts = with_reader(&site, move |app| {
         let t = app.store.transfer(id)?;
         if !caller.may(&t.target) {
             return Err(ApiError::new(
@@ -527,7 +539,7 @@ async fn log(AxState(state): St, Path(id): Path<String>, headers: HeaderMap) -> 
 /// `GET /api/v1/doubts`: deliveries in doubt of the targets this token may see.
 async fn doubts(AxState(state): St, headers: HeaderMap) -> ApiResult {
     let (caller, site) = authorize(&state, &headers, None)?;
-    let list = with_app(&site, move |app| {
+    let list = with_reader(&site, move |app| {
         let mut all = app.store.doubts(None, false)?;
         all.retain(|d| caller.may(&d.target));
         Ok(all)

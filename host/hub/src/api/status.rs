@@ -2,14 +2,18 @@
 //! what it shows (kept counts, the newest transfers and records to check through the
 //! store's indexes, the open doubts), and the received transports for the operator.
 
-use axum::Json;
+use std::sync::Arc;
+
+use axum::body::Bytes;
 use axum::extract::State as AxState;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, header};
 use axum::response::IntoResponse;
 use serde::Serialize;
 
+use super::auth::Caller;
 use super::routes::{ApiResult, St, authorize, visible_targets};
-use super::with_app;
+use super::{ApiError, with_reader};
+use crate::service::Site;
 
 /// The status page's view of one target.
 #[derive(Serialize)]
@@ -37,13 +41,34 @@ struct StuckView {
 /// Transfers shown per target, newest first.
 pub(super) const RECENT_TRANSFERS: usize = 100;
 
+/// What an overview shows depends on the site and the token's name and scope only: the
+/// calls alike that wait together share one reading (a burst costs one read, not one
+/// per call).
 pub(super) async fn status(AxState(state): St, headers: HeaderMap) -> ApiResult {
     let (caller, site) = authorize(&state, &headers, None)?;
+    let shared = state
+        .overviews
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry((caller.site, caller.name.clone(), caller.targets.clone()))
+        .or_default()
+        .clone();
+    let body = shared.fresh(|| overview(caller, site)).await?;
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        Bytes::clone(&body),
+    )
+        .into_response())
+}
+
+/// One reading of the overview, encoded.
+async fn overview(caller: Caller, site: Arc<Site>) -> Result<Bytes, ApiError> {
     let targets = visible_targets(&caller, &site);
     let config = site.config.clone();
     // The receiving side belongs to no target: only the operator sees it.
     let operator = caller.targets.is_none();
-    let (views, received, warnings) = with_app(&site, move |app| {
+    let (caller_name, site_name) = (caller.name, site.name.clone());
+    with_reader(&site, move |app| {
         let now = app.now();
         // What an operator must act on before it hurts: paused targets, certificates
         // about to expire or unusable (credentials are the operator's, not a source's).
@@ -154,17 +179,29 @@ pub(super) async fn status(AxState(state): St, headers: HeaderMap) -> ApiResult 
         } else {
             Vec::new()
         };
-        Ok((views, received, warnings))
+        // Encoded here, on the blocking pool beside the read: the HTTP runtime is one
+        // thread, and an overview of hundreds of rows is the costliest part of a call.
+        serde_json::to_vec(&Overview {
+            caller: caller_name,
+            config: site_name,
+            warnings,
+            targets: views,
+            received,
+        })
+        .map(Bytes::from)
+        .map_err(ApiError::internal)
     })
-    .await?;
-    Ok(Json(serde_json::json!({
-        "caller": caller.name,
-        "config": site.name,
-        "warnings": warnings,
-        "targets": views,
-        "received": received,
-    }))
-    .into_response())
+    .await
+}
+
+/// The answer of `GET /api/v1/status`.
+#[derive(Serialize)]
+struct Overview {
+    caller: String,
+    config: String,
+    warnings: Vec<String>,
+    targets: Vec<TargetView>,
+    received: Vec<ReceivedView>,
 }
 
 /// A transport that arrived (`hub import`), as the status page lists it.
