@@ -319,7 +319,8 @@ fn reads_answer_while_another_connection_holds_a_write_transaction() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
     let body: serde_json::Value = serde_json::from_str(&r.text().unwrap()).unwrap();
-    assert_eq!(body["targets"][0]["counts"]["queued"], 3, "{body}");
+    // Three balanced pairs: six postings.
+    assert_eq!(body["targets"][0]["counts"]["queued"], 6, "{body}");
     db.execute_batch("ROLLBACK").unwrap();
 }
 
