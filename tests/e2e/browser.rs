@@ -237,11 +237,11 @@ fn the_status_page_shows_a_failed_record_and_resolves_it() {
         "the page is wider than a phone"
     );
 
+    // By keyboard alone: the reason typed, Enter resolves (the form's first button).
     browser.type_into(
         "tr.failed[data-record=lonely] input.reason",
-        "booked by hand",
+        "booked by hand\u{E007}",
     );
-    browser.click("tr.failed[data-record=lonely] button.resolve");
     wait_for(
         "the resolution in the store",
         Duration::from_secs(20),
@@ -330,12 +330,23 @@ fn the_status_page_sums_up_first_and_filters_transfers_by_state() {
     browser.click("#signin");
     browser.find("body[data-loaded] section.summary tr[data-summary=prisme]");
     // The summary comes before the targets' sections, with what needs a person.
-    let first = browser.js("return document.querySelector('#targets').firstElementChild.className");
-    assert_eq!(first, Value::String("summary".into()));
-    let row = browser.js(
-        "return [...document.querySelectorAll('tr[data-summary=prisme] td')].map(td => td.textContent)",
+    let first = browser.js(
+        "return !!(document.querySelector('section.summary').compareDocumentPosition(document.querySelector('section.target')) & Node.DOCUMENT_POSITION_FOLLOWING)",
     );
-    assert_eq!(row, json!(["prisme", "0", "0", "0", "1", "0", "4"]));
+    assert_eq!(first, Value::Bool(true));
+    let row = browser.js(
+        "return [...document.querySelectorAll('tr[data-summary=prisme] > *')].map(td => td.textContent)",
+    );
+    // Target, sending, queued, in flight, in doubt, needs a person, stuck, oldest
+    // waiting (none), last success (a time), delivered.
+    let row: Vec<String> = serde_json::from_value(row).unwrap();
+    assert_eq!(
+        row[..8],
+        ["prisme", "manual", "0", "0", "0", "1", "0", ""],
+        "{row:?}"
+    );
+    assert_ne!(row[8], "never", "{row:?}");
+    assert_eq!(row[9], "4", "{row:?}");
     browser.screenshot("status-desktop");
     let rows = "return document.querySelectorAll('section[data-target=prisme] table.transfers tbody tr').length";
     assert_eq!(browser.js(rows), json!(2));
@@ -409,4 +420,122 @@ fn the_view_buttons_show_a_sent_and_a_received_transport_in_a_sandboxed_frame() 
     browser.click("tr.received button.view");
     let received = frame("the received transport's view");
     assert!(received.contains("Received at from-ga"), "{received}");
+}
+
+/// The console over two municipalities: the summary across both, a failed delivery
+/// retried from its row, a target paused and resumed in the other municipality, and an
+/// enqueue seen without a click (the page polls; `?every=1` makes it look each second).
+#[test]
+fn the_console_retries_pauses_and_updates_live_across_municipalities() {
+    use crate::api::SOURCE_B;
+    use crate::console::{CONSOLE, two_municipalities};
+    let dir = tempfile::tempdir().unwrap();
+    let configs = two_municipalities(dir.path());
+    let (a, b) = (configs.join("a.toml"), configs.join("b.toml"));
+    // Someone left a file where a's folder for the municipality goes: the delivery
+    // fails, the transfer stays open.
+    std::fs::create_dir(configs.join("out-a")).unwrap();
+    let blocked = configs.join("out-a").join("sermersooq");
+    std::fs::write(&blocked, "not a folder").unwrap();
+    let input = dir.path().join("in.ndjson");
+    std::fs::write(&input, postings(1, 1)).unwrap();
+    for args in [
+        vec!["enqueue", "prisme", input.to_str().unwrap()],
+        vec!["send", "prisme"],
+    ] {
+        Command::new(HUB)
+            .arg("--config")
+            .arg(&a)
+            .args(&args)
+            .env_remove("HUB_CONFIG")
+            .output()
+            .unwrap();
+    }
+    let open = store_status(&a);
+    assert_eq!(open["transfers"][0]["state"], "open", "{open}");
+
+    let serve = Serve::start(&configs, &[("HUB_CONSOLE", CONSOLE)]);
+    let browser = Browser::start();
+    browser.goto(&serve.url("/?every=1"));
+    browser.type_into("#token", CONSOLE);
+    browser.click("#signin");
+    browser.find("body[data-loaded] tr[data-summary=prisme][data-municipality=b]");
+    let cells = |place: &str| {
+        let v = browser.js(&format!(
+            "return [...document.querySelectorAll('tr[data-summary=prisme][data-municipality={place}] > *')].map(c => c.textContent)"
+        ));
+        serde_json::from_value::<Vec<String>>(v).unwrap()
+    };
+    // Municipality, target, sending, queued, in flight, …
+    assert_eq!(cells("a")[..5], ["a", "prisme", "manual", "0", "2"]);
+    assert_eq!(cells("b")[..4], ["b", "prisme", "manual", "0"]);
+    assert!(
+        !browser
+            .js("return document.getElementById('place').hidden")
+            .as_bool()
+            .unwrap()
+    );
+    assert!(browser.text("#who").starts_with("a "));
+
+    // The folder is cleared; "Retry now" delivers the open transfer at once.
+    std::fs::remove_file(&blocked).unwrap();
+    browser.click("section[data-target=prisme] tr.transfer button.retry");
+    browser.session(
+        "POST",
+        "/alert/text",
+        Some(json!({"text": "folder cleared"})),
+    );
+    browser.session("POST", "/alert/accept", None);
+    wait_for("the retried delivery", Duration::from_secs(20), || {
+        store_status(&a)["targets"][0]["delivered"] == 2
+    });
+
+    // Over to b from its summary line; pause its prisme with a reason.
+    browser.click("tr[data-summary=prisme][data-municipality=b] a");
+    wait_for("b's details", Duration::from_secs(20), || {
+        browser.text("#who").starts_with("b ")
+    });
+    browser.type_into(
+        "section[data-target=prisme] .pause-form input.reason",
+        "year-end closing\u{E007}",
+    );
+    wait_for("the pause in b's store", Duration::from_secs(20), || {
+        store_status(&b)["paused"][0]["target"] == "prisme"
+    });
+    assert_eq!(store_status(&a)["paused"], json!([]));
+    browser.find("section[data-target=prisme] .paused button.resume");
+    wait_for("paused in the summary", Duration::from_secs(20), || {
+        cells("b")[2] == "paused"
+    });
+    browser.screenshot("console-desktop");
+
+    // A source system enqueues to b: the summary shows it without a click.
+    let url = serve.url("/api/v1/targets/prisme/records");
+    let r = client()
+        .post(&url)
+        .bearer_auth(SOURCE_B)
+        .header("content-type", "application/x-ndjson")
+        .body(postings(1, 70))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    wait_for("the live update", Duration::from_secs(20), || {
+        cells("b")[3] == "2"
+    });
+
+    // On a phone every action is still within reach.
+    browser.session(
+        "POST",
+        "/window/rect",
+        Some(json!({"width": 390, "height": 844})),
+    );
+    let reachable = browser.js(
+        "const w = document.documentElement.clientWidth; return [...document.querySelectorAll('button.resume, form.pause-form button, #place-select')].every(e => { const r = e.getBoundingClientRect(); return r.left >= 0 && r.right <= w; })",
+    );
+    assert_eq!(reachable, Value::Bool(true));
+    browser.screenshot("console-phone");
+    browser.click("section[data-target=prisme] button.resume");
+    wait_for("the resume in b's store", Duration::from_secs(20), || {
+        store_status(&b)["paused"] == json!([])
+    });
 }

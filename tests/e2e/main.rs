@@ -8,6 +8,7 @@ mod common;
 mod api;
 mod browser;
 mod cli;
+pub mod console;
 mod contract21;
 mod crash;
 mod determinism;

@@ -16,6 +16,12 @@ pub struct ApiConfig {
     pub operator_token_env: Option<String>,
     /// … or a file whose first line is the token.
     pub operator_token_file: Option<PathBuf>,
+    /// The console's token: the operator of every municipality `hub serve` serves
+    /// together (a folder of files), usually written once in the shared file they
+    /// include. A variable …
+    pub console_token_env: Option<String>,
+    /// … or a file whose first line is the token.
+    pub console_token_file: Option<PathBuf>,
     /// One entry per source system.
     #[serde(default)]
     pub tokens: Vec<ApiToken>,
@@ -128,6 +134,12 @@ impl ApiConfig {
             .and_then(Result::ok)
     }
 
+    /// The console token's source, if one is configured.
+    pub fn console_source(&self) -> Option<SecretSource> {
+        SecretSource::from_pair(&self.console_token_env, &self.console_token_file)
+            .and_then(Result::ok)
+    }
+
     /// Problems with this section; `targets` are the file's target names.
     pub fn problems(&self, targets: &[&str]) -> Vec<String> {
         let mut problems = Vec::new();
@@ -144,6 +156,12 @@ impl ApiConfig {
             problems.push(
                 "api: give one of operator_token_env and operator_token_file, not both".into(),
             );
+        }
+        if let Some(Err(())) =
+            SecretSource::from_pair(&self.console_token_env, &self.console_token_file)
+        {
+            problems
+                .push("api: give one of console_token_env and console_token_file, not both".into());
         }
         let mut names = std::collections::BTreeSet::new();
         for t in &self.tokens {
@@ -175,6 +193,9 @@ impl ApiConfig {
     /// Makes token files absolute (relative to hub.toml).
     pub(crate) fn resolve_paths(&mut self, resolve: &impl Fn(&Path) -> PathBuf) {
         if let Some(f) = &mut self.operator_token_file {
+            *f = resolve(f);
+        }
+        if let Some(f) = &mut self.console_token_file {
             *f = resolve(f);
         }
         for t in &mut self.tokens {

@@ -1,6 +1,8 @@
-//! Bearer tokens: one per source system (its targets of its own file) and one operator
-//! token per file (every target of that file, and the status page). Tokens are read once
-//! at start, kept only as SHA-256 digests, compared in constant time, and never logged.
+//! Bearer tokens: one per source system (its targets of its own file), one operator
+//! token per file (every target of that file, and the status page), and one console
+//! token (the operator of every file served together; a request names its
+//! municipality). Tokens are read once at start, kept only as SHA-256 digests, compared
+//! in constant time, and never logged.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -21,6 +23,8 @@ pub struct Caller {
     pub site: usize,
     /// The targets it may use; `None`: every target of its site (the operator).
     pub targets: Option<BTreeSet<String>>,
+    /// The console: the operator of every site; `site` is the one the request names.
+    pub console: bool,
 }
 
 impl Caller {
@@ -56,6 +60,30 @@ impl Tokens {
                 continue;
             };
             let file = site.config.file.display();
+            if let Some(src) = api.console_source() {
+                let value = src
+                    .read()
+                    .map_err(|e| anyhow::anyhow!("{file}: api console token: {e}"))?;
+                let d = digest(value.as_bytes());
+                match entries.iter().find(|e| same(&e.digest, &d)) {
+                    // Every file that includes the shared settings names it again.
+                    Some(e) if e.caller.console => {}
+                    Some(e) => bail!(
+                        "{file}: api console token: it is also the token `{}` of {}; give the console its own",
+                        e.caller.name,
+                        sites[e.caller.site].config.file.display()
+                    ),
+                    None => entries.push(Entry {
+                        digest: d,
+                        caller: Caller {
+                            name: "console".into(),
+                            site: i,
+                            targets: None,
+                            console: true,
+                        },
+                    }),
+                }
+            }
             let mut found = Vec::new();
             if let Some(src) = api.operator_source() {
                 found.push((src, "operator".to_string(), None));
@@ -74,9 +102,11 @@ impl Tokens {
                     .read()
                     .map_err(|e| anyhow::anyhow!("{file}: api token {name}: {e}"))?;
                 let d = digest(value.as_bytes());
-                if entries.iter().any(|e| same(&e.digest, &d)) {
+                if let Some(e) = entries.iter().find(|e| same(&e.digest, &d)) {
                     bail!(
-                        "{file}: api token {name}: the same token is configured twice; give each source system and each file its own"
+                        "{file}: api token {name}: the same token is configured twice (also `{}` of {}); give each source system, each file and the console its own",
+                        e.caller.name,
+                        sites[e.caller.site].config.file.display()
                     );
                 }
                 entries.push(Entry {
@@ -85,6 +115,7 @@ impl Tokens {
                         name,
                         site: i,
                         targets,
+                        console: false,
                     },
                 });
             }

@@ -204,27 +204,30 @@ impl Families {
     }
 }
 
+/// Each target's `stuck_after` and `receipt_after` in ms, as the store's overview asks.
+pub(super) fn target_limits(config: &hub_core::config::Config) -> Vec<TargetLimits> {
+    let ms = |minutes: Option<u64>| {
+        minutes
+            .and_then(|m| i64::try_from(m).ok())
+            .map(|m| m.saturating_mul(60_000))
+    };
+    config
+        .targets
+        .iter()
+        .map(|t| TargetLimits {
+            target: t.name.clone(),
+            stuck_after_ms: ms(t.stuck_after_minutes),
+            receipt_after_ms: ms(t.receipt_after_minutes),
+        })
+        .collect()
+}
+
 /// Reads what `/metrics` shows from one site's store.
 async fn read_site(site: &std::sync::Arc<crate::service::Site>) -> Result<SiteReading, ApiError> {
     let name = site.name.clone();
     with_reader(site, move |app| {
         let now = app.now();
-        let limits: Vec<TargetLimits> = app
-            .config
-            .targets
-            .iter()
-            .map(|t| TargetLimits {
-                target: t.name.clone(),
-                stuck_after_ms: t
-                    .stuck_after_minutes
-                    .and_then(|m| i64::try_from(m).ok())
-                    .map(|m| m * 60_000),
-                receipt_after_ms: t
-                    .receipt_after_minutes
-                    .and_then(|m| i64::try_from(m).ok())
-                    .map(|m| m * 60_000),
-            })
-            .collect();
+        let limits = target_limits(&app.config);
         let targets = app.store.overview(&limits, now)?;
         let attempts = app.store.attempt_stats()?;
         let mut inbound = Vec::new();

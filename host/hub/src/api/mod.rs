@@ -9,6 +9,7 @@
 
 mod actions;
 mod auth;
+mod console;
 mod files;
 mod harden;
 mod metrics;

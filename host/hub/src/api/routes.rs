@@ -30,6 +30,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/metrics"),
     ("get", "/api/v1/whoami"),
     ("get", "/api/v1/status"),
+    ("get", "/api/v1/console"),
     ("post", "/api/v1/targets/{target}/records"),
     ("get", "/api/v1/targets/{target}/records/{id}"),
     ("post", "/api/v1/targets/{target}/records/{id}/resolve"),
@@ -55,6 +56,7 @@ pub const ROUTES: &[(&str, &str)] = &[
 pub fn router(state: Arc<State>, limits: &hub_core::api::ApiLimits) -> Router {
     let reads = Router::new()
         .route("/api/v1/status", get(super::status::status))
+        .route("/api/v1/console", get(super::console::console))
         .route("/api/v1/targets/{target}/transfers", get(transfers))
         .route("/api/v1/targets/{target}/files", get(super::files::files))
         .route("/api/v1/transfers/{id}/log", get(log))
@@ -172,14 +174,69 @@ async fn readyz(AxState(state): St) -> Response {
     }
 }
 
+/// The header naming the municipality (configuration file) a console request is for.
+pub const MUNICIPALITY: &str = "x-hub-municipality";
+/// [`MUNICIPALITY`] as people write it, for messages.
+const MUNICIPALITY_SHOWN: &str = "X-Hub-Municipality";
+
 /// The caller and, for a target, that it may use it. Another site's target is simply
-/// not one it may use (403), whether or not it exists there.
+/// not one it may use (403), whether or not it exists there. The console's requests name
+/// their municipality in [`MUNICIPALITY`] (not needed when only one is served); another
+/// token may name only its own.
 pub(super) fn authorize(
     state: &State,
     headers: &HeaderMap,
     target: Option<&str>,
 ) -> Result<(Caller, Arc<Site>), ApiError> {
-    let caller = state.tokens.caller(headers)?;
+    let mut caller = state.tokens.caller(headers)?;
+    let named = headers
+        .get(MUNICIPALITY)
+        .map(|v| {
+            v.to_str().map(str::trim).map_err(|_| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("{MUNICIPALITY_SHOWN} is not text"),
+                )
+            })
+        })
+        .transpose()?
+        .filter(|v| !v.is_empty());
+    let names = || {
+        state
+            .sites
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if let Some(name) = named {
+        let Some(i) = state.sites.iter().position(|s| s.name == name) else {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "no municipality `{}` is served here; there are: {}",
+                    hub_plugin_sdk::text::excerpt_max(name, 100),
+                    names()
+                ),
+            ));
+        };
+        if !caller.console && i != caller.site {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!("this token may not use municipality `{name}`"),
+            ));
+        }
+        caller.site = i;
+    } else if caller.console && state.sites.len() > 1 {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "the console token spans {} municipalities: name one in the {MUNICIPALITY_SHOWN} header ({})",
+                state.sites.len(),
+                names()
+            ),
+        ));
+    }
     let site = state
         .sites
         .get(caller.site)
@@ -208,16 +265,40 @@ pub(super) fn visible_targets(caller: &Caller, site: &Site) -> Vec<String> {
 #[derive(Serialize)]
 struct WhoAmI {
     name: String,
-    config: String,
+    /// Whether this is the console token (every municipality served).
+    console: bool,
+    /// The municipalities it may name in the municipality header.
+    municipalities: Vec<String>,
+    /// The municipality this request is for; `null` for the console when it named none
+    /// of several.
+    config: Option<String>,
     targets: Vec<String>,
 }
 
 async fn whoami(AxState(state): St, headers: HeaderMap) -> ApiResult {
-    let (caller, site) = authorize(&state, &headers, None)?;
+    let caller = state.tokens.caller(&headers)?;
+    let municipalities = if caller.console {
+        state.sites.iter().map(|s| s.name.clone()).collect()
+    } else {
+        state
+            .sites
+            .get(caller.site)
+            .map(|s| vec![s.name.clone()])
+            .unwrap_or_default()
+    };
+    let (config, targets) =
+        if caller.console && state.sites.len() > 1 && !headers.contains_key(MUNICIPALITY) {
+            (None, Vec::new())
+        } else {
+            let (caller, site) = authorize(&state, &headers, None)?;
+            (Some(site.name.clone()), visible_targets(&caller, &site))
+        };
     Ok(Json(WhoAmI {
-        targets: visible_targets(&caller, &site),
         name: caller.name,
-        config: site.name.clone(),
+        console: caller.console,
+        municipalities,
+        config,
+        targets,
     })
     .into_response())
 }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::State as AxState;
-use axum::http::{HeaderMap, header};
-use axum::response::IntoResponse;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::auth::Caller;
@@ -20,6 +20,8 @@ use crate::service::Site;
 struct TargetView {
     name: String,
     sending: &'static str,
+    /// Who paused it, when and why; `null` when it sends.
+    paused: Option<hub_store::pause::Pause>,
     counts: hub_store::Counts,
     transfers: Vec<hub_store::Transfer>,
     needs_check: Vec<hub_store::RecordView>,
@@ -54,11 +56,33 @@ pub(super) async fn status(AxState(state): St, headers: HeaderMap) -> ApiResult 
         .or_default()
         .clone();
     let body = shared.fresh(|| overview(caller, site)).await?;
-    Ok((
-        [(header::CONTENT_TYPE, "application/json")],
-        Bytes::clone(&body),
+    Ok(etagged(&headers, Bytes::clone(&body)))
+}
+
+/// A JSON answer with its ETag (a digest of the bytes), 304 when the caller has these
+/// bytes already: the page polls, and most polls find nothing new. `no-cache` makes the
+/// browser ask every time; `private`, because the answer depends on the token.
+pub(super) fn etagged(headers: &HeaderMap, body: Bytes) -> Response {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(&body);
+    let tag = format!("\"{}\"", hex::encode(&digest[..16]));
+    let cache = (header::CACHE_CONTROL, "private, no-cache".to_string());
+    let known = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag));
+    if known {
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, tag), cache]).into_response();
+    }
+    (
+        [
+            (header::CONTENT_TYPE, "application/json".to_string()),
+            (header::ETAG, tag),
+            cache,
+        ],
+        body,
     )
-        .into_response())
+        .into_response()
 }
 
 /// One reading of the overview, encoded.
@@ -72,12 +96,15 @@ async fn overview(caller: Caller, site: Arc<Site>) -> Result<Bytes, ApiError> {
         let now = app.now();
         // What an operator must act on before it hurts: paused targets, certificates
         // about to expire or unusable (credentials are the operator's, not a source's).
-        let mut warnings: Vec<String> = app
+        let paused: Vec<hub_store::pause::Pause> = app
             .store
             .paused_targets()?
             .into_iter()
             .filter(|p| targets.contains(&p.target))
-            .map(|p| crate::pipeline::SendError::from(p).to_string())
+            .collect();
+        let mut warnings: Vec<String> = paused
+            .iter()
+            .map(|p| crate::pipeline::SendError::from(p.clone()).to_string())
             .collect();
         if operator {
             for (_, info) in crate::certificates::all(&app.config, now) {
@@ -144,6 +171,7 @@ async fn overview(caller: Caller, site: Arc<Site>) -> Result<Bytes, ApiError> {
                 .collect();
             views.push(TargetView {
                 viewable,
+                paused: paused.iter().find(|p| p.target == name).cloned(),
                 sending: match tc.map(|t| t.sending) {
                     Some(hub_core::config::Sending::Realtime) => "realtime",
                     _ => "manual",

@@ -1,7 +1,11 @@
-// The status page: asks for the operator token once (kept in sessionStorage, so it is
-// gone with the tab), then reads /api/v1/status and shows it. Plain DOM, no build step.
+// The status page: asks for the operator (or console) token once (kept in
+// sessionStorage, so it is gone with the tab), then reads the summary across
+// municipalities (/api/v1/console) and one municipality's details (/api/v1/status).
+// Plain DOM, no build step.
 "use strict";
 const KEY = "hub-token";
+// The municipality shown in detail (a console token spans several).
+const PLACE = "hub-municipality";
 const $ = (id) => document.getElementById(id);
 
 function el(tag, attrs, ...children) {
@@ -19,6 +23,8 @@ function el(tag, attrs, ...children) {
 async function api(path, options) {
   const opts = Object.assign({ headers: {} }, options || {});
   opts.headers.Authorization = "Bearer " + sessionStorage.getItem(KEY);
+  const place = sessionStorage.getItem(PLACE);
+  if (place) opts.headers["X-Hub-Municipality"] = place;
   const r = await fetch(path, opts);
   if (r.status === 401) { sessionStorage.removeItem(KEY); showLogin("The token was not accepted."); throw new Error("unauthorized"); }
   const body = await r.json().catch(() => ({}));
@@ -30,7 +36,9 @@ function showLogin(message) {
   $("login").hidden = false;
   $("refresh").hidden = $("logout").hidden = true;
   $("targets").replaceChildren();
+  $("summary").replaceChildren();
   $("received").replaceChildren();
+  $("place").hidden = true;
   $("warnings").replaceChildren();
   $("who").textContent = "";
   showError(message);
@@ -56,10 +64,27 @@ function transferRow(t, x) {
     el("td", { class: "hide-narrow" }, x.payloads.map((p) => p.name).join(", ")),
     el("td", { class: "hide-narrow" }, x.created_at), el("td", { class: "msg" }, x.last_error || ""),
     el("td", {}, t.viewable.includes(x.id)
-      ? viewButton(`/api/v1/transfers/${x.id}/view`, `Transfer #${x.id} (sent)`) : ""));
+      ? viewButton(`/api/v1/transfers/${x.id}/view`, `Transfer #${x.id} (sent)`) : "",
+      x.state === "open" ? retryButton(x.id) : ""));
   row.addEventListener("click", () => showLog(x.id));
   row.addEventListener("keydown", (ev) => { if (ev.key === "Enter") showLog(x.id); });
   return row;
+}
+
+// "Retry now": delivers an open transfer without waiting for the backoff or schedule.
+function retryButton(id) {
+  const b = el("button", { class: "retry", type: "button", title: "Deliver it now, without waiting for the backoff or schedule" }, "Retry now");
+  b.addEventListener("click", async (ev) => {
+    ev.stopPropagation();
+    const reason = window.prompt(`Why retry transfer #${id} now?`, "retry from the status page");
+    if (!reason) return;
+    try {
+      await api(`/api/v1/transfers/${id}/retry`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ reason }) });
+      showError("");
+      load();
+    } catch (e) { showError("Not retried: " + e.message); }
+  });
+  return b;
 }
 
 // The transfers of one target a page at a time, newest first, through the paged route;
@@ -97,20 +122,79 @@ function transfersPanel(t, rows) {
   return el("div", {}, el("div", { class: "filters" }, state), tableEl, more);
 }
 
-// The summary across targets: what waits, what needs a person, at a glance.
-function summary(targets) {
-  const rows = targets.map((t) => {
-    const c = t.counts;
-    const name = el("a", { href: "#target-" + t.name }, t.name);
-    return el("tr", { "data-summary": t.name },
-      el("td", {}, name), el("td", {}, c.queued), el("td", {}, c.in_flight),
-      el("td", { class: c.in_doubt ? "state-in-doubt" : "" }, c.in_doubt),
-      el("td", { class: t.needs_check.length ? "state-failed" : "" }, t.needs_check.length),
-      el("td", { class: t.stuck.length ? "state-failed" : "" }, t.stuck.length),
-      el("td", {}, c.delivered));
-  });
+// How long ago an RFC 3339 time was, in words ("" for none).
+function ago(time) {
+  if (!time) return "";
+  const ms = Date.now() - Date.parse(time);
+  if (!(ms >= 0)) return time;
+  const m = Math.floor(ms / 60000);
+  if (m < 1) return "just now";
+  if (m < 120) return m + " min ago";
+  const h = Math.floor(m / 60);
+  return h < 48 ? h + " h ago" : Math.floor(h / 24) + " days ago";
+}
+
+// The summary across municipalities and targets (/api/v1/console): what waits, what
+// needs a person, at a glance. A name opens that municipality's details.
+function summary(c, shown) {
+  const many = c.municipalities.length > 1;
+  const rows = [];
+  for (const m of c.municipalities) {
+    if (m.error) {
+      rows.push(el("tr", { "data-summary-error": m.name }, el("td", {}, m.name), el("td", { class: "state-failed", colSpan: 10 }, m.error)));
+      continue;
+    }
+    for (const t of m.targets) {
+      const r = t.records;
+      const link = el("a", { href: "#target-" + t.target }, t.target);
+      link.addEventListener("click", (ev) => {
+        if (m.name === shown) return;
+        ev.preventDefault();
+        sessionStorage.setItem(PLACE, m.name);
+        load().then(() => { const s = $("target-" + t.target); if (s) s.scrollIntoView(); });
+      });
+      const bad = (n) => (n ? "state-failed" : "");
+      rows.push(el("tr", { "data-summary": t.target, "data-municipality": m.name },
+        ...(many ? [el("td", {}, m.name)] : []),
+        el("th", { scope: "row" }, link),
+        el("td", { class: t.paused ? "state-failed" : "" }, t.paused ? "paused" : t.sending),
+        el("td", {}, r.queued), el("td", {}, r.in_flight),
+        el("td", { class: r.in_doubt ? "state-in-doubt" : "" }, r.in_doubt),
+        el("td", { class: bad(r.failed) }, r.failed),
+        el("td", { class: bad(t.stuck_files) }, t.stuck_files),
+        el("td", { title: t.oldest_queued_at || "" }, ago(t.oldest_queued_at)),
+        el("td", { title: t.last_done_at || "" }, ago(t.last_done_at) || "never"),
+        el("td", {}, r.delivered)));
+    }
+  }
+  const headers = ["Target", "Sending", "Queued", "In flight", "In doubt", "Needs a person", "Files stuck", "Oldest waiting", "Last success", "Delivered"];
   return el("section", { class: "summary", "aria-label": "Summary" }, el("h2", {}, "Summary"),
-    table(["Target", "Queued", "In flight", "In doubt", "Needs a person", "Files stuck", "Delivered"], rows, "No targets."));
+    table(many ? ["Municipality", ...headers] : headers, rows, "No targets."));
+}
+
+// Pause (with a reason) or resume a target; a paused target sends nothing, by schedule,
+// real time or hand, until resumed.
+function pausePanel(t) {
+  const path = `/api/v1/targets/${encodeURIComponent(t.name)}/`;
+  if (t.paused) {
+    const resume = el("button", { class: "resume primary", type: "button" }, "Resume");
+    resume.addEventListener("click", async () => {
+      try { await api(path + "resume", { method: "POST" }); showError(""); load(); } catch (e) { showError("Not resumed: " + e.message); }
+    });
+    return el("div", { class: "paused", role: "status" },
+      el("span", {}, `Paused since ${t.paused.since} by ${t.paused.by}: ${t.paused.reason}`), resume);
+  }
+  const reason = el("input", { class: "reason", placeholder: "Why pause", "aria-label": "Reason to pause " + t.name, required: true });
+  const form = el("form", { class: "pause-form" }, reason, el("button", { class: "pause", type: "submit" }, "Pause"));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    try {
+      await api(path + "pause", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ reason: reason.value }) });
+      showError("");
+      load();
+    } catch (e) { showError("Not paused: " + e.message); }
+  });
+  return form;
 }
 
 function target(t) {
@@ -162,7 +246,7 @@ function target(t) {
   const stuck = t.stuck.map((f) => el("tr", { class: "stuck" },
     el("td", {}, f.name), el("td", {}, "#" + f.transfer), el("td", {}, f.delivered_at), el("td", {}, f.minutes_waiting)));
   return el("section", { class: "target", "data-target": t.name, id: "target-" + t.name },
-    el("h2", {}, t.name + (t.sending === "realtime" ? " (real-time)" : "")), counts,
+    el("h2", {}, t.name + (t.sending === "realtime" ? " (real-time)" : "")), pausePanel(t), counts,
     el("h3", {}, "In doubt: ask the receiver, then settle"),
     table(["Transfer", "Payload", "Why", "Records", "What the hub saw", ""], doubts, "None."),
     el("h3", {}, "Records that need a person"),
@@ -204,6 +288,7 @@ function received(list) {
     table(["Inbound", "From", "To", "Number", "State", "Records", "Rejected", "Documents", "Arrived", "Transport"], rows, "None."))];
 }
 
+// A transfer's protocol log, in a panel beside the tables (over them on a phone).
 async function showLog(id) {
   try {
     const log = await api(`/api/v1/transfers/${id}/log`);
@@ -213,23 +298,43 @@ async function showLog(id) {
       el("td", {}, a.endpoint), el("td", {}, a.credential || ""), el("td", {}, a.duration_ms),
       el("td", { class: "msg" }, a.sent), el("td", { class: "msg" }, [a.received, a.error].filter(Boolean).join("\n")))));
     $("log").hidden = false;
-    $("log").scrollIntoView();
+    $("log-close").focus();
   } catch (e) { showError(e.message); }
+}
+
+// The municipality picker, for a token that spans several.
+function places(c, shown) {
+  const names = c.municipalities.map((m) => m.name);
+  $("place").hidden = names.length < 2;
+  const select = $("place-select");
+  select.replaceChildren(...names.map((n) => el("option", { value: n, selected: n === shown }, n)));
 }
 
 async function load() {
   try {
+    const c = await api("/api/v1/console");
+    const names = c.municipalities.map((m) => m.name);
+    let shown = sessionStorage.getItem(PLACE);
+    if (!names.includes(shown)) { shown = names[0]; sessionStorage.setItem(PLACE, shown); }
     const s = await api("/api/v1/status");
     $("login").hidden = true;
     $("refresh").hidden = $("logout").hidden = false;
     $("who").textContent = `${s.config} (${s.caller})`;
+    places(c, shown);
     $("warnings").replaceChildren(...(s.warnings || []).map((w) => el("li", {}, w)));
-    $("targets").replaceChildren(summary(s.targets), ...s.targets.map(target));
+    $("summary").replaceChildren(summary(c, shown));
+    $("targets").replaceChildren(...s.targets.map(target));
     $("received").replaceChildren(...received(s.received));
     document.body.dataset.loaded = "yes";
   } catch (e) { if (e.message !== "unauthorized") showError(e.message); }
 }
 
+$("place-select").addEventListener("change", (ev) => {
+  sessionStorage.setItem(PLACE, ev.target.value);
+  load();
+});
+$("log-close").addEventListener("click", () => { $("log").hidden = true; });
+document.addEventListener("keydown", (ev) => { if (ev.key === "Escape") $("log").hidden = true; });
 $("login").addEventListener("submit", (ev) => {
   ev.preventDefault();
   sessionStorage.setItem(KEY, $("token").value.trim());
@@ -238,14 +343,16 @@ $("login").addEventListener("submit", (ev) => {
   load();
 });
 $("refresh").addEventListener("click", load);
-// Live: looked at again every 15 s while the tab is shown, unless a person is typing a
-// reason or has narrowed a table (their work is not thrown away under them).
+// Live: looked at again every 15 s (`?every=N` seconds) while the tab is shown, unless a
+// person is typing a reason or has narrowed a table (their work is not thrown away under
+// them). The answers carry ETags: an unchanged status is answered 304, not sent again.
+const EVERY = Math.max(1, Number(new URLSearchParams(location.search).get("every")) || 15) * 1000;
 setInterval(() => {
   if (document.hidden || !document.body.dataset.loaded || !$("login").hidden) return;
   const busy = [...document.querySelectorAll("#targets input, #targets select")]
     .some((i) => i === document.activeElement || i.value);
   if (!busy) load();
-}, 15000);
+}, EVERY);
 $("view-close").addEventListener("click", () => { $("view").hidden = true; $("view-frame").srcdoc = ""; });
-$("logout").addEventListener("click", () => { sessionStorage.removeItem(KEY); showLogin(""); });
+$("logout").addEventListener("click", () => { sessionStorage.removeItem(KEY); sessionStorage.removeItem(PLACE); showLogin(""); });
 if (sessionStorage.getItem(KEY)) load(); else showLogin("");
