@@ -3,7 +3,7 @@
 //! over five targets (the fill of `hub-store`'s `pages` bench), every target paused so
 //! nothing is sent meanwhile, then p50 and p99 of
 //!
-//! - the status overview (`GET /api/v1/status`),
+//! - the status overview (`GET /api/v1/status`) and the summary (`GET /api/v1/console`),
 //! - the newest page of one target's transfers and a page of its done ones,
 //! - a page of one target's files found by label and state, and by a text in the name,
 //! - `GET /metrics`,
@@ -180,6 +180,7 @@ fn main() {
     println!("  load average at the start: {}", load_average());
     let reads = [
         ("status overview", "/api/v1/status".to_string()),
+        ("summary across targets (console)", "/api/v1/console".to_string()),
         (
             "newest 50 transfers of t1",
             "/api/v1/targets/t1/transfers?limit=50".to_string(),
