@@ -363,6 +363,26 @@ fn the_status_page_sums_up_first_and_filters_transfers_by_state() {
     wait_for("the done transfers", Duration::from_secs(20), || {
         browser.js(rows) == json!(2)
     });
+    // Files found by a part of their name (Enter in the field), then by one nobody has.
+    browser.type_into(
+        "section[data-target=prisme] input.file-text",
+        "522-\u{E007}",
+    );
+    let files = "return [...document.querySelectorAll('section[data-target=prisme] table.files tbody tr td:first-child')].map(td => td.textContent)";
+    wait_for("the files found", Duration::from_secs(20), || {
+        browser.js(files).as_array().is_some_and(|a| !a.is_empty())
+    });
+    let found: Vec<String> = serde_json::from_value(browser.js(files)).unwrap();
+    assert!(found.iter().all(|f| f.contains("522-")), "{found:?}");
+    browser.js("document.querySelector('section[data-target=prisme] input.file-text').value = ''; return 0");
+    browser.type_into(
+        "section[data-target=prisme] input.file-text",
+        "no-such-file\u{E007}",
+    );
+    wait_for("no file found", Duration::from_secs(20), || {
+        browser.js("return !document.querySelector('section[data-target=prisme] .file-search + p.empty').hidden")
+            == Value::Bool(true)
+    });
     // Rows open their log from the keyboard too.
     let focusable = browser
         .js("return document.querySelector('section[data-target=prisme] tr.transfer').tabIndex");

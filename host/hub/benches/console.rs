@@ -180,7 +180,10 @@ fn main() {
     println!("  load average at the start: {}", load_average());
     let reads = [
         ("status overview", "/api/v1/status".to_string()),
-        ("summary across targets (console)", "/api/v1/console".to_string()),
+        (
+            "summary across targets (console)",
+            "/api/v1/console".to_string(),
+        ),
         (
             "newest 50 transfers of t1",
             "/api/v1/targets/t1/transfers?limit=50".to_string(),

@@ -134,6 +134,47 @@ function ago(time) {
   return h < 48 ? h + " h ago" : Math.floor(h / 24) + " days ago";
 }
 
+// Files of a target found by a part of their name and, optionally, a label (`page=522`),
+// a page at a time through the files route; a row opens its transfer's log.
+function filesPanel(t) {
+  const text = el("input", { class: "file-text", type: "search", placeholder: "Part of a name, e.g. -24-", "aria-label": "Find files of " + t.name + " by name" });
+  const label = el("input", { class: "file-label", placeholder: "Label, e.g. page=522", "aria-label": "Only files of " + t.name + " with this label" });
+  const tbody = el("tbody", {});
+  const results = el("div", { class: "scroll", hidden: true }, el("table", { class: "files" },
+    el("thead", {}, el("tr", {}, ...["File", "State", "Transfer", "Size", "Delivered", "Labels"].map((h) => el("th", {}, h)))), tbody));
+  const empty = el("p", { class: "empty", hidden: true }, "No file matches.");
+  const more = el("button", { class: "more", type: "button", hidden: true }, "More");
+  let next = null;
+  const run = async (append) => {
+    const q = new URLSearchParams({ limit: "50" });
+    if (text.value.trim()) q.set("text", text.value.trim());
+    if (label.value.trim()) q.set("label", label.value.trim());
+    if (append && next) q.set("before", String(next));
+    try {
+      const page = await api(`/api/v1/targets/${encodeURIComponent(t.name)}/files?${q}`);
+      const rows = page.files.map((f) => {
+        const row = el("tr", { class: "file transfer", "data-transfer": f.transfer_id, tabIndex: 0, title: "Show the protocol log" },
+          el("td", {}, f.name), el("td", { class: "state-" + f.state }, f.state), el("td", {}, "#" + f.transfer_id),
+          el("td", {}, f.size), el("td", { class: "hide-narrow" }, f.delivered_at || ""),
+          el("td", { class: "hide-narrow" }, Object.entries(f.labels || {}).map(([k, v]) => k + "=" + v).join(", ")));
+        row.addEventListener("click", () => showLog(f.transfer_id));
+        row.addEventListener("keydown", (ev) => { if (ev.key === "Enter") showLog(f.transfer_id); });
+        return row;
+      });
+      if (append) tbody.append(...rows); else tbody.replaceChildren(...rows);
+      next = page.next;
+      results.hidden = !tbody.children.length;
+      empty.hidden = !!tbody.children.length;
+      more.hidden = next == null;
+      showError("");
+    } catch (e) { showError("Files not found: " + e.message); }
+  };
+  const form = el("form", { class: "file-search", role: "search" }, text, label, el("button", { type: "submit" }, "Find"));
+  form.addEventListener("submit", (ev) => { ev.preventDefault(); run(false); });
+  more.addEventListener("click", () => run(true));
+  return el("div", {}, form, empty, results, more);
+}
+
 // The summary across municipalities and targets (/api/v1/console): what waits, what
 // needs a person, at a glance. A name opens that municipality's details.
 function summary(c, shown) {
@@ -254,7 +295,9 @@ function target(t) {
     el("h3", {}, "Files still on the receiver"),
     table(["File", "Transfer", "Delivered", "Minutes"], stuck, "None."),
     el("h3", {}, "Transfers (newest first)"),
-    transfersPanel(t, transfers));
+    transfersPanel(t, transfers),
+    el("h3", {}, "Find files"),
+    filesPanel(t));
 }
 
 // A transport's readable view: HTML the hub rendered (every value escaped), shown in a
