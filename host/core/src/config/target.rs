@@ -76,14 +76,21 @@ impl Default for RetryConfig {
 }
 
 impl RetryConfig {
-    /// The wait before try number `n` (2, 3, …).
+    /// The wait before try number `n` (2, 3, …): `backoff_ms` doubled per try up to
+    /// `max_backoff_ms`, of which a random half ("equal jitter"): many hubs (or targets)
+    /// that lost the same receiver at once do not all come back at the same instant, and
+    /// no wait is shorter than half or longer than the configured one.
     pub fn backoff(&self, n: u32) -> std::time::Duration {
+        let full = self.full_backoff_ms(n);
+        std::time::Duration::from_millis(full - fastrand::u64(0..=full / 2))
+    }
+
+    /// The wait before try `n` without jitter.
+    fn full_backoff_ms(&self, n: u32) -> u64 {
         let factor = 1u64 << n.saturating_sub(2).min(30);
-        std::time::Duration::from_millis(
-            self.backoff_ms
-                .saturating_mul(factor)
-                .min(self.max_backoff_ms),
-        )
+        self.backoff_ms
+            .saturating_mul(factor)
+            .min(self.max_backoff_ms)
     }
 }
 
@@ -187,5 +194,40 @@ impl TargetConfig {
     /// `timezone`'s at that moment (summer time included), else `utc_offset_minutes`.
     pub fn utc_offset_at(&self, at: crate::time::Timestamp) -> i32 {
         crate::time::offset_at(self.timezone.as_deref(), self.utc_offset_minutes, at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RetryConfig;
+
+    #[test]
+    fn the_backoff_doubles_up_to_the_maximum_and_jitters_within_its_upper_half() {
+        let r = RetryConfig {
+            attempts: 10,
+            backoff_ms: 1_000,
+            max_backoff_ms: 60_000,
+        };
+        assert_eq!(
+            (2..=9).map(|n| r.full_backoff_ms(n)).collect::<Vec<_>>(),
+            [1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 60_000, 60_000]
+        );
+        let waits: Vec<u128> = (0..200).map(|_| r.backoff(4).as_millis()).collect();
+        assert!(
+            waits.iter().all(|w| (2_000..=4_000).contains(w)),
+            "{waits:?}"
+        );
+        // Spread, not one value: 200 draws from 2,001 land on more than a few.
+        let distinct: std::collections::BTreeSet<_> = waits.iter().collect();
+        assert!(distinct.len() > 20, "{distinct:?}");
+        assert_eq!(
+            RetryConfig {
+                attempts: 2,
+                backoff_ms: 0,
+                max_backoff_ms: 0
+            }
+            .backoff(2),
+            std::time::Duration::ZERO
+        );
     }
 }

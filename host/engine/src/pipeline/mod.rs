@@ -20,6 +20,7 @@ use thiserror::Error;
 use crate::ports::{EncoderError, OpenError};
 use crate::{Engine, EngineError, TargetRuntime};
 
+mod backoff;
 mod create;
 mod deliver;
 mod enqueue;
@@ -377,20 +378,18 @@ fn begin(
         Err(OpenError::Transport(e)) => return Err(unreachable(e)),
     };
     // A server that is down or overloaded gets the target's retries, with backoff.
-    let mut tries = 1;
-    while let Err(e) = opened.health() {
-        if e.kind == hub_core::transport::ErrorKind::Permanent || tries >= t.config.retry.attempts {
-            return Err(unreachable(e));
-        }
-        tries += 1;
-        let wait = t
-            .config
-            .retry
-            .backoff(tries)
-            .max(e.retry_after.unwrap_or_default());
-        tracing::warn!(target_name = target, error = %e.message, try_no = tries, wait_ms = wait.as_millis() as u64, "target not reachable; retrying");
-        std::thread::sleep(wait);
-    }
+    backoff::with_retries(
+        &t.config.retry,
+        |_| opened.health(),
+        |e| {
+            (e.kind != hub_core::transport::ErrorKind::Permanent)
+                .then(|| e.retry_after.unwrap_or_default())
+        },
+        |e, tries, wait| {
+            tracing::warn!(target_name = target, error = %e.message, try_no = tries, wait_ms = wait.as_millis() as u64, "target not reachable; retrying");
+        },
+    )
+    .map_err(unreachable)?;
     deliver_claimed(engine, t, opened.as_mut(), claimed, report)?;
     Ok(Some(opened))
 }

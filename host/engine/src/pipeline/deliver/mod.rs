@@ -46,52 +46,52 @@ pub(super) fn deliver(
         .cloned()
         .collect();
     for mut p in pending {
-        let mut tries = 1;
-        let step = loop {
-            // Still ours? A worker that was too slow has lost the transfer to another.
-            let now = engine.now();
-            let until = super::lease_until(engine, now);
-            if !engine
-                .store
-                .renew_lease(transfer.id, &engine.worker, until, now)?
-            {
-                return Err(SendError::LeaseLost {
-                    target: transfer.target.clone(),
-                    transfer: transfer.id,
-                });
-            }
-            let result = if transport.delivers_files() {
-                let receipt = t.plugin.info().delivery == Delivery::FileDropWithReceipt;
-                deliver_file(engine, transport, &transfer, &p, receipt)
-            } else {
-                deliver_request(engine, t, transport, &transfer, &p)
-            };
-            match result {
-                Ok(s) => break s,
-                Err(SendError::Delivery {
-                    retryable: true,
-                    message,
-                    retry_after,
-                    ..
-                }) if tries < retry.attempts => {
-                    tries += 1;
-                    let wait = retry.backoff(tries).max(retry_after.unwrap_or_default());
-                    tracing::warn!(transfer = transfer.id, payload = %p.name, error = %message, try_no = tries, wait_ms = wait.as_millis() as u64, "retrying");
-                    std::thread::sleep(wait);
-                    // The failed try may have advanced the payload's recorded step.
-                    if let Some(now) = engine
+        let name = p.name.clone();
+        let step = super::backoff::with_retries(
+            &retry,
+            |tries| {
+                // The failed try before may have advanced the payload's recorded step.
+                if tries > 1
+                    && let Some(now) = engine
                         .store
                         .transfer(transfer.id)?
                         .payloads
                         .into_iter()
                         .find(|x| x.id == p.id)
-                    {
-                        p = now;
-                    }
+                {
+                    p = now;
                 }
-                Err(e) => return Err(e),
-            }
-        };
+                // Still ours? A worker that was too slow has lost the transfer to another.
+                let now = engine.now();
+                let until = super::lease_until(engine, now);
+                if !engine
+                    .store
+                    .renew_lease(transfer.id, &engine.worker, until, now)?
+                {
+                    return Err(SendError::LeaseLost {
+                        target: transfer.target.clone(),
+                        transfer: transfer.id,
+                    });
+                }
+                if transport.delivers_files() {
+                    let receipt = t.plugin.info().delivery == Delivery::FileDropWithReceipt;
+                    deliver_file(engine, transport, &transfer, &p, receipt)
+                } else {
+                    deliver_request(engine, t, transport, &transfer, &p)
+                }
+            },
+            |e| match e {
+                SendError::Delivery {
+                    retryable: true,
+                    retry_after,
+                    ..
+                } => Some(retry_after.unwrap_or_default()),
+                _ => None,
+            },
+            |e, tries, wait| {
+                tracing::warn!(transfer = transfer.id, payload = %name, error = %e, try_no = tries, wait_ms = wait.as_millis() as u64, "retrying");
+            },
+        )?;
         match step {
             Step::Done(s) => state = s,
             Step::Held(s, kind, detail) => {
