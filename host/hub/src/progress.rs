@@ -1,39 +1,37 @@
-//! Progress of long sends and imports (the engine's [`Step`]s), drawn on stderr only when stderr is a terminal
-//! (a pipe, a log file or `--json` output never gets control characters).
+//! Progress of long sends and imports (the engine's [`Step`]s), drawn by `indicatif` on
+//! stderr only when stderr is a terminal (a pipe, a log file or `--json` output never
+//! gets control characters).
 
-use std::io::{IsTerminal, Write};
-use std::time::{Duration, Instant};
+use std::io::IsTerminal;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 pub use hub_engine::progress::{Hook, Step};
 
-/// A bar on stderr, redrawn at most every 100 ms and at the end; `None` off a terminal.
+/// A bar on stderr (redrawn at most 20 times a second by indicatif); `None` off a
+/// terminal.
 pub fn terminal_bar(label: String) -> Option<Hook> {
     if !std::io::stderr().is_terminal() {
         return None;
     }
-    let mut last: Option<Instant> = None;
+    let style = ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("#>.");
+    // Made at the first step, when the total is known.
+    let mut bar: Option<ProgressBar> = None;
     Some(Box::new(move |s: Step<'_>| {
-        let finished = s.done >= s.total;
-        if !finished && last.is_some_and(|t| t.elapsed() < Duration::from_millis(100)) {
-            return;
+        let bar = bar.get_or_insert_with(|| {
+            ProgressBar::with_draw_target(Some(s.total as u64), ProgressDrawTarget::stderr())
+                .with_style(style.clone())
+                .with_prefix(label.clone())
+        });
+        bar.set_length(s.total as u64);
+        bar.set_position(s.done as u64);
+        // A file's name comes from outside: escaped like every such text.
+        bar.set_message(crate::output::clean(s.what));
+        if s.done >= s.total {
+            // The command prints what was done; the bar makes room for it.
+            bar.finish_and_clear();
         }
-        last = Some(Instant::now());
-        let width = 30;
-        let filled = (s.done * width)
-            .checked_div(s.total)
-            .unwrap_or(width)
-            .min(width);
-        let mut err = std::io::stderr().lock();
-        let _ = write!(
-            err,
-            "\r{label} [{}{}] {}/{} {}{}",
-            "#".repeat(filled),
-            ".".repeat(width - filled),
-            s.done,
-            s.total,
-            s.what,
-            if finished { "\n" } else { "" }
-        );
-        let _ = err.flush();
     }))
 }
