@@ -144,6 +144,9 @@ fn the_console_token_spans_every_municipality_and_names_one_per_request() {
     assert_eq!(s, 403, "{body}");
     let (s, _, body) = get(&serve, "/api/v1/status", OPERATOR_A, Some("a"));
     assert_eq!(s, 200, "{body}");
+    let (s, _, body) = get(&serve, "/api/v1/status", OPERATOR_A, Some("nowhere"));
+    assert_eq!(s, 403, "{body}");
+    assert!(!body["error"].as_str().unwrap().contains("there are"));
     let (s, _, body) = get(&serve, "/api/v1/status", CONSOLE, Some("nowhere"));
     assert_eq!(s, 404, "{body}");
     assert!(body["error"].as_str().unwrap().contains("there are: a, b"));

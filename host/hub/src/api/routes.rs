@@ -210,7 +210,18 @@ pub(super) fn authorize(
             .join(", ")
     };
     if let Some(name) = named {
-        let Some(i) = state.sites.iter().position(|s| s.name == name) else {
+        let found = state.sites.iter().position(|s| s.name == name);
+        // Only the console learns which municipalities there are.
+        if !caller.console && found != Some(caller.site) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "this token may not use municipality `{}`",
+                    hub_plugin_sdk::text::excerpt_max(name, 100)
+                ),
+            ));
+        }
+        let Some(i) = found else {
             return Err(ApiError::new(
                 StatusCode::NOT_FOUND,
                 format!(
@@ -220,12 +231,6 @@ pub(super) fn authorize(
                 ),
             ));
         };
-        if !caller.console && i != caller.site {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                format!("this token may not use municipality `{name}`"),
-            ));
-        }
         caller.site = i;
     } else if caller.console && state.sites.len() > 1 {
         return Err(ApiError::new(
