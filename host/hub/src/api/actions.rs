@@ -8,15 +8,18 @@ use axum::extract::Path;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use serde::Deserialize;
+use utoipa::ToSchema;
 
+use super::openapi::{IdPath, Municipality, TargetPath};
 use super::routes::{ApiResult, St, authorize};
 use super::{ApiError, with_app};
 use crate::pipeline;
 use crate::service::Wake;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ReasonBody {
+    #[schema(min_length = 1)]
     reason: String,
 }
 
@@ -38,6 +41,20 @@ fn reason(body: &Bytes, what: &str) -> Result<String, ApiError> {
     Ok(reason)
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/targets/{target}/records/{id}/requeue",
+    summary = "Send a rejected or failed record again (as `hub requeue`): a new queued record, the old one complete with the token's name and the reason; refused for a record in doubt or one with a newer record",
+    params(TargetPath, IdPath, Municipality),
+    request_body(content = inline(ReasonBody), content_type = "application/json"),
+    responses(
+        (status = 200, description = "Queued again: `{\"requeued\": {\"record\", \"queued\", \"transfer_done\"}}`"),
+        (status = 400, response = ApiError),
+        (status = 403, response = ApiError),
+        (status = 404, response = ApiError),
+        (status = 409, response = ApiError)
+    )
+)]
 /// Sends the record again: a new queued record; a real-time target sends it at once.
 pub(super) async fn requeue(
     axum::extract::State(state): St,
@@ -61,6 +78,20 @@ pub(super) async fn requeue(
     Ok(Json(serde_json::json!({ "requeued": r })).into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/transfers/{id}/retry",
+    summary = "Deliver an open transfer now instead of after the target's backoff or schedule (as `hub retry`); nothing new is numbered; refused for a transfer in doubt, delivered, or of a paused target",
+    params(IdPath, Municipality),
+    request_body(content = inline(ReasonBody), content_type = "application/json"),
+    responses(
+        (status = 202, description = "Handed to the sender"),
+        (status = 400, response = ApiError),
+        (status = 403, response = ApiError),
+        (status = 404, response = ApiError),
+        (status = 409, response = ApiError)
+    )
+)]
 /// Delivers the transfer's target's open transfers now, on the site's sender thread.
 pub(super) async fn retry(
     axum::extract::State(state): St,

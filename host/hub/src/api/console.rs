@@ -39,6 +39,15 @@ struct TargetLine {
     paused: Option<hub_store::pause::Pause>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/console",
+    summary = "The summary across municipalities: per target queued, in flight, in doubt, needing a person, files stuck, receipts missing, oldest waiting, last success, paused. The console token sees every municipality, any other token its own targets",
+    responses(
+        (status = 200, description = "OK"),
+        (status = 401, response = ApiError)
+    )
+)]
 pub(super) async fn console(AxState(state): St, headers: HeaderMap) -> ApiResult {
     let caller = state.tokens.caller(&headers)?;
     let sites: Vec<(usize, Arc<Site>)> = if caller.console {

@@ -25,6 +25,7 @@ use tower::ServiceBuilder;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
+use utoipa_axum::router::OpenApiRouter;
 
 /// Seconds a shed client is asked to wait before trying again.
 pub const RETRY_AFTER_SECONDS: u64 = 1;
@@ -54,9 +55,9 @@ async fn layer_error(e: tower::BoxError) -> Response {
 /// them together (a global limit: its semaphore is shared by every route the layer is
 /// applied to, and by every copy axum makes of a route).
 pub fn limit_reads<S: Clone + Send + Sync + 'static>(
-    reads: Router<S>,
+    reads: OpenApiRouter<S>,
     limits: &ApiLimits,
-) -> Router<S> {
+) -> OpenApiRouter<S> {
     reads.route_layer(
         ServiceBuilder::new()
             .layer(HandleErrorLayer::new(layer_error))
@@ -169,7 +170,8 @@ mod tests {
                 ..ApiLimits::default()
             };
             let app = harden(
-                limit_reads(reads, &limits).route("/healthz", get(|| async { "ok\n" })),
+                Router::from(limit_reads(reads.into(), &limits))
+                    .route("/healthz", get(|| async { "ok\n" })),
                 &limits,
             );
             let call = |path: &'static str| {

@@ -262,6 +262,12 @@ async fn read_site(site: &std::sync::Arc<crate::service::Site>) -> Result<SiteRe
     .await
 }
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    summary = "Prometheus text format: hub_records, hub_attempts_total, hub_attempt_duration_seconds_sum, hub_sends_total, hub_send_duration_seconds",
+    responses((status = 200, description = "text/plain; version=0.0.4"))
+)]
 pub async fn metrics(AxState(state): St) -> Result<Response, ApiError> {
     let text = state.scrapes.fresh(|| scrape(&state)).await?;
     Ok((

@@ -13,6 +13,7 @@ mod console;
 mod files;
 mod harden;
 mod metrics;
+mod openapi;
 mod pause;
 mod readers;
 mod routes;
@@ -37,13 +38,10 @@ use crate::service::{Metrics, Site};
 
 pub use auth::Tokens;
 pub use readers::Readers;
-pub use routes::{ROUTES, router};
+pub use routes::router;
 
 /// The largest request body taken (a batch of NDJSON); larger ones get 413.
 pub const MAX_BODY: usize = 16 * 1024 * 1024;
-
-/// The hand-written OpenAPI description of [`ROUTES`], served at `/openapi.json`.
-pub const OPENAPI: &str = include_str!("openapi.json");
 
 /// What every handler shares.
 pub struct State {
@@ -64,13 +62,16 @@ pub type OverviewKey = (usize, String, Option<std::collections::BTreeSet<String>
 /// One key's overviews, encoded.
 pub type Overviews = shared::Shared<axum::body::Bytes>;
 
-/// An answer other than success: a status and a reason (JSON `{"error", "problems"}`).
-#[derive(Debug, Serialize)]
+/// An answer other than success: a status and a reason (JSON `{"error", "problems"}`);
+/// described as the schema and the response `Error` (`openapi.rs`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
 pub struct ApiError {
     #[serde(skip)]
     pub status: StatusCode,
     pub error: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(required = false)]
     pub problems: Vec<String>,
 }
 

@@ -8,16 +8,31 @@ use axum::extract::Path;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use serde::Deserialize;
+use utoipa::ToSchema;
 
+use super::openapi::{Municipality, TargetPath};
 use super::routes::{ApiResult, St, authorize};
 use super::{ApiError, with_app};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PauseBody {
+    #[schema(min_length = 1)]
     reason: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/targets/{target}/pause",
+    summary = "Stop sending to the target (every worker) until it is resumed, with a reason (as `hub pause`); records still queue, and a send is refused with 409 naming the pause",
+    params(TargetPath, Municipality),
+    request_body(content = inline(PauseBody), content_type = "application/json"),
+    responses(
+        (status = 200, description = "`paused`: the pause (target, since, by, reason); when it was paused already, the first pause"),
+        (status = 400, response = ApiError),
+        (status = 403, response = ApiError)
+    )
+)]
 pub(super) async fn pause(
     axum::extract::State(state): St,
     Path(target): Path<String>,
@@ -49,6 +64,16 @@ pub(super) async fn pause(
     Ok(Json(serde_json::json!({ "paused": pause })).into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/targets/{target}/resume",
+    summary = "Send to a paused target again (as `hub resume`)",
+    params(TargetPath, Municipality),
+    responses(
+        (status = 200, description = "`resumed`: whether it was paused"),
+        (status = 403, response = ApiError)
+    )
+)]
 pub(super) async fn resume(
     axum::extract::State(state): St,
     Path(target): Path<String>,

@@ -1,100 +1,79 @@
-//! The routes. [`ROUTES`] lists them for the OpenAPI check (a test asserts both agree and
-//! that each answers).
+//! The routes, each described where it is handled: [`routes`] registers every handler with
+//! utoipa-axum's `routes!`, which routes it at the path and method of its
+//! `#[utoipa::path]`, and gathers those descriptions into the document served at
+//! `/openapi.json` (`openapi.rs` adds what they share).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use axum::Json;
+use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path, Query, State as AxState};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::Caller;
-use super::{ApiError, MAX_BODY, OPENAPI, State, with_app, with_reader};
+use super::openapi::{EnqueueReportSchema, IdPath, Municipality, Records, TargetPath};
+use super::{ApiError, MAX_BODY, State, with_app, with_reader};
 use crate::pipeline::{self, EnqueueError};
 use crate::service::{Site, Wake};
 
 pub(super) type St = AxState<Arc<State>>;
 pub(super) type ApiResult = Result<Response, ApiError>;
 
-/// Every route as (method, path): what `/openapi.json` must describe.
-pub const ROUTES: &[(&str, &str)] = &[
-    ("get", "/"),
-    ("get", "/status.js"),
-    ("get", "/status.css"),
-    ("get", "/openapi.json"),
-    ("get", "/healthz"),
-    ("get", "/readyz"),
-    ("get", "/metrics"),
-    ("get", "/api/v1/whoami"),
-    ("get", "/api/v1/status"),
-    ("get", "/api/v1/console"),
-    ("post", "/api/v1/targets/{target}/records"),
-    ("get", "/api/v1/targets/{target}/records/{id}"),
-    ("post", "/api/v1/targets/{target}/records/{id}/resolve"),
-    ("post", "/api/v1/targets/{target}/records/{id}/requeue"),
-    ("get", "/api/v1/targets/{target}/transfers"),
-    ("get", "/api/v1/targets/{target}/files"),
-    ("post", "/api/v1/targets/{target}/send"),
-    ("post", "/api/v1/targets/{target}/pause"),
-    ("post", "/api/v1/targets/{target}/resume"),
-    ("get", "/api/v1/targets/{target}/schema"),
-    ("get", "/api/v1/transfers/{id}/log"),
-    ("get", "/api/v1/transfers/{id}/view"),
-    ("get", "/api/v1/received/{id}/view"),
-    ("get", "/api/v1/doubts"),
-    ("post", "/api/v1/transfers/{id}/settle"),
-    ("post", "/api/v1/transfers/{id}/retry"),
-];
-
-/// The router with every route of [`ROUTES`]. The reads that may queue on a site's store
-/// pass the concurrency limit of `limits` (shed with 503 beyond it, `harden.rs`); health,
-/// metrics, the page's files and every write stay outside it, so a burst of status calls
-/// never delays them.
-pub fn router(state: Arc<State>, limits: &hub_core::api::ApiLimits) -> Router {
-    let reads = Router::new()
-        .route("/api/v1/status", get(super::status::status))
-        .route("/api/v1/console", get(super::console::console))
-        .route("/api/v1/targets/{target}/transfers", get(transfers))
-        .route("/api/v1/targets/{target}/files", get(super::files::files))
-        .route("/api/v1/transfers/{id}/log", get(log))
-        .route("/api/v1/transfers/{id}/view", get(view_sent))
-        .route("/api/v1/received/{id}/view", get(view_received))
-        .route("/api/v1/doubts", get(doubts));
-    let router = Router::new()
-        .route("/", get(page))
-        .route("/status.js", get(script))
-        .route("/status.css", get(style))
-        .route("/openapi.json", get(openapi))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(super::metrics::metrics))
-        .route("/api/v1/whoami", get(whoami))
-        .route("/api/v1/targets/{target}/records", post(enqueue))
-        .route("/api/v1/targets/{target}/records/{id}", get(record))
-        .route(
-            "/api/v1/targets/{target}/records/{id}/resolve",
-            post(resolve),
-        )
-        .route("/api/v1/targets/{target}/send", post(send))
-        .route("/api/v1/targets/{target}/pause", post(super::pause::pause))
-        .route(
-            "/api/v1/targets/{target}/resume",
-            post(super::pause::resume),
-        )
-        .route(
-            "/api/v1/targets/{target}/schema",
-            get(super::schema::schema),
-        )
-        .route("/api/v1/transfers/{id}/settle", post(settle))
-        .route(
-            "/api/v1/targets/{target}/records/{id}/requeue",
-            post(super::actions::requeue),
-        )
-        .route("/api/v1/transfers/{id}/retry", post(super::actions::retry))
+/// Every route with its description. The reads that may queue on a site's store pass the
+/// concurrency limit of `limits` (shed with 503 beyond it, `harden.rs`); health, metrics,
+/// the page's files and every write stay outside it, so a burst of status calls never
+/// delays them. The page's files, health and metrics need no token.
+pub(super) fn routes(limits: &hub_core::api::ApiLimits) -> OpenApiRouter<Arc<State>> {
+    let reads = OpenApiRouter::default()
+        .routes(routes!(super::status::status))
+        .routes(routes!(super::console::console))
+        .routes(routes!(transfers))
+        .routes(routes!(super::files::files))
+        .routes(routes!(log))
+        .routes(routes!(view_sent))
+        .routes(routes!(view_received))
+        .routes(routes!(doubts));
+    let mut open = OpenApiRouter::default()
+        .routes(routes!(page))
+        .routes(routes!(script))
+        .routes(routes!(style))
+        .routes(routes!(openapi))
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(super::metrics::metrics));
+    super::openapi::without_token(open.get_openapi_mut());
+    let writes = OpenApiRouter::default()
+        .routes(routes!(whoami))
+        .routes(routes!(enqueue))
+        .routes(routes!(record))
+        .routes(routes!(resolve))
+        .routes(routes!(send))
+        .routes(routes!(super::pause::pause))
+        .routes(routes!(super::pause::resume))
+        .routes(routes!(super::schema::schema))
+        .routes(routes!(settle))
+        .routes(routes!(super::actions::requeue))
+        .routes(routes!(super::actions::retry));
+    OpenApiRouter::with_openapi(super::openapi::Base::openapi())
+        .merge(open)
+        .merge(writes)
         .merge(super::harden::limit_reads(reads, limits))
+}
+
+/// The description of [`routes`], encoded when the first router is made.
+static DOCUMENT: OnceLock<Bytes> = OnceLock::new();
+
+/// The router of [`routes`], hardened (`harden.rs`).
+pub fn router(state: Arc<State>, limits: &hub_core::api::ApiLimits) -> Router {
+    let (router, description) = routes(limits).split_for_parts();
+    DOCUMENT.get_or_init(|| super::openapi::encode(&description));
+    let router = router
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state);
     super::harden::harden(router, limits)
@@ -111,10 +90,22 @@ fn asset(media_type: &'static str, body: &'static str) -> Response {
         .into_response()
 }
 
+#[utoipa::path(
+    get,
+    path = "/",
+    summary = "The status page (HTML; asks for the operator token once and keeps it in sessionStorage)",
+    responses((status = 200, description = "HTML"))
+)]
 async fn page() -> Response {
     asset("text/html; charset=utf-8", include_str!("page/index.html"))
 }
 
+#[utoipa::path(
+    get,
+    path = "/status.js",
+    summary = "The status page's script",
+    responses((status = 200, description = "JavaScript"))
+)]
 async fn script() -> Response {
     asset(
         "text/javascript; charset=utf-8",
@@ -122,18 +113,55 @@ async fn script() -> Response {
     )
 }
 
+#[utoipa::path(
+    get,
+    path = "/status.css",
+    summary = "The status page's style sheet",
+    responses((status = 200, description = "CSS"))
+)]
 async fn style() -> Response {
     asset("text/css; charset=utf-8", include_str!("page/status.css"))
 }
 
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    summary = "This description",
+    responses((status = 200, description = "OpenAPI 3"))
+)]
 async fn openapi() -> Response {
-    asset("application/json", OPENAPI)
+    match DOCUMENT.get() {
+        Some(description) => (
+            [
+                (header::CONTENT_TYPE, "application/json"),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            description.clone(),
+        )
+            .into_response(),
+        None => ApiError::internal("the OpenAPI description was not built").into_response(),
+    }
 }
 
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    summary = "The process is alive",
+    responses((status = 200, description = "ok"))
+)]
 async fn healthz() -> &'static str {
     "ok\n"
 }
 
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    summary = "Every store opens and answers; plugins were loaded at start",
+    responses(
+        (status = 200, description = "ready"),
+        (status = 503, description = "not ready, with the reason")
+    )
+)]
 /// Ready when every site's store answers within `[api.limits] ready_timeout_ms` (its
 /// plugins were loaded at start): a store that hangs (a lock held, a database that does
 /// not answer) is reported as stalled rather than waited for.
@@ -280,6 +308,16 @@ struct WhoAmI {
     targets: Vec<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/whoami",
+    summary = "The caller's name, whether it is the console, the municipalities it may name, and the configuration file and targets of this request",
+    params(Municipality),
+    responses(
+        (status = 200, description = "OK"),
+        (status = 401, response = ApiError)
+    )
+)]
 async fn whoami(AxState(state): St, headers: HeaderMap) -> ApiResult {
     let caller = state.tokens.caller(&headers)?;
     let municipalities = if caller.console {
@@ -331,6 +369,17 @@ pub(super) fn number(id: &str, what: &str) -> Result<i64, ApiError> {
         .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, format!("{what} is an integer")))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/transfers/{id}/view",
+    summary = "A readable view of a sent SurvNet transport (HTML): header, each record's attributes and fields as tables, documents; every value escaped, at most 1000 records or 4 MiB",
+    params(IdPath, Municipality),
+    responses(
+        (status = 200, description = "The view", body = String, content_type = "text/html"),
+        (status = 403, response = ApiError),
+        (status = 404, response = ApiError)
+    )
+)]
 /// `GET /api/v1/transfers/{id}/view`: a readable view of a sent SurvNet transport.
 async fn view_sent(AxState(state): St, Path(id): Path<String>, headers: HeaderMap) -> ApiResult {
     let (caller, site) = authorize(&state, &headers, None)?;
@@ -349,6 +398,17 @@ async fn view_sent(AxState(state): St, Path(id): Path<String>, headers: HeaderMa
     Ok(html_view(html))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/received/{id}/view",
+    summary = "A readable view of a received transport (HTML), by the id the status lists under `received`; operator token only",
+    params(IdPath, Municipality),
+    responses(
+        (status = 200, description = "The view", body = String, content_type = "text/html"),
+        (status = 403, response = ApiError),
+        (status = 404, response = ApiError)
+    )
+)]
 /// `GET /api/v1/received/{id}/view`: a readable view of a received transport (operator).
 async fn view_received(
     AxState(state): St,
@@ -423,11 +483,32 @@ fn body_charset<'a>(
 }
 
 /// `?charset=` of the enqueue route.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct EnqueueQuery {
+    /// The body's encoding (a WHATWG label: utf-8, windows-1252, iso-8859-15, …)
     charset: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/targets/{target}/records",
+    summary = "Enqueue records, all or nothing (as `hub enqueue`)",
+    description = "Content-Type application/json: one record (an object with `id` and `kind`). Anything else (application/x-ndjson): NDJSON, one record a line. Bodies over 16 MiB get 413. A real-time target starts sending at once. The body is UTF-8 unless a charset names another (the `charset` parameter of Content-Type, or the `charset` query parameter; both given, they must agree), e.g. `application/x-ndjson; charset=windows-1252`; a body that is not text in its charset gets 400 naming line and byte.",
+    params(TargetPath, EnqueueQuery, Municipality),
+    request_body(content(
+        (String = "application/x-ndjson"),
+        (Object = "application/json")
+    )),
+    responses(
+        (status = 200, description = "Queued", body = EnqueueReportSchema),
+        (status = 400, response = ApiError),
+        (status = 401, response = ApiError),
+        (status = 403, response = ApiError),
+        (status = 413, description = "Body too large"),
+        (status = 422, response = ApiError)
+    )
+)]
 /// `POST /api/v1/targets/{target}/records`: `application/json` is one record (an
 /// object), anything else NDJSON; all or nothing, as `hub enqueue`. The body is UTF-8
 /// unless a `charset` (in `Content-Type` or the query) names another; it is read by the
@@ -498,6 +579,17 @@ async fn enqueue(
     Ok((StatusCode::OK, Json(report)).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/targets/{target}/records/{id}",
+    summary = "A record's state and outcome (every record sent under this id, oldest first)",
+    params(TargetPath, IdPath, Municipality),
+    responses(
+        (status = 200, description = "OK", body = inline(Records)),
+        (status = 403, response = ApiError),
+        (status = 404, response = ApiError)
+    )
+)]
 async fn record(
     AxState(state): St,
     Path((target, id)): Path<(String, String)>,
@@ -515,12 +607,27 @@ async fn record(
     Ok(Json(serde_json::json!({ "records": found })).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ResolveBody {
+    #[schema(min_length = 1)]
     reason: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/targets/{target}/records/{id}/resolve",
+    summary = "Complete a rejected or failed record without import, with a reason (as `hub resolve`)",
+    params(TargetPath, IdPath, Municipality),
+    request_body(content = inline(ResolveBody), content_type = "application/json"),
+    responses(
+        (status = 200, description = "Resolved"),
+        (status = 400, response = ApiError),
+        (status = 403, response = ApiError),
+        (status = 404, response = ApiError),
+        (status = 409, response = ApiError)
+    )
+)]
 async fn resolve(
     AxState(state): St,
     Path((target, id)): Path<(String, String)>,
@@ -553,15 +660,30 @@ async fn resolve(
 }
 
 /// `?state=&since=&before=&limit=` of the transfers route: one page, newest first.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct PageQuery {
+    #[param(schema_with = super::openapi::transfer_states)]
     state: Option<String>,
-    /// Unix milliseconds.
+    /// Only transfers created from this time on (Unix milliseconds)
     since: Option<i64>,
+    /// The transfers before this id (the `next` of the page before)
     before: Option<i64>,
+    /// Transfers per page (default 100, at most 1000)
     limit: Option<usize>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/targets/{target}/transfers",
+    summary = "A page of the target's transfers, newest first, with their state, payloads and attempts; `next` (pass as `before`) while there are more",
+    params(TargetPath, PageQuery, Municipality),
+    responses(
+        (status = 200, description = "OK"),
+        (status = 403, response = ApiError),
+        (status = 503, description = "Too many reads at once; try again after Retry-After seconds")
+    )
+)]
 /// `GET /api/v1/targets/{target}/transfers`: a page of the target's transfers, newest
 /// first, with `next` (pass as `before`) while there are more.
 async fn transfers(
@@ -583,6 +705,16 @@ async fn transfers(
     Ok(Json(serde_json::json!({ "transfers": page.items, "next": page.next })).into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/targets/{target}/send",
+    summary = "Send the target's queue now (handed to the service's sender)",
+    params(TargetPath, Municipality),
+    responses(
+        (status = 202, description = "Started"),
+        (status = 403, response = ApiError)
+    )
+)]
 /// Hands the send to the site's sender thread (the one holder of the send lock).
 async fn send(AxState(state): St, Path(target): Path<String>, headers: HeaderMap) -> ApiResult {
     let (caller, site) = authorize(&state, &headers, Some(&target))?;
@@ -602,6 +734,17 @@ async fn send(AxState(state): St, Path(target): Path<String>, headers: HeaderMap
         .into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/transfers/{id}/log",
+    summary = "The protocol log of a transfer: every attempt, what was sent, what came back",
+    params(IdPath, Municipality),
+    responses(
+        (status = 200, description = "OK"),
+        (status = 403, response = ApiError),
+        (status = 404, response = ApiError)
+    )
+)]
 async fn log(AxState(state): St, Path(id): Path<String>, headers: HeaderMap) -> ApiResult {
     let (caller, site) = authorize(&state, &headers, None)?;
     let id: i64 = id
@@ -622,6 +765,16 @@ async fn log(AxState(state): St, Path(id): Path<String>, headers: HeaderMap) -> 
     Ok(Json(serde_json::json!({ "transfer": id, "attempts": attempts })).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/doubts",
+    summary = "Deliveries in doubt (whether they arrived is unknown), held for a person to settle",
+    params(Municipality),
+    responses(
+        (status = 200, description = "OK"),
+        (status = 401, response = ApiError)
+    )
+)]
 /// `GET /api/v1/doubts`: deliveries in doubt of the targets this token may see.
 async fn doubts(AxState(state): St, headers: HeaderMap) -> ApiResult {
     let (caller, site) = authorize(&state, &headers, None)?;
@@ -634,14 +787,29 @@ async fn doubts(AxState(state): St, headers: HeaderMap) -> ApiResult {
     Ok(Json(serde_json::json!({ "in_doubt": list })).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SettleBody {
     /// true: the receiver has it; false: send it again, unchanged, under the same number.
     delivered: bool,
+    #[schema(min_length = 1)]
     reason: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/transfers/{id}/settle",
+    summary = "Settle a transfer in doubt after asking the receiver: delivered, or not delivered (sent again, unchanged, under the same number)",
+    params(IdPath, Municipality),
+    request_body(content = inline(SettleBody), content_type = "application/json"),
+    responses(
+        (status = 200, description = "OK"),
+        (status = 400, response = ApiError),
+        (status = 403, response = ApiError),
+        (status = 404, response = ApiError),
+        (status = 409, response = ApiError)
+    )
+)]
 /// `POST /api/v1/transfers/{id}/settle`: a person's decision about a transfer in doubt,
 /// kept with the token's name, the time and the reason.
 async fn settle(

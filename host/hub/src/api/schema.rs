@@ -8,9 +8,21 @@ use axum::extract::Path;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 
+use super::openapi::{Municipality, TargetPath};
 use super::routes::{ApiResult, St, authorize};
 use super::{ApiError, with_app};
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/targets/{target}/schema",
+    summary = "The JSON Schemas the target's plugin declares for its record kinds (contract 0.2.1), as `hub plugin schema`; every record is checked against its kind's schema when it is queued",
+    params(TargetPath, Municipality),
+    responses(
+        (status = 200, description = "An object: record kind → JSON Schema", body = std::collections::BTreeMap<String, Object>),
+        (status = 403, response = ApiError),
+        (status = 404, response = ApiError)
+    )
+)]
 pub(super) async fn schema(
     axum::extract::State(state): St,
     Path(target): Path<String>,

@@ -46,6 +46,16 @@ pub(super) const RECENT_TRANSFERS: usize = 100;
 /// What an overview shows depends on the site and the token's name and scope only: the
 /// calls alike that wait together share one reading (a burst costs one read, not one
 /// per call).
+#[utoipa::path(
+    get,
+    path = "/api/v1/status",
+    summary = "Per target of the caller: counts, recent transfers, records that need a person, files stuck on the receiver",
+    params(super::openapi::Municipality),
+    responses(
+        (status = 200, description = "OK"),
+        (status = 401, response = ApiError)
+    )
+)]
 pub(super) async fn status(AxState(state): St, headers: HeaderMap) -> ApiResult {
     let (caller, site) = authorize(&state, &headers, None)?;
     let shared = state
