@@ -537,10 +537,7 @@ fn the_openapi_description_names_every_route_and_every_route_answers() {
     );
     assert_eq!(status, 200, "{report}");
     assert_eq!(keys(&report), properties("EnqueueReport"), "{report}");
-    let (status, found) = get_json(
-        &serve.url("/api/v1/targets/prisme/records/p1d"),
-        OPERATOR_A,
-    );
+    let (status, found) = get_json(&serve.url("/api/v1/targets/prisme/records/p1d"), OPERATOR_A);
     assert_eq!(status, 200, "{found}");
     let record = &found["records"][0];
     assert_eq!(keys(record), properties("Record"), "{record}");

@@ -21,8 +21,7 @@ pub(super) struct FileQuery {
     state: Option<String>,
     /// Only files with this label, as key=value (e.g. page=522)
     label: Option<String>,
-    /// Only files with this text in their name (case-insensitive; not indexed, it narrows
-    /// what the other filters leave)
+    /// Only files with this text in their name (case-insensitive; not indexed, it narrows what the other filters leave)
     text: Option<String>,
     /// Only files of transfers created from this time on (Unix milliseconds)
     since: Option<i64>,

@@ -62,8 +62,8 @@ pub type OverviewKey = (usize, String, Option<std::collections::BTreeSet<String>
 /// One key's overviews, encoded.
 pub type Overviews = shared::Shared<axum::body::Bytes>;
 
-/// An answer other than success: a status and a reason (JSON `{"error", "problems"}`);
-/// described as the schema and the response `Error` (`openapi.rs`).
+/// An answer other than success: a status and a reason (JSON `{"error", "problems"}`).
+// Described as the schema and the response `Error` (`openapi.rs`).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[schema(as = Error)]
 pub struct ApiError {

@@ -36,10 +36,15 @@ struct Bearer;
 
 impl Modify for Bearer {
     fn modify(&self, openapi: &mut Document) {
+        // Not the crate's (empty) license, which utoipa would fill in.
+        openapi.info.license = None;
         openapi
             .components
             .get_or_insert_with(Default::default)
-            .add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+            .add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+            );
     }
 }
 
@@ -91,8 +96,7 @@ impl<'r> ToResponse<'r> for ApiError {
 #[into_params(parameter_in = Header)]
 #[allow(dead_code, reason = "only described")]
 pub(super) struct Municipality {
-    /// The municipality (configuration file stem) the request is for: needed by the console
-    /// token when several are served; another token may name only its own
+    /// The municipality (configuration file stem) the request is for: needed by the console token when several are served; another token may name only its own
     #[param(rename = "X-Hub-Municipality", value_type = String, required = false)]
     municipality: Option<String>,
 }
@@ -114,7 +118,8 @@ pub(super) struct IdPath {
     id: String,
 }
 
-/// `hub_store::EnqueueReport` as it is serialized (a test compares the fields).
+// `hub_store::EnqueueReport` as it is serialized (the e2e test `the_openapi_description_…`
+// compares the fields); a `//` comment, not a description in the document.
 #[derive(ToSchema)]
 #[schema(as = EnqueueReport)]
 #[allow(dead_code, reason = "only described")]
@@ -125,7 +130,8 @@ pub(super) struct EnqueueReportSchema {
     changed: u64,
 }
 
-/// `hub_store::RecordView` as it is serialized (a test compares the fields).
+// `hub_store::RecordView` as it is serialized (the e2e test `the_openapi_description_…`
+// compares the fields and the state).
 #[derive(ToSchema)]
 #[schema(as = Record)]
 #[allow(dead_code, reason = "only described")]
@@ -141,7 +147,7 @@ pub(super) struct RecordSchema {
     updated_at: String,
 }
 
-/// The answer of `GET …/records/{id}`.
+// The answer of `GET …/records/{id}`.
 #[derive(ToSchema)]
 #[allow(dead_code, reason = "only described")]
 pub(super) struct Records {
