@@ -94,7 +94,11 @@ pub fn router(state: Arc<State>, limits: &hub_core::api::ApiLimits) -> Router {
             post(super::actions::requeue),
         )
         .route("/api/v1/transfers/{id}/retry", post(super::actions::retry))
-        .merge(super::harden::limit_reads(reads, limits))
+        // Identical reads share one reading, outside the limit: a burst of one read
+        // passes the limit once.
+        .merge(super::harden::limit_reads(reads, limits).layer(
+            axum::middleware::from_fn_with_state(state.coalesce.clone(), super::shared::coalesce),
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state);
     super::harden::harden(router, limits)
