@@ -337,3 +337,56 @@ fn readyz_reports_reads_that_do_not_answer() {
     let text = r.text().unwrap();
     assert!(text.contains("the store (reads) is stalled"), "{text}");
 }
+
+/// 64 clients × 4 calls at once with room for one read: the same read from all of them
+/// shares readings and is answered every time; different reads (each its own page) pass
+/// the limit one by one, and the others are shed.
+#[test]
+fn identical_reads_share_one_reading_and_different_ones_are_shed_beyond_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = with_limits(dir.path(), "max_concurrent_reads = 1");
+    let serve = Serve::start(&config, &[]);
+    let (code, _) = post_ndjson(
+        &serve.url("/api/v1/targets/prisme/records"),
+        SOURCE_A,
+        &postings(50, 1),
+    );
+    assert_eq!(code, 200);
+    let burst = |path: &dyn Fn(usize) -> String| -> Vec<u16> {
+        let threads: Vec<_> = (0..64)
+            .map(|i| {
+                let urls: Vec<String> = (0..4).map(|j| serve.url(&path(i * 4 + j))).collect();
+                std::thread::spawn(move || {
+                    let c = client();
+                    urls.iter()
+                        .map(|u| {
+                            c.get(u)
+                                .bearer_auth(OPERATOR_A)
+                                .send()
+                                .unwrap()
+                                .status()
+                                .as_u16()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect()
+    };
+    let same = burst(&|_| "/api/v1/status".to_string());
+    assert_eq!(same.len(), 256);
+    assert!(same.iter().all(|&c| c == 200), "{same:?}");
+    let different = burst(&|n| format!("/api/v1/targets/prisme/transfers?before={}", n + 1));
+    assert!(
+        different.iter().all(|&c| c == 200 || c == 503),
+        "{different:?}"
+    );
+    assert!(different.contains(&503), "nothing was shed: {different:?}");
+    assert!(
+        different.contains(&200),
+        "nothing was answered: {different:?}"
+    );
+}

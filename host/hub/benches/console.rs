@@ -9,7 +9,9 @@
 //! - `GET /metrics`,
 //!
 //! each with 1 and with 64 clients at once (keep-alive connections, one thread each).
-//! Answers other than 200 are counted apart: under load the hub sheds reads with 503.
+//! The same read from many clients shares readings; one line asks a different page each
+//! request, so nothing is shared. Answers other than 200 are counted apart: under load
+//! the hub sheds reads with 503.
 //!
 //! `BENCH_TRANSFERS=10000` for a smaller store (records are ten per transfer);
 //! `BENCH_REQUESTS` requests per read and client count (default 640). Needs the plugins
@@ -114,7 +116,7 @@ fn load(url: &str, clients: usize, requests: usize) -> (Vec<f64>, usize, f64) {
     let started = Instant::now();
     let per = requests.div_ceil(clients);
     let threads: Vec<_> = (0..clients)
-        .map(|_| {
+        .map(|i| {
             let url = url.to_string();
             std::thread::spawn(move || {
                 let client = reqwest::blocking::Client::builder()
@@ -122,7 +124,9 @@ fn load(url: &str, clients: usize, requests: usize) -> (Vec<f64>, usize, f64) {
                     .build()
                     .unwrap();
                 let (mut ok, mut other) = (Vec::with_capacity(per), 0usize);
-                for _ in 0..per {
+                for k in 0..per {
+                    // `{n}` in the path: a different read each request (no two share).
+                    let url = url.replace("{n}", &((i * per + k) * 37 + 1_000).to_string());
                     let t = Instant::now();
                     let res = client.get(&url).bearer_auth(TOKEN).send().unwrap();
                     let status = res.status();
@@ -194,6 +198,10 @@ fn main() {
                 "/api/v1/targets/t2/transfers?state=done&limit=50&before={}",
                 n / 2
             ),
+        ),
+        (
+            "50 transfers of t1, each request another cursor",
+            "/api/v1/targets/t1/transfers?limit=50&before={n}".to_string(),
         ),
         (
             "files of t1 by label, state (page of 50)",

@@ -2,6 +2,7 @@
 //! delivery step must survive a power cut, or recovery could send a file twice), and
 //! `BEGIN IMMEDIATE` for every write so two processes never interleave a transaction.
 
+use self::cached::Cached;
 use std::path::Path;
 
 use hub_core::state::{AttemptResult, PayloadState, RecordState, TransferState};
@@ -11,6 +12,7 @@ use sha2::{Digest, Sha256};
 
 pub(crate) mod audit;
 mod by_hand;
+mod cached;
 mod doubt;
 mod enqueue;
 mod inputs;
@@ -88,6 +90,7 @@ impl SqliteStore {
     fn init(mut conn: Connection) -> Result<Self> {
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(sql("set busy timeout"))?;
+        conn.set_prepared_statement_cache_capacity(cached::CAPACITY);
         // Only a new file takes it (an existing one keeps the size it was made with).
         // Rows are bodies of about a kilobyte, written in bulk by imports: 16 KiB pages
         // write the WAL and its checkpoint in a quarter of the calls of SQLite's 4 KiB
@@ -128,10 +131,10 @@ impl SqliteStore {
 /// Brings the schema up to date in the caller's transaction; see [`MIGRATIONS`].
 fn migrate(tx: &Connection, migrations: &[(u32, &str)]) -> Result<()> {
     let version: u32 = tx
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .one("PRAGMA user_version", [], |r| r.get(0))
         .map_err(sql("read schema version"))?;
     let tracked: bool = tx
-        .query_row(
+        .one(
             "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
             [],
             |r| r.get::<_, i64>(0),
@@ -143,7 +146,7 @@ fn migrate(tx: &Connection, migrations: &[(u32, &str)]) -> Result<()> {
             .map_err(sql("create schema_migrations"))?;
         // Stores from before the table counted migrations 1..=n in `user_version`.
         for n in 1..=version {
-            tx.execute("INSERT INTO schema_migrations (version) VALUES (?1)", [n])
+            tx.run("INSERT INTO schema_migrations (version) VALUES (?1)", [n])
                 .map_err(sql("record schema version"))?;
         }
     }
@@ -176,7 +179,7 @@ fn migrate(tx: &Connection, migrations: &[(u32, &str)]) -> Result<()> {
             continue;
         }
         tx.execute_batch(migration).map_err(sql("migrate schema"))?;
-        tx.execute("INSERT INTO schema_migrations (version) VALUES (?1)", [n])
+        tx.run("INSERT INTO schema_migrations (version) VALUES (?1)", [n])
             .map_err(sql("record schema version"))?;
         highest = highest.max(*n);
     }
@@ -186,7 +189,7 @@ fn migrate(tx: &Connection, migrations: &[(u32, &str)]) -> Result<()> {
 }
 
 fn record_view(tx: &Connection, seq: i64) -> Result<RecordView> {
-    tx.query_row(
+    tx.one(
         "SELECT seq, target, record_id, kind, state, transfer_id, messages, updated_at
          FROM records WHERE seq = ?1",
         [seq],
@@ -388,7 +391,7 @@ impl Store for SqliteStore {
         // Only records still queued may go in: a concurrent send may have taken them.
         for seq in records {
             let state: Option<String> = tx
-                .query_row(
+                .one(
                     "SELECT state FROM records WHERE seq = ?1 AND target = ?2",
                     params![seq, target],
                     |r| r.get(0),
@@ -405,7 +408,7 @@ impl Store for SqliteStore {
         let sequence = match &batch.sequence_scope {
             Some(scope) => {
                 let last: i64 = tx
-                    .query_row(
+                    .one(
                         "SELECT last FROM sequences WHERE target = ?1 AND scope = ?2",
                         params![target, scope],
                         |r| r.get(0),
@@ -414,7 +417,7 @@ impl Store for SqliteStore {
                     .map_err(sql("read sequence"))?
                     .unwrap_or(0);
                 let next = last + 1;
-                tx.execute(
+                tx.run(
                     "INSERT INTO sequences (target, scope, last) VALUES (?1, ?2, ?3)
                      ON CONFLICT (target, scope) DO UPDATE SET last = excluded.last",
                     params![target, scope, next],
@@ -424,7 +427,7 @@ impl Store for SqliteStore {
             }
             None => None,
         };
-        tx.execute(
+        tx.run(
             "INSERT INTO transfers (target, batch_key, sequence_scope, sequence_no, state, plugin,
                 plugin_sha256, created_at, plugin_name, plugin_version, encode_inputs)
              VALUES (?1, ?2, ?3, ?4, 'open', ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -449,7 +452,7 @@ impl Store for SqliteStore {
             return Ok(None);
         };
         for (idx, p) in payloads.iter().enumerate() {
-            tx.execute(
+            tx.run(
                 "INSERT INTO payloads (transfer_id, idx, name, media_type, size, sha256, state, labels,
                                        request)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8)",
@@ -467,13 +470,13 @@ impl Store for SqliteStore {
             .map_err(sql("insert payload"))?;
             let payload_id = tx.last_insert_rowid();
             let (bytes, key) = crate::seal::seal_bytes(ring.as_deref(), &p.bytes)?;
-            tx.execute(
+            tx.run(
                 "INSERT INTO payload_bytes (payload_id, bytes, key_id) VALUES (?1, ?2, ?3)",
                 params![payload_id, bytes, key],
             )
             .map_err(sql("insert payload bytes"))?;
             for seq in &p.records {
-                tx.execute(
+                tx.run(
                     "INSERT OR IGNORE INTO payload_records (payload_id, record_seq) VALUES (?1, ?2)",
                     params![payload_id, seq],
                 )
@@ -481,7 +484,7 @@ impl Store for SqliteStore {
             }
         }
         for seq in records {
-            tx.execute(
+            tx.run(
                 "UPDATE records SET state = 'in-transfer', transfer_id = ?2, updated_at = ?3 WHERE seq = ?1",
                 params![seq, id, now.0],
             )
@@ -595,7 +598,7 @@ impl Store for SqliteStore {
     fn payload_bytes(&mut self, payload_id: i64) -> Result<Vec<u8>> {
         let (bytes, key): (Vec<u8>, Option<String>) = self
             .conn
-            .query_row(
+            .one(
                 "SELECT bytes, key_id FROM payload_bytes WHERE payload_id = ?1",
                 [payload_id],
                 |r| Ok((r.get(0)?, r.get(1)?)),
@@ -614,7 +617,7 @@ impl Store for SqliteStore {
     fn payload_request(&mut self, payload_id: i64) -> Result<Option<hub_plugin_sdk::RequestShape>> {
         let text: Option<String> = self
             .conn
-            .query_row(
+            .one(
                 "SELECT request FROM payloads WHERE id = ?1",
                 [payload_id],
                 |r| r.get(0),
@@ -647,7 +650,7 @@ impl Store for SqliteStore {
 
     fn set_payload_state(&mut self, payload_id: i64, state: PayloadState) -> Result<()> {
         let tx = self.write()?;
-        tx.execute(
+        tx.run(
             "UPDATE payloads SET state = ?2 WHERE id = ?1",
             params![payload_id, state.as_str()],
         )
@@ -710,13 +713,13 @@ impl Store for SqliteStore {
     ) -> Result<TransferState> {
         let tx = self.write()?;
         let transfer_id: i64 = tx
-            .query_row(
+            .one(
                 "SELECT transfer_id FROM payloads WHERE id = ?1",
                 [payload_id],
                 |r| r.get(0),
             )
             .map_err(sql("find payload"))?;
-        tx.execute(
+        tx.run(
             "UPDATE payloads SET state = 'delivered', delivered_at = coalesce(delivered_at, ?2)
              WHERE id = ?1",
             params![payload_id, now.0],
@@ -735,7 +738,7 @@ impl Store for SqliteStore {
                 // Records whose every payload is now in place are delivered.
                 let seqs: Vec<i64> = {
                     let mut stmt = tx
-                        .prepare(
+                        .prepare_cached(
                             "SELECT pr.record_seq FROM payload_records pr
                              JOIN records r ON r.seq = pr.record_seq
                              WHERE pr.payload_id = ?1 AND r.state = 'in-transfer'
@@ -801,7 +804,7 @@ impl Store for SqliteStore {
         status.in_doubt = self.doubts_of(target, false)?;
         let mut stmt = self
             .conn
-            .prepare(
+            .prepare_cached(
                 "SELECT seq, target, record_id, kind, state, transfer_id, messages, updated_at
                  FROM records WHERE (?1 IS NULL OR target = ?1) AND state IN ('rejected', 'failed')
                  ORDER BY seq",
@@ -821,7 +824,7 @@ impl Store for SqliteStore {
     fn reopen_for_resend(&mut self, transfer_id: i64, reason: &str, now: Timestamp) -> Result<()> {
         let tx = self.write()?;
         let state: Option<String> = tx
-            .query_row(
+            .one(
                 "SELECT state FROM transfers WHERE id = ?1",
                 [transfer_id],
                 |r| r.get(0),
@@ -848,13 +851,13 @@ impl Store for SqliteStore {
             Some(_) => {}
         }
         retention::refuse_if_purged(&tx, transfer_id)?;
-        tx.execute(
+        tx.run(
             "UPDATE payloads SET state = 'pending', delivered_at = NULL, checked_at = NULL,
                 gone_at = NULL WHERE transfer_id = ?1",
             [transfer_id],
         )
         .map_err(sql("reopen payloads"))?;
-        tx.execute(
+        tx.run(
             "UPDATE transfers SET state = 'open', done_at = NULL WHERE id = ?1",
             [transfer_id],
         )
@@ -887,7 +890,7 @@ impl Store for SqliteStore {
 
     fn mark_checked(&mut self, payload_id: i64, gone: bool, now: Timestamp) -> Result<()> {
         let tx = self.write()?;
-        tx.execute(
+        tx.run(
             "UPDATE payloads SET checked_at = ?2,
                 gone_at = CASE WHEN ?3 THEN coalesce(gone_at, ?2) ELSE gone_at END
              WHERE id = ?1",
@@ -900,7 +903,7 @@ impl Store for SqliteStore {
     fn attempts(&mut self, transfer: Option<i64>) -> Result<Vec<Attempt>> {
         let mut stmt = self
             .conn
-            .prepare(
+            .prepare_cached(
                 "SELECT a.id, a.transfer_id, t.target, p.name, a.started_at, a.duration_ms,
                         a.endpoint, a.credential, a.sent, a.received, a.result, a.error,
                         t.plugin_name, t.plugin_version, t.plugin_sha256
@@ -987,7 +990,7 @@ fn write_attempt_row(tx: &Connection, a: &NewAttempt) -> Result<i64> {
         return insert_attempt(tx, a);
     };
     let changed = tx
-        .execute(
+        .run(
             "UPDATE attempts SET duration_ms = ?2, sent = ?3, received = ?4, result = ?5,
                 error = ?6 WHERE id = ?1",
             params![
@@ -1007,7 +1010,7 @@ fn write_attempt_row(tx: &Connection, a: &NewAttempt) -> Result<i64> {
 }
 
 fn insert_attempt(tx: &Connection, a: &NewAttempt) -> Result<i64> {
-    tx.execute(
+    tx.run(
         "INSERT INTO attempts (transfer_id, payload_id, started_at, duration_ms, endpoint,
             credential, sent, received, result, error)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -1082,8 +1085,7 @@ mod tests {
     }
 
     fn user_version(conn: &Connection) -> u32 {
-        conn.query_row("PRAGMA user_version", [], |r| r.get(0))
-            .unwrap()
+        conn.one("PRAGMA user_version", [], |r| r.get(0)).unwrap()
     }
 
     #[test]
@@ -1095,13 +1097,13 @@ mod tests {
             let conn = Connection::open(&path).unwrap();
             conn.execute_batch(MIGRATIONS[0].1).unwrap();
             conn.pragma_update(None, "user_version", 1).unwrap();
-            conn.execute(
+            conn.run(
                 "INSERT INTO transfers (target, batch_key, state, plugin, plugin_sha256, created_at)
                  VALUES ('t', '', 'done', 'prisme@0.1.0', 'ab', 0)",
                 [],
             )
             .unwrap();
-            conn.execute(
+            conn.run(
                 "INSERT INTO records (target, record_id, kind, body_sha256, batch_key, state,
                     enqueued_at, updated_at, body)
                  VALUES ('t', 'r1', 'k', 'x', 'b', 'delivered', 0, 0, '{\"b\": 2,  \"a\":1}')",
@@ -1113,7 +1115,7 @@ mod tests {
         // Rows from before 004 get their canonical identity when the store opens.
         let hash: String = store
             .conn
-            .query_row(
+            .one(
                 "SELECT content_sha256 FROM records WHERE record_id = 'r1'",
                 [],
                 |r| r.get(0),
@@ -1151,7 +1153,7 @@ mod tests {
         migrate(&tx, later).unwrap();
         tx.commit().unwrap();
         assert_eq!(applied(&conn), vec![1, 2, 3]);
-        conn.execute("INSERT INTO b (x) VALUES (1)", []).unwrap();
+        conn.run("INSERT INTO b (x) VALUES (1)", []).unwrap();
         assert_eq!(user_version(&conn), 3);
         // A hub that does not know migration 3 refuses the store.
         let tx = conn.transaction().unwrap();

@@ -52,15 +52,9 @@ pub struct State {
     pub limits: hub_core::api::ApiLimits,
     /// `/metrics` readings shared by the scrapes that wait for one.
     pub scrapes: shared::Shared<String>,
-    /// Status overviews shared by the calls alike that wait for one.
-    pub overviews: std::sync::Mutex<std::collections::HashMap<OverviewKey, Arc<Overviews>>>,
+    /// Identical reads in flight, sharing one reading.
+    pub coalesce: Arc<shared::Coalesce>,
 }
-
-/// Whose overview: the site, the token's name and its targets (`None`: the operator).
-pub type OverviewKey = (usize, String, Option<std::collections::BTreeSet<String>>);
-
-/// One key's overviews, encoded.
-pub type Overviews = shared::Shared<axum::body::Bytes>;
 
 /// An answer other than success: a status and a reason (JSON `{"error", "problems"}`).
 // Described as the schema and the response `Error` (`openapi.rs`).
@@ -207,7 +201,7 @@ pub fn run(
         metrics,
         limits,
         scrapes: shared::Shared::default(),
-        overviews: std::sync::Mutex::default(),
+        coalesce: Arc::default(),
     });
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -29,7 +29,10 @@ pub(super) type ApiResult = Result<Response, ApiError>;
 /// concurrency limit of `limits` (shed with 503 beyond it, `harden.rs`); health, metrics,
 /// the page's files and every write stay outside it, so a burst of status calls never
 /// delays them. The page's files, health and metrics need no token.
-pub(super) fn routes(limits: &hub_core::api::ApiLimits) -> OpenApiRouter<Arc<State>> {
+pub(super) fn routes(
+    state: &State,
+    limits: &hub_core::api::ApiLimits,
+) -> OpenApiRouter<Arc<State>> {
     let reads = OpenApiRouter::default()
         .routes(routes!(super::status::status))
         .routes(routes!(super::console::console))
@@ -63,7 +66,11 @@ pub(super) fn routes(limits: &hub_core::api::ApiLimits) -> OpenApiRouter<Arc<Sta
     OpenApiRouter::with_openapi(super::openapi::Base::openapi())
         .merge(open)
         .merge(writes)
-        .merge(super::harden::limit_reads(reads, limits))
+        // Identical reads share one reading, outside the limit: a burst of one read
+        // passes the limit once.
+        .merge(super::harden::limit_reads(reads, limits).layer(
+            axum::middleware::from_fn_with_state(state.coalesce.clone(), super::shared::coalesce),
+        ))
 }
 
 /// The description of [`routes`], encoded when the first router is made.
@@ -71,7 +78,7 @@ static DOCUMENT: OnceLock<Bytes> = OnceLock::new();
 
 /// The router of [`routes`], hardened (`harden.rs`).
 pub fn router(state: Arc<State>, limits: &hub_core::api::ApiLimits) -> Router {
-    let (router, description) = routes(limits).split_for_parts();
+    let (router, description) = routes(&state, limits).split_for_parts();
     DOCUMENT.get_or_init(|| super::openapi::encode(&description));
     let router = router
         .layer(DefaultBodyLimit::max(MAX_BODY))

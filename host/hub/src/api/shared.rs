@@ -1,5 +1,5 @@
-//! One reading shared by the identical requests that wait for it (`/metrics`, one
-//! caller's status overview). 64 scrapers at once each reading on their own made every
+//! One reading shared by the identical requests that wait for it (`/metrics`, and every
+//! read through [`coalesce`]). 64 scrapers at once each reading on their own made every
 //! one wait for all the others (p99 ~800 ms). Here one reading runs at a time, and a
 //! request takes the newest reading that *began after it arrived* (never an older one),
 //! so an answer is as fresh as if the request had read alone.
@@ -44,6 +44,96 @@ impl<T> Shared<T> {
         let answer = Arc::new(read().await?);
         *last = Some((n, answer.clone()));
         Ok(answer)
+    }
+}
+
+/// Identical reads (same token, municipality, path and query, and `If-None-Match`) that
+/// wait together, sharing one reading each time ([`Shared`]): a burst of the same read
+/// costs one reading at a time and passes the concurrency limit once, not once per
+/// client. An entry lives while someone waits for it, so memory follows the requests
+/// in flight, not the URLs ever asked.
+#[derive(Default)]
+pub struct Coalesce {
+    flights: std::sync::Mutex<std::collections::HashMap<[u8; 32], Arc<Shared<Answer>>>>,
+}
+
+/// A read's answer as kept for those who share it.
+pub struct Answer {
+    status: axum::http::StatusCode,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+}
+
+/// The largest answer shared (a transport's readable view is the largest read); a larger
+/// one is answered 500 and logged, as a fault of ours.
+const MAX_SHARED_ANSWER: usize = 64 * 1024 * 1024;
+
+/// What makes two reads the same: a digest, so no token is kept as a key.
+fn key(request: &axum::extract::Request) -> [u8; 32] {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    for name in [
+        axum::http::header::AUTHORIZATION.as_str(),
+        super::routes::MUNICIPALITY,
+        axum::http::header::IF_NONE_MATCH.as_str(),
+    ] {
+        let value = request.headers().get(name).map(|v| v.as_bytes());
+        h.update(value.map_or(0u64, |v| v.len() as u64 + 1).to_le_bytes());
+        h.update(value.unwrap_or_default());
+    }
+    h.update(request.uri().to_string().as_bytes());
+    h.finalize().into()
+}
+
+/// The layer over the reads: each GET joins the reading of its kind.
+pub async fn coalesce(
+    axum::extract::State(c): axum::extract::State<Arc<Coalesce>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    if request.method() != axum::http::Method::GET {
+        return next.run(request).await;
+    }
+    let k = key(&request);
+    let flight = c
+        .flights
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(k)
+        .or_default()
+        .clone();
+    let answer = flight
+        .fresh(|| async move {
+            let (parts, body) = next.run(request).await.into_parts();
+            match axum::body::to_bytes(body, MAX_SHARED_ANSWER).await {
+                Ok(body) => Ok::<_, std::convert::Infallible>(Answer {
+                    status: parts.status,
+                    headers: parts.headers,
+                    body,
+                }),
+                Err(e) => {
+                    tracing::error!(error = %e, "api: an answer could not be read whole");
+                    Ok(Answer {
+                        status: axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                        headers: axum::http::HeaderMap::new(),
+                        body: axum::body::Bytes::from_static(b"internal error\n"),
+                    })
+                }
+            }
+        })
+        .await;
+    {
+        // Nobody else waits for it (the map and this request hold the only handles,
+        // and new ones are only taken under this lock): gone with its answer.
+        let mut flights = c.flights.lock().unwrap_or_else(|p| p.into_inner());
+        if Arc::strong_count(&flight) == 2 {
+            flights.remove(&k);
+        }
+    }
+    match answer {
+        Ok(a) => (a.status, a.headers.clone(), a.body.clone()).into_response(),
+        Err(never) => match never {},
     }
 }
 

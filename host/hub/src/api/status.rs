@@ -43,9 +43,7 @@ struct StuckView {
 /// Transfers shown per target, newest first.
 pub(super) const RECENT_TRANSFERS: usize = 100;
 
-/// What an overview shows depends on the site and the token's name and scope only: the
-/// calls alike that wait together share one reading (a burst costs one read, not one
-/// per call).
+/// A burst of these from one token shares readings (`shared::coalesce`, over every read).
 #[utoipa::path(
     get,
     path = "/api/v1/status",
@@ -58,15 +56,8 @@ pub(super) const RECENT_TRANSFERS: usize = 100;
 )]
 pub(super) async fn status(AxState(state): St, headers: HeaderMap) -> ApiResult {
     let (caller, site) = authorize(&state, &headers, None)?;
-    let shared = state
-        .overviews
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .entry((caller.site, caller.name.clone(), caller.targets.clone()))
-        .or_default()
-        .clone();
-    let body = shared.fresh(|| overview(caller, site)).await?;
-    Ok(etagged(&headers, Bytes::clone(&body)))
+    let body = overview(caller, site).await?;
+    Ok(etagged(&headers, body))
 }
 
 /// A JSON answer with its ETag (a digest of the bytes), 304 when the caller has these

@@ -1,6 +1,7 @@
 //! The audit trail in SQLite: appended in the transaction that records what happened
 //! (`BEGIN IMMEDIATE` serialises every writer, so the last entry read is the last entry).
 
+use super::cached::Cached;
 use hub_core::time::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -16,7 +17,7 @@ pub(crate) fn append(tx: &Connection, e: &NewAuditEntry) -> Result<AuditHead> {
         None => (1, GENESIS.to_string()),
     };
     let hash = link(&prev, &canonical(id, e));
-    tx.execute(
+    tx.run(
         "INSERT INTO audit (id, at, actor, action, target, subject, detail, prev, hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         params![
@@ -28,7 +29,7 @@ pub(crate) fn append(tx: &Connection, e: &NewAuditEntry) -> Result<AuditHead> {
 }
 
 pub(crate) fn head(conn: &Connection) -> Result<Option<AuditHead>> {
-    conn.query_row(
+    conn.one(
         "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1",
         [],
         |r| {
@@ -53,7 +54,7 @@ pub(crate) fn attempt(tx: &Connection, a: &NewAttempt) -> Result<()> {
 }
 
 fn target_of(tx: &Connection, transfer_id: i64) -> Result<String> {
-    tx.query_row(
+    tx.one(
         "SELECT target FROM transfers WHERE id = ?1",
         [transfer_id],
         |r| r.get(0),
@@ -102,7 +103,7 @@ pub(crate) fn plugin(
     now: Timestamp,
 ) -> Result<()> {
     let before: Option<(String, String)> = tx
-        .query_row(
+        .one(
             "SELECT plugin, plugin_sha256 FROM transfers WHERE target = ?1 AND id < ?2
              ORDER BY id DESC LIMIT 1",
             params![target, transfer_id],

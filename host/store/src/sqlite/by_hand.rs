@@ -1,5 +1,6 @@
 //! SQLite's side of [`ByHand`]: resolving and requeueing a rejected or failed record.
 
+use super::cached::Cached;
 use hub_core::state::{RecordState, TransferState};
 use hub_core::time::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -41,7 +42,7 @@ impl Requeuing for SqliteStore {
         let tx = self.write()?;
         let seq = find(&tx, target, record_id, ByHand::Requeue)?;
         let (rec_target, purged): (String, Option<i64>) = tx
-            .query_row(
+            .one(
                 "SELECT target, purged_at FROM records WHERE seq = ?1",
                 [seq],
                 |r| Ok((r.get(0)?, r.get(1)?)),
@@ -51,7 +52,7 @@ impl Requeuing for SqliteStore {
             return Err(by_hand::purged(record_id));
         }
         let newer: Option<(i64, String)> = tx
-            .query_row(
+            .one(
                 "SELECT seq, state FROM records WHERE target = ?1 AND record_id = ?2 AND seq > ?3
                  ORDER BY seq DESC LIMIT 1",
                 params![rec_target, record_id, seq],
@@ -64,7 +65,7 @@ impl Requeuing for SqliteStore {
         }
         // Everything the plugin and the pipeline read of a record, as enqueued; the new
         // row's number puts it at the end of the outbox.
-        tx.execute(
+        tx.run(
             "INSERT INTO records (target, record_id, kind, body_sha256, content_sha256, batch_key,
                  sequence_scope, supersede_key, state, transfer_id, messages, enqueued_at,
                  updated_at, body, body_key)
@@ -102,7 +103,7 @@ fn find(tx: &Connection, target: Option<&str>, record_id: &str, how: ByHand) -> 
     match candidates.as_slice() {
         [] => {
             let newest: Option<String> = tx
-                .query_row(
+                .one(
                     "SELECT state FROM records WHERE record_id = ?1 AND (?2 IS NULL OR target = ?2)
                      ORDER BY seq DESC LIMIT 1",
                     params![record_id, target],
@@ -132,13 +133,13 @@ fn close(
     now: Timestamp,
 ) -> Result<Resolution> {
     let transfer_id: Option<i64> = tx
-        .query_row(
+        .one(
             "SELECT transfer_id FROM records WHERE seq = ?1",
             [seq],
             |r| r.get(0),
         )
         .map_err(sql("read record"))?;
-    tx.execute(
+    tx.run(
         "INSERT INTO resolutions (record_seq, who, reason, at) VALUES (?1, ?2, ?3, ?4)",
         params![seq, who, reason, now.0],
     )

@@ -2,6 +2,7 @@
 //! attempts written before the remote side is touched, and a record's identity by the
 //! canonical hash of its body.
 
+use super::cached::Cached;
 use hub_core::state::{AttemptResult, PayloadState, RecordState, TransferState};
 use hub_core::time::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -30,7 +31,7 @@ pub(crate) fn fill_content_hashes(tx: &Connection) -> Result<()> {
             Ok(v) => hub_core::input::content_sha256(&v),
             Err(_) => super::sha256_hex(body.as_bytes()),
         };
-        tx.execute(
+        tx.run(
             "UPDATE records SET content_sha256 = ?2 WHERE seq = ?1",
             params![seq, hash],
         )
@@ -83,7 +84,7 @@ impl SqliteStore {
         attempt: &NewAttempt,
     ) -> Result<i64> {
         let tx = self.write()?;
-        tx.execute(
+        tx.run(
             "UPDATE payloads SET state = ?2 WHERE id = ?1",
             params![payload_id, state.as_str()],
         )
@@ -107,19 +108,19 @@ impl SqliteStore {
     ) -> Result<i64> {
         let tx = self.write()?;
         let transfer_id: i64 = tx
-            .query_row(
+            .one(
                 "SELECT transfer_id FROM payloads WHERE id = ?1",
                 [payload_id],
                 |r| r.get(0),
             )
             .map_err(sql("find payload"))?;
-        tx.execute(
+        tx.run(
             "UPDATE payloads SET state = 'in-doubt' WHERE id = ?1",
             [payload_id],
         )
         .map_err(sql("hold payload"))?;
         write_attempt(&tx, attempt)?;
-        tx.execute(
+        tx.run(
             "INSERT INTO doubts (transfer_id, payload_id, kind, detail, expected, found, opened_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![
@@ -212,7 +213,7 @@ impl SqliteStore {
         }
         let tx = self.write()?;
         let state: Option<String> = tx
-            .query_row(
+            .one(
                 "SELECT state FROM transfers WHERE id = ?1",
                 [transfer_id],
                 |r| r.get(0),
@@ -226,7 +227,7 @@ impl SqliteStore {
         };
         let payloads: Vec<i64> = {
             let mut stmt = tx
-                .prepare(
+                .prepare_cached(
                     "SELECT id FROM payloads WHERE transfer_id = ?1 AND state = 'in-doubt'
                      ORDER BY idx",
                 )
@@ -252,7 +253,7 @@ impl SqliteStore {
                 format!("settled as not delivered by {who}: {reason}; sent again unchanged"),
             ),
         };
-        tx.execute(
+        tx.run(
             "UPDATE doubts SET settled_at = ?2, settled_by = ?3, settled_as = ?4, reason = ?5
              WHERE transfer_id = ?1 AND settled_at IS NULL",
             params![transfer_id, now.0, who, settled_as, reason],
@@ -263,7 +264,7 @@ impl SqliteStore {
                 Settlement::NotDelivered => "pending",
                 _ => "delivered",
             };
-            tx.execute(
+            tx.run(
                 "UPDATE payloads SET state = ?2,
                     delivered_at = CASE WHEN ?2 = 'delivered' THEN coalesce(delivered_at, ?3)
                                         ELSE NULL END
@@ -291,7 +292,7 @@ impl SqliteStore {
         for payload in &payloads {
             for seq in payload_records_in(&tx, *payload, "in-doubt")? {
                 let all_in_place: bool = tx
-                    .query_row(
+                    .one(
                         "SELECT NOT EXISTS (SELECT 1 FROM payload_records pr
                            JOIN payloads p ON p.id = pr.payload_id
                            WHERE pr.record_seq = ?1 AND p.state != 'delivered')",

@@ -1,5 +1,6 @@
 //! What a transfer was encoded from, read back for `hub audit reencode` (SQLite).
 
+use super::cached::Cached;
 use hub_core::time::Timestamp;
 use rusqlite::OptionalExtension;
 
@@ -9,7 +10,7 @@ use crate::{InputRecord, RecordedInputs, Result, StoreError, StoredRecord};
 pub(super) fn recorded(store: &mut SqliteStore, transfer_id: i64) -> Result<RecordedInputs> {
     let context: Option<String> = store
         .conn
-        .query_row(
+        .one(
             "SELECT encode_inputs FROM transfers WHERE id = ?1",
             [transfer_id],
             |r| r.get(0),

@@ -2,6 +2,7 @@
 //! every write is `BEGIN IMMEDIATE`, so a claim is atomic across processes; PostgreSQL
 //! does the same with `FOR UPDATE SKIP LOCKED`.
 
+use super::cached::Cached;
 use hub_core::time::Timestamp;
 use rusqlite::{OptionalExtension, params};
 
@@ -34,7 +35,7 @@ pub(super) fn claim(
     let tx = store.write()?;
     if let Some(limit) = limit {
         let active: i64 = tx
-            .query_row(
+            .one(
                 "SELECT count(*) FROM leases l JOIN transfers t ON t.id = l.transfer_id
                  WHERE t.target = ?1 AND t.state = 'open' AND l.until > ?2 AND l.worker <> ?3",
                 params![target, now.0, worker],
@@ -58,7 +59,7 @@ pub(super) fn claim(
     let Some(id) = id else {
         return Ok(None);
     };
-    tx.execute(
+    tx.run(
         "INSERT INTO leases (transfer_id, worker, until) VALUES (?1, ?2, ?3)
          ON CONFLICT (transfer_id) DO UPDATE SET worker = excluded.worker, until = excluded.until",
         params![id, worker, until.0],
@@ -79,7 +80,7 @@ pub(super) fn renew(
     // Still ours if nobody else took it; a lease of ours that ran out is taken back
     // only while no one else holds it.
     let n = tx
-        .execute(
+        .run(
             "UPDATE leases SET until = ?3 WHERE transfer_id = ?1 AND worker = ?2",
             params![transfer_id, worker, until.0],
         )
@@ -88,7 +89,7 @@ pub(super) fn renew(
         true
     } else {
         let other: Option<i64> = tx
-            .query_row(
+            .one(
                 "SELECT until FROM leases WHERE transfer_id = ?1",
                 [transfer_id],
                 |r| r.get(0),
@@ -98,7 +99,7 @@ pub(super) fn renew(
         match other {
             Some(other_until) if other_until > now.0 => false,
             _ => {
-                tx.execute(
+                tx.run(
                     "INSERT INTO leases (transfer_id, worker, until) VALUES (?1, ?2, ?3)
                      ON CONFLICT (transfer_id) DO UPDATE SET worker = excluded.worker,
                         until = excluded.until",
@@ -115,7 +116,7 @@ pub(super) fn renew(
 
 pub(super) fn release(store: &mut SqliteStore, transfer_id: i64, worker: &str) -> Result<()> {
     let tx = store.write()?;
-    tx.execute(
+    tx.run(
         "DELETE FROM leases WHERE transfer_id = ?1 AND worker = ?2",
         params![transfer_id, worker],
     )
@@ -126,7 +127,7 @@ pub(super) fn release(store: &mut SqliteStore, transfer_id: i64, worker: &str) -
 pub(super) fn free(store: &mut SqliteStore, worker: &str) -> Result<usize> {
     let tx = store.write()?;
     let n = tx
-        .execute("DELETE FROM leases WHERE worker <> ?1", [worker])
+        .run("DELETE FROM leases WHERE worker <> ?1", [worker])
         .map_err(sql("free leases"))?;
     tx.commit().map_err(sql("commit freed leases"))?;
     Ok(n)
@@ -175,13 +176,13 @@ pub(super) fn set_backoff(
 ) -> Result<()> {
     let tx = store.write()?;
     match backoff {
-        Some((failures, next_at)) => tx.execute(
+        Some((failures, next_at)) => tx.run(
             "INSERT INTO target_backoff (target, failures, next_at) VALUES (?1, ?2, ?3)
              ON CONFLICT (target) DO UPDATE SET failures = excluded.failures,
                 next_at = excluded.next_at",
             params![target, failures, next_at.0],
         ),
-        None => tx.execute("DELETE FROM target_backoff WHERE target = ?1", [target]),
+        None => tx.run("DELETE FROM target_backoff WHERE target = ?1", [target]),
     }
     .map_err(sql("record backoff"))?;
     tx.commit().map_err(sql("commit backoff"))

@@ -1,6 +1,7 @@
 //! [`Pages`] on SQLite: the statements of `query.rs`, and the overview from the counts
 //! migration 008 keeps and from indexes over what is still open.
 
+use super::cached::Cached;
 use std::collections::BTreeMap;
 
 use hub_core::time::Timestamp;
@@ -83,7 +84,7 @@ impl Pages for SqliteStore {
         for s in &mut out {
             if s.records.queued > 0 {
                 s.oldest_queued_at = conn
-                    .query_row(
+                    .one(
                         "SELECT enqueued_at FROM records WHERE target = ?1 AND state = 'queued'
                          ORDER BY seq LIMIT 1",
                         [&s.target],
@@ -93,7 +94,7 @@ impl Pages for SqliteStore {
                     .ok();
             }
             s.last_done_at = conn
-                .query_row(
+                .one(
                     "SELECT max(done_at) FROM transfers WHERE target = ?1 AND done_at IS NOT NULL",
                     [&s.target],
                     |r| r.get::<_, Option<i64>>(0),
@@ -198,7 +199,7 @@ impl Pages for SqliteStore {
 
     fn has_label(&mut self, key: &str) -> Result<bool> {
         self.conn
-            .query_row(
+            .one(
                 "SELECT EXISTS (SELECT 1 FROM payload_labels WHERE key = ?1)",
                 [key],
                 |r| r.get(0),

@@ -1,5 +1,6 @@
 //! SQLite's side of [`Pausing`].
 
+use super::cached::Cached;
 use hub_core::time::Timestamp;
 use rusqlite::params;
 
@@ -17,7 +18,7 @@ impl Pausing for SqliteStore {
     ) -> Result<bool> {
         let tx = self.write()?;
         let n = tx
-            .execute(
+            .run(
                 "INSERT INTO target_pauses (target, since, by, reason) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (target) DO NOTHING",
                 params![target, now.0, by, reason],
@@ -36,7 +37,7 @@ impl Pausing for SqliteStore {
     fn resume_target(&mut self, target: &str, by: &str, now: Timestamp) -> Result<bool> {
         let tx = self.write()?;
         let n = tx
-            .execute(
+            .run(
                 "DELETE FROM target_pauses WHERE target = ?1",
                 params![target],
             )

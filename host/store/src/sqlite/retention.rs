@@ -7,6 +7,7 @@
 //!
 //! [`compact`]: Protection::compact
 
+use super::cached::Cached;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -34,7 +35,7 @@ const PURGEABLE_PAYLOADS: &str = "FROM payloads
 fn purge_target(tx: &Connection, p: &Retention, now: Timestamp, dry: bool) -> Result<Purged> {
     let cutoff = p.cutoff(now).0;
     let (records, body_bytes): (i64, i64) = tx
-        .query_row(
+        .one(
             &format!(
                 "SELECT count(*), coalesce(sum(length(CAST(body AS BLOB))), 0) {PURGEABLE_RECORDS}"
             ),
@@ -43,7 +44,7 @@ fn purge_target(tx: &Connection, p: &Retention, now: Timestamp, dry: bool) -> Re
         )
         .map_err(sql("count purgeable records"))?;
     let (payloads, payload_bytes): (i64, i64) = tx
-        .query_row(
+        .one(
             &format!("SELECT count(*), coalesce(sum(size), 0) {PURGEABLE_PAYLOADS}"),
             params![p.target, cutoff],
             |r| Ok((r.get(0)?, r.get(1)?)),
@@ -66,31 +67,31 @@ fn purge_target(tx: &Connection, p: &Retention, now: Timestamp, dry: bool) -> Re
                 "purge notes of doubts",
             ),
         ] {
-            tx.execute(statement, params![p.target, cutoff])
+            tx.run(statement, params![p.target, cutoff])
                 .map_err(sql(context))?;
         }
-        tx.execute(
+        tx.run(
             &format!(
                 "UPDATE outcomes SET messages = '[]' WHERE record_seq IN (SELECT seq {PURGEABLE_RECORDS})"
             ),
             params![p.target, cutoff],
         )
         .map_err(sql("purge outcome messages"))?;
-        tx.execute(
+        tx.run(
             &format!(
                 "DELETE FROM payload_bytes WHERE payload_id IN (SELECT id {PURGEABLE_PAYLOADS})"
             ),
             params![p.target, cutoff],
         )
         .map_err(sql("purge payload bytes"))?;
-        tx.execute(
+        tx.run(
             &format!(
                 "UPDATE payloads SET purged_at = ?3 WHERE id IN (SELECT id {PURGEABLE_PAYLOADS})"
             ),
             params![p.target, cutoff, now.0],
         )
         .map_err(sql("mark payloads purged"))?;
-        tx.execute(
+        tx.run(
             &format!(
                 "UPDATE records SET body = '', body_key = NULL, messages = '[]', purged_at = ?3 WHERE seq IN (SELECT seq {PURGEABLE_RECORDS})"
             ),
@@ -110,7 +111,7 @@ fn purge_target(tx: &Connection, p: &Retention, now: Timestamp, dry: bool) -> Re
 /// Refuses to reopen a transfer whose bytes were purged (called before a re-send).
 pub(crate) fn refuse_if_purged(tx: &Connection, transfer_id: i64) -> Result<()> {
     let purged: Option<i64> = tx
-        .query_row(
+        .one(
             "SELECT max(purged_at) FROM payloads WHERE transfer_id = ?1",
             [transfer_id],
             |r| r.get(0),
@@ -128,7 +129,7 @@ pub(crate) fn refuse_if_purged(tx: &Connection, transfer_id: i64) -> Result<()> 
 /// Why a payload has no bytes: purged (and when), or it does not exist.
 pub(crate) fn missing_bytes(conn: &Connection, payload_id: i64) -> StoreError {
     let found: Option<(i64, Option<i64>)> = conn
-        .query_row(
+        .one(
             "SELECT transfer_id, purged_at FROM payloads WHERE id = ?1",
             [payload_id],
             |r| Ok((r.get(0)?, r.get(1)?)),
@@ -145,10 +146,10 @@ pub(crate) fn missing_bytes(conn: &Connection, payload_id: i64) -> StoreError {
 
 fn file_size(conn: &Connection) -> Result<u64> {
     let pages: i64 = conn
-        .query_row("PRAGMA page_count", [], |r| r.get(0))
+        .one("PRAGMA page_count", [], |r| r.get(0))
         .map_err(sql("read page count"))?;
     let size: i64 = conn
-        .query_row("PRAGMA page_size", [], |r| r.get(0))
+        .one("PRAGMA page_size", [], |r| r.get(0))
         .map_err(sql("read page size"))?;
     Ok((pages * size).max(0) as u64)
 }
@@ -157,7 +158,7 @@ fn file_size(conn: &Connection) -> Result<u64> {
 /// another process kept part of it.
 fn checkpoint(conn: &Connection) -> Result<bool> {
     let (busy, log, done): (i64, i64, i64) = conn
-        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+        .one("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         })
         .map_err(sql("checkpoint the write-ahead log"))?;

@@ -1,5 +1,6 @@
 //! Schedule looks (migration 012): which worker runs a scheduled slot.
 
+use super::cached::Cached;
 use hub_core::time::Timestamp;
 use rusqlite::params;
 
@@ -20,7 +21,7 @@ pub(super) fn looks(store: &mut SqliteStore) -> Result<Vec<(String, Timestamp)>>
 
 pub(super) fn first_look(store: &mut SqliteStore, target: &str, at: Timestamp) -> Result<()> {
     let tx = store.write()?;
-    tx.execute(
+    tx.run(
         "INSERT INTO schedule_looks (target, looked_at) VALUES (?1, ?2)
          ON CONFLICT (target) DO NOTHING",
         params![target, at.0],
@@ -37,7 +38,7 @@ pub(super) fn take_slot(
 ) -> Result<bool> {
     let tx = store.write()?;
     let changed = tx
-        .execute(
+        .run(
             "INSERT INTO schedule_looks (target, looked_at) VALUES (?1, ?3)
              ON CONFLICT (target) DO UPDATE SET looked_at = excluded.looked_at
              WHERE schedule_looks.looked_at < ?2",

@@ -1,6 +1,7 @@
 //! SQLite's side of encryption at rest: the keys the store has seen, how much each
 //! sealed, and re-sealing under the current key (see `crate::seal`).
 
+use super::cached::Cached;
 use std::sync::Arc;
 
 use hub_core::time::Timestamp;
@@ -16,7 +17,7 @@ impl Sealing for SqliteStore {
             let tx = self.write()?;
             for id in r.ids() {
                 let known: Option<String> = tx
-                    .query_row(
+                    .one(
                         "SELECT check_value FROM seal_keys WHERE key_id = ?1",
                         [id],
                         |row| row.get(0),
@@ -26,7 +27,7 @@ impl Sealing for SqliteStore {
                 match known {
                     Some(check) => r.check(id, &check).map_err(|_| seal::wrong_key(id))?,
                     None => {
-                        tx.execute(
+                        tx.run(
                             "INSERT INTO seal_keys (key_id, check_value, added_at) VALUES (?1, ?2, ?3)",
                             params![id, r.check_value(id)?, now.0],
                         )
@@ -77,7 +78,7 @@ impl Sealing for SqliteStore {
         for (seq, stored) in &records {
             let body = seal::open_body(Some(&ring), from, stored.clone(), *seq)?;
             let (sealed, key) = seal::seal_body(Some(&ring), &body)?;
-            tx.execute(
+            tx.run(
                 "UPDATE records SET body = ?2, body_key = ?3 WHERE seq = ?1",
                 params![seq, sealed, key],
             )
@@ -98,7 +99,7 @@ impl Sealing for SqliteStore {
         for (id, stored) in payloads.iter().cloned() {
             let bytes = seal::open_bytes(Some(&ring), from, stored, id)?;
             let (sealed, key) = seal::seal_bytes(Some(&ring), &bytes)?;
-            tx.execute(
+            tx.run(
                 "UPDATE payload_bytes SET bytes = ?2, key_id = ?3 WHERE payload_id = ?1",
                 params![id, sealed, key],
             )
