@@ -100,7 +100,7 @@ pub(super) async fn retry(
     body: Bytes,
 ) -> ApiResult {
     let (caller, site) = authorize(&state, &headers, None)?;
-    let id = super::routes::number(&id, "a transfer number")?;
+    let id = super::transfers::number(&id, "a transfer number")?;
     let reason = reason(&body, "retry")?;
     let who = format!("{} (api)", caller.name);
     tracing::info!(caller = %caller.name, site = %site.name, transfer = id, reason = %hub_plugin_sdk::text::excerpt_max(&reason, 300), "api: retry");

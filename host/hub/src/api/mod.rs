@@ -16,11 +16,13 @@ mod metrics;
 mod openapi;
 mod pause;
 mod readers;
+mod records;
 mod routes;
 mod schema;
 mod serve;
 mod shared;
 mod status;
+mod transfers;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
