@@ -40,8 +40,12 @@ struct StuckView {
     minutes_waiting: i64,
 }
 
-/// Transfers shown per target, newest first.
+/// Records to check and received transports shown, newest first.
 pub(super) const RECENT_TRANSFERS: usize = 100;
+
+/// Transfers in a target's first page, newest first: the page asks for more in pages of
+/// the same size (`More`), so the overview carries no more than one of them.
+pub(super) const FIRST_PAGE: usize = 50;
 
 /// A burst of these from one token shares readings (`shared::coalesce`, over every read).
 #[utoipa::path(
@@ -135,7 +139,13 @@ async fn overview(caller: Caller, site: Arc<Site>) -> Result<Bytes, ApiError> {
                 ..hub_store::Query::default()
             };
             let mut st = hub_store::Status {
-                transfers: app.store.transfer_page(&recent(None))?.items,
+                transfers: app
+                    .store
+                    .transfer_page(&hub_store::Query {
+                        limit: FIRST_PAGE,
+                        ..recent(None)
+                    })?
+                    .items,
                 in_doubt: app.store.doubts(Some(&name), false)?,
                 ..hub_store::Status::default()
             };

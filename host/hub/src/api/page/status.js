@@ -108,7 +108,8 @@ function transfersPanel(t, rows) {
   const state = el("select", { class: "transfer-state", "aria-label": "Show transfers of " + t.name + " in state" },
     ...[["", "every state"], ["open", "open"], ["in-doubt", "in doubt"], ["needs-check", "needs check"], ["sent", "sent"], ["done", "done"]]
       .map(([v, label]) => el("option", { value: v }, label)));
-  let next = t.transfers.length >= 100 ? t.transfers[t.transfers.length - 1].id : null;
+  // The overview carries the first page (50, as each More).
+  let next = t.transfers.length >= 50 ? t.transfers[t.transfers.length - 1].id : null;
   const more = el("button", { class: "more", type: "button", hidden: next == null }, "More");
   const run = async (append) => {
     try {
