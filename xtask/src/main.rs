@@ -43,7 +43,22 @@ fn main() -> Result<()> {
                 .arg("test")
                 .arg("--workspace")
                 .args(&rest)
-                .env("HUB_PLUGIN_DIR", plugins))
+                .env("HUB_PLUGIN_DIR", &plugins))?;
+            // The whole suite also tests the `otlp` feature's span export: one test,
+            // built with the workspace's features so only hub itself compiles again.
+            if rest.is_empty() {
+                run(cargo()
+                    .args([
+                        "test",
+                        "--workspace",
+                        "--features",
+                        "hub/otlp",
+                        "--test",
+                        "otlp",
+                    ])
+                    .env("HUB_PLUGIN_DIR", &plugins))?;
+            }
+            Ok(())
         }
         "demo" => {
             install_packages(&root, &["python"]);
@@ -65,7 +80,7 @@ fn main() -> Result<()> {
             eprintln!(
                 "usage: cargo xtask <plugins|test|demo|bench|bench-api|package> [args]\n\
                  \n  plugins  build every plugin into target/plugins/<name>.wasm (Python ones with componentize-py)\
-                 \n  test     build plugins, then cargo test --workspace [args]\
+                 \n  test     build plugins, then cargo test --workspace [args] (without args also the otlp feature's test)\
                  \n  demo     build plugins and hub, then enqueue, send and show status with ./hub.toml\
                  \n  bench    build plugins, then run the pipeline benchmark\
                  \n  bench-api  release build, `hub serve` on loopback, wrk: enqueue throughput and latency [seconds]\

@@ -450,8 +450,14 @@ pub struct JsonArg {
 }
 
 /// Logs to stderr; `HUB_LOG` (e.g. `hub=debug`) overrides `-v`. Colour only on a
-/// terminal; `json` gives one JSON object a line for log collectors.
-pub fn init_logging(verbose: u8, format: &str) {
+/// terminal; `json` gives one JSON object a line for log collectors. Built with the
+/// `otlp` feature and with `OTEL_EXPORTER_OTLP_ENDPOINT` set, spans are also exported
+/// (`crate::otlp`); keep the returned [`Telemetry`] until the command ends.
+pub fn init_logging(verbose: u8, format: &str) -> Telemetry {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{Layer, Registry, fmt};
+
     // The TLS stack's own log lines (rustls, suppaftp) repeat what the hub reports in one
     // line (an untrusted certificate); they show from -vv on.
     let default = match verbose {
@@ -463,15 +469,60 @@ pub fn init_logging(verbose: u8, format: &str) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("HUB_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = if format == "json" {
-        builder.json().try_init()
+    let log: Box<dyn Layer<Registry> + Send + Sync> = if format == "json" {
+        fmt::layer().json().with_writer(std::io::stderr).boxed()
     } else {
         use std::io::IsTerminal;
-        builder
+        fmt::layer()
             .with_ansi(std::io::stderr().is_terminal())
-            .try_init()
+            .with_writer(std::io::stderr)
+            .boxed()
     };
+    // Lines only: the spans (`crate::otlp`) would otherwise prefix every line logged
+    // inside one (`send{…}:deliver{…}:`); the lines carry their own fields.
+    use tracing_subscriber::filter::{FilterExt, filter_fn};
+    let lines = filter.and(filter_fn(|m| m.is_event()));
+    let registry = tracing_subscriber::registry().with(log.with_filter(lines));
+    #[cfg(feature = "otlp")]
+    {
+        let (provider, trouble) = if crate::otlp::wanted() {
+            match crate::otlp::provider() {
+                Ok(p) => (Some(p), crate::otlp::protocol_warning()),
+                Err(e) => (None, Some(format!("spans not exported: {e}"))),
+            }
+        } else {
+            (None, None)
+        };
+        let _ = registry
+            .with(provider.as_ref().map(crate::otlp::layer))
+            .try_init();
+        if let Some(trouble) = trouble {
+            tracing::warn!("OpenTelemetry: {trouble}");
+        }
+        Telemetry { provider }
+    }
+    #[cfg(not(feature = "otlp"))]
+    {
+        let _ = registry.try_init();
+        Telemetry {}
+    }
+}
+
+/// What `init_logging` started beyond the log: with the `otlp` feature, the span
+/// exporter, shut down (its last batch sent) when this is dropped at the end of `main`.
+#[must_use = "dropping it ends the span export"]
+pub struct Telemetry {
+    #[cfg(feature = "otlp")]
+    provider: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
+}
+
+#[cfg(feature = "otlp")]
+impl Drop for Telemetry {
+    fn drop(&mut self) {
+        if let Some(provider) = self.provider.take()
+            && let Err(e) = provider.shutdown()
+        {
+            tracing::warn!(error = %e, "OpenTelemetry: the last spans were not exported");
+        }
+    }
 }

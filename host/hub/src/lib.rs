@@ -9,6 +9,8 @@ pub mod certificates;
 pub mod cli;
 pub mod commands;
 pub mod encryption;
+#[cfg(feature = "otlp")]
+pub mod otlp;
 pub mod output;
 pub mod progress;
 pub mod retention;

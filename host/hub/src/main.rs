@@ -27,7 +27,8 @@ fn main() -> ExitCode {
     if !matches!(cli.command, hub::cli::Command::Serve(_)) {
         quiet_on_closed_pipe();
     }
-    hub::cli::init_logging(cli.verbose, &cli.log_format);
+    // Dropped when `main` returns: with `--features otlp`, the last spans go out then.
+    let _telemetry = hub::cli::init_logging(cli.verbose, &cli.log_format);
     match hub::commands::run(cli) {
         Ok(code) => code,
         Err(e) => {

@@ -167,6 +167,7 @@ pub fn watch(engine: &mut Engine) {
 }
 
 /// Imports the given files, or everything in the inbox (which then leaves it).
+#[tracing::instrument(name = "import", skip_all, fields(inbound = name))]
 pub fn import(
     engine: &mut Engine,
     name: &str,
@@ -238,6 +239,13 @@ pub fn import(
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| path.display().to_string());
         let file_name = excerpt(&raw_name);
+        let span = tracing::info_span!(
+            "import_file",
+            inbound = %cfg.name,
+            file = %file_name,
+            outcome = tracing::field::Empty,
+        );
+        let _file = span.enter();
         let (outcome, sha256) = match read_file(&cfg, path, &raw_name) {
             Ok(arriving) => {
                 let outcome = match take(engine, &cfg, format.as_ref(), &arriving, &mut report) {
@@ -274,6 +282,15 @@ pub fn import(
                 tracing::error!(file = %file_name, error = %e, "cannot clear the inbox file; the next run will see it again");
             }
         }
+        span.record(
+            "outcome",
+            match &outcome {
+                FileOutcome::Imported { .. } => "imported",
+                FileOutcome::Held { .. } => "held",
+                FileOutcome::Duplicate { .. } => "duplicate",
+                FileOutcome::Refused { .. } => "refused",
+            },
+        );
         report.files.push(FileReport {
             file: file_name,
             outcome,

@@ -217,6 +217,7 @@ pub struct DryRunPayload {
 /// Sends everything queued for `target`: first finishes transfers an earlier run left
 /// open, then encodes and delivers new ones batch by batch. With `dry_run` nothing is
 /// written or sent; the payloads are returned instead.
+#[tracing::instrument(name = "send", skip_all, fields(target_name = target, dry_run = dry_run))]
 pub fn send(engine: &mut Engine, target: &str, dry_run: bool) -> Result<SendReport, SendError> {
     let t = engine.target(target)?;
     let mut report = SendReport {

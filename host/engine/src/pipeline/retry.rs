@@ -56,6 +56,7 @@ pub fn ask_retry(
 }
 
 /// Delivers `target`'s open transfers now, whatever its backoff or schedule.
+#[tracing::instrument(name = "retry", skip_all, fields(target_name = target))]
 pub fn retry(engine: &mut Engine, target: &str) -> Result<SendReport, SendError> {
     let t = engine.target(target)?;
     let mut report = SendReport {

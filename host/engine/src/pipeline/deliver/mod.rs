@@ -29,6 +29,7 @@ pub(super) enum Step {
 
 /// Delivers every payload of a transfer not yet delivered, resuming where an earlier run
 /// stopped. A payload in doubt is not touched.
+#[tracing::instrument(name = "deliver", skip_all, fields(target_name = %t.config.name, transfer = transfer_id))]
 pub(super) fn deliver(
     engine: &mut Engine,
     t: &TargetRuntime,
@@ -73,12 +74,34 @@ pub(super) fn deliver(
                         transfer: transfer.id,
                     });
                 }
-                if transport.delivers_files() {
-                    let receipt = t.plugin.info().delivery == Delivery::FileDropWithReceipt;
-                    deliver_file(engine, transport, &transfer, &p, receipt)
-                } else {
-                    deliver_request(engine, t, transport, &transfer, &p)
-                }
+                // One span per attempt at a payload: its name and try, never its content.
+                let attempt = tracing::info_span!(
+                    "attempt",
+                    transfer = transfer.id,
+                    payload = %p.name,
+                    try_no = tries,
+                    outcome = tracing::field::Empty,
+                );
+                let result = attempt.in_scope(|| {
+                    if transport.delivers_files() {
+                        let receipt = t.plugin.info().delivery == Delivery::FileDropWithReceipt;
+                        deliver_file(engine, transport, &transfer, &p, receipt)
+                    } else {
+                        deliver_request(engine, t, transport, &transfer, &p)
+                    }
+                });
+                attempt.record(
+                    "outcome",
+                    match &result {
+                        Ok(Step::Done(_)) => "done",
+                        Ok(Step::Held(..)) => "in_doubt",
+                        Err(SendError::Delivery {
+                            retryable: true, ..
+                        }) => "retryable",
+                        Err(_) => "failed",
+                    },
+                );
+                result
             },
             |e| match e {
                 SendError::Delivery {
