@@ -78,6 +78,14 @@ impl Browser {
 
     /// One WebDriver command; its `value`.
     fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        match self.try_call(method, path, body) {
+            Ok(v) => v,
+            Err(v) => panic!("WebDriver {method} {path}: {v}"),
+        }
+    }
+
+    /// One WebDriver command: its `value`, or the whole error answer.
+    fn try_call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, Value> {
         let url = format!("{}{path}", self.base);
         let c = client();
         let req = match method {
@@ -91,8 +99,22 @@ impl Browser {
         let r = req.send().unwrap();
         let ok = r.status().is_success();
         let v: Value = serde_json::from_str(&r.text().unwrap()).unwrap();
-        assert!(ok, "WebDriver {method} {path}: {v}");
-        v["value"].clone()
+        if ok { Ok(v["value"].clone()) } else { Err(v) }
+    }
+
+    /// Acts on the element `css` finds; found again when the page redrew it between
+    /// the finding and the act (the page reloads itself).
+    fn on_element(&self, css: &str, what: &str, body: Option<Value>) {
+        for _ in 0..20 {
+            let e = self.find(css);
+            let path = format!("/session/{}/element/{e}/{what}", self.session);
+            match self.try_call("POST", &path, body.clone()) {
+                Ok(_) => return,
+                Err(v) if v["value"]["error"] == "stale element reference" => continue,
+                Err(v) => panic!("WebDriver POST {path}: {v}"),
+            }
+        }
+        panic!("{css} was redrawn under every try");
     }
 
     fn session(&self, method: &str, path: &str, body: Option<Value>) -> Value {
@@ -142,26 +164,24 @@ impl Browser {
             .to_string()
     }
 
+    /// The element's rendered text, read in one script (the page may redraw it any time).
     fn text(&self, css: &str) -> String {
-        let e = self.find(css);
-        self.session("GET", &format!("/element/{e}/text"), None)
-            .as_str()
-            .unwrap()
-            .to_string()
+        self.find(css);
+        let q = serde_json::to_string(css).unwrap();
+        self.js(&format!(
+            "const e = document.querySelector({q}); return e ? e.innerText : ''"
+        ))
+        .as_str()
+        .unwrap()
+        .to_string()
     }
 
     fn type_into(&self, css: &str, text: &str) {
-        let e = self.find(css);
-        self.session(
-            "POST",
-            &format!("/element/{e}/value"),
-            Some(json!({ "text": text })),
-        );
+        self.on_element(css, "value", Some(json!({ "text": text })));
     }
 
     fn click(&self, css: &str) {
-        let e = self.find(css);
-        self.session("POST", &format!("/element/{e}/click"), None);
+        self.on_element(css, "click", None);
     }
 }
 

@@ -360,7 +360,11 @@ fn a_progress_bar_only_on_a_terminal() {
     site.ok(&["enqueue", "prisme", input.to_str().unwrap()]);
     // Off a terminal (a pipe): no bar, no control characters.
     let piped = site.run(&["send", "prisme"]);
-    assert!(!piped.stderr().contains('\r'), "{:?}", piped.stderr());
+    assert!(
+        !piped.stderr().contains('\r') && !piped.stderr().contains('\u{1b}'),
+        "{:?}",
+        piped.stderr()
+    );
     // On a terminal (a pseudo-terminal from util-linux `script`): a bar with the count.
     site.ok(&[
         "enqueue",
@@ -381,10 +385,13 @@ fn a_progress_bar_only_on_a_terminal() {
         .expect("util-linux `script` runs the hub on a pseudo-terminal");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
+    // indicatif draws at most 20 times a second, the first step always, and clears the
+    // bar for the command's summary.
     assert!(
-        text.contains("\rprisme: [##############################] 4/4 records"),
+        text.contains("prisme: [") && text.contains("/4"),
         "{text:?}"
     );
+    assert!(text.contains("\u{1b}[2K"), "{text:?}");
 }
 
 #[test]
