@@ -39,9 +39,11 @@ fn main() -> Result<()> {
             build_plugins(&root)?;
             // The end-to-end tests find the plugins here, also with CARGO_TARGET_DIR set.
             let plugins = plugin_out_dir(&root);
+            // Every test binary runs even when one fails, so a red run shows all that failed.
             run(cargo()
                 .arg("test")
                 .arg("--workspace")
+                .arg("--no-fail-fast")
                 .args(&rest)
                 .env("HUB_PLUGIN_DIR", &plugins))?;
             // The whole suite also tests the `otlp` feature's span export: one test,
