@@ -16,15 +16,17 @@ use super::{ApiError, with_app};
 use crate::pipeline;
 use crate::service::Wake;
 
+/// `{"reason": "…"}`: the body of every action a person takes with a reason alone.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ReasonBody {
+pub(super) struct ReasonBody {
     #[schema(min_length = 1)]
     reason: String,
 }
 
-/// The body's reason, trimmed; 400 when missing or empty.
-fn reason(body: &Bytes, what: &str) -> Result<String, ApiError> {
+/// The body's reason, trimmed; 400 when missing or empty (`what`: "a {what} needs a
+/// reason").
+pub(super) fn reason(body: &Bytes, what: &str) -> Result<String, ApiError> {
     let body: ReasonBody = serde_json::from_slice(body).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,

@@ -5,28 +5,19 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::Path;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::IntoResponse;
-use serde::Deserialize;
-use utoipa::ToSchema;
 
 use super::openapi::{Municipality, TargetPath};
 use super::routes::{ApiResult, St, authorize};
 use super::{ApiError, with_app};
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-struct PauseBody {
-    #[schema(min_length = 1)]
-    reason: String,
-}
 
 #[utoipa::path(
     post,
     path = "/api/v1/targets/{target}/pause",
     summary = "Stop sending to the target (every worker) until it is resumed, with a reason (as `hub pause`); records still queue, and a send is refused with 409 naming the pause",
     params(TargetPath, Municipality),
-    request_body(content = inline(PauseBody), content_type = "application/json"),
+    request_body(content = inline(super::actions::ReasonBody), content_type = "application/json"),
     responses(
         (status = 200, description = "`paused`: the pause (target, since, by, reason); when it was paused already, the first pause"),
         (status = 400, response = ApiError),
@@ -40,19 +31,7 @@ pub(super) async fn pause(
     body: Bytes,
 ) -> ApiResult {
     let (caller, site) = authorize(&state, &headers, Some(&target))?;
-    let body: PauseBody = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("the body must be {{\"reason\": \"…\"}}: {e}"),
-        )
-    })?;
-    let reason = body.reason.trim().to_string();
-    if reason.is_empty() {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "a pause needs a reason",
-        ));
-    }
+    let reason = super::actions::reason(&body, "pause")?;
     let who = format!("{} (api)", caller.name);
     tracing::info!(caller = %caller.name, site = %site.name, target_name = %target, reason = %hub_plugin_sdk::text::excerpt_max(&reason, 300), "api: pause");
     let pause = with_app(&site, move |app| {

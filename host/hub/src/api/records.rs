@@ -7,7 +7,7 @@ use axum::extract::{Path, Query, State as AxState};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use serde::Deserialize;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 
 use super::openapi::{EnqueueReportSchema, IdPath, Municipality, Records, TargetPath};
 use super::routes::{ApiResult, St, authorize};
@@ -192,19 +192,12 @@ pub(super) async fn record(
     Ok(Json(serde_json::json!({ "records": found })).into_response())
 }
 
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(super) struct ResolveBody {
-    #[schema(min_length = 1)]
-    reason: String,
-}
-
 #[utoipa::path(
     post,
     path = "/api/v1/targets/{target}/records/{id}/resolve",
     summary = "Complete a rejected or failed record without import, with a reason (as `hub resolve`)",
     params(TargetPath, IdPath, Municipality),
-    request_body(content = inline(ResolveBody), content_type = "application/json"),
+    request_body(content = inline(super::actions::ReasonBody), content_type = "application/json"),
     responses(
         (status = 200, description = "Resolved"),
         (status = 400, response = ApiError),
@@ -220,25 +213,12 @@ pub(super) async fn resolve(
     body: Bytes,
 ) -> ApiResult {
     let (caller, site) = authorize(&state, &headers, Some(&target))?;
-    let body: ResolveBody = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("the body must be {{\"reason\": \"…\"}}: {e}"),
-        )
-    })?;
-    if body.reason.trim().is_empty() {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "a resolution needs a reason",
-        ));
-    }
+    let reason = super::actions::reason(&body, "resolution")?;
     let who = format!("{} (api)", caller.name);
-    tracing::info!(caller = %caller.name, site = %site.name, target_name = %target, record = %id, reason = %hub_plugin_sdk::text::excerpt_max(body.reason.trim(), 300), "api: resolve");
+    tracing::info!(caller = %caller.name, site = %site.name, target_name = %target, record = %id, reason = %hub_plugin_sdk::text::excerpt_max(&reason, 300), "api: resolve");
     let res = with_app(&site, move |app| {
         let now = app.now();
-        Ok(app
-            .store
-            .resolve(Some(&target), &id, &who, body.reason.trim(), now)?)
+        Ok(app.store.resolve(Some(&target), &id, &who, &reason, now)?)
     })
     .await?;
     Ok(Json(res).into_response())
