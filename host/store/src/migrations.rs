@@ -119,6 +119,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/018_attempt_counts.sql"),
         postgres: include_str!("../migrations/postgres/018_attempt_counts.sql"),
     },
+    Migration {
+        id: 19,
+        name: "leaner_records",
+        sqlite: include_str!("../migrations/019_leaner_records.sql"),
+        postgres: include_str!("../migrations/postgres/019_leaner_records.sql"),
+    },
 ];
 
 /// The SQLite side of [`MIGRATIONS`], as `sqlite.rs`'s runner takes it.

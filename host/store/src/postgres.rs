@@ -398,6 +398,11 @@ pub(crate) fn settle_transfer(
         &[&transfer_id, &state.as_str(), &now.0],
     )
     .map_err(pg("update transfer"))?;
+    if state != TransferState::Open {
+        // Nothing left to deliver: the lease goes in this commit (see SQLite's).
+        tx.execute("DELETE FROM leases WHERE transfer_id = $1", &[&transfer_id])
+            .map_err(pg("release lease"))?;
+    }
     Ok(state)
 }
 

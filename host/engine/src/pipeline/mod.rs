@@ -432,7 +432,7 @@ fn deliver_claimed(
             engine.store.release_lease(id, &engine.worker)?;
             return Ok(());
         }
-        let result = deliver(engine, t, transport, id, report);
+        let result = deliver(engine, t, transport, id, until, report);
         engine.store.release_lease(id, &engine.worker)?;
         result?;
     }
@@ -446,6 +446,18 @@ pub(super) fn lease_until(
     let ms =
         i64::try_from(engine.config.store.lease_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
     hub_core::time::Timestamp(now.0.saturating_add(ms))
+}
+
+/// Whether a lease that runs out at `until` has more than half of its time left at `now`:
+/// then no other worker can have taken it, and it needs no renewal before the next step.
+pub(super) fn lease_fresh(
+    engine: &Engine,
+    until: hub_core::time::Timestamp,
+    now: hub_core::time::Timestamp,
+) -> bool {
+    let half =
+        i64::try_from(engine.config.store.lease_seconds.saturating_mul(500)).unwrap_or(i64::MAX);
+    until.0.saturating_sub(now.0) > half
 }
 
 fn summary(p: &hub_store::Payload) -> String {

@@ -28,13 +28,15 @@ pub(super) enum Step {
 }
 
 /// Delivers every payload of a transfer not yet delivered, resuming where an earlier run
-/// stopped. A payload in doubt is not touched.
+/// stopped. A payload in doubt is not touched. `leased_until`: when the lease this worker
+/// holds on the transfer runs out.
 #[tracing::instrument(name = "deliver", skip_all, fields(target_name = %t.config.name, transfer = transfer_id))]
 pub(super) fn deliver(
     engine: &mut Engine,
     t: &TargetRuntime,
     transport: &mut dyn Transport,
     transfer_id: i64,
+    mut leased_until: Timestamp,
     report: &mut SendReport,
 ) -> Result<(), SendError> {
     let transfer = engine.store.transfer(transfer_id)?;
@@ -63,16 +65,21 @@ pub(super) fn deliver(
                     p = now;
                 }
                 // Still ours? A worker that was too slow has lost the transfer to another.
+                // No other worker can take a lease before it runs out, so one with more
+                // than half its time left is ours without asking (and without a commit).
                 let now = engine.now();
-                let until = super::lease_until(engine, now);
-                if !engine
-                    .store
-                    .renew_lease(transfer.id, &engine.worker, until, now)?
-                {
-                    return Err(SendError::LeaseLost {
-                        target: transfer.target.clone(),
-                        transfer: transfer.id,
-                    });
+                if !super::lease_fresh(engine, leased_until, now) {
+                    let until = super::lease_until(engine, now);
+                    if !engine
+                        .store
+                        .renew_lease(transfer.id, &engine.worker, until, now)?
+                    {
+                        return Err(SendError::LeaseLost {
+                            target: transfer.target.clone(),
+                            transfer: transfer.id,
+                        });
+                    }
+                    leased_until = until;
                 }
                 // One span per attempt at a payload: its name and try, never its content.
                 let attempt = tracing::info_span!(
