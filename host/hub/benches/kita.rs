@@ -152,7 +152,7 @@ fn script(rig: &Rig, file: &Path, batch: usize, n: usize) -> Run {
             .arg(&py)
             .arg("send")
             .arg(&db)
-            .arg(format!("{}/kitaplaner/api/import", rig.url))
+            .arg(&rig.url)
             .arg(&rig.pki.ca_pem)
             .arg(&rig.client_pem)
             .arg(batch.to_string()),
