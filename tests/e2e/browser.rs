@@ -103,18 +103,26 @@ impl Browser {
     }
 
     /// Acts on the element `css` finds; found again when the page redrew it between
-    /// the finding and the act (the page reloads itself).
+    /// the finding and the act, or is still drawing it (the page reloads itself and
+    /// swaps a municipality's view in): for up to 10 s.
     fn on_element(&self, css: &str, what: &str, body: Option<Value>) {
-        for _ in 0..20 {
-            let e = self.find(css);
-            let path = format!("/session/{}/element/{e}/{what}", self.session);
-            match self.try_call("POST", &path, body.clone()) {
-                Ok(_) => return,
-                Err(v) if v["value"]["error"] == "stale element reference" => continue,
-                Err(v) => panic!("WebDriver POST {path}: {v}"),
-            }
-        }
-        panic!("{css} was redrawn under every try");
+        let redrawn = |v: &Value| {
+            v["value"]["error"] == "stale element reference"
+                || v["value"]["error"] == "element not interactable"
+        };
+        wait_for(
+            &format!("{css} to take {what}"),
+            Duration::from_secs(10),
+            || {
+                let e = self.find(css);
+                let path = format!("/session/{}/element/{e}/{what}", self.session);
+                match self.try_call("POST", &path, body.clone()) {
+                    Ok(_) => true,
+                    Err(v) if redrawn(&v) => false,
+                    Err(v) => panic!("WebDriver POST {path}: {v}"),
+                }
+            },
+        );
     }
 
     fn session(&self, method: &str, path: &str, body: Option<Value>) -> Value {

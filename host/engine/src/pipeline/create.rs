@@ -27,6 +27,11 @@ pub(super) fn one_transfer(
     t: &TargetRuntime,
     records: &mut Vec<StoredRecord>,
 ) -> Result<(), EncoderError> {
+    // One record repeats nothing: no sandbox for the question (a transfer per record is
+    // how Kita-Planer goes at `max_batch = 1`, and each call is a fresh instance).
+    if records.len() < 2 {
+        return Ok(());
+    }
     let keys = t.plugin.once_keys(&t.settings, &to_sdk(records))?;
     let cut = first_repeat(records, keys.as_deref());
     if let Some(cut) = cut {
