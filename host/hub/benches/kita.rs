@@ -131,7 +131,7 @@ traeger = "T-1"
             .arg(&config)
             .args(["send", "kita"])
             .env_remove("HUB_CONFIG")
-            .env("HUB_LOG", "hub=warn"),
+            .env_remove("HUB_LOG"), // the default level: a user's logs are part of the cost
     );
     r
 }
