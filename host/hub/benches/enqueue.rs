@@ -15,21 +15,11 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+#[path = "common/timing.rs"]
+mod timing;
+use timing::{Run, median, plugin_dir, timed};
+
 const HUB: &str = env!("CARGO_BIN_EXE_hub");
-
-/// One run: seconds, CPU seconds (user + system), peak RSS in MiB.
-#[derive(Debug, Clone, Copy)]
-struct Run {
-    wall: f64,
-    cpu: f64,
-    rss: f64,
-}
-
-fn plugin_dir() -> PathBuf {
-    std::env::var_os("HUB_PLUGIN_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/plugins"))
-}
 
 /// `n` postings (balanced pairs on one page) as an NDJSON file.
 fn input(n: usize, path: &Path) {
@@ -74,23 +64,6 @@ organisation_unit = "0956"
     config
 }
 
-/// Runs `cmd` under GNU time.
-fn timed(cmd: &mut Command) -> Run {
-    let out = cmd.output().expect("/usr/bin/time");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
-    let last = err.lines().last().unwrap_or_default();
-    let f: Vec<f64> = last
-        .split_whitespace()
-        .map(|x| x.parse().unwrap())
-        .collect();
-    Run {
-        wall: f[0],
-        cpu: f[1] + f[2],
-        rss: f[3] / 1024.0,
-    }
-}
-
 /// `hub <args>` on the site in `dir`, under GNU time.
 fn hub_in(dir: &Path, args: &[&str]) -> Run {
     timed(
@@ -100,6 +73,7 @@ fn hub_in(dir: &Path, args: &[&str]) -> Run {
             .args(args)
             .env_remove("HUB_CONFIG"),
     )
+    .0
 }
 
 /// The hub's enqueue of `input` into a fresh site, kept for the send.
@@ -129,11 +103,7 @@ fn script(input: &Path) -> Run {
             .arg(input)
             .arg(dir.path().join("baseline.db")),
     )
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    .0
 }
 
 fn main() {

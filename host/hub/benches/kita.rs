@@ -20,39 +20,11 @@ use std::process::Command;
 use hub_test_kitaplaner_server::pki::Pki;
 use hub_test_kitaplaner_server::server::{self, Behaviour};
 
+#[path = "common/timing.rs"]
+mod timing;
+use timing::{Run, median, plugin_dir, timed};
+
 const HUB: &str = env!("CARGO_BIN_EXE_hub");
-
-/// One run: seconds, CPU seconds (user + system), peak RSS in MiB.
-#[derive(Debug, Clone, Copy)]
-struct Run {
-    wall: f64,
-    cpu: f64,
-    rss: f64,
-}
-
-fn plugin_dir() -> PathBuf {
-    std::env::var_os("HUB_PLUGIN_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/plugins"))
-}
-
-/// Runs `cmd` under GNU time (`-f "%e %U %S %M"` on the last line of stderr).
-fn timed(cmd: &mut Command) -> (Run, String) {
-    let out = cmd.output().expect("/usr/bin/time");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
-    let last = err.lines().last().unwrap_or_default();
-    let f: Vec<f64> = last
-        .split_whitespace()
-        .map(|x| x.parse().unwrap())
-        .collect();
-    let run = Run {
-        wall: f[0],
-        cpu: f[1] + f[2],
-        rss: f[3] / 1024.0,
-    };
-    (run, String::from_utf8_lossy(&out.stdout).into_owned())
-}
 
 fn run(cmd: &mut Command) {
     let out = cmd.output().unwrap();
@@ -159,11 +131,6 @@ fn script(rig: &Rig, file: &Path, batch: usize, n: usize) -> Run {
     );
     assert_eq!(out.trim(), n.to_string(), "the script imported {out}");
     r
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 fn main() {
