@@ -26,6 +26,7 @@ mod kitastat;
 mod metrics;
 mod operator;
 mod pause;
+mod pipelining;
 mod plugin_notes;
 mod prisme;
 mod protection;

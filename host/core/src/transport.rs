@@ -104,6 +104,17 @@ impl std::fmt::Display for Digest {
     }
 }
 
+/// One request of several sent at once ([`Transport::request_many`]): what
+/// [`Transport::request`] takes.
+#[derive(Debug, Clone, Copy)]
+pub struct Outgoing<'a> {
+    pub name: &'a str,
+    pub media_type: &'a str,
+    pub bytes: &'a [u8],
+    pub idempotency_key: &'a str,
+    pub shape: Option<&'a hub_plugin_sdk::RequestShape>,
+}
+
 /// One protocol.
 pub trait Transport: Send {
     /// Where payloads go, for the protocol log; never with credentials.
@@ -160,6 +171,16 @@ pub trait Transport: Send {
             "{} cannot send {name} as a request: it delivers files",
             self.endpoint()
         )))
+    }
+
+    /// Sends several independent payloads as requests at once (a pipelined send) and
+    /// returns each answer or error in the order given. The default sends them one after
+    /// another; `http` sends them side by side over its connection pool.
+    fn request_many(&mut self, requests: &[Outgoing<'_>]) -> Vec<Result<Response, TransportError>> {
+        requests
+            .iter()
+            .map(|r| self.request(r.name, r.media_type, r.bytes, r.idempotency_key, r.shape))
+            .collect()
     }
 
     /// Sends a plugin's question about an earlier request (contract 0.1.1 `inquiry`) to

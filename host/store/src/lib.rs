@@ -586,6 +586,32 @@ pub trait Store: enqueueing::BeginEnqueue {
         now: Timestamp,
     ) -> Result<Option<i64>>;
 
+    /// Claims one transfer this worker has just created, as [`Store::claim_transfer`]
+    /// would (open, its lease free, the lowest open one of its sequence scope, and
+    /// within `limit` leases of other workers); whether it did. A pipelined send claims
+    /// the transfers it puts in flight this way, each by its id.
+    fn claim_created(
+        &mut self,
+        transfer_id: i64,
+        worker: &str,
+        until: Timestamp,
+        limit: Option<u32>,
+        now: Timestamp,
+    ) -> Result<bool>;
+
+    /// Starts a group: the writes until [`Store::end_group`] are committed together, with
+    /// one flush to disk, each still all-or-nothing on its own. A pipelined send groups
+    /// the steps it takes between two trips to the receiver; nothing goes to a receiver
+    /// while a group is open. A store that cannot group commits each write on its own.
+    fn begin_group(&mut self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Commits the group [`Store::begin_group`] opened (nothing when none is open).
+    fn end_group(&mut self) -> Result<()> {
+        Ok(())
+    }
+
     /// Extends a lease before the next step with the remote side; `false` when `worker`
     /// no longer holds it (it expired and another worker took the transfer over), and
     /// the worker must stop touching that transfer.

@@ -50,6 +50,8 @@ pub struct SqliteStore {
     pub(crate) head_file: Option<std::path::PathBuf>,
     /// The tenant's keys: bodies and bytes are sealed under the current one.
     pub(crate) keyring: Option<std::sync::Arc<crate::seal::Keyring>>,
+    /// A group of writes is open ([`Store::begin_group`]).
+    pub(crate) grouped: bool,
 }
 
 pub(crate) fn sql(context: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
@@ -128,13 +130,51 @@ impl SqliteStore {
             conn,
             head_file: None,
             keyring: None,
+            grouped: false,
         })
     }
 
-    pub(crate) fn write(&mut self) -> Result<Transaction<'_>> {
+    /// A write: its own `BEGIN IMMEDIATE` transaction, or, inside a group
+    /// ([`Store::begin_group`]), a savepoint the group's commit makes durable.
+    pub(crate) fn write(&mut self) -> Result<Write<'_>> {
+        if self.grouped {
+            return self
+                .conn
+                .savepoint()
+                .map(Write::Grouped)
+                .map_err(sql("begin"));
+        }
         self.conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map(Write::Own)
             .map_err(sql("begin"))
+    }
+}
+
+/// One write's transaction: dropped without [`Write::commit`], it is rolled back.
+pub(crate) enum Write<'a> {
+    Own(Transaction<'a>),
+    Grouped(rusqlite::Savepoint<'a>),
+}
+
+impl Write<'_> {
+    /// Commits the write (inside a group: into the group, which commits it to disk).
+    pub(crate) fn commit(self) -> rusqlite::Result<()> {
+        match self {
+            Write::Own(tx) => tx.commit(),
+            Write::Grouped(sp) => sp.commit(),
+        }
+    }
+}
+
+impl std::ops::Deref for Write<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        match self {
+            Write::Own(tx) => tx,
+            Write::Grouped(sp) => sp,
+        }
     }
 }
 
@@ -560,6 +600,40 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> Result<bool> {
         lease::renew(self, transfer_id, worker, until, now)
+    }
+
+    fn claim_created(
+        &mut self,
+        transfer_id: i64,
+        worker: &str,
+        until: Timestamp,
+        limit: Option<u32>,
+        now: Timestamp,
+    ) -> Result<bool> {
+        lease::claim_created(self, transfer_id, worker, until, limit, now)
+    }
+
+    fn begin_group(&mut self) -> Result<()> {
+        if !self.grouped {
+            self.conn
+                .execute_batch("BEGIN IMMEDIATE")
+                .map_err(sql("begin a group of writes"))?;
+            self.grouped = true;
+        }
+        Ok(())
+    }
+
+    fn end_group(&mut self) -> Result<()> {
+        if self.grouped {
+            // Not grouped any more whatever the commit says: a failed COMMIT leaves no
+            // transaction open (SQLite rolls back), and the next write begins its own.
+            self.grouped = false;
+            if let Err(e) = self.conn.execute_batch("COMMIT") {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                return Err(sql("commit a group of writes")(e));
+            }
+        }
+        Ok(())
     }
 
     fn release_lease(&mut self, transfer_id: i64, worker: &str) -> Result<()> {

@@ -231,6 +231,52 @@ impl HttpTransport {
         })
     }
 
+    /// One request: [`Transport::request`], callable from several threads at once.
+    fn send_one(&self, out: &crate::Outgoing<'_>) -> Result<Response, TransportError> {
+        let crate::Outgoing {
+            name,
+            media_type,
+            bytes,
+            idempotency_key,
+            shape,
+        } = *out;
+        let header = |what: &str, value: &str| {
+            HeaderValue::from_str(value).map_err(|_| {
+                TransportError::permanent(format!(
+                    "{}: payload {name}: {what} {value:?} is not a valid header value",
+                    self.endpoint
+                ))
+            })
+        };
+        let content_type = header("media type", media_type)?;
+        let key = header("idempotency key", idempotency_key)?;
+        // A shaped request is checked before anything goes out: refused, nothing is sent.
+        let (method, url) = match shape {
+            None => (reqwest::Method::POST, self.url.clone()),
+            Some(s) => crate::shape::target_url(&self.url, s).map_err(|why| {
+                TransportError::permanent(format!(
+                    "{}: payload {name}: the plugin's request refused: {why}; nothing was sent",
+                    self.endpoint
+                ))
+            })?,
+        };
+        let mut req = self.client.request(method.clone(), url.clone());
+        for (k, v) in shape.map(|s| s.headers.as_slice()).unwrap_or_default() {
+            let value = header(&format!("header {k}"), v)?;
+            req = req.header(k.as_str(), value);
+        }
+        tracing::debug!(endpoint = %self.endpoint, payload = name, bytes = bytes.len(), method = %method, path = url.path(), "request");
+        let response = req
+            .header(CONTENT_TYPE, content_type)
+            .header("Idempotency-Key", key)
+            .body(bytes.to_vec())
+            .send()
+            .map_err(|e| self.classify(&e, true))?;
+        let answer = self.read_answer(response, true)?;
+        tracing::debug!(endpoint = %self.endpoint, payload = name, status = answer.status, "answer");
+        Ok(answer)
+    }
+
     /// Status, headers and body of an answer; `sent`: whether a payload went with the
     /// request (a body lost on the way back leaves its outcome unknown).
     fn read_answer(
@@ -424,41 +470,45 @@ impl Transport for HttpTransport {
         idempotency_key: &str,
         shape: Option<&hub_plugin_sdk::RequestShape>,
     ) -> Result<Response, TransportError> {
-        let header = |what: &str, value: &str| {
-            HeaderValue::from_str(value).map_err(|_| {
-                TransportError::permanent(format!(
-                    "{}: payload {name}: {what} {value:?} is not a valid header value",
-                    self.endpoint
-                ))
-            })
-        };
-        let content_type = header("media type", media_type)?;
-        let key = header("idempotency key", idempotency_key)?;
-        // A shaped request is checked before anything goes out: refused, nothing is sent.
-        let (method, url) = match shape {
-            None => (reqwest::Method::POST, self.url.clone()),
-            Some(s) => crate::shape::target_url(&self.url, s).map_err(|why| {
-                TransportError::permanent(format!(
-                    "{}: payload {name}: the plugin's request refused: {why}; nothing was sent",
-                    self.endpoint
-                ))
-            })?,
-        };
-        let mut req = self.client.request(method.clone(), url.clone());
-        for (k, v) in shape.map(|s| s.headers.as_slice()).unwrap_or_default() {
-            let value = header(&format!("header {k}"), v)?;
-            req = req.header(k.as_str(), value);
+        self.send_one(&crate::Outgoing {
+            name,
+            media_type,
+            bytes,
+            idempotency_key,
+            shape,
+        })
+    }
+
+    /// Each request on a thread of its own, all over the client's one connection pool
+    /// (HTTP/1.1: a connection per request in flight, kept alive for the next ones).
+    fn request_many(
+        &mut self,
+        requests: &[crate::Outgoing<'_>],
+    ) -> Vec<Result<Response, TransportError>> {
+        if requests.len() < 2 {
+            return requests.iter().map(|r| self.send_one(r)).collect();
         }
-        tracing::debug!(endpoint = %self.endpoint, payload = name, bytes = bytes.len(), method = %method, path = url.path(), "request");
-        let response = req
-            .header(CONTENT_TYPE, content_type)
-            .header("Idempotency-Key", key)
-            .body(bytes.to_vec())
-            .send()
-            .map_err(|e| self.classify(&e, true))?;
-        let answer = self.read_answer(response, true)?;
-        tracing::debug!(endpoint = %self.endpoint, payload = name, status = answer.status, "answer");
-        Ok(answer)
+        let this = &*self;
+        std::thread::scope(|scope| {
+            let running: Vec<_> = requests
+                .iter()
+                .map(|r| {
+                    let span = tracing::Span::current();
+                    scope.spawn(move || span.in_scope(|| this.send_one(r)))
+                })
+                .collect();
+            running
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(TransportError::unknown(format!(
+                            "{}: the thread sending a request panicked; whether it arrived is not known",
+                            this.endpoint
+                        )))
+                    })
+                })
+                .collect()
+        })
     }
 
     /// Reachability without side effects: a TLS handshake with the credential, or, where

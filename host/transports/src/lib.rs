@@ -17,7 +17,8 @@ mod shape;
 use hub_core::config::{FileLayout, TransportConfig};
 
 pub use hub_core::transport::{
-    Digest, ErrorKind, RemoteState, Transport, TransportError, delivers_files, retry_after,
+    Digest, ErrorKind, Outgoing, RemoteState, Transport, TransportError, delivers_files,
+    retry_after,
 };
 
 /// Hashes a stream as it is read, so a read-back never holds a whole file.

@@ -12,13 +12,30 @@ use hub_core::config::RetryConfig;
 /// wait before it is slept (for the log).
 pub(crate) fn with_retries<T, E>(
     retry: &RetryConfig,
+    attempt: impl FnMut(u32) -> Result<T, E>,
+    again: impl Fn(&E) -> Option<Duration>,
+    waiting: impl FnMut(&E, u32, Duration),
+) -> Result<T, E> {
+    with_retries_after(retry, None, attempt, again, waiting)
+}
+
+/// [`with_retries`] where the first try was already made elsewhere (a pipelined request)
+/// and failed with `first`: the next try is the second, after its backoff, and the
+/// tries made in all stay within the target's `retry.attempts`.
+pub(crate) fn with_retries_after<T, E>(
+    retry: &RetryConfig,
+    first: Option<E>,
     mut attempt: impl FnMut(u32) -> Result<T, E>,
     again: impl Fn(&E) -> Option<Duration>,
     mut waiting: impl FnMut(&E, u32, Duration),
 ) -> Result<T, E> {
     let mut tries = 1;
+    let mut result = match first {
+        Some(e) => Err(e),
+        None => attempt(tries),
+    };
     loop {
-        match attempt(tries) {
+        match result {
             Ok(v) => return Ok(v),
             Err(e) => {
                 let Some(asked) = again(&e).filter(|_| tries < retry.attempts) else {
@@ -28,6 +45,7 @@ pub(crate) fn with_retries<T, E>(
                 let wait = retry.backoff(tries).max(asked);
                 waiting(&e, tries, wait);
                 std::thread::sleep(wait);
+                result = attempt(tries);
             }
         }
     }
@@ -61,6 +79,34 @@ mod tests {
         );
         assert_eq!(r, Ok(3));
         assert_eq!(calls, [1, 2, 3]);
+    }
+
+    #[test]
+    fn a_try_made_elsewhere_counts_against_the_attempts() {
+        let mut calls = Vec::new();
+        let r: Result<u32, &str> = with_retries_after(
+            &quick(3),
+            Some("busy"),
+            |n| {
+                calls.push(n);
+                Err("busy")
+            },
+            |_| Some(Duration::ZERO),
+            |_, _, _| {},
+        );
+        assert_eq!((r, calls), (Err("busy"), vec![2, 3]));
+        let mut calls = 0;
+        let r: Result<(), &str> = with_retries_after(
+            &quick(1),
+            Some("busy"),
+            |_| {
+                calls += 1;
+                Ok(())
+            },
+            |_| Some(Duration::ZERO),
+            |_, _, _| {},
+        );
+        assert_eq!((r, calls), (Err("busy"), 0));
     }
 
     #[test]

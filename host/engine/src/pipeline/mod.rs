@@ -27,6 +27,7 @@ mod enqueue;
 mod receipt;
 mod reencode;
 mod retry;
+mod window;
 
 pub use create::check_payloads;
 use create::{Created, context, create, one_transfer};
@@ -37,6 +38,7 @@ pub use reencode::{
     EncodeInputs, PayloadCheck, ReencodeReport, Verdict, first_difference, reencode,
 };
 pub use retry::{ask_retry, retry};
+pub use window::DEFAULT_DEPTH;
 
 /// A person's decision about a transfer in doubt, from the CLI, the API or the page: the
 /// one place that knows a delivered file of a receipt target still awaits its receipt.
@@ -233,6 +235,53 @@ pub fn send(engine: &mut Engine, target: &str, dry_run: bool) -> Result<SendRepo
             None => return Ok(report),
         }
     }
+    let mut window = window::Window::of(&t, transport.as_deref());
+    let filled = fill(
+        engine,
+        &t,
+        &mut transport,
+        &mut window,
+        &mut claimed,
+        dry_run,
+        &mut report,
+    );
+    if let (Some(w), Some(transport)) = (window.as_mut(), transport.as_mut()) {
+        // What is ready goes out (after an error too: its attempts are recorded as
+        // started); a group that cannot be committed is rolled back and nothing is sent.
+        let flushed = w.flush(engine, &t, transport.as_mut(), &mut report);
+        if let Err(e) = &flushed
+            && filled.is_err()
+        {
+            tracing::error!(error = %e, "the requests made ready before an error were not sent");
+        }
+        filled?;
+        flushed?;
+    } else {
+        filled?;
+    }
+    if let (Some(minutes), Some(transport)) = (t.config.stuck_after_minutes, transport.as_mut())
+        && transport.delivers_files()
+    {
+        report.stuck = watch(engine, target, transport.as_mut(), minutes)?;
+    }
+    let after = counts(engine, target)?;
+    report.records_delivered = after.0.saturating_sub(before.0);
+    report.records_to_check = after.1.saturating_sub(before.1);
+    Ok(report)
+}
+
+/// The queue of a send, batch by batch, into transfers, each delivered as it is created
+/// (or, with a `window`, made ready to go with others).
+fn fill(
+    engine: &mut Engine,
+    t: &TargetRuntime,
+    transport: &mut Option<Box<dyn Transport>>,
+    window: &mut Option<window::Window>,
+    claimed: &mut HashSet<i64>,
+    dry_run: bool,
+    report: &mut SendReport,
+) -> Result<(), SendError> {
+    let target = t.config.name.as_str();
     let max = t
         .plugin
         .info()
@@ -263,7 +312,7 @@ pub fn send(engine: &mut Engine, target: &str, dry_run: bool) -> Result<SendRepo
                 records.retain(|r| !dry_taken.contains(&r.seq));
             }
             records.retain(|r| !taken.contains(&r.seq));
-            if let Err(e) = one_transfer(&t, &mut records) {
+            if let Err(e) = one_transfer(t, &mut records) {
                 // This batch stays queued; the next batch may do fine.
                 tracing::error!(error = %e, "batch not formed");
                 report.errors.push(e.to_string());
@@ -273,15 +322,27 @@ pub fn send(engine: &mut Engine, target: &str, dry_run: bool) -> Result<SendRepo
                 break;
             }
             done += records.len();
-            match create(engine, &t, &batch, &records, dry_run, &mut report) {
+            if let (Some(w), Some(transport)) = (window.as_mut(), transport.as_mut()) {
+                if !w.admits(&records) {
+                    w.flush(engine, t, transport.as_mut(), report)?;
+                }
+                w.open(engine)?;
+            }
+            match create(engine, t, &batch, &records, dry_run, report) {
                 Ok(Created::Transfer(id)) => {
                     taken.extend(records.iter().map(|r| r.seq));
                     tracing::debug!(target_name = target, transfer = id, "transfer created");
                     report.transfers_created += 1;
                     // Through a claim, not directly: another worker may hold an earlier
                     // transfer of the same scope, or have taken this one already.
-                    if let Some(transport) = transport.as_mut() {
-                        deliver_claimed(engine, &t, transport.as_mut(), &mut claimed, &mut report)?;
+                    match (window.as_mut(), transport.as_mut()) {
+                        (Some(w), Some(transport)) => {
+                            w.add(engine, t, transport.as_mut(), id, &records, report)?;
+                        }
+                        (None, Some(transport)) => {
+                            deliver_claimed(engine, t, transport.as_mut(), claimed, report)?;
+                        }
+                        _ => {}
                     }
                 }
                 Ok(Created::DryRun) => dry_taken.extend(records.iter().map(|r| r.seq)),
@@ -317,15 +378,7 @@ pub fn send(engine: &mut Engine, target: &str, dry_run: bool) -> Result<SendRepo
             }
         }
     }
-    if let (Some(minutes), Some(transport)) = (t.config.stuck_after_minutes, transport.as_mut())
-        && transport.delivers_files()
-    {
-        report.stuck = watch(engine, target, transport.as_mut(), minutes)?;
-    }
-    let after = counts(engine, target)?;
-    report.records_delivered = after.0.saturating_sub(before.0);
-    report.records_to_check = after.1.saturating_sub(before.1);
-    Ok(report)
+    Ok(())
 }
 
 /// What a run is for.
@@ -432,7 +485,7 @@ fn deliver_claimed(
             engine.store.release_lease(id, &engine.worker)?;
             return Ok(());
         }
-        let result = deliver(engine, t, transport, id, until, report);
+        let result = deliver(engine, t, transport, id, until, None, report);
         engine.store.release_lease(id, &engine.worker)?;
         result?;
     }

@@ -27,7 +27,7 @@ const IMPORT_CACHE_KIB: i64 = -32 * 1024;
 
 /// A transport being imported, inside its transaction.
 pub struct Importing<'a> {
-    tx: rusqlite::Transaction<'a>,
+    tx: crate::sqlite::Write<'a>,
     /// The tenant's keys: bodies are sealed under the current one.
     ring: Option<std::sync::Arc<crate::seal::Keyring>>,
     id: i64,

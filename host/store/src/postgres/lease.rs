@@ -124,6 +124,62 @@ impl PgStore {
         }
     }
 
+    pub(super) fn claim_created_tx(
+        &mut self,
+        transfer_id: i64,
+        worker: &str,
+        until: Timestamp,
+        limit: Option<u32>,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let mut tx = self.client.transaction().map_err(pg("begin claim"))?;
+        let Some(target) = tx
+            .query_opt(
+                "SELECT target FROM transfers WHERE id = $1",
+                &[&transfer_id],
+            )
+            .map_err(pg("read the transfer's target"))?
+            .map(|r| r.get::<_, String>(0))
+        else {
+            return Ok(false);
+        };
+        if let Some(limit) = limit {
+            tx.execute(
+                "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+                &[&TARGET_LOCK, &target],
+            )
+            .map_err(pg("lock the target's claims"))?;
+            let active: i64 = tx
+                .query_one(
+                    "SELECT count(*) FROM leases l JOIN transfers t ON t.id = l.transfer_id
+                     WHERE t.target = $1 AND t.state = 'open' AND l.until > $2
+                       AND l.worker <> $3",
+                    &[&target, &now.0, &worker],
+                )
+                .map_err(pg("count leases"))?
+                .get(0);
+            if active >= i64::from(limit) {
+                return Ok(false);
+            }
+        }
+        let claimable = tx
+            .query_opt(
+                concat!(
+                    "SELECT t.id FROM transfers t WHERE t.id = $4 AND ",
+                    claimable!(),
+                    " FOR NO KEY UPDATE OF t SKIP LOCKED"
+                ),
+                &[&target, &now.0, &worker, &transfer_id],
+            )
+            .map_err(pg("claim transfer"))?
+            .is_some();
+        if !claimable || !take(&mut tx, transfer_id, worker, until, now)? {
+            return Ok(false);
+        }
+        tx.commit().map_err(pg("commit claim"))?;
+        Ok(true)
+    }
+
     pub(super) fn renew_tx(
         &mut self,
         transfer_id: i64,

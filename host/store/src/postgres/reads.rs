@@ -52,6 +52,17 @@ impl Store for PgStore {
         self.claim_tx(target, worker, until, limit, now)
     }
 
+    fn claim_created(
+        &mut self,
+        transfer_id: i64,
+        worker: &str,
+        until: Timestamp,
+        limit: Option<u32>,
+        now: Timestamp,
+    ) -> Result<bool> {
+        self.claim_created_tx(transfer_id, worker, until, limit, now)
+    }
+
     fn renew_lease(
         &mut self,
         transfer_id: i64,

@@ -3,7 +3,7 @@
 
 use hub_core::state::RecordState;
 use hub_core::time::Timestamp;
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{OptionalExtension, params};
 
 use super::{SqliteStore, doubt, set_record_state, sha256_hex, sql};
 use crate::enqueueing::{BeginEnqueue, Enqueueing};
@@ -26,7 +26,7 @@ impl BeginEnqueue for SqliteStore {
 }
 
 struct SqliteEnqueue<'a> {
-    tx: Transaction<'a>,
+    tx: super::Write<'a>,
     ring: Option<std::sync::Arc<crate::seal::Keyring>>,
     target: String,
     now: Timestamp,

@@ -69,6 +69,63 @@ pub(super) fn claim(
     Ok(Some(id))
 }
 
+pub(super) fn claim_created(
+    store: &mut SqliteStore,
+    transfer_id: i64,
+    worker: &str,
+    until: Timestamp,
+    limit: Option<u32>,
+    now: Timestamp,
+) -> Result<bool> {
+    let tx = store.write()?;
+    let target: Option<String> = tx
+        .one(
+            "SELECT target FROM transfers WHERE id = ?1",
+            [transfer_id],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(sql("read the transfer's target"))?;
+    let Some(target) = target else {
+        return Ok(false);
+    };
+    if let Some(limit) = limit {
+        let active: i64 = tx
+            .one(
+                "SELECT count(*) FROM leases l JOIN transfers t ON t.id = l.transfer_id
+                 WHERE t.target = ?1 AND t.state = 'open' AND l.until > ?2 AND l.worker <> ?3",
+                params![target, now.0, worker],
+                |r| r.get(0),
+            )
+            .map_err(sql("count leases"))?;
+        if active >= i64::from(limit) {
+            return Ok(false);
+        }
+    }
+    let found: Option<i64> = tx
+        .one(
+            concat!(
+                "SELECT t.id FROM transfers t WHERE t.id = ?4 AND ",
+                claimable!()
+            ),
+            params![target, now.0, worker, transfer_id],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(sql("claim transfer"))?;
+    if found.is_none() {
+        return Ok(false);
+    }
+    tx.run(
+        "INSERT INTO leases (transfer_id, worker, until) VALUES (?1, ?2, ?3)
+         ON CONFLICT (transfer_id) DO UPDATE SET worker = excluded.worker, until = excluded.until",
+        params![transfer_id, worker, until.0],
+    )
+    .map_err(sql("take lease"))?;
+    tx.commit().map_err(sql("commit claim"))?;
+    Ok(true)
+}
+
 pub(super) fn renew(
     store: &mut SqliteStore,
     transfer_id: i64,

@@ -38,6 +38,19 @@ const MAX_BODY: usize = 64 * 1024 * 1024;
 /// An idle keep-alive connection is closed after this long.
 const IDLE: Duration = Duration::from_secs(30);
 
+/// How long a gathering import waits for the others before it answers anyway.
+pub const GATHER_LIMIT: Duration = Duration::from_secs(10);
+
+/// Imports in progress: how many, the most at once, and per child.
+#[derive(Default)]
+struct InFlight {
+    now: usize,
+    most: usize,
+    children: BTreeMap<String, usize>,
+    /// The most imports of one child in progress at once.
+    most_of_one_child: usize,
+}
+
 /// How the server answers.
 #[derive(Debug, Clone, Default)]
 pub struct Behaviour {
@@ -57,6 +70,13 @@ pub struct Behaviour {
     /// Like many POST-only services (Python's `http.server`, Java and .NET stacks):
     /// `HEAD` and `GET` answer 501.
     pub post_only: bool,
+    /// Each import is answered only once this many imports are in progress at once (or
+    /// after [`GATHER_LIMIT`]): shows whether a client sends side by side, without
+    /// timing anything.
+    pub gather: usize,
+    /// Imports carrying one of these `KIND_ID_EXTERN`s are taken, then the connection is
+    /// closed without an answer (an answer lost on the way back).
+    pub drop_answer: std::collections::BTreeSet<String>,
 }
 
 impl Behaviour {
@@ -86,6 +106,16 @@ impl Behaviour {
 
     pub fn post_only(mut self) -> Self {
         self.post_only = true;
+        self
+    }
+
+    pub fn gather(mut self, n: usize) -> Self {
+        self.gather = n;
+        self
+    }
+
+    pub fn drop_answer(mut self, kind_id_extern: &str) -> Self {
+        self.drop_answer.insert(kind_id_extern.to_string());
         self
     }
 
@@ -127,6 +157,8 @@ struct Log {
 
 struct State {
     behaviour: Behaviour,
+    in_flight: Mutex<InFlight>,
+    gathered: std::sync::Condvar,
     log: Mutex<Log>,
     stop: AtomicBool,
     connections: Mutex<Vec<TcpStream>>,
@@ -179,6 +211,8 @@ pub fn try_start(pki: &Pki, behaviour: Behaviour, port: u16) -> Result<ServerHan
         .map_err(|e| StartError(format!("no local address: {e}")))?;
     let state = Arc::new(State {
         behaviour,
+        in_flight: Mutex::new(InFlight::default()),
+        gathered: std::sync::Condvar::new(),
         log: Mutex::new(Log {
             next_datenquelle: 98_001,
             ..Log::default()
@@ -296,6 +330,10 @@ fn serve_connection(mut tcp: TcpStream, config: Arc<ServerConfig>, state: &State
             body: request.body,
             status,
         });
+        if status == 0 {
+            // The answer is lost on the way back: the connection just closes.
+            break;
+        }
         let written = if head_only {
             write_head(&mut tls, status, 0, close, &extra)
         } else {
@@ -509,6 +547,12 @@ fn answer(state: &State, request: &Request, _cn: Option<&str>) -> (u16, Vec<u8>,
     let Some(records) = envelope.get("datensaetze").and_then(Value::as_array) else {
         return (400, error_body(400, "`datensaetze` fehlt"), Vec::new());
     };
+    let children: Vec<String> = records
+        .iter()
+        .filter_map(|r| r.get("KIND_ID_EXTERN").and_then(Value::as_str))
+        .map(str::to_string)
+        .collect();
+    let _in_flight = Importing::enter(state, children.clone());
     let mut entries = Vec::with_capacity(records.len());
     let mut imported = 0usize;
     for record in records {
@@ -566,7 +610,73 @@ fn answer(state: &State, request: &Request, _cn: Option<&str>) -> (u16, Vec<u8>,
     if !b.delay.is_zero() {
         sleep_unless_stopped(state, b.delay);
     }
+    if b.gather > 1 {
+        gather(state, b.gather);
+    }
+    if children.iter().any(|c| b.drop_answer.contains(c)) {
+        return (0, Vec::new(), Vec::new());
+    }
     (200, body.to_string().into_bytes(), Vec::new())
+}
+
+/// An import in progress, counted until dropped.
+struct Importing<'a> {
+    state: &'a State,
+    children: Vec<String>,
+}
+
+impl<'a> Importing<'a> {
+    fn enter(state: &'a State, children: Vec<String>) -> Self {
+        let mut f = state.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        f.now += 1;
+        f.most = f.most.max(f.now);
+        for c in &children {
+            let n = f.children.entry(c.clone()).or_default();
+            *n += 1;
+            let n = *n;
+            f.most_of_one_child = f.most_of_one_child.max(n);
+        }
+        state.gathered.notify_all();
+        Importing { state, children }
+    }
+}
+
+impl Drop for Importing<'_> {
+    fn drop(&mut self) {
+        let mut f = self
+            .state
+            .in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        f.now -= 1;
+        for c in &self.children {
+            if let Some(n) = f.children.get_mut(c) {
+                *n -= 1;
+                if *n == 0 {
+                    f.children.remove(c);
+                }
+            }
+        }
+    }
+}
+
+/// Waits until `n` imports have been in progress at once (from then on nothing waits),
+/// the server stops, or [`GATHER_LIMIT`] passes.
+fn gather(state: &State, n: usize) {
+    let deadline = std::time::Instant::now() + GATHER_LIMIT;
+    let mut f = state.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+    while f.most < n && !state.stop.load(Ordering::SeqCst) {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        let step = left.min(Duration::from_millis(100));
+        f = state
+            .gathered
+            .wait_timeout(f, step)
+            .map(|(g, _)| g)
+            .unwrap_or_else(|e| e.into_inner().0);
+    }
 }
 
 fn sleep_unless_stopped(state: &State, delay: Duration) {
@@ -688,6 +798,24 @@ impl ServerHandle {
             .log()
             .corrected
             .insert(kind_id_extern.to_string());
+    }
+
+    /// The most imports that were in progress at once.
+    pub fn most_in_flight(&self) -> usize {
+        self.state
+            .in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .most
+    }
+
+    /// The most imports of one child (`KIND_ID_EXTERN`) that were in progress at once.
+    pub fn most_of_one_child_in_flight(&self) -> usize {
+        self.state
+            .in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .most_of_one_child
     }
 
     /// How many HTTP requests arrived (every method and path, answered or not yet).

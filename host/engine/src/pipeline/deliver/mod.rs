@@ -19,6 +19,7 @@ use crate::{Engine, TargetRuntime};
 
 mod request;
 use request::deliver_request;
+pub(super) use request::{Ready, finish, prepare};
 
 /// What became of one payload in this run.
 pub(super) enum Step {
@@ -29,7 +30,8 @@ pub(super) enum Step {
 
 /// Delivers every payload of a transfer not yet delivered, resuming where an earlier run
 /// stopped. A payload in doubt is not touched. `leased_until`: when the lease this worker
-/// holds on the transfer runs out.
+/// holds on the transfer runs out. `first`: how the first try at its first payload
+/// failed, when a pipelined send made it (the retries go on from there).
 #[tracing::instrument(name = "deliver", skip_all, fields(target_name = %t.config.name, transfer = transfer_id))]
 pub(super) fn deliver(
     engine: &mut Engine,
@@ -37,6 +39,7 @@ pub(super) fn deliver(
     transport: &mut dyn Transport,
     transfer_id: i64,
     mut leased_until: Timestamp,
+    mut first: Option<SendError>,
     report: &mut SendReport,
 ) -> Result<(), SendError> {
     let transfer = engine.store.transfer(transfer_id)?;
@@ -50,8 +53,9 @@ pub(super) fn deliver(
         .collect();
     for mut p in pending {
         let name = p.name.clone();
-        let step = super::backoff::with_retries(
+        let step = super::backoff::with_retries_after(
             &retry,
+            first.take(),
             |tries| {
                 // The failed try before may have advanced the payload's recorded step.
                 if tries > 1
@@ -122,26 +126,40 @@ pub(super) fn deliver(
                 tracing::warn!(transfer = transfer.id, payload = %name, error = %e, try_no = tries, wait_ms = wait.as_millis() as u64, "retrying");
             },
         )?;
-        match step {
-            Step::Done(s) => state = s,
-            Step::Held(s, kind, detail) => {
-                state = s;
-                tracing::warn!(transfer = transfer.id, payload = %p.name, kind = kind.as_str(), %detail, "delivery in doubt: held for a look or a person (hub doubt list)");
-                report.in_doubt.push(Held {
-                    transfer: transfer.id,
-                    payload: p.name.clone(),
-                    kind,
-                    detail,
-                });
-                // The transfer's other payloads wait with it: it is settled as a whole.
-                break;
-            }
+        let held = matches!(step, Step::Held(..));
+        state = noted(report, transfer.id, &p.name, step);
+        if held {
+            // The transfer's other payloads wait with it: it is settled as a whole.
+            break;
         }
     }
     if !matches!(state, TransferState::Open | TransferState::InDoubt) {
         report.transfers_completed += 1;
     }
     Ok(())
+}
+
+/// What became of one payload, told to the report (a hold, with a warning in the log);
+/// the transfer's state after it.
+pub(super) fn noted(
+    report: &mut SendReport,
+    transfer: i64,
+    payload: &str,
+    step: Step,
+) -> TransferState {
+    match step {
+        Step::Done(s) => s,
+        Step::Held(s, kind, detail) => {
+            tracing::warn!(transfer, payload, kind = kind.as_str(), %detail, "delivery in doubt: held for a look or a person (hub doubt list)");
+            report.in_doubt.push(Held {
+                transfer,
+                payload: payload.to_string(),
+                kind,
+                detail,
+            });
+            s
+        }
+    }
 }
 
 /// The attempt as it is written before the remote side is touched.

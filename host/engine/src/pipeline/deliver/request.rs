@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use hub_core::config::OnUnknown;
 use hub_core::state::{AttemptResult, PayloadState};
-use hub_core::transport::{ErrorKind, Transport};
+use hub_core::transport::{ErrorKind, Outgoing, Transport};
 use hub_plugin_sdk::InterpretError;
 use hub_store::{Batch, Completion, DoubtKind, NewAttempt, NewDoubt, Transfer};
 
@@ -170,44 +170,52 @@ fn unknown_outcomes(payload: &str, outcomes: &[hub_plugin_sdk::Outcome]) -> Opti
     ))
 }
 
-/// One request: the answer is interpreted by the plugin into per-record outcomes. Where
-/// the outcome is unknown (no answer, an answer not understood, an attempt a crash cut
-/// off), the payload is held in doubt, unless the target's `on_unknown = "resend"` says
-/// its receiver deduplicates by the `Idempotency-Key`.
-pub(super) fn deliver_request(
+/// A request made ready to go: its attempt recorded as started, its bytes and shape read.
+pub(in crate::pipeline) struct Ready {
+    pub(in crate::pipeline) transfer: Transfer,
+    pub(in crate::pipeline) p: hub_store::Payload,
+    attempt: NewAttempt,
+    key: String,
+    shape: Option<hub_plugin_sdk::RequestShape>,
+    bytes: Vec<u8>,
+    started: Instant,
+    resend: bool,
+}
+
+impl Ready {
+    /// The request as the transport takes it.
+    pub(in crate::pipeline) fn outgoing(&self) -> Outgoing<'_> {
+        Outgoing {
+            name: &self.p.name,
+            media_type: &self.p.media_type,
+            bytes: &self.bytes,
+            idempotency_key: &self.key,
+            shape: self.shape.as_ref(),
+        }
+    }
+}
+
+/// The `Idempotency-Key` a payload is sent with: the same on every try.
+fn idempotency_key(transfer: &Transfer, p: &hub_store::Payload) -> String {
+    format!("hub-{}-{}", transfer.id, p.sha256)
+}
+
+/// The steps before a request goes out: the attempt is written as started (the state
+/// before the request, durable once its transaction or group commits) and the bytes and
+/// the recorded shape are read. For a payload an earlier attempt left cut off, `note`
+/// says so in the attempt (only with `on_unknown = "resend"`; otherwise it is looked at
+/// first, see [`deliver_request`]).
+pub(in crate::pipeline) fn prepare(
     engine: &mut Engine,
     t: &TargetRuntime,
-    transport: &mut dyn Transport,
+    transport: &dyn Transport,
     transfer: &Transfer,
     p: &hub_store::Payload,
-) -> Result<Step, SendError> {
-    let started = Instant::now();
+) -> Result<Ready, SendError> {
     let resend = t.config.on_unknown == OnUnknown::Resend;
     let mut attempt = new_attempt(transport, transfer, p, engine.now());
-    let key = format!("hub-{}-{}", transfer.id, p.sha256);
-    let unknown = Unknown {
-        transfer,
-        p,
-        key: &key,
-        started,
-    };
+    let key = idempotency_key(transfer, p);
     if p.state != PayloadState::Pending {
-        // An earlier attempt started and was cut off before its outcome was recorded.
-        if !resend {
-            attempt.begun = Some(engine.store.log_attempt(&attempt)?);
-            return look_or_hold(
-                engine,
-                t,
-                transport,
-                &attempt,
-                unknown,
-                format!(
-                    "{}: an earlier attempt was cut off after it started (a crash or a \
-                         kill); the receiver may have imported it",
-                    p.name
-                ),
-            );
-        }
         attempt.sent = format!(
             "{} (sent again after an unknown outcome, key {key}; on_unknown = resend)",
             summary(p)
@@ -222,9 +230,97 @@ pub(super) fn deliver_request(
             .store
             .begin_attempt(p.id, PayloadState::Uploading, &attempt)?,
     );
-    fault::point("requesting");
     let bytes = engine.store.payload_bytes(p.id)?;
-    let response = match transport.request(&p.name, &p.media_type, &bytes, &key, shape.as_ref()) {
+    Ok(Ready {
+        transfer: transfer.clone(),
+        p: p.clone(),
+        attempt,
+        key,
+        shape,
+        bytes,
+        started: Instant::now(),
+        resend,
+    })
+}
+
+/// One request: the answer is interpreted by the plugin into per-record outcomes. Where
+/// the outcome is unknown (no answer, an answer not understood, an attempt a crash cut
+/// off), the payload is held in doubt, unless the target's `on_unknown = "resend"` says
+/// its receiver deduplicates by the `Idempotency-Key`.
+pub(super) fn deliver_request(
+    engine: &mut Engine,
+    t: &TargetRuntime,
+    transport: &mut dyn Transport,
+    transfer: &Transfer,
+    p: &hub_store::Payload,
+) -> Result<Step, SendError> {
+    let resend = t.config.on_unknown == OnUnknown::Resend;
+    if p.state != PayloadState::Pending && !resend {
+        // An earlier attempt started and was cut off before its outcome was recorded.
+        let started = Instant::now();
+        let mut attempt = new_attempt(transport, transfer, p, engine.now());
+        let key = idempotency_key(transfer, p);
+        attempt.begun = Some(engine.store.log_attempt(&attempt)?);
+        let unknown = Unknown {
+            transfer,
+            p,
+            key: &key,
+            started,
+        };
+        return look_or_hold(
+            engine,
+            t,
+            transport,
+            &attempt,
+            unknown,
+            format!(
+                "{}: an earlier attempt was cut off after it started (a crash or a \
+                     kill); the receiver may have imported it",
+                p.name
+            ),
+        );
+    }
+    let ready = prepare(engine, t, transport, transfer, p)?;
+    fault::point("requesting");
+    let answer = transport.request(
+        &ready.p.name,
+        &ready.p.media_type,
+        &ready.bytes,
+        &ready.key,
+        ready.shape.as_ref(),
+    );
+    fault::point("answered");
+    let step = finish(engine, t, transport, ready, answer)?;
+    fault::point("completed");
+    Ok(step)
+}
+
+/// The steps after a request: its answer (or why none came) recorded, interpreted by the
+/// plugin into per-record outcomes, or looked at and held where it cannot say.
+pub(in crate::pipeline) fn finish(
+    engine: &mut Engine,
+    t: &TargetRuntime,
+    transport: &mut dyn Transport,
+    ready: Ready,
+    answer: Result<hub_plugin_sdk::Response, hub_core::transport::TransportError>,
+) -> Result<Step, SendError> {
+    let Ready {
+        transfer,
+        p,
+        mut attempt,
+        key,
+        started,
+        resend,
+        ..
+    } = ready;
+    let (transfer, p) = (&transfer, &p);
+    let unknown = Unknown {
+        transfer,
+        p,
+        key: &key,
+        started,
+    };
+    let response = match answer {
         Ok(r) => r,
         Err(e) if e.kind == ErrorKind::Unknown && !resend => {
             return look_or_hold(engine, t, transport, &attempt, unknown, e.message.clone());
@@ -240,7 +336,6 @@ pub(super) fn deliver_request(
             return Err(err);
         }
     };
-    fault::point("answered");
     let records = engine.store.payload_records(p.id)?;
     let sdk_records = to_sdk(&records);
     let batch = Batch {
@@ -324,6 +419,5 @@ pub(super) fn deliver_request(
         engine
             .store
             .complete_payload(p.id, Completion::Outcomes(&outcomes), &attempt, now)?;
-    fault::point("completed");
     Ok(Step::Done(state))
 }
