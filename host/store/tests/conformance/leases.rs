@@ -126,3 +126,53 @@ pub fn workers_claiming_at_once_never_hold_the_same_transfer<B: Backend + Sync>(
     }
     assert_eq!(seen, all);
 }
+
+pub fn a_created_transfer_is_claimed_by_its_id_under_the_same_rules(b: &impl Backend) {
+    let mut s = b.open().unwrap();
+    let t1 = transfer(&mut s, "a", Some("s"));
+    let t2 = transfer(&mut s, "b", Some("s"));
+    let t3 = transfer(&mut s, "c", None);
+    let t4 = transfer(&mut s, "d", None);
+    let (now, until) = (Timestamp(1_000), Timestamp(5_000));
+    // t2 waits for t1, the lower open transfer of its scope.
+    assert!(!s.claim_created(t2, "w1", until, None, now).unwrap());
+    assert!(s.claim_created(t1, "w1", until, None, now).unwrap());
+    assert!(s.claim_created(t3, "w1", until, None, now).unwrap());
+    // Held by w1: not another worker's, but w1's own again.
+    assert!(!s.claim_created(t3, "w2", until, None, now).unwrap());
+    assert!(s.claim_created(t3, "w1", until, None, now).unwrap());
+    // The limit counts the other workers' leases: w1 holds two.
+    assert!(!s.claim_created(t4, "w2", until, Some(2), now).unwrap());
+    assert!(s.claim_created(t4, "w2", until, Some(3), now).unwrap());
+    // An unknown transfer is never claimed.
+    assert!(!s.claim_created(t4 + 100, "w1", until, None, now).unwrap());
+    // Once w1's leases run out, w2 may take t3.
+    assert!(
+        s.claim_created(t3, "w2", Timestamp(9_000), None, Timestamp(5_001))
+            .unwrap()
+    );
+}
+
+/// A group of writes commits together; every write in it stays whole on its own.
+pub fn a_group_of_writes_commits_together(b: &impl Backend) {
+    let mut s = b.open().unwrap();
+    let t1 = transfer(&mut s, "a", None);
+    s.begin_group().unwrap();
+    let t2 = transfer(&mut s, "b", None);
+    assert!(
+        s.claim_created(t2, "w1", Timestamp(5_000), None, Timestamp(1_000))
+            .unwrap()
+    );
+    // Reads in the group see its writes.
+    assert_eq!(s.transfer(t2).unwrap().payloads.len(), 1);
+    s.end_group().unwrap();
+    // Ending a group twice, or one never begun, does nothing.
+    s.end_group().unwrap();
+    drop(s);
+    let mut s = b.open().unwrap();
+    assert_eq!(s.open_transfers("t").unwrap(), vec![t1, t2]);
+    assert!(
+        !s.claim_created(t2, "w2", Timestamp(5_000), None, Timestamp(1_000))
+            .unwrap()
+    );
+}

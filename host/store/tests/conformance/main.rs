@@ -73,6 +73,8 @@ conformance!(
     inbound::arrived_transports_are_listed_newest_first_with_their_bytes,
     leases::claims_keep_order_within_a_scope_and_expired_leases_are_taken_over,
     leases::workers_claiming_at_once_never_hold_the_same_transfer,
+    leases::a_created_transfer_is_claimed_by_its_id_under_the_same_rules,
+    leases::a_group_of_writes_commits_together,
     migrations::an_empty_database_gets_every_migration_once,
     migrations::a_store_of_every_earlier_schema_is_brought_up_to_date_with_its_data,
     migrations::a_store_with_a_migration_this_hub_does_not_know_is_refused,
