@@ -125,6 +125,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/019_leaner_records.sql"),
         postgres: include_str!("../migrations/postgres/019_leaner_records.sql"),
     },
+    Migration {
+        id: 20,
+        name: "queued_index",
+        sqlite: include_str!("../migrations/020_queued_index.sql"),
+        postgres: include_str!("../migrations/postgres/020_queued_index.sql"),
+    },
 ];
 
 /// The SQLite side of [`MIGRATIONS`], as `sqlite.rs`'s runner takes it.

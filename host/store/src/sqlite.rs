@@ -313,6 +313,38 @@ fn set_record_state(
     Ok(())
 }
 
+/// [`set_record_state`] for records with the same state and messages: two statements
+/// for all of them (the records as a JSON array read by `json_each`), not two per record.
+fn set_records_state(
+    tx: &Connection,
+    seqs: &[i64],
+    state: RecordState,
+    transfer_id: Option<i64>,
+    messages: &[String],
+    now: Timestamp,
+) -> Result<()> {
+    match seqs {
+        [] => return Ok(()),
+        [seq] => return set_record_state(tx, *seq, state, transfer_id, messages, now),
+        _ => {}
+    }
+    let list = serde_json::to_string(seqs).unwrap_or_else(|_| "[]".into());
+    let m = messages_json(messages);
+    tx.prepare_cached(
+        "UPDATE records SET state = ?2, messages = ?3, updated_at = ?4
+         WHERE seq IN (SELECT value FROM json_each(?1))",
+    )
+    .and_then(|mut s| s.execute(params![list, state.as_str(), m, now.0]))
+    .map_err(sql("update records"))?;
+    tx.prepare_cached(
+        "INSERT INTO outcomes (record_seq, transfer_id, state, messages, at)
+         SELECT value, ?2, ?3, ?4, ?5 FROM json_each(?1)",
+    )
+    .and_then(|mut s| s.execute(params![list, transfer_id, state.as_str(), m, now.0]))
+    .map_err(sql("log outcomes"))?;
+    Ok(())
+}
+
 /// Recomputes a transfer's state from its payloads and records; sets "done on" once.
 fn settle_transfer(tx: &Connection, transfer_id: i64, now: Timestamp) -> Result<TransferState> {
     let (undelivered, in_doubt): (i64, i64) = tx
@@ -445,8 +477,21 @@ impl Store for SqliteStore {
     ) -> Result<Option<i64>> {
         let ring = self.keyring.clone();
         let tx = self.write()?;
+        // The records as one JSON array: each set-based statement below reads it with
+        // `json_each`, one statement for the whole transfer instead of one per record.
+        let seqs = serde_json::to_string(records).unwrap_or_else(|_| "[]".into());
         // Only records still queued may go in: a concurrent send may have taken them.
-        for seq in records {
+        let queued: i64 = tx
+            .one(
+                "SELECT count(*) FROM records WHERE seq IN (SELECT value FROM json_each(?1))
+                   AND target = ?2 AND state = 'queued'",
+                params![seqs, target],
+                |r| r.get(0),
+            )
+            .map_err(sql("check records"))?;
+        let all_queued = usize::try_from(queued).is_ok_and(|n| n == records.len());
+        // Only when one is not: which one, for the error.
+        for seq in records.iter().filter(|_| !all_queued) {
             let state: Option<String> = tx
                 .one(
                     "SELECT state FROM records WHERE seq = ?1 AND target = ?2",
@@ -532,21 +577,20 @@ impl Store for SqliteStore {
                 params![payload_id, bytes, key],
             )
             .map_err(sql("insert payload bytes"))?;
-            for seq in &p.records {
-                tx.run(
-                    "INSERT OR IGNORE INTO payload_records (payload_id, record_seq) VALUES (?1, ?2)",
-                    params![payload_id, seq],
-                )
-                .map_err(sql("link payload record"))?;
-            }
-        }
-        for seq in records {
+            let linked = serde_json::to_string(&p.records).unwrap_or_else(|_| "[]".into());
             tx.run(
-                "UPDATE records SET state = 'in-transfer', transfer_id = ?2, updated_at = ?3 WHERE seq = ?1",
-                params![seq, id, now.0],
+                "INSERT OR IGNORE INTO payload_records (payload_id, record_seq)
+                 SELECT ?1, value FROM json_each(?2)",
+                params![payload_id, linked],
             )
-            .map_err(sql("move record into transfer"))?;
+            .map_err(sql("link payload records"))?;
         }
+        tx.run(
+            "UPDATE records SET state = 'in-transfer', transfer_id = ?2, updated_at = ?3
+             WHERE seq IN (SELECT value FROM json_each(?1))",
+            params![seqs, id, now.0],
+        )
+        .map_err(sql("move records into transfer"))?;
         tx.commit().map_err(sql("commit transfer"))?;
         self.publish_head();
         Ok(Some(id))
@@ -820,9 +864,17 @@ impl Store for SqliteStore {
         match completion {
             Completion::AwaitingReceipt => {}
             Completion::Outcomes(outcomes) => {
+                // Records with the same outcome move together (usually all delivered).
+                let mut alike: Vec<((RecordState, &[String]), Vec<i64>)> = Vec::new();
                 for o in outcomes {
-                    let state = o.record_state();
-                    set_record_state(&tx, o.seq, state, Some(transfer_id), &o.messages, now)?;
+                    let key = (o.record_state(), o.messages.as_slice());
+                    match alike.iter_mut().find(|(k, _)| *k == key) {
+                        Some((_, seqs)) => seqs.push(o.seq),
+                        None => alike.push((key, vec![o.seq])),
+                    }
+                }
+                for ((state, messages), seqs) in alike {
+                    set_records_state(&tx, &seqs, state, Some(transfer_id), messages, now)?;
                 }
             }
             Completion::InPlace => {
@@ -845,16 +897,14 @@ impl Store for SqliteStore {
                     rows.collect::<rusqlite::Result<_>>()
                         .map_err(sql("find delivered records"))?
                 };
-                for seq in seqs {
-                    set_record_state(
-                        &tx,
-                        seq,
-                        RecordState::Delivered,
-                        Some(transfer_id),
-                        &[],
-                        now,
-                    )?;
-                }
+                set_records_state(
+                    &tx,
+                    &seqs,
+                    RecordState::Delivered,
+                    Some(transfer_id),
+                    &[],
+                    now,
+                )?;
             }
         }
         let state = settle_transfer(&tx, transfer_id, now)?;
