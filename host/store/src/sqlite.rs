@@ -313,6 +313,9 @@ fn set_record_state(
     Ok(())
 }
 
+/// An outcome's state and messages: records alike in both move in one statement.
+type Alike<'a> = (RecordState, &'a [String]);
+
 /// [`set_record_state`] for records with the same state and messages: two statements
 /// for all of them (the records as a JSON array read by `json_each`), not two per record.
 fn set_records_state(
@@ -865,7 +868,7 @@ impl Store for SqliteStore {
             Completion::AwaitingReceipt => {}
             Completion::Outcomes(outcomes) => {
                 // Records with the same outcome move together (usually all delivered).
-                let mut alike: Vec<((RecordState, &[String]), Vec<i64>)> = Vec::new();
+                let mut alike: Vec<(Alike<'_>, Vec<i64>)> = Vec::new();
                 for o in outcomes {
                     let key = (o.record_state(), o.messages.as_slice());
                     match alike.iter_mut().find(|(k, _)| *k == key) {
