@@ -155,7 +155,8 @@ pub struct TargetConfig {
     pub max_batch: Option<u32>,
     /// At most this many of this target's transfers delivered at once, across every
     /// worker on the store (e.g. 1: one session per municipality's server). Transfers of
-    /// one sequence scope always go one after another, in number order.
+    /// one sequence scope always go one after another, in number order. A worker sends
+    /// up to this many requests side by side to a request-response target (unset: 6).
     pub max_in_flight: Option<u32>,
     /// When `hub serve` sends this target's queue (times of day or an interval).
     pub schedule: Option<crate::schedule::ScheduleConfig>,
