@@ -40,25 +40,44 @@ pub(crate) fn fill_content_hashes(tx: &Connection) -> Result<()> {
     Ok(())
 }
 
-/// Looks at earlier records under `r`'s id with another body and applies the plugin's
-/// declaration for its kind.
-pub(crate) fn changed_body(tx: &Connection, target: &str, r: &NewRecord) -> Result<Earlier> {
+/// Looks at earlier records under `r`'s id: `None` when one has the same content (a
+/// duplicate), else the plugin's declaration for its kind applied to those with another
+/// body. One lookup through `records_by_content` for both questions.
+pub(crate) fn changed_body(
+    tx: &Connection,
+    target: &str,
+    r: &NewRecord,
+) -> Result<Option<Earlier>> {
+    let mut duplicate = false;
     let earlier: Vec<(i64, String, Option<i64>)> = {
         let mut stmt = tx
             .prepare_cached(
-                "SELECT seq, state, transfer_id FROM records
+                "SELECT seq, state, transfer_id, content_sha256 IS ?3 FROM records
                  WHERE target = ?1 AND record_id = ?2 ORDER BY seq DESC",
             )
             .map_err(sql("prepare earlier bodies"))?;
         let rows = stmt
-            .query_map(params![target, r.id], |row| {
-                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            .query_map(params![target, r.id, r.content_sha256], |row| {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get::<_, bool>(3)?,
+                ))
             })
             .map_err(sql("find earlier bodies"))?;
-        rows.collect::<rusqlite::Result<_>>()
-            .map_err(sql("find earlier bodies"))?
+        let mut earlier = Vec::new();
+        for row in rows {
+            let (seq, state, transfer, same) = row.map_err(sql("find earlier bodies"))?;
+            duplicate |= same;
+            earlier.push((seq, state, transfer));
+        }
+        earlier
     };
-    crate::identity::judge(r, &earlier, |seq| files_of(tx, seq))
+    if duplicate {
+        return Ok(None);
+    }
+    crate::identity::judge(r, &earlier, |seq| files_of(tx, seq)).map(Some)
 }
 
 /// The payload names a record went out in.

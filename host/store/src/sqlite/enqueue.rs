@@ -70,11 +70,6 @@ impl Enqueueing for SqliteEnqueue<'_> {
 
     fn add(&mut self, records: &[NewRecord]) -> Result<Vec<(usize, String)>> {
         let (tx, target, now) = (&self.tx, self.target.as_str(), self.now);
-        let mut dup = tx
-            .prepare_cached(
-                "SELECT 1 FROM records WHERE target = ?1 AND record_id = ?2 AND content_sha256 = ?3 LIMIT 1",
-            )
-            .map_err(sql("prepare duplicate check"))?;
         let mut older = tx
             .prepare_cached(
                 "SELECT seq FROM records WHERE target = ?1 AND supersede_key = ?2 AND state = 'queued'",
@@ -90,17 +85,14 @@ impl Enqueueing for SqliteEnqueue<'_> {
             .map_err(sql("prepare insert"))?;
         let mut refused = Vec::new();
         for (i, r) in records.iter().enumerate() {
-            if dup
-                .exists(params![target, r.id, r.content_sha256])
-                .map_err(sql("check duplicate"))?
-            {
-                self.report.duplicates += 1;
-                continue;
-            }
             match doubt::changed_body(tx, target, r)? {
-                doubt::Earlier::None => {}
-                doubt::Earlier::Delivered => self.report.changed += 1,
-                doubt::Earlier::Refused(why) => {
+                None => {
+                    self.report.duplicates += 1;
+                    continue;
+                }
+                Some(doubt::Earlier::None) => {}
+                Some(doubt::Earlier::Delivered) => self.report.changed += 1,
+                Some(doubt::Earlier::Refused(why)) => {
                     refused.push((i, why));
                     self.refused = true;
                     continue;
