@@ -52,7 +52,7 @@ pub(crate) fn changed_body(
     let earlier: Vec<(i64, String, Option<i64>)> = {
         let mut stmt = tx
             .prepare_cached(
-                "SELECT seq, state, transfer_id, content_sha256 IS ?3 FROM records
+                "SELECT seq, state, transfer_id, coalesce(content_sha256 = ?3, 0) FROM records
                  WHERE target = ?1 AND record_id = ?2 ORDER BY seq DESC",
             )
             .map_err(sql("prepare earlier bodies"))?;
