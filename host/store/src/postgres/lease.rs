@@ -63,6 +63,31 @@ fn take(
         .is_some())
 }
 
+/// How many open transfers of `target` other workers hold unexpired leases on, counted
+/// under the target's advisory lock (held to the end of the caller's transaction): what
+/// a per-target limit (`max_in_flight`) counts.
+fn others_leasing(
+    tx: &mut impl GenericClient,
+    target: &str,
+    worker: &str,
+    now: Timestamp,
+) -> Result<i64> {
+    tx.execute(
+        "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+        &[&TARGET_LOCK, &target],
+    )
+    .map_err(pg("lock the target's claims"))?;
+    Ok(tx
+        .query_one(
+            "SELECT count(*) FROM leases l JOIN transfers t ON t.id = l.transfer_id
+             WHERE t.target = $1 AND t.state = 'open' AND l.until > $2
+               AND l.worker <> $3",
+            &[&target, &now.0, &worker],
+        )
+        .map_err(pg("count leases"))?
+        .get(0))
+}
+
 /// Wakes listeners for `target` when the caller's transaction commits.
 pub(super) fn notify(tx: &mut impl GenericClient, target: &str) -> Result<()> {
     tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &target])
@@ -80,24 +105,10 @@ impl PgStore {
         now: Timestamp,
     ) -> Result<Option<i64>> {
         let mut tx = self.client.transaction().map_err(pg("begin claim"))?;
-        if let Some(limit) = limit {
-            tx.execute(
-                "SELECT pg_advisory_xact_lock($1, hashtext($2))",
-                &[&TARGET_LOCK, &target],
-            )
-            .map_err(pg("lock the target's claims"))?;
-            let active: i64 = tx
-                .query_one(
-                    "SELECT count(*) FROM leases l JOIN transfers t ON t.id = l.transfer_id
-                     WHERE t.target = $1 AND t.state = 'open' AND l.until > $2
-                       AND l.worker <> $3",
-                    &[&target, &now.0, &worker],
-                )
-                .map_err(pg("count leases"))?
-                .get(0);
-            if active >= i64::from(limit) {
-                return Ok(None);
-            }
+        if let Some(limit) = limit
+            && others_leasing(&mut tx, target, worker, now)? >= i64::from(limit)
+        {
+            return Ok(None);
         }
         let mut passed: Vec<i64> = Vec::new();
         loop {
@@ -143,24 +154,10 @@ impl PgStore {
         else {
             return Ok(false);
         };
-        if let Some(limit) = limit {
-            tx.execute(
-                "SELECT pg_advisory_xact_lock($1, hashtext($2))",
-                &[&TARGET_LOCK, &target],
-            )
-            .map_err(pg("lock the target's claims"))?;
-            let active: i64 = tx
-                .query_one(
-                    "SELECT count(*) FROM leases l JOIN transfers t ON t.id = l.transfer_id
-                     WHERE t.target = $1 AND t.state = 'open' AND l.until > $2
-                       AND l.worker <> $3",
-                    &[&target, &now.0, &worker],
-                )
-                .map_err(pg("count leases"))?
-                .get(0);
-            if active >= i64::from(limit) {
-                return Ok(false);
-            }
+        if let Some(limit) = limit
+            && others_leasing(&mut tx, &target, worker, now)? >= i64::from(limit)
+        {
+            return Ok(false);
         }
         let claimable = tx
             .query_opt(

@@ -24,6 +24,23 @@ macro_rules! claimable {
     };
 }
 
+/// How many open transfers of `target` other workers hold unexpired leases on: what a
+/// per-target limit (`max_in_flight`) counts.
+fn others_leasing(
+    tx: &rusqlite::Connection,
+    target: &str,
+    worker: &str,
+    now: Timestamp,
+) -> Result<i64> {
+    tx.one(
+        "SELECT count(*) FROM leases l JOIN transfers t ON t.id = l.transfer_id
+         WHERE t.target = ?1 AND t.state = 'open' AND l.until > ?2 AND l.worker <> ?3",
+        params![target, now.0, worker],
+        |r| r.get(0),
+    )
+    .map_err(sql("count leases"))
+}
+
 pub(super) fn claim(
     store: &mut SqliteStore,
     target: &str,
@@ -33,18 +50,10 @@ pub(super) fn claim(
     now: Timestamp,
 ) -> Result<Option<i64>> {
     let tx = store.write()?;
-    if let Some(limit) = limit {
-        let active: i64 = tx
-            .one(
-                "SELECT count(*) FROM leases l JOIN transfers t ON t.id = l.transfer_id
-                 WHERE t.target = ?1 AND t.state = 'open' AND l.until > ?2 AND l.worker <> ?3",
-                params![target, now.0, worker],
-                |r| r.get(0),
-            )
-            .map_err(sql("count leases"))?;
-        if active >= i64::from(limit) {
-            return Ok(None);
-        }
+    if let Some(limit) = limit
+        && others_leasing(&tx, target, worker, now)? >= i64::from(limit)
+    {
+        return Ok(None);
     }
     let id: Option<i64> = tx
         .prepare_cached(concat!(
@@ -89,18 +98,10 @@ pub(super) fn claim_created(
     let Some(target) = target else {
         return Ok(false);
     };
-    if let Some(limit) = limit {
-        let active: i64 = tx
-            .one(
-                "SELECT count(*) FROM leases l JOIN transfers t ON t.id = l.transfer_id
-                 WHERE t.target = ?1 AND t.state = 'open' AND l.until > ?2 AND l.worker <> ?3",
-                params![target, now.0, worker],
-                |r| r.get(0),
-            )
-            .map_err(sql("count leases"))?;
-        if active >= i64::from(limit) {
-            return Ok(false);
-        }
+    if let Some(limit) = limit
+        && others_leasing(&tx, &target, worker, now)? >= i64::from(limit)
+    {
+        return Ok(false);
     }
     let found: Option<i64> = tx
         .one(
