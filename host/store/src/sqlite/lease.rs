@@ -41,6 +41,18 @@ fn others_leasing(
     .map_err(sql("count leases"))
 }
 
+/// Takes (or takes over) `transfer_id`'s lease for `worker` until `until`, in the
+/// caller's transaction; the caller has checked that it may.
+fn take(tx: &rusqlite::Connection, transfer_id: i64, worker: &str, until: Timestamp) -> Result<()> {
+    tx.run(
+        "INSERT INTO leases (transfer_id, worker, until) VALUES (?1, ?2, ?3)
+         ON CONFLICT (transfer_id) DO UPDATE SET worker = excluded.worker, until = excluded.until",
+        params![transfer_id, worker, until.0],
+    )
+    .map(|_| ())
+    .map_err(sql("take lease"))
+}
+
 pub(super) fn claim(
     store: &mut SqliteStore,
     target: &str,
@@ -68,12 +80,7 @@ pub(super) fn claim(
     let Some(id) = id else {
         return Ok(None);
     };
-    tx.run(
-        "INSERT INTO leases (transfer_id, worker, until) VALUES (?1, ?2, ?3)
-         ON CONFLICT (transfer_id) DO UPDATE SET worker = excluded.worker, until = excluded.until",
-        params![id, worker, until.0],
-    )
-    .map_err(sql("take lease"))?;
+    take(&tx, id, worker, until)?;
     tx.commit().map_err(sql("commit claim"))?;
     Ok(Some(id))
 }
@@ -117,12 +124,7 @@ pub(super) fn claim_created(
     if found.is_none() {
         return Ok(false);
     }
-    tx.run(
-        "INSERT INTO leases (transfer_id, worker, until) VALUES (?1, ?2, ?3)
-         ON CONFLICT (transfer_id) DO UPDATE SET worker = excluded.worker, until = excluded.until",
-        params![transfer_id, worker, until.0],
-    )
-    .map_err(sql("take lease"))?;
+    take(&tx, transfer_id, worker, until)?;
     tx.commit().map_err(sql("commit claim"))?;
     Ok(true)
 }
@@ -157,13 +159,7 @@ pub(super) fn renew(
         match other {
             Some(other_until) if other_until > now.0 => false,
             _ => {
-                tx.run(
-                    "INSERT INTO leases (transfer_id, worker, until) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (transfer_id) DO UPDATE SET worker = excluded.worker,
-                        until = excluded.until",
-                    params![transfer_id, worker, until.0],
-                )
-                .map_err(sql("take lease"))?;
+                take(&tx, transfer_id, worker, until)?;
                 true
             }
         }
