@@ -10,7 +10,8 @@
 //! per file of a transfer of 10 files against one of 1,000 (`BENCH_MANY=10000` for the
 //! larger one), which must not grow with the transfer.
 //!
-//! `BENCH_ROUNDS` pairs per case (default 2). Skips a protocol whose server or client is
+//! `BENCH_ROUNDS` pairs per case (default 2); `BENCH_ONLY=ftps` or `sftp` for one
+//! protocol; `BENCH_HUB_PREFIX` runs the hub under a profiler. Skips a protocol whose server or client is
 //! missing, saying which.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark fails loudly
@@ -85,7 +86,11 @@ fn hub_site(dir: &Path, transport: &str, run: &str, count: usize, size: usize) {
         .env_remove("HUB_CONFIG")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // …and the transfer is made here, one file per record, as a plugin proposing many
     // files would.
     let mut store = hub_store::SqliteStore::open(&dir.join("hub.db")).unwrap();
@@ -139,9 +144,13 @@ fn hub_site(dir: &Path, transport: &str, run: &str, count: usize, size: usize) {
 fn hub_run(server: &Server, run: &str, count: usize, size: usize) -> Run {
     let dir = tempfile::tempdir().unwrap();
     hub_site(dir.path(), &server.transport, run, count, size);
+    // `BENCH_HUB_PREFIX="perf record -g -o hub.perf"`: a profile of the hub's runs.
+    let prefix = std::env::var("BENCH_HUB_PREFIX").unwrap_or_default();
     let (r, out) = timed(
         Command::new("/usr/bin/time")
-            .args(["-f", "%e %U %S %M", HUB, "--config"])
+            .args(["-f", "%e %U %S %M"])
+            .args(prefix.split_whitespace())
+            .args([HUB, "--config"])
             .arg(dir.path().join("hub.toml"))
             .args(["send", "prisme"])
             .env_remove("HUB_CONFIG"),
@@ -251,10 +260,8 @@ fn protocol(name: &str, client: &str, server: &Server) {
         per.push((count, h, c));
     }
     let (few, many_) = (&per[0], &per[1]);
-    let hub_per =
-        (many_.1.wall - few.1.wall) / (many_.0 - few.0) as f64 * 1000.0;
-    let client_per =
-        (many_.2.wall - few.2.wall) / (many_.0 - few.0) as f64 * 1000.0;
+    let hub_per = (many_.1.wall - few.1.wall) / (many_.0 - few.0) as f64 * 1000.0;
+    let client_per = (many_.2.wall - few.2.wall) / (many_.0 - few.0) as f64 * 1000.0;
     println!(
         "  {name} per file: {} files hub {:.2} s, {} files hub {:.2} s: {hub_per:.2} ms per further file ({client} {client_per:.2} ms); hub start + 10 files {:.2} s",
         few.0, few.1.wall, many_.0, many_.1.wall, few.1.wall
@@ -265,12 +272,15 @@ fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cores = std::thread::available_parallelism().map_or(0, usize::from);
     println!("hub file deliveries vs the standard clients, loopback ({cores} cores)");
-    match hub_test_ftp_server::FtpServer::start("sermersooq") {
-        Err(e) => println!("ftps: skipped ({e})"),
-        Ok(_) if Command::new("lftp").arg("--version").output().is_err() => {
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    let wanted = |p: &str| only.is_empty() || only == p;
+    match wanted("ftps").then(|| hub_test_ftp_server::FtpServer::start("sermersooq")) {
+        None => {}
+        Some(Err(e)) => println!("ftps: skipped ({e})"),
+        Some(Ok(_)) if Command::new("lftp").arg("--version").output().is_err() => {
             println!("ftps: skipped (no lftp; tests/servers/install.sh installs it)")
         }
-        Ok(ftp) => {
+        Some(Ok(ftp)) => {
             let pw = ftp.home().join("../bench.pw");
             std::fs::write(&pw, &ftp.password).unwrap();
             let (port, user, password, ca) = (
@@ -304,12 +314,16 @@ fn main() {
             protocol("ftps", "lftp", &server);
         }
     }
-    match hub_test_ssh_server::SshServer::start("sermersooq") {
-        Err(e) => println!("sftp: skipped ({e})"),
-        Ok(ssh) => {
+    match wanted("sftp").then(|| hub_test_ssh_server::SshServer::start("sermersooq")) {
+        None => {}
+        Some(Err(e)) => println!("sftp: skipped ({e})"),
+        Some(Ok(ssh)) => {
             let known = ssh.root().join("../bench_known_hosts");
-            std::fs::write(&known, format!("[127.0.0.1]:{} {}\n", ssh.port, ssh.host_key))
-                .unwrap();
+            std::fs::write(
+                &known,
+                format!("[127.0.0.1]:{} {}\n", ssh.port, ssh.host_key),
+            )
+            .unwrap();
             let (port, user, key) = (ssh.port, ssh.user.clone(), ssh.client_key.clone());
             let server = Server {
                 transport: format!(

@@ -131,6 +131,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/020_queued_index.sql"),
         postgres: include_str!("../migrations/postgres/020_queued_index.sql"),
     },
+    Migration {
+        id: 21,
+        name: "transfer_settle",
+        sqlite: include_str!("../migrations/021_transfer_settle.sql"),
+        postgres: include_str!("../migrations/postgres/021_transfer_settle.sql"),
+    },
 ];
 
 /// The SQLite side of [`MIGRATIONS`], as `sqlite.rs`'s runner takes it.

@@ -362,31 +362,27 @@ pub(crate) fn settle_transfer(
     transfer_id: i64,
     now: Timestamp,
 ) -> Result<TransferState> {
-    let p = tx
+    // Whether, not how many: index probes on (transfer_id, state), as SQLite's.
+    let row = tx
         .query_one(
-            "SELECT count(*) FILTER (WHERE state <> 'delivered'),
-                    count(*) FILTER (WHERE state = 'in-doubt')
-             FROM payloads WHERE transfer_id = $1",
+            "SELECT
+                EXISTS (SELECT 1 FROM payloads WHERE transfer_id = $1 AND state < 'delivered')
+                 OR EXISTS (SELECT 1 FROM payloads WHERE transfer_id = $1 AND state > 'delivered'),
+                EXISTS (SELECT 1 FROM payloads WHERE transfer_id = $1 AND state = 'in-doubt'),
+                EXISTS (SELECT 1 FROM records WHERE transfer_id = $1 AND state = 'in-transfer'),
+                EXISTS (SELECT 1 FROM records WHERE transfer_id = $1 AND state IN ('rejected', 'failed'))",
             &[&transfer_id],
         )
-        .map_err(pg("count payloads"))?;
-    let r = tx
-        .query_one(
-            "SELECT count(*) FILTER (WHERE state = 'in-transfer'),
-                    count(*) FILTER (WHERE state IN ('rejected', 'failed'))
-             FROM records WHERE transfer_id = $1",
-            &[&transfer_id],
-        )
-        .map_err(pg("count transfer records"))?;
-    let (undelivered, in_doubt): (i64, i64) = (p.get(0), p.get(1));
-    let (in_transfer, needing): (i64, i64) = (r.get(0), r.get(1));
-    let state = if in_doubt > 0 {
+        .map_err(pg("settle transfer"))?;
+    let (undelivered, in_doubt, in_transfer, needing): (bool, bool, bool, bool) =
+        (row.get(0), row.get(1), row.get(2), row.get(3));
+    let state = if in_doubt {
         TransferState::InDoubt
-    } else if undelivered > 0 {
+    } else if undelivered {
         TransferState::Open
-    } else if in_transfer > 0 {
+    } else if in_transfer {
         TransferState::Sent
-    } else if needing > 0 {
+    } else if needing {
         TransferState::NeedsCheck
     } else {
         TransferState::Done

@@ -360,30 +360,31 @@ fn set_records_state(
 
 /// Recomputes a transfer's state from its payloads and records; sets "done on" once.
 fn settle_transfer(tx: &Connection, transfer_id: i64, now: Timestamp) -> Result<TransferState> {
-    let (undelivered, in_doubt): (i64, i64) = tx
-        .prepare_cached(
-            "SELECT coalesce(sum(state != 'delivered'), 0), coalesce(sum(state = 'in-doubt'), 0)
-             FROM payloads WHERE transfer_id = ?1",
-        )
-        .and_then(|mut s| s.query_row([transfer_id], |r| Ok((r.get(0)?, r.get(1)?))))
-        .map_err(sql("count payloads"))?;
-    // Reads the index on (transfer_id, state) only, not the records' rows (migration 015).
-    let (in_transfer, needing): (i64, i64) = tx
+    // Whether, not how many: each question is a probe of an index on (transfer_id,
+    // state) (migrations 015 and 021), so settling after each file of a large transfer
+    // does not read the transfer's other rows. `<` and `>` 'delivered': every other state.
+    let (undelivered, in_doubt, in_transfer, needing): (bool, bool, bool, bool) = tx
         .prepare_cached(
             "SELECT
-                coalesce(sum(state = 'in-transfer'), 0),
-                coalesce(sum(state IN ('rejected', 'failed')), 0)
-             FROM records WHERE transfer_id = ?1",
+                EXISTS (SELECT 1 FROM payloads WHERE transfer_id = ?1 AND state < 'delivered')
+                 OR EXISTS (SELECT 1 FROM payloads WHERE transfer_id = ?1 AND state > 'delivered'),
+                EXISTS (SELECT 1 FROM payloads WHERE transfer_id = ?1 AND state = 'in-doubt'),
+                EXISTS (SELECT 1 FROM records WHERE transfer_id = ?1 AND state = 'in-transfer'),
+                EXISTS (SELECT 1 FROM records WHERE transfer_id = ?1 AND state IN ('rejected', 'failed'))",
         )
-        .and_then(|mut s| s.query_row([transfer_id], |r| Ok((r.get(0)?, r.get(1)?))))
-        .map_err(sql("count transfer records"))?;
-    let state = if in_doubt > 0 {
+        .and_then(|mut s| {
+            s.query_row([transfer_id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+        })
+        .map_err(sql("settle transfer"))?;
+    let state = if in_doubt {
         TransferState::InDoubt
-    } else if undelivered > 0 {
+    } else if undelivered {
         TransferState::Open
-    } else if in_transfer > 0 {
+    } else if in_transfer {
         TransferState::Sent
-    } else if needing > 0 {
+    } else if needing {
         TransferState::NeedsCheck
     } else {
         TransferState::Done
