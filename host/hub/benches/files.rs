@@ -41,12 +41,15 @@ fn names(run: &str, count: usize) -> Vec<String> {
         .collect()
 }
 
+/// The client's command uploading the named files of a folder.
+type ClientCommand = Box<dyn Fn(&Path, &[String]) -> Command>;
+
 /// One side's way to the server: the hub's transport table and the client's command.
 struct Server {
     /// `transport = { … }` for hub.toml.
     transport: String,
     /// Files written here are what the client uploads.
-    client: Box<dyn Fn(&Path, &[String]) -> Command>,
+    client: ClientCommand,
     /// The folder on the server's disk the files land in, emptied after each run.
     landed: PathBuf,
 }
