@@ -663,6 +663,19 @@ pub trait Store: enqueueing::BeginEnqueue {
     /// A payload's bytes, as created.
     fn payload_bytes(&mut self, payload_id: i64) -> Result<Vec<u8>>;
 
+    /// Hands a payload's bytes to `send` as a reader with their size, so a large file goes
+    /// out without being held whole in memory (SQLite: incremental BLOB I/O). `send`'s
+    /// own error is its business: it keeps it and returns `Err(())`, which comes back as
+    /// `Ok(Err(()))`. The default reads the bytes whole (sealed payloads, PostgreSQL).
+    fn send_payload(
+        &mut self,
+        payload_id: i64,
+        send: &mut dyn FnMut(&mut dyn std::io::Read, u64) -> std::result::Result<(), ()>,
+    ) -> Result<std::result::Result<(), ()>> {
+        let bytes = self.payload_bytes(payload_id)?;
+        Ok(send(&mut bytes.as_slice(), bytes.len() as u64))
+    }
+
     /// How a payload's request is sent, as recorded when it was created; `None`: a `POST`
     /// to the target's URL.
     fn payload_request(&mut self, payload_id: i64) -> Result<Option<hub_plugin_sdk::RequestShape>>;

@@ -23,7 +23,6 @@
 //! The password is sent in `PASS` only; it never reaches a message, a log line or `Debug`.
 
 use std::collections::HashSet;
-use std::io::Cursor;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -470,14 +469,27 @@ impl Transport for FtpsTransport {
     }
 
     fn put_temp(&mut self, name: &str, bytes: &[u8]) -> Result<(), TransportError> {
+        self.put_temp_from(name, &mut { bytes }, bytes.len() as u64)
+    }
+
+    /// Streams `size` bytes from `bytes` into the temporary file: memory stays flat
+    /// whatever the file's size.
+    fn put_temp_from(
+        &mut self,
+        name: &str,
+        bytes: &mut dyn std::io::Read,
+        size: u64,
+    ) -> Result<(), TransportError> {
         let p = self.config.layout.check(&self.endpoint, name)?;
         let layout = self.config.layout.clone();
         self.with_conn(|conn, endpoint| {
             let folder = ensure_folder(conn, endpoint, &layout, &p.folder)?;
             let temp = join(&folder, &p.temp_file());
-            let sent = match conn.ftp.put_file(&temp, &mut Cursor::new(bytes)) {
+            let mut reader: &mut dyn std::io::Read = &mut *bytes;
+            let sent = match conn.ftp.put_file(&temp, &mut reader) {
                 Ok(n) => n,
                 // A server that does not overwrite: remove the partial file, then again.
+                // The refusal is STOR's first reply, before any byte was read from `bytes`.
                 Err(e) if matches!(reply_code(&e), Some(550 | 553)) => {
                     if exists(conn, endpoint, &temp)? {
                         conn.ftp
@@ -485,22 +497,23 @@ impl Transport for FtpsTransport {
                             .map_err(|e| Failure::ftp(endpoint, &format!("DELE {temp}"), &e))?;
                     }
                     conn.ftp
-                        .put_file(&temp, &mut Cursor::new(bytes))
+                        .put_file(&temp, &mut reader)
                         .map_err(|e| Failure::ftp(endpoint, &format!("STOR {temp}"), &e))?
                 }
                 Err(e) => return Err(Failure::ftp(endpoint, &format!("STOR {temp}"), &e)),
             };
-            if sent != bytes.len() as u64 {
+            if sent != size {
                 return Err(Failure::retryable(format!(
-                    "{endpoint}: STOR {temp}: sent {sent} of {} bytes",
-                    bytes.len()
+                    "{endpoint}: STOR {temp}: sent {sent} of {size} bytes"
                 )));
             }
+            // Which check this is for: STOR's 226 says the data connection closed cleanly,
+            // not that the server kept every byte (a full disk, a quota); SIZE reads back
+            // what it holds before the file gets its final name.
             match conn.ftp.size(&temp) {
-                Ok(size) if size as u64 == bytes.len() as u64 => Ok(()),
-                Ok(size) => Err(Failure::retryable(format!(
-                    "{endpoint}: {temp} holds {size} bytes on the server, {} were sent",
-                    bytes.len()
+                Ok(n) if n as u64 == size => Ok(()),
+                Ok(n) => Err(Failure::retryable(format!(
+                    "{endpoint}: {temp} holds {n} bytes on the server, {size} were sent"
                 ))),
                 // SIZE not implemented: the transfer's own completion reply has to do.
                 Err(e) if matches!(reply_code(&e), Some(500..=504)) => Ok(()),

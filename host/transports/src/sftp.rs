@@ -480,6 +480,9 @@ async fn ensure_folder(
     Ok(folder)
 }
 
+/// Bytes read from the store and written per step of a streamed upload.
+const CHUNK: usize = 256 * 1024;
+
 fn paths(conn: &Conn, p: &RemoteName) -> (String, String, String) {
     let folder = join(&conn.base, &p.folder);
     let temp = join(&folder, &p.temp_file());
@@ -493,6 +496,17 @@ impl Transport for SftpTransport {
     }
 
     fn put_temp(&mut self, name: &str, bytes: &[u8]) -> Result<(), TransportError> {
+        self.put_temp_from(name, &mut { bytes }, bytes.len() as u64)
+    }
+
+    /// Streams `size` bytes from `bytes` into the temporary file in chunks: memory stays
+    /// flat whatever the file's size.
+    fn put_temp_from(
+        &mut self,
+        name: &str,
+        bytes: &mut dyn std::io::Read,
+        size: u64,
+    ) -> Result<(), TransportError> {
         let p = self.config.layout.check(&self.endpoint, name)?;
         let layout = self.config.layout.clone();
         self.with_conn(async |conn, endpoint, timeout| {
@@ -513,21 +527,42 @@ impl Transport for SftpTransport {
             };
             // Each SFTP request has its own time limit (set_timeout); a whole file may take
             // longer than one step's limit.
-            file.write_all(bytes).await.map_err(|e| io("write", e))?;
+            let mut chunk = vec![0u8; CHUNK.min(usize::try_from(size).unwrap_or(CHUNK)).max(1)];
+            let mut sent = 0u64;
+            loop {
+                let n = bytes.read(&mut chunk).map_err(|e| Failure {
+                    error: TransportError::retryable(format!(
+                        "{endpoint}: cannot read what to send for {temp}: {e}"
+                    )),
+                    keep_connection: true,
+                })?;
+                if n == 0 {
+                    break;
+                }
+                file.write_all(&chunk[..n])
+                    .await
+                    .map_err(|e| io("write", e))?;
+                sent += n as u64;
+            }
             // flush: every write acknowledged (and fsync@openssh.com where offered).
             file.flush().await.map_err(|e| io("flush", e))?;
             file.shutdown().await.map_err(|e| io("close", e))?;
-            let size = within(endpoint, &temp, timeout, conn.sftp.metadata(temp.as_str()))
+            if sent != size {
+                return Err(Failure::from(TransportError::retryable(format!(
+                    "{endpoint}: {temp}: {sent} bytes to send, {size} expected"
+                ))));
+            }
+            // Which check this is for: each write was acknowledged, but a server may still
+            // hold less than it acknowledged (a full disk noticed at close); the size read
+            // back is what the file will hold under its final name.
+            let held = within(endpoint, &temp, timeout, conn.sftp.metadata(temp.as_str()))
                 .await?
                 .map_err(|e| sftp_error(endpoint, &format!("stat {temp}"), &e))?
                 .size;
-            match size {
-                Some(n) if n != bytes.len() as u64 => {
-                    Err(Failure::from(TransportError::retryable(format!(
-                        "{endpoint}: {temp} holds {n} bytes on the server, {} were sent",
-                        bytes.len()
-                    ))))
-                }
+            match held {
+                Some(n) if n != size => Err(Failure::from(TransportError::retryable(format!(
+                    "{endpoint}: {temp} holds {n} bytes on the server, {size} were sent"
+                )))),
                 _ => Ok(()),
             }
         })

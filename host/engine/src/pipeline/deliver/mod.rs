@@ -320,20 +320,31 @@ fn deliver_file(
             return vanished(engine, &attempt, p, started);
         }
     } else {
-        attempt.begun = Some(engine.store.begin_attempt(
-            p.id,
-            PayloadState::Uploading,
-            &attempt,
-        )?);
+        // Nothing is recorded before the upload: under its temporary name the file is
+        // never taken by the receiver, so a run cut off here uploads it again (one commit
+        // per file less; the protocol log's entry starts with the durable "uploaded").
         fault::point("uploading");
-        let bytes = engine.store.payload_bytes(p.id)?;
-        transport
-            .put_temp(&p.name, &bytes)
-            .map_err(|e| failed(engine, &attempt, transfer, p, started, &e))?;
+        // Streamed from the store to the connection: a large file is never held whole.
+        let mut upload = None;
+        let streamed = engine.store.send_payload(p.id, &mut |bytes, size| {
+            transport
+                .put_temp_from(&p.name, bytes, size)
+                .map_err(|e| upload = Some(e))
+        })?;
+        if streamed.is_err() {
+            let e = upload.unwrap_or_else(|| {
+                TransportError::retryable(format!("{}: the upload stopped", p.name))
+            });
+            return Err(failed(engine, &attempt, transfer, p, started, &e));
+        }
         fault::point("uploaded-temp");
-        engine
-            .store
-            .set_payload_state(p.id, PayloadState::Uploaded)?;
+        // The durable point before the rename: from here a run cut off looks before it
+        // does anything (the receiver may take the file the moment it is renamed).
+        attempt.begun = Some(
+            engine
+                .store
+                .begin_attempt(p.id, PayloadState::Uploaded, &attempt)?,
+        );
         fault::point("recorded-uploaded");
         if let Err(e) = transport.make_final(&p.name) {
             return look_after_failed_rename(engine, transport, &attempt, file, e);
