@@ -12,13 +12,14 @@ set -euo pipefail
 # openssl: `openssl passwd -6` hashes the FTP test password. openssh-server brings
 # openssh-client (ssh-keygen). unshare (util-linux) and useradd (passwd) are in every Debian.
 # chromium + chromium-driver: the status page's browser test (WebDriver on loopback);
-# wrk: `cargo xtask bench-api`.
+# wrk: `cargo xtask bench-api`. lftp: the FTPS client `cargo bench -p hub --bench files`
+# compares the hub with (OpenSSH's sftp, the other one, comes with openssh-server).
 # postgresql: initdb, pg_ctl and postgres (under /usr/lib/postgresql/*/bin) and the
 # `postgres` user they run as when the tests run as root; openssl makes the test cluster's CA.
 # prometheus: its promtool checks a real scrape of `hub serve`'s /metrics (the server it
 # also brings is never started: see policy-rc.d below).
 python=(python3 python3-venv)
-packages=(proftpd-core proftpd-mod-crypto openssh-server openssl chromium chromium-driver wrk postgresql prometheus "${python[@]}")
+packages=(proftpd-core proftpd-mod-crypto openssh-server openssl chromium chromium-driver wrk lftp postgresql prometheus "${python[@]}")
 [ "${1:-}" = python ] && packages=("${python[@]}")
 
 missing=()

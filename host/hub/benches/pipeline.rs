@@ -10,7 +10,9 @@
 //! 5. Kita Planer over mutual TLS to the test server: records/s with 1, 100 and 1,000
 //!    records per data source, and the cost of a .p12 identity and a TLS handshake;
 //! 6. Prisme files over FTPS (proftpd) and SFTP (sshd) on loopback: files/s and MB/s for
-//!    1,000 small files and one 50 MB file (needs root and `tests/servers/install.sh`).
+//!    1,000 small files and one 50 MB file, the transports alone (needs root and
+//!    `tests/servers/install.sh`; `cargo bench -p hub --bench files` runs `hub send`
+//!    side by side with `lftp` and `sftp`).
 //!
 //! 7. RKI: one SurvNet transport of 100,000 records encoded (WASM) and zipped, then
 //!    imported by `hub import` (unzip, parse, check, store, receipt): records/s and the
