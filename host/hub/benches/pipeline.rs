@@ -11,7 +11,7 @@
 //!    records per data source, and the cost of a .p12 identity and a TLS handshake;
 //! 6. Prisme files over FTPS (proftpd) and SFTP (sshd) on loopback: files/s and MB/s for
 //!    1,000 small files and one 50 MB file, the transports alone (needs root and
-//!    `tests/servers/install.sh`; `cargo bench -p hub --bench files` runs `hub send`
+//!    `tests/servers/install.sh`; `cargo bench -p hub --bench uploads` runs `hub send`
 //!    side by side with `lftp` and `sftp`).
 //!
 //! 7. RKI: one SurvNet transport of 100,000 records encoded (WASM) and zipped, then

@@ -14,6 +14,10 @@ use hub_transports::http::Secret;
 use hub_transports::layout::Layout;
 use hub_transports::{ErrorKind, Transport};
 
+#[path = "common/trickle.rs"]
+mod trickle;
+use trickle::Trickle;
+
 const MUNICIPALITY: &str = "sermersooq";
 
 fn server() -> FtpServer {
@@ -413,21 +417,6 @@ fn a_file_under_the_final_name_is_read_back_as_size_and_sha256() {
     let d = t.digest(own).unwrap().unwrap();
     assert_eq!(d.sha256, hex::encode(Sha256::digest(g_file())));
     assert_eq!(listing(&folder), ["522-24-001-G.txt", "522-24-003-G.txt"]);
-}
-
-/// A reader that hands out at most `step` bytes a call, as a BLOB or socket may.
-struct Trickle<'a> {
-    bytes: &'a [u8],
-    step: usize,
-}
-
-impl std::io::Read for Trickle<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.step.min(buf.len()).min(self.bytes.len());
-        buf[..n].copy_from_slice(&self.bytes[..n]);
-        self.bytes = &self.bytes[n..];
-        Ok(n)
-    }
 }
 
 /// Streamed uploads (the store hands the bytes as a reader): a file read in odd pieces

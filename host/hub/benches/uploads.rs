@@ -1,5 +1,5 @@
 //! Prisme files over FTPS and SFTP, the hub side by side with the standard clients
-//! (`cargo bench -p hub --bench files`): the same files uploaded to the same loopback
+//! (`cargo bench -p hub --bench uploads`): the same files uploaded to the same loopback
 //! servers (proftpd with TLS, OpenSSH's sshd; `tests/servers/install.sh`) by `hub send`
 //! and by `lftp` (`mput`) and OpenSSH `sftp -b` (`put`), alternating which goes first.
 //!
