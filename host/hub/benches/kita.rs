@@ -8,7 +8,8 @@
 //! process. Prints records/s, CPU per record and peak RSS of each side and the ratios.
 //!
 //! `BENCH_ROUNDS` pairs per batch size (default 2); `BENCH_SIZES` as `per_post:records,…`
-//! (default `1:1000,100:10000,1000:10000`). Needs the plugins (`cargo xtask plugins`),
+//! (default `1:1000,100:10000,1000:10000`); `BENCH_HUB_PREFIX` runs the hub under a
+//! profiler. Needs the plugins (`cargo xtask plugins`),
 //! python3, openssl and `/usr/bin/time`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark fails loudly
@@ -97,9 +98,13 @@ traeger = "T-1"
         c
     };
     run(&mut hub(&["enqueue", "kita", file.to_str().unwrap()]));
+    // `BENCH_HUB_PREFIX="perf record -g -o hub.perf"`: a profile of the hub's sends.
+    let prefix = std::env::var("BENCH_HUB_PREFIX").unwrap_or_default();
     let (r, _) = timed(
         Command::new("/usr/bin/time")
-            .args(["-f", "%e %U %S %M", HUB, "--config"])
+            .args(["-f", "%e %U %S %M"])
+            .args(prefix.split_whitespace())
+            .args([HUB, "--config"])
             .arg(&config)
             .args(["send", "kita"])
             .env_remove("HUB_CONFIG")
