@@ -137,6 +137,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/021_transfer_settle.sql"),
         postgres: include_str!("../migrations/postgres/021_transfer_settle.sql"),
     },
+    Migration {
+        id: 22,
+        name: "compact_records",
+        sqlite: include_str!("../migrations/022_compact_records.sql"),
+        postgres: include_str!("../migrations/postgres/022_compact_records.sql"),
+    },
 ];
 
 /// The SQLite side of [`MIGRATIONS`], as `sqlite.rs`'s runner takes it.

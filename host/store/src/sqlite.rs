@@ -18,6 +18,7 @@ mod enqueue;
 mod inputs;
 mod lease;
 mod lookup;
+mod packed;
 mod pages;
 mod pause;
 mod retention;
@@ -425,6 +426,15 @@ pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// A record's hash as the records table keeps it (schema 022): 32 bytes, half the size of
+/// its hex; text that is not a hash stays text.
+pub(crate) fn hash_value(hex_text: &str) -> rusqlite::types::Value {
+    match hex::decode(hex_text) {
+        Ok(bytes) => rusqlite::types::Value::Blob(bytes),
+        Err(_) => rusqlite::types::Value::Text(hex_text.to_string()),
+    }
+}
+
 impl Store for SqliteStore {
     fn queued_batches(&mut self, target: &str) -> Result<Vec<Batch>> {
         let mut stmt = self
@@ -585,10 +595,12 @@ impl Store for SqliteStore {
             )
             .map_err(sql("insert payload"))?;
             let payload_id = tx.last_insert_rowid();
-            let (bytes, key) = crate::seal::seal_bytes(ring.as_deref(), &p.bytes)?;
+            let (packed, codec) = packed::pack(&p.bytes);
+            let (bytes, key) = crate::seal::seal_bytes(ring.as_deref(), &packed)?;
             tx.run(
-                "INSERT INTO payload_bytes (payload_id, bytes, key_id) VALUES (?1, ?2, ?3)",
-                params![payload_id, bytes, key],
+                "INSERT INTO payload_bytes (payload_id, bytes, key_id, codec)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![payload_id, bytes, key, codec],
             )
             .map_err(sql("insert payload bytes"))?;
             let linked = serde_json::to_string(&p.records).unwrap_or_else(|_| "[]".into());
@@ -745,22 +757,20 @@ impl Store for SqliteStore {
     }
 
     fn payload_bytes(&mut self, payload_id: i64) -> Result<Vec<u8>> {
-        let (bytes, key): (Vec<u8>, Option<String>) = self
+        let (bytes, key, codec, size): (Vec<u8>, Option<String>, Option<String>, i64) = self
             .conn
             .one(
-                "SELECT bytes, key_id FROM payload_bytes WHERE payload_id = ?1",
+                "SELECT b.bytes, b.key_id, b.codec, p.size FROM payload_bytes b
+                 JOIN payloads p ON p.id = b.payload_id WHERE b.payload_id = ?1",
                 [payload_id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .optional()
             .map_err(sql("read payload"))?
             .ok_or_else(|| retention::missing_bytes(&self.conn, payload_id))?;
-        Ok(crate::seal::open_bytes(
-            self.keyring.as_deref(),
-            key.as_deref(),
-            bytes,
-            payload_id,
-        )?)
+        let opened =
+            crate::seal::open_bytes(self.keyring.as_deref(), key.as_deref(), bytes, payload_id)?;
+        packed::unpack(codec.as_deref(), opened, size.max(0) as u64, payload_id)
     }
 
     fn send_payload(
@@ -768,24 +778,25 @@ impl Store for SqliteStore {
         payload_id: i64,
         send: &mut dyn FnMut(&mut dyn std::io::Read, u64) -> std::result::Result<(), ()>,
     ) -> Result<std::result::Result<(), ()>> {
-        let sealed: Option<bool> = self
+        let found: Option<(bool, Option<String>, i64)> = self
             .conn
             .one(
-                "SELECT key_id IS NOT NULL FROM payload_bytes WHERE payload_id = ?1",
+                "SELECT b.key_id IS NOT NULL, b.codec, p.size FROM payload_bytes b
+                 JOIN payloads p ON p.id = b.payload_id WHERE b.payload_id = ?1",
                 [payload_id],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()
             .map_err(sql("read payload"))?;
-        if sealed != Some(false) {
+        let Some((false, codec, size)) = found else {
             // Sealed bytes are opened whole (one authenticated box); a missing row gets
             // its explanation there.
             let bytes = self.payload_bytes(payload_id)?;
             return Ok(send(&mut bytes.as_slice(), bytes.len() as u64));
-        }
+        };
         // The row's rowid is its payload_id (INTEGER PRIMARY KEY). The handle holds a
         // read transaction while it is open; in WAL the writer is not held up by it.
-        let mut blob = self
+        let blob = self
             .conn
             .blob_open(
                 rusqlite::MAIN_DB,
@@ -795,8 +806,9 @@ impl Store for SqliteStore {
                 true,
             )
             .map_err(sql("open payload"))?;
-        let size = blob.len() as u64;
-        Ok(send(&mut blob, size))
+        let size = size.max(0) as u64;
+        let mut reader = packed::reader(codec.as_deref(), blob, size, payload_id)?;
+        Ok(send(&mut reader, size))
     }
 
     fn payload_request(&mut self, payload_id: i64) -> Result<Option<hub_plugin_sdk::RequestShape>> {
@@ -1307,13 +1319,17 @@ mod tests {
         let hash: String = store
             .conn
             .one(
-                "SELECT content_sha256 FROM records WHERE record_id = 'r1'",
+                "SELECT hex(content_sha256) FROM records WHERE record_id = 'r1'",
                 [],
                 |r| r.get(0),
             )
             .unwrap();
         let same = serde_json::json!({"a": 1, "b": 2});
-        assert_eq!(hash, hub_core::input::content_sha256(&same));
+        assert_eq!(
+            hash,
+            hub_core::input::content_sha256(&same).to_uppercase(),
+            "the hash kept as 32 bytes (schema 022)"
+        );
         let t = store.transfer(1).unwrap();
         assert_eq!(
             (t.plugin_name.as_str(), t.plugin_version.as_str()),

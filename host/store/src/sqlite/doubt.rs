@@ -33,7 +33,7 @@ pub(crate) fn fill_content_hashes(tx: &Connection) -> Result<()> {
         };
         tx.run(
             "UPDATE records SET content_sha256 = ?2 WHERE seq = ?1",
-            params![seq, hash],
+            params![seq, super::hash_value(&hash)],
         )
         .map_err(sql("fill content hash"))?;
     }
@@ -42,7 +42,7 @@ pub(crate) fn fill_content_hashes(tx: &Connection) -> Result<()> {
 
 /// Looks at earlier records under `r`'s id: `None` when one has the same content (a
 /// duplicate), else the plugin's declaration for its kind applied to those with another
-/// body. One lookup through `records_by_content` for both questions.
+/// body. One lookup through `records_by_id` for both questions.
 pub(crate) fn changed_body(
     tx: &Connection,
     target: &str,
@@ -57,14 +57,17 @@ pub(crate) fn changed_body(
             )
             .map_err(sql("prepare earlier bodies"))?;
         let rows = stmt
-            .query_map(params![target, r.id, r.content_sha256], |row| {
-                Ok((
-                    row.get(0)?,
-                    row.get(1)?,
-                    row.get(2)?,
-                    row.get::<_, bool>(3)?,
-                ))
-            })
+            .query_map(
+                params![target, r.id, super::hash_value(&r.content_sha256)],
+                |row| {
+                    Ok((
+                        row.get(0)?,
+                        row.get(1)?,
+                        row.get(2)?,
+                        row.get::<_, bool>(3)?,
+                    ))
+                },
+            )
             .map_err(sql("find earlier bodies"))?;
         let mut earlier = Vec::new();
         for row in rows {

@@ -5,9 +5,10 @@ use hub_core::state::RecordState;
 use hub_core::time::Timestamp;
 use rusqlite::{OptionalExtension, params};
 
-use super::{SqliteStore, doubt, set_record_state, sha256_hex, sql};
+use super::{SqliteStore, doubt, hash_value, set_record_state, sql};
 use crate::enqueueing::{BeginEnqueue, Enqueueing};
 use crate::{EnqueueReport, NewRecord, Result, StoreError};
+use sha2::{Digest, Sha256};
 
 impl BeginEnqueue for SqliteStore {
     fn begin_enqueue(&mut self, target: &str, now: Timestamp) -> Result<Box<dyn Enqueueing + '_>> {
@@ -127,12 +128,12 @@ impl Enqueueing for SqliteEnqueue<'_> {
                     r.id,
                     r.kind,
                     body,
-                    sha256_hex(r.body.as_bytes()),
+                    &Sha256::digest(r.body.as_bytes())[..],
                     r.meta.batch_key,
                     r.meta.sequence_scope,
                     r.meta.supersede_key,
                     now.0,
-                    r.content_sha256,
+                    hash_value(&r.content_sha256),
                     key
                 ])
                 .map_err(sql("insert record"))?;

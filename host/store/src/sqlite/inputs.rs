@@ -21,7 +21,10 @@ pub(super) fn recorded(store: &mut SqliteStore, transfer_id: i64) -> Result<Reco
     let mut stmt = store
         .conn
         .prepare_cached(
-            "SELECT DISTINCT r.seq, r.record_id, r.kind, r.body, r.body_key, r.body_sha256,
+            // Hashes are 32-byte BLOBs since schema 022; the hub speaks hex.
+            "SELECT DISTINCT r.seq, r.record_id, r.kind, r.body, r.body_key,
+                    CASE typeof(r.body_sha256) WHEN 'blob' THEN lower(hex(r.body_sha256))
+                         ELSE r.body_sha256 END,
                     r.purged_at
              FROM payloads p JOIN payload_records pr ON pr.payload_id = p.id
              JOIN records r ON r.seq = pr.record_seq

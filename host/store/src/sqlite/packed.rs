@@ -1,0 +1,235 @@
+//! Payload bytes kept compressed in the SQLite store (schema 022, `payload_bytes.codec`).
+//! G files, JSON and XML are text with repeating fields; kept as they are, a delivered
+//! Prisme posting cost 123 bytes of payload in the store. Sealing, where configured,
+//! seals the compressed bytes, so both are undone in the reverse order.
+
+use std::borrow::Cow;
+use std::io::Read;
+
+use crate::{Result, StoreError};
+
+/// The codec name in `payload_bytes.codec`.
+pub(crate) const ZSTD: &str = "zstd";
+
+/// Smaller payloads stay as they are: a few hundred bytes gain little, and a Kita POST
+/// of one record should not pay for a compressor.
+const MIN_SIZE: usize = 1024;
+
+/// zstd's default level: fast to write, and reading back runs at memory speed.
+const LEVEL: i32 = 3;
+
+/// The bytes to store and their codec: compressed where that saves at least an eighth.
+pub(crate) fn pack(bytes: &[u8]) -> (Cow<'_, [u8]>, Option<&'static str>) {
+    if bytes.len() < MIN_SIZE {
+        return (bytes.into(), None);
+    }
+    match zstd::bulk::compress(bytes, LEVEL) {
+        Ok(small) if small.len() <= bytes.len() - bytes.len() / 8 => (small.into(), Some(ZSTD)),
+        _ => (bytes.into(), None),
+    }
+}
+
+/// Stored bytes (opened, if they were sealed) as they were given: `size` is the payload's
+/// recorded size, which the result must have.
+pub(crate) fn unpack(
+    codec: Option<&str>,
+    stored: Vec<u8>,
+    size: u64,
+    payload_id: i64,
+) -> Result<Vec<u8>> {
+    let bytes = match codec {
+        None => stored,
+        Some(ZSTD) => {
+            let capacity = usize::try_from(size).map_err(|_| too_large(payload_id))?;
+            zstd::bulk::decompress(&stored, capacity).map_err(|e| {
+                StoreError::Corrupt(format!("payload #{payload_id}: cannot decompress: {e}"))
+            })?
+        }
+        Some(other) => return Err(unknown(other, payload_id)),
+    };
+    if bytes.len() as u64 != size {
+        return Err(StoreError::Corrupt(format!(
+            "payload #{payload_id}: {} bytes stored, {size} recorded",
+            bytes.len()
+        )));
+    }
+    Ok(bytes)
+}
+
+/// A reader of the payload as it was given, over a reader of the stored bytes; at most
+/// `size` bytes (a short stream is the transport's to notice: it announced `size`).
+pub(crate) fn reader<'a>(
+    codec: Option<&str>,
+    stored: impl Read + 'a,
+    size: u64,
+    payload_id: i64,
+) -> Result<Box<dyn Read + 'a>> {
+    match codec {
+        None => Ok(Box::new(stored.take(size))),
+        Some(ZSTD) => {
+            let decoder = zstd::stream::read::Decoder::new(stored).map_err(|e| {
+                StoreError::Corrupt(format!("payload #{payload_id}: cannot decompress: {e}"))
+            })?;
+            Ok(Box::new(decoder.take(size)))
+        }
+        Some(other) => Err(unknown(other, payload_id)),
+    }
+}
+
+fn unknown(codec: &str, payload_id: i64) -> StoreError {
+    StoreError::Corrupt(format!(
+        "payload #{payload_id}: unknown codec `{codec}` (a newer hub wrote it?)"
+    ))
+}
+
+fn too_large(payload_id: i64) -> StoreError {
+    StoreError::Corrupt(format!("payload #{payload_id}: recorded size out of range"))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn text_is_kept_compressed_and_comes_back_whole() {
+        let line = "522 24 00123 20240131 9002009002 D       1000 Daginstitution\r\n";
+        let text = line.repeat(200);
+        let (stored, codec) = pack(text.as_bytes());
+        assert_eq!(codec, Some(ZSTD));
+        assert!(stored.len() * 10 < text.len(), "{} bytes", stored.len());
+        let size = text.len() as u64;
+        let whole = unpack(codec, stored.to_vec(), size, 1).unwrap();
+        assert_eq!(whole, text.as_bytes());
+        let mut streamed = Vec::new();
+        reader(codec, stored.as_ref(), size, 1)
+            .unwrap()
+            .read_to_end(&mut streamed)
+            .unwrap();
+        assert_eq!(streamed, text.as_bytes());
+    }
+
+    #[test]
+    fn small_or_incompressible_bytes_stay_as_they_are() {
+        let (stored, codec) = pack(b"{\"id\":\"k1\"}");
+        assert_eq!((stored.as_ref(), codec), (&b"{\"id\":\"k1\"}"[..], None));
+        // A xorshift stream: no repetition for zstd to find.
+        let mut x = 0x9E37_79B9_7F4A_7C15_u64;
+        let noise: Vec<u8> = (0..4096)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        assert_eq!(pack(&noise).1, None);
+    }
+
+    #[test]
+    fn a_wrong_size_or_codec_is_named_not_passed_on() {
+        let text = "abc".repeat(1000);
+        let (stored, codec) = pack(text.as_bytes());
+        let e = unpack(codec, stored.to_vec(), 2999, 7).unwrap_err();
+        assert!(e.to_string().contains("payload #7"), "{e}");
+        let e = unpack(Some("lz9"), b"x".to_vec(), 1, 8).unwrap_err();
+        assert!(e.to_string().contains("unknown codec `lz9`"), "{e}");
+    }
+
+    /// Through the store: kept compressed (and sealed, where a key is set), read back
+    /// whole and streamed byte for byte.
+    #[test]
+    fn the_store_keeps_text_payloads_compressed_and_gives_them_back_whole() {
+        use crate::seal::{Keyring, Sealing};
+        use crate::{Batch, Change, NewPayload, NewRecord, PluginStamp, Store};
+        use hub_core::time::Timestamp;
+
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = super::super::SqliteStore::open(&dir.path().join("hub.db")).unwrap();
+        let text = "522 24 00123 20240131 9002009002 D       1000 Daginstitution\r\n".repeat(5000);
+        let batch = Batch {
+            batch_key: "b".into(),
+            sequence_scope: None,
+        };
+        let sent = |store: &mut super::super::SqliteStore, id: &str| {
+            let body = format!("{{\"id\":\"{id}\"}}");
+            let record = NewRecord {
+                id: id.into(),
+                kind: "k".into(),
+                content_sha256: hub_core::input::content_sha256(
+                    &serde_json::from_str(&body).unwrap(),
+                ),
+                body,
+                change: Change::Snapshot,
+                meta: hub_plugin_sdk::RecordMeta {
+                    batch_key: "b".into(),
+                    sequence_scope: None,
+                    supersede_key: None,
+                },
+            };
+            store.enqueue("t", &[record], Timestamp(0)).unwrap();
+            let seqs: Vec<i64> = store
+                .queued_records("t", &batch, 10)
+                .unwrap()
+                .iter()
+                .map(|r| r.seq)
+                .collect();
+            let stamp = PluginStamp {
+                name: "test".into(),
+                version: "0.1.0".into(),
+                sha256: "00".into(),
+            };
+            let transfer = crate::create_transfer_with(
+                store,
+                "t",
+                &batch,
+                &seqs,
+                &stamp,
+                None,
+                Timestamp(1),
+                |_| {
+                    Ok::<_, ()>(vec![NewPayload {
+                        name: format!("{id}.txt"),
+                        media_type: "text/plain".into(),
+                        bytes: text.as_bytes().to_vec(),
+                        records: seqs.clone(),
+                        labels: vec![],
+                        request: None,
+                    }])
+                },
+            )
+            .unwrap()
+            .unwrap();
+            let payload = store.transfer(transfer).unwrap().payloads[0].id;
+            let (stored, codec, key): (i64, Option<String>, Option<String>) = store
+                .conn
+                .query_row(
+                    "SELECT length(bytes), codec, key_id FROM payload_bytes WHERE payload_id = ?1",
+                    [payload],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .unwrap();
+            assert_eq!(codec.as_deref(), Some(ZSTD));
+            assert!(stored * 20 < text.len() as i64, "{stored} bytes stored");
+            assert_eq!(store.payload_bytes(payload).unwrap(), text.as_bytes());
+            let mut streamed = Vec::new();
+            let announced = std::cell::Cell::new(0);
+            store
+                .send_payload(payload, &mut |r, n| {
+                    announced.set(n);
+                    r.read_to_end(&mut streamed).map(|_| ()).map_err(|_| ())
+                })
+                .unwrap()
+                .unwrap();
+            assert_eq!(announced.get(), text.len() as u64);
+            assert!(streamed == text.as_bytes(), "the streamed payload differs");
+            key
+        };
+        assert_eq!(sent(&mut store, "plain"), None);
+        let ring = Keyring::new(Some("a"), vec![("a".into(), [1; 32])]).unwrap();
+        store
+            .set_keyring(Some(std::sync::Arc::new(ring)), Timestamp(0))
+            .unwrap();
+        assert_eq!(sent(&mut store, "sealed").as_deref(), Some("a"));
+    }
+}
