@@ -104,19 +104,79 @@ impl Problems {
 /// Queues NDJSON lines for `target`, all or nothing: every line is checked by the host
 /// and validated by the target's plugin, chunk by chunk, into one store transaction that
 /// commits only when no line had a problem. Every problem is reported with its line.
+///
+/// Two threads: one reads, parses, hashes and validates (the plugin) chunk after chunk,
+/// the calling one writes the chunks into the store's transaction; on two cores the
+/// second half of the work no longer waits for the first. At most [`IN_FLIGHT`] chunks
+/// wait between them, so memory stays a few chunks whatever the input's size.
 pub fn enqueue_lines(
     engine: &mut Engine,
     target: &str,
-    lines: impl Iterator<Item = Result<RawLine, ReadError>>,
+    lines: impl Iterator<Item = Result<RawLine, ReadError>> + Send,
 ) -> Result<EnqueueReport, EnqueueError> {
     let t = engine.target(target)?;
     let now = engine.now();
     let mut problems = Problems::default();
     let mut session = engine.store.begin_enqueue(target, now)?;
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel(IN_FLIGHT);
+        let checker = std::thread::Builder::new()
+            .name("hub-enqueue-check".into())
+            .spawn_scoped(scope, || check_lines(&t, target, lines, tx))
+            .map_err(EnqueueError::Read)?;
+        // A chunk the store refuses ends the loop: the checker's next hand-over fails
+        // (the receiver is gone) and it stops.
+        for checked in rx {
+            store_chunk(session.as_mut(), checked?, &mut problems)?;
+        }
+        // The checker has ended (its sender is dropped); a panic there is one here.
+        if let Err(panic) = checker.join() {
+            std::panic::resume_unwind(panic);
+        }
+        Ok::<_, EnqueueError>(())
+    })?;
+    if !problems.is_empty() {
+        // Dropped: the transaction rolls back, nothing was queued.
+        drop(session);
+        return Err(problems.into_error().into());
+    }
+    Ok(session.finish()?)
+}
+
+/// Chunks handed from the checking thread to the storing one and not yet taken.
+const IN_FLIGHT: usize = 2;
+
+/// One chunk, checked: every parsed record's line and id in input order (the store
+/// finds ids repeated within the input), the records that passed with their lines, and
+/// the problems found.
+struct Checked {
+    ids: Vec<(usize, String)>,
+    records: Vec<(usize, NewRecord)>,
+    problems: Vec<LineError>,
+}
+
+/// The checking thread: lines read, parsed and validated, chunk by chunk, into `tx`.
+fn check_lines(
+    t: &TargetRuntime,
+    target: &str,
+    lines: impl Iterator<Item = Result<RawLine, ReadError>>,
+    tx: std::sync::mpsc::SyncSender<Result<Checked, EnqueueError>>,
+) {
     let mut chunk: Vec<InputRecord> = Vec::with_capacity(VALIDATE_CHUNK);
+    let mut problems = Vec::new();
     let mut bytes = 0;
+    let hand_over = |chunk: &mut Vec<InputRecord>, problems: &mut Vec<LineError>| {
+        let checked = check_chunk(t, target, std::mem::take(chunk), std::mem::take(problems));
+        tx.send(checked).is_ok()
+    };
     for item in lines {
-        let raw = item?;
+        let raw = match item {
+            Ok(raw) => raw,
+            Err(e) => {
+                let _ = tx.send(Err(e.into()));
+                return;
+            }
+        };
         let text = match raw.text {
             Ok(text) => text,
             Err(len) => {
@@ -134,44 +194,76 @@ pub fn enqueue_lines(
         }
         match parse_record(raw.line, &text) {
             Ok(record) => {
-                if let Some(first) = session.first_line(&record.id, record.line)? {
-                    problems.push(LineError {
-                        line: record.line,
-                        message: duplicate_id(&record.id, first),
-                    });
-                    continue;
-                }
                 bytes += record.body.len();
                 chunk.push(record);
                 if chunk.len() >= VALIDATE_CHUNK || bytes >= CHUNK_BYTES {
-                    add_chunk(&t, target, session.as_mut(), &chunk, &mut problems)?;
-                    chunk.clear();
+                    if !hand_over(&mut chunk, &mut problems) {
+                        return;
+                    }
                     bytes = 0;
                 }
             }
             Err(e) => problems.push(e),
         }
     }
-    add_chunk(&t, target, session.as_mut(), &chunk, &mut problems)?;
-    if !problems.is_empty() {
-        // Dropped: the transaction rolls back, nothing was queued.
-        drop(session);
-        return Err(problems.into_error().into());
+    if !chunk.is_empty() || !problems.is_empty() {
+        hand_over(&mut chunk, &mut problems);
     }
-    Ok(session.finish()?)
 }
 
-/// Checks one chunk (schema, kinds, the plugin's validation, its keys) and, while no line
-/// had a problem, adds it to the store's transaction.
-fn add_chunk(
-    t: &TargetRuntime,
-    target: &str,
+/// The storing side of one chunk: ids repeated within the input are problems; while no
+/// line had one, the records go into the store's transaction.
+fn store_chunk(
     session: &mut dyn Enqueueing,
-    input: &[InputRecord],
+    checked: Checked,
     errors: &mut Problems,
 ) -> Result<(), EnqueueError> {
-    if input.is_empty() {
+    let mut repeated = HashSet::new();
+    for (line, id) in &checked.ids {
+        if let Some(first) = session.first_line(id, *line)? {
+            errors.push(LineError {
+                line: *line,
+                message: duplicate_id(id, first),
+            });
+            repeated.insert(*line);
+        }
+    }
+    for e in checked.problems {
+        errors.push(e);
+    }
+    if !errors.is_empty() {
         return Ok(());
+    }
+    let (lines, records): (Vec<usize>, Vec<NewRecord>) = checked
+        .records
+        .into_iter()
+        .filter(|(line, _)| !repeated.contains(line))
+        .unzip();
+    for (i, why) in session.add(&records)? {
+        if let Some(&line) = lines.get(i) {
+            errors.push(LineError { line, message: why });
+        }
+    }
+    Ok(())
+}
+
+/// Checks one chunk (schema, kinds, the plugin's validation, its keys): the records
+/// that passed and every problem, beside those the lines already had.
+fn check_chunk(
+    t: &TargetRuntime,
+    target: &str,
+    chunk: Vec<InputRecord>,
+    mut errors: Vec<LineError>,
+) -> Result<Checked, EnqueueError> {
+    let ids = chunk.iter().map(|r| (r.line, r.id.clone())).collect();
+    let mut checked = Checked {
+        ids,
+        records: Vec::with_capacity(chunk.len()),
+        problems: Vec::new(),
+    };
+    if chunk.is_empty() {
+        checked.problems = errors;
+        return Ok(checked);
     }
     let kinds: HashSet<&str> = t
         .plugin
@@ -180,23 +272,16 @@ fn add_chunk(
         .iter()
         .map(String::as_str)
         .collect();
-    let mut records = Vec::with_capacity(input.len());
-    // The input line of each record, to name it when the store refuses it.
-    let mut lines = Vec::with_capacity(input.len());
-    let chunk = input;
-    let all: Vec<Record> = chunk
-        .iter()
-        .map(|r| Record {
-            id: r.id.clone(),
-            kind: r.kind.clone(),
-            body: r.body.clone(),
-        })
-        .collect();
     // The kind's JSON Schema first (contract 0.2.1): the plugin sees only bodies of
     // the shape it declared.
     let mut passed = Vec::with_capacity(chunk.len());
     let mut batch = Vec::with_capacity(chunk.len());
-    for (input, record) in chunk.iter().zip(all) {
+    for input in chunk {
+        let record = Record {
+            id: input.id.clone(),
+            kind: input.kind.clone(),
+            body: input.body.clone(),
+        };
         match t.plugin.check_schema(&record) {
             Some(e) => errors.push(LineError {
                 line: input.line,
@@ -209,12 +294,14 @@ fn add_chunk(
         }
     }
     if batch.is_empty() {
-        return Ok(());
+        checked.problems = errors;
+        return Ok(checked);
     }
     let answers = t
         .plugin
         .validate(&t.settings, &batch)
         .map_err(EngineError::from)?;
+    drop(batch);
     for (input, answer) in passed.into_iter().zip(answers) {
         let line = input.line;
         if !kinds.contains(input.kind.as_str()) {
@@ -245,15 +332,18 @@ fn add_chunk(
                     });
                     continue;
                 }
-                lines.push(line);
-                records.push(NewRecord {
-                    id: input.id.clone(),
-                    kind: input.kind.clone(),
-                    body: input.body.clone(),
-                    content_sha256: input.content_sha256.clone(),
-                    change: t.plugin.change_of(&input.kind),
-                    meta,
-                });
+                let change = t.plugin.change_of(&input.kind);
+                checked.records.push((
+                    line,
+                    NewRecord {
+                        id: input.id,
+                        kind: input.kind,
+                        body: input.body,
+                        content_sha256: input.content_sha256,
+                        change,
+                        meta,
+                    },
+                ));
             }
             Err(e) => errors.push(LineError {
                 line,
@@ -261,13 +351,6 @@ fn add_chunk(
             }),
         }
     }
-    if !errors.is_empty() {
-        return Ok(());
-    }
-    for (i, why) in session.add(&records)? {
-        if let Some(&line) = lines.get(i) {
-            errors.push(LineError { line, message: why });
-        }
-    }
-    Ok(())
+    checked.problems = errors;
+    Ok(checked)
 }

@@ -11,18 +11,17 @@ use crate::output;
 use crate::pipeline::{self, EnqueueError};
 
 pub fn run(g: &super::Global, args: &EnqueueArgs) -> Result<ExitCode> {
-    // Read as a stream: a file of any size is one read buffer and one chunk in memory.
-    let (name, src): (String, Box<dyn Read>) = match args.file.as_deref() {
+    // Read as a stream: a file of any size is one read buffer and a few chunks in
+    // memory. The reader goes to the thread that checks the lines (so `Send`: standard
+    // input unlocked; it is read in large blocks).
+    let (name, src): (String, Box<dyn Read + Send>) = match args.file.as_deref() {
         Some(p) if p != Path::new("-") => (
             p.display().to_string(),
             Box::new(
                 std::fs::File::open(p).with_context(|| format!("cannot read {}", p.display()))?,
             ),
         ),
-        _ => (
-            "standard input".to_string(),
-            Box::new(std::io::stdin().lock()),
-        ),
+        _ => ("standard input".to_string(), Box::new(std::io::stdin())),
     };
     let decode_error = |e: &hub_core::input::DecodeError| {
         let hint = match (e, &args.encoding) {
