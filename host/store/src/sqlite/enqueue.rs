@@ -9,6 +9,7 @@ use super::{SqliteStore, doubt, hash_value, set_record_state, sql};
 use crate::enqueueing::{BeginEnqueue, Enqueueing};
 use crate::{EnqueueReport, NewRecord, Result, StoreError};
 use sha2::{Digest, Sha256};
+use std::sync::LazyLock;
 
 impl BeginEnqueue for SqliteStore {
     fn begin_enqueue(&mut self, target: &str, now: Timestamp) -> Result<Box<dyn Enqueueing + '_>> {
@@ -76,15 +77,8 @@ impl Enqueueing for SqliteEnqueue<'_> {
                 "SELECT seq FROM records WHERE target = ?1 AND supersede_key = ?2 AND state = 'queued'",
             )
             .map_err(sql("prepare supersede lookup"))?;
-        let mut insert = tx
-            .prepare_cached(
-                "INSERT INTO records (target, record_id, kind, body, body_sha256, batch_key,
-                    sequence_scope, supersede_key, state, enqueued_at, updated_at, content_sha256,
-                    body_key)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'queued', ?9, ?9, ?10, ?11)",
-            )
-            .map_err(sql("prepare insert"))?;
         let mut refused = Vec::new();
+        let mut pending: Vec<Row<'_>> = Vec::with_capacity(ROWS);
         for (i, r) in records.iter().enumerate() {
             match doubt::changed_body(tx, target, r)? {
                 None => {
@@ -103,6 +97,8 @@ impl Enqueueing for SqliteEnqueue<'_> {
                 continue;
             }
             if let Some(key) = &r.meta.supersede_key {
+                // The older record may be one of those still waiting to be written.
+                insert(tx, target, now, &mut pending)?;
                 let seqs: Vec<i64> = older
                     .query_map(params![target, key], |row| row.get(0))
                     .map_err(sql("find superseded"))?
@@ -122,23 +118,19 @@ impl Enqueueing for SqliteEnqueue<'_> {
             }
             // The hashes are of the plaintext; only the stored text is sealed.
             let (body, key) = crate::seal::seal_body(self.ring.as_deref(), &r.body)?;
-            insert
-                .execute(params![
-                    target,
-                    r.id,
-                    r.kind,
-                    body,
-                    &Sha256::digest(r.body.as_bytes())[..],
-                    r.meta.batch_key,
-                    r.meta.sequence_scope,
-                    r.meta.supersede_key,
-                    now.0,
-                    hash_value(&r.content_sha256),
-                    key
-                ])
-                .map_err(sql("insert record"))?;
+            pending.push(Row {
+                record: r,
+                body,
+                key,
+                body_sha256: Sha256::digest(r.body.as_bytes()).into(),
+                content_sha256: hash_value(&r.content_sha256),
+            });
+            if pending.len() == ROWS {
+                insert(tx, target, now, &mut pending)?;
+            }
             self.report.queued += 1;
         }
+        insert(tx, target, now, &mut pending)?;
         Ok(refused)
     }
 
@@ -152,4 +144,63 @@ impl Enqueueing for SqliteEnqueue<'_> {
         self.tx.commit().map_err(sql("commit enqueue"))?;
         Ok(self.report)
     }
+}
+
+/// Records written per INSERT statement: each statement pays once for what SQLite does
+/// per statement (its journal of the pages it changes, for the counting trigger, and its
+/// setup); one row per statement spent ~15% of an enqueue there.
+const ROWS: usize = 64;
+
+/// A record waiting to be written, in input order.
+struct Row<'a> {
+    record: &'a NewRecord,
+    body: std::borrow::Cow<'a, str>,
+    key: Option<&'a str>,
+    body_sha256: [u8; 32],
+    content_sha256: rusqlite::types::Value,
+}
+
+/// Writes the waiting records in input order: whole statements of [`ROWS`], the rest one
+/// by one (statements of each shape are compiled once).
+fn insert(
+    tx: &rusqlite::Connection,
+    target: &str,
+    now: Timestamp,
+    pending: &mut Vec<Row<'_>>,
+) -> Result<()> {
+    const ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)";
+    const HEAD: &str = "INSERT INTO records (target, record_id, kind, body, body_sha256,
+        batch_key, sequence_scope, supersede_key, state, enqueued_at, updated_at,
+        content_sha256, body_key) VALUES ";
+    static ONE: LazyLock<String> = LazyLock::new(|| format!("{HEAD}{ROW}"));
+    static MANY: LazyLock<String> =
+        LazyLock::new(|| format!("{HEAD}{}", vec![ROW; ROWS].join(", ")));
+    let (whole, rest) = pending.split_at(pending.len() - pending.len() % ROWS);
+    let statements = whole.chunks(ROWS).chain(rest.chunks(1));
+    for rows in statements {
+        let text = if rows.len() == ROWS { &MANY } else { &ONE };
+        let mut stmt = tx.prepare_cached(text).map_err(sql("prepare insert"))?;
+        let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(rows.len() * 12);
+        for row in rows {
+            let r = row.record;
+            values.extend([
+                &target as &dyn rusqlite::ToSql,
+                &r.id,
+                &r.kind,
+                &row.body,
+                &row.body_sha256,
+                &r.meta.batch_key,
+                &r.meta.sequence_scope,
+                &r.meta.supersede_key,
+                &now.0,
+                &now.0,
+                &row.content_sha256,
+                &row.key,
+            ]);
+        }
+        stmt.execute(values.as_slice())
+            .map_err(sql("insert record"))?;
+    }
+    pending.clear();
+    Ok(())
 }

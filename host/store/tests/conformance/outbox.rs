@@ -174,6 +174,33 @@ pub fn duplicates_are_skipped_and_snapshots_supersede_queued_records_only(b: &im
     assert_eq!((r.queued, r.superseded), (1, 0));
     let c = &store.status(None).unwrap().targets[0];
     assert_eq!((c.queued, c.in_flight, c.superseded), (1, 1, 1));
+    // Within one input too: the older snapshot may still be among the rows the store
+    // writes together (many records a statement), and is superseded all the same.
+    let mut input: Vec<_> = (0..70)
+        .map(|i| rec(&format!("m{i}"), None, None, &format!("{{\"m\":{i}}}")))
+        .collect();
+    input.insert(10, rec("c1", None, Some("child-9"), "{\"v\":1}"));
+    input.push(rec("c2", None, Some("child-9"), "{\"v\":2}"));
+    let r = store.enqueue("t", &input, Timestamp(1)).unwrap();
+    assert_eq!((r.queued, r.superseded), (72, 1));
+    let states: Vec<_> = ["c1", "c2", "m69"]
+        .iter()
+        .map(|id| store.records_by_id("t", id).unwrap()[0].state)
+        .collect();
+    assert_eq!(
+        states,
+        [
+            RecordState::Superseded,
+            RecordState::Queued,
+            RecordState::Queued
+        ]
+    );
+    // In input order: the records' numbers follow their lines.
+    let seqs: Vec<i64> = ["m0", "c1", "m10", "m69", "c2"]
+        .iter()
+        .map(|id| store.records_by_id("t", id).unwrap()[0].seq)
+        .collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
 }
 
 pub fn a_changed_body_is_refused_or_queued_as_the_plugin_declares(b: &impl Backend) {
