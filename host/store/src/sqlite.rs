@@ -428,10 +428,25 @@ pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
 
 /// A record's hash as the records table keeps it (schema 022): 32 bytes, half the size of
 /// its hex; text that is not a hash stays text.
-pub(crate) fn hash_value(hex_text: &str) -> rusqlite::types::Value {
-    match hex::decode(hex_text) {
-        Ok(bytes) => rusqlite::types::Value::Blob(bytes),
-        Err(_) => rusqlite::types::Value::Text(hex_text.to_string()),
+pub(crate) enum Hash<'a> {
+    Bytes([u8; 32]),
+    Text(&'a str),
+}
+
+pub(crate) fn hash_value(hex_text: &str) -> Hash<'_> {
+    let mut bytes = [0; 32];
+    match hex::decode_to_slice(hex_text, &mut bytes) {
+        Ok(()) => Hash::Bytes(bytes),
+        Err(_) => Hash::Text(hex_text),
+    }
+}
+
+impl rusqlite::ToSql for Hash<'_> {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        match self {
+            Hash::Bytes(b) => b.to_sql(),
+            Hash::Text(t) => t.to_sql(),
+        }
     }
 }
 

@@ -157,7 +157,7 @@ struct Row<'a> {
     body: std::borrow::Cow<'a, str>,
     key: Option<&'a str>,
     body_sha256: [u8; 32],
-    content_sha256: rusqlite::types::Value,
+    content_sha256: super::Hash<'a>,
 }
 
 /// Writes the waiting records in input order: whole statements of [`ROWS`], the rest one
