@@ -28,8 +28,16 @@ use std::time::{Duration, Instant};
 
 use hub::app::App;
 use hub::pipeline;
-use hub_plugin_sdk::{Context, DateTime, Plugin, Record, Settings};
+use hub_plugin_sdk::Plugin;
 use hub_runtime::{Limits, Runtime};
+
+#[path = "pipeline/encode.rs"]
+mod encode;
+#[path = "pipeline/files.rs"]
+mod files;
+
+use encode::{csv_records, ctx, encode_pair, encode_python, python_plugin};
+use files::files;
 
 fn plugin_dir() -> PathBuf {
     std::env::var_os("HUB_PLUGIN_DIR")
@@ -89,138 +97,6 @@ organisation_unit = "0956"
     )
     .unwrap();
     config
-}
-
-fn ctx(settings: Settings, batch_key: String, scope: Option<String>) -> Context {
-    Context {
-        target: "bench".into(),
-        settings,
-        batch_key,
-        sequence_scope: scope,
-        sequence: Some(1),
-        transfer_id: 1,
-        now: DateTime {
-            unix_seconds: 1_706_788_800,
-            year: 2024,
-            month: 2,
-            day: 1,
-            hour: 12,
-            ..DateTime::default()
-        },
-        ..Context::default()
-    }
-}
-
-/// Encodes `rounds` batches natively and through WASM; returns (native/s, wasm/s).
-fn encode_pair<P: Plugin>(
-    rt: &Runtime,
-    name: &str,
-    settings: Settings,
-    records: &[Record],
-    rounds: usize,
-) -> (f64, f64) {
-    let meta = P::validate(&settings, &records[0]).expect("example record is valid");
-    let c = ctx(settings, meta.batch_key, meta.sequence_scope);
-    let plugin = rt.load(name, &plugin_path(name), None).unwrap();
-    // Same bytes both ways, or the comparison means nothing.
-    let native = P::encode(&c, records).expect("native encode");
-    let wasm = plugin.encode(&c, records).unwrap().expect("wasm encode");
-    assert_eq!(native, wasm, "{name}: native and WASM differ");
-    for _ in 0..3 {
-        let _ = P::encode(&c, records);
-        let _ = plugin.encode(&c, records);
-    }
-    let t = Instant::now();
-    for _ in 0..rounds {
-        std::hint::black_box(P::encode(&c, std::hint::black_box(records)).unwrap());
-    }
-    let native = per_sec(rounds * records.len(), t.elapsed());
-    let t = Instant::now();
-    for _ in 0..rounds {
-        std::hint::black_box(
-            plugin
-                .encode(&c, std::hint::black_box(records))
-                .unwrap()
-                .unwrap(),
-        );
-    }
-    let wasm = per_sec(rounds * records.len(), t.elapsed());
-    (native, wasm)
-}
-
-/// The Python plugin when it was built (`cargo xtask plugins` with componentize-py).
-fn python_plugin() -> Option<PathBuf> {
-    let p = plugin_dir().join("csvdrop.wasm");
-    if !p.exists() {
-        println!(
-            "csvdrop (Python): skipped, {} not built (pip install -r plugins/csvdrop/requirements.txt)",
-            p.display()
-        );
-    }
-    p.exists().then_some(p)
-}
-
-fn csv_settings() -> Settings {
-    Settings(vec![
-        ("columns".into(), "name,born,fee,note,active".into()),
-        ("delimiter".into(), "comma".into()),
-        ("prefix".into(), "bench".into()),
-        ("header".into(), "true".into()),
-    ])
-}
-
-/// `n` rows for csvdrop; every third needs quoting.
-fn csv_records(n: usize) -> Vec<Record> {
-    (0..n)
-        .map(|i| Record {
-            id: format!("r{i}"),
-            kind: "row".into(),
-            body: format!(
-                "{{\"id\":\"r{i}\",\"kind\":\"row\",\"name\":\"Kita {i}{}\",\"born\":\"2019-04-01\",\"fee\":{}.50,\"note\":null,\"active\":true}}",
-                if i % 3 == 0 { ", Nord \\\"A\\\"" } else { "" },
-                100 + i % 400
-            ),
-        })
-        .collect()
-}
-
-/// Encodes `rounds` batches through the Python plugin under the default memory limit
-/// (which it must fit in); returns records/s.
-fn encode_python(path: &Path, records: &[Record], rounds: usize) -> f64 {
-    let rt = Runtime::new(
-        Limits {
-            call_timeout_ms: 60_000,
-            ..Limits::default()
-        },
-        None,
-    )
-    .unwrap();
-    let plugin = rt.load("csvdrop", path, None).unwrap();
-    let settings = csv_settings();
-    let metas = plugin.validate(&settings, records).unwrap();
-    let meta = metas[0].clone().expect("example row is valid");
-    let c = ctx(settings, meta.batch_key, meta.sequence_scope);
-    let first = plugin.encode(&c, records).unwrap().expect("csvdrop encode");
-    assert_eq!(first[0].records.len(), records.len());
-    let calls = 100;
-    let t = Instant::now();
-    for _ in 0..calls {
-        std::hint::black_box(plugin.validate(&c.settings, &[]).unwrap());
-    }
-    println!(
-        "  (csvdrop: one call, empty, fresh sandbox: {:.1} µs)",
-        t.elapsed().as_secs_f64() * 1e6 / calls as f64
-    );
-    let t = Instant::now();
-    for _ in 0..rounds {
-        std::hint::black_box(
-            plugin
-                .encode(&c, std::hint::black_box(records))
-                .unwrap()
-                .unwrap(),
-        );
-    }
-    per_sec(rounds * records.len(), t.elapsed())
 }
 
 /// Kita Planer over real mTLS on loopback.
@@ -314,106 +190,6 @@ traeger = "T-1"
             took.as_secs_f64()
         );
     }
-}
-
-/// Uploads `count` files of `size` bytes (temp name, then final name) and returns the time.
-fn upload(
-    t: &mut dyn hub_transports::Transport,
-    prefix: &str,
-    count: usize,
-    size: usize,
-) -> Duration {
-    let body: Vec<u8> = (0..size).map(|i| b"0123456789&G69\r\n"[i % 16]).collect();
-    let start = Instant::now();
-    for i in 0..count {
-        let name = format!("sermersooq/test/G/{prefix}-{i:05}-G.txt");
-        t.put_temp(&name, &body).unwrap();
-        t.make_final(&name).unwrap();
-    }
-    start.elapsed()
-}
-
-fn report_upload(what: &str, count: usize, size: usize, took: Duration) {
-    println!(
-        "{what:<34} {:>8.0} files/s {:>8.1} MB/s  ({:.2} s)",
-        per_sec(count, took),
-        (count * size) as f64 / 1e6 / took.as_secs_f64(),
-        took.as_secs_f64()
-    );
-}
-
-/// FTPS and SFTP on loopback against the test servers.
-fn files() {
-    use hub_transports::ftps::{FtpsConfig, FtpsTransport};
-    use hub_transports::http::Secret;
-    use hub_transports::layout::Layout;
-    use hub_transports::sftp::{SftpAuth, SftpConfig, SftpTransport};
-    let ftp = match hub_test_ftp_server::FtpServer::start("sermersooq") {
-        Ok(s) => s,
-        Err(e) => {
-            println!("ftps/sftp: skipped ({e})");
-            return;
-        }
-    };
-    let mut t = FtpsTransport::new(FtpsConfig {
-        host: "localhost".into(),
-        port: ftp.port,
-        user: ftp.user.clone(),
-        password: Secret::new(ftp.password.clone()),
-        ca_file: Some(ftp.ca_pem.clone()),
-        root: "/".into(),
-        layout: Layout::Prisme {
-            municipality: "sermersooq".into(),
-        },
-        timeout: Duration::from_secs(60),
-    })
-    .unwrap();
-    report_upload(
-        "ftps: 1,000 files of 2 KB",
-        1000,
-        2048,
-        upload(&mut t, "small", 1000, 2048),
-    );
-    report_upload(
-        "ftps: one file of 50 MB",
-        1,
-        50 << 20,
-        upload(&mut t, "big", 1, 50 << 20),
-    );
-    drop(t);
-    drop(ftp);
-    let ssh = match hub_test_ssh_server::SshServer::start("sermersooq") {
-        Ok(s) => s,
-        Err(e) => {
-            println!("sftp: skipped ({e})");
-            return;
-        }
-    };
-    let mut t = SftpTransport::new(SftpConfig {
-        host: "127.0.0.1".into(),
-        port: ssh.port,
-        user: ssh.user.clone(),
-        auth: SftpAuth::Password(Secret::new(ssh.password.clone())),
-        host_key: ssh.host_key.clone(),
-        root: "/".into(),
-        layout: Layout::Prisme {
-            municipality: "sermersooq".into(),
-        },
-        timeout: Duration::from_secs(60),
-    })
-    .unwrap();
-    report_upload(
-        "sftp: 1,000 files of 2 KB",
-        1000,
-        2048,
-        upload(&mut t, "small", 1000, 2048),
-    );
-    report_upload(
-        "sftp: one file of 50 MB",
-        1,
-        50 << 20,
-        upload(&mut t, "big", 1, 50 << 20),
-    );
 }
 
 fn main() {
