@@ -201,10 +201,6 @@ impl Runtime {
         config.epoch_interruption(true);
         config.wasm_component_model(true);
         config.max_wasm_stack(1 << 20);
-        // One thread compiles a plugin: a first load peaked at 124 MiB with rayon workers
-        // each holding a function's compile state, 70 MiB alone (0.3 → 0.5 s, once per
-        // plugin version; the compile cache keeps the result).
-        config.parallel_compilation(false);
         let engine = Engine::new(&config).map_err(|e| PluginError::Invalid {
             plugin: "(engine)".into(),
             message: e.to_string(),
