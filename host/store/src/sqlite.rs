@@ -24,6 +24,7 @@ mod pause;
 mod retention;
 mod schedule;
 mod sealing;
+mod temp;
 mod view;
 
 use crate::{
@@ -82,6 +83,8 @@ impl SqliteStore {
                 message: format!("cannot create its folder: {e}"),
             })?;
         }
+        // Before the process's first connection, or it cannot take.
+        temp::journals_in_memory();
         let conn = Connection::open(path).map_err(|e| StoreError::Open {
             path: path.display().to_string(),
             message: e.to_string(),
@@ -91,6 +94,7 @@ impl SqliteStore {
 
     /// An in-memory store (tests, `--dry-run`).
     pub fn in_memory() -> Result<Self> {
+        temp::journals_in_memory();
         Self::init(Connection::open_in_memory().map_err(sql("open in memory"))?)
     }
 
@@ -126,11 +130,7 @@ impl SqliteStore {
             .map_err(sql("set synchronous"))?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(sql("enable foreign keys"))?;
-        // Statement journals (every insert that fires the count triggers opens one) and
-        // temporary tables in memory, not in temp files written with a syscall per page:
-        // `hub enqueue` of 20,000 records spent 1.1 s in the kernel on them.
-        conn.pragma_update(None, "temp_store", "MEMORY")
-            .map_err(sql("set temp_store"))?;
+        temp::configure(&conn)?;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sql("begin migration"))?;
