@@ -69,3 +69,27 @@ fn bytes_that_are_not_text_name_their_line_and_nothing_is_queued() {
     assert!(err.contains("--encoding"), "{err}");
     assert_eq!(site.status()["targets"].as_array().map(Vec::len), Some(0));
 }
+
+#[test]
+fn a_file_of_many_bad_lines_lists_the_first_ten_thousand_and_counts_the_rest() {
+    let site = Site::prisme("");
+    // Good lines first, then 10,500 lines that are not JSON: the checking side hands
+    // its problems over in bounded groups, the first 10,000 are listed.
+    let mut text = many();
+    text.push_str(&"not json\n".repeat(10_500));
+    let input = site.write("in.ndjson", &text);
+    let r = site.run(&["enqueue", "prisme", input.to_str().unwrap()]);
+    assert_ne!(r.code(), Some(0));
+    let err = r.stderr();
+    assert!(
+        err.contains("line 3201: not valid JSON"),
+        "{}",
+        &err[..err.len().min(2000)]
+    );
+    assert!(
+        err.contains("and 500 more bad line(s), not listed"),
+        "{}",
+        &err[err.len().saturating_sub(2000)..]
+    );
+    assert_eq!(site.status()["targets"].as_array().map(Vec::len), Some(0));
+}

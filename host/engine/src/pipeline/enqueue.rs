@@ -177,33 +177,29 @@ fn check_lines(
                 return;
             }
         };
-        let text = match raw.text {
-            Ok(text) => text,
-            Err(len) => {
-                problems.push(LineError {
-                    line: raw.line,
-                    message: format!(
-                        "line is {len} bytes long, at most {MAX_LINE_BYTES} are accepted"
-                    ),
-                });
-                continue;
-            }
-        };
-        if text.trim().is_empty() {
-            continue;
-        }
-        match parse_record(raw.line, &text) {
-            Ok(record) => {
-                bytes += record.body.len();
-                chunk.push(record);
-                if chunk.len() >= VALIDATE_CHUNK || bytes >= CHUNK_BYTES {
-                    if !hand_over(&mut chunk, &mut problems) {
-                        return;
-                    }
-                    bytes = 0;
+        match raw.text {
+            Err(len) => problems.push(LineError {
+                line: raw.line,
+                message: format!("line is {len} bytes long, at most {MAX_LINE_BYTES} are accepted"),
+            }),
+            Ok(text) if text.trim().is_empty() => {}
+            Ok(text) => match parse_record(raw.line, &text) {
+                Ok(record) => {
+                    bytes += record.body.len();
+                    chunk.push(record);
                 }
+                Err(e) => problems.push(e),
+            },
+        }
+        // Problems go over with the chunk, and on their own when many: a file of bad
+        // lines only must not pile them up here (the store's side keeps the first
+        // `MAX_LISTED` and counts the rest).
+        if chunk.len() >= VALIDATE_CHUNK || bytes >= CHUNK_BYTES || problems.len() >= VALIDATE_CHUNK
+        {
+            if !hand_over(&mut chunk, &mut problems) {
+                return;
             }
-            Err(e) => problems.push(e),
+            bytes = 0;
         }
     }
     if !chunk.is_empty() || !problems.is_empty() {
