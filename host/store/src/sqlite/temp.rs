@@ -50,3 +50,25 @@ pub(crate) fn configure(conn: &Connection) -> Result<()> {
         .map_err(sql("size the temp page cache"))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::super::{PAGE_CACHE_KIB, SqliteStore};
+
+    #[test]
+    fn temporary_tables_go_to_files_past_a_bounded_cache_when_journals_stay_in_memory() {
+        let store = SqliteStore::in_memory().unwrap();
+        let kind: i64 = store
+            .conn
+            .query_row("PRAGMA temp_store", [], |r| r.get(0))
+            .unwrap();
+        let cache: i64 = store
+            .conn
+            .query_row("PRAGMA temp.cache_size", [], |r| r.get(0))
+            .unwrap();
+        // 1: FILE; 2: MEMORY, where another test of this binary started SQLite first.
+        let expected = if super::journals_in_memory() { 1 } else { 2 };
+        assert_eq!((kind, cache), (expected, PAGE_CACHE_KIB));
+    }
+}
