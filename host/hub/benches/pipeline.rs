@@ -19,7 +19,7 @@
 //!    peak memory (VmHWM, reset before each step) of each.
 //!
 //! Figures are printed as a table; set `BENCH_RECORDS` to change the record count and
-//! `BENCH_ONLY=rki` to run section 7 alone.
+//! `BENCH_ONLY=rki` to run section 7 alone, `BENCH_ONLY=encode` section 2.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark fails loudly
 
@@ -36,7 +36,7 @@ mod encode;
 #[path = "pipeline/files.rs"]
 mod files;
 
-use encode::{csv_records, ctx, encode_pair, encode_python, python_plugin};
+use encode::{ctx, encode_section, python_plugin};
 use files::files;
 
 fn plugin_dir() -> PathBuf {
@@ -203,10 +203,10 @@ fn main() {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     println!();
-    // `BENCH_ONLY=rki` runs just the SurvNet transport section.
-    if std::env::var("BENCH_ONLY").as_deref() == Ok("rki") {
-        rki_transport(n);
-        return;
+    match std::env::var("BENCH_ONLY").as_deref() {
+        Ok("rki") => return rki_transport(n),
+        Ok("encode") => return encode_section(python_plugin().as_deref()),
+        _ => {}
     }
 
     // 4. Start times first, on a clean cache.
@@ -258,72 +258,7 @@ fn main() {
     }
     println!();
 
-    // 2. Encode, WASM against native, batches of 1,000.
-    let rt = Runtime::new(
-        Limits {
-            memory_mb: 256,
-            call_timeout_ms: 60_000,
-        },
-        None,
-    )
-    .unwrap();
-    // The fixed cost of one call: a fresh sandbox (store + instance) and an empty list.
-    let p = rt.load("prisme", &plugin_path("prisme"), None).unwrap();
-    let settings = hub_plugin_prisme::examples::settings();
-    let calls = 2_000;
-    let t = Instant::now();
-    for _ in 0..calls {
-        std::hint::black_box(p.validate(&settings, &[]).unwrap());
-    }
-    println!(
-        "one plugin call, empty (fresh sandbox): {:>8.1} µs",
-        t.elapsed().as_secs_f64() * 1e6 / calls as f64
-    );
-    println!();
-    println!("encode, batches of 1,000   native rec/s     WASM rec/s   WASM slower by");
-    let rows = [
-        (
-            "prisme",
-            encode_pair::<hub_plugin_prisme::Prisme>(
-                &rt,
-                "prisme",
-                hub_plugin_prisme::examples::settings(),
-                &hub_plugin_prisme::examples::records(1000),
-                200,
-            ),
-        ),
-        (
-            "kitaplaner",
-            encode_pair::<hub_plugin_kitaplaner::KitaPlaner>(
-                &rt,
-                "kitaplaner",
-                hub_plugin_kitaplaner::examples::settings(),
-                &hub_plugin_kitaplaner::examples::records(1000),
-                200,
-            ),
-        ),
-        (
-            "rki",
-            encode_pair::<hub_plugin_rki::Rki>(
-                &rt,
-                "rki",
-                hub_plugin_rki::examples::settings(),
-                &hub_plugin_rki::examples::records(1000),
-                100,
-            ),
-        ),
-    ];
-    for (name, (native, wasm)) in rows {
-        println!(
-            "  {name:<24} {native:>12.0} {wasm:>14.0}   {:>6.2}x",
-            native / wasm
-        );
-    }
-    if let Some(path) = &python {
-        let wasm = encode_python(path, &csv_records(1000), 20);
-        println!("  {:<24} {:>12} {wasm:>14.0}", "csvdrop (Python)", "-");
-    }
-    println!();
+    encode_section(python.as_deref());
 
     // 1. and 3. Enqueue and send through the real pipeline (release build, real files).
     let dir = tempfile::tempdir().unwrap();

@@ -14,6 +14,7 @@ pub mod contract;
 mod convert;
 mod encoder;
 mod plugin;
+mod pool;
 mod sandbox;
 mod schema;
 mod wasi;
@@ -183,6 +184,7 @@ pub struct Runtime {
     limits: Limits,
     cache_dir: Option<PathBuf>,
     speaks: Speaks,
+    slots: pool::Slots,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -197,14 +199,31 @@ impl std::fmt::Debug for Runtime {
 impl Runtime {
     /// Creates the engine and starts the epoch ticker; `cache_dir` keeps compiled plugins.
     pub fn new(limits: Limits, cache_dir: Option<PathBuf>) -> Result<Self, PluginError> {
-        let mut config = wasmtime::Config::new();
-        config.epoch_interruption(true);
-        config.wasm_component_model(true);
-        config.max_wasm_stack(1 << 20);
-        let engine = Engine::new(&config).map_err(|e| PluginError::Invalid {
-            plugin: "(engine)".into(),
-            message: e.to_string(),
-        })?;
+        let config = |pooled: bool| {
+            let mut config = wasmtime::Config::new();
+            config.epoch_interruption(true);
+            config.wasm_component_model(true);
+            config.max_wasm_stack(1 << 20);
+            // `perf` names the plugins' functions only with a map of the compiled code.
+            if std::env::var_os("HUB_WASM_PERFMAP").is_some() {
+                config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+            }
+            if pooled {
+                pool::configure(&mut config, &limits);
+            }
+            config
+        };
+        // The pool reserves its address space up front; where the process may not (a
+        // tight `ulimit -v`), instances are made per call as before.
+        let engine = Engine::new(&config(true))
+            .or_else(|e| {
+                tracing::warn!(error = %e, "cannot reserve the plugin instance pool; allocating per call");
+                Engine::new(&config(false))
+            })
+            .map_err(|e| PluginError::Invalid {
+                plugin: "(engine)".into(),
+                message: e.to_string(),
+            })?;
         // The ticker holds only a weak reference, so it ends with the last engine clone.
         let weak = engine.weak();
         std::thread::Builder::new()
@@ -231,6 +250,7 @@ impl Runtime {
             limits,
             cache_dir,
             speaks: Speaks::default(),
+            slots: pool::Slots::new(pool::SLOTS),
         })
     }
 
@@ -334,6 +354,7 @@ impl Runtime {
             limits: self.limits,
             uses_wasi: !imports.is_empty(),
             seed: None,
+            slots: self.slots.clone(),
         };
         let info = match &sandbox.target {
             Target::V1(p) => convert::v1::plugin_info(sandbox.run("describe", |store| {

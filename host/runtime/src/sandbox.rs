@@ -1,4 +1,4 @@
-//! One call in a fresh wasmtime store: a memory cap, a deadline (epoch interruption), WASI
+//! One call in a fresh wasmtime store (its instance from the pool, see `pool.rs`): a memory cap, a deadline (epoch interruption), WASI
 //! locked down for the plugins that import it, and each failure named by its kind.
 
 use std::sync::Arc;
@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use wasmtime::{Engine, ResourceLimiter, Store, Trap};
 
 use crate::contract::Line;
+use crate::pool::Slots;
 use crate::{Limits, PluginError, TICK, wasi};
 
 /// Per-call host state: the memory guard, and WASI for the plugins that import it.
@@ -70,6 +71,8 @@ pub(crate) struct Sandbox {
     /// The clocks and randomness WASI gives each call, when the host fixes them (the
     /// determinism check); `None`: the machine's.
     pub(crate) seed: Option<wasi::WasiSeed>,
+    /// The runtime's instance slots: one per call while it runs.
+    pub(crate) slots: Slots,
 }
 
 /// `target` pre-linked in the contract line the component exports: the hub drives each
@@ -98,6 +101,9 @@ impl Sandbox {
     ) -> Result<R, PluginError> {
         let max_bytes =
             usize::try_from(self.limits.memory_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
+        // Declared before the store, so it is dropped after it: the slot is free again
+        // only once the instance is back in the pool.
+        let _slot = self.slots.take();
         let mut store = Store::new(
             &self.engine,
             CallState {

@@ -2,7 +2,7 @@
 //! same code called natively, and the Python plugin's beside them.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use hub_plugin_sdk::{Context, DateTime, Plugin, Record, Settings};
 use hub_runtime::{Limits, Runtime};
@@ -29,7 +29,8 @@ pub(crate) fn ctx(settings: Settings, batch_key: String, scope: Option<String>) 
     }
 }
 
-/// Encodes `rounds` batches natively and through WASM; returns (native/s, wasm/s).
+/// Encodes `rounds` batches natively and through WASM, alternating; returns the
+/// records/s of each side's median batch (native, wasm).
 pub(crate) fn encode_pair<P: Plugin>(
     rt: &Runtime,
     name: &str,
@@ -48,21 +49,23 @@ pub(crate) fn encode_pair<P: Plugin>(
         let _ = P::encode(&c, records);
         let _ = plugin.encode(&c, records);
     }
-    let t = Instant::now();
+    // Alternating batch by batch, medians: this machine's speed drifts within seconds.
+    let (mut n, mut w) = (Vec::with_capacity(rounds), Vec::with_capacity(rounds));
     for _ in 0..rounds {
+        let t = Instant::now();
         std::hint::black_box(P::encode(&c, std::hint::black_box(records)).unwrap());
-    }
-    let native = per_sec(rounds * records.len(), t.elapsed());
-    let t = Instant::now();
-    for _ in 0..rounds {
+        n.push(t.elapsed());
+        let t = Instant::now();
         std::hint::black_box(
             plugin
                 .encode(&c, std::hint::black_box(records))
                 .unwrap()
                 .unwrap(),
         );
+        w.push(t.elapsed());
     }
-    let wasm = per_sec(rounds * records.len(), t.elapsed());
+    let native = per_sec(records.len(), median(&mut n));
+    let wasm = per_sec(records.len(), median(&mut w));
     (native, wasm)
 }
 
@@ -139,4 +142,79 @@ pub(crate) fn encode_python(path: &Path, records: &[Record], rounds: usize) -> f
         );
     }
     per_sec(rounds * records.len(), t.elapsed())
+}
+
+/// Section 2: encode, WASM against native, batches of 1,000, under the default limits
+/// but a long deadline (a slow machine must not time out a bench).
+pub(crate) fn encode_section(python: Option<&Path>) {
+    let rt = Runtime::new(
+        Limits {
+            call_timeout_ms: 60_000,
+            ..Limits::default()
+        },
+        None,
+    )
+    .unwrap();
+    // The fixed cost of one call: a fresh sandbox (store + instance) and an empty list.
+    let p = rt.load("prisme", &plugin_path("prisme"), None).unwrap();
+    let settings = hub_plugin_prisme::examples::settings();
+    let calls = 2_000;
+    let t = Instant::now();
+    for _ in 0..calls {
+        std::hint::black_box(p.validate(&settings, &[]).unwrap());
+    }
+    println!(
+        "one plugin call, empty (fresh sandbox): {:>8.1} µs",
+        t.elapsed().as_secs_f64() * 1e6 / calls as f64
+    );
+    println!();
+    println!("encode, batches of 1,000   native rec/s     WASM rec/s   WASM slower by");
+    let rows = [
+        (
+            "prisme",
+            encode_pair::<hub_plugin_prisme::Prisme>(
+                &rt,
+                "prisme",
+                hub_plugin_prisme::examples::settings(),
+                &hub_plugin_prisme::examples::records(1000),
+                200,
+            ),
+        ),
+        (
+            "kitaplaner",
+            encode_pair::<hub_plugin_kitaplaner::KitaPlaner>(
+                &rt,
+                "kitaplaner",
+                hub_plugin_kitaplaner::examples::settings(),
+                &hub_plugin_kitaplaner::examples::records(1000),
+                200,
+            ),
+        ),
+        (
+            "rki",
+            encode_pair::<hub_plugin_rki::Rki>(
+                &rt,
+                "rki",
+                hub_plugin_rki::examples::settings(),
+                &hub_plugin_rki::examples::records(1000),
+                100,
+            ),
+        ),
+    ];
+    for (name, (native, wasm)) in rows {
+        println!(
+            "  {name:<24} {native:>12.0} {wasm:>14.0}   {:>6.2}x",
+            native / wasm
+        );
+    }
+    if let Some(path) = python {
+        let wasm = encode_python(path, &csv_records(1000), 20);
+        println!("  {:<24} {:>12} {wasm:>14.0}", "csvdrop (Python)", "-");
+    }
+    println!();
+}
+
+fn median(times: &mut [Duration]) -> Duration {
+    times.sort_unstable();
+    times[times.len() / 2]
 }
