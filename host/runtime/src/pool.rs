@@ -101,4 +101,33 @@ mod tests {
         assert!(most.load(Ordering::SeqCst) <= 3);
         assert_eq!(*slots.0.0.lock().unwrap(), 3, "every slot given back");
     }
+
+    fn pooled(memory_mb: u64) -> wasmtime::Result<wasmtime::Engine> {
+        let mut config = Config::new();
+        configure(
+            &mut config,
+            &Limits {
+                memory_mb,
+                call_timeout_ms: 1_000,
+            },
+        );
+        wasmtime::Engine::new(&config)
+    }
+
+    #[test]
+    fn a_limit_the_pool_cannot_hold_still_gives_a_runtime() {
+        assert!(pooled(64).is_ok());
+        assert!(pooled(4096).is_ok());
+        // Larger than a 32-bit memory's reservation: the pool refuses, the runtime falls
+        // back to instances made per call.
+        assert!(pooled(8192).is_err());
+        let rt = crate::Runtime::new(
+            Limits {
+                memory_mb: 8192,
+                call_timeout_ms: 1_000,
+            },
+            None,
+        );
+        assert!(rt.is_ok(), "{rt:?}");
+    }
 }
