@@ -5,7 +5,7 @@
 
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
-use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Config, Enabled, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::Limits;
 
@@ -38,7 +38,11 @@ pub(crate) fn configure(config: &mut Config, limits: &Limits) {
         .max_tables_per_component(TABLES_PER_PLUGIN)
         .table_elements(TABLE_ELEMENTS)
         .max_memory_size(max_memory)
-        .linear_memory_keep_resident(KEEP_RESIDENT);
+        .linear_memory_keep_resident(KEEP_RESIDENT)
+        // Linux 6.7+: reset only the pages the call wrote, found with the PAGEMAP_SCAN
+        // ioctl; elsewhere the first KEEP_RESIDENT bytes are reset whether written or not
+        // (a `memset` of 4 MiB was 9 % of a Kita send at one record per POST).
+        .pagemap_scan(Enabled::Auto);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
 }
 
