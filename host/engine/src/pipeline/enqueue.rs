@@ -105,10 +105,10 @@ impl Problems {
 /// and validated by the target's plugin, chunk by chunk, into one store transaction that
 /// commits only when no line had a problem. Every problem is reported with its line.
 ///
-/// Two threads: one reads, parses, hashes and validates (the plugin) chunk after chunk,
-/// the calling one writes the chunks into the store's transaction; on two cores the
-/// second half of the work no longer waits for the first. At most [`IN_FLIGHT`] chunks
-/// wait between them, so memory stays a few chunks whatever the input's size.
+/// Three threads in a row: one reads, parses and hashes the lines; one checks each chunk
+/// (schema, the plugin's validation); the calling one writes the chunks into the store's
+/// transaction. On two cores no stage waits for the others' work. At most [`IN_FLIGHT`]
+/// chunks wait between two stages, so memory stays a few chunks whatever the input's size.
 pub fn enqueue_lines(
     engine: &mut Engine,
     target: &str,
@@ -119,19 +119,35 @@ pub fn enqueue_lines(
     let mut problems = Problems::default();
     let mut session = engine.store.begin_enqueue(target, now)?;
     std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::sync_channel(IN_FLIGHT);
+        let (parsed_tx, parsed_rx) = std::sync::mpsc::sync_channel(IN_FLIGHT);
+        let (checked_tx, checked_rx) = std::sync::mpsc::sync_channel(IN_FLIGHT);
+        let reader = std::thread::Builder::new()
+            .name("hub-enqueue-read".into())
+            .spawn_scoped(scope, || read_lines(lines, parsed_tx))
+            .map_err(EnqueueError::Read)?;
+        let t = &t;
         let checker = std::thread::Builder::new()
             .name("hub-enqueue-check".into())
-            .spawn_scoped(scope, || check_lines(&t, target, lines, tx))
+            .spawn_scoped(scope, move || {
+                for parsed in parsed_rx {
+                    let checked =
+                        parsed.and_then(|p: Parsed| check_chunk(t, target, p.records, p.problems));
+                    if checked_tx.send(checked).is_err() {
+                        return;
+                    }
+                }
+            })
             .map_err(EnqueueError::Read)?;
         // A chunk the store refuses ends the loop: the checker's next hand-over fails
-        // (the receiver is gone) and it stops.
-        for checked in rx {
+        // (the receiver is gone), it stops, and so does the reader after it.
+        for checked in checked_rx {
             store_chunk(session.as_mut(), checked?, &mut problems)?;
         }
-        // The checker has ended (its sender is dropped); a panic there is one here.
-        if let Err(panic) = checker.join() {
-            std::panic::resume_unwind(panic);
+        // Both have ended (their senders are dropped); a panic there is one here.
+        for handle in [reader, checker] {
+            if let Err(panic) = handle.join() {
+                std::panic::resume_unwind(panic);
+            }
         }
         Ok::<_, EnqueueError>(())
     })?;
@@ -143,7 +159,7 @@ pub fn enqueue_lines(
     Ok(session.finish()?)
 }
 
-/// Chunks handed from the checking thread to the storing one and not yet taken.
+/// Chunks handed from one stage to the next and not yet taken.
 const IN_FLIGHT: usize = 2;
 
 /// One chunk, checked: every parsed record's line and id in input order (the store
@@ -155,19 +171,26 @@ struct Checked {
     problems: Vec<LineError>,
 }
 
-/// The checking thread: lines read, parsed and validated, chunk by chunk, into `tx`.
-fn check_lines(
-    t: &TargetRuntime,
-    target: &str,
+/// One chunk of lines, parsed: the records in input order and the lines' own problems.
+struct Parsed {
+    records: Vec<InputRecord>,
+    problems: Vec<LineError>,
+}
+
+/// The reading thread: lines read and parsed, chunk by chunk, into `tx`.
+fn read_lines(
     lines: impl Iterator<Item = Result<RawLine, ReadError>>,
-    tx: std::sync::mpsc::SyncSender<Result<Checked, EnqueueError>>,
+    tx: std::sync::mpsc::SyncSender<Result<Parsed, EnqueueError>>,
 ) {
     let mut chunk: Vec<InputRecord> = Vec::with_capacity(VALIDATE_CHUNK);
     let mut problems = Vec::new();
     let mut bytes = 0;
     let hand_over = |chunk: &mut Vec<InputRecord>, problems: &mut Vec<LineError>| {
-        let checked = check_chunk(t, target, std::mem::take(chunk), std::mem::take(problems));
-        tx.send(checked).is_ok()
+        let parsed = Parsed {
+            records: std::mem::replace(chunk, Vec::with_capacity(VALIDATE_CHUNK)),
+            problems: std::mem::take(problems),
+        };
+        tx.send(Ok(parsed)).is_ok()
     };
     for item in lines {
         let raw = match item {
