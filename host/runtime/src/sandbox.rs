@@ -1,5 +1,6 @@
-//! One call in a fresh wasmtime store (its instance from the pool, see `pool.rs`): a memory cap, a deadline (epoch interruption), WASI
-//! locked down for the plugins that import it, and each failure named by its kind.
+//! One call in a fresh wasmtime store (its instance from the pool, see `pool.rs`): a
+//! memory cap, a deadline (epoch interruption), WASI locked down for the plugins that
+//! import it, and each failure named by its kind.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -6,7 +6,7 @@
 //! Nothing here does I/O: the host unpacks the archive (with its size limits) and hands
 //! the files in.
 
-use hub_plugin_sdk::Settings;
+use hub_plugin_sdk::{Settings, json};
 use serde_json::{Map, Value, json};
 
 use crate::body::{Action, Config};
@@ -363,7 +363,7 @@ impl<'a> JsonObject<'a> {
 
     /// A key of the hub's own (a literal: nothing to escape, so not scanned).
     fn key(&mut self, k: &'static str) {
-        debug_assert!(!k.bytes().any(|b| ESCAPED[usize::from(b)]));
+        debug_assert!(!k.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\'));
         self.comma();
         self.out.push('"');
         self.out.push_str(k);
@@ -379,15 +379,15 @@ impl<'a> JsonObject<'a> {
 
     fn str(&mut self, k: &'static str, v: &str) {
         self.key(k);
-        json_str(self.out, v);
+        json::write_str(self.out, v);
     }
 
     /// A pair whose key came from outside (an unknown attribute's name): escaped.
     fn any_str(&mut self, k: &str, v: &str) {
         self.comma();
-        json_str(self.out, k);
+        json::write_str(self.out, k);
         self.out.push(':');
-        json_str(self.out, v);
+        json::write_str(self.out, v);
     }
 
     fn bool(&mut self, k: &'static str, v: bool) {
@@ -415,58 +415,6 @@ fn list<T>(out: &mut String, items: &[T], mut each: impl FnMut(&mut String, &T))
         each(out, item);
     }
     out.push(']');
-}
-
-/// The bytes [`json_str`] escapes: control characters, `"` and `\`.
-const ESCAPED: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut b = 0;
-    while b < 0x20 {
-        t[b] = true;
-        b += 1;
-    }
-    t[b'"' as usize] = true;
-    t[b'\\' as usize] = true;
-    t
-};
-
-/// A JSON string as serde_json writes it: `"` and `\` escaped, the short escapes for
-/// backspace, form feed, newline, carriage return and tab, `\u00xx` for the other
-/// control characters, everything else as is.
-fn json_str(out: &mut String, s: &str) {
-    out.push('"');
-    // Most values need no escape: a table says so byte by byte, and they are copied whole.
-    if !s.bytes().any(|b| ESCAPED[usize::from(b)]) {
-        out.push_str(s);
-        out.push('"');
-        return;
-    }
-    let mut start = 0;
-    for (i, b) in s.bytes().enumerate() {
-        let esc: &str = match b {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0x08 => "\\b",
-            0x0C => "\\f",
-            0..=0x1F => "",
-            _ => continue,
-        };
-        out.push_str(&s[start..i]);
-        if esc.is_empty() {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            out.push_str("\\u00");
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0xF)]));
-        } else {
-            out.push_str(esc);
-        }
-        start = i + 1;
-    }
-    out.push_str(&s[start..]);
-    out.push('"');
 }
 
 /// The request to send transports again: `<RetransmissionRequest>` listing the missing

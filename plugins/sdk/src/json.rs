@@ -69,6 +69,42 @@ pub fn parse_entries(record: &Record) -> Result<Entries, RecordError> {
     })
 }
 
+/// Appends `s` as a JSON string, byte for byte as serde_json writes it: `"` and `\`
+/// escaped, the short escapes for backspace, form feed, newline, carriage return and tab,
+/// `\u00xx` for the other control characters, everything else (ä, ö, ü, ß) as UTF-8.
+/// For plugins that write their bodies by hand, so key order and bytes are theirs.
+pub fn write_str(out: &mut String, s: &str) {
+    out.push('"');
+    // Runs without an escape are copied whole. Every escaped byte is ASCII, so `i` is
+    // always a char boundary.
+    let mut run = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escaped = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0..0x20 => "",
+            _ => continue,
+        };
+        out.push_str(&s[run..i]);
+        if escaped.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.push_str("\\u00");
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
+        } else {
+            out.push_str(escaped);
+        }
+        run = i + 1;
+    }
+    out.push_str(&s[run..]);
+    out.push('"');
+}
+
 /// A record's body as a JSON object; a key given twice at its top is refused by name.
 pub fn parse_object(record: &Record) -> Result<Map<String, Value>, RecordError> {
     let entries = parse_entries(record)?;
@@ -259,5 +295,25 @@ pub fn type_name(v: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "a list",
         Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_strings_as_serde_json_does() {
+        for s in [
+            "",
+            "plain",
+            "Jörg \"Jö\" Müßig\\",
+            "a\nb\tc\r\u{8}\u{c}\u{1}\u{1f}\u{7f}",
+            "€𝄞",
+        ] {
+            let mut out = String::new();
+            write_str(&mut out, s);
+            assert_eq!(out, serde_json::to_string(s).unwrap(), "{s:?}");
+        }
     }
 }
