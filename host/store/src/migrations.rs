@@ -143,6 +143,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/022_compact_records.sql"),
         postgres: include_str!("../migrations/postgres/022_compact_records.sql"),
     },
+    Migration {
+        id: 23,
+        name: "lean_history",
+        sqlite: include_str!("../migrations/023_lean_history.sql"),
+        postgres: include_str!("../migrations/postgres/023_lean_history.sql"),
+    },
 ];
 
 /// The SQLite side of [`MIGRATIONS`], as `sqlite.rs`'s runner takes it.

@@ -337,22 +337,24 @@ pub(crate) fn set_record_state(
     tx: &mut impl GenericClient,
     seq: i64,
     state: RecordState,
-    transfer_id: Option<i64>,
     messages: &[String],
     now: Timestamp,
 ) -> Result<()> {
     let m = messages_json(messages);
+    // As SQLite's (`KEEP_PREVIOUS_OUTCOME`): the latest outcome is on the record, the
+    // ones it replaced that said something are in `outcomes`.
+    tx.execute(
+        "INSERT INTO outcomes (record_seq, transfer_id, state, messages, at)
+         SELECT seq, transfer_id, state, messages, updated_at FROM records
+         WHERE seq = $1 AND (state NOT IN ('queued', 'in-transfer') OR messages <> '[]')",
+        &[&seq],
+    )
+    .map_err(pg("keep the previous outcome"))?;
     tx.execute(
         "UPDATE records SET state = $2, messages = $3, updated_at = $4 WHERE seq = $1",
         &[&seq, &state.as_str(), &m, &now.0],
     )
     .map_err(pg("update record"))?;
-    tx.execute(
-        "INSERT INTO outcomes (record_seq, transfer_id, state, messages, at)
-         VALUES ($1, $2, $3, $4, $5)",
-        &[&seq, &transfer_id, &state.as_str(), &m, &now.0],
-    )
-    .map_err(pg("log outcome"))?;
     Ok(())
 }
 

@@ -193,7 +193,6 @@ fn close(
         tx,
         seq,
         RecordState::Resolved,
-        transfer_id,
         &[how.message(who, reason)],
         now,
     )?;

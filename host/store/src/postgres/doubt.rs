@@ -145,7 +145,6 @@ impl PgStore {
                 &mut tx,
                 seq,
                 RecordState::InDoubt,
-                Some(transfer_id),
                 std::slice::from_ref(&doubt.detail),
                 now,
             )?;
@@ -297,14 +296,7 @@ impl PgStore {
                     Settlement::Delivered if all_in_place => RecordState::Delivered,
                     _ => RecordState::InTransfer,
                 };
-                set_record_state(
-                    &mut tx,
-                    seq,
-                    state,
-                    Some(transfer_id),
-                    std::slice::from_ref(&note),
-                    now,
-                )?;
+                set_record_state(&mut tx, seq, state, std::slice::from_ref(&note), now)?;
             }
         }
         let state = settle_transfer(&mut tx, transfer_id, now)?;

@@ -151,7 +151,6 @@ impl Enqueueing for PgEnqueue<'_> {
                         &mut self.tx,
                         seq,
                         RecordState::Superseded,
-                        None,
                         &[format!("superseded by record {} before it was sent", r.id)],
                         now,
                     )?;

@@ -191,7 +191,6 @@ impl PgStore {
                 &mut tx,
                 *seq,
                 RecordState::Failed,
-                None,
                 std::slice::from_ref(message),
                 now,
             )?;
@@ -242,7 +241,7 @@ impl PgStore {
             Completion::Outcomes(outcomes) => {
                 for o in outcomes {
                     let state = o.record_state();
-                    set_record_state(&mut tx, o.seq, state, Some(transfer_id), &o.messages, now)?;
+                    set_record_state(&mut tx, o.seq, state, &o.messages, now)?;
                 }
             }
             Completion::InPlace => {
@@ -264,14 +263,7 @@ impl PgStore {
                     .map(|r| r.get(0))
                     .collect();
                 for seq in seqs {
-                    set_record_state(
-                        &mut tx,
-                        seq,
-                        RecordState::Delivered,
-                        Some(transfer_id),
-                        &[],
-                        now,
-                    )?;
+                    set_record_state(&mut tx, seq, RecordState::Delivered, &[], now)?;
                 }
             }
         }

@@ -5,7 +5,7 @@ use hub_core::state::{RecordState, TransferState};
 use hub_core::time::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{SqliteStore, audit, record_view, set_record_state, settle_transfer, sql};
+use super::{SqliteStore, audit, count_added, record_view, set_record_state, settle_transfer, sql};
 use crate::by_hand::{self, ByHand, Requeued, Requeuing};
 use crate::{Resolution, Result};
 
@@ -76,6 +76,7 @@ impl Requeuing for SqliteStore {
         )
         .map_err(sql("queue the record again"))?;
         let queued = tx.last_insert_rowid();
+        count_added(&tx, &rec_target, RecordState::Queued, 1)?;
         let res = close(&tx, seq, record_id, who, reason, ByHand::Requeue, now)?;
         tx.commit().map_err(sql("commit requeue"))?;
         self.publish_head();
@@ -148,7 +149,6 @@ fn close(
         tx,
         seq,
         RecordState::Resolved,
-        transfer_id,
         &[how.message(who, reason)],
         now,
     )?;

@@ -162,7 +162,6 @@ impl SqliteStore {
                 &tx,
                 seq,
                 RecordState::InDoubt,
-                Some(transfer_id),
                 std::slice::from_ref(&doubt.detail),
                 now,
             )?;
@@ -326,14 +325,7 @@ impl SqliteStore {
                     Settlement::Delivered if all_in_place => RecordState::Delivered,
                     _ => RecordState::InTransfer,
                 };
-                set_record_state(
-                    &tx,
-                    seq,
-                    state,
-                    Some(transfer_id),
-                    std::slice::from_ref(&note),
-                    now,
-                )?;
+                set_record_state(&tx, seq, state, std::slice::from_ref(&note), now)?;
             }
         }
         let state = settle_transfer(&tx, transfer_id, now)?;

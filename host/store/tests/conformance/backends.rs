@@ -33,6 +33,9 @@ pub trait Backend: Sized {
     /// Records per target and state, counted from the records themselves (what the kept
     /// counts must agree with).
     fn group_by_state(&self) -> Vec<(String, String, i64)>;
+    /// The earlier outcomes kept beside records: (record_seq, transfer_id, state,
+    /// messages), oldest first.
+    fn outcomes(&self) -> Vec<(i64, Option<i64>, String, String)>;
     /// Whether `needle` is anywhere in what the database keeps of bodies and bytes
     /// (SQLite: the file and its write-ahead log, byte for byte).
     fn holds(&self, needle: &str) -> bool;
@@ -102,6 +105,16 @@ impl Backend for Sqlite {
             .prepare("SELECT target, state, count(*) FROM records GROUP BY target, state")
             .unwrap();
         stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+    fn outcomes(&self) -> Vec<(i64, Option<i64>, String, String)> {
+        let conn = rusqlite::Connection::open(self.path()).unwrap();
+        let mut stmt = conn
+            .prepare("SELECT record_seq, transfer_id, state, messages FROM outcomes ORDER BY id")
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
             .unwrap()
             .collect::<rusqlite::Result<_>>()
             .unwrap()
@@ -190,6 +203,17 @@ impl Backend for Pg {
             .unwrap()
             .iter()
             .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect()
+    }
+    fn outcomes(&self) -> Vec<(i64, Option<i64>, String, String)> {
+        self.client()
+            .query(
+                "SELECT record_seq, transfer_id, state, messages FROM outcomes ORDER BY id",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
             .collect()
     }
 }

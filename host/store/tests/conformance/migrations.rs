@@ -48,9 +48,10 @@ pub fn a_store_of_every_earlier_schema_is_brought_up_to_date_with_its_data<B: Ba
              VALUES ('t', 'r1', 'k', 'x', 'b', 's', 'delivered', 1, 0, 0,
                 '{\"b\": 2,  \"a\":1}');",
         );
-        if upto >= 4 {
+        if upto >= 4 && MIGRATIONS[upto - 1].id < 22 {
             // From 004 on, an older hub wrote the canonical hash as hex text (022 keeps
-            // it as 32 bytes in SQLite): the duplicate below must still be found.
+            // it as 32 bytes in SQLite): the duplicate below must still be found. From
+            // 022 on it is left out, and the store computes it when it opens.
             let hash = hub_core::input::content_sha256(&serde_json::json!({"a": 1, "b": 2}));
             sql.push_str(&format!(
                 "UPDATE records SET content_sha256 = '{hash}' WHERE record_id = 'r1';"

@@ -13,7 +13,7 @@ use crate::Backend;
 use crate::support::{attempt, create, rec};
 
 /// The kept counts, as `(target, state, n)`, sorted, without zeros.
-fn kept(store: &mut impl Store) -> Vec<(String, String, i64)> {
+pub(crate) fn kept(store: &mut impl Store) -> Vec<(String, String, i64)> {
     let mut out = Vec::new();
     for c in store.counts(None).unwrap() {
         for (state, n) in [
@@ -35,7 +35,7 @@ fn kept(store: &mut impl Store) -> Vec<(String, String, i64)> {
 }
 
 /// The same counted from the records themselves.
-fn counted<B: Backend>(b: &B) -> Vec<(String, String, i64)> {
+pub(crate) fn counted<B: Backend>(b: &B) -> Vec<(String, String, i64)> {
     let mut out: Vec<(String, String, i64)> = b
         .group_by_state()
         .into_iter()

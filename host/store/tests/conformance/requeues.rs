@@ -48,6 +48,8 @@ pub fn a_rejected_record_is_queued_again_once_and_its_transfer_completes(b: &imp
     }
     assert_eq!(state, TransferState::NeedsCheck);
     let old_seq = store.records_by_id("t", "bad").unwrap()[0].seq;
+    // The latest outcome is on the record: nothing is kept beside it yet.
+    assert_eq!(b.outcomes(), vec![]);
 
     let err = store
         .requeue(None, "ok", "anna", "again", Timestamp(6))
@@ -97,6 +99,18 @@ pub fn a_rejected_record_is_queued_again_once_and_its_transfer_completes(b: &imp
     let status = store.status(None).unwrap();
     assert!(status.needs_check.is_empty());
     assert_eq!(status.targets[0].queued, 1);
+    // The inserted record is counted as the others are.
+    assert_eq!(crate::pages::kept(&mut store), crate::pages::counted(b));
+    // The receiver's answer the resolution replaced on the record is kept beside it.
+    assert_eq!(
+        b.outcomes(),
+        vec![(
+            old_seq,
+            Some(id),
+            "rejected".to_string(),
+            r#"["STAMMDATENPRÜFUNG=FEHLGESCHLAGEN"]"#.to_string()
+        )]
+    );
 
     // Once: the newest is now queued, not rejected.
     assert_eq!(
