@@ -21,6 +21,23 @@ pub(crate) enum Fill {
 pub(crate) struct Body<'a> {
     id: &'a str,
     map: Map<String, Value>,
+    /// Which (length, first byte, last byte) marks the body's keys have: a field asked
+    /// for whose mark is not here is absent without searching the map. A posting may
+    /// have ~60 optional fields and a body has ~10; before this the map's search for
+    /// the absent ones was the plugin's hottest code (perf, 100,000 postings enqueued).
+    marks: [u64; 4],
+}
+
+/// A key's bit in [`Body::marks`].
+fn mark(key: &str) -> (usize, u64) {
+    let b = key.as_bytes();
+    let h = (b.len() as u32)
+        .wrapping_mul(31)
+        .wrapping_add(u32::from(b.first().copied().unwrap_or(0)))
+        .wrapping_mul(31)
+        .wrapping_add(u32::from(b.last().copied().unwrap_or(0)));
+    let bit = (h.wrapping_mul(0x9E37_79B1) >> 24) as usize;
+    (bit / 64, 1 << (bit % 64))
 }
 
 impl<'a> Body<'a> {
@@ -32,9 +49,15 @@ impl<'a> Body<'a> {
             known,
             &format!("unknown field for a {} record", record.kind),
         )?;
+        let mut marks = [0; 4];
+        for k in map.keys() {
+            let (word, bit) = mark(k);
+            marks[word] |= bit;
+        }
         Ok(Self {
             id: &record.id,
             map,
+            marks,
         })
     }
 
@@ -56,6 +79,10 @@ impl<'a> Body<'a> {
 
     /// The value of a field; JSON `null` counts as absent.
     fn get(&self, field: &str) -> Option<&Value> {
+        let (word, bit) = mark(field);
+        if self.marks[word] & bit == 0 {
+            return None;
+        }
         self.fields().get(field)
     }
 

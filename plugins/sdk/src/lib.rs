@@ -107,6 +107,8 @@
 
 pub mod diag;
 pub mod json;
+#[doc(hidden)]
+pub mod memcmp;
 pub mod mutate;
 mod request;
 pub mod schema;
