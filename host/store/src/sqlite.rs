@@ -636,17 +636,17 @@ impl Store for SqliteStore {
         payload_id: i64,
         send: &mut dyn FnMut(&mut dyn std::io::Read, u64) -> std::result::Result<(), ()>,
     ) -> Result<std::result::Result<(), ()>> {
-        let found: Option<(bool, Option<String>, i64)> = self
+        let found: Option<(bool, Option<String>, i64, String)> = self
             .conn
             .one(
-                "SELECT b.key_id IS NOT NULL, b.codec, p.size FROM payload_bytes b
+                "SELECT b.key_id IS NOT NULL, b.codec, p.size, p.sha256 FROM payload_bytes b
                  JOIN payloads p ON p.id = b.payload_id WHERE b.payload_id = ?1",
                 [payload_id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .optional()
             .map_err(sql("read payload"))?;
-        let Some((false, codec, size)) = found else {
+        let Some((false, codec, size, sha256)) = found else {
             // Sealed bytes are opened whole (one authenticated box); a missing row gets
             // its explanation there.
             let bytes = self.payload_bytes(payload_id)?;
@@ -665,8 +665,16 @@ impl Store for SqliteStore {
             )
             .map_err(sql("open payload"))?;
         let size = size.max(0) as u64;
-        let mut reader = packed::reader(codec.as_deref(), blob, size, payload_id)?;
-        Ok(send(&mut reader, size))
+        let fault = packed::Fault::default();
+        let reader = packed::reader(codec.as_deref(), blob, size, payload_id)?;
+        let mut reader = packed::Watched::new(reader, size, sha256, payload_id, fault.clone());
+        let sent = send(&mut reader, size);
+        // A fault in the stored bytes is the store's error, not the connection's: another
+        // try would send the same damaged bytes again.
+        if let Some(why) = fault.take() {
+            return Err(StoreError::Corrupt(why));
+        }
+        Ok(sent)
     }
 
     fn payload_request(&mut self, payload_id: i64) -> Result<Option<hub_plugin_sdk::RequestShape>> {

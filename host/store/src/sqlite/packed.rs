@@ -76,6 +76,76 @@ pub(crate) fn reader<'a>(
     }
 }
 
+/// What went wrong on the store's side while a transport streamed a payload: set by
+/// [`Watched`], read by the store after the transport is done, so a fault in the stored
+/// bytes is told apart from a fault of the connection (which is worth another try; a
+/// damaged payload is not, and needs a person).
+pub(crate) type Fault = std::rc::Rc<std::cell::RefCell<Option<String>>>;
+
+/// A payload's stored bytes on their way to a transport, checked as they go: an error
+/// reading or decompressing them, fewer bytes than recorded, or other bytes than the
+/// recorded SHA-256 (zstd frames carry no checksum of their own) fail the read before the
+/// last chunk is handed over, so the transport never completes an upload of them.
+pub(crate) struct Watched<R> {
+    inner: R,
+    size: u64,
+    read: u64,
+    sha256: String,
+    hasher: sha2::Sha256,
+    payload_id: i64,
+    fault: Fault,
+}
+
+impl<R: Read> Watched<R> {
+    pub(crate) fn new(inner: R, size: u64, sha256: String, payload_id: i64, fault: Fault) -> Self {
+        use sha2::Digest;
+        Watched {
+            inner,
+            size,
+            read: 0,
+            sha256,
+            hasher: sha2::Sha256::new(),
+            payload_id,
+            fault,
+        }
+    }
+
+    fn fail(&self, why: String) -> std::io::Error {
+        let why = format!("payload #{}: {why}", self.payload_id);
+        *self.fault.borrow_mut() = Some(why.clone());
+        std::io::Error::other(why)
+    }
+}
+
+impl<R: Read> Read for Watched<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use sha2::Digest;
+        let n = match self.inner.read(buf) {
+            Ok(n) => n,
+            Err(e) => return Err(self.fail(format!("cannot read its stored bytes: {e}"))),
+        };
+        if n == 0 && self.read < self.size && !buf.is_empty() {
+            return Err(self.fail(format!(
+                "its stored bytes end after {} of the {} recorded",
+                self.read, self.size
+            )));
+        }
+        self.hasher.update(&buf[..n]);
+        let before = self.read;
+        self.read += n as u64;
+        if before < self.size && self.read >= self.size {
+            let found = hex::encode(self.hasher.clone().finalize());
+            if !found.eq_ignore_ascii_case(&self.sha256) {
+                return Err(self.fail(format!(
+                    "its stored bytes have SHA-256 {found}, not the recorded {}",
+                    self.sha256
+                )));
+            }
+        }
+        Ok(n)
+    }
+}
+
 fn unknown(codec: &str, payload_id: i64) -> StoreError {
     StoreError::Corrupt(format!(
         "payload #{payload_id}: unknown codec `{codec}` (a newer hub wrote it?)"
@@ -223,13 +293,67 @@ mod tests {
                 .unwrap();
             assert_eq!(announced.get(), text.len() as u64);
             assert!(streamed == text.as_bytes(), "the streamed payload differs");
-            key
+            (key, payload)
         };
-        assert_eq!(sent(&mut store, "plain"), None);
+        let (key, payload) = sent(&mut store, "plain");
+        assert_eq!(key, None);
+
+        // Damaged stored bytes fail the stream before its end and are the store's error
+        // (not the connection's, which would be tried again): cut in half, and whole but
+        // not what the recorded SHA-256 says.
+        let stream = |store: &mut super::super::SqliteStore| {
+            let mut got = Vec::new();
+            let r = store.send_payload(payload, &mut |r, _| {
+                r.read_to_end(&mut got).map(|_| ()).map_err(|_| ())
+            });
+            (r, got.len())
+        };
+        let stored: Vec<u8> = store
+            .conn
+            .query_row(
+                "SELECT bytes FROM payload_bytes WHERE payload_id = ?1",
+                [payload],
+                |r| r.get(0),
+            )
+            .unwrap();
+        store
+            .conn
+            .execute(
+                "UPDATE payload_bytes SET bytes = ?2 WHERE payload_id = ?1",
+                rusqlite::params![payload, &stored[..stored.len() / 2]],
+            )
+            .unwrap();
+        let (r, got) = stream(&mut store);
+        let e = r.unwrap_err();
+        assert!(matches!(e, StoreError::Corrupt(_)), "{e}");
+        assert!(
+            e.to_string().contains(&format!("payload #{payload}")),
+            "{e}"
+        );
+        assert!(got < text.len(), "{got} bytes handed over");
+        store
+            .conn
+            .execute(
+                "UPDATE payload_bytes SET bytes = ?2 WHERE payload_id = ?1",
+                rusqlite::params![payload, &stored],
+            )
+            .unwrap();
+        store
+            .conn
+            .execute(
+                "UPDATE payloads SET sha256 = ?2 WHERE id = ?1",
+                rusqlite::params![payload, "00".repeat(32)],
+            )
+            .unwrap();
+        let (r, got) = stream(&mut store);
+        let e = r.unwrap_err();
+        assert!(e.to_string().contains("not the recorded 0000"), "{e}");
+        assert!(got < text.len(), "{got} bytes handed over");
+
         let ring = Keyring::new(Some("a"), vec![("a".into(), [1; 32])]).unwrap();
         store
             .set_keyring(Some(std::sync::Arc::new(ring)), Timestamp(0))
             .unwrap();
-        assert_eq!(sent(&mut store, "sealed").as_deref(), Some("a"));
+        assert_eq!(sent(&mut store, "sealed").0.as_deref(), Some("a"));
     }
 }
