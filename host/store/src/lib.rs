@@ -7,6 +7,19 @@
 //! PostgreSQL backend for several workers implements the same trait (sequence rows
 //! locked `FOR UPDATE`, transfers claimed with `SKIP LOCKED`).
 
+/// The condition on `state` that `records_by_state_seq` is partial on (schema 024): the
+/// record states few records are in at a time, those that want a person or that a record
+/// reached off the main path. Queued and delivered records, nearly all of them, are paged
+/// by target, or newest first through the table itself. A query reading records by state
+/// without a target repeats this condition (SQLite and PostgreSQL use a partial index only
+/// where the query's condition names the index's), and a test checks the migrations carry
+/// the same text.
+macro_rules! few_states {
+    () => {
+        "state IN ('in-doubt', 'rejected', 'failed', 'resolved', 'superseded')"
+    };
+}
+
 pub mod audit;
 pub mod by_hand;
 pub mod enqueueing;

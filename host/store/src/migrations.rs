@@ -149,6 +149,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/023_lean_history.sql"),
         postgres: include_str!("../migrations/postgres/023_lean_history.sql"),
     },
+    Migration {
+        id: 24,
+        name: "few_states_index",
+        sqlite: include_str!("../migrations/024_few_states_index.sql"),
+        postgres: include_str!("../migrations/postgres/024_few_states_index.sql"),
+    },
 ];
 
 /// The SQLite side of [`MIGRATIONS`], as `sqlite.rs`'s runner takes it.
@@ -180,5 +186,21 @@ mod tests {
             assert!(!m.sqlite.trim().is_empty(), "{:03} sqlite", m.id);
             assert!(!m.postgres.trim().is_empty(), "{:03} postgres", m.id);
         }
+    }
+
+    /// The partial index and the reads that use it name one condition (`few_states!`),
+    /// and it lists exactly the states of `FEW_STATES`.
+    #[test]
+    fn the_few_states_index_is_partial_on_the_condition_the_reads_name() {
+        let cond = few_states!();
+        let m = MIGRATIONS.iter().find(|m| m.id == 24).unwrap();
+        for sql in [m.sqlite, m.postgres] {
+            assert!(sql.contains(&format!("WHERE {cond};")), "{sql}");
+        }
+        let listed: Vec<String> = crate::query::FEW_STATES
+            .iter()
+            .map(|s| format!("'{}'", s.as_str()))
+            .collect();
+        assert_eq!(cond, format!("state IN ({})", listed.join(", ")));
     }
 }

@@ -8,6 +8,15 @@ use hub_core::state::{AttemptResult, PayloadState, RecordState, TransferState};
 use crate::views::Query;
 use crate::{Result, StoreError};
 
+/// The states of [`few_states!`], as values.
+pub(crate) const FEW_STATES: [RecordState; 5] = [
+    RecordState::InDoubt,
+    RecordState::Rejected,
+    RecordState::Failed,
+    RecordState::Resolved,
+    RecordState::Superseded,
+];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Dialect {
     Sqlite,
@@ -222,6 +231,10 @@ pub(crate) fn records(d: Dialect, q: &Query, columns: &str) -> Result<Sql> {
     transfer(&mut s, q, "r.transfer_id");
     if let Some(st) = &q.state {
         let st = state(st, RecordState::parse, RecordState::ALL, "record")?;
+        if FEW_STATES.iter().any(|f| f.as_str() == st) {
+            // Lets the partial index on (state, seq) serve a page without a target.
+            s.and(concat!("r.", few_states!()).to_string());
+        }
         let p = s.bind(Param::Text(st));
         s.and(format!("r.state = {p}"));
     }

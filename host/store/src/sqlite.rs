@@ -866,11 +866,13 @@ impl Store for SqliteStore {
         status.in_doubt = self.doubts_of(target, false)?;
         let mut stmt = self
             .conn
-            .prepare_cached(
+            .prepare_cached(concat!(
                 "SELECT seq, target, record_id, kind, state, transfer_id, messages, updated_at
                  FROM records WHERE (?1 IS NULL OR target = ?1) AND state IN ('rejected', 'failed')
-                 ORDER BY seq",
-            )
+                   AND ",
+                few_states!(),
+                " ORDER BY seq"
+            ))
             .map_err(sql("prepare records to check"))?;
         let rows = stmt
             .query_map([target], view_row)

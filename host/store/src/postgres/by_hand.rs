@@ -119,10 +119,13 @@ fn find(
 ) -> Result<(i64, Option<i64>)> {
     let candidates: Vec<(i64, String, Option<i64>)> = tx
         .query(
-            "SELECT seq, target, transfer_id FROM records
-             WHERE record_id = $1 AND ($2::text IS NULL OR target = $2)
-               AND state IN ('rejected', 'failed')
-             ORDER BY seq",
+            concat!(
+                "SELECT seq, target, transfer_id FROM records
+                 WHERE record_id = $1 AND ($2::text IS NULL OR target = $2)
+                   AND state IN ('rejected', 'failed') AND ",
+                few_states!(),
+                " ORDER BY seq"
+            ),
             &[&record_id, &target],
         )
         .map_err(pg("find record"))?

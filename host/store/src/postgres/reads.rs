@@ -294,7 +294,8 @@ impl Store for PgStore {
                 &format!(
                     "SELECT {VIEW_COLUMNS} FROM records
                      WHERE ($1::text IS NULL OR target = $1) AND state IN ('rejected', 'failed')
-                     ORDER BY seq"
+                       AND {FEW} ORDER BY seq",
+                    FEW = few_states!()
                 ),
                 &[&target],
             )

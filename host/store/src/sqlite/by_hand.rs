@@ -88,12 +88,13 @@ impl Requeuing for SqliteStore {
 fn find(tx: &Connection, target: Option<&str>, record_id: &str, how: ByHand) -> Result<i64> {
     let candidates: Vec<(i64, String)> = {
         let mut stmt = tx
-            .prepare_cached(
+            .prepare_cached(concat!(
                 "SELECT seq, target FROM records
-                 WHERE record_id = ?1 AND (?2 IS NULL OR target = ?2)
-                   AND state IN ('rejected', 'failed')
-                 ORDER BY seq",
-            )
+                     WHERE record_id = ?1 AND (?2 IS NULL OR target = ?2)
+                       AND state IN ('rejected', 'failed') AND ",
+                few_states!(),
+                " ORDER BY seq"
+            ))
             .map_err(sql("prepare record lookup"))?;
         let rows = stmt
             .query_map(params![record_id, target], |r| Ok((r.get(0)?, r.get(1)?)))
