@@ -323,3 +323,37 @@ pub(crate) fn check_text(s: &str) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The marks only ever skip the map for keys the body does not have: every key of a
+    /// posting, given, is found; every one not given is absent.
+    #[test]
+    fn marks_never_hide_a_key_the_body_has() {
+        let known: Vec<&str> = crate::g69::FIELDS
+            .iter()
+            .chain(crate::g69_extra::FIELDS)
+            .copied()
+            .collect();
+        for (i, given) in known.iter().enumerate() {
+            // One key alone, and all keys but it: each found where given, absent where not.
+            let alone = format!("{{\"{given}\":\"v\"}}");
+            let others: Vec<String> = known
+                .iter()
+                .filter(|k| *k != given)
+                .map(|k| format!("\"{k}\":\"v\""))
+                .collect();
+            let rest = format!("{{{}}}", others.join(","));
+            for (body, present) in [(alone, true), (rest, false)] {
+                let record = Record::new(&format!("r{i}"), "posting", &body);
+                let b = Body::parse(&record, &known).expect("known keys");
+                assert_eq!(b.get(given).is_some(), present, "{given} in {body}");
+                for k in known.iter().filter(|k| *k != given) {
+                    assert_eq!(b.get(k).is_some(), !present, "{k} in {body}");
+                }
+            }
+        }
+    }
+}

@@ -11,7 +11,7 @@ use hub_plugin_sdk::{Record, RecordError};
 pub(crate) const MAX_AMOUNT_ORE: i64 = 999_999_999_999;
 
 /// The body fields a posting may carry.
-const FIELDS: &[&str] = &[
+pub(crate) const FIELDS: &[&str] = &[
     "page",
     "fiscal_year",
     "posting_type",
