@@ -125,6 +125,13 @@ pub enum StoreError {
     Seal(#[from] seal::SealError),
     #[error("store holds data this hub cannot read ({0}); was it written by a newer hub?")]
     Corrupt(String),
+    /// Stored bytes that are not what was recorded (damaged on disk, or changed outside
+    /// the hub): nothing of them is sent, and another try would read the same.
+    #[error(
+        "{0}; not sent: another try would send the same damaged bytes. Restore the store \
+         from a backup (README: Backup and restore)"
+    )]
+    Damaged(String),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]

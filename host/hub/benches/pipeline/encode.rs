@@ -169,37 +169,25 @@ pub(crate) fn encode_section(python: Option<&Path>) {
     );
     println!();
     println!("encode, batches of 1,000   native rec/s     WASM rec/s   WASM slower by");
+    // Each built-in plugin, native and WASM, on 1,000 of its own example records.
+    macro_rules! pair {
+        ($name:literal, $krate:ident :: $plugin:ident, $rounds:expr) => {
+            (
+                $name,
+                encode_pair::<$krate::$plugin>(
+                    &rt,
+                    $name,
+                    $krate::examples::settings(),
+                    &$krate::examples::records(1000),
+                    $rounds,
+                ),
+            )
+        };
+    }
     let rows = [
-        (
-            "prisme",
-            encode_pair::<hub_plugin_prisme::Prisme>(
-                &rt,
-                "prisme",
-                hub_plugin_prisme::examples::settings(),
-                &hub_plugin_prisme::examples::records(1000),
-                200,
-            ),
-        ),
-        (
-            "kitaplaner",
-            encode_pair::<hub_plugin_kitaplaner::KitaPlaner>(
-                &rt,
-                "kitaplaner",
-                hub_plugin_kitaplaner::examples::settings(),
-                &hub_plugin_kitaplaner::examples::records(1000),
-                200,
-            ),
-        ),
-        (
-            "rki",
-            encode_pair::<hub_plugin_rki::Rki>(
-                &rt,
-                "rki",
-                hub_plugin_rki::examples::settings(),
-                &hub_plugin_rki::examples::records(1000),
-                100,
-            ),
-        ),
+        pair!("prisme", hub_plugin_prisme::Prisme, 200),
+        pair!("kitaplaner", hub_plugin_kitaplaner::KitaPlaner, 200),
+        pair!("rki", hub_plugin_rki::Rki, 100),
     ];
     for (name, (native, wasm)) in rows {
         println!(

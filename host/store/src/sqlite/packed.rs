@@ -42,13 +42,13 @@ pub(crate) fn unpack(
         Some(ZSTD) => {
             let capacity = usize::try_from(size).map_err(|_| too_large(payload_id))?;
             zstd::bulk::decompress(&stored, capacity).map_err(|e| {
-                StoreError::Corrupt(format!("payload #{payload_id}: cannot decompress: {e}"))
+                StoreError::Damaged(format!("payload #{payload_id}: cannot decompress: {e}"))
             })?
         }
         Some(other) => return Err(unknown(other, payload_id)),
     };
     if bytes.len() as u64 != size {
-        return Err(StoreError::Corrupt(format!(
+        return Err(StoreError::Damaged(format!(
             "payload #{payload_id}: {} bytes stored, {size} recorded",
             bytes.len()
         )));
@@ -68,7 +68,7 @@ pub(crate) fn reader<'a>(
         None => Ok(Box::new(stored.take(size))),
         Some(ZSTD) => {
             let decoder = zstd::stream::read::Decoder::new(stored).map_err(|e| {
-                StoreError::Corrupt(format!("payload #{payload_id}: cannot decompress: {e}"))
+                StoreError::Damaged(format!("payload #{payload_id}: cannot decompress: {e}"))
             })?;
             Ok(Box::new(decoder.take(size)))
         }
@@ -76,28 +76,25 @@ pub(crate) fn reader<'a>(
     }
 }
 
-/// What went wrong on the store's side while a transport streamed a payload: set by
-/// [`Watched`], read by the store after the transport is done, so a fault in the stored
-/// bytes is told apart from a fault of the connection (which is worth another try; a
-/// damaged payload is not, and needs a person).
-pub(crate) type Fault = std::rc::Rc<std::cell::RefCell<Option<String>>>;
-
 /// A payload's stored bytes on their way to a transport, checked as they go: an error
 /// reading or decompressing them, fewer bytes than recorded, or other bytes than the
 /// recorded SHA-256 (zstd frames carry no checksum of their own) fail the read before the
 /// last chunk is handed over, so the transport never completes an upload of them.
+/// After the transport is done, [`Watched::fault`] tells a fault in the stored bytes
+/// (another try would send the same: a person must look) from one of the connection.
 pub(crate) struct Watched<R> {
     inner: R,
     size: u64,
     read: u64,
     sha256: String,
     hasher: sha2::Sha256,
-    payload_id: i64,
-    fault: Fault,
+    /// The payload as errors name it: `payload #12 (522-24-001-G.txt)`.
+    what: String,
+    fault: Option<StoreError>,
 }
 
 impl<R: Read> Watched<R> {
-    pub(crate) fn new(inner: R, size: u64, sha256: String, payload_id: i64, fault: Fault) -> Self {
+    pub(crate) fn new(inner: R, size: u64, sha256: String, what: String) -> Self {
         use sha2::Digest;
         Watched {
             inner,
@@ -105,14 +102,19 @@ impl<R: Read> Watched<R> {
             read: 0,
             sha256,
             hasher: sha2::Sha256::new(),
-            payload_id,
-            fault,
+            what,
+            fault: None,
         }
     }
 
-    fn fail(&self, why: String) -> std::io::Error {
-        let why = format!("payload #{}: {why}", self.payload_id);
-        *self.fault.borrow_mut() = Some(why.clone());
+    /// What was wrong with the stored bytes, if anything.
+    pub(crate) fn fault(self) -> Option<StoreError> {
+        self.fault
+    }
+
+    fn fail(&mut self, why: String) -> std::io::Error {
+        let why = format!("{}: {why}", self.what);
+        self.fault = Some(StoreError::Damaged(why.clone()));
         std::io::Error::other(why)
     }
 }
@@ -325,11 +327,13 @@ mod tests {
             .unwrap();
         let (r, got) = stream(&mut store);
         let e = r.unwrap_err();
-        assert!(matches!(e, StoreError::Corrupt(_)), "{e}");
+        assert!(matches!(e, StoreError::Damaged(_)), "{e}");
+        let shown = e.to_string();
         assert!(
-            e.to_string().contains(&format!("payload #{payload}")),
+            shown.contains(&format!("payload #{payload} (plain.txt)")),
             "{e}"
         );
+        assert!(shown.contains("not sent"), "{e}");
         assert!(got < text.len(), "{got} bytes handed over");
         store
             .conn
@@ -347,6 +351,7 @@ mod tests {
             .unwrap();
         let (r, got) = stream(&mut store);
         let e = r.unwrap_err();
+        assert!(matches!(e, StoreError::Damaged(_)), "{e}");
         assert!(e.to_string().contains("not the recorded 0000"), "{e}");
         assert!(got < text.len(), "{got} bytes handed over");
 

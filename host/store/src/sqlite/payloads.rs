@@ -5,7 +5,7 @@ use rusqlite::OptionalExtension;
 
 use super::cached::Cached;
 use super::{SqliteStore, packed, retention, sealed_record, sql};
-use crate::{Result, StoreError, StoredRecord};
+use crate::{Result, StoredRecord};
 
 pub(super) fn payload_bytes(this: &mut SqliteStore, payload_id: i64) -> Result<Vec<u8>> {
     let (bytes, key, codec, size): (Vec<u8>, Option<String>, Option<String>, i64) = this
@@ -29,17 +29,17 @@ pub(super) fn send_payload(
     payload_id: i64,
     send: &mut dyn FnMut(&mut dyn std::io::Read, u64) -> std::result::Result<(), ()>,
 ) -> Result<std::result::Result<(), ()>> {
-    let found: Option<(bool, Option<String>, i64, String)> = this
+    let found: Option<(bool, Option<String>, i64, String, String)> = this
         .conn
         .one(
-            "SELECT b.key_id IS NOT NULL, b.codec, p.size, p.sha256 FROM payload_bytes b
+            "SELECT b.key_id IS NOT NULL, b.codec, p.size, p.sha256, p.name FROM payload_bytes b
              JOIN payloads p ON p.id = b.payload_id WHERE b.payload_id = ?1",
             [payload_id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
         )
         .optional()
         .map_err(sql("read payload"))?;
-    let Some((false, codec, size, sha256)) = found else {
+    let Some((false, codec, size, sha256, name)) = found else {
         // Sealed bytes are opened whole (one authenticated box); a missing row gets
         // its explanation there.
         let bytes = payload_bytes(this, payload_id)?;
@@ -58,16 +58,16 @@ pub(super) fn send_payload(
         )
         .map_err(sql("open payload"))?;
     let size = size.max(0) as u64;
-    let fault = packed::Fault::default();
     let reader = packed::reader(codec.as_deref(), blob, size, payload_id)?;
-    let mut reader = packed::Watched::new(reader, size, sha256, payload_id, fault.clone());
+    let what = format!("payload #{payload_id} ({name})");
+    let mut reader = packed::Watched::new(reader, size, sha256, what);
     let sent = send(&mut reader, size);
     // A fault in the stored bytes is the store's error, not the connection's: another
     // try would send the same damaged bytes again.
-    if let Some(why) = fault.take() {
-        return Err(StoreError::Corrupt(why));
+    match reader.fault() {
+        Some(damaged) => Err(damaged),
+        None => Ok(sent),
     }
-    Ok(sent)
 }
 
 pub(super) fn payload_request(
