@@ -105,17 +105,18 @@ pub(crate) fn csv_records(n: usize) -> Vec<Record> {
         .collect()
 }
 
-/// Encodes `rounds` batches through the Python plugin under the default memory limit
-/// (which it must fit in); returns records/s.
-pub(crate) fn encode_python(path: &Path, records: &[Record], rounds: usize) -> f64 {
-    let rt = Runtime::new(
-        Limits {
-            call_timeout_ms: 60_000,
-            ..Limits::default()
-        },
-        None,
-    )
-    .unwrap();
+/// Microseconds of one call with an empty list: a fresh sandbox (store + instance).
+fn empty_call_us(plugin: &hub_runtime::Plugin, settings: &Settings, calls: u32) -> f64 {
+    let t = Instant::now();
+    for _ in 0..calls {
+        std::hint::black_box(plugin.validate(settings, &[]).unwrap());
+    }
+    t.elapsed().as_secs_f64() * 1e6 / f64::from(calls)
+}
+
+/// Encodes `rounds` batches through the Python plugin on `rt` (the default memory limit,
+/// which it must fit in); returns records/s.
+pub(crate) fn encode_python(rt: &Runtime, path: &Path, records: &[Record], rounds: usize) -> f64 {
     let plugin = rt.load("csvdrop", path, None).unwrap();
     let settings = csv_settings();
     let metas = plugin.validate(&settings, records).unwrap();
@@ -123,14 +124,9 @@ pub(crate) fn encode_python(path: &Path, records: &[Record], rounds: usize) -> f
     let c = ctx(settings, meta.batch_key, meta.sequence_scope);
     let first = plugin.encode(&c, records).unwrap().expect("csvdrop encode");
     assert_eq!(first[0].records.len(), records.len());
-    let calls = 100;
-    let t = Instant::now();
-    for _ in 0..calls {
-        std::hint::black_box(plugin.validate(&c.settings, &[]).unwrap());
-    }
     println!(
         "  (csvdrop: one call, empty, fresh sandbox: {:.1} µs)",
-        t.elapsed().as_secs_f64() * 1e6 / calls as f64
+        empty_call_us(&plugin, &c.settings, 100)
     );
     let t = Instant::now();
     for _ in 0..rounds {
@@ -157,15 +153,9 @@ pub(crate) fn encode_section(python: Option<&Path>) {
     .unwrap();
     // The fixed cost of one call: a fresh sandbox (store + instance) and an empty list.
     let p = rt.load("prisme", &plugin_path("prisme"), None).unwrap();
-    let settings = hub_plugin_prisme::examples::settings();
-    let calls = 2_000;
-    let t = Instant::now();
-    for _ in 0..calls {
-        std::hint::black_box(p.validate(&settings, &[]).unwrap());
-    }
     println!(
         "one plugin call, empty (fresh sandbox): {:>8.1} µs",
-        t.elapsed().as_secs_f64() * 1e6 / calls as f64
+        empty_call_us(&p, &hub_plugin_prisme::examples::settings(), 2_000)
     );
     println!();
     println!("encode, batches of 1,000   native rec/s     WASM rec/s   WASM slower by");
@@ -196,7 +186,7 @@ pub(crate) fn encode_section(python: Option<&Path>) {
         );
     }
     if let Some(path) = python {
-        let wasm = encode_python(path, &csv_records(1000), 20);
+        let wasm = encode_python(&rt, path, &csv_records(1000), 20);
         println!("  {:<24} {:>12} {wasm:>14.0}", "csvdrop (Python)", "-");
     }
     println!();
