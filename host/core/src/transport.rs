@@ -143,8 +143,26 @@ pub trait Transport: Send {
         self.put_temp(name, &all)
     }
 
+    /// Writes several small payloads under their temporary names: the result of each, in
+    /// order. Where the protocol can keep several requests in flight (SFTP), their round
+    /// trips overlap; the default writes one after another.
+    fn put_temps(&mut self, files: &[(&str, &[u8])]) -> Vec<Result<(), TransportError>> {
+        files
+            .iter()
+            .map(|(name, bytes)| self.put_temp(name, bytes))
+            .collect()
+    }
+
     /// Moves the temporary file to its final name; never replaces an existing file.
     fn make_final(&mut self, name: &str) -> Result<(), TransportError>;
+
+    /// Moves several temporary files to their final names, in order, stopping at the
+    /// first that fails: the results of those tried, the last of them the failure if one
+    /// failed. Never replaces an existing file. The default calls
+    /// [`Transport::make_final`] for each.
+    fn make_finals(&mut self, names: &[&str]) -> Vec<Result<(), TransportError>> {
+        each_final(self, names)
+    }
 
     /// Removes a leftover temporary file (after a crash between link and unlink).
     fn remove_temp(&mut self, name: &str) -> Result<(), TransportError>;
@@ -206,6 +224,23 @@ pub trait Transport: Send {
 /// Whether a transport of this configuration delivers files (else: requests).
 pub fn delivers_files(config: &TransportConfig) -> bool {
     !matches!(config, TransportConfig::Http { .. })
+}
+
+/// [`Transport::make_finals`] one file at a time: in order, up to the first failure.
+pub fn each_final<T: Transport + ?Sized>(
+    transport: &mut T,
+    names: &[&str],
+) -> Vec<Result<(), TransportError>> {
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        let result = transport.make_final(name);
+        let stop = result.is_err();
+        out.push(result);
+        if stop {
+            break;
+        }
+    }
+    out
 }
 
 #[cfg(test)]

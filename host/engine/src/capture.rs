@@ -38,6 +38,9 @@ pub struct Captured {
     /// Steps to fail once each, by verb (`put_temp`, `make_final`, `request`), in order:
     /// a test makes the receiver drop a connection at exactly that step.
     pub fail_next: Vec<(&'static str, TransportError)>,
+    /// Steps to fail once each after that many more of the same verb went through: the
+    /// third file of a group, say.
+    pub fail_after: Vec<(&'static str, usize, TransportError)>,
 }
 
 /// Hands out transports that all write into one shared [`Captured`].
@@ -97,10 +100,16 @@ impl CapturingTransport {
     /// The failure a test asked for at this step, once.
     fn injected(&self, verb: &str) -> Result<(), TransportError> {
         let mut s = self.state();
-        match s.fail_next.iter().position(|(v, _)| *v == verb) {
-            Some(i) => Err(s.fail_next.remove(i).1),
-            None => Ok(()),
+        if let Some(i) = s.fail_next.iter().position(|(v, _)| *v == verb) {
+            return Err(s.fail_next.remove(i).1);
         }
+        if let Some(i) = s.fail_after.iter().position(|(v, _, _)| *v == verb) {
+            if s.fail_after[i].1 == 0 {
+                return Err(s.fail_after.remove(i).2);
+            }
+            s.fail_after[i].1 -= 1;
+        }
+        Ok(())
     }
 }
 

@@ -12,6 +12,11 @@
 //! folder, then renamed; SFTP's rename (OpenSSH: link + unlink) fails when the final name
 //! exists, so a delivered file is never replaced.
 //!
+//! A group of small files ([`Transport::put_temps`], [`Transport::make_finals`]) goes out
+//! on the one session together: SFTP answers each request by its id, so the uploads and
+//! the looks under the final names overlap instead of adding up their round trips. The
+//! renames still go one at a time, in order.
+//!
 //! | what happened | kind |
 //! |---|---|
 //! | connection refused, DNS failure, timeout, connection lost | Retryable |
@@ -29,15 +34,19 @@ use std::time::Duration;
 use russh::client::{self, Handle};
 use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
 use russh_sftp::client::SftpSession;
-use russh_sftp::client::error::Error as SftpError;
-use russh_sftp::protocol::{OpenFlags, StatusCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::ftps::join;
 use crate::http::Secret;
-use crate::layout::{Layout, RemoteName};
+use crate::layout::Layout;
 use crate::{Digest, DigestWriter};
 use crate::{RemoteState, Transport, TransportError};
+
+mod steps;
+use steps::{
+    Failure, ensure_folder, exists, is_no_such_file, paths, rename, sftp_error, ssh_error, taken,
+    upload, within,
+};
 
 /// How the user logs in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -321,175 +330,6 @@ impl SftpTransport {
     }
 }
 
-/// An error and whether the session is still usable after it.
-struct Failure {
-    error: TransportError,
-    keep_connection: bool,
-}
-
-impl Failure {
-    fn permanent(message: String) -> Failure {
-        Failure {
-            error: TransportError::permanent(message),
-            keep_connection: true,
-        }
-    }
-}
-
-impl From<TransportError> for Failure {
-    fn from(error: TransportError) -> Self {
-        let keep_connection = error.kind == crate::ErrorKind::Permanent;
-        Failure {
-            error,
-            keep_connection,
-        }
-    }
-}
-
-async fn within<T>(
-    endpoint: &str,
-    what: &str,
-    timeout: Duration,
-    f: impl Future<Output = T>,
-) -> Result<T, TransportError> {
-    tokio::time::timeout(timeout, f).await.map_err(|_| {
-        TransportError::retryable(format!("{endpoint}: {what}: no answer within {timeout:?}"))
-    })
-}
-
-fn ssh_error(endpoint: &str, what: &str, e: &russh::Error) -> TransportError {
-    use russh::Error as E;
-    let message = format!("{endpoint}: {what}: {e}");
-    match e {
-        E::IO(_)
-        | E::Disconnect
-        | E::HUP
-        | E::ConnectionTimeout
-        | E::KeepaliveTimeout
-        | E::InactivityTimeout
-        | E::SendError
-        | E::Pending
-        | E::Elapsed(_)
-        | E::ChannelOpenFailure(_) => TransportError::retryable(message),
-        _ => TransportError::permanent(message),
-    }
-}
-
-fn sftp_error(endpoint: &str, what: &str, e: &SftpError) -> Failure {
-    let message = format!("{endpoint}: {what}: {e}");
-    match e {
-        SftpError::Status(s) => match s.status_code {
-            StatusCode::NoConnection | StatusCode::ConnectionLost => Failure {
-                error: TransportError::retryable(message),
-                keep_connection: false,
-            },
-            _ => Failure::permanent(message),
-        },
-        SftpError::Limited(_) => Failure::permanent(message),
-        _ => Failure {
-            error: TransportError::retryable(message),
-            keep_connection: false,
-        },
-    }
-}
-
-fn is_no_such_file(e: &SftpError) -> bool {
-    matches!(e, SftpError::Status(s) if s.status_code == StatusCode::NoSuchFile)
-}
-
-async fn exists(
-    conn: &mut Conn,
-    endpoint: &str,
-    timeout: Duration,
-    path: &str,
-) -> Result<bool, Failure> {
-    match within(endpoint, path, timeout, conn.sftp.metadata(path)).await? {
-        Ok(_) => Ok(true),
-        Err(e) if is_no_such_file(&e) => Ok(false),
-        Err(e) => Err(sftp_error(endpoint, &format!("stat {path}"), &e)),
-    }
-}
-
-/// Makes sure the folder `rel` (relative to the root) exists and returns its absolute path.
-/// Prisme's tree is never created: a missing folder is refused. In the plain layout missing
-/// folders below the root are made one level at a time; one that exists already (or appears
-/// meanwhile, made by another sender) is fine. The root itself is never created.
-async fn ensure_folder(
-    conn: &mut Conn,
-    endpoint: &str,
-    timeout: Duration,
-    layout: &Layout,
-    rel: &str,
-) -> Result<String, Failure> {
-    let folder = join(&conn.base, rel);
-    if conn.folders.contains(&folder) {
-        return Ok(folder);
-    }
-    match within(
-        endpoint,
-        &folder,
-        timeout,
-        conn.sftp.metadata(folder.as_str()),
-    )
-    .await?
-    {
-        Ok(m) if m.is_dir() => {
-            conn.folders.insert(folder.clone());
-            return Ok(folder);
-        }
-        Ok(_) => {
-            return Err(Failure::permanent(format!(
-                "{endpoint}: {folder} on the server is not a folder"
-            )));
-        }
-        Err(e) if is_no_such_file(&e) && (!layout.creates_folders() || rel.is_empty()) => {
-            return Err(Failure::permanent(format!(
-                "{endpoint}: the folder {folder} does not exist on the server; {}",
-                layout.missing_folder_hint()
-            )));
-        }
-        Err(e) if is_no_such_file(&e) => {}
-        Err(e) => return Err(sftp_error(endpoint, &format!("stat {folder}"), &e)),
-    }
-    let mut path = conn.base.clone();
-    for segment in rel.split('/') {
-        path = join(&path, segment);
-        if conn.folders.contains(&path) {
-            continue;
-        }
-        let made = within(
-            endpoint,
-            &path,
-            timeout,
-            conn.sftp.create_dir(path.as_str()),
-        )
-        .await?;
-        if let Err(e) = made {
-            // The folder exists already (or a refusal): fine if it is a folder now.
-            let failure = sftp_error(endpoint, &format!("mkdir {path}"), &e);
-            if !failure.keep_connection {
-                return Err(failure);
-            }
-            match within(endpoint, &path, timeout, conn.sftp.metadata(path.as_str())).await? {
-                Ok(m) if m.is_dir() => {}
-                _ => return Err(failure),
-            }
-        }
-        conn.folders.insert(path.clone());
-    }
-    Ok(folder)
-}
-
-/// Bytes read from the store and written per step of a streamed upload.
-const CHUNK: usize = 256 * 1024;
-
-fn paths(conn: &Conn, p: &RemoteName) -> (String, String, String) {
-    let folder = join(&conn.base, &p.folder);
-    let temp = join(&folder, &p.temp_file());
-    let path = join(&folder, &p.file);
-    (folder, temp, path)
-}
-
 impl Transport for SftpTransport {
     fn endpoint(&self) -> String {
         self.endpoint.clone()
@@ -512,60 +352,62 @@ impl Transport for SftpTransport {
         self.with_conn(async |conn, endpoint, timeout| {
             let (_, temp, _) = paths(conn, &p);
             ensure_folder(conn, endpoint, timeout, &layout, &p.folder).await?;
-            let flags = OpenFlags::CREATE | OpenFlags::TRUNCATE | OpenFlags::WRITE;
-            let mut file = within(
-                endpoint,
-                &temp,
-                timeout,
-                conn.sftp.open_with_flags(temp.as_str(), flags),
-            )
-            .await?
-            .map_err(|e| sftp_error(endpoint, &format!("create {temp}"), &e))?;
-            let io = |what: &str, e: std::io::Error| Failure {
-                error: TransportError::retryable(format!("{endpoint}: {what} {temp}: {e}")),
-                keep_connection: false,
-            };
-            // Each SFTP request has its own time limit (set_timeout); a whole file may take
-            // longer than one step's limit.
-            let mut chunk = vec![0u8; CHUNK.min(usize::try_from(size).unwrap_or(CHUNK)).max(1)];
-            let mut sent = 0u64;
-            loop {
-                let n = bytes.read(&mut chunk).map_err(|e| Failure {
-                    error: TransportError::retryable(format!(
-                        "{endpoint}: cannot read what to send for {temp}: {e}"
-                    )),
-                    keep_connection: true,
-                })?;
-                if n == 0 {
-                    break;
-                }
-                file.write_all(&chunk[..n])
-                    .await
-                    .map_err(|e| io("write", e))?;
-                sent += n as u64;
-            }
-            // flush: every write acknowledged (and fsync@openssh.com where offered).
-            file.flush().await.map_err(|e| io("flush", e))?;
-            file.shutdown().await.map_err(|e| io("close", e))?;
-            if sent != size {
-                return Err(Failure::from(TransportError::retryable(format!(
-                    "{endpoint}: {temp}: {sent} bytes to send, {size} expected"
-                ))));
-            }
-            // Which check this is for: each write was acknowledged, but a server may still
-            // hold less than it acknowledged (a full disk noticed at close); the size read
-            // back is what the file will hold under its final name.
-            let held = within(endpoint, &temp, timeout, conn.sftp.metadata(temp.as_str()))
-                .await?
-                .map_err(|e| sftp_error(endpoint, &format!("stat {temp}"), &e))?
-                .size;
-            match held {
-                Some(n) if n != size => Err(Failure::from(TransportError::retryable(format!(
-                    "{endpoint}: {temp} holds {n} bytes on the server, {size} were sent"
-                )))),
-                _ => Ok(()),
-            }
+            upload(conn, endpoint, timeout, &temp, bytes, size).await
         })
+    }
+
+    /// The uploads go out together on the one session: SFTP answers requests by their id,
+    /// so the round trips of the files overlap instead of adding up.
+    fn put_temps(&mut self, files: &[(&str, &[u8])]) -> Vec<Result<(), TransportError>> {
+        let checked: Vec<_> = files
+            .iter()
+            .map(|(name, _)| self.config.layout.check(&self.endpoint, name))
+            .collect();
+        let layout = self.config.layout.clone();
+        let ran = self.with_conn(async |conn, endpoint, timeout| {
+            let mut ready = Vec::with_capacity(files.len());
+            for (p, (_, bytes)) in checked.iter().zip(files) {
+                ready.push(match p {
+                    Ok(p) => match ensure_folder(conn, endpoint, timeout, &layout, &p.folder).await
+                    {
+                        Ok(_) => Ok((paths(conn, p).1, *bytes)),
+                        Err(f) if f.keep_connection => Err(f),
+                        Err(f) => return Err(f),
+                    },
+                    Err(e) => Err(Failure::from(e.clone())),
+                });
+            }
+            let conn = &*conn;
+            let uploads = ready.into_iter().map(async |file| {
+                let (temp, bytes) = file?;
+                upload(
+                    conn,
+                    endpoint,
+                    timeout,
+                    &temp,
+                    &mut { bytes },
+                    bytes.len() as u64,
+                )
+                .await
+            });
+            Ok(futures_util::future::join_all(uploads).await)
+        });
+        match ran {
+            Ok(results) => {
+                if results
+                    .iter()
+                    .any(|r| r.as_ref().is_err_and(|f| !f.keep_connection))
+                {
+                    // The session broke under one of them: the next step starts a new one.
+                    self.conn = None;
+                }
+                results
+                    .into_iter()
+                    .map(|r| r.map_err(|f| f.error))
+                    .collect()
+            }
+            Err(e) => files.iter().map(|_| Err(e.clone())).collect(),
+        }
     }
 
     fn make_final(&mut self, name: &str) -> Result<(), TransportError> {
@@ -574,33 +416,60 @@ impl Transport for SftpTransport {
         self.with_conn(async |conn, endpoint, timeout| {
             let (_, temp, path) = paths(conn, &p);
             ensure_folder(conn, endpoint, timeout, &layout, &p.folder).await?;
-            let taken = || {
-                Failure::permanent(format!(
-                    "{endpoint}: {path} already exists; the hub never replaces a delivered file"
-                ))
-            };
             if exists(conn, endpoint, timeout, &path).await? {
-                return Err(taken());
+                return Err(taken(endpoint, &path));
             }
-            // SFTP v3 rename (OpenSSH: link, then unlink) fails when the target exists.
-            let renamed = within(
-                endpoint,
-                &temp,
-                timeout,
-                conn.sftp.rename(temp.as_str(), path.as_str()),
-            )
-            .await?;
-            match renamed {
-                Ok(()) => Ok(()),
-                Err(e) => {
-                    let failure = sftp_error(endpoint, &format!("rename {temp} to {path}"), &e);
-                    if failure.keep_connection && exists(conn, endpoint, timeout, &path).await? {
-                        return Err(taken());
+            rename(conn, endpoint, timeout, &temp, &path).await
+        })
+    }
+
+    /// The looks under the final names go out together; the renames follow one at a
+    /// time, in order.
+    fn make_finals(&mut self, names: &[&str]) -> Vec<Result<(), TransportError>> {
+        let checked: Result<Vec<_>, _> = names
+            .iter()
+            .map(|name| self.config.layout.check(&self.endpoint, name))
+            .collect();
+        let checked = match checked {
+            Ok(c) => c,
+            // A name the layout refuses: the ones before it go alone.
+            Err(_) => return hub_core::transport::each_final(self, names),
+        };
+        let layout = self.config.layout.clone();
+        let mut out = Vec::with_capacity(names.len());
+        let ran = self.with_conn(async |conn, endpoint, timeout| {
+            let mut files = Vec::with_capacity(checked.len());
+            for p in &checked {
+                ensure_folder(conn, endpoint, timeout, &layout, &p.folder).await?;
+                let (_, temp, path) = paths(conn, p);
+                files.push((temp, path));
+            }
+            let conn = &*conn;
+            let looks = files
+                .iter()
+                .map(async |(_, path)| exists(conn, endpoint, timeout, path).await);
+            let found = futures_util::future::join_all(looks).await;
+            for ((temp, path), found) in files.iter().zip(found) {
+                let step = match found {
+                    Ok(true) => Err(taken(endpoint, path)),
+                    Ok(false) => rename(conn, endpoint, timeout, temp, path).await,
+                    Err(f) => Err(f),
+                };
+                match step {
+                    Ok(()) => out.push(Ok(())),
+                    Err(f) if f.keep_connection => {
+                        out.push(Err(f.error));
+                        break;
                     }
-                    Err(failure)
+                    Err(f) => return Err(f),
                 }
             }
-        })
+            Ok(())
+        });
+        if let Err(e) = ran {
+            out.push(Err(e));
+        }
+        out
     }
 
     fn remove_temp(&mut self, name: &str) -> Result<(), TransportError> {

@@ -228,6 +228,80 @@ fn temp_then_final_and_a_final_file_is_never_replaced() {
 }
 
 #[test]
+fn a_group_goes_up_at_once_and_its_renames_stop_at_a_strangers_file_in_order() {
+    let server = server();
+    let mut t = transport(&server);
+    let folder = server.root().join("sermersooq/test/G");
+    let names: Vec<String> = (1..=4)
+        .map(|n| format!("sermersooq/test/G/522-24-00{n}-G.txt"))
+        .collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let bodies: Vec<Vec<u8>> = (1..=4)
+        .map(|n| format!("file {n}\r\n").into_bytes())
+        .collect();
+    // Someone else's file under the third name, and a name outside the layout.
+    fs::write(folder.join("522-24-003-G.txt"), b"theirs").unwrap();
+    let mut files: Vec<(&str, &[u8])> = names
+        .iter()
+        .zip(&bodies)
+        .map(|(n, b)| (*n, b.as_slice()))
+        .collect();
+    files.push(("nuuk/test/G/522-24-009-G.txt", b"elsewhere"));
+    let up = t.put_temps(&files);
+    assert_eq!(up.len(), 5);
+    assert!(up[..4].iter().all(Result::is_ok), "{up:?}");
+    assert_eq!(up[4].as_ref().unwrap_err().kind, ErrorKind::Permanent);
+    assert_eq!(
+        listing(&folder),
+        [
+            ".522-24-001-G.txt.hub-part",
+            ".522-24-002-G.txt.hub-part",
+            ".522-24-003-G.txt.hub-part",
+            ".522-24-004-G.txt.hub-part",
+            "522-24-003-G.txt"
+        ]
+    );
+    let finals = t.make_finals(&names);
+    assert_eq!(
+        finals.len(),
+        3,
+        "stops at the first it cannot rename: {finals:?}"
+    );
+    assert!(finals[..2].iter().all(Result::is_ok), "{finals:?}");
+    let e = finals[2].as_ref().unwrap_err();
+    assert!(
+        e.message.contains("never replaces a delivered file"),
+        "{}",
+        e.message
+    );
+    // The fourth stays under its temporary name: never ahead of the third.
+    assert_eq!(
+        listing(&folder),
+        [
+            ".522-24-003-G.txt.hub-part",
+            ".522-24-004-G.txt.hub-part",
+            "522-24-001-G.txt",
+            "522-24-002-G.txt",
+            "522-24-003-G.txt"
+        ]
+    );
+    assert_eq!(
+        fs::read(folder.join("522-24-003-G.txt")).unwrap(),
+        b"theirs"
+    );
+    assert_eq!(
+        fs::read(folder.join("522-24-002-G.txt")).unwrap(),
+        b"file 2\r\n"
+    );
+    // The session is still good for the rest.
+    assert_eq!(t.make_finals(&names[3..]).len(), 1);
+    assert_eq!(
+        fs::read(folder.join("522-24-004-G.txt")).unwrap(),
+        b"file 4\r\n"
+    );
+}
+
+#[test]
 fn a_connection_dropped_mid_upload_is_retryable_and_a_later_try_completes() {
     let server = Arc::new(Mutex::new(server()));
     let folder = server.lock().unwrap().root().join("sermersooq/test/G");

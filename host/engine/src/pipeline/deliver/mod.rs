@@ -17,6 +17,7 @@ use super::{Held, SendError, SendReport, summary};
 use crate::fault;
 use crate::{Engine, TargetRuntime};
 
+mod group;
 mod request;
 use request::deliver_request;
 pub(super) use request::{Ready, finish, prepare};
@@ -45,13 +46,59 @@ pub(super) fn deliver(
     let transfer = engine.store.transfer(transfer_id)?;
     let mut state = transfer.state;
     let retry = t.config.retry;
-    let pending: Vec<_> = transfer
+    let mut pending: Vec<_> = transfer
         .payloads
         .iter()
         .filter(|p| !matches!(p.state, PayloadState::Delivered | PayloadState::InDoubt))
         .cloned()
         .collect();
-    for mut p in pending {
+    let files = transport.delivers_files();
+    let receipt = t.plugin.info().delivery == Delivery::FileDropWithReceipt;
+    let mut i = 0;
+    // A group that settled nothing and named no error leaves its first file to go alone.
+    let mut alone = false;
+    'payloads: while i < pending.len() {
+        // Small files with nothing recorded yet go in groups (one commit per step for the
+        // group); the rest, and every retry, one at a time below.
+        let grouped = if files && first.is_none() && !std::mem::take(&mut alone) {
+            group::extent(&pending[i..])
+        } else {
+            0
+        };
+        if grouped >= 2 {
+            let ran = group::deliver_group(
+                engine,
+                transport,
+                &transfer,
+                &pending[i..i + grouped],
+                receipt,
+                &mut leased_until,
+            )?;
+            i += ran.steps.len();
+            alone = ran.steps.is_empty() && ran.next.is_none();
+            for (name, step) in ran.steps {
+                let held = matches!(step, Step::Held(..));
+                state = noted(report, transfer.id, &name, step);
+                if held {
+                    break 'payloads;
+                }
+            }
+            first = ran.next;
+            // What the group recorded for the payload it stopped before.
+            if let Some(p) = pending.get(i).map(|p| p.id)
+                && let Some(now) = engine
+                    .store
+                    .transfer(transfer.id)?
+                    .payloads
+                    .into_iter()
+                    .find(|x| x.id == p)
+            {
+                pending[i] = now;
+            }
+            continue;
+        }
+        let mut p = pending[i].clone();
+        i += 1;
         let name = p.name.clone();
         let step = super::backoff::with_retries_after(
             &retry,
@@ -68,23 +115,7 @@ pub(super) fn deliver(
                 {
                     p = now;
                 }
-                // Still ours? A worker that was too slow has lost the transfer to another.
-                // No other worker can take a lease before it runs out, so one with more
-                // than half its time left is ours without asking (and without a commit).
-                let now = engine.now();
-                if !super::lease_fresh(engine, leased_until, now) {
-                    let until = super::lease_until(engine, now);
-                    if !engine
-                        .store
-                        .renew_lease(transfer.id, &engine.worker, until, now)?
-                    {
-                        return Err(SendError::LeaseLost {
-                            target: transfer.target.clone(),
-                            transfer: transfer.id,
-                        });
-                    }
-                    leased_until = until;
-                }
+                keep_lease(engine, &transfer, &mut leased_until)?;
                 // One span per attempt at a payload: its name and try, never its content.
                 let attempt = tracing::info_span!(
                     "attempt",
@@ -94,8 +125,7 @@ pub(super) fn deliver(
                     outcome = tracing::field::Empty,
                 );
                 let result = attempt.in_scope(|| {
-                    if transport.delivers_files() {
-                        let receipt = t.plugin.info().delivery == Delivery::FileDropWithReceipt;
+                    if files {
                         deliver_file(engine, transport, &transfer, &p, receipt)
                     } else {
                         deliver_request(engine, t, transport, &transfer, &p)
@@ -136,6 +166,32 @@ pub(super) fn deliver(
     if !matches!(state, TransferState::Open | TransferState::InDoubt) {
         report.transfers_completed += 1;
     }
+    Ok(())
+}
+
+/// Still ours? A worker that was too slow has lost the transfer to another. No other
+/// worker can take a lease before it runs out, so one with more than half its time left
+/// is ours without asking (and without a commit).
+fn keep_lease(
+    engine: &mut Engine,
+    transfer: &Transfer,
+    leased_until: &mut Timestamp,
+) -> Result<(), SendError> {
+    let now = engine.now();
+    if super::lease_fresh(engine, *leased_until, now) {
+        return Ok(());
+    }
+    let until = super::lease_until(engine, now);
+    if !engine
+        .store
+        .renew_lease(transfer.id, &engine.worker, until, now)?
+    {
+        return Err(SendError::LeaseLost {
+            target: transfer.target.clone(),
+            transfer: transfer.id,
+        });
+    }
+    *leased_until = until;
     Ok(())
 }
 
