@@ -176,6 +176,20 @@ fn main() {
                 send.rss,
                 store_bytes(dir.path()) as f64 / n as f64
             );
+            // `BENCH_KEEP=<folder>`: the sent store is kept there, for a look with dbstat.
+            if let Ok(keep) = std::env::var("BENCH_KEEP") {
+                let keep = Path::new(&keep).join(format!("{n}"));
+                std::fs::create_dir_all(&keep).unwrap();
+                for entry in std::fs::read_dir(dir.path()).unwrap() {
+                    let path = entry.unwrap().path();
+                    if path
+                        .file_name()
+                        .is_some_and(|f| f.to_string_lossy().starts_with("hub.db"))
+                    {
+                        std::fs::copy(&path, keep.join(path.file_name().unwrap())).unwrap();
+                    }
+                }
+            }
         }
     }
 }

@@ -155,6 +155,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/024_few_states_index.sql"),
         postgres: include_str!("../migrations/postgres/024_few_states_index.sql"),
     },
+    Migration {
+        id: 25,
+        name: "packed_bodies",
+        sqlite: include_str!("../migrations/025_packed_bodies.sql"),
+        postgres: include_str!("../migrations/postgres/025_packed_bodies.sql"),
+    },
 ];
 
 /// The SQLite side of [`MIGRATIONS`], as `sqlite.rs`'s runner takes it.

@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 
 mod attempts;
 pub(crate) mod audit;
+pub(crate) mod bodies;
 mod by_hand;
 mod cached;
 mod doubt;
@@ -66,6 +67,8 @@ pub struct SqliteStore {
     pub(crate) keyring: Option<std::sync::Arc<crate::seal::Keyring>>,
     /// A group of writes is open ([`Store::begin_group`]).
     pub(crate) grouped: bool,
+    /// The dictionaries delivered bodies are packed with (schema 025).
+    pub(crate) bodies: bodies::Bodies,
 }
 
 pub(crate) fn sql(context: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
@@ -143,17 +146,22 @@ impl SqliteStore {
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(sql("enable foreign keys"))?;
         temp::configure(&conn)?;
+        let bodies = bodies::Bodies::default();
+        bodies
+            .register(&conn)
+            .map_err(sql("register the body packer"))?;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sql("begin migration"))?;
         migrate(&tx, MIGRATIONS)?;
-        doubt::fill_content_hashes(&tx)?;
+        doubt::fill_content_hashes(&tx, &bodies)?;
         tx.commit().map_err(sql("commit migration"))?;
         Ok(Self {
             conn,
             head_file: None,
             keyring: None,
             grouped: false,
+            bodies,
         })
     }
 
@@ -256,13 +264,17 @@ fn row_to_view(
 /// A record row (seq, id, kind, stored body, key id) as read, before its body is opened.
 type SealedRecord = crate::seal::SealedRecord;
 
-fn sealed_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<SealedRecord> {
+fn sealed_record(
+    bodies: &bodies::Bodies,
+    conn: &Connection,
+    r: &rusqlite::Row<'_>,
+) -> rusqlite::Result<SealedRecord> {
     Ok((
         StoredRecord {
             seq: r.get(0)?,
             id: r.get(1)?,
             kind: r.get(2)?,
-            body: r.get(3)?,
+            body: bodies.text(conn, r, 3)?,
         },
         r.get(4)?,
     ))

@@ -15,13 +15,13 @@ use crate::{Doubt, DoubtKind, NewAttempt, NewDoubt, NewRecord, Result, Settlemen
 pub(crate) use crate::identity::Earlier;
 
 /// Fills the canonical hash of rows written before migration 004 (once; a no-op after).
-pub(crate) fn fill_content_hashes(tx: &Connection) -> Result<()> {
+pub(crate) fn fill_content_hashes(tx: &Connection, bodies: &super::bodies::Bodies) -> Result<()> {
     let rows: Vec<(i64, String)> = {
         let mut stmt = tx
             .prepare("SELECT seq, body FROM records WHERE content_sha256 IS NULL")
             .map_err(sql("prepare content hashes"))?;
         let rows = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_map([], |r| Ok((r.get(0)?, bodies.text(tx, r, 1)?)))
             .map_err(sql("read bodies"))?;
         rows.collect::<rusqlite::Result<_>>()
             .map_err(sql("read bodies"))?

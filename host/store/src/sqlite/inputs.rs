@@ -39,7 +39,7 @@ pub(super) fn recorded(store: &mut SqliteStore, transfer_id: i64) -> Result<Reco
                         seq: r.get(0)?,
                         id: r.get(1)?,
                         kind: r.get(2)?,
-                        body: r.get(3)?,
+                        body: store.bodies.text(&store.conn, r, 3)?,
                     },
                     r.get::<_, Option<String>>(4)?,
                 ),

@@ -60,7 +60,7 @@ pub(super) fn queued_records(
                 batch.sequence_scope,
                 i64::try_from(limit).unwrap_or(i64::MAX)
             ],
-            sealed_record,
+            |r| sealed_record(&this.bodies, &this.conn, r),
         )
         .map_err(sql("list queued records"))?;
     let rows = rows
@@ -228,14 +228,17 @@ pub(super) fn complete_payload(
     attempt: &NewAttempt,
     now: Timestamp,
 ) -> Result<TransferState> {
+    let bodies = this.bodies.clone();
     let tx = this.write()?;
-    let transfer_id: i64 = tx
+    let (transfer_id, target): (i64, String) = tx
         .one(
-            "SELECT transfer_id FROM payloads WHERE id = ?1",
+            "SELECT p.transfer_id, t.target FROM payloads p
+             JOIN transfers t ON t.id = p.transfer_id WHERE p.id = ?1",
             [payload_id],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .map_err(sql("find payload"))?;
+    bodies.prepare(&tx, &target, now)?;
     tx.run(
         "UPDATE payloads SET state = 'delivered', delivered_at = coalesce(delivered_at, ?2)
          WHERE id = ?1",

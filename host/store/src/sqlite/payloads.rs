@@ -98,7 +98,7 @@ pub(super) fn payload_records(
         )
         .map_err(sql("prepare payload records"))?;
     let rows = stmt
-        .query_map([payload_id], sealed_record)
+        .query_map([payload_id], |r| sealed_record(&this.bodies, &this.conn, r))
         .map_err(sql("list payload records"))?;
     let rows = rows
         .collect::<rusqlite::Result<Vec<_>>>()

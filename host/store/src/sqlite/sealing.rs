@@ -62,6 +62,7 @@ impl Sealing for SqliteStore {
     fn reseal_batch(&mut self, from: Option<&str>, limit: usize) -> Result<(u64, u64)> {
         let ring = self.keyring.clone().ok_or_else(seal::no_current)?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let bodies = self.bodies.clone();
         let tx = self.write()?;
         let records: Vec<(i64, String)> = {
             let mut stmt = tx
@@ -70,10 +71,12 @@ impl Sealing for SqliteStore {
                      WHERE purged_at IS NULL AND body_key IS ?1 ORDER BY seq LIMIT ?2",
                 )
                 .map_err(sql("prepare re-seal"))?;
-            stmt.query_map(params![from, limit], |r| Ok((r.get(0)?, r.get(1)?)))
-                .map_err(sql("read bodies to re-seal"))?
-                .collect::<rusqlite::Result<_>>()
-                .map_err(sql("read bodies to re-seal"))?
+            stmt.query_map(params![from, limit], |r| {
+                Ok((r.get(0)?, bodies.text(&tx, r, 1)?))
+            })
+            .map_err(sql("read bodies to re-seal"))?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(sql("read bodies to re-seal"))?
         };
         for (seq, stored) in &records {
             let body = seal::open_body(Some(&ring), from, stored.clone(), *seq)?;

@@ -52,10 +52,15 @@ pub(super) fn set_records_state(
     tx.prepare_cached(KEEP_PREVIOUS_OUTCOME)
         .and_then(|mut s| s.execute([&list]))
         .map_err(sql("keep the previous outcome"))?;
-    tx.prepare_cached(
+    // A delivered body is packed as its row is written anyway (`bodies.rs`).
+    tx.prepare_cached(if state == RecordState::Delivered {
+        "UPDATE records SET state = ?2, messages = ?3, updated_at = ?4,
+                body = hub_pack(target, body, body_key)
+         WHERE seq IN (SELECT value FROM json_each(?1))"
+    } else {
         "UPDATE records SET state = ?2, messages = ?3, updated_at = ?4
-         WHERE seq IN (SELECT value FROM json_each(?1))",
-    )
+         WHERE seq IN (SELECT value FROM json_each(?1))"
+    })
     .and_then(|mut s| s.execute(params![list, state.as_str(), m, now.0]))
     .map_err(sql("update records"))?;
     Ok(())
