@@ -40,8 +40,6 @@ const SHARED: usize = 20;
 const LEVEL: i32 = 3;
 /// A packed body never unpacks to more than this (a damaged frame cannot claim more).
 const MAX_BODY: usize = 64 << 20;
-/// Deliveries after which a target found too small for a dictionary is looked at again.
-const RECHECK: u32 = 512;
 
 /// The dictionaries of one store, shared with the SQL function that packs.
 #[derive(Clone, Default)]
@@ -57,8 +55,9 @@ struct Dicts {
 
 enum Packer {
     Ready(Box<Compressor<'static>>),
-    /// Too few records, or training failed: text, looked at again after `RECHECK` more.
-    NotYet(u32),
+    /// Too few records, or training failed: text, looked at again once this many more
+    /// records of the target were queued (by this process).
+    NotYet(i64),
 }
 
 impl std::fmt::Debug for Bodies {
@@ -105,22 +104,42 @@ impl Bodies {
     /// Before records of `target` are marked delivered: trains its dictionary when it has
     /// none yet and enough records, so that `hub_pack` can pack their bodies.
     pub(super) fn prepare(&self, tx: &Connection, target: &str, now: Timestamp) -> Result<()> {
-        match self.dicts().packers.get_mut(target) {
+        match self.dicts().packers.get(target) {
             Some(Packer::Ready(_)) => return Ok(()),
-            Some(Packer::NotYet(n)) if *n > 0 => {
-                *n -= 1;
-                return Ok(());
-            }
+            Some(Packer::NotYet(n)) if *n > 0 => return Ok(()),
             _ => {}
         }
-        let packer = match load(tx, target)? {
-            Some(dict) => Compressor::with_dictionary(LEVEL, &dict).ok(),
-            None => train(tx, target, now)?
-                .and_then(|dict| Compressor::with_dictionary(LEVEL, &dict).ok()),
+        let dict = match load(tx, target)? {
+            Some(dict) => Ok(dict),
+            None => train(tx, target, now)?,
         };
-        let packer = packer.map_or(Packer::NotYet(RECHECK), |c| Packer::Ready(Box::new(c)));
+        let packer = match dict.map(|d| Compressor::with_dictionary(LEVEL, &d)) {
+            Ok(Ok(c)) => Packer::Ready(Box::new(c)),
+            Ok(Err(_)) => Packer::NotYet(MIN_RECORDS),
+            Err(found) => Packer::NotYet((MIN_RECORDS - found).max(1)),
+        };
         self.dicts().packers.insert(target.to_string(), packer);
         Ok(())
+    }
+
+    /// `n` more records of `target` were queued: a target waiting for enough records to
+    /// train on is that much nearer.
+    pub(super) fn added(&self, target: &str, n: usize) {
+        if let Some(Packer::NotYet(left)) = self.dicts().packers.get_mut(target) {
+            *left -= i64::try_from(n).unwrap_or(i64::MAX);
+        }
+    }
+
+    /// `body` packed with `target`'s dictionary; `None` while it has none (or packing
+    /// would not make it smaller).
+    pub(super) fn pack(&self, target: &str, body: &str) -> Option<Vec<u8>> {
+        match self.dicts().packers.get_mut(target) {
+            Some(Packer::Ready(c)) => c
+                .compress(body.as_bytes())
+                .ok()
+                .filter(|p| p.len() < body.len()),
+            _ => None,
+        }
     }
 
     /// The text of the body in column `i` of `row` (whose column 0 is the record's
@@ -166,8 +185,15 @@ impl Bodies {
                 slot.insert(Decompressor::with_dictionary(&dict).map_err(|e| e.to_string())?)
             }
         };
+        // The frame says its size (written by `compress`); the buffer is exactly that.
+        let size = zstd::zstd_safe::get_frame_content_size(packed)
+            .ok()
+            .flatten()
+            .and_then(|n| usize::try_from(n).ok())
+            .filter(|n| *n <= MAX_BODY)
+            .ok_or("damaged (no size, or too large)")?;
         let bytes = d
-            .decompress(packed, MAX_BODY)
+            .decompress(packed, size)
             .map_err(|e| format!("damaged ({e})"))?;
         String::from_utf8(bytes).map_err(|_| "damaged (not UTF-8)".to_string())
     }
@@ -184,8 +210,13 @@ fn load(tx: &Connection, target: &str) -> Result<Option<Vec<u8>>> {
 }
 
 /// Trains `target`'s dictionary on its plain bodies and keeps it, once it has enough
-/// records; `None` while it has too few, or when zstd cannot make one of them.
-fn train(tx: &Connection, target: &str, now: Timestamp) -> Result<Option<Vec<u8>>> {
+/// records; else how many it found (a shortfall; `MIN_RECORDS` when zstd could not make
+/// a dictionary of them).
+fn train(
+    tx: &Connection,
+    target: &str,
+    now: Timestamp,
+) -> Result<std::result::Result<Vec<u8>, i64>> {
     let mut stmt = tx
         .prepare(
             "SELECT body FROM records
@@ -201,13 +232,13 @@ fn train(tx: &Connection, target: &str, now: Timestamp) -> Result<Option<Vec<u8>
         .collect::<rusqlite::Result<_>>()
         .map_err(sql("read body samples"))?;
     if (samples.len() as i64) < MIN_RECORDS {
-        return Ok(None);
+        return Ok(Err(samples.len() as i64));
     }
     let Ok(dict) = zstd::dict::from_samples(&masked(&samples), DICT_BYTES) else {
-        return Ok(None);
+        return Ok(Err(0));
     };
     let Some(id) = zstd::zstd_safe::get_dict_id_from_dict(&dict) else {
-        return Ok(None);
+        return Ok(Err(0));
     };
     // Another target's dictionary with the same id (1 in 2^32): this one stays text.
     let kept = tx
@@ -217,7 +248,7 @@ fn train(tx: &Connection, target: &str, now: Timestamp) -> Result<Option<Vec<u8>
             params![i64::from(id.get()), target, dict, now.0],
         )
         .map_err(sql("keep a body dictionary"))?;
-    Ok((kept == 1).then_some(dict))
+    Ok(if kept == 1 { Ok(dict) } else { Err(0) })
 }
 
 /// The samples with every value (a string that is not a key, a number) blanked that
@@ -415,6 +446,24 @@ mod tests {
             assert_eq!(r.body, record(i).body);
         }
         assert_eq!(s.payload_records(few).unwrap()[3].body, record(3).body);
+        // Once the target has a dictionary, new records go in packed, and read back whole.
+        let more: Vec<NewRecord> = (5000..5005).map(record).collect();
+        s.enqueue("t", &more, Timestamp(4)).unwrap();
+        let queued_packed: i64 = scalar(
+            &s,
+            "SELECT count(*) FROM records WHERE state = 'queued' AND typeof(body) = 'blob'",
+        );
+        assert_eq!(queued_packed, 5);
+        let batch = Batch {
+            batch_key: "b".into(),
+            sequence_scope: None,
+        };
+        let queued = s.queued_records("t", &batch, 10).unwrap();
+        // Each body holds what it needs, not a buffer of the largest body allowed.
+        assert!(queued.iter().all(|r| r.body.capacity() < 1024));
+        let bodies: Vec<&str> = queued.iter().map(|r| r.body.as_str()).collect();
+        let want: Vec<String> = (5000..5005).map(|i| record(i).body).collect();
+        assert_eq!(bodies, want);
         // A damaged packed body is an error that names the record.
         s.conn
             .execute(

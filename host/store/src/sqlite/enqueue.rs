@@ -14,10 +14,13 @@ use std::sync::LazyLock;
 impl BeginEnqueue for SqliteStore {
     fn begin_enqueue(&mut self, target: &str, now: Timestamp) -> Result<Box<dyn Enqueueing + '_>> {
         let ring = self.keyring.clone();
+        let bodies = self.bodies.clone();
         let tx = self.write()?;
+        bodies.prepare(&tx, target, now)?;
         Ok(Box::new(SqliteEnqueue {
             tx,
             ring,
+            bodies,
             target: target.to_string(),
             now,
             report: EnqueueReport::default(),
@@ -30,6 +33,8 @@ impl BeginEnqueue for SqliteStore {
 struct SqliteEnqueue<'a> {
     tx: super::Write<'a>,
     ring: Option<std::sync::Arc<crate::seal::Keyring>>,
+    /// Bodies are written packed once the target has a dictionary (`bodies.rs`).
+    bodies: super::bodies::Bodies,
     target: String,
     now: Timestamp,
     report: EnqueueReport,
@@ -72,6 +77,10 @@ impl Enqueueing for SqliteEnqueue<'_> {
 
     fn add(&mut self, records: &[NewRecord]) -> Result<Vec<(usize, String)>> {
         let (tx, target, now) = (&self.tx, self.target.as_str(), self.now);
+        // A new target's first large input trains its dictionary on its own first
+        // records (written as text), and the rest go in packed.
+        self.bodies.prepare(tx, target, now)?;
+        let queued_before = self.report.queued;
         let mut older = tx
             .prepare_cached(
                 "SELECT seq FROM records WHERE target = ?1 AND supersede_key = ?2 AND state = 'queued'",
@@ -117,6 +126,13 @@ impl Enqueueing for SqliteEnqueue<'_> {
             }
             // The hashes are of the plaintext; only the stored text is sealed.
             let (body, key) = crate::seal::seal_body(self.ring.as_deref(), &r.body)?;
+            let body = match key {
+                None => match self.bodies.pack(target, &body) {
+                    Some(packed) => Stored::Packed(packed),
+                    None => Stored::Text(body),
+                },
+                Some(_) => Stored::Text(body),
+            };
             pending.push(Row {
                 record: r,
                 body,
@@ -130,6 +146,8 @@ impl Enqueueing for SqliteEnqueue<'_> {
             self.report.queued += 1;
         }
         insert(tx, target, now, &mut pending)?;
+        self.bodies
+            .added(target, self.report.queued - queued_before);
         Ok(refused)
     }
 
@@ -149,10 +167,25 @@ impl Enqueueing for SqliteEnqueue<'_> {
 /// per statement (its journal of the pages it changes and its setup); one row per statement spent ~15% of an enqueue there.
 const ROWS: usize = 64;
 
+/// A body as it is written: text (plain or sealed), or packed.
+enum Stored<'a> {
+    Text(std::borrow::Cow<'a, str>),
+    Packed(Vec<u8>),
+}
+
+impl rusqlite::ToSql for Stored<'_> {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        match self {
+            Stored::Text(t) => t.to_sql(),
+            Stored::Packed(b) => b.to_sql(),
+        }
+    }
+}
+
 /// A record waiting to be written, in input order.
 struct Row<'a> {
     record: &'a NewRecord,
-    body: std::borrow::Cow<'a, str>,
+    body: Stored<'a>,
     key: Option<&'a str>,
     body_sha256: [u8; 32],
     content_sha256: super::Hash<'a>,
