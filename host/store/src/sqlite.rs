@@ -31,6 +31,8 @@ mod schedule;
 mod sealing;
 mod states;
 mod temp;
+#[cfg(test)]
+mod testing;
 mod view;
 
 pub(crate) use attempts::{attempt_row, attempts_from};

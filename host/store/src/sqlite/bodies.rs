@@ -326,72 +326,30 @@ fn scan<'a>(text: &'a [u8], mut value: impl FnMut(&'a [u8])) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing;
     use super::*;
-    use crate::{
-        Batch, Change, Completion, NewAttempt, NewPayload, NewRecord, PluginStamp, SqliteStore,
-        Store,
-    };
+    use crate::{Completion, NewAttempt, NewRecord, SqliteStore, Store};
     use hub_core::state::AttemptResult;
 
     fn record(i: usize) -> NewRecord {
         let body = format!(
             r#"{{"id":"c-{i}","kind":"child","name":"secret-{i:04}","group":"Sonnenblume"}}"#
         );
-        NewRecord {
-            id: format!("c-{i}"),
-            kind: "child".into(),
-            content_sha256: hub_core::input::content_sha256(&serde_json::from_str(&body).unwrap()),
-            body,
-            change: Change::Snapshot,
-            meta: hub_plugin_sdk::RecordMeta {
-                batch_key: "b".into(),
-                sequence_scope: None,
-                supersede_key: None,
-            },
-        }
+        testing::record(&format!("c-{i}"), body)
     }
 
-    /// Enqueues `n` records of target `t`, sends them in one payload and delivers it.
+    /// Enqueues `n` records of `target`, sends them in one payload and delivers it.
     fn delivered(s: &mut SqliteStore, target: &str, n: usize) -> i64 {
         let records: Vec<NewRecord> = (0..n).map(record).collect();
-        s.enqueue(target, &records, Timestamp(1)).unwrap();
-        let batch = Batch {
-            batch_key: "b".into(),
-            sequence_scope: None,
-        };
-        let seqs: Vec<i64> = s
-            .queued_records(target, &batch, n)
-            .unwrap()
-            .iter()
-            .map(|r| r.seq)
-            .collect();
-        let stamp = PluginStamp {
-            name: "p".into(),
-            version: "1".into(),
-            sha256: "00".into(),
-        };
+        let payload = testing::one_payload(s, target, &records, "all.txt", b"x");
         let transfer = s
-            .create_transfer(
-                target,
-                &batch,
-                &seqs,
-                &stamp,
-                None,
-                Timestamp(2),
-                &mut |_| {
-                    Some(vec![NewPayload {
-                        name: "all.txt".into(),
-                        media_type: "text/plain".into(),
-                        bytes: b"x".to_vec(),
-                        records: seqs.clone(),
-                        labels: Vec::new(),
-                        request: None,
-                    }])
-                },
+            .conn
+            .query_row(
+                "SELECT transfer_id FROM payloads WHERE id = ?1",
+                [payload],
+                |r| r.get(0),
             )
-            .unwrap()
             .unwrap();
-        let payload = s.transfer(transfer).unwrap().payloads[0].id;
         let attempt = NewAttempt {
             begun: None,
             transfer_id: transfer,
@@ -472,11 +430,7 @@ mod tests {
             "SELECT count(*) FROM records WHERE state = 'queued' AND typeof(body) = 'blob'",
         );
         assert_eq!(queued_packed, 5);
-        let batch = Batch {
-            batch_key: "b".into(),
-            sequence_scope: None,
-        };
-        let queued = s.queued_records("t", &batch, 10).unwrap();
+        let queued = s.queued_records("t", &testing::batch(), 10).unwrap();
         // Each body holds what it needs, not a buffer of the largest body allowed.
         assert!(queued.iter().all(|r| r.body.capacity() < 1024));
         let bodies: Vec<&str> = queued.iter().map(|r| r.body.as_str()).collect();

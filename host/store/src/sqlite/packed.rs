@@ -212,67 +212,18 @@ mod tests {
     /// whole and streamed byte for byte.
     #[test]
     fn the_store_keeps_text_payloads_compressed_and_gives_them_back_whole() {
+        use super::super::testing;
+        use crate::Store;
         use crate::seal::{Keyring, Sealing};
-        use crate::{Batch, Change, NewPayload, NewRecord, PluginStamp, Store};
         use hub_core::time::Timestamp;
 
         let dir = tempfile::tempdir().unwrap();
         let mut store = super::super::SqliteStore::open(&dir.path().join("hub.db")).unwrap();
         let text = "522 24 00123 20240131 9002009002 D       1000 Daginstitution\r\n".repeat(5000);
-        let batch = Batch {
-            batch_key: "b".into(),
-            sequence_scope: None,
-        };
         let sent = |store: &mut super::super::SqliteStore, id: &str| {
-            let body = format!("{{\"id\":\"{id}\"}}");
-            let record = NewRecord {
-                id: id.into(),
-                kind: "k".into(),
-                content_sha256: hub_core::input::content_sha256(
-                    &serde_json::from_str(&body).unwrap(),
-                ),
-                body,
-                change: Change::Snapshot,
-                meta: hub_plugin_sdk::RecordMeta {
-                    batch_key: "b".into(),
-                    sequence_scope: None,
-                    supersede_key: None,
-                },
-            };
-            store.enqueue("t", &[record], Timestamp(0)).unwrap();
-            let seqs: Vec<i64> = store
-                .queued_records("t", &batch, 10)
-                .unwrap()
-                .iter()
-                .map(|r| r.seq)
-                .collect();
-            let stamp = PluginStamp {
-                name: "test".into(),
-                version: "0.1.0".into(),
-                sha256: "00".into(),
-            };
-            let transfer = crate::create_transfer_with(
-                store,
-                "t",
-                &batch,
-                &seqs,
-                &stamp,
-                None,
-                Timestamp(1),
-                |_| {
-                    Ok::<_, ()>(vec![NewPayload {
-                        name: format!("{id}.txt"),
-                        media_type: "text/plain".into(),
-                        bytes: text.as_bytes().to_vec(),
-                        records: seqs.clone(),
-                        labels: vec![],
-                        request: None,
-                    }])
-                },
-            )
-            .unwrap()
-            .unwrap();
-            let payload = store.transfer(transfer).unwrap().payloads[0].id;
+            let record = testing::record(id, format!("{{\"id\":\"{id}\"}}"));
+            let payload =
+                testing::one_payload(store, "t", &[record], &format!("{id}.txt"), text.as_bytes());
             let (stored, codec, key): (i64, Option<String>, Option<String>) = store
                 .conn
                 .query_row(
