@@ -79,6 +79,7 @@ pub(super) fn deliver_group(
         }
         bodies.push(bytes);
     }
+    let read = bodies.len();
     let files: Vec<(&str, &[u8])> = group
         .iter()
         .zip(&bodies)
@@ -87,11 +88,11 @@ pub(super) fn deliver_group(
     let uploaded = transport.put_temps(&files);
     drop(files);
     drop(bodies);
-    let ok = uploaded.iter().take_while(|r| r.is_ok()).count();
+    let ok = uploaded.iter().take_while(|r| r.is_ok()).count().min(read);
     for _ in 0..ok {
         fault::point("uploaded-temp");
     }
-    if let Some(Err(e)) = uploaded.get(ok) {
+    if let Some(Err(e)) = uploaded.get(ok).filter(|_| ok < read) {
         // Files after it that did go up stay unrecorded: uploaded again, in order.
         let p = &group[ok];
         let a = new_attempt(transport, transfer, p, engine.now());
