@@ -833,6 +833,24 @@ pub fn create_transfer_with<S: Store + ?Sized, E>(
 }
 
 /// A payload's recorded request shape as stored (JSON), or `None`.
+/// Whether a transfer in `state` (`None`: there is none) may be sent again on request
+/// ([`Store::reopen_for_resend`]): only one that was delivered. Both backends ask here.
+pub(crate) fn may_reopen(transfer_id: i64, state: Option<&str>) -> Result<()> {
+    match state {
+        None => Err(StoreError::NotFound(format!(
+            "transfer #{transfer_id} does not exist"
+        ))),
+        Some("open") => Err(StoreError::Refused(format!(
+            "transfer #{transfer_id} is not delivered yet; `hub send` finishes it"
+        ))),
+        Some("in-doubt") => Err(StoreError::Refused(format!(
+            "transfer #{transfer_id} is in doubt; ask the receiver and settle it \
+             (`hub doubt settle {transfer_id} --not-delivered` sends it again)"
+        ))),
+        Some(_) => Ok(()),
+    }
+}
+
 pub(crate) fn request_json(p: &NewPayload) -> Option<String> {
     p.request
         .as_ref()

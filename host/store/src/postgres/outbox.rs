@@ -288,25 +288,7 @@ impl PgStore {
             .map_err(pg("read transfer"))?
             .map(|r| (r.get(0), r.get(1)));
         let (state, target) = row.unzip();
-        match state.as_deref() {
-            None => {
-                return Err(StoreError::NotFound(format!(
-                    "transfer #{transfer_id} does not exist"
-                )));
-            }
-            Some("open") => {
-                return Err(StoreError::Refused(format!(
-                    "transfer #{transfer_id} is not delivered yet; `hub send` finishes it"
-                )));
-            }
-            Some("in-doubt") => {
-                return Err(StoreError::Refused(format!(
-                    "transfer #{transfer_id} is in doubt; ask the receiver and settle it \
-                     (`hub doubt settle {transfer_id} --not-delivered` sends it again)"
-                )));
-            }
-            Some(_) => {}
-        }
+        crate::may_reopen(transfer_id, state.as_deref())?;
         super::retention::refuse_if_purged(&mut tx, transfer_id)?;
         tx.execute(
             "UPDATE payloads SET state = 'pending', delivered_at = NULL, checked_at = NULL,

@@ -77,29 +77,23 @@ impl Bodies {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Registers `hub_pack(target, body, body_key)` on `conn`: the body packed with the
-    /// target's dictionary when there is one and the body is plain text, else as it is.
+    /// Registers `hub_pack(target, body)` on `conn`: a plain text body packed with the
+    /// target's dictionary ([`Bodies::pack`]), else as it is. The caller passes only
+    /// unsealed text bodies.
     pub(super) fn register(&self, conn: &Connection) -> rusqlite::Result<()> {
         let bodies = self.clone();
-        conn.create_scalar_function("hub_pack", 3, FunctionFlags::SQLITE_UTF8, move |ctx| {
+        conn.create_scalar_function("hub_pack", 2, FunctionFlags::SQLITE_UTF8, move |ctx| {
             let body = ctx.get_raw(1);
-            let (ValueRef::Text(text), ValueRef::Null) = (body, ctx.get_raw(2)) else {
-                return Ok(Value::from(body));
+            let packed = match (ctx.get_raw(0), body) {
+                (ValueRef::Text(target), ValueRef::Text(text)) => {
+                    match (std::str::from_utf8(target), std::str::from_utf8(text)) {
+                        (Ok(target), Ok(text)) => bodies.pack(target, text),
+                        _ => None,
+                    }
+                }
+                _ => None,
             };
-            let ValueRef::Text(target) = ctx.get_raw(0) else {
-                return Ok(Value::from(body));
-            };
-            let mut dicts = bodies.dicts();
-            let packer = std::str::from_utf8(target)
-                .ok()
-                .and_then(|t| dicts.packers.get_mut(t));
-            if let Some(Packer::Ready(c)) = packer
-                && let Ok(packed) = c.compress(text)
-                && packed.len() < text.len()
-            {
-                return Ok(Value::Blob(packed));
-            }
-            Ok(Value::from(body))
+            Ok(packed.map_or_else(|| Value::from(body), Value::Blob))
         })
     }
 

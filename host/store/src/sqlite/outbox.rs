@@ -306,25 +306,7 @@ pub(super) fn reopen_for_resend(
         )
         .optional()
         .map_err(sql("read transfer"))?;
-    match state.as_deref() {
-        None => {
-            return Err(StoreError::NotFound(format!(
-                "transfer #{transfer_id} does not exist"
-            )));
-        }
-        Some("open") => {
-            return Err(StoreError::Refused(format!(
-                "transfer #{transfer_id} is not delivered yet; `hub send` finishes it"
-            )));
-        }
-        Some("in-doubt") => {
-            return Err(StoreError::Refused(format!(
-                "transfer #{transfer_id} is in doubt; ask the receiver and settle it \
-                 (`hub doubt settle {transfer_id} --not-delivered` sends it again)"
-            )));
-        }
-        Some(_) => {}
-    }
+    crate::may_reopen(transfer_id, state.as_deref())?;
     retention::refuse_if_purged(&tx, transfer_id)?;
     tx.run(
         "UPDATE payloads SET state = 'pending', delivered_at = NULL, checked_at = NULL,

@@ -55,7 +55,8 @@ pub(super) fn set_records_state(
     // A delivered body is packed as its row is written anyway (`bodies.rs`).
     tx.prepare_cached(if state == RecordState::Delivered {
         "UPDATE records SET state = ?2, messages = ?3, updated_at = ?4,
-                body = hub_pack(target, body, body_key)
+                body = CASE WHEN body_key IS NULL AND typeof(body) = 'text'
+                            THEN hub_pack(target, body) ELSE body END
          WHERE seq IN (SELECT value FROM json_each(?1))"
     } else {
         "UPDATE records SET state = ?2, messages = ?3, updated_at = ?4
