@@ -1,5 +1,7 @@
 //! Reads a `child` record body and checks it against the field table.
 
+use std::borrow::Cow;
+
 use hub_plugin_sdk::json;
 use hub_plugin_sdk::text::is_dd_mm_yyyy;
 use hub_plugin_sdk::{Record, RecordError};
@@ -7,22 +9,23 @@ use serde_json::Value;
 
 use crate::fields::{
     FEHLGESCHLAGEN, FIELDS, Field, Format, KIND_ID_EXTERN, KITA_ID_EXTERN, STAMMDATENPRUEFUNG,
-    Sent, lookup, position,
+    Sent, lookup, lookup_from, position,
 };
 
 /// The one record kind this plugin takes.
 pub const KIND: &str = "child";
 
-/// A valid `child` record: its values by table position.
+/// A valid `child` record: its values by table position, borrowed from the record's body
+/// where they have no escapes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Child {
-    values: Vec<Option<String>>,
+pub struct Child<'a> {
+    values: Vec<Option<Cow<'a, str>>>,
     /// Keys outside the table, passed through verbatim (setting `pass_unknown_keys`),
     /// sorted by key so the bytes do not depend on the input's order.
-    extra: Vec<(String, String)>,
+    extra: Vec<(Cow<'a, str>, Cow<'a, str>)>,
 }
 
-impl Child {
+impl Child<'_> {
     /// The value of a key, if the record carries it.
     pub fn get(&self, key: &str) -> Option<&str> {
         position(key).and_then(|i| self.values.get(i)?.as_deref())
@@ -60,7 +63,7 @@ impl Child {
                 Sent::Never => false,
             })
             .filter_map(|(f, v)| Some((f.key, v.as_deref()?)))
-            .chain(self.extra.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .chain(self.extra.iter().map(|(k, v)| (k.as_ref(), v.as_ref())))
     }
 
     /// The master-data keys this record carries but that are left out of the request.
@@ -82,7 +85,7 @@ impl Child {
 /// (all of them, so one run finds every problem). The body's `id` and `kind` keys (the
 /// host's NDJSON line) are ignored. With `pass_unknown` a key outside the table is sent
 /// as it is (its value must be a string) instead of refused.
-pub fn parse(record: &Record, pass_unknown: bool) -> Result<Child, RecordError> {
+pub fn parse(record: &Record, pass_unknown: bool) -> Result<Child<'_>, RecordError> {
     let id = record.id.as_str();
     if record.kind != KIND {
         return Err(RecordError::record(
@@ -91,44 +94,47 @@ pub fn parse(record: &Record, pass_unknown: bool) -> Result<Child, RecordError> 
         ));
     }
     // Members in order with keys given twice kept: every bad field is reported at once.
-    let body = json::parse_entries(record)?;
-    let mut values: Vec<Option<String>> = vec![None; FIELDS.len()];
+    let body = json::parse_raw(record)?;
+    let mut values: Vec<Option<Cow<'_, str>>> = vec![None; FIELDS.len()];
     // The key each value came under, to name both spellings of a field given twice.
-    let mut given_as: Vec<Option<String>> = vec![None; FIELDS.len()];
-    let mut extra: Vec<(String, String)> = Vec::new();
+    let mut given_as: Vec<Option<Cow<'_, str>>> = vec![None; FIELDS.len()];
+    let mut extra: Vec<(Cow<'_, str>, Cow<'_, str>)> = Vec::new();
     let mut bad: Vec<(String, String)> = Vec::new();
+    // The row after the last key's: where the next key usually is.
+    let mut hint = 0;
     for (key, value) in body.0 {
         if key == "id" || key == "kind" {
             continue;
         }
-        let text = match value {
-            Value::String(text) => text,
-            other => {
+        let text = match json::raw_text(value) {
+            Ok(text) => text,
+            Err(other) => {
                 bad.push((
-                    key,
+                    key.into_owned(),
                     format!("must be a string, found {}", type_name(&other)),
                 ));
                 continue;
             }
         };
-        let Some((i, _)) = lookup(&key) else {
+        let Some((i, _)) = lookup_from(&key, hint) else {
             if pass_unknown {
                 if extra.iter().any(|(k, _)| *k == key) {
-                    bad.push((key, "appears twice in the body".into()));
+                    bad.push((key.into_owned(), "appears twice in the body".into()));
                 } else {
                     extra.push((key, text));
                 }
             } else {
                 let message = unknown_key(&key);
-                bad.push((key, message));
+                bad.push((key.into_owned(), message));
             }
             continue;
         };
+        hint = i + 1;
         let Some(field) = FIELDS.get(i) else {
             continue;
         };
         if let Err(m) = check(field, &text) {
-            bad.push((key, m));
+            bad.push((key.into_owned(), m));
             continue;
         }
         match (values.get_mut(i), given_as.get_mut(i)) {
@@ -138,9 +144,9 @@ pub fn parse(record: &Record, pass_unknown: bool) -> Result<Child, RecordError> 
             }
             (_, Some(Some(first))) if *first != key => {
                 let message = format!("`{}` is given as `{first}` too", field.key);
-                bad.push((key, message));
+                bad.push((key.into_owned(), message));
             }
-            _ => bad.push((key, "appears twice in the body".into())),
+            _ => bad.push((key.into_owned(), "appears twice in the body".into())),
         }
     }
     for (field, value) in FIELDS.iter().zip(&values) {
@@ -263,7 +269,7 @@ mod tests {
         }
     }
 
-    fn parse_strict(r: &Record) -> Result<Child, RecordError> {
+    fn parse_strict(r: &Record) -> Result<Child<'_>, RecordError> {
         parse(r, false)
     }
 
@@ -299,7 +305,8 @@ mod tests {
 
     #[test]
     fn empty_optional_values_are_kept() {
-        let c = parse_strict(&rec(&format!(r#"{{{BASE},"VER_KUENDIGUNG_ZUM":""}}"#))).unwrap();
+        let r = rec(&format!(r#"{{{BASE},"VER_KUENDIGUNG_ZUM":""}}"#));
+        let c = parse_strict(&r).unwrap();
         assert_eq!(c.get("VER_KUENDIGUNG_ZUM"), Some(""));
         assert!(
             c.sent()
@@ -322,16 +329,13 @@ mod vocabulary {
 
     #[test]
     fn the_export_vocabulary_is_read_and_sent_under_the_import_names() {
-        let c = parse(
-            &rec(
-                r#"{"KITA_ID_EXTERN":"010570012","KIND_ID_EXTERN":"K1","VER_VERTRAG_AB":"01.08.2024",
-                "VER_BETREUUNGSSTUNDEN_TÄGLICH_ZUM_EXPORTDATUM":"8","VER_ALTERSGRUPPE_ZUM_EXPORTDATUM":"U3",
-                "KITA_ID":"4711","KITA_KITANAME":"Kita Seestern","EXPORTDATUM":"01.09.2024",
-                "ABW_POSTLEITZAHL":"24103","STAMMDATENPRUEFUNG":"FEHLGESCHLAGEN"}"#,
-            ),
-            false,
-        )
-        .unwrap();
+        let r = rec(
+            r#"{"KITA_ID_EXTERN":"010570012","KIND_ID_EXTERN":"K1","VER_VERTRAG_AB":"01.08.2024",
+            "VER_BETREUUNGSSTUNDEN_TÄGLICH_ZUM_EXPORTDATUM":"8","VER_ALTERSGRUPPE_ZUM_EXPORTDATUM":"U3",
+            "KITA_ID":"4711","KITA_KITANAME":"Kita Seestern","EXPORTDATUM":"01.09.2024",
+            "ABW_POSTLEITZAHL":"24103","STAMMDATENPRUEFUNG":"FEHLGESCHLAGEN"}"#,
+        );
+        let c = parse(&r, false).unwrap();
         let sent: Vec<(&str, &str)> = c.sent().collect();
         assert!(
             sent.contains(&("VER_BETREUUNGSSTUNDEN_TÄGLICH", "8")),
@@ -389,7 +393,8 @@ mod vocabulary {
         let body = r#"{"KITA_ID_EXTERN":"1","KIND_ID_EXTERN":"K1","VER_VERTRAG_AB":"01.08.2024",
             "BEW_STATUS":"x","BEW_AB":"01.08.2024"}"#;
         assert!(parse(&rec(body), false).is_err());
-        let c = parse(&rec(body), true).unwrap();
+        let r = rec(body);
+        let c = parse(&r, true).unwrap();
         let sent: Vec<(&str, &str)> = c.sent().collect();
         let n = sent.len();
         assert_eq!(

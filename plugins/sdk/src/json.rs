@@ -21,9 +21,11 @@
 //! assert_eq!(json::parse_object(&twice).unwrap_err().code, ErrorCode::Duplicate);
 //! ```
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::{ErrorCode, Record, RecordError};
@@ -58,15 +60,87 @@ impl<'de> Deserialize<'de> for Entries {
 
 /// A record's body as a JSON object's members in their order, duplicates kept.
 pub fn parse_entries(record: &Record) -> Result<Entries, RecordError> {
-    serde_json::from_str(&record.body).map_err(|e| {
-        let what = if e.is_data() {
-            "a JSON object"
-        } else {
-            "valid JSON"
-        };
-        RecordError::record(&record.id, format!("body is not {what}: {e}"))
-            .code(ErrorCode::Malformed)
-    })
+    serde_json::from_str(&record.body).map_err(|e| not_json(record, &e))
+}
+
+/// A JSON object's members in their order, duplicates kept, read without copying: a key
+/// borrows from the body unless it has an escape, a value is its raw JSON text. For
+/// plugins reading many flat records (Kita-Planer's): [`Entries`] allocated a key and a
+/// value per member, and building them was most of a record's cost.
+#[derive(Debug, Default)]
+pub struct RawEntries<'a>(pub Vec<(Cow<'a, str>, &'a RawValue)>);
+
+/// A key borrowed from the text where it can be (no escapes).
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawEntries<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawEntries<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawEntries<'de>, A::Error> {
+                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(16));
+                while let Some((Key(k), v)) = map.next_entry::<Key<'de>, &'de RawValue>()? {
+                    out.push((k, v));
+                }
+                Ok(RawEntries(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// A record's body as [`RawEntries`]; the same errors as [`parse_entries`].
+pub fn parse_raw(record: &Record) -> Result<RawEntries<'_>, RecordError> {
+    serde_json::from_str(&record.body).map_err(|e| not_json(record, &e))
+}
+
+fn not_json(record: &Record, e: &serde_json::Error) -> RecordError {
+    let what = if e.is_data() {
+        "a JSON object"
+    } else {
+        "valid JSON"
+    };
+    RecordError::record(&record.id, format!("body is not {what}: {e}")).code(ErrorCode::Malformed)
+}
+
+/// A raw value as text if it is a JSON string (borrowed unless it has an escape), else
+/// the value it is, for a message naming its type.
+pub fn raw_text(raw: &RawValue) -> Result<Cow<'_, str>, Value> {
+    let json = raw.get();
+    match json.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
+        // Parsed as a string already: without a backslash its text is the string.
+        Some(inner) if !inner.contains('\\') => Ok(Cow::Borrowed(inner)),
+        Some(_) => serde_json::from_str::<String>(json)
+            .map(Cow::Owned)
+            .map_err(|_| Value::Null),
+        None => Err(serde_json::from_str(json).unwrap_or(Value::Null)),
+    }
 }
 
 /// Appends `s` as a JSON string, byte for byte as serde_json writes it: `"` and `\`
@@ -314,6 +388,34 @@ mod tests {
             let mut out = String::new();
             write_str(&mut out, s);
             assert_eq!(out, serde_json::to_string(s).unwrap(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn raw_entries_read_as_the_owned_ones_do_and_borrow_where_they_can() {
+        let body = r#"{"a":"plain","b\u00e4":"x\"y\u00fc\n","c":12,"d":null,"e":[1],"a":"again","f":{"g":"h"},"i":""}"#;
+        let r = Record::new("r1", "case", body);
+        let raw = parse_raw(&r).unwrap();
+        let owned = parse_entries(&r).unwrap();
+        assert_eq!(raw.0.len(), owned.0.len());
+        for ((rk, rv), (ok, ov)) in raw.0.iter().zip(&owned.0) {
+            assert_eq!(rk, ok);
+            match (raw_text(rv), ov) {
+                (Ok(text), Value::String(s)) => assert_eq!(&text, s),
+                (Err(v), other) => assert_eq!(&v, other),
+                (Ok(text), other) => panic!("{rk}: {text:?} read as text, is {other}"),
+            }
+        }
+        assert!(matches!(raw.0[0], (Cow::Borrowed("a"), _)));
+        assert!(matches!(raw_text(raw.0[0].1), Ok(Cow::Borrowed("plain"))));
+        assert_eq!(raw.0[1].0, "b\u{e4}");
+        for bad in ["[1]", "{\"a\":", "not json"] {
+            let e = parse_raw(&Record::new("r9", "case", bad)).unwrap_err();
+            assert_eq!(e.code, ErrorCode::Malformed, "{bad}");
+            assert_eq!(
+                e,
+                parse_entries(&Record::new("r9", "case", bad)).unwrap_err()
+            );
         }
     }
 }
