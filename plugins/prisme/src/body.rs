@@ -2,9 +2,9 @@
 //! refusal names the record and the field. The JSON side (parsing, keys given twice or
 //! unknown, null as absent, codes) is the SDK's `json`; the rules of G and Q files are here.
 
-use hub_plugin_sdk::json::{self, Fields};
+use hub_plugin_sdk::json::{self, RawEntries};
 use hub_plugin_sdk::{ErrorCode, Record, RecordError};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// How a digit field is fitted to its width.
 #[derive(Clone, Copy)]
@@ -17,10 +17,12 @@ pub(crate) enum Fill {
     NoLeadingZeros,
 }
 
-/// A parsed body and the id of the record it belongs to.
+/// A parsed body and the id of the record it belongs to. Its members stay raw JSON text
+/// until a field is read: building a map of every key and value was most of the cost of
+/// checking a posting.
 pub(crate) struct Body<'a> {
     id: &'a str,
-    map: Map<String, Value>,
+    entries: RawEntries<'a>,
     /// Which (length, first byte, last byte) marks the body's keys have: a field asked
     /// for whose mark is not here is absent without searching the map. A posting may
     /// have ~60 optional fields and a body has ~10; before this the map's search for
@@ -44,46 +46,41 @@ impl<'a> Body<'a> {
     /// Parses `record.body`, refusing anything but a JSON object and any key not in `known`,
     /// so a misspelt optional field is an error rather than silently missing data.
     pub(crate) fn parse(record: &'a Record, known: &[&str]) -> Result<Self, RecordError> {
-        let map = json::parse_object(record)?;
-        Fields::top(&record.id, &map).check_keys(
+        let entries = RawEntries::top(
+            record,
             known,
             &format!("unknown field for a {} record", record.kind),
         )?;
         let mut marks = [0; 4];
-        for k in map.keys() {
+        for (k, _) in &entries.0 {
             let (word, bit) = mark(k);
             marks[word] |= bit;
         }
         Ok(Self {
             id: &record.id,
-            map,
+            entries,
             marks,
         })
     }
 
-    fn fields(&self) -> Fields<'_> {
-        Fields::top(self.id, &self.map)
-    }
-
     /// An error about `field` of this record: a value the files cannot carry.
     pub(crate) fn err(&self, field: &str, message: impl Into<String>) -> RecordError {
-        self.fields()
-            .err(field, message)
-            .code(ErrorCode::OutOfRange)
+        RecordError::field(self.id, field, message).code(ErrorCode::OutOfRange)
     }
 
     /// An error about `field` of this record that is not of the form it must have.
     fn malformed(&self, field: &str, message: impl Into<String>) -> RecordError {
-        self.fields().err(field, message).code(ErrorCode::Malformed)
+        RecordError::field(self.id, field, message).code(ErrorCode::Malformed)
     }
 
-    /// The value of a field; JSON `null` counts as absent.
-    fn get(&self, field: &str) -> Option<&Value> {
+    /// The value of a field, read from its text now; JSON `null` counts as absent.
+    fn get(&self, field: &str) -> Option<Value> {
         let (word, bit) = mark(field);
         if self.marks[word] & bit == 0 {
             return None;
         }
-        self.fields().get(field)
+        // Text the parser has accepted once: it parses again.
+        serde_json::from_str(self.entries.get(field)?.get()).ok()
     }
 
     /// True when the field is given (not absent, null or an empty string).
@@ -93,7 +90,7 @@ impl<'a> Body<'a> {
     }
 
     fn missing(&self, field: &str) -> RecordError {
-        self.fields().missing(field)
+        json::missing(self.id, field)
     }
 
     /// An optional text field of at most `max` characters; an empty string counts as absent.
@@ -107,7 +104,7 @@ impl<'a> Body<'a> {
         if s.is_empty() {
             return Ok(None);
         }
-        check_text(s).map_err(|m| self.err(field, m))?;
+        check_text(&s).map_err(|m| self.err(field, m))?;
         let len = s.chars().count();
         if len > max {
             return Err(self.err(
@@ -115,7 +112,7 @@ impl<'a> Body<'a> {
                 format!("is {len} characters long, the field holds {max}"),
             ));
         }
-        Ok(Some(s.clone()))
+        Ok(Some(s))
     }
 
     /// A required text field of at most `max` characters.
@@ -136,7 +133,7 @@ impl<'a> Body<'a> {
         };
         let s = match value {
             Value::String(s) if s.is_empty() => return Ok(None),
-            Value::String(s) => s.clone(),
+            Value::String(s) => s,
             Value::Number(n) => match n.as_u64() {
                 Some(n) => n.to_string(),
                 None => return Err(self.malformed(field, format!("must be digits, found {n}"))),
@@ -203,10 +200,10 @@ impl<'a> Body<'a> {
         if s.is_empty() {
             return Ok(None);
         }
-        if !hub_plugin_sdk::text::is_yyyymmdd(s) {
+        if !hub_plugin_sdk::text::is_yyyymmdd(&s) {
             return Err(self.malformed(field, format!("{s:?} is not a valid YYYYMMDD date")));
         }
-        Ok(Some(s.clone()))
+        Ok(Some(s))
     }
 
     /// A required `YYYYMMDD` date.

@@ -287,6 +287,30 @@ fn validation_errors_name_record_and_field() {
         body: "{".into(),
     });
     assert!(m.contains("not valid JSON"), "{m}");
+
+    // Bodies written by hand: a key given twice is refused by name, `null` is absent, an
+    // escaped text is read as its characters.
+    let body = base.to_string();
+    let twice = body.replacen("\"dk\":\"D\"", "\"dk\":\"D\",\"dk\":\"K\"", 1);
+    let (f, m) = field_error(&Record::new("t1", "posting", &twice));
+    assert_eq!(
+        (f.as_deref(), m.as_str()),
+        (Some("dk"), "appears twice in the body")
+    );
+    let null = body.replacen("\"dk\":\"D\"", "\"dk\":null", 1);
+    let (f, m) = field_error(&Record::new("t2", "posting", &null));
+    assert_eq!(f.as_deref(), Some("dk"), "{m}");
+    assert!(m.contains("required"), "{m}");
+    let escaped = body.replacen(
+        "\"dk\":\"D\"",
+        "\"dk\":\"\\u0044\",\"text\":\"L\\u00f8n \\\"A\\\"\"",
+        1,
+    );
+    let meta = Prisme::validate(
+        &examples::settings(),
+        &Record::new("t3", "posting", &escaped),
+    );
+    assert!(meta.is_ok(), "{meta:?}");
 }
 
 #[test]

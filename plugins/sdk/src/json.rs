@@ -129,6 +129,30 @@ fn not_json(record: &Record, e: &serde_json::Error) -> RecordError {
     RecordError::record(&record.id, format!("body is not {what}: {e}")).code(ErrorCode::Malformed)
 }
 
+impl<'a> RawEntries<'a> {
+    /// A record's body as a JSON object with the checks [`parse_object`] and
+    /// [`Fields::check_keys`] make at its top: a key given twice, or one not in `known`
+    /// (nor a host key), is refused by name (`message` says why it is unknown).
+    pub fn top(record: &'a Record, known: &[&str], message: &str) -> Result<Self, RecordError> {
+        let entries = parse_raw(record)?;
+        for (i, (k, _)) in entries.0.iter().enumerate() {
+            if entries.0[..i].iter().any(|(seen, _)| seen == k) {
+                return Err(twice(&record.id, k));
+            }
+        }
+        match first_unknown(entries.0.iter().map(|(k, _)| k.as_ref()), known, true) {
+            Some(k) => Err(unknown(&record.id, k, message)),
+            None => Ok(entries),
+        }
+    }
+
+    /// The raw value of `key` (its first member); JSON `null` counts as absent.
+    pub fn get(&self, key: &str) -> Option<&'a RawValue> {
+        let (_, v) = self.0.iter().find(|(k, _)| k == key)?;
+        (v.get() != "null").then_some(*v)
+    }
+}
+
 /// A raw value as text if it is a JSON string (borrowed unless it has an escape), else
 /// the value it is, for a message naming its type.
 pub fn raw_text(raw: &RawValue) -> Result<Cow<'_, str>, Value> {
@@ -185,14 +209,33 @@ pub fn parse_object(record: &Record) -> Result<Map<String, Value>, RecordError> 
     let mut map = Map::new();
     for (k, v) in entries.0 {
         if map.contains_key(&k) {
-            return Err(
-                RecordError::field(&record.id, &k, "appears twice in the body")
-                    .code(ErrorCode::Duplicate),
-            );
+            return Err(twice(&record.id, &k));
         }
         map.insert(k, v);
     }
     Ok(map)
+}
+
+/// The error for a required key (at `path`) that is absent.
+pub fn missing(record_id: &str, path: &str) -> RecordError {
+    RecordError::field(record_id, path, "is required").code(ErrorCode::Missing)
+}
+
+fn twice(record_id: &str, key: &str) -> RecordError {
+    RecordError::field(record_id, key, "appears twice in the body").code(ErrorCode::Duplicate)
+}
+
+fn unknown(record_id: &str, path: &str, message: &str) -> RecordError {
+    RecordError::field(record_id, path, message).code(ErrorCode::Unsupported)
+}
+
+/// The first key neither in `known` nor (at an object's `top`) a host key.
+fn first_unknown<'k>(
+    mut keys: impl Iterator<Item = &'k str>,
+    known: &[&str],
+    top: bool,
+) -> Option<&'k str> {
+    keys.find(|k| !known.contains(k) && !(top && HOST_KEYS.contains(k)))
 }
 
 /// One JSON object of a record's body (the body, or an object inside it) with the record's
@@ -236,16 +279,14 @@ impl<'a> Fields<'a> {
 
     /// The error for a required key that is absent.
     pub fn missing(&self, key: &str) -> RecordError {
-        self.err(key, "is required").code(ErrorCode::Missing)
+        missing(self.record_id, &self.path(key))
     }
 
     /// Refuses a key not in `known` (and not a host key, at the top), naming it, with
     /// `message`: a misspelt optional field is an error, not silently missing data.
     pub fn check_keys(&self, known: &[&str], message: &str) -> Result<(), RecordError> {
-        let top = self.path.is_empty();
-        let allowed = |k: &str| known.contains(&k) || (top && HOST_KEYS.contains(&k));
-        match self.map.keys().find(|k| !allowed(k)) {
-            Some(k) => Err(self.err(k, message).code(ErrorCode::Unsupported)),
+        match first_unknown(self.keys(), known, self.path.is_empty()) {
+            Some(k) => Err(unknown(self.record_id, &self.path(k), message)),
             None => Ok(()),
         }
     }
