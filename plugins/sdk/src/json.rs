@@ -235,7 +235,7 @@ fn first_unknown<'k>(
     known: &[&str],
     top: bool,
 ) -> Option<&'k str> {
-    keys.find(|k| !known.contains(k) && !(top && HOST_KEYS.contains(k)))
+    keys.find(|k| !(known.contains(k) || (top && HOST_KEYS.contains(k))))
 }
 
 /// One JSON object of a record's body (the body, or an object inside it) with the record's
