@@ -64,11 +64,13 @@ organisation_unit = "0956"
     config
 }
 
-/// `hub <args>` on the site in `dir`, under GNU time.
-fn hub_in(dir: &Path, args: &[&str]) -> Run {
+/// `hub <args>` on the site in `dir`, under GNU time (and `prefix`, a profiler).
+fn hub_in(dir: &Path, args: &[&str], prefix: &str) -> Run {
     timed(
         Command::new("/usr/bin/time")
-            .args(["-f", "%e %U %S %M", HUB, "--config"])
+            .args(["-f", "%e %U %S %M"])
+            .args(prefix.split_whitespace())
+            .args([HUB, "--config"])
             .arg(dir.join("hub.toml"))
             .args(args)
             .env_remove("HUB_CONFIG"),
@@ -82,7 +84,7 @@ fn hub(input: &Path) -> (Run, tempfile::TempDir) {
     site(dir.path());
     // The plugin compiled into the site's cache before the clock, as on every run after a
     // site's first (the first compiles it once: ~0.5 s on one core, printed below).
-    let first = hub_in(dir.path(), &["plugins"]);
+    let first = hub_in(dir.path(), &["plugins"], "");
     static SHOWN: std::sync::Once = std::sync::Once::new();
     SHOWN.call_once(|| {
         println!(
@@ -90,7 +92,13 @@ fn hub(input: &Path) -> (Run, tempfile::TempDir) {
             first.wall, first.cpu, first.rss
         );
     });
-    let run = hub_in(dir.path(), &["enqueue", "prisme", input.to_str().unwrap()]);
+    // `BENCH_HUB_PREFIX="perf record -g -o hub.perf"`: a profile of the hub's enqueue.
+    let prefix = std::env::var("BENCH_HUB_PREFIX").unwrap_or_default();
+    let run = hub_in(
+        dir.path(),
+        &["enqueue", "prisme", input.to_str().unwrap()],
+        &prefix,
+    );
     (run, dir)
 }
 
@@ -167,7 +175,7 @@ fn main() {
         let sr = show("script", &s);
         println!("{n:>9}  hub/script rows/s: {:.2}", hr / sr);
         if let Some(dir) = backlog {
-            let send = hub_in(dir.path(), &["send", "prisme"]);
+            let send = hub_in(dir.path(), &["send", "prisme"], "");
             let files = std::fs::read_dir(dir.path().join("out")).map_or(0, Iterator::count);
             println!(
                 "{n:>9}  send of the backlog (dir, defaults): {:.1} s, {:.0} records/s, peak {:.0} MiB, {files} file(s), store {:.0} B/record after",
