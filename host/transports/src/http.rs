@@ -4,7 +4,10 @@
 //! The .p12 is opened with p12-keystore (modern AES files and legacy RC2/3DES exports) and
 //! its key and chain handed to rustls (ring) directly; the server is trusted through the
 //! configured CA file only, or through the platform's roots when none is given. The client
-//! is reqwest's blocking one: the pipeline is synchronous.
+//! is reqwest's async one on a current-thread runtime the transport owns: the pipeline
+//! calls it synchronously, and a window of requests is driven together on the calling
+//! thread (a thread per request, and reqwest's blocking hand-over to a runtime thread of
+//! its own, were ~15 system calls and two thread switches a request).
 //!
 //! Every HTTP answer, whatever its status, is returned to the plugin to interpret. An error
 //! is returned only when no answer came, classified by whether a retry can help:
@@ -28,7 +31,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hub_plugin_sdk::Response;
 use p12_keystore::{KeyStore, Pkcs12ImportPolicy};
-use reqwest::blocking::Client;
+use reqwest::Client;
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -118,6 +121,8 @@ pub struct ClientIdentity {
 /// HTTPS POSTs with an optional client certificate.
 pub struct HttpTransport {
     client: Client,
+    /// Drives the client; requests run on the thread that asks.
+    runtime: tokio::runtime::Runtime,
     url: reqwest::Url,
     endpoint: String,
     credential: Option<String>,
@@ -205,6 +210,12 @@ impl HttpTransport {
             None => None,
         };
         let handshake_tls = Arc::new(tls.clone());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| {
+                TransportError::permanent(format!("{endpoint}: cannot start a runtime: {e}"))
+            })?;
         let client = Client::builder()
             .tls_backend_preconfigured(tls)
             .connect_timeout(config.connect_timeout)
@@ -220,6 +231,7 @@ impl HttpTransport {
             })?;
         Ok(HttpTransport {
             client,
+            runtime,
             url,
             endpoint,
             credential_file: identity.as_ref().map(|i| i.p12_file.clone()),
@@ -231,8 +243,9 @@ impl HttpTransport {
         })
     }
 
-    /// One request: [`Transport::request`], callable from several threads at once.
-    fn send_one(&self, out: &crate::Outgoing<'_>) -> Result<Response, TransportError> {
+    /// One request: [`Transport::request`]; several are driven together by
+    /// [`Transport::request_many`].
+    async fn send_one(&self, out: &crate::Outgoing<'_>) -> Result<Response, TransportError> {
         let crate::Outgoing {
             name,
             media_type,
@@ -271,23 +284,25 @@ impl HttpTransport {
             .header("Idempotency-Key", key)
             .body(bytes.to_vec())
             .send()
+            .await
             .map_err(|e| self.classify(&e, true))?;
-        let answer = self.read_answer(response, true)?;
+        let answer = self.read_answer(response, true).await?;
         tracing::debug!(endpoint = %self.endpoint, payload = name, status = answer.status, "answer");
         Ok(answer)
     }
 
     /// Status, headers and body of an answer; `sent`: whether a payload went with the
     /// request (a body lost on the way back leaves its outcome unknown).
-    fn read_answer(
+    async fn read_answer(
         &self,
-        response: reqwest::blocking::Response,
+        response: reqwest::Response,
         sent: bool,
     ) -> Result<Response, TransportError> {
         let status = response.status().as_u16();
         let headers = header_pairs(response.headers());
         let body = response
             .bytes()
+            .await
             .map_err(|e| self.classify(&e, sent))?
             .to_vec();
         Ok(Response {
@@ -470,45 +485,37 @@ impl Transport for HttpTransport {
         idempotency_key: &str,
         shape: Option<&hub_plugin_sdk::RequestShape>,
     ) -> Result<Response, TransportError> {
-        self.send_one(&crate::Outgoing {
+        self.runtime.block_on(self.send_one(&crate::Outgoing {
             name,
             media_type,
             bytes,
             idempotency_key,
             shape,
-        })
+        }))
     }
 
-    /// Each request on a thread of its own, all over the client's one connection pool
-    /// (HTTP/1.1: a connection per request in flight, kept alive for the next ones).
+    /// The requests side by side on the client's one connection pool (HTTP/1.1: a
+    /// connection per request in flight, kept alive for the next ones), driven together on
+    /// this thread. A request that panics is an answer not known, as a lost one is.
     fn request_many(
         &mut self,
         requests: &[crate::Outgoing<'_>],
     ) -> Vec<Result<Response, TransportError>> {
-        if requests.len() < 2 {
-            return requests.iter().map(|r| self.send_one(r)).collect();
-        }
+        use futures_util::FutureExt;
         let this = &*self;
-        std::thread::scope(|scope| {
-            let running: Vec<_> = requests
-                .iter()
-                .map(|r| {
-                    let span = tracing::Span::current();
-                    scope.spawn(move || span.in_scope(|| this.send_one(r)))
-                })
-                .collect();
-            running
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
+        let all = requests.iter().map(|r| {
+            std::panic::AssertUnwindSafe(this.send_one(r))
+                .catch_unwind()
+                .map(|sent| {
+                    sent.unwrap_or_else(|_| {
                         Err(TransportError::unknown(format!(
-                            "{}: the thread sending a request panicked; whether it arrived is not known",
+                            "{}: sending a request panicked; whether it arrived is not known",
                             this.endpoint
                         )))
                     })
                 })
-                .collect()
-        })
+        });
+        this.runtime.block_on(futures_util::future::join_all(all))
     }
 
     /// Reachability without side effects: a TLS handshake with the credential, or, where
@@ -519,9 +526,8 @@ impl Transport for HttpTransport {
             return self.handshake();
         };
         let response = self
-            .client
-            .get(url)
-            .send()
+            .runtime
+            .block_on(async { self.client.get(url).send().await })
             .map_err(|e| self.classify(&e, false))?;
         let status = response.status();
         if status.is_success() || status.is_redirection() {
@@ -579,8 +585,10 @@ impl Transport for HttpTransport {
                 HeaderValue::from_str(v).map_err(|_| refuse("a header value is not valid"))?;
             req = req.header(name, value);
         }
-        let response = req.send().map_err(|e| self.classify(&e, false))?;
-        self.read_answer(response, false)
+        self.runtime.block_on(async {
+            let response = req.send().await.map_err(|e| self.classify(&e, false))?;
+            self.read_answer(response, false).await
+        })
     }
 
     fn digest(&mut self, name: &str) -> Result<Option<crate::Digest>, TransportError> {
