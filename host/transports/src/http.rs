@@ -4,10 +4,12 @@
 //! The .p12 is opened with p12-keystore (modern AES files and legacy RC2/3DES exports) and
 //! its key and chain handed to rustls (ring) directly; the server is trusted through the
 //! configured CA file only, or through the platform's roots when none is given. The client
-//! is reqwest's async one on a current-thread runtime the transport owns: the pipeline
-//! calls it synchronously, and a window of requests is driven together on the calling
-//! thread (a thread per request, and reqwest's blocking hand-over to a runtime thread of
-//! its own, were ~15 system calls and two thread switches a request).
+//! is reqwest's async one on a runtime the transport owns: the pipeline calls it
+//! synchronously, and a window of requests is awaited together on the calling thread (a
+//! thread started per request was ~15 system calls a request). The runtime's one worker
+//! thread keeps the pool's connections watched between requests, as reqwest's blocking
+//! client does: a connection the server closed while idle is dropped when it closes, not
+//! found dead by the next POST (whose fate would then be unknown).
 //!
 //! Every HTTP answer, whatever its status, is returned to the plugin to interpret. An error
 //! is returned only when no answer came, classified by whether a retry can help:
@@ -121,7 +123,8 @@ pub struct ClientIdentity {
 /// HTTPS POSTs with an optional client certificate.
 pub struct HttpTransport {
     client: Client,
-    /// Drives the client; requests run on the thread that asks.
+    /// Drives the client: requests are awaited on the thread that asks, the connections
+    /// live on the runtime's worker.
     runtime: tokio::runtime::Runtime,
     url: reqwest::Url,
     endpoint: String,
@@ -210,7 +213,9 @@ impl HttpTransport {
             None => None,
         };
         let handshake_tls = Arc::new(tls.clone());
-        let runtime = tokio::runtime::Builder::new_current_thread()
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("hub-http")
             .enable_all()
             .build()
             .map_err(|e| {
