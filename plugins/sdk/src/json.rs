@@ -2,9 +2,10 @@
 //! field (a dotted path for nested ones, `tracks[2].guid`) and its [`ErrorCode`].
 //!
 //! The built-in plugins each had their own accessor for this; this is the one they share
-//! (each keeps only the rules of its own format on top). JSON `null` counts as absent, a
-//! key given twice in an object is refused (serde_json would keep the last one silently),
-//! and the host's `id` and `kind` keys are never "unknown".
+//! (each keeps only the rules of its own format on top); [`RawEntries`] reads the same
+//! bodies without copying them, for plugins reading many flat records. JSON `null` counts
+//! as absent, a key given twice in an object is refused (serde_json would keep the last
+//! one silently), and the host's `id` and `kind` keys are never "unknown".
 //!
 //! ```
 //! use hub_plugin_sdk::{ErrorCode, Record, json};
