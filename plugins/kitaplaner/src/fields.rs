@@ -168,18 +168,12 @@ pub fn lookup(key: &str) -> Option<(usize, &'static str)> {
     lookup_from(key, 0)
 }
 
-/// [`lookup`], searching from row `hint` on, then the rows before it: a record's keys
-/// usually come in the table's order (rows left out between them), so the next key is a
-/// few rows on. A scan from the top for every key was the plugin's largest cost in a
-/// send of 100 records per request.
+/// [`lookup`], searching from row `hint` on, then the rows before it (the SDK's
+/// `json::position_from`): a record's keys usually come in the table's order, and a scan
+/// from the top for every key was the plugin's largest cost in a send of 100 records per
+/// request.
 pub fn lookup_from(key: &str, hint: usize) -> Option<(usize, &'static str)> {
-    let hint = hint.min(FIELDS.len());
-    let (before, after) = FIELDS.split_at(hint);
-    let found = after
-        .iter()
-        .position(|f| f.key == key)
-        .map(|i| hint + i)
-        .or_else(|| before.iter().position(|f| f.key == key))
+    let found = hub_plugin_sdk::json::position_from(FIELDS, hint, |f| f.key == key)
         // No export name is also a row (tested below), so the table is asked first.
         .or_else(|| {
             let (_, import) = EXPORT_NAMES.iter().find(|(export, _)| *export == key)?;

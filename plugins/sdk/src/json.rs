@@ -230,10 +230,9 @@ fn unknown(record_id: &str, path: &str, message: &str) -> RecordError {
     RecordError::field(record_id, path, message).code(ErrorCode::Unsupported)
 }
 
-/// The first key neither in `known` nor (at an object's `top`) a host key. Each key is
-/// looked for from the one after the last key's place in `known` on: bodies usually list
-/// their keys in their table's order, so this is a comparison or two a key, not a scan of
-/// the table (Prisme's 70 fields, for every key of every posting).
+/// The first key neither in `known` nor (at an object's `top`) a host key, each looked
+/// for with [`position_from`] after the last key's place (Prisme's 70 fields were scanned
+/// for every key of every posting).
 fn first_unknown<'k>(
     keys: impl Iterator<Item = &'k str>,
     known: &[&str],
@@ -244,16 +243,26 @@ fn first_unknown<'k>(
         if top && HOST_KEYS.contains(&k) {
             continue;
         }
-        let (before, after) = known.split_at(next.min(known.len()));
-        match after.iter().position(|x| *x == k) {
-            Some(i) => next += i + 1,
-            None => match before.iter().position(|x| *x == k) {
-                Some(i) => next = i + 1,
-                None => return Some(k),
-            },
+        match position_from(known, next, |x| *x == k) {
+            Some(i) => next = i + 1,
+            None => return Some(k),
         }
     }
     None
+}
+
+/// The position of the first row matching `is`, looked for from row `from` on and then in
+/// the rows before it. Bodies usually list their keys in their field table's order, so a
+/// search from the row after the last key's finds the next key in a comparison or two
+/// instead of a scan of the table.
+pub fn position_from<T>(rows: &[T], from: usize, is: impl Fn(&T) -> bool) -> Option<usize> {
+    let from = from.min(rows.len());
+    let (before, after) = rows.split_at(from);
+    after
+        .iter()
+        .position(&is)
+        .map(|i| from + i)
+        .or_else(|| before.iter().position(is))
 }
 
 /// One JSON object of a record's body (the body, or an object inside it) with the record's
