@@ -113,3 +113,35 @@ fn a_refused_first_try_in_a_window_is_retried_within_the_targets_attempts() {
     let posts = srv.requests().iter().filter(|r| r.method == "POST").count();
     assert_eq!(posts, 12, "two refused tries and ten imports");
 }
+
+#[test]
+fn a_window_s_answers_are_on_disk_before_the_next_window_s_requests_go_out() {
+    // A window's answers are committed with the next window's starts, in one flush to
+    // disk. Killed as the second window's first request is about to go out, the first
+    // window's six imports must already be recorded as delivered: none is held in doubt
+    // or sent again. The server ignores idempotency keys: a second POST would import twice.
+    let srv = server::start(pki(), Behaviour::default());
+    let site = site(&srv, "");
+    enqueue(&site, &children(12));
+    crate::common::run_and_kill(&site, &["send", "kita"], "requesting:7");
+    assert_eq!(
+        srv.requests().iter().filter(|r| r.method == "POST").count(),
+        6,
+        "only the first window went out"
+    );
+    let status = site.status();
+    assert_eq!(status["targets"][0]["delivered"], 6, "{status}");
+    // The second window's six were started and never sent: the next run looks, and what
+    // it cannot know waits for a person; nothing is imported twice.
+    site.run(&["send", "kita"]);
+    let keys = srv.record_keys();
+    let mut once = keys.clone();
+    once.sort();
+    once.dedup();
+    assert_eq!(once.len(), keys.len(), "a record arrived twice: {keys:?}");
+    let status = site.status();
+    let delivered = status["targets"][0]["delivered"].as_u64().unwrap();
+    let doubts = status["in_doubt"].as_array().unwrap().len() as u64;
+    assert!(delivered >= 6, "{status}");
+    assert_eq!(delivered + doubts, 12, "{status}");
+}

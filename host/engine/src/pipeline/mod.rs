@@ -248,7 +248,7 @@ pub fn send(engine: &mut Engine, target: &str, dry_run: bool) -> Result<SendRepo
     if let (Some(w), Some(transport)) = (window.as_mut(), transport.as_mut()) {
         // What is ready goes out (after an error too: its attempts are recorded as
         // started); a group that cannot be committed is rolled back and nothing is sent.
-        let flushed = w.flush(engine, &t, transport.as_mut(), &mut report);
+        let flushed = w.finish(engine, &t, transport.as_mut(), &mut report);
         if let Err(e) = &flushed
             && filled.is_err()
         {

@@ -1,10 +1,15 @@
 //! Pipelined requests with group commit, for request-response targets: up to `depth`
 //! transfers are created, claimed and made ready (each attempt recorded as started) in
 //! one group of writes, committed with one flush to disk; only then do their requests go
-//! out, side by side; the answers are recorded in a second group. A delivery keeps the
-//! same two durable points it has alone (the state before its request, the state after
-//! its answer), so a crash anywhere leaves what it leaves alone: an attempt started
-//! without its outcome is looked at or held in doubt, never sent blindly again.
+//! out, side by side. Their answers are recorded in a group that stays open for the next
+//! window's transfers, so one commit makes a window's answers and the next window's
+//! starts durable together: one flush to disk per window, not two (a commit's cost is
+//! mostly the B-tree pages it writes, and answers and starts touch the same tables). A
+//! delivery keeps the same two durable points it has alone (the state before its
+//! request, the state after its answer), so a crash anywhere leaves what it leaves
+//! alone: an attempt started without its outcome is looked at or held in doubt, never
+//! sent blindly again. Before anything goes out alone (a retry, a numbered transfer),
+//! the group is committed: its request needs its own start durable first.
 //!
 //! What may go together: transfers without a sequence scope (numbered ones go one after
 //! another), with one payload each, and never two versions of one record (the order of
@@ -34,6 +39,8 @@ pub(super) struct Window {
     ids: HashSet<String>,
     /// A group of writes is open in the store.
     grouped: bool,
+    /// Transfers whose answers are in the open group, not yet on disk.
+    answered: usize,
 }
 
 impl Window {
@@ -50,6 +57,7 @@ impl Window {
             ready: Vec::new(),
             ids: HashSet::new(),
             grouped: false,
+            answered: 0,
         })
     }
 
@@ -112,7 +120,7 @@ impl Window {
             || pending.len() != 1
             || pending.iter().any(|p| p.state != PayloadState::Pending);
         if alone {
-            self.flush(engine, t, transport, report)?;
+            self.finish(engine, t, transport, report)?;
             let result = deliver(engine, t, transport, id, until, None, report);
             engine.store.release_lease(id, &engine.worker)?;
             return result;
@@ -126,10 +134,25 @@ impl Window {
         Ok(())
     }
 
-    /// Commits the group (the state before every request in it), sends the requests side
-    /// by side, records every answer in a second group, then retries (one by one, with
-    /// the target's backoff) those that failed in a way worth another try. Every answer
-    /// is recorded before an error is returned.
+    /// Sends what is ready, and commits every answer: the window's last step, and the
+    /// step before anything goes out alone.
+    pub(super) fn finish(
+        &mut self,
+        engine: &mut Engine,
+        t: &TargetRuntime,
+        transport: &mut dyn Transport,
+        report: &mut SendReport,
+    ) -> Result<(), SendError> {
+        self.flush(engine, t, transport, report)?;
+        self.close(engine)
+    }
+
+    /// Commits the group (the state before every request in it, and the answers of the
+    /// window before), sends the requests side by side, and records every answer in a
+    /// group left open for the next window ([`Window::finish`] commits it). Those that
+    /// failed in a way worth another try are retried one by one, with the target's
+    /// backoff, after the answers are committed. Every answer is recorded before an error
+    /// is returned.
     pub(super) fn flush(
         &mut self,
         engine: &mut Engine,
@@ -156,6 +179,7 @@ impl Window {
             fault::point("answered");
         }
         engine.store.begin_group()?;
+        self.grouped = true;
         let mut again = Vec::new();
         let mut done = Vec::new();
         let mut error = None;
@@ -185,11 +209,12 @@ impl Window {
                 error.get_or_insert(e.into());
             }
         }
-        let committed = engine.store.end_group();
-        for _ in &done {
-            fault::point("completed");
+        self.answered += done.len();
+        if error.is_none() && again.is_empty() {
+            // Committed with the next window's starts, or by `finish`.
+            return Ok(());
         }
-        committed?;
+        self.close(engine)?;
         if let Some(e) = error {
             for (id, _, _) in again {
                 engine.store.release_lease(id, &engine.worker)?;
@@ -208,7 +233,11 @@ impl Window {
     /// Commits the open group, if any, without sending anything.
     fn close(&mut self, engine: &mut Engine) -> Result<(), SendError> {
         if std::mem::take(&mut self.grouped) {
-            engine.store.end_group()?;
+            let committed = engine.store.end_group();
+            for _ in 0..std::mem::take(&mut self.answered) {
+                fault::point("completed");
+            }
+            committed?;
         }
         Ok(())
     }
@@ -234,6 +263,7 @@ mod tests {
             ready: Vec::new(),
             ids: HashSet::new(),
             grouped: false,
+            answered: 0,
         };
         assert!(w.admits(&[record(1, "child-1")]));
         w.ids.insert("child-1".into());
