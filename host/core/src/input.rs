@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use thiserror::Error;
 
+mod canonical;
 pub mod lines;
 
 /// The largest line accepted, so one runaway line cannot exhaust memory.
@@ -197,23 +198,13 @@ fn parse_line(raw: &str) -> Result<(String, String, String), String> {
 /// the same identity, whichever route (NDJSON, the API's single JSON) it came by.
 pub fn content_sha256(value: &serde_json::Value) -> String {
     use sha2::Digest;
-    struct Hashing(sha2::Sha256);
-    impl std::io::Write for Hashing {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.update(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
+    let mut canonical = Vec::with_capacity(512);
+    // A parsed serde_json value always has a canonical form; were a number ever beyond
+    // it, the value's plain text stands in, as it did with the canonicaliser.
+    if canonical::write(value, &mut canonical).is_err() {
+        canonical = value.to_string().into_bytes();
     }
-    let mut h = Hashing(sha2::Sha256::new());
-    // A parsed serde_json value always serialises (its keys are strings; a number that
-    // JCS cannot write, beyond f64, falls back to its plain text).
-    if serde_json_canonicalizer::to_writer(value, &mut h).is_err() {
-        h.0.update(value.to_string().as_bytes());
-    }
-    hex::encode(h.0.finalize())
+    hex::encode(sha2::Sha256::digest(&canonical))
 }
 
 fn text_field(
