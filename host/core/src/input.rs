@@ -199,8 +199,8 @@ fn parse_line(raw: &str) -> Result<(String, String, String), String> {
 pub fn content_sha256(value: &serde_json::Value) -> String {
     use sha2::Digest;
     let mut canonical = Vec::with_capacity(512);
-    // A parsed serde_json value always has a canonical form; were a number ever beyond
-    // it, the value's plain text stands in, as it did with the canonicaliser.
+    // A parsed serde_json value always has a canonical form (its numbers are finite);
+    // were one ever without it, the value's plain text would stand in.
     if canonical::write(value, &mut canonical).is_err() {
         canonical = value.to_string().into_bytes();
     }
